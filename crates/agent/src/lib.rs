@@ -1,0 +1,73 @@
+//! agentry's workspace agent: the file and process operations the chat tools perform inside one
+//! workspace directory.
+//!
+//! [`WorkspaceAgent`] is the interface the chat daemon calls (`read_file`, `write_file`,
+//! `edit_files`, `execute`, `process_output`, `process_list`, `process_signal`). It says nothing
+//! about where the workspace is, so a remote agent speaking to a machine elsewhere can implement
+//! it later; its requests and responses are serde types for that reason. [`LocalAgent`] is the
+//! implementation for a directory on this host, used by the local provisioner, which also calls
+//! its [`LocalAgent::run_script`] (the startup script) and [`LocalAgent::shutdown`] (stop).
+//!
+//! **Invariant:** every path an operation touches — file paths and a command's `workdir` — is
+//! resolved by `paths::Confinement`, which refuses anything that resolves outside the workspace
+//! root, through `..` or through symbolic links. Commands themselves are not sandboxed: a shell
+//! can `cat /etc/passwd`. Confinement keeps the file tools honest; isolating commands is the
+//! provisioner's job (a container, a VM), not this crate's.
+//!
+//! **Invariant:** every process the agent starts runs in its own process group and stays in the
+//! agent's table until no process of that group holds its output pipe, so
+//! [`LocalAgent::shutdown`] can end everything it started, including what commands left
+//! running in the background.
+//!
+//! Error messages ([`AgentError`]) are written for the model that called the tool: they name
+//! the path or id it gave and say what to do instead.
+
+mod edit;
+mod error;
+mod files;
+mod local;
+mod paths;
+mod process;
+mod types;
+
+use async_trait::async_trait;
+use std::time::Duration;
+
+pub use error::AgentError;
+pub use local::{DEFAULT_SHUTDOWN_GRACE, LocalAgent};
+pub use types::{
+    DEFAULT_READ_LIMIT, EditFilesResponse, ExecuteRequest, ExecuteResponse, FileDiff, FileEdit,
+    OUTPUT_CAP, ProcessInfo, ProcessOutput, ReadFileRequest, ReadFileResponse, Signal,
+    WriteFileResponse,
+};
+
+/// File and process operations inside one workspace.
+#[async_trait]
+pub trait WorkspaceAgent: Send + Sync {
+    /// Reads a text file as numbered lines, `limit` lines (default [`DEFAULT_READ_LIMIT`])
+    /// from the 1-based line `offset`.
+    async fn read_file(&self, req: ReadFileRequest) -> Result<ReadFileResponse, AgentError>;
+
+    /// Writes a whole file, creating it and its parent directories as needed.
+    async fn write_file(&self, path: &str, content: &str)
+    -> Result<WriteFileResponse, AgentError>;
+
+    /// Applies search-and-replace edits, all or none: if any edit fails, no file changes.
+    /// Several edits on one file apply in order, each to the result of the previous.
+    async fn edit_files(&self, edits: Vec<FileEdit>) -> Result<EditFilesResponse, AgentError>;
+
+    /// Runs a shell command. If it outlives its timeout, or `run_in_background` is set, it keeps
+    /// running and the response carries its `background_process_id`.
+    async fn execute(&self, req: ExecuteRequest) -> Result<ExecuteResponse, AgentError>;
+
+    /// A tracked process's state and output, after waiting up to `wait` for it to exit
+    /// (`Duration::ZERO` takes a snapshot).
+    async fn process_output(&self, id: &str, wait: Duration)
+    -> Result<ProcessOutput, AgentError>;
+
+    /// The processes the caller has ids for, oldest first.
+    async fn process_list(&self) -> Result<Vec<ProcessInfo>, AgentError>;
+
+    /// Sends a signal to a tracked process's whole process group.
+    async fn process_signal(&self, id: &str, signal: Signal) -> Result<(), AgentError>;
+}

@@ -1,0 +1,203 @@
+//! [`LocalAgent`]: the workspace agent for a directory on this host.
+//!
+//! It glues the pieces together: `paths` confines, `files` and `edit` do file work on the
+//! blocking thread pool, `process` runs commands. Beyond the [`WorkspaceAgent`] operations it
+//! offers what the local provisioner needs: running the startup script with its output streamed
+//! line by line, and ending every process on stop.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::paths::Confinement;
+use crate::process::{ProcessTable, Spawn};
+use crate::{
+    AgentError, EditFilesResponse, ExecuteRequest, ExecuteResponse, FileEdit, ProcessInfo,
+    ProcessOutput, ReadFileRequest, ReadFileResponse, Signal, WorkspaceAgent, WriteFileResponse,
+    edit, files,
+};
+
+/// How long [`LocalAgent::shutdown`] waits after SIGTERM before sending SIGKILL.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// What `process_list` shows for the startup script.
+const STARTUP_SCRIPT_LABEL: &str = "startup script";
+
+/// The workspace agent for one directory on this host. Cheap to share behind an `Arc`.
+///
+/// Dropping the last handle kills (SIGKILL, without waiting) any process group still running;
+/// call [`LocalAgent::shutdown`] for the orderly SIGTERM-then-SIGKILL stop.
+pub struct LocalAgent {
+    confinement: Confinement,
+    processes: ProcessTable,
+    shutdown_grace: Duration,
+}
+
+impl LocalAgent {
+    /// An agent confined to `root`. The directory need not exist yet; operations fail with a
+    /// clear error until it does.
+    pub fn new(root: PathBuf) -> Self {
+        LocalAgent {
+            confinement: Confinement::new(root),
+            processes: ProcessTable::new(),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+
+    /// Sets how long [`shutdown`](Self::shutdown) waits between SIGTERM and SIGKILL.
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// The workspace root as configured.
+    pub fn root(&self) -> &Path {
+        self.confinement.root()
+    }
+
+    /// Runs a startup script in the workspace root with `env` added to the environment, calling
+    /// `on_line` with each line of its output (standard output and error interleaved) as it is
+    /// written. Returns the script's exit code (`128 + n` if signal `n` ended it) once the
+    /// script's shell exits.
+    ///
+    /// Processes the script leaves running (`server &`) keep running in the script's process
+    /// group, which the agent tracks: it appears in `process_list` as "startup script", its
+    /// later output is kept (not streamed), and [`shutdown`](Self::shutdown) ends it.
+    pub async fn run_script<F>(
+        &self,
+        script: &str,
+        env: &[(String, String)],
+        mut on_line: F,
+    ) -> Result<i32, AgentError>
+    where
+        F: FnMut(String) + Send,
+    {
+        let root = self.confinement.canonical_root()?;
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let tracked = self.processes.spawn(Spawn {
+            script,
+            label: STARTUP_SCRIPT_LABEL.to_string(),
+            cwd: &root,
+            env,
+            listed: true,
+            lines: Some(tx),
+        })?;
+        // The sender is dropped when the shell exits, after its last line.
+        while let Some(line) = rx.recv().await {
+            on_line(line);
+        }
+        tracked.wait_exit(Duration::MAX).await.ok_or_else(|| {
+            AgentError::io("running the startup script", std::io::Error::other("no exit status"))
+        })
+    }
+
+    /// Ends every process this agent started — startup script, commands, and everything they
+    /// left in the background: SIGTERM to each process group, SIGKILL to those still running
+    /// after the grace period. When it returns, none of them is running. From the moment it is
+    /// called the agent refuses to start processes; file operations keep working.
+    pub async fn shutdown(&self) {
+        self.processes.shutdown(self.shutdown_grace).await;
+    }
+
+    /// Runs a blocking file operation on Tokio's blocking pool with a copy of the confinement.
+    async fn blocking<T, F>(&self, op: F) -> Result<T, AgentError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Confinement) -> Result<T, AgentError> + Send + 'static,
+    {
+        let confinement = self.confinement.clone();
+        match tokio::task::spawn_blocking(move || op(&confinement)).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(AgentError::io("file operation", std::io::Error::other(e))),
+        }
+    }
+}
+
+#[async_trait]
+impl WorkspaceAgent for LocalAgent {
+    async fn read_file(&self, req: ReadFileRequest) -> Result<ReadFileResponse, AgentError> {
+        self.blocking(move |c| files::read_file(c, &req)).await
+    }
+
+    async fn write_file(
+        &self,
+        path: &str,
+        content: &str,
+    ) -> Result<WriteFileResponse, AgentError> {
+        let (path, content) = (path.to_string(), content.to_string());
+        self.blocking(move |c| files::write_file(c, &path, &content)).await
+    }
+
+    async fn edit_files(&self, edits: Vec<FileEdit>) -> Result<EditFilesResponse, AgentError> {
+        self.blocking(move |c| edit::edit_files(c, &edits)).await
+    }
+
+    async fn execute(&self, req: ExecuteRequest) -> Result<ExecuteResponse, AgentError> {
+        let workdir = req.workdir.clone();
+        let cwd = self
+            .blocking(move |c| match workdir {
+                None => c.canonical_root(),
+                Some(dir) => {
+                    let resolved = c.resolve(&dir)?;
+                    match std::fs::metadata(&resolved) {
+                        Ok(meta) if meta.is_dir() => Ok(resolved),
+                        Ok(_) => Err(AgentError::NotADirectory { path: dir }),
+                        Err(_) => Err(AgentError::NotFound { path: dir }),
+                    }
+                }
+            })
+            .await?;
+
+        let started = Instant::now();
+        let tracked = self.processes.spawn(Spawn {
+            script: &req.command,
+            label: req.command.clone(),
+            cwd: &cwd,
+            env: &req.env,
+            listed: req.run_in_background,
+            lines: None,
+        })?;
+        if req.run_in_background {
+            return Ok(ExecuteResponse {
+                exit_code: None,
+                output: String::new(),
+                truncated: false,
+                duration_ms: 0,
+                timed_out: false,
+                background_process_id: Some(tracked.id.clone()),
+            });
+        }
+
+        let exit_code = tracked.wait_exit(req.timeout).await;
+        let timed_out = exit_code.is_none();
+        if timed_out {
+            self.processes.list(&tracked);
+        }
+        let (output, truncated) = tracked.output();
+        Ok(ExecuteResponse {
+            exit_code,
+            output,
+            truncated,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            timed_out,
+            background_process_id: timed_out.then(|| tracked.id.clone()),
+        })
+    }
+
+    async fn process_output(&self, id: &str, wait: Duration) -> Result<ProcessOutput, AgentError> {
+        let tracked = self.processes.get(id)?;
+        tracked.wait_exit(wait).await;
+        Ok(tracked.snapshot())
+    }
+
+    async fn process_list(&self) -> Result<Vec<ProcessInfo>, AgentError> {
+        Ok(self.processes.list_info())
+    }
+
+    async fn process_signal(&self, id: &str, signal: Signal) -> Result<(), AgentError> {
+        self.processes.signal(id, signal)
+    }
+}
