@@ -1,0 +1,265 @@
+//! The HTTP client: sends a request, retries what is worth retrying, and drives a protocol
+//! decoder over the server-sent events.
+//!
+//! The returned stream is lazy and owns everything it needs; dropping it drops the HTTP response,
+//! which closes the connection and so cancels the call at the provider. No task is spawned.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures::stream::{self, BoxStream, StreamExt};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::decode::Decoder;
+use crate::retry::parse_retry_after;
+use crate::{
+    ChatRequest, LlmError, ProviderConfig, ProviderKind, RetryPolicy, StreamEvent, anthropic, error, openai,
+};
+
+/// A reusable LLM client. Cheap to clone; clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// Builds a client on rustls with the ring crypto provider and the platform's trust roots.
+    pub fn new() -> Result<Self, LlmError> {
+        // reqwest is built without a crypto provider of its own so that the whole workspace has
+        // exactly one TLS stack (rustls + ring). Installing fails only if a provider is already
+        // installed, which is fine: it is then the one to use.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| LlmError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { http })
+    }
+
+    /// Uses a caller-built `reqwest::Client` (proxies, extra root certificates, ...).
+    pub fn with_http_client(http: reqwest::Client) -> Self {
+        Self { http }
+    }
+
+    /// Streams one model call as normalized events, retrying failed attempts per `retry`.
+    ///
+    /// Every item after an `Err` is absent: an error ends the stream. A successful stream ends
+    /// with [`StreamEvent::Finish`].
+    pub fn stream(
+        &self,
+        cfg: &ProviderConfig,
+        req: &ChatRequest,
+        retry: &RetryPolicy,
+    ) -> BoxStream<'static, Result<StreamEvent, LlmError>> {
+        let prepared = match Prepared::new(cfg, req) {
+            Ok(prepared) => prepared,
+            Err(err) => return stream::once(async move { Err(err) }).boxed(),
+        };
+        let driver = Driver {
+            http: self.http.clone(),
+            prepared,
+            policy: *retry,
+            attempts: 0,
+            state: State::Connect,
+            pending: VecDeque::new(),
+        };
+        stream::unfold(driver, |mut driver| async move { driver.next().await.map(|item| (item, driver)) }).boxed()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Protocol {
+    OpenAi,
+    Anthropic,
+}
+
+/// A request ready to be sent any number of times.
+struct Prepared {
+    protocol: Protocol,
+    url: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Prepared {
+    fn new(cfg: &ProviderConfig, req: &ChatRequest) -> Result<Self, LlmError> {
+        let (protocol, default_base, body) = match cfg.kind {
+            ProviderKind::OpenAi => (Protocol::OpenAi, Some(openai::DEFAULT_BASE_URL), openai::request_body(cfg.kind, req)),
+            ProviderKind::OpenAiCompat => (Protocol::OpenAi, None, openai::request_body(cfg.kind, req)),
+            ProviderKind::Anthropic => (Protocol::Anthropic, Some(anthropic::DEFAULT_BASE_URL), anthropic::request_body(req)),
+        };
+        let base = cfg
+            .base_url
+            .as_deref()
+            .or(default_base)
+            .ok_or_else(|| LlmError::Config("an OpenAI-compatible provider needs a base URL".into()))?
+            .trim_end_matches('/');
+        let key = cfg.api_key.as_deref().filter(|k| !k.is_empty());
+        if key.is_none() && cfg.kind != ProviderKind::OpenAiCompat {
+            return Err(LlmError::Config(format!("{:?} needs an API key", cfg.kind)));
+        }
+
+        let mut headers = HeaderMap::new();
+        headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+        let url = match protocol {
+            Protocol::OpenAi => {
+                if let Some(key) = key {
+                    headers.insert(reqwest::header::AUTHORIZATION, header_value(&format!("Bearer {key}"))?);
+                }
+                format!("{base}/chat/completions")
+            }
+            Protocol::Anthropic => {
+                if let Some(key) = key {
+                    headers.insert(HeaderName::from_static("x-api-key"), header_value(key)?);
+                }
+                headers.insert(HeaderName::from_static("anthropic-version"), HeaderValue::from_static(anthropic::API_VERSION));
+                format!("{base}/messages")
+            }
+        };
+        let body = serde_json::to_vec(&body).map_err(|e| LlmError::Config(format!("cannot encode the request: {e}")))?;
+        Ok(Self { protocol, url, headers, body })
+    }
+
+    fn decoder(&self) -> Box<dyn Decoder> {
+        match self.protocol {
+            Protocol::OpenAi => Box::<openai::OpenAiDecoder>::default(),
+            Protocol::Anthropic => Box::<anthropic::AnthropicDecoder>::default(),
+        }
+    }
+}
+
+fn header_value(value: &str) -> Result<HeaderValue, LlmError> {
+    HeaderValue::from_str(value).map_err(|_| LlmError::Config("the API key contains characters not allowed in a header".into()))
+}
+
+type SseStream = BoxStream<'static, Result<eventsource_stream::Event, String>>;
+
+enum State {
+    Connect,
+    Backoff(Duration),
+    Streaming { events: SseStream, decoder: Box<dyn Decoder>, emitted_content: bool },
+    Done,
+}
+
+struct Driver {
+    http: reqwest::Client,
+    prepared: Prepared,
+    policy: RetryPolicy,
+    /// Attempts started so far.
+    attempts: u32,
+    state: State,
+    pending: VecDeque<Result<StreamEvent, LlmError>>,
+}
+
+impl Driver {
+    async fn next(&mut self) -> Option<Result<StreamEvent, LlmError>> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some(item);
+            }
+            match &mut self.state {
+                State::Done => return None,
+                State::Backoff(delay) => {
+                    tokio::time::sleep(*delay).await;
+                    self.state = State::Connect;
+                }
+                State::Connect => {
+                    self.attempts += 1;
+                    match connect(&self.http, &self.prepared).await {
+                        Ok(events) => {
+                            self.state = State::Streaming { events, decoder: self.prepared.decoder(), emitted_content: false }
+                        }
+                        Err(err) => self.fail(err, false),
+                    }
+                }
+                State::Streaming { events, decoder, emitted_content } => {
+                    let emitted = *emitted_content;
+                    let result = match events.next().await {
+                        Some(Ok(event)) => decoder.on_event(&event.event, &event.data),
+                        Some(Err(err)) => Err(LlmError::Connect(err)),
+                        None => decoder.on_eof(),
+                    };
+                    match result {
+                        Ok(new_events) => {
+                            *emitted_content |= new_events.iter().any(is_content);
+                            let done = decoder.is_done();
+                            self.pending.extend(new_events.into_iter().map(Ok));
+                            if done {
+                                self.state = State::Done;
+                            }
+                        }
+                        Err(err) => self.fail(err, emitted),
+                    }
+                }
+            }
+        }
+    }
+
+
+    /// Either schedules a retry (publishing it first) or ends the stream with `err`.
+    fn fail(&mut self, err: LlmError, emitted_content: bool) {
+        if err.is_retryable() && !emitted_content && self.attempts < self.policy.max_attempts {
+            let delay = self.policy.delay(self.attempts, err.retry_after());
+            self.pending.push_back(Ok(StreamEvent::Retry {
+                attempt: self.attempts,
+                delay,
+                error: err.to_string(),
+                status: err.status(),
+            }));
+            self.state = State::Backoff(delay);
+        } else {
+            self.pending.push_back(Err(err));
+            self.state = State::Done;
+        }
+    }
+}
+
+/// Sends the request; a non-success status becomes [`LlmError::Http`].
+async fn connect(http: &reqwest::Client, prepared: &Prepared) -> Result<SseStream, LlmError> {
+    let response = http
+        .post(&prepared.url)
+        .headers(prepared.headers.clone())
+        .body(prepared.body.clone())
+        .send()
+        .await
+        .map_err(|e| LlmError::Connect(describe(&e)))?;
+    let status = response.status();
+    if !status.is_success() {
+        let retry_after = parse_retry_after(response.headers());
+        let body = response.text().await.unwrap_or_default();
+        let message = if body.trim().is_empty() {
+            status.canonical_reason().unwrap_or("error").to_string()
+        } else {
+            error::error_message_from_body(&body)
+        };
+        return Err(LlmError::Http { status: status.as_u16(), message, retry_after });
+    }
+    Ok(response.bytes_stream().eventsource().map(|item| item.map_err(|e| e.to_string())).boxed())
+}
+
+/// Whether an event is output the consumer may already have shown; after one, the attempt is not
+/// retried.
+fn is_content(event: &StreamEvent) -> bool {
+    matches!(
+        event,
+        StreamEvent::TextDelta(_)
+            | StreamEvent::ReasoningDelta(_)
+            | StreamEvent::ToolCallStart { .. }
+            | StreamEvent::ToolCallArgsDelta { .. }
+            | StreamEvent::ToolCallEnd { .. }
+    )
+}
+
+/// reqwest's top-level message ("error sending request") hides the cause; walk the chain.
+fn describe(err: &reqwest::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
