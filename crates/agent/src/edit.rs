@@ -48,7 +48,9 @@ pub(crate) fn edit_files(
     edits: &[FileEdit],
 ) -> Result<EditFilesResponse, AgentError> {
     if edits.is_empty() {
-        return Err(AgentError::invalid("edits is empty; give at least one edit"));
+        return Err(AgentError::invalid(
+            "edits is empty; give at least one edit",
+        ));
     }
 
     // Plan. Files are grouped by resolved path, so two spellings of one file edit one copy.
@@ -93,7 +95,11 @@ pub(crate) fn edit_files(
             });
         }
         if count > 1 && !edit.replace_all {
-            return Err(AgentError::EditAmbiguous { edit: number, path: edit.path.clone(), count });
+            return Err(AgentError::EditAmbiguous {
+                edit: number,
+                path: edit.path.clone(),
+                count,
+            });
         }
         file.new = file.new.replace(edit.old_text.as_str(), &edit.new_text);
         file.replacements += count as u64;
@@ -109,7 +115,8 @@ pub(crate) fn edit_files(
 
     // Commit.
     for (path, s) in staged {
-        s.commit().map_err(|e| AgentError::io(format!("replacing {path:?}"), e))?;
+        s.commit()
+            .map_err(|e| AgentError::io(format!("replacing {path:?}"), e))?;
     }
 
     let files = planned
@@ -319,7 +326,10 @@ mod tests {
             unified_diff("f", "a\n", "a\nb\n"),
             "--- f\n+++ f\n@@ -1 +1,2 @@\n a\n+b\n"
         );
-        assert_eq!(unified_diff("f", "", "a\n"), "--- f\n+++ f\n@@ -0,0 +1 @@\n+a\n");
+        assert_eq!(
+            unified_diff("f", "", "a\n"),
+            "--- f\n+++ f\n@@ -0,0 +1 @@\n+a\n"
+        );
         assert_eq!(unified_diff("f", "same\n", "same\n"), "");
     }
 

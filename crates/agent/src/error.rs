@@ -39,14 +39,22 @@ pub enum AgentError {
          again and copy old_text exactly, including whitespace and indentation. No file was \
          changed."
     )]
-    EditNotFound { edit: usize, path: String, old_text_preview: String },
+    EditNotFound {
+        edit: usize,
+        path: String,
+        old_text_preview: String,
+    },
 
     /// An edit's `old_text` occurs several times and `replace_all` was not set.
     #[error(
         "edit {edit} on {path:?}: old_text occurs {count} times; include more surrounding lines \
          to make it unique, or set replace_all to replace every occurrence. No file was changed."
     )]
-    EditAmbiguous { edit: usize, path: String, count: usize },
+    EditAmbiguous {
+        edit: usize,
+        path: String,
+        count: usize,
+    },
 
     /// The process id is not one this agent is tracking.
     #[error("no process with id {id:?}; use process_list to see the processes the agent tracks")]
@@ -71,10 +79,15 @@ pub enum AgentError {
 
 impl AgentError {
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
-        AgentError::Io { context: context.into(), source }
+        AgentError::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        AgentError::InvalidRequest { message: message.into() }
+        AgentError::InvalidRequest {
+            message: message.into(),
+        }
     }
 }

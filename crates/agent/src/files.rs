@@ -70,7 +70,11 @@ pub(crate) fn read_file(
             "offset {first} is past the end of {path:?}, which has {total_lines} lines"
         )));
     }
-    Ok(ReadFileResponse { content, total_lines, truncated })
+    Ok(ReadFileResponse {
+        content,
+        total_lines,
+        truncated,
+    })
 }
 
 pub(crate) fn write_file(
@@ -81,7 +85,9 @@ pub(crate) fn write_file(
     let resolved = c.resolve(path)?;
     let created = match fs::metadata(&resolved) {
         Ok(meta) if meta.is_dir() => {
-            return Err(AgentError::IsADirectory { path: path.to_string() });
+            return Err(AgentError::IsADirectory {
+                path: path.to_string(),
+            });
         }
         Ok(_) => false,
         Err(e) if e.kind() == io::ErrorKind::NotFound => true,
@@ -95,17 +101,26 @@ pub(crate) fn write_file(
     Staged::new(&resolved, content.as_bytes())
         .and_then(Staged::commit)
         .map_err(|e| AgentError::io(format!("writing {path:?}"), e))?;
-    Ok(WriteFileResponse { bytes_written: content.len() as u64, created })
+    Ok(WriteFileResponse {
+        bytes_written: content.len() as u64,
+        created,
+    })
 }
 
 /// Reads an existing regular file, mapping "missing" and "directory" to model-readable errors.
 pub(crate) fn read_existing_file(resolved: &Path, path: &str) -> Result<Vec<u8>, AgentError> {
     match fs::metadata(resolved) {
         Ok(meta) if meta.is_dir() => {
-            return Err(AgentError::IsADirectory { path: path.to_string() });
+            return Err(AgentError::IsADirectory {
+                path: path.to_string(),
+            });
         }
         Ok(_) => {}
-        Err(e) if is_not_found(&e) => return Err(AgentError::NotFound { path: path.to_string() }),
+        Err(e) if is_not_found(&e) => {
+            return Err(AgentError::NotFound {
+                path: path.to_string(),
+            });
+        }
         Err(e) => return Err(AgentError::io(format!("inspecting {path:?}"), e)),
     }
     fs::read(resolved).map_err(|e| AgentError::io(format!("reading {path:?}"), e))
@@ -126,10 +141,23 @@ pub(crate) struct Staged {
 impl Staged {
     pub(crate) fn new(target: &Path, content: &[u8]) -> io::Result<Staged> {
         let dir = target.parent().unwrap_or(Path::new("/"));
-        let name = target.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-        let temp = dir.join(format!(".{name}.agentry-{}.tmp", uuid::Uuid::new_v4().simple()));
-        let staged = Staged { temp, target: target.to_path_buf(), committed: false };
-        let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&staged.temp)?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let temp = dir.join(format!(
+            ".{name}.agentry-{}.tmp",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let staged = Staged {
+            temp,
+            target: target.to_path_buf(),
+            committed: false,
+        };
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staged.temp)?;
         file.write_all(content)?;
         if let Ok(meta) = fs::metadata(target) {
             let mode = meta.permissions().mode();
@@ -163,8 +191,21 @@ mod tests {
         (dir, c)
     }
 
-    fn read(c: &Confinement, path: &str, offset: Option<u64>, limit: Option<u64>) -> ReadFileResponse {
-        read_file(c, &ReadFileRequest { path: path.into(), offset, limit }).unwrap()
+    fn read(
+        c: &Confinement,
+        path: &str,
+        offset: Option<u64>,
+        limit: Option<u64>,
+    ) -> ReadFileResponse {
+        read_file(
+            c,
+            &ReadFileRequest {
+                path: path.into(),
+                offset,
+                limit,
+            },
+        )
+        .unwrap()
     }
 
     #[test]
@@ -180,7 +221,10 @@ mod tests {
         assert!(all.content.ends_with("    10\tline 10\n"));
 
         let page = read(&c, "f.txt", Some(4), Some(3));
-        assert_eq!(page.content, "     4\tline 4\n     5\tline 5\n     6\tline 6\n");
+        assert_eq!(
+            page.content,
+            "     4\tline 4\n     5\tline 5\n     6\tline 6\n"
+        );
         assert_eq!(page.total_lines, 10);
         assert!(page.truncated);
 
@@ -188,7 +232,14 @@ mod tests {
         assert_eq!(tail.content, "     9\tline 9\n    10\tline 10\n");
         assert!(!tail.truncated);
 
-        let err = read_file(&c, &ReadFileRequest { path: "f.txt".into(), offset: Some(11), limit: None });
+        let err = read_file(
+            &c,
+            &ReadFileRequest {
+                path: "f.txt".into(),
+                offset: Some(11),
+                limit: None,
+            },
+        );
         assert!(err.unwrap_err().to_string().contains("past the end"));
     }
 
@@ -240,12 +291,27 @@ mod tests {
     fn write_creates_parents_and_reports_creation() {
         let (dir, c) = setup();
         let first = write_file(&c, "a/b/c.txt", "hello").unwrap();
-        assert_eq!(first, WriteFileResponse { bytes_written: 5, created: true });
-        assert_eq!(fs::read_to_string(dir.path().join("a/b/c.txt")).unwrap(), "hello");
+        assert_eq!(
+            first,
+            WriteFileResponse {
+                bytes_written: 5,
+                created: true
+            }
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("a/b/c.txt")).unwrap(),
+            "hello"
+        );
         let second = write_file(&c, "a/b/c.txt", "bye").unwrap();
         assert!(!second.created);
-        assert_eq!(fs::read_to_string(dir.path().join("a/b/c.txt")).unwrap(), "bye");
-        assert!(matches!(write_file(&c, "a", "x"), Err(AgentError::IsADirectory { .. })));
+        assert_eq!(
+            fs::read_to_string(dir.path().join("a/b/c.txt")).unwrap(),
+            "bye"
+        );
+        assert!(matches!(
+            write_file(&c, "a", "x"),
+            Err(AgentError::IsADirectory { .. })
+        ));
         // No temporary files are left behind.
         assert_eq!(fs::read_dir(dir.path().join("a/b")).unwrap().count(), 1);
     }
@@ -257,6 +323,9 @@ mod tests {
         fs::write(&p, "#!/bin/sh\n").unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
         write_file(&c, "run.sh", "#!/bin/sh\necho hi\n").unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o755);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
     }
 }

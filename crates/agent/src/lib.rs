@@ -49,8 +49,7 @@ pub trait WorkspaceAgent: Send + Sync {
     async fn read_file(&self, req: ReadFileRequest) -> Result<ReadFileResponse, AgentError>;
 
     /// Writes a whole file, creating it and its parent directories as needed.
-    async fn write_file(&self, path: &str, content: &str)
-    -> Result<WriteFileResponse, AgentError>;
+    async fn write_file(&self, path: &str, content: &str) -> Result<WriteFileResponse, AgentError>;
 
     /// Applies search-and-replace edits, all or none: if any edit fails, no file changes.
     /// Several edits on one file apply in order, each to the result of the previous.
@@ -62,8 +61,7 @@ pub trait WorkspaceAgent: Send + Sync {
 
     /// A tracked process's state and output, after waiting up to `wait` for it to exit
     /// (`Duration::ZERO` takes a snapshot).
-    async fn process_output(&self, id: &str, wait: Duration)
-    -> Result<ProcessOutput, AgentError>;
+    async fn process_output(&self, id: &str, wait: Duration) -> Result<ProcessOutput, AgentError>;
 
     /// The processes the caller has ids for, oldest first.
     async fn process_list(&self) -> Result<Vec<ProcessInfo>, AgentError>;

@@ -89,7 +89,10 @@ impl LocalAgent {
             on_line(line);
         }
         tracked.wait_exit(Duration::MAX).await.ok_or_else(|| {
-            AgentError::io("running the startup script", std::io::Error::other("no exit status"))
+            AgentError::io(
+                "running the startup script",
+                std::io::Error::other("no exit status"),
+            )
         })
     }
 
@@ -122,13 +125,10 @@ impl WorkspaceAgent for LocalAgent {
         self.blocking(move |c| files::read_file(c, &req)).await
     }
 
-    async fn write_file(
-        &self,
-        path: &str,
-        content: &str,
-    ) -> Result<WriteFileResponse, AgentError> {
+    async fn write_file(&self, path: &str, content: &str) -> Result<WriteFileResponse, AgentError> {
         let (path, content) = (path.to_string(), content.to_string());
-        self.blocking(move |c| files::write_file(c, &path, &content)).await
+        self.blocking(move |c| files::write_file(c, &path, &content))
+            .await
     }
 
     async fn edit_files(&self, edits: Vec<FileEdit>) -> Result<EditFilesResponse, AgentError> {

@@ -56,9 +56,8 @@ impl Confinement {
     /// The root with every symbolic link resolved. It is recomputed on each call so that a
     /// workspace directory created (or recreated) after the agent is not cached stale.
     pub(crate) fn canonical_root(&self) -> Result<PathBuf, AgentError> {
-        std::fs::canonicalize(&self.root).map_err(|e| {
-            AgentError::io("the workspace directory is not accessible", e)
-        })
+        std::fs::canonicalize(&self.root)
+            .map_err(|e| AgentError::io("the workspace directory is not accessible", e))
     }
 
     /// Resolves `path` (relative to the root, or absolute inside it) to a real path inside the
@@ -70,9 +69,13 @@ impl Confinement {
             ));
         }
         if path.contains('\0') {
-            return Err(AgentError::invalid(format!("the path {path:?} contains a NUL byte")));
+            return Err(AgentError::invalid(format!(
+                "the path {path:?} contains a NUL byte"
+            )));
         }
-        let outside = || AgentError::PathOutsideWorkspace { path: path.to_string() };
+        let outside = || AgentError::PathOutsideWorkspace {
+            path: path.to_string(),
+        };
         let root = self.canonical_root()?;
 
         let given = Path::new(path);
@@ -173,15 +176,24 @@ mod tests {
     }
 
     fn refused(c: &Confinement, path: &str) -> bool {
-        matches!(c.resolve(path), Err(AgentError::PathOutsideWorkspace { .. }))
+        matches!(
+            c.resolve(path),
+            Err(AgentError::PathOutsideWorkspace { .. })
+        )
     }
 
     #[test]
     fn relative_and_absolute_paths_inside_resolve() {
         let (_d, c, root) = setup();
         assert_eq!(c.resolve("sub/a.txt").unwrap(), root.join("sub/a.txt"));
-        assert_eq!(c.resolve("./sub/../sub/a.txt").unwrap(), root.join("sub/a.txt"));
-        assert_eq!(c.resolve("new/dir/file").unwrap(), root.join("new/dir/file"));
+        assert_eq!(
+            c.resolve("./sub/../sub/a.txt").unwrap(),
+            root.join("sub/a.txt")
+        );
+        assert_eq!(
+            c.resolve("new/dir/file").unwrap(),
+            root.join("new/dir/file")
+        );
         assert_eq!(c.resolve(".").unwrap(), root);
         let abs = root.join("sub/a.txt");
         assert_eq!(c.resolve(abs.to_str().unwrap()).unwrap(), abs);
@@ -226,7 +238,10 @@ mod tests {
         assert_eq!(c.resolve("rel/a.txt").unwrap(), root.join("sub/a.txt"));
         assert_eq!(c.resolve("abs/a.txt").unwrap(), root.join("sub/a.txt"));
         assert_eq!(c.resolve("sub/alias").unwrap(), root.join("sub/a.txt"));
-        assert_eq!(c.resolve("sub/dangling-inside").unwrap(), root.join("sub/missing.txt"));
+        assert_eq!(
+            c.resolve("sub/dangling-inside").unwrap(),
+            root.join("sub/missing.txt")
+        );
     }
 
     #[test]
@@ -234,7 +249,10 @@ mod tests {
         let (_d, c, root) = setup();
         symlink("loop2", root.join("loop1")).unwrap();
         symlink("loop1", root.join("loop2")).unwrap();
-        assert!(matches!(c.resolve("loop1"), Err(AgentError::InvalidRequest { .. })));
+        assert!(matches!(
+            c.resolve("loop1"),
+            Err(AgentError::InvalidRequest { .. })
+        ));
     }
 
     #[test]
@@ -245,12 +263,18 @@ mod tests {
         symlink(&root, &link_root).unwrap();
         let c = Confinement::new(link_root.clone());
         let via_link = link_root.join("sub/a.txt");
-        assert_eq!(c.resolve(via_link.to_str().unwrap()).unwrap(), root.join("sub/a.txt"));
+        assert_eq!(
+            c.resolve(via_link.to_str().unwrap()).unwrap(),
+            root.join("sub/a.txt")
+        );
     }
 
     #[test]
     fn empty_paths_are_invalid() {
         let (_d, c, _root) = setup();
-        assert!(matches!(c.resolve(""), Err(AgentError::InvalidRequest { .. })));
+        assert!(matches!(
+            c.resolve(""),
+            Err(AgentError::InvalidRequest { .. })
+        ));
     }
 }

@@ -23,6 +23,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -38,8 +39,12 @@ use tokio::sync::{mpsc, watch};
 use crate::{AgentError, OUTPUT_CAP, ProcessInfo, ProcessOutput, Signal};
 
 /// Environment every command gets, so tools that would wait for a terminal or an editor do not.
-const NON_INTERACTIVE_ENV: [(&str, &str); 4] =
-    [("TERM", "dumb"), ("PAGER", "cat"), ("GIT_EDITOR", "true"), ("NO_COLOR", "1")];
+const NON_INTERACTIVE_ENV: [(&str, &str); 4] = [
+    ("TERM", "dumb"),
+    ("PAGER", "cat"),
+    ("GIT_EDITOR", "true"),
+    ("NO_COLOR", "1"),
+];
 
 /// Bytes kept from the start of a process's output; the rest of the cap goes to its end.
 const HEAD_BYTES: usize = 8 * 1024;
@@ -147,7 +152,11 @@ impl Tracked {
 
 impl ProcessTable {
     pub(crate) fn new() -> Self {
-        ProcessTable { shared: Arc::new(Shared { entries: Mutex::new(Entries::default()) }) }
+        ProcessTable {
+            shared: Arc::new(Shared {
+                entries: Mutex::new(Entries::default()),
+            }),
+        }
     }
 
     /// Starts a process and its reader task. Must be called within a Tokio runtime.
@@ -261,7 +270,12 @@ impl ProcessTable {
         let groups: Vec<libc::pid_t> = {
             let mut entries = lock(&self.shared.entries);
             entries.shutting_down = true;
-            entries.procs.iter().filter(|p| p.may_have_members()).map(|p| p.pgid).collect()
+            entries
+                .procs
+                .iter()
+                .filter(|p| p.may_have_members())
+                .map(|p| p.pgid)
+                .collect()
         };
         for &pgid in &groups {
             let _ = signal_group(pgid, libc::SIGTERM);
@@ -303,9 +317,9 @@ async fn drive(
     let mut exited = false;
     let mut eof = false;
     while !(exited && eof) {
+        // Unbiased on purpose: a child that writes without pause must not keep the exit from
+        // being noticed.
         let event = tokio::select! {
-            // Reading first means the data ahead of an exit is consumed before the exit is seen.
-            biased;
             read = pipe.read(&mut buf), if !eof => Event::Read(read),
             status = child.wait(), if !exited => Event::Exited(status),
         };
@@ -315,20 +329,9 @@ async fn drive(
             Event::Exited(status) => {
                 // Whatever the shell wrote is in the pipe by now; take it before announcing
                 // the exit so that "exited" implies "all of its output is buffered".
-                loop {
-                    match pipe.try_read(&mut buf) {
-                        Ok(0) => {
-                            eof = true;
-                            break;
-                        }
-                        Ok(n) => tracked.take(&buf[..n], &mut splitter, lines.as_ref()),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(_) => {
-                            eof = true;
-                            break;
-                        }
-                    }
-                }
+                eof |= read_pending(pipe.as_raw_fd(), &mut buf, |data| {
+                    tracked.take(data, &mut splitter, lines.as_ref())
+                });
                 if let (Some(last), Some(tx)) = (splitter.finish(), lines.as_ref()) {
                     let _ = tx.send(last);
                 }
@@ -365,6 +368,34 @@ impl Tracked {
     }
 }
 
+/// Reads the bytes the pipe holds at this moment, and no more: a background child writing
+/// without pause cannot keep this from returning. Reads the descriptor directly because Tokio's
+/// cached readiness may not yet know about data that arrived with the exit. Returns true at
+/// end-of-file.
+fn read_pending(fd: RawFd, buf: &mut [u8], mut take: impl FnMut(&[u8])) -> bool {
+    let mut available: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int to the pointer, which points to one.
+    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut available) } != 0 {
+        return false;
+    }
+    let mut left = usize::try_from(available).unwrap_or(0);
+    while left > 0 {
+        let want = left.min(buf.len());
+        // SAFETY: `buf` is valid for `want` bytes; the descriptor is non-blocking.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), want) };
+        match usize::try_from(n) {
+            Ok(0) => return true,
+            Ok(n) => {
+                take(&buf[..n]);
+                left = left.saturating_sub(n);
+            }
+            // EAGAIN or EINTR: what is left will come through the normal reads.
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// The shell convention: the exit code, or 128 + the signal that ended it.
 fn exit_code(status: io::Result<ExitStatus>) -> i32 {
     match status {
@@ -383,7 +414,11 @@ fn signal_group(pgid: libc::pid_t, signal: libc::c_int) -> io::Result<()> {
         return Ok(());
     }
     let err = io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::ESRCH) { Ok(()) } else { Err(err) }
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        Ok(())
+    } else {
+        Err(err)
+    }
 }
 
 /// Polls until none of `groups` has a running process or `limit` passes; returns the groups
@@ -410,7 +445,11 @@ pub(crate) fn group_running(pgid: libc::pid_t) -> bool {
         return true;
     };
     dir.filter_map(Result::ok)
-        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
         .filter_map(|stat| parse_stat(&stat))
         .any(|(state, group)| group == pgid && state != 'Z' && state != 'X')
@@ -474,7 +513,11 @@ impl OutputBuffer {
         let truncated = kept < self.total;
         let mut text = if truncated {
             // The tail may start inside a multi-byte character; skip its continuation bytes.
-            let skip = tail.iter().take(3).take_while(|b| (**b & 0xC0) == 0x80).count();
+            let skip = tail
+                .iter()
+                .take(3)
+                .take_while(|b| (**b & 0xC0) == 0x80)
+                .count();
             tail.drain(..skip);
             format!(
                 "{}\n\n[... {} bytes of output omitted ...]\n\n{}",
@@ -605,6 +648,9 @@ mod tests {
     #[test]
     fn exit_codes_follow_the_shell_convention() {
         assert_eq!(exit_code(Ok(ExitStatus::from_raw(3 << 8))), 3);
-        assert_eq!(exit_code(Ok(ExitStatus::from_raw(libc::SIGKILL))), 128 + libc::SIGKILL);
+        assert_eq!(
+            exit_code(Ok(ExitStatus::from_raw(libc::SIGKILL))),
+            128 + libc::SIGKILL
+        );
     }
 }

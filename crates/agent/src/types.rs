@@ -29,7 +29,11 @@ pub struct ReadFileRequest {
 impl ReadFileRequest {
     /// The whole file (up to the default limit).
     pub fn new(path: impl Into<String>) -> Self {
-        ReadFileRequest { path: path.into(), offset: None, limit: None }
+        ReadFileRequest {
+            path: path.into(),
+            offset: None,
+            limit: None,
+        }
     }
 }
 

@@ -20,7 +20,12 @@ fn workspace() -> (tempfile::TempDir, LocalAgent) {
 }
 
 fn edit(path: &str, old: &str, new: &str) -> FileEdit {
-    FileEdit { path: path.into(), old_text: old.into(), new_text: new.into(), replace_all: false }
+    FileEdit {
+        path: path.into(),
+        old_text: old.into(),
+        new_text: new.into(),
+        replace_all: false,
+    }
 }
 
 fn cmd(command: &str, timeout: Duration) -> ExecuteRequest {
@@ -35,7 +40,10 @@ fn running(pid: i32) -> bool {
     }
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
-            let state = stat[stat.rfind(')').unwrap() + 1..].split_whitespace().next().unwrap();
+            let state = stat[stat.rfind(')').unwrap() + 1..]
+                .split_whitespace()
+                .next()
+                .unwrap();
             state != "Z" && state != "X"
         }
         Err(_) => false,
@@ -56,7 +64,9 @@ async fn read_pid(root: &Path, file: &str) -> i32 {
     let path = root.join(file);
     let mut pid = None;
     eventually(Duration::from_secs(10), "the pid file", || {
-        pid = fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok());
+        pid = fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
         pid.is_some()
     })
     .await;
@@ -100,7 +110,10 @@ async fn escaping_paths_are_refused_by_every_operation() {
     for path in escaping_paths(dir.path()) {
         assert_outside(agent.read_file(ReadFileRequest::new(&path)).await, &path);
         assert_outside(agent.write_file(&path, "pwned").await, &path);
-        assert_outside(agent.edit_files(vec![edit(&path, "secret", "pwned")]).await, &path);
+        assert_outside(
+            agent.edit_files(vec![edit(&path, "secret", "pwned")]).await,
+            &path,
+        );
         let mut req = cmd("pwd", Duration::from_secs(5));
         req.workdir = Some(path.clone());
         assert_outside(agent.execute(req).await, &path);
@@ -108,7 +121,10 @@ async fn escaping_paths_are_refused_by_every_operation() {
     // Nothing was written through the links.
     assert!(!Path::new("/tmp/new-file").exists());
     let out_dir = fs::read_link(dir.path().join("inside/out-dir")).unwrap();
-    assert_eq!(fs::read_to_string(out_dir.join("secret.txt")).unwrap(), "secret");
+    assert_eq!(
+        fs::read_to_string(out_dir.join("secret.txt")).unwrap(),
+        "secret"
+    );
     assert!(!out_dir.join("new-file.txt").exists());
     fs::remove_dir_all(out_dir).unwrap();
 }
@@ -118,7 +134,10 @@ async fn paths_inside_the_workspace_work_relative_and_absolute() {
     let (dir, agent) = workspace();
     agent.write_file("sub/file.txt", "one\n").await.unwrap();
     let absolute = dir.path().join("sub/file.txt");
-    let read = agent.read_file(ReadFileRequest::new(absolute.to_str().unwrap())).await.unwrap();
+    let read = agent
+        .read_file(ReadFileRequest::new(absolute.to_str().unwrap()))
+        .await
+        .unwrap();
     assert_eq!(read.content, "     1\tone\n");
 
     let mut req = cmd("pwd", Duration::from_secs(10));
@@ -136,32 +155,54 @@ async fn read_file_pages_with_line_numbers() {
     let text: String = (1..=30).map(|i| format!("row {i}\n")).collect();
     agent.write_file("rows.txt", &text).await.unwrap();
     let page = agent
-        .read_file(ReadFileRequest { path: "rows.txt".into(), offset: Some(12), limit: Some(2) })
+        .read_file(ReadFileRequest {
+            path: "rows.txt".into(),
+            offset: Some(12),
+            limit: Some(2),
+        })
         .await
         .unwrap();
     assert_eq!(page.content, "    12\trow 12\n    13\trow 13\n");
     assert_eq!(page.total_lines, 30);
     assert!(page.truncated);
-    let missing = agent.read_file(ReadFileRequest::new("nope.txt")).await.unwrap_err();
-    assert!(matches!(missing, AgentError::NotFound { .. }), "{missing:?}");
+    let missing = agent
+        .read_file(ReadFileRequest::new("nope.txt"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, AgentError::NotFound { .. }),
+        "{missing:?}"
+    );
 }
 
 #[tokio::test]
 async fn edits_apply_in_order_and_report_diffs() {
     let (dir, agent) = workspace();
-    agent.write_file("a.txt", "alpha\nbeta\ngamma\n").await.unwrap();
+    agent
+        .write_file("a.txt", "alpha\nbeta\ngamma\n")
+        .await
+        .unwrap();
     agent.write_file("b.txt", "x x x\n").await.unwrap();
     let result = agent
         .edit_files(vec![
             edit("a.txt", "beta", "BETA"),
             // Applies to the result of the previous edit on the same file.
             edit("a.txt", "BETA\ngamma", "BETA\nGAMMA"),
-            FileEdit { replace_all: true, ..edit("b.txt", "x", "y") },
+            FileEdit {
+                replace_all: true,
+                ..edit("b.txt", "x", "y")
+            },
         ])
         .await
         .unwrap();
-    assert_eq!(fs::read_to_string(dir.path().join("a.txt")).unwrap(), "alpha\nBETA\nGAMMA\n");
-    assert_eq!(fs::read_to_string(dir.path().join("b.txt")).unwrap(), "y y y\n");
+    assert_eq!(
+        fs::read_to_string(dir.path().join("a.txt")).unwrap(),
+        "alpha\nBETA\nGAMMA\n"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("b.txt")).unwrap(),
+        "y y y\n"
+    );
     assert_eq!(result.files.len(), 2);
     assert_eq!(result.files[0].path, "a.txt");
     assert_eq!(result.files[0].replacements, 2);
@@ -179,8 +220,7 @@ async fn a_failing_edit_leaves_every_file_unchanged() {
     agent.write_file("two.txt", "dup dup\n").await.unwrap();
     agent.write_file("three.txt", "three\n").await.unwrap();
     let snapshot = || {
-        ["one.txt", "two.txt", "three.txt"]
-            .map(|f| fs::read_to_string(dir.path().join(f)).unwrap())
+        ["one.txt", "two.txt", "three.txt"].map(|f| fs::read_to_string(dir.path().join(f)).unwrap())
     };
     let before = snapshot();
 
@@ -200,18 +240,30 @@ async fn a_failing_edit_leaves_every_file_unchanged() {
     assert_eq!(snapshot(), before);
 
     let ambiguous = agent
-        .edit_files(vec![edit("one.txt", "keep me", "changed"), edit("two.txt", "dup", "x")])
+        .edit_files(vec![
+            edit("one.txt", "keep me", "changed"),
+            edit("two.txt", "dup", "x"),
+        ])
         .await
         .unwrap_err();
-    assert!(matches!(ambiguous, AgentError::EditAmbiguous { count: 2, .. }), "{ambiguous:?}");
+    assert!(
+        matches!(ambiguous, AgentError::EditAmbiguous { count: 2, .. }),
+        "{ambiguous:?}"
+    );
     assert!(ambiguous.to_string().contains("replace_all"));
     assert_eq!(snapshot(), before);
 
     let missing_file = agent
-        .edit_files(vec![edit("one.txt", "keep me", "changed"), edit("nope.txt", "a", "b")])
+        .edit_files(vec![
+            edit("one.txt", "keep me", "changed"),
+            edit("nope.txt", "a", "b"),
+        ])
         .await
         .unwrap_err();
-    assert!(matches!(missing_file, AgentError::NotFound { .. }), "{missing_file:?}");
+    assert!(
+        matches!(missing_file, AgentError::NotFound { .. }),
+        "{missing_file:?}"
+    );
     assert_eq!(snapshot(), before);
 
     // No temporary files were left behind.
@@ -235,7 +287,10 @@ async fn execute_merges_output_and_reports_exit_code() {
     assert!(!out.timed_out && !out.truncated);
     assert_eq!(out.background_process_id, None);
 
-    let mut req = cmd("echo $EXTRA; read x || echo stdin-closed", Duration::from_secs(10));
+    let mut req = cmd(
+        "echo $EXTRA; read x || echo stdin-closed",
+        Duration::from_secs(10),
+    );
     req.env = vec![("EXTRA".into(), "given".into())];
     let out = agent.execute(req).await.unwrap();
     assert_eq!(out.output, "given\nstdin-closed\n");
@@ -250,7 +305,10 @@ async fn a_timed_out_command_keeps_running_in_the_background() {
     fs::write(dir.path().join("gate"), "").unwrap();
     // Prints, then waits for the test to remove `gate`, then prints again and exits 7.
     let script = "echo before; while [ -e gate ]; do sleep 0.02; done; echo after; exit 7";
-    let out = agent.execute(cmd(script, Duration::from_millis(300))).await.unwrap();
+    let out = agent
+        .execute(cmd(script, Duration::from_secs(1)))
+        .await
+        .unwrap();
     assert!(out.timed_out);
     assert_eq!(out.exit_code, None);
     assert_eq!(out.output, "before\n");
@@ -258,7 +316,10 @@ async fn a_timed_out_command_keeps_running_in_the_background() {
 
     let listed = agent.process_list().await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!((listed[0].id.as_str(), listed[0].running), (id.as_str(), true));
+    assert_eq!(
+        (listed[0].id.as_str(), listed[0].running),
+        (id.as_str(), true)
+    );
     assert_eq!(listed[0].command, script);
 
     let snapshot = agent.process_output(&id, Duration::ZERO).await.unwrap();
@@ -266,7 +327,10 @@ async fn a_timed_out_command_keeps_running_in_the_background() {
     assert_eq!(snapshot.output, "before\n");
 
     fs::remove_file(dir.path().join("gate")).unwrap();
-    let done = agent.process_output(&id, Duration::from_secs(20)).await.unwrap();
+    let done = agent
+        .process_output(&id, Duration::from_secs(20))
+        .await
+        .unwrap();
     assert!(!done.running);
     assert_eq!(done.exit_code, Some(7));
     assert_eq!(done.output, "before\nafter\n");
@@ -278,16 +342,50 @@ async fn a_timed_out_command_keeps_running_in_the_background() {
 async fn run_in_background_returns_at_once() {
     let (dir, agent) = workspace();
     fs::write(dir.path().join("gate"), "").unwrap();
-    let mut req = cmd("while [ -e gate ]; do sleep 0.02; done; echo finished", Duration::ZERO);
+    let mut req = cmd(
+        "while [ -e gate ]; do sleep 0.02; done; echo finished",
+        Duration::ZERO,
+    );
     req.run_in_background = true;
     let out = agent.execute(req).await.unwrap();
     let id = out.background_process_id.expect("a background id");
     assert!(!out.timed_out);
     assert_eq!(out.exit_code, None);
-    assert!(agent.process_output(&id, Duration::ZERO).await.unwrap().running);
+    assert!(
+        agent
+            .process_output(&id, Duration::ZERO)
+            .await
+            .unwrap()
+            .running
+    );
     fs::remove_file(dir.path().join("gate")).unwrap();
-    let done = agent.process_output(&id, Duration::from_secs(20)).await.unwrap();
-    assert_eq!((done.exit_code, done.output.as_str()), (Some(0), "finished\n"));
+    let done = agent
+        .process_output(&id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.exit_code, done.output.as_str()),
+        (Some(0), "finished\n")
+    );
+}
+
+#[tokio::test]
+async fn a_chatty_background_child_does_not_hide_the_exit() {
+    let (dir, agent) = workspace();
+    // `yes` writes to the shared output pipe without pause and outlives the shell.
+    let out = agent
+        .execute(cmd(
+            "yes & echo $! > yes.pid; echo shell-done",
+            Duration::from_secs(30),
+        ))
+        .await
+        .unwrap();
+    assert!(!out.timed_out);
+    assert_eq!(out.exit_code, Some(0));
+    assert!(out.output.contains("shell-done"));
+    let yes = read_pid(dir.path(), "yes.pid").await;
+    agent.shutdown().await;
+    assert!(!running(yes));
 }
 
 #[tokio::test]
@@ -295,7 +393,10 @@ async fn large_output_is_capped_and_flagged() {
     let (_dir, agent) = workspace();
     // About 200 KiB: numbered lines so head and tail can be recognised.
     let out = agent
-        .execute(cmd("i=0; while [ $i -lt 20000 ]; do echo \"line $i\"; i=$((i+1)); done", Duration::from_secs(60)))
+        .execute(cmd(
+            "i=0; while [ $i -lt 20000 ]; do echo \"line $i\"; i=$((i+1)); done",
+            Duration::from_secs(60),
+        ))
         .await
         .unwrap();
     assert_eq!(out.exit_code, Some(0));
@@ -309,10 +410,16 @@ async fn large_output_is_capped_and_flagged() {
 #[tokio::test]
 async fn unknown_process_ids_are_reported() {
     let (_dir, agent) = workspace();
-    let err = agent.process_output("proc-999", Duration::ZERO).await.unwrap_err();
+    let err = agent
+        .process_output("proc-999", Duration::ZERO)
+        .await
+        .unwrap_err();
     assert!(matches!(err, AgentError::UnknownProcess { .. }));
     assert!(err.to_string().contains("process_list"));
-    let err = agent.process_signal("proc-999", Signal::Kill).await.unwrap_err();
+    let err = agent
+        .process_signal("proc-999", Signal::Kill)
+        .await
+        .unwrap_err();
     assert!(matches!(err, AgentError::UnknownProcess { .. }));
 }
 
@@ -322,15 +429,26 @@ async fn process_signal_ends_the_whole_group() {
     // The shell starts a child that ignores nothing and would outlive the shell's own exit.
     let mut req = cmd("sleep 1000 & echo $! > child.pid; wait", Duration::ZERO);
     req.run_in_background = true;
-    let id = agent.execute(req).await.unwrap().background_process_id.unwrap();
+    let id = agent
+        .execute(req)
+        .await
+        .unwrap()
+        .background_process_id
+        .unwrap();
     let child = read_pid(dir.path(), "child.pid").await;
     assert!(running(child));
 
     agent.process_signal(&id, Signal::Terminate).await.unwrap();
-    let done = agent.process_output(&id, Duration::from_secs(10)).await.unwrap();
+    let done = agent
+        .process_output(&id, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert!(!done.running);
     assert_eq!(done.exit_code, Some(128 + libc::SIGTERM));
-    eventually(Duration::from_secs(10), "the child to die", || !running(child)).await;
+    eventually(Duration::from_secs(10), "the child to die", || {
+        !running(child)
+    })
+    .await;
     // Signalling a finished process is not an error.
     agent.process_signal(&id, Signal::Kill).await.unwrap();
 }
@@ -357,18 +475,27 @@ async fn run_script_streams_lines_and_shutdown_ends_its_background_processes() {
         .await
         .unwrap();
     assert_eq!(code, 4);
-    assert_eq!(*lines.lock().unwrap(), ["starting hello", "warn", "no newline"]);
+    assert_eq!(
+        *lines.lock().unwrap(),
+        ["starting hello", "warn", "no newline"]
+    );
 
     let bg = read_pid(dir.path(), "bg.pid").await;
     let stubborn = read_pid(dir.path(), "stubborn.pid").await;
     assert!(running(bg) && running(stubborn));
     let listed = agent.process_list().await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!((listed[0].command.as_str(), listed[0].exit_code), ("startup script", Some(4)));
+    assert_eq!(
+        (listed[0].command.as_str(), listed[0].exit_code),
+        ("startup script", Some(4))
+    );
 
     // A foreground command that leaves a child behind, and a background command.
     agent
-        .execute(cmd("sleep 1000 & echo $! > fg-child.pid", Duration::from_secs(10)))
+        .execute(cmd(
+            "sleep 1000 & echo $! > fg-child.pid",
+            Duration::from_secs(10),
+        ))
         .await
         .unwrap();
     let fg_child = read_pid(dir.path(), "fg-child.pid").await;
@@ -381,7 +508,10 @@ async fn run_script_streams_lines_and_shutdown_ends_its_background_processes() {
     for pid in [bg, stubborn, fg_child, bg_shell] {
         assert!(!running(pid), "pid {pid} survived shutdown");
     }
-    let refused = agent.execute(cmd("true", Duration::from_secs(1))).await.unwrap_err();
+    let refused = agent
+        .execute(cmd("true", Duration::from_secs(1)))
+        .await
+        .unwrap_err();
     assert!(matches!(refused, AgentError::ShuttingDown), "{refused:?}");
 }
 
@@ -393,16 +523,23 @@ async fn dropping_the_agent_kills_what_it_started() {
     agent.execute(req).await.unwrap();
     let child = read_pid(dir.path(), "child.pid").await;
     drop(agent);
-    eventually(Duration::from_secs(10), "the child to die", || !running(child)).await;
+    eventually(Duration::from_secs(10), "the child to die", || {
+        !running(child)
+    })
+    .await;
 }
 
 #[test]
 fn requests_and_responses_are_json() {
-    let req: ExecuteRequest = serde_json::from_str(r#"{"command":"ls","timeout_ms":1500}"#).unwrap();
+    let req: ExecuteRequest =
+        serde_json::from_str(r#"{"command":"ls","timeout_ms":1500}"#).unwrap();
     assert_eq!(req.timeout, Duration::from_millis(1500));
     assert!(!req.run_in_background && req.workdir.is_none() && req.env.is_empty());
     let edit: FileEdit =
         serde_json::from_str(r#"{"path":"a","old_text":"x","new_text":"y"}"#).unwrap();
     assert!(!edit.replace_all);
-    assert_eq!(serde_json::to_string(&Signal::Terminate).unwrap(), r#""terminate""#);
+    assert_eq!(
+        serde_json::to_string(&Signal::Terminate).unwrap(),
+        r#""terminate""#
+    );
 }
