@@ -1,0 +1,171 @@
+//! Real `initdb`/`postgres` processes from the machine's PostgreSQL installation.
+//!
+//! When the tests run as root (as in CI containers) the database runs as the `postgres` system
+//! user, so that is the path exercised there; the temporary data directories are made 0755 so
+//! that user can reach them.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use agentry_pgembed::{EmbeddedPostgres, Options, PgEmbedError};
+use sqlx::{Connection, PgConnection};
+
+fn data_dir(mode: u32) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("pgembed-")
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempdir()
+        .expect("create a temporary data directory")
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+async fn connect(pg: &EmbeddedPostgres) -> PgConnection {
+    PgConnection::connect_with(&pg.connect_options()).await.expect("connect over the socket")
+}
+
+async fn notes(pg: &EmbeddedPostgres) -> Vec<String> {
+    let mut conn = connect(pg).await;
+    let rows = sqlx::query_scalar("SELECT body FROM notes ORDER BY id").fetch_all(&mut conn).await;
+    conn.close().await.expect("close");
+    rows.expect("select from notes")
+}
+
+async fn create_note(pg: &EmbeddedPostgres, body: &str) {
+    let mut conn = connect(pg).await;
+    sqlx::query("CREATE TABLE IF NOT EXISTS notes (id serial PRIMARY KEY, body text NOT NULL)")
+        .execute(&mut conn)
+        .await
+        .expect("create table");
+    sqlx::query("INSERT INTO notes (body) VALUES ($1)")
+        .bind(body)
+        .execute(&mut conn)
+        .await
+        .expect("insert");
+    conn.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn data_persists_across_restarts() {
+    let dir = data_dir(0o755);
+    let pg = EmbeddedPostgres::start(Options::new(dir.path())).await.expect("first start");
+
+    let mut conn = connect(&pg).await;
+    let (user, db, listen): (String, String, String) =
+        sqlx::query_as("SELECT current_user::text, current_database()::text, current_setting('listen_addresses')")
+            .fetch_one(&mut conn)
+            .await
+            .expect("whoami");
+    conn.close().await.expect("close");
+    assert_eq!((user.as_str(), db.as_str()), ("agentry", "agentry"));
+    assert_eq!(listen, "", "no TCP listener");
+
+    // The socket directory is private to the account that runs the database.
+    let socket_meta = std::fs::metadata(pg.socket_dir()).expect("socket dir");
+    assert_eq!(socket_meta.mode() & 0o777, 0o700);
+    if is_root() {
+        let cluster_meta = std::fs::metadata(pg.cluster_dir()).expect("cluster dir");
+        assert_ne!(cluster_meta.uid(), 0, "as root, the cluster belongs to the run-as user");
+        assert_eq!(socket_meta.uid(), cluster_meta.uid());
+    }
+
+    create_note(&pg, "before restart").await;
+    let initialized = std::fs::metadata(pg.cluster_dir().join("PG_VERSION"))
+        .and_then(|m| m.modified())
+        .expect("PG_VERSION");
+    pg.stop().await.expect("stop");
+    assert!(!pg_socket_exists(&dir.path().join("postgres/run")), "a stopped server removes its socket");
+
+    let pg = EmbeddedPostgres::start(Options::new(dir.path())).await.expect("second start");
+    let again = std::fs::metadata(pg.cluster_dir().join("PG_VERSION"))
+        .and_then(|m| m.modified())
+        .expect("PG_VERSION");
+    assert_eq!(initialized, again, "the second start reuses the cluster instead of running initdb");
+    assert_eq!(notes(&pg).await, ["before restart"]);
+    pg.stop().await.expect("stop again");
+}
+
+fn pg_socket_exists(run_dir: &Path) -> bool {
+    run_dir.join(".s.PGSQL.5432").exists()
+}
+
+#[tokio::test]
+async fn recovers_after_the_postmaster_is_killed() {
+    let dir = data_dir(0o755);
+    let pg = EmbeddedPostgres::start(Options::new(dir.path())).await.expect("first start");
+    create_note(&pg, "committed before the crash").await;
+
+    // SAFETY: kill has no memory-safety preconditions; the pid is the handle's live child.
+    assert_eq!(unsafe { libc::kill(pg.pid() as libc::pid_t, libc::SIGKILL) }, 0);
+    drop(pg);
+    assert!(
+        dir.path().join("postgres/data/postmaster.pid").exists(),
+        "a killed postmaster leaves its lock file behind"
+    );
+
+    let pg = EmbeddedPostgres::start(Options::new(dir.path())).await.expect("start after SIGKILL");
+    assert_eq!(notes(&pg).await, ["committed before the crash"]);
+    create_note(&pg, "after recovery").await;
+    assert_eq!(notes(&pg).await, ["committed before the crash", "after recovery"]);
+    pg.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_data_dir_is_refused() {
+    let dir = data_dir(0o755);
+    let pg = EmbeddedPostgres::start(Options::new(dir.path())).await.expect("start");
+    let err = EmbeddedPostgres::start(Options::new(dir.path())).await.expect_err("second start");
+    assert!(matches!(err, PgEmbedError::Locked { .. }), "{err}");
+    assert!(err.to_string().contains("in use by another process"), "{err}");
+    pg.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn missing_binaries_name_the_package_and_touch_nothing() {
+    let dir = data_dir(0o755);
+    let opts = Options {
+        bin_dir: Some("/nonexistent/postgresql/bin".into()),
+        ..Options::new(dir.path())
+    };
+    let err = EmbeddedPostgres::start(opts).await.expect_err("bogus bin dir");
+    assert!(matches!(err, PgEmbedError::BinariesNotFound { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("initdb, postgres"), "{message}");
+    assert!(message.contains("/nonexistent/postgresql/bin"), "{message}");
+    assert!(message.contains("apt-get install postgresql"), "{message}");
+    assert!(message.contains("--postgres-bin-dir"), "{message}");
+    assert!(!dir.path().join("postgres").exists(), "nothing is created without binaries");
+}
+
+#[tokio::test]
+async fn as_root_an_unknown_run_as_user_is_named() {
+    if !is_root() {
+        return;
+    }
+    let dir = data_dir(0o755);
+    let opts = Options { run_as: Some("agentry-no-such-user".into()), ..Options::new(dir.path()) };
+    let err = EmbeddedPostgres::start(opts).await.expect_err("unknown user");
+    assert!(matches!(err, PgEmbedError::UserNotFound { .. }), "{err}");
+    assert!(err.to_string().contains("`agentry-no-such-user`"), "{err}");
+}
+
+#[tokio::test]
+async fn as_root_an_unreachable_data_dir_is_named() {
+    if !is_root() {
+        return;
+    }
+    let dir = data_dir(0o700);
+    let err = EmbeddedPostgres::start(Options::new(dir.path().join("server")))
+        .await
+        .expect_err("0700 root-owned parent");
+    match &err {
+        PgEmbedError::NotTraversable { path, user } => {
+            assert_eq!(path, &std::fs::canonicalize(dir.path()).expect("canonical"));
+            assert_eq!(user, "postgres");
+        }
+        other => panic!("expected NotTraversable, got {other}"),
+    }
+}
