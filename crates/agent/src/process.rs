@@ -144,6 +144,21 @@ impl Tracked {
         }
     }
 
+    /// Records output, and streams it as lines while someone listens.
+    fn take(
+        &self,
+        data: &[u8],
+        splitter: &mut LineSplitter,
+        lines: Option<&mpsc::UnboundedSender<String>>,
+    ) {
+        lock(&self.output).push(data);
+        if let Some(tx) = lines {
+            for line in splitter.push(data) {
+                let _ = tx.send(line);
+            }
+        }
+    }
+
     /// Whether a signal to the group could still reach something.
     fn may_have_members(&self) -> bool {
         !(self.exit_code().is_some() && self.pipe_closed.load(Ordering::Acquire))
@@ -348,22 +363,6 @@ async fn drive(
         let mut entries = lock(&shared.entries);
         if !tracked.listed.load(Ordering::Acquire) {
             entries.procs.retain(|p| !Arc::ptr_eq(p, &tracked));
-        }
-    }
-}
-
-impl Tracked {
-    fn take(
-        &self,
-        data: &[u8],
-        splitter: &mut LineSplitter,
-        lines: Option<&mpsc::UnboundedSender<String>>,
-    ) {
-        lock(&self.output).push(data);
-        if let Some(tx) = lines {
-            for line in splitter.push(data) {
-                let _ = tx.send(line);
-            }
         }
     }
 }
