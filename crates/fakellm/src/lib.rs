@@ -52,7 +52,9 @@ pub struct RecordedRequest {
 
 impl RecordedRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 }
 
@@ -78,7 +80,9 @@ impl FakeLlm {
     /// # Panics
     /// If no local port can be bound, which in a test is a broken environment.
     pub async fn start() -> FakeLlm {
-        Self::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind the fake LLM server on 127.0.0.1")
+        Self::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind the fake LLM server on 127.0.0.1")
     }
 
     /// Starts a fake on `addr`.
@@ -99,7 +103,11 @@ impl FakeLlm {
             // serve only returns on listener errors, which end the fake like dropping it does.
             let _ = axum::serve(listener, app).await;
         });
-        Ok(FakeLlm { addr, shared, server })
+        Ok(FakeLlm {
+            addr,
+            shared,
+            server,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -132,7 +140,10 @@ impl FakeLlm {
     }
 
     /// Sets the handler consulted when the queue is empty; `None` from it means the default turn.
-    pub fn set_handler(&self, handler: impl Fn(&RecordedRequest) -> Option<Turn> + Send + Sync + 'static) {
+    pub fn set_handler(
+        &self,
+        handler: impl Fn(&RecordedRequest) -> Option<Turn> + Send + Sync + 'static,
+    ) {
         *lock(&self.shared.handler) = Some(Arc::new(handler));
     }
 
@@ -147,8 +158,14 @@ impl FakeLlm {
     /// When `timeout` passes first; the message says how many requests did arrive.
     pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<RecordedRequest> {
         let mut count = self.shared.request_count.subscribe();
-        if tokio::time::timeout(timeout, count.wait_for(|c| *c >= n)).await.is_err() {
-            panic!("fake LLM: expected {n} requests within {timeout:?}, got {}", self.requests().len());
+        if tokio::time::timeout(timeout, count.wait_for(|c| *c >= n))
+            .await
+            .is_err()
+        {
+            panic!(
+                "fake LLM: expected {n} requests within {timeout:?}, got {}",
+                self.requests().len()
+            );
         }
         self.requests()
     }
@@ -163,28 +180,58 @@ impl Drop for FakeLlm {
 /// A panic in a test's handler poisons the lock; the data is still fine for the other tests'
 /// assertions, so poisoning is ignored.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-async fn openai(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn openai(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     respond(shared, Protocol::OpenAi, uri, headers, body).await
 }
 
-async fn anthropic(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn anthropic(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     respond(shared, Protocol::Anthropic, uri, headers, body).await
 }
 
-async fn respond(shared: Arc<Shared>, protocol: Protocol, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn respond(
+    shared: Arc<Shared>,
+    protocol: Protocol,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let body: Value = match serde_json::from_slice(&body) {
         Ok(body) => body,
-        Err(e) => return json_error(protocol, StatusCode::BAD_REQUEST, &format!("the body is not JSON: {e}"), None),
+        Err(e) => {
+            return json_error(
+                protocol,
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not JSON: {e}"),
+                None,
+            );
+        }
     };
     let request = RecordedRequest {
         protocol,
         path: uri.path().to_string(),
         headers: headers
             .iter()
-            .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body,
     };
@@ -196,7 +243,12 @@ async fn respond(shared: Arc<Shared>, protocol: Protocol, uri: Uri, headers: Hea
     shared.request_count.send_replace(sequence);
 
     if request.body.get("stream").and_then(Value::as_bool) != Some(true) {
-        return json_error(protocol, StatusCode::BAD_REQUEST, "the fake LLM only answers streaming requests", None);
+        return json_error(
+            protocol,
+            StatusCode::BAD_REQUEST,
+            "the fake LLM only answers streaming requests",
+            None,
+        );
     }
 
     let queued = lock(&shared.turns).pop_front();
@@ -217,11 +269,26 @@ async fn respond(shared: Arc<Shared>, protocol: Protocol, uri: Uri, headers: Hea
         }
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return match error_body {
-            Value::Object(fields) if fields.len() == 1 && fields.get("message").is_some_and(Value::is_string) => {
-                json_error(protocol, status, fields["message"].as_str().unwrap_or_default(), retry_after)
+            Value::Object(fields)
+                if fields.len() == 1 && fields.get("message").is_some_and(Value::is_string) =>
+            {
+                json_error(
+                    protocol,
+                    status,
+                    fields["message"].as_str().unwrap_or_default(),
+                    retry_after,
+                )
             }
-            Value::Null => json_error(protocol, status, &format!("fake error {}", status.as_u16()), retry_after),
-            other => with_retry_after((status, axum::Json(other.clone())).into_response(), retry_after),
+            Value::Null => json_error(
+                protocol,
+                status,
+                &format!("fake error {}", status.as_u16()),
+                retry_after,
+            ),
+            other => with_retry_after(
+                (status, axum::Json(other.clone())).into_response(),
+                retry_after,
+            ),
         };
     }
 
@@ -233,7 +300,10 @@ async fn respond(shared: Arc<Shared>, protocol: Protocol, uri: Uri, headers: Hea
     let input_estimate = (request.body.to_string().len() / 4) as u64;
     let (tx, mut rx) = mpsc::channel::<String>(16);
     tokio::spawn(play(turn, encoder, tx, protocol, sequence, input_estimate));
-    let frames = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|frame| frame.map(Ok::<_, std::convert::Infallible>)));
+    let frames = futures::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx)
+            .map(|frame| frame.map(Ok::<_, std::convert::Infallible>))
+    });
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/event-stream")
@@ -242,20 +312,34 @@ async fn respond(shared: Arc<Shared>, protocol: Protocol, uri: Uri, headers: Hea
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-fn json_error(protocol: Protocol, status: StatusCode, message: &str, retry_after: Option<u64>) -> Response {
+fn json_error(
+    protocol: Protocol,
+    status: StatusCode,
+    message: &str,
+    retry_after: Option<u64>,
+) -> Response {
     let body = wire::error_body(protocol, status.as_u16(), message);
     with_retry_after((status, axum::Json(body)).into_response(), retry_after)
 }
 
 fn with_retry_after(mut response: Response, retry_after: Option<u64>) -> Response {
     if let Some(seconds) = retry_after {
-        response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, seconds.into());
     }
     response
 }
 
 /// Plays a turn into the response body. Returns as soon as the client is gone (a send fails).
-async fn play(turn: Turn, mut encoder: Box<dyn Encoder>, tx: mpsc::Sender<String>, protocol: Protocol, sequence: usize, input_estimate: u64) {
+async fn play(
+    turn: Turn,
+    mut encoder: Box<dyn Encoder>,
+    tx: mpsc::Sender<String>,
+    protocol: Protocol,
+    sequence: usize,
+    input_estimate: u64,
+) {
     async fn send(tx: &mpsc::Sender<String>, frames: Vec<String>) -> bool {
         for frame in frames {
             if tx.send(frame).await.is_err() {
@@ -282,14 +366,25 @@ async fn play(turn: Turn, mut encoder: Box<dyn Encoder>, tx: mpsc::Sender<String
             Step::Reasoning { text } => {
                 let chunks = script::chunk_text(&text);
                 output_tokens += chunks.len() as u64;
-                chunks.into_iter().flat_map(|c| encoder.reasoning(c)).collect()
+                chunks
+                    .into_iter()
+                    .flat_map(|c| encoder.reasoning(c))
+                    .collect()
             }
-            Step::TextTokens { count, delay, embed_timestamp } => {
+            Step::TextTokens {
+                count,
+                delay,
+                embed_timestamp,
+            } => {
                 for i in 0..count {
                     if i > 0 && !delay.is_zero() {
                         tokio::time::sleep(delay).await;
                     }
-                    let token = if embed_timestamp { format!("⟨{}⟩ ", unix_micros()) } else { format!("tok{i} ") };
+                    let token = if embed_timestamp {
+                        format!("⟨{}⟩ ", unix_micros())
+                    } else {
+                        format!("tok{i} ")
+                    };
                     output_tokens += 1;
                     if !send(&tx, encoder.text(&token)).await {
                         return;
@@ -297,13 +392,18 @@ async fn play(turn: Turn, mut encoder: Box<dyn Encoder>, tx: mpsc::Sender<String
                 }
                 Vec::new()
             }
-            Step::ToolCall { id, name, arguments } => {
+            Step::ToolCall {
+                id,
+                name,
+                arguments,
+            } => {
                 let id = id.unwrap_or_else(|| match protocol {
                     Protocol::OpenAi => format!("call_fake_{sequence}_{tool_calls}"),
                     Protocol::Anthropic => format!("toolu_fake_{sequence}_{tool_calls}"),
                 });
                 let json = arguments.to_string();
-                let frames = encoder.tool_call(tool_calls, &id, &name, &script::fragment_arguments(&json));
+                let frames =
+                    encoder.tool_call(tool_calls, &id, &name, &script::fragment_arguments(&json));
                 tool_calls += 1;
                 output_tokens += 1;
                 finish = Finish::ToolCalls;
@@ -313,7 +413,10 @@ async fn play(turn: Turn, mut encoder: Box<dyn Encoder>, tx: mpsc::Sender<String
                 tokio::time::sleep(duration).await;
                 Vec::new()
             }
-            Step::StreamError { message, error_type } => {
+            Step::StreamError {
+                message,
+                error_type,
+            } => {
                 send(&tx, encoder.stream_error(&message, error_type.as_deref())).await;
                 return;
             }
@@ -322,7 +425,10 @@ async fn play(turn: Turn, mut encoder: Box<dyn Encoder>, tx: mpsc::Sender<String
                 tx.closed().await;
                 return;
             }
-            Step::Usage { input_tokens, output_tokens } => {
+            Step::Usage {
+                input_tokens,
+                output_tokens,
+            } => {
                 usage = Some((input_tokens, output_tokens));
                 Vec::new()
             }
@@ -346,5 +452,8 @@ async fn play(turn: Turn, mut encoder: Box<dyn Encoder>, tx: mpsc::Sender<String
 }
 
 fn unix_micros() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or_default()
 }

@@ -46,7 +46,11 @@ impl Turn {
 
     pub(crate) fn http_error(&self) -> Option<(u16, &Value, Option<u64>)> {
         self.steps.iter().find_map(|step| match step {
-            Step::Error { status, body, retry_after } => Some((*status, body, *retry_after)),
+            Step::Error {
+                status,
+                body,
+                retry_after,
+            } => Some((*status, body, *retry_after)),
             _ => None,
         })
     }
@@ -84,8 +88,9 @@ pub enum Step {
         #[serde(rename = "ms", with = "millis")]
         duration: Duration,
     },
-    /// Answer with this HTTP status instead of a stream. A `null` body is replaced by the
-    /// protocol's usual error body; `retry_after` (seconds) sets the `Retry-After` header.
+    /// Answer with this HTTP status instead of a stream. The body is sent verbatim, except that
+    /// `null` and a lone `{"message": "..."}` (what [`Step::error`] builds) become the protocol's
+    /// usual error body. `retry_after` (seconds) sets the `Retry-After` header.
     Error {
         status: u16,
         #[serde(default)]
@@ -106,7 +111,10 @@ pub enum Step {
     /// Stop sending but keep the connection open until the client goes away.
     Hang,
     /// Report these token counts instead of the fake's estimate.
-    Usage { input_tokens: u64, output_tokens: u64 },
+    Usage {
+        input_tokens: u64,
+        output_tokens: u64,
+    },
     /// Finish as if the output token limit was hit.
     MaxTokens,
     /// Write one SSE event verbatim (`event:` line only when `event` is set), to test how clients
@@ -128,7 +136,11 @@ impl Step {
     }
 
     pub fn tool_call(name: impl Into<String>, arguments: Value) -> Self {
-        Step::ToolCall { id: None, name: name.into(), arguments }
+        Step::ToolCall {
+            id: None,
+            name: name.into(),
+            arguments,
+        }
     }
 
     pub fn delay(duration: Duration) -> Self {
@@ -137,11 +149,18 @@ impl Step {
 
     /// An HTTP error whose body the fake shapes for the protocol of the request, with `message`.
     pub fn error(status: u16, message: impl Into<String>) -> Self {
-        Step::Error { status, body: serde_json::json!({"message": message.into()}), retry_after: None }
+        Step::Error {
+            status,
+            body: serde_json::json!({"message": message.into()}),
+            retry_after: None,
+        }
     }
 
     pub fn stream_error(message: impl Into<String>) -> Self {
-        Step::StreamError { message: message.into(), error_type: None }
+        Step::StreamError {
+            message: message.into(),
+            error_type: None,
+        }
     }
 }
 
@@ -191,7 +210,11 @@ pub(crate) fn fragment_arguments(json: &str) -> Vec<&str> {
         return vec![json];
     }
     let third = chars.len() / 3;
-    vec![&json[..chars[third]], &json[chars[third]..chars[2 * third]], &json[chars[2 * third]..]]
+    vec![
+        &json[..chars[third]],
+        &json[chars[third]..chars[2 * third]],
+        &json[chars[2 * third]..],
+    ]
 }
 
 #[cfg(test)]
@@ -201,7 +224,10 @@ mod tests {
 
     #[test]
     fn chunks_keep_whitespace() {
-        assert_eq!(chunk_text("Hello from  the fake.\n"), vec!["Hello ", "from  ", "the ", "fake.\n"]);
+        assert_eq!(
+            chunk_text("Hello from  the fake.\n"),
+            vec!["Hello ", "from  ", "the ", "fake.\n"]
+        );
         assert_eq!(chunk_text("  lead"), vec!["  ", "lead"]);
         assert_eq!(chunk_text(""), Vec::<&str>::new());
         assert_eq!(chunk_text("ü ö").concat(), "ü ö");
@@ -232,10 +258,32 @@ mod tests {
             {"type": "raw", "data": "{}"}
         ]}]);
         let turns: Vec<Turn> = serde_json::from_value(script.clone()).unwrap();
-        assert_eq!(turns[0].steps[1], Step::TextTokens { count: 3, delay: Duration::from_millis(5), embed_timestamp: true });
-        assert_eq!(turns[0].steps[2], Step::ToolCall { id: None, name: "ls".into(), arguments: json!({}) });
-        assert_eq!(turns[0].steps[4], Step::Error { status: 429, body: Value::Null, retry_after: Some(2) });
-        let back: Vec<Turn> = serde_json::from_value(serde_json::to_value(&turns).unwrap()).unwrap();
+        assert_eq!(
+            turns[0].steps[1],
+            Step::TextTokens {
+                count: 3,
+                delay: Duration::from_millis(5),
+                embed_timestamp: true
+            }
+        );
+        assert_eq!(
+            turns[0].steps[2],
+            Step::ToolCall {
+                id: None,
+                name: "ls".into(),
+                arguments: json!({})
+            }
+        );
+        assert_eq!(
+            turns[0].steps[4],
+            Step::Error {
+                status: 429,
+                body: Value::Null,
+                retry_after: Some(2)
+            }
+        );
+        let back: Vec<Turn> =
+            serde_json::from_value(serde_json::to_value(&turns).unwrap()).unwrap();
         assert_eq!(back, turns);
     }
 }

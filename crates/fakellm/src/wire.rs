@@ -25,22 +25,41 @@ pub(crate) trait Encoder: Send {
 }
 
 pub(crate) fn encoder(protocol: Protocol, request: &Value, message_id: String) -> Box<dyn Encoder> {
-    let model = request.get("model").and_then(Value::as_str).unwrap_or("fake-model").to_string();
+    let model = request
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("fake-model")
+        .to_string();
     match protocol {
         Protocol::OpenAi => {
-            let include_usage =
-                request.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
-            Box::new(OpenAiEncoder { model, id: message_id, include_usage })
+            let include_usage = request
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            Box::new(OpenAiEncoder {
+                model,
+                id: message_id,
+                include_usage,
+            })
         }
-        Protocol::Anthropic => Box::new(AnthropicEncoder { model, id: message_id, open: None, next_index: 0 }),
+        Protocol::Anthropic => Box::new(AnthropicEncoder {
+            model,
+            id: message_id,
+            open: None,
+            next_index: 0,
+        }),
     }
 }
 
 /// The error body each provider sends with a non-success status.
 pub(crate) fn error_body(protocol: Protocol, status: u16, message: &str) -> Value {
     match protocol {
-        Protocol::OpenAi => json!({"error": {"message": message, "type": openai_error_type(status), "code": null}}),
-        Protocol::Anthropic => json!({"type": "error", "error": {"type": anthropic_error_type(status), "message": message}}),
+        Protocol::OpenAi => {
+            json!({"error": {"message": message, "type": openai_error_type(status), "code": null}})
+        }
+        Protocol::Anthropic => {
+            json!({"type": "error", "error": {"type": anthropic_error_type(status), "message": message}})
+        }
     }
 }
 
@@ -94,7 +113,10 @@ impl OpenAiEncoder {
 
 impl Encoder for OpenAiEncoder {
     fn start(&mut self) -> Vec<String> {
-        vec![self.chunk(json!({"role": "assistant", "content": "", "refusal": null}), None)]
+        vec![self.chunk(
+            json!({"role": "assistant", "content": "", "refusal": null}),
+            None,
+        )]
     }
 
     fn text(&mut self, chunk: &str) -> Vec<String> {
@@ -113,7 +135,10 @@ impl Encoder for OpenAiEncoder {
             None,
         )];
         for fragment in fragments {
-            frames.push(self.chunk(json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}), None));
+            frames.push(self.chunk(
+                json!({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]}),
+                None,
+            ));
         }
         frames
     }
@@ -146,7 +171,9 @@ impl Encoder for OpenAiEncoder {
     }
 
     fn stream_error(&mut self, message: &str, error_type: Option<&str>) -> Vec<String> {
-        vec![data_frame(&json!({"error": {"message": message, "type": error_type.unwrap_or("server_error")}}))]
+        vec![data_frame(
+            &json!({"error": {"message": message, "type": error_type.unwrap_or("server_error")}}),
+        )]
     }
 }
 
@@ -166,7 +193,9 @@ struct AnthropicEncoder {
 
 impl AnthropicEncoder {
     fn close(&mut self) -> Vec<String> {
-        let Some((kind, index)) = self.open.take() else { return Vec::new() };
+        let Some((kind, index)) = self.open.take() else {
+            return Vec::new();
+        };
         let mut frames = Vec::new();
         if kind == BlockKind::Thinking {
             frames.push(event_frame(
@@ -174,7 +203,10 @@ impl AnthropicEncoder {
                 &json!({"type": "content_block_delta", "index": index, "delta": {"type": "signature_delta", "signature": "ZmFrZQ=="}}),
             ));
         }
-        frames.push(event_frame("content_block_stop", &json!({"type": "content_block_stop", "index": index})));
+        frames.push(event_frame(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": index}),
+        ));
         frames
     }
 
@@ -201,7 +233,10 @@ impl AnthropicEncoder {
 
     fn delta(&mut self, kind: BlockKind, delta: Value) -> Vec<String> {
         let (mut frames, index) = self.ensure_open(kind);
-        frames.push(event_frame("content_block_delta", &json!({"type": "content_block_delta", "index": index, "delta": delta})));
+        frames.push(event_frame(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": index, "delta": delta}),
+        ));
         frames
     }
 }
@@ -222,14 +257,26 @@ impl Encoder for AnthropicEncoder {
     }
 
     fn text(&mut self, chunk: &str) -> Vec<String> {
-        self.delta(BlockKind::Text, json!({"type": "text_delta", "text": chunk}))
+        self.delta(
+            BlockKind::Text,
+            json!({"type": "text_delta", "text": chunk}),
+        )
     }
 
     fn reasoning(&mut self, chunk: &str) -> Vec<String> {
-        self.delta(BlockKind::Thinking, json!({"type": "thinking_delta", "thinking": chunk}))
+        self.delta(
+            BlockKind::Thinking,
+            json!({"type": "thinking_delta", "thinking": chunk}),
+        )
     }
 
-    fn tool_call(&mut self, _index: usize, id: &str, name: &str, fragments: &[&str]) -> Vec<String> {
+    fn tool_call(
+        &mut self,
+        _index: usize,
+        id: &str,
+        name: &str,
+        fragments: &[&str],
+    ) -> Vec<String> {
         let mut frames = self.close();
         let index = self.next_index;
         self.next_index += 1;
@@ -243,7 +290,10 @@ impl Encoder for AnthropicEncoder {
                 &json!({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": fragment}}),
             ));
         }
-        frames.push(event_frame("content_block_stop", &json!({"type": "content_block_stop", "index": index})));
+        frames.push(event_frame(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": index}),
+        ));
         frames
     }
 
@@ -261,7 +311,10 @@ impl Encoder for AnthropicEncoder {
             &json!({"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": null},
                     "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}}),
         ));
-        frames.push(event_frame("message_stop", &json!({"type": "message_stop"})));
+        frames.push(event_frame(
+            "message_stop",
+            &json!({"type": "message_stop"}),
+        ));
         frames
     }
 

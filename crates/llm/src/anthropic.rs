@@ -34,8 +34,10 @@ pub(crate) fn request_body(req: &ChatRequest) -> Value {
             _ => messages.push((role, blocks)),
         }
     }
-    let messages: Vec<Value> =
-        messages.into_iter().map(|(role, content)| json!({"role": role, "content": content})).collect();
+    let messages: Vec<Value> = messages
+        .into_iter()
+        .map(|(role, content)| json!({"role": role, "content": content}))
+        .collect();
 
     let mut body = json!({
         "model": req.model,
@@ -67,7 +69,10 @@ fn message_blocks(message: &Message) -> (&'static str, Vec<Value>) {
                 .iter()
                 .map(|part| match part {
                     UserPart::Text(text) => json!({"type": "text", "text": text}),
-                    UserPart::Image { media_type, data_base64 } => json!({
+                    UserPart::Image {
+                        media_type,
+                        data_base64,
+                    } => json!({
                         "type": "image",
                         "source": {"type": "base64", "media_type": media_type, "data": data_base64},
                     }),
@@ -75,7 +80,11 @@ fn message_blocks(message: &Message) -> (&'static str, Vec<Value>) {
                 .collect();
             ("user", blocks)
         }
-        Message::Assistant { text, reasoning: _, tool_calls } => {
+        Message::Assistant {
+            text,
+            reasoning: _,
+            tool_calls,
+        } => {
             let mut blocks = Vec::with_capacity(tool_calls.len() + 1);
             // Empty text blocks are rejected by the API.
             if !text.is_empty() {
@@ -86,8 +95,14 @@ fn message_blocks(message: &Message) -> (&'static str, Vec<Value>) {
             }
             ("assistant", blocks)
         }
-        Message::ToolResult { tool_call_id, tool_name: _, content, is_error } => {
-            let mut block = json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": content});
+        Message::ToolResult {
+            tool_call_id,
+            tool_name: _,
+            content,
+            is_error,
+        } => {
+            let mut block =
+                json!({"type": "tool_result", "tool_use_id": tool_call_id, "content": content});
             if *is_error {
                 block["is_error"] = json!(true);
             }
@@ -173,21 +188,39 @@ impl Decoder for AnthropicDecoder {
                 let block = payload.get("content_block").cloned().unwrap_or(Value::Null);
                 match block.get("type").and_then(Value::as_str) {
                     Some("tool_use") => {
-                        let id = block.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-                        let name = block.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-                        let initial = block.get("input").filter(|i| i.as_object().is_some_and(|o| !o.is_empty()));
+                        let id = block
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string();
+                        let name = block
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string();
+                        let initial = block
+                            .get("input")
+                            .filter(|i| i.as_object().is_some_and(|o| !o.is_empty()));
                         let tool = self.tools.start(id, name, initial.cloned());
                         self.blocks.insert(index, Block::Tool(tool));
                         events.push(self.tools.start_event(tool));
                     }
                     Some("text") => {
-                        if let Some(text) = block.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                        if let Some(text) = block
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .filter(|t| !t.is_empty())
+                        {
                             events.push(StreamEvent::TextDelta(text.to_string()));
                         }
                         self.blocks.insert(index, Block::Other);
                     }
                     Some("thinking") => {
-                        if let Some(text) = block.get("thinking").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                        if let Some(text) = block
+                            .get("thinking")
+                            .and_then(Value::as_str)
+                            .filter(|t| !t.is_empty())
+                        {
                             events.push(StreamEvent::ReasoningDelta(text.to_string()));
                         }
                         self.blocks.insert(index, Block::Other);
@@ -200,19 +233,31 @@ impl Decoder for AnthropicDecoder {
             "content_block_delta" => {
                 let index = payload.get("index").and_then(Value::as_u64).unwrap_or(0);
                 let delta = payload.get("delta").cloned().unwrap_or(Value::Null);
-                let text = |key: &str| delta.get(key).and_then(Value::as_str).filter(|t| !t.is_empty());
+                let text = |key: &str| {
+                    delta
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .filter(|t| !t.is_empty())
+                };
                 match delta.get("type").and_then(Value::as_str) {
                     Some("text_delta") => {
                         events.extend(text("text").map(|t| StreamEvent::TextDelta(t.to_string())));
                     }
                     Some("thinking_delta") => {
-                        events.extend(text("thinking").map(|t| StreamEvent::ReasoningDelta(t.to_string())));
+                        events.extend(
+                            text("thinking").map(|t| StreamEvent::ReasoningDelta(t.to_string())),
+                        );
                     }
                     Some("input_json_delta") => {
-                        if let (Some(Block::Tool(tool)), Some(fragment)) = (self.blocks.get(&index), text("partial_json")) {
+                        if let (Some(Block::Tool(tool)), Some(fragment)) =
+                            (self.blocks.get(&index), text("partial_json"))
+                        {
                             let tool = *tool;
                             self.tools.append(tool, fragment);
-                            events.push(StreamEvent::ToolCallArgsDelta { index: tool, delta: fragment.to_string() });
+                            events.push(StreamEvent::ToolCallArgsDelta {
+                                index: tool,
+                                delta: fragment.to_string(),
+                            });
                         }
                     }
                     // signature_delta, citations_delta and future delta types carry nothing the
@@ -228,7 +273,10 @@ impl Decoder for AnthropicDecoder {
                 }
             }
             "message_delta" => {
-                if let Some(reason) = payload.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                if let Some(reason) = payload
+                    .pointer("/delta/stop_reason")
+                    .and_then(Value::as_str)
+                {
                     self.stop_reason = Some(reason.to_string());
                 }
                 if let Some(usage) = payload.get("usage") {
@@ -238,8 +286,15 @@ impl Decoder for AnthropicDecoder {
             "message_stop" => return self.finish(),
             "error" => {
                 let error = payload.get("error").unwrap_or(&payload);
-                let message = error.get("message").and_then(Value::as_str).unwrap_or("unknown error").to_string();
-                let kind = error.get("type").and_then(Value::as_str).map(str::to_string);
+                let message = error
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error")
+                    .to_string();
+                let kind = error
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
                 return Err(LlmError::Provider { kind, message });
             }
             // "ping" and event types added after this was written.
@@ -249,7 +304,9 @@ impl Decoder for AnthropicDecoder {
     }
 
     fn on_eof(&mut self) -> Result<Vec<StreamEvent>, LlmError> {
-        Err(LlmError::Stream("the stream ended before message_stop".into()))
+        Err(LlmError::Stream(
+            "the stream ended before message_stop".into(),
+        ))
     }
 
     fn is_done(&self) -> bool {
@@ -273,7 +330,9 @@ mod tests {
         decoder
             .on_event("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"max_tokens"},"usage":{"output_tokens":42}}"#)
             .unwrap();
-        let events = decoder.on_event("message_stop", r#"{"type":"message_stop"}"#).unwrap();
+        let events = decoder
+            .on_event("message_stop", r#"{"type":"message_stop"}"#)
+            .unwrap();
         assert_eq!(
             events,
             vec![
@@ -284,7 +343,9 @@ mod tests {
                     cache_read_tokens: Some(100),
                     cache_creation_tokens: Some(5),
                 }),
-                StreamEvent::Finish { reason: FinishReason::Length },
+                StreamEvent::Finish {
+                    reason: FinishReason::Length
+                },
             ]
         );
         assert!(decoder.is_done());
@@ -299,10 +360,20 @@ mod tests {
                 r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t1","name":"ls","input":{"dir":"/"}}}"#,
             )
             .unwrap();
-        let events = decoder.on_event("content_block_stop", r#"{"type":"content_block_stop","index":1}"#).unwrap();
+        let events = decoder
+            .on_event(
+                "content_block_stop",
+                r#"{"type":"content_block_stop","index":1}"#,
+            )
+            .unwrap();
         assert_eq!(
             events,
-            vec![StreamEvent::ToolCallEnd { index: 0, id: "t1".into(), name: "ls".into(), arguments: json!({"dir": "/"}) }]
+            vec![StreamEvent::ToolCallEnd {
+                index: 0,
+                id: "t1".into(),
+                name: "ls".into(),
+                arguments: json!({"dir": "/"})
+            }]
         );
     }
 }

@@ -14,7 +14,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use crate::decode::Decoder;
 use crate::retry::parse_retry_after;
 use crate::{
-    ChatRequest, LlmError, ProviderConfig, ProviderKind, RetryPolicy, StreamEvent, anthropic, error, openai,
+    ChatRequest, LlmError, ProviderConfig, ProviderKind, RetryPolicy, StreamEvent, anthropic,
+    error, openai,
 };
 
 /// A reusable LLM client. Cheap to clone; clones share one connection pool.
@@ -64,7 +65,10 @@ impl Client {
             state: State::Connect,
             pending: VecDeque::new(),
         };
-        stream::unfold(driver, |mut driver| async move { driver.next().await.map(|item| (item, driver)) }).boxed()
+        stream::unfold(driver, |mut driver| async move {
+            driver.next().await.map(|item| (item, driver))
+        })
+        .boxed()
     }
 }
 
@@ -85,15 +89,27 @@ struct Prepared {
 impl Prepared {
     fn new(cfg: &ProviderConfig, req: &ChatRequest) -> Result<Self, LlmError> {
         let (protocol, default_base, body) = match cfg.kind {
-            ProviderKind::OpenAi => (Protocol::OpenAi, Some(openai::DEFAULT_BASE_URL), openai::request_body(cfg.kind, req)),
-            ProviderKind::OpenAiCompat => (Protocol::OpenAi, None, openai::request_body(cfg.kind, req)),
-            ProviderKind::Anthropic => (Protocol::Anthropic, Some(anthropic::DEFAULT_BASE_URL), anthropic::request_body(req)),
+            ProviderKind::OpenAi => (
+                Protocol::OpenAi,
+                Some(openai::DEFAULT_BASE_URL),
+                openai::request_body(cfg.kind, req),
+            ),
+            ProviderKind::OpenAiCompat => {
+                (Protocol::OpenAi, None, openai::request_body(cfg.kind, req))
+            }
+            ProviderKind::Anthropic => (
+                Protocol::Anthropic,
+                Some(anthropic::DEFAULT_BASE_URL),
+                anthropic::request_body(req),
+            ),
         };
         let base = cfg
             .base_url
             .as_deref()
             .or(default_base)
-            .ok_or_else(|| LlmError::Config("an OpenAI-compatible provider needs a base URL".into()))?
+            .ok_or_else(|| {
+                LlmError::Config("an OpenAI-compatible provider needs a base URL".into())
+            })?
             .trim_end_matches('/');
         let key = cfg.api_key.as_deref().filter(|k| !k.is_empty());
         if key.is_none() && cfg.kind != ProviderKind::OpenAiCompat {
@@ -101,12 +117,21 @@ impl Prepared {
         }
 
         let mut headers = HeaderMap::new();
-        headers.insert(reqwest::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
         let url = match protocol {
             Protocol::OpenAi => {
                 if let Some(key) = key {
-                    headers.insert(reqwest::header::AUTHORIZATION, header_value(&format!("Bearer {key}"))?);
+                    headers.insert(
+                        reqwest::header::AUTHORIZATION,
+                        header_value(&format!("Bearer {key}"))?,
+                    );
                 }
                 format!("{base}/chat/completions")
             }
@@ -114,12 +139,21 @@ impl Prepared {
                 if let Some(key) = key {
                     headers.insert(HeaderName::from_static("x-api-key"), header_value(key)?);
                 }
-                headers.insert(HeaderName::from_static("anthropic-version"), HeaderValue::from_static(anthropic::API_VERSION));
+                headers.insert(
+                    HeaderName::from_static("anthropic-version"),
+                    HeaderValue::from_static(anthropic::API_VERSION),
+                );
                 format!("{base}/messages")
             }
         };
-        let body = serde_json::to_vec(&body).map_err(|e| LlmError::Config(format!("cannot encode the request: {e}")))?;
-        Ok(Self { protocol, url, headers, body })
+        let body = serde_json::to_vec(&body)
+            .map_err(|e| LlmError::Config(format!("cannot encode the request: {e}")))?;
+        Ok(Self {
+            protocol,
+            url,
+            headers,
+            body,
+        })
     }
 
     fn decoder(&self) -> Box<dyn Decoder> {
@@ -131,7 +165,9 @@ impl Prepared {
 }
 
 fn header_value(value: &str) -> Result<HeaderValue, LlmError> {
-    HeaderValue::from_str(value).map_err(|_| LlmError::Config("the API key contains characters not allowed in a header".into()))
+    HeaderValue::from_str(value).map_err(|_| {
+        LlmError::Config("the API key contains characters not allowed in a header".into())
+    })
 }
 
 type SseStream = BoxStream<'static, Result<eventsource_stream::Event, String>>;
@@ -139,7 +175,11 @@ type SseStream = BoxStream<'static, Result<eventsource_stream::Event, String>>;
 enum State {
     Connect,
     Backoff(Duration),
-    Streaming { events: SseStream, decoder: Box<dyn Decoder>, emitted_content: bool },
+    Streaming {
+        events: SseStream,
+        decoder: Box<dyn Decoder>,
+        emitted_content: bool,
+    },
     Done,
 }
 
@@ -169,12 +209,20 @@ impl Driver {
                     self.attempts += 1;
                     match connect(&self.http, &self.prepared).await {
                         Ok(events) => {
-                            self.state = State::Streaming { events, decoder: self.prepared.decoder(), emitted_content: false }
+                            self.state = State::Streaming {
+                                events,
+                                decoder: self.prepared.decoder(),
+                                emitted_content: false,
+                            }
                         }
                         Err(err) => self.fail(err, false),
                     }
                 }
-                State::Streaming { events, decoder, emitted_content } => {
+                State::Streaming {
+                    events,
+                    decoder,
+                    emitted_content,
+                } => {
                     let emitted = *emitted_content;
                     let result = match events.next().await {
                         Some(Ok(event)) => decoder.on_event(&event.event, &event.data),
@@ -196,7 +244,6 @@ impl Driver {
             }
         }
     }
-
 
     /// Either schedules a retry (publishing it first) or ends the stream with `err`.
     fn fail(&mut self, err: LlmError, emitted_content: bool) {
@@ -229,14 +276,21 @@ async fn connect(http: &reqwest::Client, prepared: &Prepared) -> Result<SseStrea
     if !status.is_success() {
         let retry_after = parse_retry_after(response.headers());
         let body = response.text().await.unwrap_or_default();
-        let message = if body.trim().is_empty() {
-            status.canonical_reason().unwrap_or("error").to_string()
-        } else {
-            error::error_message_from_body(&body)
-        };
-        return Err(LlmError::Http { status: status.as_u16(), message, retry_after });
+        let message = error::error_message_from_body(
+            &body,
+            status.canonical_reason().unwrap_or("no message"),
+        );
+        return Err(LlmError::Http {
+            status: status.as_u16(),
+            message,
+            retry_after,
+        });
     }
-    Ok(response.bytes_stream().eventsource().map(|item| item.map_err(|e| e.to_string())).boxed())
+    Ok(response
+        .bytes_stream()
+        .eventsource()
+        .map(|item| item.map_err(|e| e.to_string()))
+        .boxed())
 }
 
 /// Whether an event is output the consumer may already have shown; after one, the attempt is not

@@ -38,13 +38,23 @@ pub(crate) struct ToolCalls {
 impl ToolCalls {
     /// Registers a new call and returns its index.
     pub fn start(&mut self, id: String, name: String, initial: Option<serde_json::Value>) -> usize {
-        self.calls.push(PartialCall { id, name, arguments: String::new(), initial, ended: false });
+        self.calls.push(PartialCall {
+            id,
+            name,
+            arguments: String::new(),
+            initial,
+            ended: false,
+        });
         self.calls.len() - 1
     }
 
     pub fn start_event(&self, index: usize) -> StreamEvent {
         let call = &self.calls[index];
-        StreamEvent::ToolCallStart { index, id: call.id.clone(), name: call.name.clone() }
+        StreamEvent::ToolCallStart {
+            index,
+            id: call.id.clone(),
+            name: call.name.clone(),
+        }
     }
 
     pub fn append(&mut self, index: usize, fragment: &str) {
@@ -60,7 +70,9 @@ impl ToolCalls {
     /// Completes one call. Empty arguments mean "no arguments" (`{}`), which is how both providers
     /// stream a call to a tool without parameters.
     pub fn end(&mut self, index: usize) -> Result<Option<StreamEvent>, LlmError> {
-        let Some(call) = self.calls.get_mut(index) else { return Ok(None) };
+        let Some(call) = self.calls.get_mut(index) else {
+            return Ok(None);
+        };
         if call.ended {
             return Ok(None);
         }
@@ -75,7 +87,12 @@ impl ToolCalls {
                 error: e.to_string(),
             })?
         };
-        Ok(Some(StreamEvent::ToolCallEnd { index, id: call.id.clone(), name: call.name.clone(), arguments }))
+        Ok(Some(StreamEvent::ToolCallEnd {
+            index,
+            id: call.id.clone(),
+            name: call.name.clone(),
+            arguments,
+        }))
     }
 
     /// Completes every call not yet ended, in index order.
@@ -89,8 +106,12 @@ impl ToolCalls {
 }
 
 /// Parses an event payload, naming the event in the error so a bad provider is easy to spot.
-pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(what: &str, data: &str) -> Result<T, LlmError> {
-    serde_json::from_str(data).map_err(|e| LlmError::Decode(format!("{what}: {e}: {}", abbreviate(data))))
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    what: &str,
+    data: &str,
+) -> Result<T, LlmError> {
+    serde_json::from_str(data)
+        .map_err(|e| LlmError::Decode(format!("{what}: {e}: {}", abbreviate(data))))
 }
 
 fn abbreviate(data: &str) -> &str {
@@ -114,7 +135,12 @@ mod tests {
         let end = calls.end(index).unwrap().unwrap();
         assert_eq!(
             end,
-            StreamEvent::ToolCallEnd { index: 0, id: "call_1".into(), name: "read_file".into(), arguments: json!({"path": "/a"}) }
+            StreamEvent::ToolCallEnd {
+                index: 0,
+                id: "call_1".into(),
+                name: "read_file".into(),
+                arguments: json!({"path": "/a"})
+            }
         );
         assert_eq!(calls.end(index).unwrap(), None, "a call ends once");
     }
@@ -125,8 +151,12 @@ mod tests {
         calls.start("a".into(), "list".into(), None);
         calls.start("b".into(), "list".into(), Some(json!({"x": 1})));
         let events = calls.end_all().unwrap();
-        assert!(matches!(&events[0], StreamEvent::ToolCallEnd { arguments, .. } if *arguments == json!({})));
-        assert!(matches!(&events[1], StreamEvent::ToolCallEnd { arguments, .. } if *arguments == json!({"x": 1})));
+        assert!(
+            matches!(&events[0], StreamEvent::ToolCallEnd { arguments, .. } if *arguments == json!({}))
+        );
+        assert!(
+            matches!(&events[1], StreamEvent::ToolCallEnd { arguments, .. } if *arguments == json!({"x": 1}))
+        );
     }
 
     #[test]
@@ -135,7 +165,9 @@ mod tests {
         let index = calls.start("a".into(), "write".into(), None);
         calls.append(index, r#"{"path": "#);
         let err = calls.end(index).unwrap_err();
-        assert!(matches!(&err, LlmError::InvalidToolArguments { raw, .. } if raw == r#"{"path": "#));
+        assert!(
+            matches!(&err, LlmError::InvalidToolArguments { raw, .. } if raw == r#"{"path": "#)
+        );
         assert!(!err.is_retryable());
     }
 }

@@ -13,7 +13,11 @@ pub enum LlmError {
     /// The provider answered with a non-success HTTP status. `message` is the provider's own error
     /// message when the body had one, else the body text.
     #[error("HTTP {status}: {message}")]
-    Http { status: u16, message: String, retry_after: Option<Duration> },
+    Http {
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
 
     /// The request could not be sent, or the connection broke while the answer was streaming.
     #[error("connection error: {0}")]
@@ -23,7 +27,10 @@ pub enum LlmError {
     /// `{"error": ...}` chunk or an Anthropic `error` event). `kind` is the provider's error type,
     /// such as `overloaded_error`.
     #[error("provider error{}: {message}", kind.as_deref().map(|k| format!(" ({k})")).unwrap_or_default())]
-    Provider { kind: Option<String>, message: String },
+    Provider {
+        kind: Option<String>,
+        message: String,
+    },
 
     /// The stream ended or misbehaved in a way the protocol does not allow.
     #[error("stream error: {0}")]
@@ -37,7 +44,12 @@ pub enum LlmError {
     /// than a best-effort value so a caller never runs a tool with arguments it did not get; the
     /// raw text is kept so it can be shown to the model or the user.
     #[error("tool call {name} ({id}) has arguments that are not valid JSON: {error}")]
-    InvalidToolArguments { id: String, name: String, raw: String, error: String },
+    InvalidToolArguments {
+        id: String,
+        name: String,
+        raw: String,
+        error: String,
+    },
 }
 
 /// HTTP statuses that mean "try again later": timeouts, rate limits, server errors, and
@@ -55,7 +67,9 @@ impl LlmError {
         match self {
             LlmError::Http { status, .. } => RETRYABLE_STATUSES.contains(status),
             LlmError::Connect(_) => true,
-            LlmError::Provider { kind: Some(kind), .. } => RETRYABLE_STREAM_KINDS.contains(&kind.as_str()),
+            LlmError::Provider {
+                kind: Some(kind), ..
+            } => RETRYABLE_STREAM_KINDS.contains(&kind.as_str()),
             LlmError::Provider { kind: None, .. }
             | LlmError::Config(_)
             | LlmError::Stream(_)
@@ -83,8 +97,9 @@ impl LlmError {
 
 /// Extracts a readable message from an error response body. Both providers use
 /// `{"error": {"message": ...}}` (Anthropic adds a top-level `"type": "error"`); OpenAI-compatible
-/// servers vary, so a few other shapes are accepted before falling back to the raw text.
-pub(crate) fn error_message_from_body(body: &str) -> String {
+/// servers vary, so a few other shapes are accepted before falling back to the raw text, and to
+/// `fallback` (the status's reason phrase) for an empty body.
+pub(crate) fn error_message_from_body(body: &str, fallback: &str) -> String {
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(body) {
         let error = value.get("error").unwrap_or(&value);
         if let Some(message) = error.get("message").and_then(|m| m.as_str()) {
@@ -99,7 +114,7 @@ pub(crate) fn error_message_from_body(body: &str) -> String {
     }
     let trimmed = body.trim();
     if trimmed.is_empty() {
-        return "empty response body".to_string();
+        return fallback.to_string();
     }
     // Error pages from proxies can be large HTML documents; a prefix is enough to recognise them.
     const MAX: usize = 500;
@@ -116,19 +131,33 @@ mod tests {
     #[test]
     fn retryable_statuses() {
         for status in [408, 429, 500, 502, 503, 504, 529] {
-            let err = LlmError::Http { status, message: String::new(), retry_after: None };
+            let err = LlmError::Http {
+                status,
+                message: String::new(),
+                retry_after: None,
+            };
             assert!(err.is_retryable(), "{status} should be retryable");
         }
         for status in [400, 401, 403, 404, 413, 422] {
-            let err = LlmError::Http { status, message: String::new(), retry_after: None };
+            let err = LlmError::Http {
+                status,
+                message: String::new(),
+                retry_after: None,
+            };
             assert!(!err.is_retryable(), "{status} should not be retryable");
         }
     }
 
     #[test]
     fn stream_errors_retry_only_on_load_signals() {
-        let overloaded = LlmError::Provider { kind: Some("overloaded_error".into()), message: "x".into() };
-        let api = LlmError::Provider { kind: Some("api_error".into()), message: "x".into() };
+        let overloaded = LlmError::Provider {
+            kind: Some("overloaded_error".into()),
+            message: "x".into(),
+        };
+        let api = LlmError::Provider {
+            kind: Some("api_error".into()),
+            message: "x".into(),
+        };
         assert!(overloaded.is_retryable());
         assert!(!api.is_retryable());
         assert!(LlmError::Connect("reset".into()).is_retryable());
@@ -138,21 +167,46 @@ mod tests {
     #[test]
     fn messages_from_bodies() {
         let openai = r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#;
-        assert_eq!(error_message_from_body(openai), "Incorrect API key provided (invalid_request_error)");
+        assert_eq!(
+            error_message_from_body(openai, ""),
+            "Incorrect API key provided (invalid_request_error)"
+        );
         let anthropic = r#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#;
-        assert_eq!(error_message_from_body(anthropic), "invalid x-api-key (authentication_error)");
-        assert_eq!(error_message_from_body(r#"{"error":"model not loaded"}"#), "model not loaded");
-        assert_eq!(error_message_from_body("  Bad Gateway \n"), "Bad Gateway");
-        assert_eq!(error_message_from_body(""), "empty response body");
+        assert_eq!(
+            error_message_from_body(anthropic, ""),
+            "invalid x-api-key (authentication_error)"
+        );
+        assert_eq!(
+            error_message_from_body(r#"{"error":"model not loaded"}"#, ""),
+            "model not loaded"
+        );
+        assert_eq!(
+            error_message_from_body("  Bad Gateway \n", ""),
+            "Bad Gateway"
+        );
+        assert_eq!(
+            error_message_from_body("", "Service Unavailable"),
+            "Service Unavailable"
+        );
         let long = "x".repeat(600);
-        assert_eq!(error_message_from_body(&long).chars().count(), 501);
+        assert_eq!(error_message_from_body(&long, "").chars().count(), 501);
     }
 
     #[test]
     fn display_includes_status_and_kind() {
-        let err = LlmError::Http { status: 401, message: "bad key".into(), retry_after: None };
+        let err = LlmError::Http {
+            status: 401,
+            message: "bad key".into(),
+            retry_after: None,
+        };
         assert_eq!(err.to_string(), "HTTP 401: bad key");
-        let err = LlmError::Provider { kind: Some("overloaded_error".into()), message: "Overloaded".into() };
-        assert_eq!(err.to_string(), "provider error (overloaded_error): Overloaded");
+        let err = LlmError::Provider {
+            kind: Some("overloaded_error".into()),
+            message: "Overloaded".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "provider error (overloaded_error): Overloaded"
+        );
     }
 }

@@ -19,5 +19,6 @@ pub use client::Client;
 pub use error::LlmError;
 pub use retry::RetryPolicy;
 pub use types::{
-    ChatRequest, FinishReason, Message, ProviderConfig, ProviderKind, StreamEvent, ToolCall, ToolSpec, Usage, UserPart,
+    ChatRequest, FinishReason, Message, ProviderConfig, ProviderKind, StreamEvent, ToolCall,
+    ToolSpec, Usage, UserPart,
 };

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use crate::decode::{Decoder, ToolCalls, parse_json};
-use crate::{ChatRequest, FinishReason, LlmError, Message, ProviderKind, StreamEvent, Usage, UserPart};
+use crate::{
+    ChatRequest, FinishReason, LlmError, Message, ProviderKind, StreamEvent, Usage, UserPart,
+};
 
 pub(crate) const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
@@ -47,7 +49,11 @@ pub(crate) fn request_body(kind: ProviderKind, req: &ChatRequest) -> Value {
     if let Some(max) = req.max_tokens {
         // OpenAI's reasoning models reject the deprecated `max_tokens`; most compatible servers
         // only know `max_tokens`.
-        let field = if kind == ProviderKind::OpenAi { "max_completion_tokens" } else { "max_tokens" };
+        let field = if kind == ProviderKind::OpenAi {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
         body[field] = json!(max);
     }
     if let Some(temperature) = req.temperature {
@@ -68,7 +74,10 @@ fn message_json(message: &Message) -> Value {
                 .iter()
                 .map(|part| match part {
                     UserPart::Text(text) => json!({"type": "text", "text": text}),
-                    UserPart::Image { media_type, data_base64 } => json!({
+                    UserPart::Image {
+                        media_type,
+                        data_base64,
+                    } => json!({
                         "type": "image_url",
                         "image_url": {"url": format!("data:{media_type};base64,{data_base64}")},
                     }),
@@ -76,8 +85,16 @@ fn message_json(message: &Message) -> Value {
                 .collect();
             json!({"role": "user", "content": parts})
         }
-        Message::Assistant { text, reasoning: _, tool_calls } => {
-            let content = if text.is_empty() { Value::Null } else { json!(text) };
+        Message::Assistant {
+            text,
+            reasoning: _,
+            tool_calls,
+        } => {
+            let content = if text.is_empty() {
+                Value::Null
+            } else {
+                json!(text)
+            };
             let mut out = json!({"role": "assistant", "content": content});
             if !tool_calls.is_empty() {
                 let calls: Vec<Value> = tool_calls
@@ -96,7 +113,12 @@ fn message_json(message: &Message) -> Value {
         }
         // Chat Completions has no error flag on tool messages; the content itself has to say that
         // the tool failed, which is what callers put there.
-        Message::ToolResult { tool_call_id, tool_name: _, content, is_error: _ } => {
+        Message::ToolResult {
+            tool_call_id,
+            tool_name: _,
+            content,
+            is_error: _,
+        } => {
             json!({"role": "tool", "tool_call_id": tool_call_id, "content": content})
         }
     }
@@ -136,16 +158,28 @@ impl OpenAiDecoder {
         if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
             self.usage = Some(parse_usage(usage));
         }
-        let Some(choice) = chunk.get("choices").and_then(Value::as_array).and_then(|c| c.first()) else {
+        let Some(choice) = chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .and_then(|c| c.first())
+        else {
             return Ok(events);
         };
         if let Some(delta) = choice.get("delta") {
             for key in ["reasoning_content", "reasoning"] {
-                if let Some(text) = delta.get(key).and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                if let Some(text) = delta
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                {
                     events.push(StreamEvent::ReasoningDelta(text.to_string()));
                 }
             }
-            if let Some(text) = delta.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+            if let Some(text) = delta
+                .get("content")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+            {
                 events.push(StreamEvent::TextDelta(text.to_string()));
             }
             if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
@@ -168,15 +202,28 @@ impl OpenAiDecoder {
     }
 
     fn on_tool_call_delta(&mut self, position: usize, call: &Value, events: &mut Vec<StreamEvent>) {
-        let provider_index = call.get("index").and_then(Value::as_u64).unwrap_or(position as u64);
+        let provider_index = call
+            .get("index")
+            .and_then(Value::as_u64)
+            .unwrap_or(position as u64);
         let function = call.get("function");
-        let fragment = function.and_then(|f| f.get("arguments")).and_then(Value::as_str).unwrap_or("");
+        let fragment = function
+            .and_then(|f| f.get("arguments"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let index = match self.tool_index.get(&provider_index) {
             Some(&index) => index,
             None => {
-                let id = call.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-                let name =
-                    function.and_then(|f| f.get("name")).and_then(Value::as_str).unwrap_or_default().to_string();
+                let id = call
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let name = function
+                    .and_then(|f| f.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 let index = self.tools.start(id, name, None);
                 self.tool_index.insert(provider_index, index);
                 events.push(self.tools.start_event(index));
@@ -185,7 +232,10 @@ impl OpenAiDecoder {
         };
         if !fragment.is_empty() {
             self.tools.append(index, fragment);
-            events.push(StreamEvent::ToolCallArgsDelta { index, delta: fragment.to_string() });
+            events.push(StreamEvent::ToolCallArgsDelta {
+                index,
+                delta: fragment.to_string(),
+            });
         }
     }
 }
@@ -207,7 +257,9 @@ impl Decoder for OpenAiDecoder {
         if self.finish.is_some() {
             return self.finish();
         }
-        Err(LlmError::Stream("the stream ended before the response finished".into()))
+        Err(LlmError::Stream(
+            "the stream ended before the response finished".into(),
+        ))
     }
 
     fn is_done(&self) -> bool {
@@ -222,7 +274,11 @@ fn stream_error(error: &Value) -> LlmError {
         .or_else(|| error.as_str())
         .unwrap_or("unknown error")
         .to_string();
-    let kind = error.get("type").or_else(|| error.get("code")).and_then(Value::as_str).map(str::to_string);
+    let kind = error
+        .get("type")
+        .or_else(|| error.get("code"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     LlmError::Provider { kind, message }
 }
 
@@ -252,22 +308,40 @@ mod tests {
         }));
         assert_eq!(
             usage,
-            Usage { input_tokens: 40, output_tokens: 40, reasoning_tokens: Some(25), cache_read_tokens: Some(60), cache_creation_tokens: None }
+            Usage {
+                input_tokens: 40,
+                output_tokens: 40,
+                reasoning_tokens: Some(25),
+                cache_read_tokens: Some(60),
+                cache_creation_tokens: None
+            }
         );
     }
 
     #[test]
     fn missing_done_is_tolerated_after_a_finish_reason() {
         let mut decoder = OpenAiDecoder::default();
-        decoder.on_event("message", r#"{"choices":[{"delta":{"content":"hi"},"finish_reason":"stop"}]}"#).unwrap();
+        decoder
+            .on_event(
+                "message",
+                r#"{"choices":[{"delta":{"content":"hi"},"finish_reason":"stop"}]}"#,
+            )
+            .unwrap();
         let events = decoder.on_eof().unwrap();
-        assert_eq!(events, vec![StreamEvent::Finish { reason: FinishReason::Stop }]);
+        assert_eq!(
+            events,
+            vec![StreamEvent::Finish {
+                reason: FinishReason::Stop
+            }]
+        );
     }
 
     #[test]
     fn eof_without_finish_is_an_error() {
         let mut decoder = OpenAiDecoder::default();
-        decoder.on_event("message", r#"{"choices":[{"delta":{"content":"hi"}}]}"#).unwrap();
+        decoder
+            .on_event("message", r#"{"choices":[{"delta":{"content":"hi"}}]}"#)
+            .unwrap();
         assert!(matches!(decoder.on_eof(), Err(LlmError::Stream(_))));
     }
 
@@ -280,6 +354,9 @@ mod tests {
                 r#"{"choices":[{"delta":{"tool_calls":[{"id":"c1","function":{"name":"ls","arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#,
             )
             .unwrap();
-        assert!(matches!(events.last(), Some(StreamEvent::ToolCallEnd { index: 0, .. })));
+        assert!(matches!(
+            events.last(),
+            Some(StreamEvent::ToolCallEnd { index: 0, .. })
+        ));
     }
 }

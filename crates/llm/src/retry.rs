@@ -23,14 +23,21 @@ impl Default for RetryPolicy {
     /// 1 s doubling to 60 s, 25 attempts: the schedule chatd uses, which rides out provider
     /// incidents of a few minutes without hammering the provider.
     fn default() -> Self {
-        Self { initial: Duration::from_secs(1), max: Duration::from_secs(60), max_attempts: 25 }
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            max_attempts: 25,
+        }
     }
 }
 
 impl RetryPolicy {
     /// A policy that never retries.
     pub fn none() -> Self {
-        Self { max_attempts: 1, ..Self::default() }
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
     }
 
     /// The delay before retry number `retry` (1-based). A `Retry-After` from the provider wins
@@ -48,11 +55,18 @@ impl RetryPolicy {
 /// Reads `retry-after-ms` (sent by OpenAI) or `retry-after` in seconds. The HTTP-date form of
 /// `Retry-After` is not used by either provider and is ignored, falling back to backoff.
 pub(crate) fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
         return finite_duration(ms / 1000.0);
     }
-    header("retry-after").and_then(|v| v.parse::<f64>().ok()).and_then(finite_duration)
+    header("retry-after")
+        .and_then(|v| v.parse::<f64>().ok())
+        .and_then(finite_duration)
 }
 
 fn finite_duration(secs: f64) -> Option<Duration> {
@@ -77,8 +91,14 @@ mod tests {
     #[test]
     fn retry_after_wins_but_is_capped() {
         let policy = RetryPolicy::default();
-        assert_eq!(policy.delay(1, Some(Duration::from_secs(7))), Duration::from_secs(7));
-        assert_eq!(policy.delay(1, Some(Duration::from_secs(3600))), Duration::from_secs(60));
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            policy.delay(1, Some(Duration::from_secs(3600))),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]
@@ -88,9 +108,15 @@ mod tests {
         headers.insert("retry-after", HeaderValue::from_static("3"));
         assert_eq!(parse_retry_after(&headers), Some(Duration::from_secs(3)));
         headers.insert("retry-after-ms", HeaderValue::from_static("250"));
-        assert_eq!(parse_retry_after(&headers), Some(Duration::from_millis(250)));
+        assert_eq!(
+            parse_retry_after(&headers),
+            Some(Duration::from_millis(250))
+        );
         let mut dated = HeaderMap::new();
-        dated.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        dated.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
         assert_eq!(parse_retry_after(&dated), None);
     }
 }

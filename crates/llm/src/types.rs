@@ -29,7 +29,11 @@ pub struct ProviderConfig {
 
 impl ProviderConfig {
     pub fn new(kind: ProviderKind) -> Self {
-        Self { kind, api_key: None, base_url: None }
+        Self {
+            kind,
+            api_key: None,
+            base_url: None,
+        }
     }
 
     pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
@@ -87,14 +91,19 @@ pub enum Message {
 impl Message {
     /// A user message with a single text part.
     pub fn user_text(text: impl Into<String>) -> Self {
-        Message::User { content: vec![UserPart::Text(text.into())] }
+        Message::User {
+            content: vec![UserPart::Text(text.into())],
+        }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserPart {
     Text(String),
-    Image { media_type: String, data_base64: String },
+    Image {
+        media_type: String,
+        data_base64: String,
+    },
 }
 
 /// A tool call made by the model, with its arguments already parsed.
@@ -142,13 +151,32 @@ pub enum StreamEvent {
     ReasoningDelta(String),
     /// `index` counts tool calls within this reply (0, 1, ...), whatever the provider's own
     /// block numbering is.
-    ToolCallStart { index: usize, id: String, name: String },
-    ToolCallArgsDelta { index: usize, delta: String },
-    ToolCallEnd { index: usize, id: String, name: String, arguments: serde_json::Value },
+    ToolCallStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    ToolCallArgsDelta {
+        index: usize,
+        delta: String,
+    },
+    ToolCallEnd {
+        index: usize,
+        id: String,
+        name: String,
+        arguments: serde_json::Value,
+    },
     Usage(Usage),
     /// The previous attempt failed with a retryable error and a new attempt starts after `delay`.
     /// `attempt` is the number of this retry (1 for the first). A retry only happens before any
     /// content of the failed attempt was emitted, so the consumer never has to de-duplicate.
-    Retry { attempt: u32, delay: Duration, error: String, status: Option<u16> },
-    Finish { reason: FinishReason },
+    Retry {
+        attempt: u32,
+        delay: Duration,
+        error: String,
+        status: Option<u16>,
+    },
+    Finish {
+        reason: FinishReason,
+    },
 }

@@ -17,7 +17,11 @@ async fn in_stream_errors_end_the_stream_with_the_message() {
         let err = err.expect("error surfaced");
         assert!(err.to_string().contains("the model crashed"), "{err}");
         assert!(!err.is_retryable());
-        assert!(!events.iter().any(|e| matches!(e, StreamEvent::Finish { .. })));
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, StreamEvent::Finish { .. }))
+        );
     }
 }
 
@@ -25,9 +29,21 @@ async fn in_stream_errors_end_the_stream_with_the_message() {
 async fn in_stream_error_before_content_is_not_retried_unless_it_is_a_load_signal() {
     let fake = FakeLlm::start().await;
     fake.push_turn(Turn::new(vec![Step::stream_error("bad things")]));
-    let (events, err) = collect(&fake, ProviderKind::OpenAi, &request("hi"), &common::fast_retries(3)).await;
+    let (events, err) = collect(
+        &fake,
+        ProviderKind::OpenAi,
+        &request("hi"),
+        &common::fast_retries(3),
+    )
+    .await;
     assert!(events.is_empty());
-    assert_eq!(err, Some(LlmError::Provider { kind: Some("server_error".into()), message: "bad things".into() }));
+    assert_eq!(
+        err,
+        Some(LlmError::Provider {
+            kind: Some("server_error".into()),
+            message: "bad things".into()
+        })
+    );
 }
 
 #[tokio::test]
@@ -43,10 +59,21 @@ async fn unknown_openai_fields_and_chunks_are_ignored() {
         Step::Raw { event: None, data: json!({"totally": "unrelated"}).to_string() },
         Step::text("there."),
     ]));
-    let (events, err) = collect(&fake, ProviderKind::OpenAi, &request("hi"), &RetryPolicy::none()).await;
+    let (events, err) = collect(
+        &fake,
+        ProviderKind::OpenAi,
+        &request("hi"),
+        &RetryPolicy::none(),
+    )
+    .await;
     assert_eq!(err, None);
     assert_eq!(text_of(&events), "Hi there.");
-    assert_eq!(events.last(), Some(&StreamEvent::Finish { reason: FinishReason::Stop }));
+    assert_eq!(
+        events.last(),
+        Some(&StreamEvent::Finish {
+            reason: FinishReason::Stop
+        })
+    );
 }
 
 #[tokio::test]
@@ -62,7 +89,13 @@ async fn unknown_anthropic_events_and_deltas_are_ignored() {
         },
         Step::text("there."),
     ]));
-    let (events, err) = collect(&fake, ProviderKind::Anthropic, &request("hi"), &RetryPolicy::none()).await;
+    let (events, err) = collect(
+        &fake,
+        ProviderKind::Anthropic,
+        &request("hi"),
+        &RetryPolicy::none(),
+    )
+    .await;
     assert_eq!(err, None);
     assert_eq!(text_of(&events), "Hi there.");
 }
@@ -71,9 +104,15 @@ async fn unknown_anthropic_events_and_deltas_are_ignored() {
 async fn malformed_json_is_a_decode_error() {
     for kind in PROTOCOLS {
         let fake = FakeLlm::start().await;
-        fake.push_turn(Turn::new(vec![Step::Raw { event: Some("content_block_delta".into()), data: "{not json".into() }]));
+        fake.push_turn(Turn::new(vec![Step::Raw {
+            event: Some("content_block_delta".into()),
+            data: "{not json".into(),
+        }]));
         let (_, err) = collect(&fake, kind, &request("hi"), &RetryPolicy::default()).await;
-        assert!(matches!(err, Some(LlmError::Decode(_))), "{kind:?}: {err:?}");
+        assert!(
+            matches!(err, Some(LlmError::Decode(_))),
+            "{kind:?}: {err:?}"
+        );
     }
 }
 
@@ -87,8 +126,17 @@ async fn invalid_tool_arguments_are_an_explicit_error() {
         },
         Step::Raw { event: None, data: json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}).to_string() },
     ]));
-    let (events, err) = collect(&fake, ProviderKind::OpenAi, &request("hi"), &RetryPolicy::none()).await;
-    assert!(matches!(events.last(), Some(StreamEvent::ToolCallArgsDelta { .. })));
+    let (events, err) = collect(
+        &fake,
+        ProviderKind::OpenAi,
+        &request("hi"),
+        &RetryPolicy::none(),
+    )
+    .await;
+    assert!(matches!(
+        events.last(),
+        Some(StreamEvent::ToolCallArgsDelta { .. })
+    ));
     assert_eq!(
         err,
         Some(LlmError::InvalidToolArguments {
@@ -107,7 +155,10 @@ async fn a_stream_that_stops_early_is_an_error() {
         fake.push_turn(Turn::text("cut").then(Step::EndStream));
         let (events, err) = collect(&fake, kind, &request("hi"), &common::fast_retries(3)).await;
         assert_eq!(text_of(&events), "cut");
-        assert!(matches!(err, Some(LlmError::Stream(_))), "{kind:?}: {err:?}");
+        assert!(
+            matches!(err, Some(LlmError::Stream(_))),
+            "{kind:?}: {err:?}"
+        );
     }
 }
 
@@ -115,11 +166,17 @@ async fn a_stream_that_stops_early_is_an_error() {
 async fn missing_configuration_is_reported_without_a_request() {
     let fake = FakeLlm::start().await;
     let client = agentry_llm::Client::new().unwrap();
-    let no_key = agentry_llm::ProviderConfig::new(ProviderKind::Anthropic).with_base_url(fake.anthropic_base_url());
+    let no_key = agentry_llm::ProviderConfig::new(ProviderKind::Anthropic)
+        .with_base_url(fake.anthropic_base_url());
     let no_base = agentry_llm::ProviderConfig::new(ProviderKind::OpenAiCompat);
     for cfg in [no_key, no_base] {
-        let items: Vec<_> = futures::StreamExt::collect(client.stream(&cfg, &request("hi"), &RetryPolicy::none())).await;
-        assert!(matches!(items.as_slice(), [Err(LlmError::Config(_))]), "{items:?}");
+        let items: Vec<_> =
+            futures::StreamExt::collect(client.stream(&cfg, &request("hi"), &RetryPolicy::none()))
+                .await;
+        assert!(
+            matches!(items.as_slice(), [Err(LlmError::Config(_))]),
+            "{items:?}"
+        );
     }
     assert!(fake.requests().is_empty());
 }

@@ -18,18 +18,46 @@ async fn text_streams_in_several_deltas_and_finishes() {
         let (events, err) = collect(&fake, kind, &request("hi"), &RetryPolicy::none()).await;
         assert_eq!(err, None, "{kind:?}");
         assert_eq!(text_of(&events), "The quick brown fox jumps.", "{kind:?}");
-        let deltas = events.iter().filter(|e| matches!(e, StreamEvent::TextDelta(_))).count();
+        let deltas = events
+            .iter()
+            .filter(|e| matches!(e, StreamEvent::TextDelta(_)))
+            .count();
         assert_eq!(deltas, 5, "{kind:?}: one delta per word");
-        assert_eq!(events.last(), Some(&StreamEvent::Finish { reason: FinishReason::Stop }), "{kind:?}");
-        assert_eq!(events.iter().filter(|e| matches!(e, StreamEvent::Usage(_))).count(), 1, "{kind:?}");
+        assert_eq!(
+            events.last(),
+            Some(&StreamEvent::Finish {
+                reason: FinishReason::Stop
+            }),
+            "{kind:?}"
+        );
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| matches!(e, StreamEvent::Usage(_)))
+                .count(),
+            1,
+            "{kind:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn requests_carry_protocol_headers_and_streaming_flags() {
     let fake = FakeLlm::start().await;
-    collect(&fake, ProviderKind::OpenAi, &request("hi"), &RetryPolicy::none()).await;
-    collect(&fake, ProviderKind::Anthropic, &request("hi"), &RetryPolicy::none()).await;
+    collect(
+        &fake,
+        ProviderKind::OpenAi,
+        &request("hi"),
+        &RetryPolicy::none(),
+    )
+    .await;
+    collect(
+        &fake,
+        ProviderKind::Anthropic,
+        &request("hi"),
+        &RetryPolicy::none(),
+    )
+    .await;
     let requests = fake.requests();
 
     let openai = &requests[0];
@@ -37,7 +65,10 @@ async fn requests_carry_protocol_headers_and_streaming_flags() {
     assert_eq!(openai.path, "/v1/chat/completions");
     assert_eq!(openai.header("authorization"), Some("Bearer test-key"));
     assert_eq!(openai.body["stream"], json!(true));
-    assert_eq!(openai.body["stream_options"], json!({"include_usage": true}));
+    assert_eq!(
+        openai.body["stream_options"],
+        json!({"include_usage": true})
+    );
 
     let anthropic = &requests[1];
     assert_eq!(anthropic.protocol, Protocol::Anthropic);
@@ -46,7 +77,11 @@ async fn requests_carry_protocol_headers_and_streaming_flags() {
     assert_eq!(anthropic.header("anthropic-version"), Some("2023-06-01"));
     assert_eq!(anthropic.header("authorization"), None);
     assert_eq!(anthropic.body["stream"], json!(true));
-    assert_eq!(anthropic.body["max_tokens"], json!(32000), "Anthropic requires max_tokens");
+    assert_eq!(
+        anthropic.body["max_tokens"],
+        json!(32000),
+        "Anthropic requires max_tokens"
+    );
 }
 
 #[tokio::test]
@@ -67,11 +102,19 @@ async fn reasoning_then_tool_call_with_fragmented_arguments() {
         fake.push_turn(Turn::new(vec![
             Step::reasoning("I should read the file."),
             Step::text("Reading it."),
-            Step::ToolCall { id: Some("call_42".into()), name: "read_file".into(), arguments: arguments.clone() },
+            Step::ToolCall {
+                id: Some("call_42".into()),
+                name: "read_file".into(),
+                arguments: arguments.clone(),
+            },
             Step::tool_call("list_templates", json!({})),
-            Step::Usage { input_tokens: 120, output_tokens: 45 },
+            Step::Usage {
+                input_tokens: 120,
+                output_tokens: 45,
+            },
         ]));
-        let (events, err) = collect(&fake, kind, &request("read main.rs"), &RetryPolicy::none()).await;
+        let (events, err) =
+            collect(&fake, kind, &request("read main.rs"), &RetryPolicy::none()).await;
         assert_eq!(err, None, "{kind:?}");
         assert_eq!(reasoning_of(&events), "I should read the file.", "{kind:?}");
         assert_eq!(text_of(&events), "Reading it.", "{kind:?}");
@@ -83,26 +126,62 @@ async fn reasoning_then_tool_call_with_fragmented_arguments() {
                 _ => None,
             })
             .collect();
-        assert!(fragments.len() > 1, "{kind:?}: arguments arrive in fragments: {fragments:?}");
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&fragments.concat()).unwrap(), arguments);
+        assert!(
+            fragments.len() > 1,
+            "{kind:?}: arguments arrive in fragments: {fragments:?}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&fragments.concat()).unwrap(),
+            arguments
+        );
 
-        let starts: Vec<_> = events.iter().filter(|e| matches!(e, StreamEvent::ToolCallStart { .. })).cloned().collect();
-        assert_eq!(starts[0], StreamEvent::ToolCallStart { index: 0, id: "call_42".into(), name: "read_file".into() });
-        assert!(matches!(&starts[1], StreamEvent::ToolCallStart { index: 1, name, .. } if name == "list_templates"));
+        let starts: Vec<_> = events
+            .iter()
+            .filter(|e| matches!(e, StreamEvent::ToolCallStart { .. }))
+            .cloned()
+            .collect();
+        assert_eq!(
+            starts[0],
+            StreamEvent::ToolCallStart {
+                index: 0,
+                id: "call_42".into(),
+                name: "read_file".into()
+            }
+        );
+        assert!(
+            matches!(&starts[1], StreamEvent::ToolCallStart { index: 1, name, .. } if name == "list_templates")
+        );
 
-        let ends: Vec<_> = events.iter().filter(|e| matches!(e, StreamEvent::ToolCallEnd { .. })).cloned().collect();
+        let ends: Vec<_> = events
+            .iter()
+            .filter(|e| matches!(e, StreamEvent::ToolCallEnd { .. }))
+            .cloned()
+            .collect();
         assert_eq!(
             ends[0],
-            StreamEvent::ToolCallEnd { index: 0, id: "call_42".into(), name: "read_file".into(), arguments }
+            StreamEvent::ToolCallEnd {
+                index: 0,
+                id: "call_42".into(),
+                name: "read_file".into(),
+                arguments
+            }
         );
-        assert!(matches!(&ends[1], StreamEvent::ToolCallEnd { index: 1, arguments, .. } if *arguments == json!({})));
+        assert!(
+            matches!(&ends[1], StreamEvent::ToolCallEnd { index: 1, arguments, .. } if *arguments == json!({}))
+        );
 
         let tail = &events[events.len() - 2..];
         assert_eq!(
             tail,
             [
-                StreamEvent::Usage(Usage { input_tokens: 120, output_tokens: 45, ..usage_shape(kind) }),
-                StreamEvent::Finish { reason: FinishReason::ToolCalls },
+                StreamEvent::Usage(Usage {
+                    input_tokens: 120,
+                    output_tokens: 45,
+                    ..usage_shape(kind)
+                }),
+                StreamEvent::Finish {
+                    reason: FinishReason::ToolCalls
+                },
             ],
             "{kind:?}"
         );
@@ -112,8 +191,16 @@ async fn reasoning_then_tool_call_with_fragmented_arguments() {
 /// The optional usage buckets each protocol reports (the fake sends zeros where the real API does).
 fn usage_shape(kind: ProviderKind) -> Usage {
     match kind {
-        ProviderKind::Anthropic => Usage { cache_read_tokens: Some(0), cache_creation_tokens: Some(0), ..Usage::default() },
-        _ => Usage { reasoning_tokens: Some(0), cache_read_tokens: Some(0), ..Usage::default() },
+        ProviderKind::Anthropic => Usage {
+            cache_read_tokens: Some(0),
+            cache_creation_tokens: Some(0),
+            ..Usage::default()
+        },
+        _ => Usage {
+            reasoning_tokens: Some(0),
+            cache_read_tokens: Some(0),
+            ..Usage::default()
+        },
     }
 }
 
@@ -124,22 +211,34 @@ async fn output_limit_finishes_with_length() {
         fake.push_turn(Turn::text("Cut off mid").then(Step::MaxTokens));
         let (events, err) = collect(&fake, kind, &request("hi"), &RetryPolicy::none()).await;
         assert_eq!(err, None);
-        assert_eq!(events.last(), Some(&StreamEvent::Finish { reason: FinishReason::Length }), "{kind:?}");
+        assert_eq!(
+            events.last(),
+            Some(&StreamEvent::Finish {
+                reason: FinishReason::Length
+            }),
+            "{kind:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn openai_compatible_without_key_sends_no_authorization() {
     let fake = FakeLlm::start().await;
-    let cfg = agentry_llm::ProviderConfig::new(ProviderKind::OpenAiCompat).with_base_url(fake.openai_base_url() + "/");
+    let cfg = agentry_llm::ProviderConfig::new(ProviderKind::OpenAiCompat)
+        .with_base_url(fake.openai_base_url() + "/");
     let client = agentry_llm::Client::new().unwrap();
     let mut max_req = request("hi");
     max_req.max_tokens = Some(100);
-    let events: Vec<_> = futures::StreamExt::collect(client.stream(&cfg, &max_req, &RetryPolicy::none())).await;
+    let events: Vec<_> =
+        futures::StreamExt::collect(client.stream(&cfg, &max_req, &RetryPolicy::none())).await;
     assert!(events.iter().all(Result::is_ok));
     let recorded = &fake.requests()[0];
     assert_eq!(recorded.header("authorization"), None);
-    assert_eq!(recorded.body["max_tokens"], json!(100), "compatible servers get max_tokens");
+    assert_eq!(
+        recorded.body["max_tokens"],
+        json!(100),
+        "compatible servers get max_tokens"
+    );
 }
 
 #[tokio::test]
@@ -156,19 +255,38 @@ async fn openai_sends_max_completion_tokens() {
 #[tokio::test]
 async fn timestamped_tokens_are_paced() {
     let fake = FakeLlm::start().await;
-    fake.push_turn(Turn::new(vec![Step::TextTokens { count: 4, delay: Duration::from_millis(20), embed_timestamp: true }]));
-    let (events, err) = collect(&fake, ProviderKind::OpenAi, &request("hi"), &RetryPolicy::none()).await;
+    fake.push_turn(Turn::new(vec![Step::TextTokens {
+        count: 4,
+        delay: Duration::from_millis(20),
+        embed_timestamp: true,
+    }]));
+    let (events, err) = collect(
+        &fake,
+        ProviderKind::OpenAi,
+        &request("hi"),
+        &RetryPolicy::none(),
+    )
+    .await;
     assert_eq!(err, None);
     let stamps: Vec<u128> = events
         .iter()
         .filter_map(|e| match e {
-            StreamEvent::TextDelta(t) => Some(t.trim().trim_start_matches('⟨').trim_end_matches('⟩').parse().unwrap()),
+            StreamEvent::TextDelta(t) => Some(
+                t.trim()
+                    .trim_start_matches('⟨')
+                    .trim_end_matches('⟩')
+                    .parse()
+                    .unwrap(),
+            ),
             _ => None,
         })
         .collect();
     assert_eq!(stamps.len(), 4);
     for pair in stamps.windows(2) {
-        assert!(pair[1] >= pair[0] + 15_000, "tokens are ~20 ms apart: {stamps:?}");
+        assert!(
+            pair[1] >= pair[0] + 15_000,
+            "tokens are ~20 ms apart: {stamps:?}"
+        );
     }
 }
 
@@ -182,10 +300,32 @@ async fn handler_answers_from_the_request_after_the_queue() {
     });
     let kind = ProviderKind::OpenAi;
     let retry = RetryPolicy::none();
-    assert_eq!(text_of(&collect(&fake, kind, &request("Generate a title"), &retry).await.0), "queued");
-    assert_eq!(text_of(&collect(&fake, kind, &request("Generate a title"), &retry).await.0), "Fix the build");
-    assert_eq!(text_of(&collect(&fake, kind, &request("hello"), &retry).await.0), agentry_fakellm::DEFAULT_TEXT);
-    assert_eq!(fake.wait_for_requests(3, Duration::from_secs(1)).await.len(), 3);
+    assert_eq!(
+        text_of(
+            &collect(&fake, kind, &request("Generate a title"), &retry)
+                .await
+                .0
+        ),
+        "queued"
+    );
+    assert_eq!(
+        text_of(
+            &collect(&fake, kind, &request("Generate a title"), &retry)
+                .await
+                .0
+        ),
+        "Fix the build"
+    );
+    assert_eq!(
+        text_of(&collect(&fake, kind, &request("hello"), &retry).await.0),
+        agentry_fakellm::DEFAULT_TEXT
+    );
+    assert_eq!(
+        fake.wait_for_requests(3, Duration::from_secs(1))
+            .await
+            .len(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -197,7 +337,10 @@ async fn dropping_the_stream_hangs_up_on_a_hanging_provider() {
     let cfg = common::config(&fake, ProviderKind::Anthropic);
     let req = request("hi");
     let mut stream = client.stream(&cfg, &req, &RetryPolicy::none());
-    assert_eq!(stream.next().await, Some(Ok(StreamEvent::TextDelta("partial".into()))));
+    assert_eq!(
+        stream.next().await,
+        Some(Ok(StreamEvent::TextDelta("partial".into())))
+    );
     let stalled = tokio::time::timeout(Duration::from_millis(100), stream.next()).await;
     assert!(stalled.is_err(), "a hanging provider sends nothing more");
     drop(stream);

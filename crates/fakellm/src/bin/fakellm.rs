@@ -12,7 +12,9 @@ use agentry_fakellm::{FakeLlm, Turn};
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(about = "A scripted fake LLM provider speaking OpenAI Chat Completions and Anthropic Messages")]
+#[command(
+    about = "A scripted fake LLM provider speaking OpenAI Chat Completions and Anthropic Messages"
+)]
 struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -27,8 +29,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let turns: Vec<Turn> = match &args.script {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            serde_json::from_str(&text).map_err(|e| format!("invalid script {}: {e}", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            serde_json::from_str(&text)
+                .map_err(|e| format!("invalid script {}: {e}", path.display()))?
         }
         None => Vec::new(),
     };
@@ -38,7 +42,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     writeln!(stdout, "{}", fake.addr())?;
     stdout.flush()?;
     drop(stdout);
-    eprintln!("fakellm: OpenAI base URL {}, Anthropic base URL {}", fake.openai_base_url(), fake.anthropic_base_url());
+    eprintln!(
+        "fakellm: OpenAI base URL {}, Anthropic base URL {}",
+        fake.openai_base_url(),
+        fake.anthropic_base_url()
+    );
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use agentry_fakellm::FakeLlm;
-use agentry_llm::{ChatRequest, Client, LlmError, ProviderConfig, ProviderKind, RetryPolicy, StreamEvent};
+use agentry_llm::{
+    ChatRequest, Client, LlmError, ProviderConfig, ProviderKind, RetryPolicy, StreamEvent,
+};
 use futures::StreamExt;
 
 pub const PROTOCOLS: [ProviderKind; 2] = [ProviderKind::OpenAi, ProviderKind::Anthropic];
@@ -16,12 +18,18 @@ pub fn config(fake: &FakeLlm, kind: ProviderKind) -> ProviderConfig {
         ProviderKind::Anthropic => fake.anthropic_base_url(),
         ProviderKind::OpenAi | ProviderKind::OpenAiCompat => fake.openai_base_url(),
     };
-    ProviderConfig::new(kind).with_api_key("test-key").with_base_url(base)
+    ProviderConfig::new(kind)
+        .with_api_key("test-key")
+        .with_base_url(base)
 }
 
 /// Millisecond backoff so retry tests stay fast.
 pub fn fast_retries(max_attempts: u32) -> RetryPolicy {
-    RetryPolicy { initial: Duration::from_millis(1), max: Duration::from_millis(20), max_attempts }
+    RetryPolicy {
+        initial: Duration::from_millis(1),
+        max: Duration::from_millis(20),
+        max_attempts,
+    }
 }
 
 pub fn request(prompt: &str) -> ChatRequest {
@@ -44,7 +52,10 @@ pub async fn collect(
     let mut events = Vec::new();
     let deadline = Duration::from_secs(10);
     loop {
-        match tokio::time::timeout(deadline, stream.next()).await.expect("stream stalled") {
+        match tokio::time::timeout(deadline, stream.next())
+            .await
+            .expect("stream stalled")
+        {
             Some(Ok(event)) => events.push(event),
             Some(Err(err)) => {
                 assert!(stream.next().await.is_none(), "an error ends the stream");
