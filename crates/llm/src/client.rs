@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
+use eventsource_stream::{EventStreamError, Eventsource};
 use futures::stream::{self, BoxStream, StreamExt};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -170,7 +170,7 @@ fn header_value(value: &str) -> Result<HeaderValue, LlmError> {
     })
 }
 
-type SseStream = BoxStream<'static, Result<eventsource_stream::Event, String>>;
+type SseStream = BoxStream<'static, Result<eventsource_stream::Event, LlmError>>;
 
 enum State {
     Connect,
@@ -226,7 +226,7 @@ impl Driver {
                     let emitted = *emitted_content;
                     let result = match events.next().await {
                         Some(Ok(event)) => decoder.on_event(&event.event, &event.data),
-                        Some(Err(err)) => Err(LlmError::Connect(err)),
+                        Some(Err(err)) => Err(err),
                         None => decoder.on_eof(),
                     };
                     match result {
@@ -289,7 +289,13 @@ async fn connect(http: &reqwest::Client, prepared: &Prepared) -> Result<SseStrea
     Ok(response
         .bytes_stream()
         .eventsource()
-        .map(|item| item.map_err(|e| e.to_string()))
+        .map(|item| {
+            item.map_err(|e| match e {
+                // The body broke off: as retryable as a failed connect.
+                EventStreamError::Transport(e) => LlmError::Connect(describe(&e)),
+                other => LlmError::Decode(other.to_string()),
+            })
+        })
         .boxed())
 }
 
