@@ -14,6 +14,7 @@
 //! adding a [`ResourceType`] variant does not compile until the owner role and the per-type
 //! tables say what to do with it.
 
+mod assign;
 mod authorize;
 mod filter;
 mod perms;
@@ -21,6 +22,7 @@ mod resource;
 mod role;
 mod subject;
 
+pub use assign::{may_assign_org_role, may_assign_site_role};
 pub use authorize::{Denial, authorize};
 pub use filter::{Columns, Conditions, Filter, SqlFragment, SqlParam, prepare};
 pub use perms::{PermSet, Vote};

@@ -1,0 +1,46 @@
+//! `POST /api/v2/authcheck`: the engine's answer for a batch of hypothetical objects, so a UI
+//! can hide what the caller may not do (e.g. the organization picker asks `chat create` with
+//! `owner_id: me` once per organization).
+
+use agentry_rbac::{Action, Object, ResourceType};
+use agentry_sdk as sdk;
+use axum::Json;
+use uuid::Uuid;
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+
+#[utoipa::path(post, path = "/api/v2/authcheck", tag = "authorization", request_body = sdk::AuthorizationRequest,
+    responses((status = 200, body = std::collections::BTreeMap<String, bool>), (status = 400, body = sdk::Response)))]
+pub async fn check(
+    auth: Auth,
+    ApiJson(req): ApiJson<sdk::AuthorizationRequest>,
+) -> ApiResult<Json<sdk::AuthorizationResponse>> {
+    if req.checks.len() > 1000 {
+        return Err(ApiError::bad_request("Too many checks (at most 1000)."));
+    }
+    let mut out = sdk::AuthorizationResponse::new();
+    for (key, c) in req.checks {
+        let invalid = |what: &str| ApiError::bad_request(format!("Invalid check {key:?}: {what}"));
+        let rtype = ResourceType::parse(&c.object.resource_type).ok_or_else(|| invalid("unknown resource_type"))?;
+        let action = Action::parse(&c.action).ok_or_else(|| invalid("unknown action"))?;
+        if !rtype.actions().contains(action) {
+            return Err(invalid("the resource type does not declare this action"));
+        }
+        let mut obj = Object::new(rtype);
+        match c.object.owner_id.as_deref() {
+            None | Some("") => {}
+            Some("me") => obj = obj.owned_by(auth.subject.user_id()),
+            Some(id) => obj = obj.owned_by(Uuid::parse_str(id).map_err(|_| invalid("owner_id must be a UUID or me"))?),
+        }
+        if let Some(org) = c.object.organization_id {
+            obj = obj.in_org(org);
+        }
+        if let Some(id) = c.object.resource_id {
+            obj = obj.with_id(id);
+        }
+        out.insert(key, auth.subject.can(action, &obj));
+    }
+    Ok(Json(out))
+}

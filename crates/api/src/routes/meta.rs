@@ -1,0 +1,40 @@
+//! Health, build information, the audit log and the OpenAPI document.
+
+use agentry_sdk as sdk;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use crate::auth::Auth;
+use crate::error::ApiResult;
+use crate::json::{ApiQuery, Pagination};
+use crate::{AppState, convert};
+
+/// `GET /healthz`: 200 "OK" while the database answers.
+pub async fn healthz(State(s): State<AppState>) -> (StatusCode, &'static str) {
+    if s.store.system().ping().await {
+        (StatusCode::OK, "OK")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+    }
+}
+
+#[utoipa::path(get, path = "/api/v2/buildinfo", tag = "general", responses((status = 200, body = sdk::BuildInfo)))]
+pub async fn buildinfo(State(s): State<AppState>) -> Json<sdk::BuildInfo> {
+    Json(sdk::BuildInfo { version: env!("CARGO_PKG_VERSION").to_string(), external_url: s.config.access_url.clone() })
+}
+
+#[utoipa::path(get, path = "/api/v2/audit", tag = "audit", params(Pagination), responses((status = 200, body = sdk::AuditLogResponse)))]
+pub async fn audit(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiQuery(p): ApiQuery<Pagination>,
+) -> ApiResult<Json<sdk::AuditLogResponse>> {
+    let (rows, count) = s.store.actor(&auth.subject).audit_logs(p.limit(50)?, p.offset()?).await?;
+    Ok(Json(sdk::AuditLogResponse { audit_logs: rows.into_iter().map(convert::audit).collect(), count }))
+}
+
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    use utoipa::OpenApi;
+    Json(crate::ApiDoc::openapi())
+}

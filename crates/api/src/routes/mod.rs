@@ -1,0 +1,6 @@
+//! One module per resource; handlers named by verb.
+
+pub mod authcheck;
+pub mod meta;
+pub mod orgs;
+pub mod users;

@@ -1,0 +1,230 @@
+//! `/api/v2/users/...`: first-user set-up, login/logout, users, site roles, API keys.
+
+use agentry_rbac::{Action, Object, ResourceType, SiteRole, may_assign_site_role};
+use agentry_sdk as sdk;
+use agentry_store::users::{NewUser, UserRef};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+
+use crate::auth::{Auth, SESSION_COOKIE, hash_password, verify_password};
+use crate::error::{ApiError, ApiResult, messages};
+use crate::json::{ApiJson, ApiQuery, Pagination};
+use crate::{AppState, convert, validate};
+
+/// 200 when the first user exists, 404 while the deployment still needs set-up.
+#[utoipa::path(get, path = "/api/v2/users/first", tag = "users",
+    responses((status = 200, body = sdk::Response), (status = 404, body = sdk::Response)))]
+pub async fn first_exists(State(s): State<AppState>) -> ApiResult<Json<sdk::Response>> {
+    if s.store.system().has_users().await? {
+        Ok(Json(sdk::Response { message: "The first user has been created.".into(), detail: None, validations: vec![] }))
+    } else {
+        Err(ApiError::new(StatusCode::NOT_FOUND, "The initial user has not been created."))
+    }
+}
+
+fn check_new_user(email: &str, username: &str, password: &str) -> ApiResult<()> {
+    let mut v = Vec::new();
+    validate::email("email", email, &mut v);
+    validate::name("username", username, &mut v);
+    validate::password("password", password, &mut v);
+    if v.is_empty() { Ok(()) } else { Err(ApiError::validation(v)) }
+}
+
+#[utoipa::path(post, path = "/api/v2/users/first", tag = "users", request_body = sdk::CreateFirstUserRequest,
+    responses((status = 201, body = sdk::CreateFirstUserResponse), (status = 400, body = sdk::Response), (status = 409, body = sdk::Response)))]
+pub async fn create_first(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<sdk::CreateFirstUserRequest>,
+) -> ApiResult<(StatusCode, Json<sdk::CreateFirstUserResponse>)> {
+    check_new_user(&req.email, &req.username, &req.password)?;
+    // Refuse early so a late second call does not spend a password hash.
+    if s.store.system().has_users().await? {
+        return Err(ApiError::new(StatusCode::CONFLICT, "The first user has already been created."));
+    }
+    let hashed_password = hash_password(req.password).await?;
+    let new = NewUser {
+        email: &req.email,
+        username: &req.username,
+        name: req.name.as_deref().unwrap_or(""),
+        hashed_password,
+    };
+    let (user, org) = s.store.system().create_first_user(&new).await?;
+    Ok((StatusCode::CREATED, Json(sdk::CreateFirstUserResponse { user_id: user.id, organization_id: org })))
+}
+
+fn session_cookie(token: &str, max_age: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .expect("cookie is ASCII")
+}
+
+#[utoipa::path(post, path = "/api/v2/users/login", tag = "users", request_body = sdk::LoginRequest,
+    responses((status = 201, body = sdk::LoginResponse), (status = 401, body = sdk::Response)))]
+pub async fn login(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<sdk::LoginRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let candidate = s.store.system().login_candidate(&req.email).await?;
+    let Some((user, hash)) = candidate else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, messages::INVALID_CREDENTIALS));
+    };
+    if !verify_password(req.password, hash).await? {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, messages::INVALID_CREDENTIALS));
+    }
+    if !user.is_active() {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Your account is suspended. Contact an administrator."));
+    }
+    let lifetime = s.config.session_lifetime;
+    let token = s.store.system().create_session(user.id, lifetime).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::SET_COOKIE, session_cookie(&token, lifetime.num_seconds(), s.config.secure_cookies));
+    Ok((StatusCode::CREATED, headers, Json(sdk::LoginResponse { session_token: token })))
+}
+
+#[utoipa::path(post, path = "/api/v2/users/logout", tag = "users", responses((status = 200, body = sdk::Response)))]
+pub async fn logout(State(s): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
+    s.store.system().delete_api_key(&auth.key_id).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::SET_COOKIE, session_cookie("", 0, s.config.secure_cookies));
+    Ok((headers, Json(sdk::Response { message: "Logged out.".into(), detail: None, validations: vec![] })))
+}
+
+#[utoipa::path(get, path = "/api/v2/users/me", tag = "users", responses((status = 200, body = sdk::User), (status = 401, body = sdk::Response)))]
+pub async fn me(auth: Auth) -> Json<sdk::User> {
+    Json(convert::user(auth.user))
+}
+
+#[utoipa::path(get, path = "/api/v2/users/{user}", tag = "users", params(("user" = String, Path, description = "id, username or me")),
+    responses((status = 200, body = sdk::User), (status = 404, body = sdk::Response)))]
+pub async fn get(State(s): State<AppState>, auth: Auth, Path(user): Path<String>) -> ApiResult<Json<sdk::User>> {
+    let u = s.store.actor(&auth.subject).user(&UserRef::parse(&user)).await?;
+    Ok(Json(convert::user(u)))
+}
+
+#[utoipa::path(get, path = "/api/v2/users", tag = "users", params(Pagination), responses((status = 200, body = Vec<sdk::User>)))]
+pub async fn list(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiQuery(p): ApiQuery<Pagination>,
+) -> ApiResult<Json<Vec<sdk::User>>> {
+    let users = s.store.actor(&auth.subject).users(p.limit(100)?, p.offset()?, p.after_id).await?;
+    Ok(Json(users.into_iter().map(convert::user).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v2/users", tag = "users", request_body = sdk::CreateUserRequest,
+    responses((status = 201, body = sdk::User), (status = 400, body = sdk::Response), (status = 403, body = sdk::Response), (status = 409, body = sdk::Response)))]
+pub async fn create(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiJson(req): ApiJson<sdk::CreateUserRequest>,
+) -> ApiResult<(StatusCode, Json<sdk::User>)> {
+    // Refuse before validating or hashing so a caller without the permission learns nothing.
+    if !auth.subject.can(Action::Create, &Object::new(ResourceType::User)) {
+        return Err(ApiError::forbidden());
+    }
+    check_new_user(&req.email, &req.username, &req.password)?;
+    let hashed_password = hash_password(req.password).await?;
+    let new = NewUser {
+        email: &req.email,
+        username: &req.username,
+        name: req.name.as_deref().unwrap_or(""),
+        hashed_password,
+    };
+    let orgs = req.organization_ids.unwrap_or_default();
+    let u = s.store.actor(&auth.subject).create_user(&new, &orgs).await?;
+    Ok((StatusCode::CREATED, Json(convert::user(u))))
+}
+
+fn parse_site_roles(names: &[String]) -> ApiResult<Vec<SiteRole>> {
+    names
+        .iter()
+        .map(|n| {
+            SiteRole::parse(n).ok_or_else(|| {
+                ApiError::validation(vec![sdk::ValidationError {
+                    field: "roles".into(),
+                    detail: format!("{n:?} is not a site role."),
+                }])
+            })
+        })
+        .collect()
+}
+
+#[utoipa::path(put, path = "/api/v2/users/{user}/roles", tag = "users", request_body = sdk::UpdateRolesRequest,
+    params(("user" = String, Path)), responses((status = 200, body = sdk::User), (status = 403, body = sdk::Response)))]
+pub async fn update_roles(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(user): Path<String>,
+    ApiJson(req): ApiJson<sdk::UpdateRolesRequest>,
+) -> ApiResult<Json<sdk::User>> {
+    let roles = parse_site_roles(&req.roles)?;
+    let u = s.store.actor(&auth.subject).set_site_roles(&UserRef::parse(&user), &roles).await?;
+    Ok(Json(convert::user(u)))
+}
+
+#[utoipa::path(put, path = "/api/v2/users/{user}/status/suspend", tag = "users", params(("user" = String, Path)),
+    responses((status = 200, body = sdk::User)))]
+pub async fn suspend(State(s): State<AppState>, auth: Auth, Path(user): Path<String>) -> ApiResult<Json<sdk::User>> {
+    let u = s.store.actor(&auth.subject).set_user_status(&UserRef::parse(&user), false).await?;
+    Ok(Json(convert::user(u)))
+}
+
+#[utoipa::path(put, path = "/api/v2/users/{user}/status/activate", tag = "users", params(("user" = String, Path)),
+    responses((status = 200, body = sdk::User)))]
+pub async fn activate(State(s): State<AppState>, auth: Auth, Path(user): Path<String>) -> ApiResult<Json<sdk::User>> {
+    let u = s.store.actor(&auth.subject).set_user_status(&UserRef::parse(&user), true).await?;
+    Ok(Json(convert::user(u)))
+}
+
+#[utoipa::path(post, path = "/api/v2/users/{user}/keys", tag = "users", params(("user" = String, Path)),
+    request_body = sdk::CreateTokenRequest, responses((status = 201, body = sdk::GenerateApiKeyResponse)))]
+pub async fn create_key(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(user): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<sdk::GenerateApiKeyResponse>)> {
+    // The body is optional: an empty one means every default.
+    let req: sdk::CreateTokenRequest = if body.is_empty() {
+        sdk::CreateTokenRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(messages::INVALID_JSON).with_detail(e.to_string()))?
+    };
+    let seconds = req.lifetime_seconds.unwrap_or(30 * 24 * 3600);
+    if !(60..=365 * 24 * 3600).contains(&seconds) {
+        return Err(ApiError::validation(vec![sdk::ValidationError {
+            field: "lifetime_seconds".into(),
+            detail: "Must be between 60 seconds and 365 days.".into(),
+        }]));
+    }
+    let key = s
+        .store
+        .actor(&auth.subject)
+        .create_api_key(
+            &UserRef::parse(&user),
+            chrono::Duration::seconds(seconds),
+            req.token_name.as_deref().unwrap_or(""),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(sdk::GenerateApiKeyResponse { key })))
+}
+
+#[utoipa::path(get, path = "/api/v2/users/roles", tag = "users", responses((status = 200, body = Vec<sdk::AssignableRole>)))]
+pub async fn site_roles(auth: Auth) -> Json<Vec<sdk::AssignableRole>> {
+    let can_assign = auth.subject.can(Action::Assign, &Object::new(ResourceType::AssignRole));
+    Json(
+        SiteRole::ALL
+            .into_iter()
+            .map(|r| sdk::AssignableRole {
+                name: r.name().to_string(),
+                organization_id: None,
+                assignable: can_assign && may_assign_site_role(&auth.subject, r),
+            })
+            .collect(),
+    )
+}

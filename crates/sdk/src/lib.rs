@@ -1,0 +1,220 @@
+//! The JSON shapes of agentry's HTTP API (snake_case, Coder-compatible where SPEC §3 pins them).
+//!
+//! Only wire types live here: the server converts its domain rows into these, and the typed
+//! client and the CLI decode them. Nothing here talks to a network or a database.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Every error response: a human message, an optional detail and per-field validations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Response {
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub validations: Vec<ValidationError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ValidationError {
+    pub field: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BuildInfo {
+    pub version: String,
+    pub external_url: String,
+}
+
+// ---- users and sessions ----
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreateFirstUserRequest {
+    pub email: String,
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreateFirstUserResponse {
+    pub user_id: Uuid,
+    pub organization_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    pub session_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreateUserRequest {
+    pub email: String,
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Organizations to join; the default organization when absent.
+    #[serde(default)]
+    pub organization_ids: Option<Vec<Uuid>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    Active,
+    Suspended,
+}
+
+/// A role held by a user: a site role (`organization_id` null) or an org role.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+pub struct SlimRole {
+    pub name: String,
+    pub organization_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub status: UserStatus,
+    /// Site roles.
+    pub roles: Vec<SlimRole>,
+    pub organization_ids: Vec<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UpdateRolesRequest {
+    pub roles: Vec<String>,
+}
+
+/// A role as listed by the role endpoints, with whether the caller may assign it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AssignableRole {
+    pub name: String,
+    pub organization_id: Option<Uuid>,
+    pub assignable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+pub struct CreateTokenRequest {
+    /// Lifetime in seconds; 30 days when absent.
+    #[serde(default)]
+    pub lifetime_seconds: Option<i64>,
+    #[serde(default)]
+    pub token_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GenerateApiKeyResponse {
+    pub key: String,
+}
+
+// ---- organizations and members ----
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreateOrganizationRequest {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+pub struct UpdateOrganizationRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+    pub display_name: String,
+    pub description: String,
+    pub is_default: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OrganizationMember {
+    pub organization_id: Uuid,
+    pub user_id: Uuid,
+    pub username: String,
+    /// Assigned org roles (the implicit `organization-member` is not listed).
+    pub roles: Vec<SlimRole>,
+    pub created_at: DateTime<Utc>,
+}
+
+// ---- authorization checks ----
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuthorizationRequest {
+    pub checks: BTreeMap<String, AuthorizationCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuthorizationCheck {
+    pub object: AuthorizationObject,
+    pub action: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuthorizationObject {
+    pub resource_type: String,
+    /// A user id, or `me`.
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    #[serde(default)]
+    pub organization_id: Option<Uuid>,
+    #[serde(default)]
+    pub resource_id: Option<Uuid>,
+}
+
+pub type AuthorizationResponse = BTreeMap<String, bool>;
+
+// ---- audit log ----
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditLog {
+    pub id: Uuid,
+    pub time: DateTime<Utc>,
+    pub user_id: Option<Uuid>,
+    pub organization_id: Option<Uuid>,
+    /// `create`, `write`, `delete`, ...
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Uuid,
+    pub resource_target: String,
+    #[schema(value_type = Object)]
+    pub diff: serde_json::Value,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditLogResponse {
+    pub audit_logs: Vec<AuditLog>,
+    pub count: i64,
+}

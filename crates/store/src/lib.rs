@@ -1,0 +1,91 @@
+//! agentry's storage layer.
+//!
+//! The public surface is the authorizing facade: [`Store::actor`] binds a [`Subject`] and every
+//! method on [`Actor`] authorizes the call for it (fetch-then-authorize for single rows, the
+//! prepared RBAC filter spliced into SQL for lists, authorize-then-insert for creates). A single
+//! row the actor may not read is [`StoreError::NotFound`], never a hint that it exists. The few
+//! things that must run before or outside any subject — authenticating a token, the first-user
+//! set-up, migrations — are the explicitly named methods of [`System`].
+//!
+//! **Invariant:** the connection pool is private to this crate; no other crate runs SQL.
+//! **Invariant:** every multi-row change, and the audit entry describing it, is one transaction.
+
+mod args;
+pub mod audit;
+mod error;
+pub mod members;
+pub mod orgs;
+pub mod users;
+
+use std::time::Duration;
+
+use agentry_rbac::Subject;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+pub use error::StoreError;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Migrations embedded in the binary. sqlx takes a PostgreSQL advisory lock around a run, so
+/// several servers starting together on one database migrate it exactly once.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connects a pool. Does not migrate; call [`Store::migrate`].
+    pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<Store> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Store { pool })
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// The authorizing facade for one acting subject.
+    pub fn actor<'a>(&'a self, subject: &'a Subject) -> Actor<'a> {
+        Actor { pool: &self.pool, subject }
+    }
+
+    /// Tasks that run without an acting subject. Each is named for the one job it does.
+    pub fn system(&self) -> System<'_> {
+        System { pool: &self.pool }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await
+    }
+}
+
+/// Data access on behalf of one subject. See the crate docs.
+pub struct Actor<'a> {
+    pool: &'a PgPool,
+    subject: &'a Subject,
+}
+
+impl Actor<'_> {
+    pub fn subject(&self) -> &Subject {
+        self.subject
+    }
+}
+
+/// Data access with no acting subject: authentication, first-user set-up, health.
+pub struct System<'a> {
+    pool: &'a PgPool,
+}
+
+impl System<'_> {
+    /// True when the database answers.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(self.pool).await.is_ok()
+    }
+}

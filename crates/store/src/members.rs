@@ -1,0 +1,171 @@
+//! Organization memberships and org role assignment.
+
+use agentry_rbac::{Action, Columns, Denial, Object, OrgRole, ResourceType, may_assign_org_role};
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use crate::args::Args;
+use crate::audit::{self, Entry};
+use crate::users::UserRef;
+use crate::{Actor, Result, StoreError};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Member {
+    pub organization_id: Uuid,
+    pub user_id: Uuid,
+    pub username: String,
+    /// Assigned roles; `organization-member` is implied and not stored.
+    pub roles: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The RBAC object for a membership: in its org, owned by the member.
+pub fn member_object(org: Uuid, user: Uuid) -> Object {
+    Object::new(ResourceType::OrganizationMember).owned_by(user).in_org(org)
+}
+
+const MEMBER_SELECT: &str = "SELECT m.organization_id, m.user_id, u.username, m.roles, m.created_at
+    FROM organization_members m JOIN users u ON u.id = m.user_id";
+
+impl Actor<'_> {
+    /// Members of an organization the actor may read, by username.
+    pub async fn members(&self, org: &str) -> Result<Vec<Member>> {
+        let org = self.organization(org).await?;
+        let filter = self.subject.prepare(Action::Read, ResourceType::OrganizationMember);
+        let mut args = Args::default();
+        let o = args.push(org.id);
+        let f = args.filter(&filter, Columns { org: Some("m.organization_id"), owner: Some("m.user_id") });
+        let sql = format!("{MEMBER_SELECT} WHERE m.organization_id = {o} AND {f} ORDER BY lower(u.username)");
+        Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+    }
+
+    async fn membership(&self, org: Uuid, user: Uuid) -> Result<Option<Member>> {
+        let sql = format!("{MEMBER_SELECT} WHERE m.organization_id = $1 AND m.user_id = $2");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(org).bind(user).fetch_optional(self.pool).await?)
+    }
+
+    /// Adds a user to an organization with no extra roles.
+    pub async fn add_member(&self, org: &str, user: &UserRef<'_>) -> Result<Member> {
+        let org = self.organization(org).await?;
+        let target = self.user(user).await?;
+        self.subject
+            .authorize(Action::Create, &member_object(org.id, target.id))
+            .map_err(StoreError::Forbidden)?;
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO organization_members (organization_id, user_id) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(org.id)
+        .bind(target.id)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Conflict("User is already a member of this organization.".into()));
+        }
+        audit::record(
+            &mut tx,
+            Entry {
+                user_id: Some(self.subject.user_id()),
+                organization_id: Some(org.id),
+                action: "create",
+                resource_type: "organization_member",
+                resource_id: target.id,
+                resource_target: &target.username,
+                diff: serde_json::json!({"organization": org.name, "user": target.username}),
+                description: format!("added {} to organization {}", target.username, org.name),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.membership(org.id, target.id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Removes a user from an organization. Their access to everything in it ends with the
+    /// next request: subjects are rebuilt from the database on every request.
+    pub async fn remove_member(&self, org: &str, user: &UserRef<'_>) -> Result<()> {
+        let org = self.organization(org).await?;
+        let target = self.user(user).await?;
+        let member = self.membership(org.id, target.id).await?.ok_or(StoreError::NotFound)?;
+        self.subject
+            .authorize(Action::Delete, &member_object(org.id, target.id))
+            .map_err(StoreError::Forbidden)?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM organization_members WHERE organization_id = $1 AND user_id = $2")
+            .bind(org.id)
+            .bind(target.id)
+            .execute(&mut *tx)
+            .await?;
+        audit::record(
+            &mut tx,
+            Entry {
+                user_id: Some(self.subject.user_id()),
+                organization_id: Some(org.id),
+                action: "delete",
+                resource_type: "organization_member",
+                resource_id: target.id,
+                resource_target: &target.username,
+                diff: serde_json::json!({"roles": member.roles}),
+                description: format!("removed {} from organization {}", target.username, org.name),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces a member's org roles. Each added role needs `assign_org_role assign` in the
+    /// org, each removed one `unassign`, and every change must pass [`may_assign_org_role`].
+    pub async fn set_member_roles(&self, org: &str, user: &UserRef<'_>, roles: &[OrgRole]) -> Result<Member> {
+        let org = self.organization(org).await?;
+        let target = self.user(user).await?;
+        let member = self.membership(org.id, target.id).await?.ok_or(StoreError::NotFound)?;
+        let current: Vec<OrgRole> = member.roles.iter().filter_map(|r| OrgRole::parse(r)).collect();
+        let mut wanted: Vec<OrgRole> =
+            roles.iter().copied().filter(|r| *r != OrgRole::OrganizationMember).collect();
+        wanted.sort();
+        wanted.dedup();
+
+        let assign = Object::new(ResourceType::AssignOrgRole).in_org(org.id);
+        for r in wanted.iter().filter(|r| !current.contains(r)) {
+            self.subject.authorize(Action::Assign, &assign).map_err(StoreError::Forbidden)?;
+            if !may_assign_org_role(self.subject, org.id, *r) {
+                return Err(StoreError::Forbidden(Denial::NoGrant));
+            }
+        }
+        for r in current.iter().filter(|r| !wanted.contains(r)) {
+            self.subject.authorize(Action::Unassign, &assign).map_err(StoreError::Forbidden)?;
+            if !may_assign_org_role(self.subject, org.id, *r) {
+                return Err(StoreError::Forbidden(Denial::NoGrant));
+            }
+        }
+        let names: Vec<&str> = wanted.iter().map(|r| r.name()).collect();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE organization_members SET roles = $3, updated_at = now()
+             WHERE organization_id = $1 AND user_id = $2",
+        )
+        .bind(org.id)
+        .bind(target.id)
+        .bind(&names)
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            Entry {
+                user_id: Some(self.subject.user_id()),
+                organization_id: Some(org.id),
+                action: "write",
+                resource_type: "organization_member",
+                resource_id: target.id,
+                resource_target: &target.username,
+                diff: serde_json::json!({"roles": {"old": member.roles, "new": names}}),
+                description: format!("changed roles of {} in organization {}", target.username, org.name),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.membership(org.id, target.id).await?.ok_or(StoreError::NotFound)
+    }
+}

@@ -1,0 +1,194 @@
+//! Organizations.
+
+use agentry_rbac::{Action, Columns, Object, OrgRole, ResourceType};
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use crate::args::Args;
+use crate::audit::{self, Entry};
+use crate::error::unique_violation;
+use crate::{Actor, Result, StoreError};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+    pub display_name: String,
+    pub description: String,
+    pub is_default: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The RBAC object for an organization: it belongs to itself, so org-level grants apply.
+pub fn org_object(id: Uuid) -> Object {
+    Object::new(ResourceType::Organization).with_id(id).in_org(id)
+}
+
+/// Changes to an organization; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct OrgPatch<'a> {
+    pub name: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+    pub description: Option<&'a str>,
+}
+
+fn map_conflict(e: sqlx::Error) -> StoreError {
+    match unique_violation(&e) {
+        Some("organizations_name_idx") => {
+            StoreError::Conflict("An organization with this name already exists.".into())
+        }
+        _ => e.into(),
+    }
+}
+
+impl Actor<'_> {
+    /// An organization by id or name, if the actor may read it.
+    pub async fn organization(&self, id_or_name: &str) -> Result<Organization> {
+        let row: Option<Organization> = match Uuid::parse_str(id_or_name) {
+            Ok(id) => sqlx::query_as("SELECT * FROM organizations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool)
+                .await?,
+            Err(_) => sqlx::query_as("SELECT * FROM organizations WHERE lower(name) = lower($1)")
+                .bind(id_or_name)
+                .fetch_optional(self.pool)
+                .await?,
+        };
+        let row = row.ok_or(StoreError::NotFound)?;
+        if !self.subject.can(Action::Read, &org_object(row.id)) {
+            return Err(StoreError::NotFound);
+        }
+        Ok(row)
+    }
+
+    /// Organizations the actor may read, default first, then by name.
+    pub async fn organizations(&self) -> Result<Vec<Organization>> {
+        let filter = self.subject.prepare(Action::Read, ResourceType::Organization);
+        let mut args = Args::default();
+        let f = args.filter(&filter, Columns { org: Some("id"), owner: None });
+        let sql = format!(
+            "SELECT * FROM organizations WHERE {f} ORDER BY is_default DESC, lower(name)"
+        );
+        Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+    }
+
+    /// Creates an organization; the creator joins it as `organization-admin`.
+    pub async fn create_organization(
+        &self,
+        name: &str,
+        display_name: &str,
+        description: &str,
+    ) -> Result<Organization> {
+        self.subject
+            .authorize(Action::Create, &Object::new(ResourceType::Organization))
+            .map_err(StoreError::Forbidden)?;
+        let mut tx = self.pool.begin().await?;
+        let org: Organization = sqlx::query_as(
+            "INSERT INTO organizations (id, name, display_name, description)
+             VALUES ($1, $2, $3, $4) RETURNING *",
+        )
+        .bind(Uuid::now_v7())
+        .bind(name)
+        .bind(display_name)
+        .bind(description)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_conflict)?;
+        sqlx::query(
+            "INSERT INTO organization_members (organization_id, user_id, roles) VALUES ($1, $2, $3)",
+        )
+        .bind(org.id)
+        .bind(self.subject.user_id())
+        .bind(vec![OrgRole::OrganizationAdmin.name()])
+        .execute(&mut *tx)
+        .await?;
+        audit::record(
+            &mut tx,
+            Entry {
+                user_id: Some(self.subject.user_id()),
+                organization_id: Some(org.id),
+                action: "create",
+                resource_type: "organization",
+                resource_id: org.id,
+                resource_target: &org.name,
+                diff: serde_json::json!({"name": org.name, "display_name": org.display_name}),
+                description: format!("created organization {}", org.name),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(org)
+    }
+
+    pub async fn update_organization(&self, id_or_name: &str, patch: &OrgPatch<'_>) -> Result<Organization> {
+        let org = self.organization(id_or_name).await?;
+        self.subject.authorize(Action::Update, &org_object(org.id)).map_err(StoreError::Forbidden)?;
+        let mut tx = self.pool.begin().await?;
+        let updated: Organization = sqlx::query_as(
+            "UPDATE organizations SET
+                 name = COALESCE($2, name),
+                 display_name = COALESCE($3, display_name),
+                 description = COALESCE($4, description),
+                 updated_at = now()
+             WHERE id = $1 RETURNING *",
+        )
+        .bind(org.id)
+        .bind(patch.name)
+        .bind(patch.display_name)
+        .bind(patch.description)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_conflict)?;
+        audit::record(
+            &mut tx,
+            Entry {
+                user_id: Some(self.subject.user_id()),
+                organization_id: Some(org.id),
+                action: "write",
+                resource_type: "organization",
+                resource_id: org.id,
+                resource_target: &updated.name,
+                diff: serde_json::json!({
+                    "name": {"old": org.name, "new": updated.name},
+                    "display_name": {"old": org.display_name, "new": updated.display_name},
+                    "description": {"old": org.description, "new": updated.description},
+                }),
+                description: format!("updated organization {}", updated.name),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// Deletes an organization and, by cascade, everything in it. The default organization
+    /// cannot be deleted.
+    pub async fn delete_organization(&self, id_or_name: &str) -> Result<()> {
+        let org = self.organization(id_or_name).await?;
+        self.subject.authorize(Action::Delete, &org_object(org.id)).map_err(StoreError::Forbidden)?;
+        if org.is_default {
+            return Err(StoreError::invalid("The default organization cannot be deleted."));
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM organizations WHERE id = $1").bind(org.id).execute(&mut *tx).await?;
+        // The entry stays readable by site auditors; the org's own auditors are gone with it.
+        audit::record(
+            &mut tx,
+            Entry {
+                user_id: Some(self.subject.user_id()),
+                organization_id: None,
+                action: "delete",
+                resource_type: "organization",
+                resource_id: org.id,
+                resource_target: &org.name,
+                diff: serde_json::json!({"name": org.name}),
+                description: format!("deleted organization {}", org.name),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
