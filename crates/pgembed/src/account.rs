@@ -30,13 +30,23 @@ impl Account {
         // SAFETY: geteuid/getegid cannot fail and have no preconditions.
         let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
         if euid != 0 {
-            return Ok(Account { name: format!("uid {euid}"), uid: euid, gid: egid, switch: false });
+            return Ok(Account {
+                name: format!("uid {euid}"),
+                uid: euid,
+                gid: egid,
+                switch: false,
+            });
         }
         match lookup_user(run_as) {
-            Ok(Some((uid, gid))) => {
-                Ok(Account { name: run_as.to_owned(), uid, gid, switch: true })
-            }
-            Ok(None) => Err(PgEmbedError::UserNotFound { user: run_as.to_owned() }),
+            Ok(Some((uid, gid))) => Ok(Account {
+                name: run_as.to_owned(),
+                uid,
+                gid,
+                switch: true,
+            }),
+            Ok(None) => Err(PgEmbedError::UserNotFound {
+                user: run_as.to_owned(),
+            }),
             Err(source) => Err(PgEmbedError::Io {
                 action: "look up the system user",
                 path: run_as.into(),
@@ -75,8 +85,8 @@ impl Account {
             return Ok(());
         }
         for ancestor in dir.ancestors() {
-            let meta = std::fs::metadata(ancestor)
-                .map_err(PgEmbedError::io("inspect", ancestor))?;
+            let meta =
+                std::fs::metadata(ancestor).map_err(PgEmbedError::io("inspect", ancestor))?;
             let mode = meta.mode();
             let bit = if meta.uid() == self.uid {
                 0o100
@@ -111,7 +121,13 @@ fn lookup_user(name: &str) -> io::Result<Option<(u32, u32)>> {
         // SAFETY: every pointer is valid for the duration of the call and `buf.len()` is the
         // real size of `buf`; the strings in `pwd` point into `buf`, which we do not read.
         let rc = unsafe {
-            libc::getpwnam_r(c_name.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result)
+            libc::getpwnam_r(
+                c_name.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
         };
         match rc {
             0 if result.is_null() => return Ok(None),

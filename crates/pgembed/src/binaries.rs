@@ -24,7 +24,9 @@ pub(crate) async fn find(
         return if has_server_binaries(dir) {
             Ok(dir.to_path_buf())
         } else {
-            Err(PgEmbedError::BinariesNotFound { searched: vec![dir.to_path_buf()] })
+            Err(PgEmbedError::BinariesNotFound {
+                searched: vec![dir.to_path_buf()],
+            })
         };
     }
 
@@ -84,7 +86,10 @@ fn packaged_versions_newest_first() -> Vec<PathBuf> {
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
-            let key = name.split('.').map(|part| part.parse().ok()).collect::<Option<Vec<u64>>>()?;
+            let key = name
+                .split('.')
+                .map(|part| part.parse().ok())
+                .collect::<Option<Vec<u64>>>()?;
             Some((key, entry.path().join("bin")))
         })
         .collect();

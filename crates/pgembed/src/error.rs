@@ -53,6 +53,9 @@ pub enum PgEmbedError {
         source: io::Error,
     },
 
+    #[error("could not wait for the PostgreSQL process: {0}")]
+    Wait(#[source] io::Error),
+
     #[error("initdb failed ({status}):\n{output}")]
     Initdb { status: ExitStatus, output: String },
 
@@ -64,7 +67,11 @@ pub enum PgEmbedError {
     },
 
     #[error("PostgreSQL did not accept connections within {secs} s; the end of {}:\n{tail}", log.display())]
-    StartTimeout { secs: u64, log: PathBuf, tail: String },
+    StartTimeout {
+        secs: u64,
+        log: PathBuf,
+        tail: String,
+    },
 
     #[error("could not create the `{database}` database: {source}")]
     CreateDatabase {
@@ -75,9 +82,16 @@ pub enum PgEmbedError {
 }
 
 impl PgEmbedError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
-        move |source| PgEmbedError::Io { action, path, source }
+        move |source| PgEmbedError::Io {
+            action,
+            path,
+            source,
+        }
     }
 }
 
@@ -85,5 +99,9 @@ fn display_paths(paths: &[PathBuf]) -> String {
     if paths.is_empty() {
         return "nowhere".to_owned();
     }
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

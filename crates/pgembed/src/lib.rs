@@ -84,7 +84,11 @@ pub struct Options {
 
 impl Options {
     pub fn new(data_dir: impl Into<PathBuf>) -> Options {
-        Options { data_dir: data_dir.into(), bin_dir: None, run_as: None }
+        Options {
+            data_dir: data_dir.into(),
+            bin_dir: None,
+            run_as: None,
+        }
     }
 }
 
@@ -146,7 +150,10 @@ impl EmbeddedPostgres {
 
         let socket = layout.socket_dir.join(format!(".s.PGSQL.{PORT}"));
         if socket.as_os_str().len() > SOCKET_PATH_MAX {
-            return Err(PgEmbedError::SocketPathTooLong { path: socket, max: SOCKET_PATH_MAX });
+            return Err(PgEmbedError::SocketPathTooLong {
+                path: socket,
+                max: SOCKET_PATH_MAX,
+            });
         }
         account.check_traversable(&data_dir)?;
 
@@ -163,7 +170,13 @@ impl EmbeddedPostgres {
 
         let (child, conn) = run_until_ready(&bin_dir, &layout, &account).await?;
         let pid = child.id().unwrap_or_default();
-        let pg = EmbeddedPostgres { child: Some(child), pid, layout, bin_dir, _lock: lock };
+        let pg = EmbeddedPostgres {
+            child: Some(child),
+            pid,
+            layout,
+            bin_dir,
+            _lock: lock,
+        };
         tracing::info!(pid, socket_dir = %pg.layout.socket_dir.display(), "embedded PostgreSQL is ready");
 
         // Checked on every start rather than only after initdb: a crash between initdb and
@@ -249,9 +262,15 @@ fn lock_exclusive(path: &Path) -> Result<File, PgEmbedError> {
     if rc != 0 {
         let err = std::io::Error::last_os_error();
         return Err(if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            PgEmbedError::Locked { path: path.to_path_buf() }
+            PgEmbedError::Locked {
+                path: path.to_path_buf(),
+            }
         } else {
-            PgEmbedError::Io { action: "lock", path: path.to_path_buf(), source: err }
+            PgEmbedError::Io {
+                action: "lock",
+                path: path.to_path_buf(),
+                source: err,
+            }
         });
     }
     Ok(file)
@@ -283,8 +302,10 @@ fn pg_command(program: &Path, account: &Account, cwd: &Path) -> Command {
 /// seconds faster; a power cut in that window leaves at worst an empty cluster to delete.
 async fn initdb(bin_dir: &Path, layout: &Layout, account: &Account) -> Result<(), PgEmbedError> {
     if layout.staging.exists() {
-        std::fs::remove_dir_all(&layout.staging)
-            .map_err(PgEmbedError::io("remove the unfinished cluster", &layout.staging))?;
+        std::fs::remove_dir_all(&layout.staging).map_err(PgEmbedError::io(
+            "remove the unfinished cluster",
+            &layout.staging,
+        ))?;
     }
     tracing::info!(cluster = %layout.cluster.display(), "initializing the embedded PostgreSQL cluster");
     let program = bin_dir.join("initdb");
@@ -294,14 +315,22 @@ async fn initdb(bin_dir: &Path, layout: &Layout, account: &Account) -> Result<()
         .args(["-U", USER, "-E", "UTF8", "--no-locale", "-A", "trust", "-N"])
         .output()
         .await
-        .map_err(|source| PgEmbedError::Spawn { program: program.clone(), source })?;
+        .map_err(|source| PgEmbedError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
     if !output.status.success() {
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stderr));
-        return Err(PgEmbedError::Initdb { status: output.status, output: text.trim().to_owned() });
+        return Err(PgEmbedError::Initdb {
+            status: output.status,
+            output: text.trim().to_owned(),
+        });
     }
-    std::fs::rename(&layout.staging, &layout.cluster)
-        .map_err(PgEmbedError::io("move the new cluster into place at", &layout.cluster))
+    std::fs::rename(&layout.staging, &layout.cluster).map_err(PgEmbedError::io(
+        "move the new cluster into place at",
+        &layout.cluster,
+    ))
 }
 
 fn spawn_postmaster(
@@ -311,8 +340,12 @@ fn spawn_postmaster(
     log: &File,
 ) -> Result<Child, PgEmbedError> {
     let program = bin_dir.join("postgres");
-    let log_out = log.try_clone().map_err(PgEmbedError::io("reopen", &layout.log))?;
-    let log_err = log.try_clone().map_err(PgEmbedError::io("reopen", &layout.log))?;
+    let log_out = log
+        .try_clone()
+        .map_err(PgEmbedError::io("reopen", &layout.log))?;
+    let log_err = log
+        .try_clone()
+        .map_err(PgEmbedError::io("reopen", &layout.log))?;
     let mut cmd = pg_command(&program, account, &layout.root);
     cmd.arg("-D")
         .arg(&layout.cluster)
@@ -328,7 +361,8 @@ fn spawn_postmaster(
         // drains its work and stops the database last, instead of the database dying first.
         .process_group(0);
     die_with_parent(&mut cmd);
-    cmd.spawn().map_err(|source| PgEmbedError::Spawn { program, source })
+    cmd.spawn()
+        .map_err(|source| PgEmbedError::Spawn { program, source })
 }
 
 /// Asks the kernel to send the postmaster SIGINT (fast shutdown) when agentry dies, even by
@@ -402,7 +436,11 @@ async fn run_until_ready(
                     tokio::time::sleep(Duration::from_millis(250)).await;
                     continue;
                 }
-                return Err(PgEmbedError::ExitedEarly { status, log: layout.log.clone(), tail });
+                return Err(PgEmbedError::ExitedEarly {
+                    status,
+                    log: layout.log.clone(),
+                    tail,
+                });
             }
             Attempt::TimedOut => {
                 if let Err(err) = shutdown(&mut child, &layout.log).await {
@@ -424,19 +462,17 @@ async fn wait_ready(
     deadline: Instant,
 ) -> Result<Attempt, PgEmbedError> {
     loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(|source| PgEmbedError::Io { action: "wait for", path: "postgres".into(), source })?
-        {
+        if let Some(status) = child.try_wait().map_err(PgEmbedError::Wait)? {
             return Ok(Attempt::Exited(status));
         }
-        let starting_up = match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(probe)).await {
-            Ok(Ok(conn)) => return Ok(Attempt::Ready(conn)),
-            // 57P03 cannot_connect_now: alive and recovering; recovery gets all the time it needs.
-            Ok(Err(sqlx::Error::Database(e))) => e.code().as_deref() == Some("57P03"),
-            // No socket yet, or refused: not up yet.
-            Ok(Err(_)) | Err(_) => false,
-        };
+        let starting_up =
+            match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(probe)).await {
+                Ok(Ok(conn)) => return Ok(Attempt::Ready(conn)),
+                // 57P03 cannot_connect_now: alive and recovering; recovery gets all the time it needs.
+                Ok(Err(sqlx::Error::Database(e))) => e.code().as_deref() == Some("57P03"),
+                // No socket yet, or refused: not up yet.
+                Ok(Err(_)) | Err(_) => false,
+            };
         if !starting_up && Instant::now() >= deadline {
             return Ok(Attempt::TimedOut);
         }
@@ -479,7 +515,10 @@ fn log_tail(path: &Path, offset: u64) -> String {
 }
 
 async fn ensure_database(mut conn: PgConnection) -> Result<(), PgEmbedError> {
-    let wrap = |source| PgEmbedError::CreateDatabase { database: DATABASE, source };
+    let wrap = |source| PgEmbedError::CreateDatabase {
+        database: DATABASE,
+        source,
+    };
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(DATABASE)
@@ -499,7 +538,6 @@ async fn ensure_database(mut conn: PgConnection) -> Result<(), PgEmbedError> {
 
 /// SIGINT, wait up to [`STOP_TIMEOUT`], then SIGKILL.
 async fn shutdown(child: &mut Child, log: &Path) -> Result<(), PgEmbedError> {
-    let wait_err = |source| PgEmbedError::Io { action: "wait for PostgreSQL logging to", path: log.to_path_buf(), source };
     let Some(pid) = child.id() else {
         // Already reaped: it exited (or was killed) on its own.
         return Ok(());
@@ -507,15 +545,18 @@ async fn shutdown(child: &mut Child, log: &Path) -> Result<(), PgEmbedError> {
     send_signal(pid, libc::SIGINT);
     match tokio::time::timeout(STOP_TIMEOUT, child.wait()).await {
         Ok(status) => {
-            let status = status.map_err(wait_err)?;
+            let status = status.map_err(PgEmbedError::Wait)?;
             if !status.success() {
                 tracing::warn!(%status, log = %log.display(), "PostgreSQL exited abnormally");
             }
             Ok(())
         }
         Err(_) => {
-            tracing::warn!(pid, "PostgreSQL did not stop within {STOP_TIMEOUT:?}; killing it");
-            child.kill().await.map_err(wait_err)
+            tracing::warn!(
+                pid,
+                "PostgreSQL did not stop within {STOP_TIMEOUT:?}; killing it"
+            );
+            child.kill().await.map_err(PgEmbedError::Wait)
         }
     }
 }
