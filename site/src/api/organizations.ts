@@ -1,0 +1,39 @@
+import { request, seg } from "./http";
+import type { AssignableRole, CreateOrganizationRequest, Organization, OrganizationMember } from "./types";
+
+const base = "/api/v2/organizations";
+
+export function listOrganizations(): Promise<Organization[]> {
+  return request("GET", base);
+}
+
+/** `org` is an id or a name. */
+export function getOrganization(org: string): Promise<Organization> {
+  return request("GET", `${base}/${seg(org)}`);
+}
+
+export function createOrganization(req: CreateOrganizationRequest): Promise<Organization> {
+  return request("POST", base, { body: req });
+}
+
+export function listMembers(org: string): Promise<OrganizationMember[]> {
+  return request("GET", `${base}/${seg(org)}/members`);
+}
+
+/** `user` is an id or a username. */
+export function addMember(org: string, user: string): Promise<OrganizationMember> {
+  return request("POST", `${base}/${seg(org)}/members/${seg(user)}`);
+}
+
+export async function removeMember(org: string, user: string): Promise<void> {
+  await request<unknown>("DELETE", `${base}/${seg(org)}/members/${seg(user)}`);
+}
+
+export function assignableRoles(org: string): Promise<AssignableRole[]> {
+  return request("GET", `${base}/${seg(org)}/members/roles`);
+}
+
+/** Replaces the member's org roles with `roles`. */
+export function updateMemberRoles(org: string, user: string, roles: string[]): Promise<OrganizationMember> {
+  return request("PUT", `${base}/${seg(org)}/members/${seg(user)}/roles`, { body: { roles } });
+}

@@ -1,0 +1,147 @@
+// Wire shapes of agentry's HTTP API, mirroring crates/sdk (snake_case, UUIDs and timestamps as
+// strings). Only what the UI reads is typed; the server may send more.
+
+export interface ValidationError {
+  field: string;
+  detail: string;
+}
+
+/** The body of every error response. */
+export interface ErrorResponse {
+  message: string;
+  detail?: string;
+  validations?: ValidationError[];
+}
+
+export interface BuildInfo {
+  version: string;
+  external_url: string;
+}
+
+export interface SlimRole {
+  name: string;
+  organization_id: string | null;
+}
+
+export interface User {
+  id: string;
+  username: string;
+  email: string;
+  name: string;
+  status: "active" | "suspended";
+  roles: SlimRole[];
+  organization_ids: string[];
+  created_at: string;
+}
+
+export interface CreateFirstUserRequest {
+  email: string;
+  username: string;
+  password: string;
+  name?: string;
+}
+
+export interface CreateFirstUserResponse {
+  user_id: string;
+  organization_id: string;
+}
+
+export interface LoginRequest {
+  email: string;
+  password: string;
+}
+
+export interface LoginResponse {
+  session_token: string;
+}
+
+export interface Organization {
+  id: string;
+  name: string;
+  display_name: string;
+  description: string;
+  is_default: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CreateOrganizationRequest {
+  name: string;
+  display_name?: string;
+  description?: string;
+}
+
+export interface OrganizationMember {
+  organization_id: string;
+  user_id: string;
+  username: string;
+  /** Assigned org roles; the implicit `organization-member` is not listed. */
+  roles: SlimRole[];
+  created_at: string;
+}
+
+export interface AssignableRole {
+  name: string;
+  organization_id: string | null;
+  assignable: boolean;
+}
+
+export interface AuthorizationObject {
+  resource_type: string;
+  /** A user id, or `me`. */
+  owner_id?: string;
+  organization_id?: string;
+  resource_id?: string;
+}
+
+export interface AuthorizationCheck {
+  object: AuthorizationObject;
+  action: string;
+}
+
+export interface AuthorizationRequest {
+  checks: Record<string, AuthorizationCheck>;
+}
+
+export type AuthorizationResponse = Record<string, boolean>;
+
+/** The fields of a workspace the agents UI needs (SPEC §3.4 lists the full shape). */
+export interface Workspace {
+  id: string;
+  name: string;
+  organization_id: string;
+  owner_id?: string;
+}
+
+export interface ChatTextPart {
+  type: "text";
+  text: string;
+}
+
+export interface ChatFilePart {
+  type: "file";
+  file_id: string;
+}
+
+export type ChatInputPart = ChatTextPart | ChatFilePart;
+
+export interface CreateChatRequest {
+  organization_id: string;
+  content: ChatInputPart[];
+  workspace_id?: string;
+  client_type?: "ui" | "api";
+}
+
+export type ChatStatus = "waiting" | "pending" | "running" | "paused" | "completed" | "error" | "requires_action";
+
+export interface Chat {
+  id: string;
+  organization_id: string;
+  owner_id: string;
+  workspace_id?: string | null;
+  title: string;
+  status: ChatStatus;
+  created_at: string;
+  updated_at: string;
+  archived: boolean;
+}

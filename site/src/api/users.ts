@@ -1,0 +1,47 @@
+import { ApiError, request } from "./http";
+import type {
+  BuildInfo,
+  CreateFirstUserRequest,
+  CreateFirstUserResponse,
+  LoginRequest,
+  LoginResponse,
+  User,
+} from "./types";
+
+/** `GET /api/v2/users/first`: true once the first user exists (the server answers 404 before). */
+export async function firstUserExists(): Promise<boolean> {
+  try {
+    await request<unknown>("GET", "/api/v2/users/first");
+    return true;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return false;
+    throw e;
+  }
+}
+
+export function createFirstUser(req: CreateFirstUserRequest): Promise<CreateFirstUserResponse> {
+  return request("POST", "/api/v2/users/first", { body: req });
+}
+
+/** Logs in; the server also sets the HttpOnly session cookie every later call relies on. */
+export function login(req: LoginRequest): Promise<LoginResponse> {
+  return request("POST", "/api/v2/users/login", { body: req });
+}
+
+export async function logout(): Promise<void> {
+  await request<unknown>("POST", "/api/v2/users/logout");
+}
+
+/** The signed-in user, or null when the session is missing or expired (401). */
+export async function me(): Promise<User | null> {
+  try {
+    return await request<User>("GET", "/api/v2/users/me");
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) return null;
+    throw e;
+  }
+}
+
+export function buildInfo(): Promise<BuildInfo> {
+  return request("GET", "/api/v2/buildinfo");
+}
