@@ -40,6 +40,14 @@ impl Actor<'_> {
         Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
     }
 
+    /// Whether the actor may add or remove members of an organization it can read at all. It
+    /// is asked before the target user is looked up, so a member without the right gets 403
+    /// rather than learning which users exist.
+    fn may_manage_members(&self, org: Uuid, action: Action) -> Result<()> {
+        let any_member = Object::new(ResourceType::OrganizationMember).in_org(org);
+        self.subject.authorize(action, &any_member).map_err(StoreError::Forbidden)
+    }
+
     async fn membership(&self, org: Uuid, user: Uuid) -> Result<Option<Member>> {
         let sql = format!("{MEMBER_SELECT} WHERE m.organization_id = $1 AND m.user_id = $2");
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(org).bind(user).fetch_optional(self.pool).await?)
@@ -48,6 +56,7 @@ impl Actor<'_> {
     /// Adds a user to an organization with no extra roles.
     pub async fn add_member(&self, org: &str, user: &UserRef<'_>) -> Result<Member> {
         let org = self.organization(org).await?;
+        self.may_manage_members(org.id, Action::Create)?;
         let target = self.user(user).await?;
         self.subject
             .authorize(Action::Create, &member_object(org.id, target.id))
@@ -86,6 +95,7 @@ impl Actor<'_> {
     /// next request: subjects are rebuilt from the database on every request.
     pub async fn remove_member(&self, org: &str, user: &UserRef<'_>) -> Result<()> {
         let org = self.organization(org).await?;
+        self.may_manage_members(org.id, Action::Delete)?;
         let target = self.user(user).await?;
         let member = self.membership(org.id, target.id).await?.ok_or(StoreError::NotFound)?;
         self.subject

@@ -1,0 +1,150 @@
+//! Test harness: a real server on `127.0.0.1:0` over a fresh PostgreSQL database, driven
+//! through the typed client.
+//!
+//! Each [`TestServer`] gets its own database on the machine's PostgreSQL (`DATABASE_URL`, else
+//! `postgres://postgres@127.0.0.1:5432/postgres`), named `agentry_test_<time>_<random>`, so
+//! tests run in parallel without sharing rows. Databases left by earlier runs are dropped
+//! after an hour.
+
+#![allow(dead_code)]
+
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use agentry_client::Client;
+use agentry_client::agentry_sdk as sdk;
+use agentry_store::Store;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn admin_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Creates an empty database and returns its URL.
+pub async fn fresh_database() -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let name = format!("agentry_test_{now}_{}", Uuid::new_v4().simple());
+    let mut conn = PgConnectOptions::from_str(&admin_url()).unwrap().connect().await.expect("connect to PostgreSQL");
+    // Housekeeping: drop what crashed runs left behind (names carry their creation time).
+    let old: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'agentry\\_test\\_%'")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    for db in old {
+        let ts: Option<u64> = db.split('_').nth(2).and_then(|t| t.parse().ok());
+        if ts.is_some_and(|t| t + 3600 < now) {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let mut opts = PgConnectOptions::from_str(&admin_url()).unwrap();
+    opts = opts.database(&name);
+    let (user, host, port) = (opts.get_username().to_string(), opts.get_host().to_string(), opts.get_port());
+    format!("postgres://{user}@{host}:{port}/{name}")
+}
+
+pub struct TestServer {
+    pub url: String,
+    pub database_url: String,
+    pub client: Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// A migrated server on a fresh database.
+    pub async fn start() -> TestServer {
+        TestServer::start_on(&fresh_database().await).await
+    }
+
+    /// A server on an existing database (several servers may share one).
+    pub async fn start_on(database_url: &str) -> TestServer {
+        let store = Store::connect(PgConnectOptions::from_str(database_url).unwrap(), 8).await.unwrap();
+        store.migrate().await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let config = agentry_api::Config::new(url.clone());
+        let task = tokio::spawn(async move {
+            agentry::serve(store, listener, config, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestServer {
+            client: Client::new(&url).unwrap(),
+            url,
+            database_url: database_url.to_string(),
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+    }
+
+    /// Creates the first user (the site owner) and returns a client logged in as them.
+    pub async fn owner(&self) -> (Client, sdk::CreateFirstUserResponse) {
+        let resp = self
+            .client
+            .create_first_user(&sdk::CreateFirstUserRequest {
+                email: "owner@example.com".into(),
+                username: "owner".into(),
+                password: PASSWORD.into(),
+                name: Some("Site Owner".into()),
+            })
+            .await
+            .unwrap();
+        (self.client.logged_in("owner@example.com", PASSWORD).await.unwrap(), resp)
+    }
+
+    /// Creates a user through `admin` (in `orgs`, or the default org) and logs in as them.
+    pub async fn user(&self, admin: &Client, username: &str, orgs: &[Uuid]) -> (Client, sdk::User) {
+        let email = format!("{username}@example.com");
+        let user = admin
+            .create_user(&sdk::CreateUserRequest {
+                email: email.clone(),
+                username: username.into(),
+                password: PASSWORD.into(),
+                name: None,
+                organization_ids: if orgs.is_empty() { None } else { Some(orgs.to_vec()) },
+            })
+            .await
+            .unwrap();
+        (self.client.logged_in(&email, PASSWORD).await.unwrap(), user)
+    }
+
+    pub async fn org(&self, admin: &Client, name: &str) -> sdk::Organization {
+        admin
+            .create_organization(&sdk::CreateOrganizationRequest { name: name.into(), display_name: None, description: None })
+            .await
+            .unwrap()
+    }
+}
+
+/// Asserts a call failed with `status` and returns the error for further checks.
+#[track_caller]
+pub fn expect_status<T: std::fmt::Debug>(r: agentry_client::Result<T>, status: u16) -> agentry_client::Error {
+    match r {
+        Ok(v) => panic!("expected HTTP {status}, got success: {v:?}"),
+        Err(e) => {
+            assert_eq!(e.status().map(|s| s.as_u16()), Some(status), "unexpected error: {e}");
+            e
+        }
+    }
+}

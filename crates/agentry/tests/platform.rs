@@ -1,0 +1,420 @@
+//! Black-box tests of the platform API: identity, organizations, members, roles, authcheck and
+//! the audit log, through the real server and the typed client.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use agentry_client::agentry_sdk as sdk;
+use agentry_rbac::{Action, Object, OrgRole, ResourceType, SiteRole, Subject};
+use common::{PASSWORD, TestServer, expect_status};
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn first_user_becomes_owner_once() {
+    let s = TestServer::start().await;
+    assert!(!s.client.has_first_user().await.unwrap());
+    let (owner, first) = s.owner().await;
+    let me = owner.me().await.unwrap();
+    assert_eq!(me.id, first.user_id);
+    assert!(me.roles.iter().any(|r| r.name == "owner" && r.organization_id.is_none()));
+    assert_eq!(me.organization_ids, vec![first.organization_id]);
+    let default = owner.organization(&first.organization_id.to_string()).await.unwrap();
+    assert!(default.is_default);
+
+    let again = sdk::CreateFirstUserRequest {
+        email: "other@example.com".into(),
+        username: "other".into(),
+        password: PASSWORD.into(),
+        name: None,
+    };
+    expect_status(s.client.create_first_user(&again).await, 409);
+    assert!(s.client.has_first_user().await.unwrap());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn login_logout_and_every_way_to_send_a_token() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+
+    let e = expect_status(s.client.login("owner@example.com", "wrong password").await, 401);
+    assert_eq!(e.message(), Some("Incorrect email or password."));
+    expect_status(s.client.login("nobody@example.com", PASSWORD).await, 401);
+    expect_status(s.client.me().await, 401);
+    expect_status(s.client.with_token("garbage").me().await, 401);
+    expect_status(s.client.with_token("abcdefghij-notthesecret").me().await, 401);
+
+    // The login response sets an HttpOnly cookie that authenticates on its own, and the token
+    // works as a Bearer header too.
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!("{}/api/v2/users/login", s.url))
+        .json(&serde_json::json!({"email": "owner@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("agentry_session_token=") && cookie.contains("HttpOnly"), "{cookie}");
+    let token: sdk::LoginResponse = resp.json().await.unwrap();
+    let pair = cookie.split(';').next().unwrap();
+    let by_cookie = http.get(format!("{}/api/v2/users/me", s.url)).header("Cookie", pair).send().await.unwrap();
+    assert_eq!(by_cookie.status(), StatusCode::OK);
+    let by_bearer = http
+        .get(format!("{}/api/v2/users/me", s.url))
+        .bearer_auth(&token.session_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_bearer.status(), StatusCode::OK);
+
+    // Logout ends exactly that session.
+    let session = s.client.with_token(&token.session_token);
+    session.logout().await.unwrap();
+    expect_status(session.me().await, 401);
+    owner.me().await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn suspended_users_get_401_everywhere() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let (alice, user) = s.user(&owner, "alice", &[]).await;
+    let key = alice.create_api_key("me", &sdk::CreateTokenRequest::default()).await.unwrap().key;
+    let by_key = s.client.with_token(key);
+    by_key.me().await.unwrap();
+
+    owner.suspend_user("alice").await.unwrap();
+    expect_status(alice.me().await, 401);
+    expect_status(by_key.organizations().await, 401);
+    expect_status(s.client.login("alice@example.com", PASSWORD).await, 401);
+    let e = expect_status(owner.suspend_user("me").await, 400);
+    assert_eq!(e.message(), Some("You cannot suspend yourself."));
+
+    let back = owner.activate_user(&user.id.to_string()).await.unwrap();
+    assert_eq!(back.status, sdk::UserStatus::Active);
+    alice.me().await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn user_admin_creates_users_and_members_cannot() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let (admin, _) = s.user(&owner, "useradmin", &[]).await;
+    owner.update_site_roles("useradmin", &["user-admin"]).await.unwrap();
+    let (plain, _) = s.user(&owner, "plain", &[]).await;
+
+    let created = admin
+        .create_user(&sdk::CreateUserRequest {
+            email: "new@example.com".into(),
+            username: "newbie".into(),
+            password: PASSWORD.into(),
+            name: None,
+            organization_ids: None,
+        })
+        .await
+        .unwrap();
+    let default = owner.organizations().await.unwrap().into_iter().find(|o| o.is_default).unwrap();
+    assert_eq!(created.organization_ids, vec![default.id]);
+    assert_eq!(created.roles, vec![sdk::SlimRole { name: "member".into(), organization_id: None }]);
+
+    let denied = sdk::CreateUserRequest {
+        email: "x@example.com".into(),
+        username: "x".into(),
+        password: PASSWORD.into(),
+        name: None,
+        organization_ids: None,
+    };
+    expect_status(plain.create_user(&denied).await, 403);
+    // A user admin may not hand out powerful site roles; only the owner may.
+    expect_status(admin.update_site_roles("newbie", &["owner"]).await, 403);
+    expect_status(plain.update_site_roles("plain", &["auditor"]).await, 403);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn org_boundaries_for_members_and_admins() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let a = s.org(&owner, "org-a").await;
+    let b = s.org(&owner, "org-b").await;
+    let (admin_a, _) = s.user(&owner, "admin-a", &[a.id]).await;
+    owner.update_member_roles("org-a", "admin-a", &["organization-admin"]).await.unwrap();
+    let (member, member_user) = s.user(&owner, "member", &[b.id]).await;
+
+    // The org admin of A adds a member and grants agents-access.
+    let added = admin_a.add_member("org-a", "member").await.unwrap();
+    assert_eq!(added.organization_id, a.id);
+    let granted = admin_a.update_member_roles(&a.id.to_string(), &member_user.id.to_string(), &["agents-access"]).await.unwrap();
+    assert_eq!(granted.roles, vec![sdk::SlimRole { name: "agents-access".into(), organization_id: Some(a.id) }]);
+    expect_status(admin_a.add_member("org-a", "member").await, 409);
+
+    // The admin of A sees nothing of B.
+    expect_status(admin_a.organization("org-b").await, 404);
+    expect_status(admin_a.members("org-b").await, 404);
+    expect_status(admin_a.add_member("org-b", "admin-a").await, 404);
+    let visible: Vec<String> = admin_a.organizations().await.unwrap().into_iter().map(|o| o.name).collect();
+    assert!(visible.contains(&"org-a".to_string()) && !visible.contains(&"org-b".to_string()), "{visible:?}");
+
+    // A member of A (and B) reads A's members but cannot add or change them.
+    let (outsider, _) = s.user(&owner, "outsider", &[b.id]).await;
+    let names: Vec<String> = member.members("org-a").await.unwrap().into_iter().map(|m| m.username).collect();
+    assert!(names.contains(&"admin-a".to_string()) && names.contains(&"member".to_string()), "{names:?}");
+    expect_status(member.add_member("org-a", "outsider").await, 403);
+    expect_status(member.update_member_roles("org-a", "member", &["organization-admin"]).await, 403);
+    // Someone only in B cannot read A's members at all.
+    expect_status(outsider.members("org-a").await, 404);
+    expect_status(outsider.organization(&a.id.to_string()).await, 404);
+
+    // Removing the member makes org A unreadable to them on their very next request.
+    admin_a.remove_member("org-a", "member").await.unwrap();
+    expect_status(member.organization("org-a").await, 404);
+    expect_status(member.members("org-a").await, 404);
+    member.members("org-b").await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn who_may_assign_which_org_role() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let a = s.org(&owner, "team").await;
+    let (uadmin, _) = s.user(&owner, "org-uadmin", &[a.id]).await;
+    owner.update_member_roles("team", "org-uadmin", &["organization-user-admin"]).await.unwrap();
+    let (_, _) = s.user(&owner, "dev", &[a.id]).await;
+
+    // An org user admin grants agents-access but cannot make anyone (itself included) an admin.
+    uadmin.update_member_roles("team", "dev", &["agents-access"]).await.unwrap();
+    expect_status(uadmin.update_member_roles("team", "dev", &["organization-admin"]).await, 403);
+    expect_status(uadmin.update_member_roles("team", "org-uadmin", &["organization-admin"]).await, 403);
+    let roles = uadmin.org_roles("team").await.unwrap();
+    let assignable: BTreeMap<String, bool> = roles.into_iter().map(|r| (r.name, r.assignable)).collect();
+    assert_eq!(assignable["agents-access"], true);
+    assert_eq!(assignable["organization-admin"], false);
+
+    let e = expect_status(owner.update_member_roles("team", "dev", &["owner"]).await, 400);
+    assert_eq!(e.body().unwrap().validations[0].field, "roles");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn authcheck_agrees_with_the_engine() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let a = s.org(&owner, "alpha").await;
+    let b = s.org(&owner, "beta").await;
+    let c = s.org(&owner, "gamma").await;
+    let (user, me) = s.user(&owner, "checker", &[a.id, b.id]).await;
+    owner.update_member_roles("alpha", "checker", &["agents-access"]).await.unwrap();
+    owner.update_member_roles("beta", "checker", &["organization-auditor"]).await.unwrap();
+
+    // The same subject, built directly from the engine.
+    let subject = Subject::new(me.id)
+        .with_org(a.id, &[OrgRole::AgentsAccess])
+        .with_org(b.id, &[OrgRole::OrganizationAuditor]);
+    let other = uuid::Uuid::new_v4();
+    let mut checks = BTreeMap::new();
+    let mut expected = BTreeMap::new();
+    let mut i = 0;
+    for t in ResourceType::ALL {
+        for action in t.actions().iter() {
+            for org in [None, Some(a.id), Some(b.id), Some(c.id)] {
+                for (owner_wire, owner_id) in [(None, None), (Some("me".to_string()), Some(me.id)), (Some(other.to_string()), Some(other))] {
+                    let key = format!("c{i}");
+                    i += 1;
+                    let mut obj = Object::new(t);
+                    if let Some(o) = org { obj = obj.in_org(o); }
+                    if let Some(o) = owner_id { obj = obj.owned_by(o); }
+                    expected.insert(key.clone(), subject.can(action, &obj));
+                    checks.insert(key, sdk::AuthorizationCheck {
+                        object: sdk::AuthorizationObject {
+                            resource_type: t.as_str().into(),
+                            owner_id: owner_wire.clone(),
+                            organization_id: org,
+                            resource_id: None,
+                        },
+                        action: action.as_str().into(),
+                    });
+                }
+            }
+        }
+    }
+    assert!(checks.len() <= 1000);
+    let got = user.authcheck(&sdk::AuthorizationRequest { checks }).await.unwrap();
+    assert_eq!(got, expected);
+    // The org picker's question: chat create, owner me, per org.
+    assert!(got.values().any(|v| *v) && got.values().any(|v| !*v));
+
+    let owner_subject = Subject::new(uuid::Uuid::nil()).with_site_role(SiteRole::Owner);
+    let one = |rt: &str, action: &str| sdk::AuthorizationRequest {
+        checks: BTreeMap::from([("x".to_string(), sdk::AuthorizationCheck {
+            object: sdk::AuthorizationObject { resource_type: rt.into(), owner_id: None, organization_id: Some(c.id), resource_id: None },
+            action: action.into(),
+        })]),
+    };
+    assert_eq!(owner.authcheck(&one("chat", "delete")).await.unwrap()["x"], owner_subject.can(Action::Delete, &Object::new(ResourceType::Chat).in_org(c.id)));
+    expect_status(user.authcheck(&one("spaceship", "read")).await, 400);
+    expect_status(user.authcheck(&one("audit_log", "delete")).await, 400);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn audit_log_is_written_and_filtered_by_rbac() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let a = s.org(&owner, "audited").await;
+    let doomed = s.org(&owner, "doomed").await;
+    let (_, u) = s.user(&owner, "subject", &[a.id]).await;
+    owner.update_member_roles("audited", "subject", &["agents-access"]).await.unwrap();
+    owner.suspend_user("subject").await.unwrap();
+    owner.remove_member("audited", "subject").await.unwrap();
+    owner.add_member("audited", "subject").await.unwrap();
+    owner.delete_organization(&doomed.id.to_string()).await.unwrap();
+    let (auditor, _) = s.user(&owner, "auditor", &[]).await;
+    owner.update_site_roles("auditor", &["auditor"]).await.unwrap();
+    let (org_auditor, _) = s.user(&owner, "orgauditor", &[a.id]).await;
+    owner.update_member_roles("audited", "orgauditor", &["organization-auditor"]).await.unwrap();
+    let (plain, _) = s.user(&owner, "plain", &[a.id]).await;
+
+    let all = auditor.audit_logs(200, 0).await.unwrap();
+    let seen: Vec<(String, String)> =
+        all.audit_logs.iter().map(|l| (l.resource_type.clone(), l.action.clone())).collect();
+    for want in [
+        ("user", "create"),
+        ("user", "write"),
+        ("organization", "create"),
+        ("organization", "delete"),
+        ("organization_member", "create"),
+        ("organization_member", "delete"),
+        ("organization_member", "write"),
+    ] {
+        assert!(seen.contains(&(want.0.to_string(), want.1.to_string())), "missing {want:?} in {seen:?}");
+    }
+    assert!(all.audit_logs.iter().any(|l| l.resource_id == u.id && l.diff["status"]["new"] == "suspended"));
+    assert_eq!(all.count as usize, all.audit_logs.len());
+
+    // The org auditor sees exactly the entries of its org; a plain member sees none.
+    let org_view = org_auditor.audit_logs(200, 0).await.unwrap();
+    assert!(!org_view.audit_logs.is_empty());
+    assert!(org_view.audit_logs.iter().all(|l| l.organization_id == Some(a.id)));
+    assert_eq!(
+        org_view.count as usize,
+        all.audit_logs.iter().filter(|l| l.organization_id == Some(a.id)).count()
+    );
+    assert_eq!(plain.audit_logs(50, 0).await.unwrap().count, 0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_answered_and_nothing_is_half_written() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let http = reqwest::Client::new();
+    let token = owner.token().unwrap().to_string();
+    let post = |path: &str, body: String| {
+        http.post(format!("{}{}", s.url, path))
+            .header("Coder-Session-Token", &token)
+            .header("Content-Type", "application/json")
+            .body(body)
+    };
+
+    let r = post("/api/v2/users", "{not json".into()).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: sdk::Response = r.json().await.unwrap();
+    assert_eq!(body.message, "Request body must be valid JSON.");
+    let r = post("/api/v2/users", r#"{"email": 5}"#.into()).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+
+    let bad = sdk::CreateUserRequest {
+        email: "not-an-email".into(),
+        username: "".into(),
+        password: "short".into(),
+        name: None,
+        organization_ids: None,
+    };
+    let e = expect_status(owner.create_user(&bad).await, 400);
+    let mut fields: Vec<&str> = e.body().unwrap().validations.iter().map(|v| v.field.as_str()).collect();
+    fields.sort();
+    assert_eq!(fields, vec!["email", "password", "username"]);
+
+    let ok = sdk::CreateUserRequest {
+        email: "dup@example.com".into(),
+        username: "dup".into(),
+        password: PASSWORD.into(),
+        name: None,
+        organization_ids: None,
+    };
+    owner.create_user(&ok).await.unwrap();
+    let e = expect_status(owner.create_user(&sdk::CreateUserRequest { email: "other@example.com".into(), ..ok.clone() }).await, 409);
+    assert!(e.message().unwrap().contains("username"));
+    let e = expect_status(owner.create_user(&sdk::CreateUserRequest { username: "other".into(), email: "DUP@example.com".into(), ..ok.clone() }).await, 409);
+    assert!(e.message().unwrap().contains("email"));
+
+    // An unknown organization in the list fails the whole creation: no user is left behind.
+    let ghost = uuid::Uuid::new_v4();
+    let e = expect_status(
+        owner.create_user(&sdk::CreateUserRequest {
+            username: "ghostly".into(),
+            email: "ghostly@example.com".into(),
+            organization_ids: Some(vec![ghost]),
+            ..ok.clone()
+        }).await,
+        400,
+    );
+    assert_eq!(e.body().unwrap().validations[0].field, "organization_ids");
+    expect_status(owner.user("ghostly").await, 404);
+
+    expect_status(owner.organization("no-such-org").await, 404);
+    expect_status(owner.organization(&ghost.to_string()).await, 404);
+    expect_status(owner.user("nobody").await, 404);
+    expect_status(owner.add_member("default", "nobody").await, 404);
+    expect_status(owner.add_member("no-such-org", "dup").await, 404);
+    expect_status(owner.create_organization(&sdk::CreateOrganizationRequest { name: "bad name!".into(), display_name: None, description: None }).await, 400);
+    s.org(&owner, "taken").await;
+    expect_status(owner.create_organization(&sdk::CreateOrganizationRequest { name: "TAKEN".into(), display_name: None, description: None }).await, 409);
+    expect_status(owner.delete_organization("default").await, 400);
+
+    let huge = format!(r#"{{"name": "{}"}}"#, "x".repeat(2 * 1024 * 1024));
+    let r = post("/api/v2/organizations", huge).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    let unknown = http.get(format!("{}/api/v2/nope", s.url)).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn meta_routes_and_openapi() {
+    let s = TestServer::start().await;
+    assert_eq!(s.client.healthz().await.unwrap(), "OK");
+    let info = s.client.buildinfo().await.unwrap();
+    assert_eq!(info.external_url, s.url);
+    let doc: serde_json::Value = reqwest::get(format!("{}/api/v2/openapi.json", s.url)).await.unwrap().json().await.unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for p in ["/api/v2/users/first", "/api/v2/organizations/{org}/members/{user}/roles", "/api/v2/authcheck"] {
+        assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
+    }
+    assert!(doc["components"]["schemas"]["User"].is_object());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn two_servers_on_one_empty_database_migrate_once() {
+    let db = common::fresh_database().await;
+    let (one, two) = tokio::join!(TestServer::start_on(&db), TestServer::start_on(&db));
+    let (owner, _) = one.owner().await;
+    // The second server sees the same deployment.
+    let via_two = two.client.logged_in("owner@example.com", PASSWORD).await.unwrap();
+    assert_eq!(via_two.me().await.unwrap().id, owner.me().await.unwrap().id);
+
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db).await.unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&mut conn).await.unwrap();
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../store/migrations")).unwrap().count();
+    assert_eq!(applied as usize, files);
+    let defaults: i64 = sqlx::query_scalar("SELECT count(*) FROM organizations WHERE is_default").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(defaults, 1);
+    one.stop().await;
+    two.stop().await;
+}
