@@ -1,0 +1,300 @@
+// The state of one open chat, built from its REST history and the events of its one-way stream
+// WebSocket (`GET /api/experimental/chats/{id}/stream?after_id=N`).
+//
+// Pure on purpose: the socket code batches frames and feeds them through `applyStreamEvents`, and
+// the view renders the result. Saved messages are the truth; streamed parts are a preview that a
+// saved message replaces. Half-streamed text is dropped on reconnect and on retry because the
+// server never replays it.
+
+import type { ChatStatus, ErrorResponse } from "../api/types";
+
+export type ChatRole = "system" | "user" | "assistant" | "tool";
+
+/** A part of a message as the API sends it (one struct for every part type, like the server's). */
+export interface ChatMessagePart {
+  type: string;
+  text?: string;
+  tool_call_id?: string;
+  tool_name?: string;
+  args?: unknown;
+  /** Streaming only: the next piece of the tool call's JSON arguments. */
+  args_delta?: string;
+  result?: unknown;
+  /** Streaming only: the next piece of the tool result's JSON. */
+  result_delta?: string;
+  is_error?: boolean;
+  source_id?: string;
+  url?: string;
+  title?: string;
+  file_id?: string;
+  media_type?: string;
+}
+
+export interface ChatMessage {
+  id: number;
+  chat_id: string;
+  role: ChatRole;
+  content: ChatMessagePart[];
+  created_at: string;
+  created_by?: string | null;
+  model_config_id?: string | null;
+}
+
+export interface ChatQueuedMessage {
+  id: number;
+  chat_id: string;
+  content: ChatMessagePart[];
+  created_at: string;
+}
+
+export interface ChatStreamError {
+  message: string;
+  detail?: string;
+  kind?: string;
+}
+
+export interface ChatStreamRetry {
+  attempt: number;
+  delay_ms: number;
+  retrying_at: string;
+  error: string;
+  kind?: string;
+}
+
+export interface PendingToolCall {
+  tool_call_id: string;
+  tool_name: string;
+  args: unknown;
+}
+
+export type ChatStreamEvent =
+  | { type: "message_part"; chat_id: string; message_part: { role: ChatRole; part: ChatMessagePart } }
+  | { type: "message"; chat_id: string; message: ChatMessage }
+  | { type: "status"; chat_id: string; status: { status: ChatStatus } }
+  | { type: "error"; chat_id: string; error: ChatStreamError }
+  | { type: "retry"; chat_id: string; retry: ChatStreamRetry }
+  | { type: "queue_update"; chat_id: string; queued_messages: ChatQueuedMessage[] }
+  | { type: "action_required"; chat_id: string; action_required: { tool_calls: PendingToolCall[] } };
+
+/** A streamed part after merging; tool parts accumulate their JSON text until it parses. */
+export type StreamPart =
+  | { type: "text" | "reasoning"; text: string }
+  | { type: "tool-call"; tool_call_id: string; tool_name: string; args_text: string; args: unknown }
+  | {
+      type: "tool-result";
+      tool_call_id: string;
+      tool_name: string;
+      result_text: string;
+      result: unknown;
+      is_error: boolean;
+    }
+  | { type: "other"; part: ChatMessagePart };
+
+export interface StreamingMessage {
+  role: ChatRole;
+  parts: StreamPart[];
+}
+
+export interface ChatStreamState {
+  chatId: string;
+  /** Saved messages, ascending by id, one per id. */
+  messages: ChatMessage[];
+  /** The reply being streamed, or null. */
+  streaming: StreamingMessage | null;
+  status: ChatStatus | null;
+  retry: ChatStreamRetry | null;
+  error: ChatStreamError | null;
+  queuedMessages: ChatQueuedMessage[];
+  pendingToolCalls: PendingToolCall[];
+}
+
+export type ChatStreamAction =
+  /** The REST history page (`messages` newest first, as the API returns them). */
+  | { type: "historyLoaded"; messages: ChatMessage[]; queuedMessages?: ChatQueuedMessage[] }
+  /** The socket reconnected: partial output is gone for good; saved messages will follow. */
+  | { type: "reconnected" }
+  | { type: "event"; event: ChatStreamEvent };
+
+export function initialChatStreamState(chatId: string): ChatStreamState {
+  return {
+    chatId,
+    messages: [],
+    streaming: null,
+    status: null,
+    retry: null,
+    error: null,
+    queuedMessages: [],
+    pendingToolCalls: [],
+  };
+}
+
+/** The id to pass as `after_id` when (re)connecting: the newest saved message, if any. */
+export function lastMessageId(state: ChatStreamState): number | undefined {
+  return state.messages.length ? state.messages[state.messages.length - 1]!.id : undefined;
+}
+
+function parseJson(text: string): unknown {
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined; // Incomplete while streaming.
+  }
+}
+
+function upsertMessages(existing: ChatMessage[], incoming: ChatMessage[]): ChatMessage[] {
+  const byId = new Map(existing.map((m) => [m.id, m]));
+  for (const m of incoming) byId.set(m.id, m);
+  return [...byId.values()].sort((a, b) => a.id - b.id);
+}
+
+/** Merges one streamed part into the parts so far. */
+export function mergePart(parts: StreamPart[], part: ChatMessagePart): StreamPart[] {
+  switch (part.type) {
+    case "text":
+    case "reasoning": {
+      const last = parts[parts.length - 1];
+      if (last && last.type === part.type) {
+        return [...parts.slice(0, -1), { type: part.type, text: last.text + (part.text ?? "") }];
+      }
+      return [...parts, { type: part.type, text: part.text ?? "" }];
+    }
+    case "tool-call": {
+      const id = part.tool_call_id ?? "";
+      const i = parts.findIndex((p) => p.type === "tool-call" && p.tool_call_id === id);
+      const prev = i >= 0 ? (parts[i] as Extract<StreamPart, { type: "tool-call" }>) : undefined;
+      const hasFull = part.args !== undefined;
+      const args_text = hasFull ? JSON.stringify(part.args) : (prev?.args_text ?? "") + (part.args_delta ?? "");
+      const merged: StreamPart = {
+        type: "tool-call",
+        tool_call_id: id,
+        tool_name: part.tool_name || prev?.tool_name || "",
+        args_text,
+        args: hasFull ? part.args : parseJson(args_text),
+      };
+      return i >= 0 ? parts.map((p, j) => (j === i ? merged : p)) : [...parts, merged];
+    }
+    case "tool-result": {
+      const id = part.tool_call_id ?? "";
+      const i = parts.findIndex((p) => p.type === "tool-result" && p.tool_call_id === id);
+      const prev = i >= 0 ? (parts[i] as Extract<StreamPart, { type: "tool-result" }>) : undefined;
+      const hasFull = part.result !== undefined;
+      const result_text = hasFull ? JSON.stringify(part.result) : (prev?.result_text ?? "") + (part.result_delta ?? "");
+      const merged: StreamPart = {
+        type: "tool-result",
+        tool_call_id: id,
+        tool_name: part.tool_name || prev?.tool_name || "",
+        result_text,
+        result: hasFull ? part.result : parseJson(result_text),
+        is_error: part.is_error ?? prev?.is_error ?? false,
+      };
+      return i >= 0 ? parts.map((p, j) => (j === i ? merged : p)) : [...parts, merged];
+    }
+    case "source": {
+      const dup = parts.some(
+        (p) => p.type === "other" && p.part.type === "source" && (p.part.source_id ?? p.part.url) === (part.source_id ?? part.url),
+      );
+      return dup ? parts : [...parts, { type: "other", part }];
+    }
+    default:
+      return [...parts, { type: "other", part }];
+  }
+}
+
+/** A saved message replaces the streamed preview it corresponds to. */
+function clearMatchingPartial(streaming: StreamingMessage | null, message: ChatMessage): StreamingMessage | null {
+  if (!streaming) return null;
+  if (message.role === "assistant") return null;
+  if (message.role === "tool") {
+    const saved = new Set(message.content.filter((p) => p.type === "tool-result").map((p) => p.tool_call_id));
+    const parts = streaming.parts.filter((p) => !(p.type === "tool-result" && saved.has(p.tool_call_id)));
+    return parts.length ? { ...streaming, parts } : null;
+  }
+  return streaming; // A user or system message does not end a reply.
+}
+
+function applyEvent(state: ChatStreamState, event: ChatStreamEvent): ChatStreamState {
+  if (event.chat_id !== state.chatId) return state;
+  switch (event.type) {
+    case "message_part": {
+      const { role, part } = event.message_part;
+      const current = state.streaming ?? { role, parts: [] };
+      return { ...state, streaming: { role: current.role, parts: mergePart(current.parts, part) } };
+    }
+    case "message":
+      return {
+        ...state,
+        messages: upsertMessages(state.messages, [event.message]),
+        streaming: clearMatchingPartial(state.streaming, event.message),
+      };
+    case "status": {
+      const status = event.status.status;
+      return {
+        ...state,
+        status,
+        retry: null,
+        // `running` is the only status under which a preview keeps growing; every other status
+        // means the turn ended, was queued anew or failed, and its saved messages are the truth.
+        streaming: status === "running" ? state.streaming : null,
+        error: status === "error" ? state.error : null,
+        pendingToolCalls: status === "requires_action" ? state.pendingToolCalls : [],
+      };
+    }
+    case "error":
+      return { ...state, error: event.error, retry: null };
+    case "retry":
+      // The failed attempt's output will not be saved; the countdown replaces it.
+      return { ...state, retry: event.retry, streaming: null };
+    case "queue_update":
+      return { ...state, queuedMessages: event.queued_messages };
+    case "action_required":
+      return { ...state, pendingToolCalls: event.action_required.tool_calls };
+  }
+}
+
+export function chatStreamReducer(state: ChatStreamState, action: ChatStreamAction): ChatStreamState {
+  switch (action.type) {
+    case "historyLoaded":
+      return {
+        ...state,
+        messages: upsertMessages(state.messages, action.messages),
+        queuedMessages: action.queuedMessages ?? state.queuedMessages,
+      };
+    case "reconnected":
+      return { ...state, streaming: null, retry: null };
+    case "event":
+      return applyEvent(state, action.event);
+  }
+}
+
+/** Applies a batch of events (one socket frame) in order. */
+export function applyStreamEvents(state: ChatStreamState, events: ChatStreamEvent[]): ChatStreamState {
+  return events.reduce((s, event) => chatStreamReducer(s, { type: "event", event }), state);
+}
+
+export interface StreamFrame {
+  events: ChatStreamEvent[];
+  error: ErrorResponse | null;
+}
+
+/**
+ * Decodes one WebSocket text frame: a bare JSON array of events (SPEC §3.3), or the envelope
+ * `{type: "ping" | "data" | "error", data}` some Coder versions use. Pings carry no events.
+ */
+export function parseStreamFrame(text: string): StreamFrame {
+  const raw: unknown = JSON.parse(text);
+  if (Array.isArray(raw)) return { events: raw as ChatStreamEvent[], error: null };
+  if (raw && typeof raw === "object" && "type" in raw) {
+    const env = raw as { type: string; data?: unknown };
+    if (env.type === "ping") return { events: [], error: null };
+    if (env.type === "data") {
+      const data = Array.isArray(env.data) ? env.data : env.data === undefined ? [] : [env.data];
+      return { events: data as ChatStreamEvent[], error: null };
+    }
+    if (env.type === "error") {
+      const d = (env.data ?? {}) as Partial<ErrorResponse>;
+      return { events: [], error: { message: d.message ?? "Stream error.", detail: d.detail } };
+    }
+  }
+  throw new Error(`Unrecognised stream frame: ${text.slice(0, 200)}`);
+}
