@@ -71,6 +71,8 @@ async fn main() -> std::process::ExitCode {
                     tracing_subscriber::EnvFilter::try_from_default_env()
                         .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
                 )
+                // Logs go to stderr; stdout carries only the "listening" line scripts read.
+                .with_writer(std::io::stderr)
                 .init();
             let cfg = agentry::ServerConfig {
                 http_address: a.http_address,
