@@ -1,0 +1,121 @@
+import { useEffect, useState } from "react";
+import { ConfirmDialog } from "../components/ConfirmDialog";
+import { ErrorAlert } from "../components/ErrorAlert";
+import { navigate } from "../router";
+import { Composer } from "./Composer";
+import {
+  type SendBlocker,
+  effectiveWorkspace,
+  permittedOrganizations,
+  pickerPhase,
+  sendBlocker,
+  showPicker,
+  workspacesForSelectedOrg,
+} from "./orgPicker";
+import { OrgPickerMenu } from "./OrgPickerMenu";
+import { DRAFT_KEY, readKey, writeKey } from "./storage";
+import { useOrgPicker } from "./useOrgPicker";
+
+const hints: Record<SendBlocker, string | null> = {
+  "permissions-loading": "Checking your permissions…",
+  "permissions-error": null,
+  "no-permission": null,
+  "workspaces-loading": "Loading your workspaces…",
+  "workspaces-error": "Your workspaces could not be checked. Remove the workspace or reload.",
+  "confirm-pending": null,
+  submitting: null,
+  "empty-message": null,
+};
+
+/**
+ * `/agents`: the create form. The chat list and the chat view are not built yet; the form already
+ * talks to the real API (permissions, workspaces, and chat creation once the server has it).
+ */
+export function AgentsPage() {
+  const picker = useOrgPicker();
+  const { state, dispatch } = picker;
+  const [text, setText] = useState(() => readKey(window.localStorage, DRAFT_KEY) ?? "");
+
+  useEffect(() => writeKey(window.localStorage, DRAFT_KEY, text), [text]);
+
+  const phase = pickerPhase(state);
+  const blocker = sendBlocker(state, text);
+  const permitted = permittedOrganizations(state);
+
+  async function send() {
+    const chat = await picker.send(text);
+    if (chat) {
+      setText("");
+      writeKey(window.localStorage, DRAFT_KEY, null);
+      navigate(`/agents/${encodeURIComponent(chat.id)}`);
+    }
+  }
+
+  return (
+    <section className="page agents-page">
+      <div className="agents-column">
+        <h1>New agent</h1>
+        <p className="alert alert-info">
+          The agents view is coming: the chat list and the chat view will appear here. Creating a chat works as soon
+          as the server offers the chat API.
+        </p>
+
+        {state.submitError ? <ErrorAlert error={state.submitError} /> : null}
+        {state.permissions.status === "error" ? (
+          <div>
+            <ErrorAlert title="Could not check your permissions" error={state.permissions.error} />
+            <button type="button" onClick={picker.refreshPermissions}>
+              Retry
+            </button>
+          </div>
+        ) : null}
+        {state.workspaces.status === "error" ? (
+          <ErrorAlert title="Could not load your workspaces" error={state.workspaces.error} />
+        ) : null}
+
+        {phase === "no-permission" ? (
+          <div role="alert" className="alert alert-info">
+            <strong className="alert-title">Permission required</strong>
+            <p className="alert-message">
+              You don't have permission to use agents in any organization. Contact your administrator, then refresh.
+            </p>
+            <button type="button" onClick={picker.refreshPermissions}>
+              Refresh
+            </button>
+          </div>
+        ) : (
+          <>
+            {showPicker(state) && state.selectedOrgId ? (
+              <OrgPickerMenu
+                organizations={permitted}
+                selectedId={state.selectedOrgId}
+                disabled={state.submitting}
+                onSelect={(organizationId) => dispatch({ type: "selectOrg", organizationId })}
+              />
+            ) : null}
+            <Composer
+              text={text}
+              onTextChange={setText}
+              canSend={blocker === null}
+              busy={state.submitting}
+              hint={blocker ? hints[blocker] : null}
+              onSend={send}
+              workspaces={workspacesForSelectedOrg(state)}
+              workspacesLoading={state.workspaces.status === "loading" || phase !== "ready"}
+              selectedWorkspace={effectiveWorkspace(state)}
+              onSelectWorkspace={(workspaceId) => dispatch({ type: "selectWorkspace", workspaceId })}
+            />
+          </>
+        )}
+      </div>
+      <ConfirmDialog
+        open={state.pendingOrgId !== null}
+        title="Change organization?"
+        description="Changing organization will remove your selected workspace and attachments."
+        confirmLabel="Continue"
+        onConfirm={() => dispatch({ type: "confirmOrgChange" })}
+        onCancel={() => dispatch({ type: "cancelOrgChange" })}
+      />
+    </section>
+  );
+}

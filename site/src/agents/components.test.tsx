@@ -1,0 +1,112 @@
+// Static renders of the create form's pieces: the accessible names the end-to-end tests will rely
+// on, and which controls are disabled. (Interaction is covered by the reducer tests; these check
+// that the components expose the reducer's answers.)
+
+import { renderToStaticMarkup } from "react-dom/server";
+import { describe, expect, it } from "vitest";
+import type { Organization } from "../api/types";
+import { ApiError } from "../api/http";
+import { ConfirmDialog } from "../components/ConfirmDialog";
+import { ErrorAlert } from "../components/ErrorAlert";
+import { Composer } from "./Composer";
+import { OrgPickerMenu } from "./OrgPickerMenu";
+
+const noop = () => {};
+
+function composer(overrides: Partial<Parameters<typeof Composer>[0]> = {}) {
+  return renderToStaticMarkup(
+    <Composer
+      text="hello"
+      onTextChange={noop}
+      canSend={true}
+      busy={false}
+      hint={null}
+      onSend={noop}
+      workspaces={[]}
+      workspacesLoading={false}
+      selectedWorkspace={null}
+      onSelectWorkspace={noop}
+      {...overrides}
+    />,
+  );
+}
+
+describe("Composer", () => {
+  it("names the prompt box and the buttons", () => {
+    const html = composer();
+    expect(html).toContain('aria-label="Chat message"');
+    expect(html).toContain('data-testid="chat-message-input"');
+    expect(html).toContain('aria-label="More options"');
+    expect(html).toMatch(/<button type="submit" class="primary">Send<\/button>/);
+  });
+
+  it("disables Send when the reducer says so, and shows the reason", () => {
+    const html = composer({ canSend: false, hint: "Loading your workspaces…" });
+    expect(html).toMatch(/<button type="submit" class="primary" disabled="">Send<\/button>/);
+    expect(html).toContain("Loading your workspaces…");
+  });
+
+  it("shows the chosen workspace as a removable chip", () => {
+    const html = composer({ selectedWorkspace: { id: "w1", name: "dev", organization_id: "o1" } });
+    expect(html).toContain("Workspace: dev");
+    expect(html).toContain('aria-label="Remove workspace dev"');
+  });
+});
+
+describe("OrgPickerMenu", () => {
+  const org = (id: string, display_name: string, name = id): Organization => ({
+    id,
+    name,
+    display_name,
+    description: "",
+    is_default: false,
+    created_at: "",
+    updated_at: "",
+  });
+
+  it("names its trigger after the selected organization", () => {
+    const html = renderToStaticMarkup(
+      <OrgPickerMenu organizations={[org("a", "Acme"), org("b", "Beta")]} selectedId="b" onSelect={noop} />,
+    );
+    expect(html).toContain('aria-label="Organization: Beta"');
+    expect(html).toContain('aria-haspopup="listbox"');
+  });
+
+  it("disambiguates duplicate display names in the trigger", () => {
+    const html = renderToStaticMarkup(
+      <OrgPickerMenu organizations={[org("a", "Eng", "eng-eu"), org("b", "Eng", "eng-us")]} selectedId="b" onSelect={noop} />,
+    );
+    expect(html).toContain('aria-label="Organization: Eng (eng-us)"');
+  });
+});
+
+describe("ConfirmDialog", () => {
+  it("is a dialog named by its title", () => {
+    const html = renderToStaticMarkup(
+      <ConfirmDialog open={false} title="Change organization?" description="d" confirmLabel="Continue" onConfirm={noop} onCancel={noop} />,
+    );
+    const labelledBy = /aria-labelledby="([^"]+)"/.exec(html)?.[1];
+    expect(html.startsWith("<dialog")).toBe(true);
+    expect(html).toContain(`<h2 id="${labelledBy}">Change organization?</h2>`);
+    expect(html).toContain(">Cancel</button>");
+    expect(html).toContain(">Continue</button>");
+  });
+});
+
+describe("ErrorAlert", () => {
+  it("shows the message, then the detail, then field errors", () => {
+    const err = new ApiError(400, {
+      message: "Validation failed.",
+      detail: "Check the fields.",
+      validations: [{ field: "name", detail: "must not be empty" }],
+    });
+    const html = renderToStaticMarkup(<ErrorAlert error={err} />);
+    expect(html).toContain('role="alert"');
+    expect(html.indexOf("Validation failed.")).toBeLessThan(html.indexOf("Check the fields."));
+    expect(html).toContain("<code>name</code>: must not be empty");
+  });
+
+  it("renders nothing without an error", () => {
+    expect(renderToStaticMarkup(<ErrorAlert error={null} />)).toBe("");
+  });
+});

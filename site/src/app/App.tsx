@@ -1,0 +1,78 @@
+import { useCallback, useEffect, useState } from "react";
+import { firstUserExists, me } from "../api/users";
+import { AgentsPage } from "../agents/AgentsPage";
+import { ErrorAlert } from "../components/ErrorAlert";
+import { matchPath, navigate, usePathname } from "../router";
+import { OrganizationPage } from "../settings/OrganizationPage";
+import { OrganizationsPage } from "../settings/OrganizationsPage";
+import { LoginPage } from "./LoginPage";
+import { type Session, redirectFor } from "./session";
+import { SetupPage } from "./SetupPage";
+import { Shell } from "./Shell";
+
+async function loadSession(): Promise<Session> {
+  if (!(await firstUserExists())) return { status: "setup" };
+  const user = await me();
+  return user ? { status: "signed-in", user } : { status: "signed-out" };
+}
+
+export function App() {
+  const path = usePathname();
+  const [session, setSession] = useState<Session>({ status: "loading" });
+
+  const refresh = useCallback(() => {
+    loadSession().then(setSession, (error: unknown) => setSession({ status: "error", error }));
+  }, []);
+  useEffect(refresh, [refresh]);
+
+  const redirect = redirectFor(session, path);
+  useEffect(() => {
+    if (redirect) navigate(redirect, { replace: true });
+  }, [redirect]);
+
+  if (session.status === "loading" || redirect) {
+    return <p className="boot">Loading…</p>;
+  }
+  if (session.status === "error") {
+    return (
+      <main className="auth-page">
+        <div className="card auth-card">
+          <ErrorAlert title="Could not reach the agentry server" error={session.error} />
+          <button type="button" onClick={refresh}>
+            Try again
+          </button>
+        </div>
+      </main>
+    );
+  }
+  if (session.status === "setup") return <SetupPage onSignedIn={refresh} />;
+  if (session.status === "signed-out") return <LoginPage onSignedIn={refresh} />;
+
+  return (
+    <Shell user={session.user} onSignedOut={() => setSession({ status: "signed-out" })}>
+      <Routes path={path} />
+    </Shell>
+  );
+}
+
+function Routes({ path }: { path: string }) {
+  if (matchPath("/agents", path)) return <AgentsPage />;
+  const chat = matchPath("/agents/:chatId", path);
+  if (chat) {
+    return (
+      <section className="page">
+        <h1>Chat</h1>
+        <p>The chat view is not built yet. This chat's id is <code>{chat.chatId}</code>.</p>
+      </section>
+    );
+  }
+  if (matchPath("/settings/organizations", path)) return <OrganizationsPage />;
+  const org = matchPath("/settings/organizations/:org", path);
+  if (org) return <OrganizationPage org={org.org!} />;
+  return (
+    <section className="page">
+      <h1>Page not found</h1>
+      <p>Nothing lives at <code>{path}</code>.</p>
+    </section>
+  );
+}

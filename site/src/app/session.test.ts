@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import type { User } from "../api/types";
+import { redirectFor } from "./session";
+
+const user: User = {
+  id: "u1",
+  username: "alice",
+  email: "a@example.com",
+  name: "",
+  status: "active",
+  roles: [
+    { name: "owner", organization_id: null },
+    { name: "organization-admin", organization_id: "o1" },
+  ],
+  organization_ids: ["o1"],
+  created_at: "",
+};
+
+describe("redirectFor", () => {
+  it("sends everyone to /setup until the first user exists", () => {
+    expect(redirectFor({ status: "setup" }, "/agents")).toBe("/setup");
+    expect(redirectFor({ status: "setup" }, "/login")).toBe("/setup");
+    expect(redirectFor({ status: "setup" }, "/setup")).toBeNull();
+  });
+
+  it("sends signed-out visitors to /login", () => {
+    expect(redirectFor({ status: "signed-out" }, "/settings/organizations")).toBe("/login");
+    expect(redirectFor({ status: "signed-out" }, "/setup")).toBe("/login");
+    expect(redirectFor({ status: "signed-out" }, "/login")).toBeNull();
+  });
+
+  it("sends signed-in users away from /, /login and /setup to the agents page", () => {
+    const s = { status: "signed-in" as const, user };
+    expect(redirectFor(s, "/")).toBe("/agents");
+    expect(redirectFor(s, "/login")).toBe("/agents");
+    expect(redirectFor(s, "/setup")).toBe("/agents");
+    expect(redirectFor(s, "/settings/organizations/acme")).toBeNull();
+  });
+
+  it("does not redirect while loading or after a boot error", () => {
+    expect(redirectFor({ status: "loading" }, "/x")).toBeNull();
+    expect(redirectFor({ status: "error", error: new Error() }, "/x")).toBeNull();
+  });
+});
+

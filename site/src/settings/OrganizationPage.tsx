@@ -1,0 +1,222 @@
+import { type FormEvent, useState } from "react";
+import { authcheck } from "../api/authcheck";
+import {
+  addMember,
+  assignableRoles,
+  getOrganization,
+  listMembers,
+  removeMember,
+  updateMemberRoles,
+} from "../api/organizations";
+import type { AssignableRole, Organization, OrganizationMember } from "../api/types";
+import { ConfirmDialog } from "../components/ConfirmDialog";
+import { ErrorAlert } from "../components/ErrorAlert";
+import { useAsync } from "../components/useAsync";
+import { Link } from "../router";
+import { memberRoleNames, roleLabel, sameRoles, toggleRole } from "./roles";
+
+/** One organization: its members, adding and removing them, and their org roles. */
+export function OrganizationPage({ org }: { org: string }) {
+  const [organization] = useAsync(() => getOrganization(org), [org]);
+  return (
+    <section className="page">
+      <p>
+        <Link to="/settings/organizations">← Organizations</Link>
+      </p>
+      {organization.status === "loading" ? <p className="muted">Loading organization…</p> : null}
+      {organization.status === "error" ? <ErrorAlert error={organization.error} /> : null}
+      {organization.status === "ready" ? <Members organization={organization.value} /> : null}
+    </section>
+  );
+}
+
+interface MemberPermissions {
+  add: boolean;
+  remove: boolean;
+}
+
+function Members({ organization }: { organization: Organization }) {
+  const id = organization.id;
+  const [members, reloadMembers] = useAsync(() => listMembers(id), [id]);
+  const [roles] = useAsync(() => assignableRoles(id), [id]);
+  const [perms] = useAsync<MemberPermissions>(async () => {
+    const object = { resource_type: "organization_member", organization_id: id };
+    const r = await authcheck({
+      checks: { add: { object, action: "create" }, remove: { object, action: "delete" } },
+    });
+    return { add: r.add === true, remove: r.remove === true };
+  }, [id]);
+  const [removing, setRemoving] = useState<OrganizationMember | null>(null);
+  const [removeError, setRemoveError] = useState<unknown>(null);
+
+  const can = perms.status === "ready" ? perms.value : { add: false, remove: false };
+
+  async function confirmRemove() {
+    if (!removing) return;
+    const target = removing;
+    setRemoving(null);
+    setRemoveError(null);
+    try {
+      await removeMember(id, target.user_id);
+      reloadMembers();
+    } catch (err) {
+      setRemoveError(err);
+    }
+  }
+
+  return (
+    <>
+      <h1>{organization.display_name || organization.name}</h1>
+      <p className="muted">
+        <code>{organization.name}</code>
+        {organization.is_default ? <span className="badge">Default</span> : null}
+        {organization.description ? ` — ${organization.description}` : null}
+      </p>
+      <h2>Members</h2>
+      {can.add ? <AddMemberForm organizationId={id} onAdded={reloadMembers} /> : null}
+      <ErrorAlert error={removeError} />
+      {roles.status === "error" ? <ErrorAlert title="Could not load roles" error={roles.error} /> : null}
+      {members.status === "loading" ? <p className="muted">Loading members…</p> : null}
+      {members.status === "error" ? <ErrorAlert error={members.error} /> : null}
+      {members.status === "ready" ? (
+        members.value.length === 0 ? (
+          <p className="muted">No members.</p>
+        ) : (
+          <table className="table">
+            <thead>
+              <tr>
+                <th scope="col">User</th>
+                <th scope="col">Roles</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {members.value.map((m) => (
+                <MemberRow
+                  key={`${m.user_id}:${memberRoleNames(m).join(",")}`}
+                  member={m}
+                  roles={roles.status === "ready" ? roles.value : []}
+                  canRemove={can.remove}
+                  onRemove={() => setRemoving(m)}
+                />
+              ))}
+            </tbody>
+          </table>
+        )
+      ) : null}
+      <ConfirmDialog
+        open={removing !== null}
+        title="Remove member?"
+        description={removing ? `${removing.username} will lose access to ${organization.name} and its resources.` : ""}
+        confirmLabel="Remove"
+        onConfirm={confirmRemove}
+        onCancel={() => setRemoving(null)}
+      />
+    </>
+  );
+}
+
+function AddMemberForm({ organizationId, onAdded }: { organizationId: string; onAdded: () => void }) {
+  const [username, setUsername] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await addMember(organizationId, username.trim());
+      setUsername("");
+      onAdded();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form className="inline-form" onSubmit={submit}>
+      <ErrorAlert error={error} />
+      <label>
+        Username
+        <input required value={username} onChange={(e) => setUsername(e.target.value)} />
+      </label>
+      <button type="submit" className="primary" disabled={busy}>
+        {busy ? "Adding…" : "Add member"}
+      </button>
+    </form>
+  );
+}
+
+function MemberRow(props: {
+  member: OrganizationMember;
+  roles: AssignableRole[];
+  canRemove: boolean;
+  onRemove: () => void;
+}) {
+  const { member, roles } = props;
+  const [saved, setSaved] = useState(() => memberRoleNames(member));
+  const [draft, setDraft] = useState(saved);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const dirty = !sameRoles(saved, draft);
+
+  async function save() {
+    setBusy(true);
+    setError(null);
+    try {
+      const updated = await updateMemberRoles(member.organization_id, member.user_id, draft);
+      const names = memberRoleNames(updated);
+      setSaved(names);
+      setDraft(names);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <tr>
+      <td>{member.username}</td>
+      <td>
+        <fieldset className="roles" disabled={busy}>
+          <legend className="visually-hidden">Roles of {member.username}</legend>
+          {roles.map((r) => (
+            <label key={r.name} className="checkbox" title={r.assignable ? undefined : "You cannot assign this role."}>
+              <input
+                type="checkbox"
+                checked={draft.includes(r.name)}
+                disabled={!r.assignable}
+                onChange={() => setDraft(toggleRole(draft, r.name, roles))}
+              />
+              {roleLabel(r.name)}
+            </label>
+          ))}
+        </fieldset>
+        {dirty ? (
+          <div className="row-actions">
+            <button type="button" className="primary" onClick={save} disabled={busy}>
+              {busy ? "Saving…" : `Save roles for ${member.username}`}
+            </button>
+            <button type="button" onClick={() => setDraft(saved)} disabled={busy}>
+              Discard
+            </button>
+          </div>
+        ) : null}
+        <ErrorAlert error={error} />
+      </td>
+      <td>
+        {props.canRemove ? (
+          <button type="button" className="danger" onClick={props.onRemove} aria-label={`Remove ${member.username}`}>
+            Remove
+          </button>
+        ) : null}
+      </td>
+    </tr>
+  );
+}
