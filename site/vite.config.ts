@@ -1,8 +1,9 @@
 import { defineConfig } from "vitest/config";
 
-// The Rust server (`agentry serve`) listens on 127.0.0.1:3000 in development. The dev server
-// forwards the API (including the chat WebSockets) there, so the session cookie is same-origin.
-const server = "http://127.0.0.1:3000";
+// The Rust server (`agentry server`) listens on 127.0.0.1:3000 by default; AGENTRY_API points the
+// dev and preview servers elsewhere. They forward the API (chat WebSockets included) so the
+// session cookie is same-origin.
+const server = process.env.AGENTRY_API ?? "http://127.0.0.1:3000";
 
 export default defineConfig({
   server: {

@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { loadChatCreatePermissions } from "../agents/data";
 import { chatCreateChecks } from "./authcheck";
 import { createChat } from "./chats";
-import { ApiError, setFetch } from "./http";
-import { addMember, removeMember, updateMemberRoles } from "./organizations";
+import { ApiError, setFetch, setUnauthorizedHandler } from "./http";
+import { addMember, listOrganizations, removeMember, updateMemberRoles } from "./organizations";
 import type { Organization } from "./types";
 import { firstUserExists, login, me } from "./users";
 import { listMyWorkspaces } from "./workspaces";
@@ -68,6 +68,21 @@ describe("http", () => {
   it("describes a non-JSON failure by its status and body", async () => {
     fakeServer({ "GET /api/v2/users/me": [502, "Bad gateway from proxy"] });
     await expect(me()).rejects.toMatchObject({ status: 502, detail: "Bad gateway from proxy" });
+  });
+
+  it("reports a lost session (401 on a signed-in call) but not a failed login or the me probe", async () => {
+    let lost = 0;
+    setUnauthorizedHandler(() => lost++);
+    fakeServer({
+      "GET /api/v2/organizations": [401, { message: "You are not signed in." }],
+      "GET /api/v2/users/me": [401, { message: "You are not signed in." }],
+      "POST /api/v2/users/login": [401, { message: "Incorrect email or password." }],
+    });
+    await expect(listOrganizations()).rejects.toMatchObject({ status: 401 });
+    await expect(me()).resolves.toBeNull();
+    await expect(login({ email: "a@example.com", password: "x" })).rejects.toMatchObject({ status: 401 });
+    expect(lost).toBe(1);
+    setUnauthorizedHandler(() => {});
   });
 
   it("reports an unreachable server as an ApiError", async () => {

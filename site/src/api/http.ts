@@ -24,6 +24,16 @@ export function setFetch(f: typeof fetch): void {
   doFetch = f;
 }
 
+/** Called when a signed-in call answers 401: the session expired or was revoked elsewhere. */
+let onUnauthorized: () => void = () => {};
+
+export function setUnauthorizedHandler(f: () => void): void {
+  onUnauthorized = f;
+}
+
+/** Where a 401 is an ordinary answer (wrong password, not signed in yet), not a lost session. */
+const unauthorizedIsExpected = new Set(["/api/v2/users/login", "/api/v2/users/me"]);
+
 /** Turns a failed response into an ApiError, even when its body is not the JSON error shape. */
 async function toError(res: Response): Promise<ApiError> {
   let text = "";
@@ -66,6 +76,7 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
     throw new ApiError(0, { message: "Could not reach the server.", detail: e instanceof Error ? e.message : String(e) });
   }
   if (!res.ok) {
+    if (res.status === 401 && !unauthorizedIsExpected.has(path)) onUnauthorized();
     throw await toError(res);
   }
   if (res.status === 204) {

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
+import { setUnauthorizedHandler } from "../api/http";
 import { firstUserExists, me } from "../api/users";
 import { AgentsPage } from "../agents/AgentsPage";
 import { ErrorAlert } from "../components/ErrorAlert";
@@ -24,6 +25,11 @@ export function App() {
     loadSession().then(setSession, (error: unknown) => setSession({ status: "error", error }));
   }, []);
   useEffect(refresh, [refresh]);
+  // A session that expires while the app is open sends the user back to the login page.
+  useEffect(() => {
+    setUnauthorizedHandler(() => setSession((s) => (s.status === "signed-in" ? { status: "signed-out" } : s)));
+    return () => setUnauthorizedHandler(() => {});
+  }, []);
 
   const redirect = redirectFor(session, path);
   useEffect(() => {
