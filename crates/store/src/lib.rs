@@ -15,7 +15,9 @@ pub mod audit;
 mod error;
 pub mod members;
 pub mod orgs;
+pub mod templates;
 pub mod users;
+pub mod workspaces;
 
 use std::time::Duration;
 

@@ -1,0 +1,115 @@
+//! Provisioners bring workspaces up and down; the [`BuildRunner`] executes workspace builds
+//! with one.
+//!
+//! [`Provisioner`] is the interface: `start`, `stop` and `delete` a workspace, and hand out its
+//! [`WorkspaceAgent`]. It knows nothing about the database, so a remote provisioner (one that
+//! starts a machine elsewhere and talks to an agent there) can implement it later.
+//! [`LocalProvisioner`] is the built-in one: a workspace is a directory under the server's data
+//! directory and its agent is an `agentry_agent::LocalAgent`.
+//!
+//! The runner is the only place builds change state: it claims pending builds from the store
+//! (`pending → running`), runs the provisioner, streams log lines into the build's logs and
+//! finishes the build (`succeeded | failed`). [`Provisioning`] is the handle the API holds: it
+//! wakes the runner when a build is queued, tells log followers when a build changed, and finds
+//! a workspace's agent.
+//!
+//! **Invariant:** no build stays `running` across a server restart. On start-up
+//! [`BuildRunner::recover`] fails every build left `running` (its process is gone) and runs
+//! builds left `pending` like any other (they never started, so running them is safe). On a
+//! graceful shutdown the runner fails its in-flight builds itself. This assumes one server
+//! runs builds for a database, which the local provisioner needs anyway: a workspace directory
+//! lives on the host that built it.
+
+mod local;
+mod runner;
+
+use std::sync::Arc;
+
+use agentry_agent::{AgentError, WorkspaceAgent};
+use agentry_store::workspaces::LogStream;
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+pub use local::LocalProvisioner;
+pub use runner::{BuildRunner, Provisioning};
+
+/// What a provisioner needs to know about a build.
+#[derive(Debug, Clone)]
+pub struct BuildSpec {
+    pub build_id: Uuid,
+    pub workspace_id: Uuid,
+    pub workspace_name: String,
+    pub owner_name: String,
+    /// The template's startup script (only `start` uses it).
+    pub startup_script: String,
+    /// Resolved parameter values, `(name, value)`.
+    pub parameters: Vec<(String, String)>,
+}
+
+/// One line for the build log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub stream: LogStream,
+    pub output: String,
+}
+
+/// Where a provisioner writes its build log. Sending never blocks; the runner stores lines in
+/// batches.
+#[derive(Clone)]
+pub struct Logs(mpsc::UnboundedSender<LogLine>);
+
+impl Logs {
+    pub fn new(tx: mpsc::UnboundedSender<LogLine>) -> Logs {
+        Logs(tx)
+    }
+
+    /// A message from the provisioner itself.
+    pub fn info(&self, output: impl Into<String>) {
+        let _ = self.0.send(LogLine { stream: LogStream::Provisioner, output: output.into() });
+    }
+
+    /// A line of the startup script's output.
+    pub fn script(&self, output: String) {
+        let _ = self.0.send(LogLine { stream: LogStream::Script, output });
+    }
+}
+
+/// Why a build failed; the text becomes the build's `error`.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("the startup script exited with code {code}")]
+    ScriptFailed { code: i32 },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Agent(#[from] AgentError),
+}
+
+/// Brings workspaces up and down. Calls for one workspace never overlap: the store allows one
+/// unfinished build per workspace.
+#[async_trait]
+pub trait Provisioner: Send + Sync {
+    /// Prepares the workspace, runs the startup script and brings up its agent.
+    async fn start(&self, build: &BuildSpec, logs: &Logs) -> Result<(), ProvisionError>;
+
+    /// Ends every process the workspace started and takes its agent down.
+    async fn stop(&self, build: &BuildSpec, logs: &Logs) -> Result<(), ProvisionError>;
+
+    /// Stops the workspace and removes everything it had.
+    async fn delete(&self, build: &BuildSpec, logs: &Logs) -> Result<(), ProvisionError>;
+
+    /// After a server restart, reconnects to a workspace whose last build was a successful
+    /// start, so its agent is available again.
+    async fn resume(&self, workspace_id: Uuid) -> Result<(), ProvisionError>;
+
+    /// The running workspace's agent, if it has one here.
+    fn agent(&self, workspace_id: Uuid) -> Option<Arc<dyn WorkspaceAgent>>;
+
+    /// Server shutdown: ends every workspace's processes.
+    async fn shutdown(&self);
+}

@@ -1,0 +1,470 @@
+//! Templates: an organization's recipes for workspaces, with typed parameters.
+//!
+//! Members of the template's organization read and use templates; template admins (site or
+//! org) and org admins manage them. Parameter definitions and the values a workspace is created
+//! with are checked here ([`check_parameter_defs`], [`resolve_parameters`]), so no other layer
+//! can store a definition or a value the provisioner would misread.
+
+use agentry_rbac::{Action, Columns, Object, ResourceType};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::args::Args;
+use crate::audit::{self, Entry};
+use crate::error::unique_violation;
+use crate::{Actor, Result, StoreError};
+
+/// Most parameters one template may declare.
+pub const MAX_PARAMETERS: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParameterType {
+    String,
+    Number,
+    Bool,
+}
+
+/// One declared parameter. Values (defaults, options, what a workspace is given) are strings in
+/// canonical form for their type: a finite decimal number, or `true`/`false`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateParameter {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ParameterType,
+    #[serde(default)]
+    pub default: Option<String>,
+    /// The workspace must be given a value explicitly.
+    #[serde(default)]
+    pub required: bool,
+    /// When not empty, the only values allowed.
+    #[serde(default)]
+    pub options: Vec<String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A parameter's value as a build uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParameterValue {
+    pub name: String,
+    pub value: String,
+}
+
+/// A problem with one input field: `(field, client-facing detail)`.
+pub type FieldError = (String, String);
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Template {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub display_name: String,
+    pub description: String,
+    pub startup_script: String,
+    pub parameters: Json<Vec<TemplateParameter>>,
+    pub deprecated: bool,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The RBAC object for a template: in its organization, owned by nobody.
+pub fn template_object(id: Uuid, org: Uuid) -> Object {
+    Object::new(ResourceType::Template).with_id(id).in_org(org)
+}
+
+pub struct NewTemplate<'a> {
+    pub name: &'a str,
+    pub display_name: &'a str,
+    pub description: &'a str,
+    pub startup_script: &'a str,
+    pub parameters: Vec<TemplateParameter>,
+}
+
+/// Changes to a template; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct TemplatePatch<'a> {
+    pub name: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub startup_script: Option<&'a str>,
+    pub parameters: Option<Vec<TemplateParameter>>,
+    pub deprecated: Option<bool>,
+}
+
+/// The canonical form of `value` for `kind`, or why it is not one.
+pub fn canonical_value(kind: ParameterType, value: &str) -> Result<String, &'static str> {
+    match kind {
+        ParameterType::String => Ok(value.to_string()),
+        ParameterType::Number => match value.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(value.trim().to_string()),
+            _ => Err("must be a number"),
+        },
+        ParameterType::Bool => match value.trim().to_ascii_lowercase().as_str() {
+            v @ ("true" | "false") => Ok(v.to_string()),
+            _ => Err("must be true or false"),
+        },
+    }
+}
+
+/// Parameter names become environment variables (`AGENTRY_PARAM_<NAME>`), so they are
+/// identifiers, unique regardless of case.
+fn valid_parameter_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 64
+}
+
+/// Checks parameter definitions and puts their defaults and options in canonical form. Returns
+/// every problem found, with fields like `parameters[2].default`.
+pub fn check_parameter_defs(defs: &mut [TemplateParameter]) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if defs.len() > MAX_PARAMETERS {
+        errors.push(("parameters".into(), format!("At most {MAX_PARAMETERS} parameters are allowed.")));
+        return errors;
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for (i, p) in defs.iter_mut().enumerate() {
+        let field = |f: &str| format!("parameters[{i}].{f}");
+        if !valid_parameter_name(&p.name) {
+            errors.push((
+                field("name"),
+                "Must start with a letter or '_' and contain only letters, digits and '_' (at most 64).".into(),
+            ));
+        } else if seen.contains(&p.name.to_ascii_lowercase()) {
+            errors.push((field("name"), format!("Parameter {:?} is declared twice.", p.name)));
+        } else {
+            seen.push(p.name.to_ascii_lowercase());
+        }
+        let mut options = Vec::new();
+        for (j, o) in p.options.iter().enumerate() {
+            match canonical_value(p.kind, o) {
+                Ok(v) if options.contains(&v) => {
+                    errors.push((format!("parameters[{i}].options[{j}]"), format!("Option {o:?} is listed twice.")))
+                }
+                Ok(v) => options.push(v),
+                Err(why) => errors.push((format!("parameters[{i}].options[{j}]"), format!("Option {o:?} {why}."))),
+            }
+        }
+        p.options = options;
+        if let Some(d) = &p.default {
+            if p.required {
+                errors.push((field("default"), "A required parameter cannot have a default.".into()));
+            }
+            match canonical_value(p.kind, d) {
+                Ok(v) if !p.options.is_empty() && !p.options.contains(&v) => {
+                    errors.push((field("default"), "The default must be one of the options.".into()))
+                }
+                Ok(v) => p.default = Some(v),
+                Err(why) => errors.push((field("default"), format!("The default {why}."))),
+            }
+        }
+    }
+    errors
+}
+
+/// The values a build runs with: the given ones (checked against type and options), then the
+/// defaults of parameters not given. An optional parameter with no default and no value is
+/// left out. Returns every problem found, with fields like `rich_parameter_values.<name>`.
+pub fn resolve_parameters(
+    defs: &[TemplateParameter],
+    given: &[ParameterValue],
+) -> Result<Vec<ParameterValue>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let field = |name: &str| format!("rich_parameter_values.{name}");
+    for (i, v) in given.iter().enumerate() {
+        if !defs.iter().any(|d| d.name == v.name) {
+            errors.push((field(&v.name), format!("The template has no parameter named {:?}.", v.name)));
+        } else if given[..i].iter().any(|o| o.name == v.name) {
+            errors.push((field(&v.name), format!("Parameter {:?} is given twice.", v.name)));
+        }
+    }
+    let mut out = Vec::new();
+    for d in defs {
+        match given.iter().find(|v| v.name == d.name) {
+            Some(v) => match canonical_value(d.kind, &v.value) {
+                Ok(c) if !d.options.is_empty() && !d.options.contains(&c) => errors.push((
+                    field(&d.name),
+                    format!("Parameter {:?} must be one of: {}.", d.name, d.options.join(", ")),
+                )),
+                Ok(c) => out.push(ParameterValue { name: d.name.clone(), value: c }),
+                Err(why) => errors.push((field(&d.name), format!("Parameter {:?} {why}.", d.name))),
+            },
+            None if d.required => {
+                errors.push((field(&d.name), format!("Parameter {:?} is required.", d.name)))
+            }
+            None => {
+                if let Some(def) = &d.default {
+                    out.push(ParameterValue { name: d.name.clone(), value: def.clone() });
+                }
+            }
+        }
+    }
+    if errors.is_empty() { Ok(out) } else { Err(errors) }
+}
+
+/// The first problem as a store error; the API reports every problem before calling the store.
+pub(crate) fn first_invalid(errors: Vec<FieldError>) -> StoreError {
+    let (field, detail) = errors.into_iter().next().expect("at least one error");
+    StoreError::invalid_field(&field, detail)
+}
+
+fn map_conflict(e: sqlx::Error) -> StoreError {
+    match unique_violation(&e) {
+        Some("templates_org_name_idx") => {
+            StoreError::Conflict("A template with this name already exists in the organization.".into())
+        }
+        _ => e.into(),
+    }
+}
+
+impl Actor<'_> {
+    /// A template by id, if the actor may read it.
+    pub async fn template(&self, id: Uuid) -> Result<Template> {
+        let row: Option<Template> = sqlx::query_as("SELECT * FROM templates WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool)
+            .await?;
+        let row = row.ok_or(StoreError::NotFound)?;
+        if !self.subject.can(Action::Read, &template_object(row.id, row.organization_id)) {
+            return Err(StoreError::NotFound);
+        }
+        Ok(row)
+    }
+
+    /// The templates of an organization the actor may read, by name.
+    pub async fn templates(&self, org: &str) -> Result<Vec<Template>> {
+        let org = self.organization(org).await?;
+        let filter = self.subject.prepare(Action::Read, ResourceType::Template);
+        let mut args = Args::default();
+        let o = args.push(org.id);
+        let f = args.filter(&filter, Columns { org: Some("t.organization_id"), owner: None });
+        let sql = format!("SELECT t.* FROM templates t WHERE t.organization_id = {o} AND {f} ORDER BY lower(t.name)");
+        Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+    }
+
+    pub async fn create_template(&self, org: &str, mut new: NewTemplate<'_>) -> Result<Template> {
+        let org = self.organization(org).await?;
+        self.subject
+            .authorize(Action::Create, &Object::new(ResourceType::Template).in_org(org.id))
+            .map_err(StoreError::Forbidden)?;
+        let errors = check_parameter_defs(&mut new.parameters);
+        if !errors.is_empty() {
+            return Err(first_invalid(errors));
+        }
+        let mut tx = self.pool.begin().await?;
+        let t: Template = sqlx::query_as(
+            "INSERT INTO templates (id, organization_id, name, display_name, description,
+                 startup_script, parameters, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
+        )
+        .bind(Uuid::now_v7())
+        .bind(org.id)
+        .bind(new.name)
+        .bind(new.display_name)
+        .bind(new.description)
+        .bind(new.startup_script)
+        .bind(Json(&new.parameters))
+        .bind(self.subject.user_id())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_conflict)?;
+        audit::record(
+            &mut tx,
+            Entry {
+                user_id: Some(self.subject.user_id()),
+                organization_id: Some(org.id),
+                action: "create",
+                resource_type: "template",
+                resource_id: t.id,
+                resource_target: &t.name,
+                diff: serde_json::json!({"name": t.name, "parameters": t.parameters.0}),
+                description: format!("created template {} in organization {}", t.name, org.name),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
+    pub async fn update_template(&self, id: Uuid, mut patch: TemplatePatch<'_>) -> Result<Template> {
+        let old = self.template(id).await?;
+        self.subject
+            .authorize(Action::Update, &template_object(old.id, old.organization_id))
+            .map_err(StoreError::Forbidden)?;
+        if let Some(params) = patch.parameters.as_mut() {
+            let errors = check_parameter_defs(params);
+            if !errors.is_empty() {
+                return Err(first_invalid(errors));
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        let t: Template = sqlx::query_as(
+            "UPDATE templates SET
+                 name = COALESCE($2, name),
+                 display_name = COALESCE($3, display_name),
+                 description = COALESCE($4, description),
+                 startup_script = COALESCE($5, startup_script),
+                 parameters = COALESCE($6, parameters),
+                 deprecated = COALESCE($7, deprecated),
+                 updated_at = now()
+             WHERE id = $1 RETURNING *",
+        )
+        .bind(old.id)
+        .bind(patch.name)
+        .bind(patch.display_name)
+        .bind(patch.description)
+        .bind(patch.startup_script)
+        .bind(patch.parameters.as_ref().map(Json))
+        .bind(patch.deprecated)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_conflict)?;
+        audit::record(
+            &mut tx,
+            Entry {
+                user_id: Some(self.subject.user_id()),
+                organization_id: Some(t.organization_id),
+                action: "write",
+                resource_type: "template",
+                resource_id: t.id,
+                resource_target: &t.name,
+                diff: serde_json::json!({
+                    "name": {"old": old.name, "new": t.name},
+                    "display_name": {"old": old.display_name, "new": t.display_name},
+                    "description": {"old": old.description, "new": t.description},
+                    "startup_script": {"old": old.startup_script, "new": t.startup_script},
+                    "parameters": {"old": old.parameters.0, "new": t.parameters.0},
+                    "deprecated": {"old": old.deprecated, "new": t.deprecated},
+                }),
+                description: format!("updated template {}", t.name),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
+    /// Deletes a template no live workspace uses. Workspace creation holds a share lock on the
+    /// template row, so a workspace cannot appear between the check and the delete.
+    pub async fn delete_template(&self, id: Uuid) -> Result<()> {
+        let t = self.template(id).await?;
+        self.subject
+            .authorize(Action::Delete, &template_object(t.id, t.organization_id))
+            .map_err(StoreError::Forbidden)?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT 1 FROM templates WHERE id = $1 FOR UPDATE").bind(t.id).execute(&mut *tx).await?;
+        let in_use: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM workspaces WHERE template_id = $1 AND NOT deleted")
+                .bind(t.id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if in_use > 0 {
+            return Err(StoreError::Conflict(format!(
+                "Template {:?} is used by {in_use} workspace(s); delete them first.",
+                t.name
+            )));
+        }
+        sqlx::query("DELETE FROM templates WHERE id = $1").bind(t.id).execute(&mut *tx).await?;
+        audit::record(
+            &mut tx,
+            Entry {
+                user_id: Some(self.subject.user_id()),
+                organization_id: Some(t.organization_id),
+                action: "delete",
+                resource_type: "template",
+                resource_id: t.id,
+                resource_target: &t.name,
+                diff: serde_json::json!({"name": t.name}),
+                description: format!("deleted template {}", t.name),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param(name: &str, kind: ParameterType) -> TemplateParameter {
+        TemplateParameter {
+            name: name.into(),
+            kind,
+            default: None,
+            required: false,
+            options: vec![],
+            description: String::new(),
+        }
+    }
+
+    fn value(name: &str, v: &str) -> ParameterValue {
+        ParameterValue { name: name.into(), value: v.into() }
+    }
+
+    #[test]
+    fn definitions_are_checked_and_canonicalised() {
+        let mut defs = vec![
+            TemplateParameter { default: Some(" 4 ".into()), ..param("cpus", ParameterType::Number) },
+            TemplateParameter { default: Some("TRUE".into()), ..param("gpu", ParameterType::Bool) },
+        ];
+        assert!(check_parameter_defs(&mut defs).is_empty());
+        assert_eq!(defs[0].default.as_deref(), Some("4"));
+        assert_eq!(defs[1].default.as_deref(), Some("true"));
+
+        let mut bad = vec![
+            param("1x", ParameterType::String),
+            TemplateParameter { default: Some("many".into()), ..param("n", ParameterType::Number) },
+            param("N", ParameterType::String),
+            TemplateParameter {
+                options: vec!["a".into(), "b".into()],
+                default: Some("c".into()),
+                ..param("choice", ParameterType::String)
+            },
+            TemplateParameter { required: true, default: Some("x".into()), ..param("r", ParameterType::String) },
+        ];
+        let fields: Vec<String> = check_parameter_defs(&mut bad).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            fields,
+            ["parameters[0].name", "parameters[1].default", "parameters[2].name", "parameters[3].default", "parameters[4].default"]
+        );
+    }
+
+    #[test]
+    fn values_resolve_with_defaults_types_and_options() {
+        let defs = vec![
+            TemplateParameter { required: true, ..param("repo", ParameterType::String) },
+            TemplateParameter { default: Some("2".into()), ..param("cpus", ParameterType::Number) },
+            TemplateParameter { options: vec!["dark".into(), "light".into()], ..param("theme", ParameterType::String) },
+            param("debug", ParameterType::Bool),
+        ];
+        let ok = resolve_parameters(&defs, &[value("repo", "x/y"), value("debug", "False")]).unwrap();
+        assert_eq!(ok, vec![value("repo", "x/y"), value("cpus", "2"), value("debug", "false")]);
+
+        let errs = resolve_parameters(
+            &defs,
+            &[value("cpus", "lots"), value("theme", "blue"), value("nope", "1"), value("debug", "yes")],
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "rich_parameter_values.nope",
+                "rich_parameter_values.repo",
+                "rich_parameter_values.cpus",
+                "rich_parameter_values.theme",
+                "rich_parameter_values.debug",
+            ]
+        );
+        assert_eq!(errs[1].1, "Parameter \"repo\" is required.");
+        assert_eq!(errs[2].1, "Parameter \"cpus\" must be a number.");
+    }
+}
