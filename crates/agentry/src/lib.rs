@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use agentry_api::{AppState, Config};
 use agentry_pgembed::{EmbeddedPostgres, Options};
+use agentry_provisioner::{BuildRunner, LocalProvisioner, Provisioning};
 use agentry_store::Store;
 use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
@@ -52,7 +53,7 @@ pub async fn run(
         let addr = listener.local_addr()?;
         let access_url = cfg.access_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         on_listening(addr);
-        serve(store.clone(), listener, Config::new(access_url), shutdown).await?;
+        serve(store.clone(), listener, Config::new(access_url), cfg.data_dir.clone(), shutdown).await?;
         store.close().await;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
     }
@@ -63,12 +64,30 @@ pub async fn run(
     result
 }
 
-/// Serves the API for an already migrated store.
+/// Serves the API for an already migrated store, with the local provisioner keeping
+/// workspaces under `<data_dir>/workspaces` and the build runner executing builds. Builds left
+/// unfinished by an earlier process are recovered first (see `agentry_provisioner`). On
+/// `shutdown` the runner fails its in-flight builds and ends every workspace's processes.
 pub async fn serve(
     store: Store,
     listener: TcpListener,
     config: Config,
+    data_dir: PathBuf,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    agentry_api::serve(listener, AppState::new(store, config), shutdown).await
+    let provisioner = LocalProvisioner::new(data_dir.join("workspaces"));
+    let provisioning = Provisioning::new(std::sync::Arc::new(provisioner));
+    let runner = BuildRunner::new(store.clone(), provisioning.clone());
+    runner.recover().await.map_err(std::io::Error::other)?;
+    let runner = tokio::spawn(runner.run());
+    let closer = provisioning.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closer.close();
+    };
+    let result = agentry_api::serve(listener, AppState::new(store, config, provisioning.clone()), shutdown).await;
+    // Also when the API failed without a shutdown signal.
+    provisioning.close();
+    runner.await.map_err(std::io::Error::other)?;
+    result
 }

@@ -57,3 +57,140 @@ pub fn audit(a: AuditRow) -> sdk::AuditLog {
         description: a.description,
     }
 }
+
+// ---- templates and workspaces ----
+
+use agentry_store::templates::{ParameterType, Template, TemplateParameter};
+use agentry_store::workspaces::{
+    BuildLog, JobStatus, Transition, Workspace, WorkspaceBuild, WorkspaceStatus,
+};
+
+pub fn template_parameter(p: TemplateParameter) -> sdk::TemplateParameter {
+    sdk::TemplateParameter {
+        name: p.name,
+        param_type: match p.kind {
+            ParameterType::String => sdk::TemplateParameterType::String,
+            ParameterType::Number => sdk::TemplateParameterType::Number,
+            ParameterType::Bool => sdk::TemplateParameterType::Bool,
+        },
+        default: p.default,
+        required: p.required,
+        options: p.options,
+        description: p.description,
+    }
+}
+
+pub fn template_parameter_in(p: sdk::TemplateParameter) -> TemplateParameter {
+    TemplateParameter {
+        name: p.name,
+        kind: match p.param_type {
+            sdk::TemplateParameterType::String => ParameterType::String,
+            sdk::TemplateParameterType::Number => ParameterType::Number,
+            sdk::TemplateParameterType::Bool => ParameterType::Bool,
+        },
+        default: p.default,
+        required: p.required,
+        options: p.options,
+        description: p.description,
+    }
+}
+
+pub fn template(t: Template) -> sdk::Template {
+    sdk::Template {
+        id: t.id,
+        organization_id: t.organization_id,
+        name: t.name,
+        display_name: t.display_name,
+        description: t.description,
+        startup_script: t.startup_script,
+        parameters: t.parameters.0.into_iter().map(template_parameter).collect(),
+        deprecated: t.deprecated,
+        created_by_id: t.created_by,
+        created_at: t.created_at,
+        updated_at: t.updated_at,
+    }
+}
+
+pub fn transition(t: Transition) -> sdk::WorkspaceTransition {
+    match t {
+        Transition::Start => sdk::WorkspaceTransition::Start,
+        Transition::Stop => sdk::WorkspaceTransition::Stop,
+        Transition::Delete => sdk::WorkspaceTransition::Delete,
+    }
+}
+
+pub fn transition_in(t: sdk::WorkspaceTransition) -> Transition {
+    match t {
+        sdk::WorkspaceTransition::Start => Transition::Start,
+        sdk::WorkspaceTransition::Stop => Transition::Stop,
+        sdk::WorkspaceTransition::Delete => Transition::Delete,
+    }
+}
+
+pub fn workspace_status(s: WorkspaceStatus) -> sdk::WorkspaceStatus {
+    match s {
+        WorkspaceStatus::Pending => sdk::WorkspaceStatus::Pending,
+        WorkspaceStatus::Starting => sdk::WorkspaceStatus::Starting,
+        WorkspaceStatus::Running => sdk::WorkspaceStatus::Running,
+        WorkspaceStatus::Stopping => sdk::WorkspaceStatus::Stopping,
+        WorkspaceStatus::Stopped => sdk::WorkspaceStatus::Stopped,
+        WorkspaceStatus::Deleting => sdk::WorkspaceStatus::Deleting,
+        WorkspaceStatus::Deleted => sdk::WorkspaceStatus::Deleted,
+        WorkspaceStatus::Failed => sdk::WorkspaceStatus::Failed,
+        WorkspaceStatus::Canceled => sdk::WorkspaceStatus::Canceled,
+    }
+}
+
+pub fn build(b: WorkspaceBuild) -> sdk::WorkspaceBuild {
+    sdk::WorkspaceBuild {
+        id: b.id,
+        workspace_id: b.workspace_id,
+        build_number: b.build_number,
+        transition: transition(b.transition),
+        job: sdk::ProvisionerJob {
+            status: match b.status {
+                JobStatus::Pending => sdk::ProvisionerJobStatus::Pending,
+                JobStatus::Running => sdk::ProvisionerJobStatus::Running,
+                JobStatus::Succeeded => sdk::ProvisionerJobStatus::Succeeded,
+                JobStatus::Failed => sdk::ProvisionerJobStatus::Failed,
+                JobStatus::Canceled => sdk::ProvisionerJobStatus::Canceled,
+            },
+            error: b.error,
+            created_at: b.created_at,
+            started_at: b.started_at,
+            completed_at: b.completed_at,
+        },
+        initiator_id: b.initiator_id,
+        parameters: b
+            .parameters
+            .into_iter()
+            .map(|p| sdk::WorkspaceBuildParameter { name: p.name, value: p.value })
+            .collect(),
+        created_at: b.created_at,
+    }
+}
+
+pub fn workspace(w: Workspace) -> sdk::Workspace {
+    sdk::Workspace {
+        status: workspace_status(w.status()),
+        id: w.id,
+        name: w.name,
+        organization_id: w.organization_id,
+        owner_id: w.owner_id,
+        owner_name: w.owner_name,
+        template_id: w.template_id,
+        template_name: w.template_name,
+        latest_build: build(w.latest_build.0),
+        created_at: w.created_at,
+        updated_at: w.updated_at,
+    }
+}
+
+pub fn build_log(l: BuildLog) -> sdk::WorkspaceBuildLog {
+    sdk::WorkspaceBuildLog {
+        id: l.id,
+        created_at: l.created_at,
+        stream: if l.stream == "script" { sdk::LogStream::Script } else { sdk::LogStream::Provisioner },
+        output: l.output,
+    }
+}

@@ -24,7 +24,7 @@ use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 
-use routes::{authcheck, meta, orgs, users};
+use routes::{authcheck, meta, orgs, templates, users, workspaces};
 
 /// Largest JSON body accepted; larger bodies get 413.
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -55,11 +55,13 @@ impl Config {
 pub struct AppState {
     pub(crate) store: Store,
     pub(crate) config: Arc<Config>,
+    /// Wakes the build runner, follows builds, finds workspace agents.
+    pub(crate) provisioning: agentry_provisioner::Provisioning,
 }
 
 impl AppState {
-    pub fn new(store: Store, config: Config) -> AppState {
-        AppState { store, config: Arc::new(config) }
+    pub fn new(store: Store, config: Config, provisioning: agentry_provisioner::Provisioning) -> AppState {
+        AppState { store, config: Arc::new(config), provisioning }
     }
 }
 
@@ -74,6 +76,9 @@ impl AppState {
         orgs::list, orgs::create, orgs::get, orgs::update, orgs::delete, orgs::members,
         orgs::add_member, orgs::remove_member, orgs::update_member_roles, orgs::roles,
         authcheck::check,
+        templates::list, templates::create, templates::get, templates::update, templates::delete,
+        workspaces::create, workspaces::list, workspaces::get, workspaces::create_build, workspaces::get_build,
+        workspaces::logs, workspaces::execute,
     ),
 )]
 pub struct ApiDoc;
@@ -101,7 +106,16 @@ pub fn router(state: AppState) -> Router {
         .route("/organizations/{org}/members", get(orgs::members))
         .route("/organizations/{org}/members/roles", get(orgs::roles))
         .route("/organizations/{org}/members/{user}", post(orgs::add_member).delete(orgs::remove_member))
-        .route("/organizations/{org}/members/{user}/roles", put(orgs::update_member_roles));
+        .route("/organizations/{org}/members/{user}/roles", put(orgs::update_member_roles))
+        .route("/organizations/{org}/templates", get(templates::list).post(templates::create))
+        .route("/organizations/{org}/members/{user}/workspaces", post(workspaces::create))
+        .route("/templates/{id}", get(templates::get).patch(templates::update).delete(templates::delete))
+        .route("/workspaces", get(workspaces::list))
+        .route("/workspaces/{id}", get(workspaces::get))
+        .route("/workspaces/{id}/builds", post(workspaces::create_build))
+        .route("/workspaces/{id}/execute", post(workspaces::execute))
+        .route("/workspacebuilds/{id}", get(workspaces::get_build))
+        .route("/workspacebuilds/{id}/logs", get(workspaces::logs));
 
     Router::new()
         .route("/healthz", get(meta::healthz))

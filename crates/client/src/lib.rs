@@ -6,7 +6,9 @@
 //! [`Client`].
 
 mod orgs;
+mod templates;
 mod users;
+mod workspaces;
 
 use agentry_sdk as sdk;
 use reqwest::{Method, StatusCode};
@@ -24,6 +26,9 @@ pub enum Error {
     Transport(#[from] reqwest::Error),
     #[error("invalid server URL: {0}")]
     Url(String),
+    /// The server answered with something that does not decode (e.g. a broken NDJSON line).
+    #[error("invalid response: {0}")]
+    Decode(String),
 }
 
 impl Error {

@@ -2,6 +2,8 @@
 
 mod output;
 mod session;
+mod templates;
+mod workspaces;
 
 use agentry_client::Client;
 use agentry_client::agentry_sdk as sdk;
@@ -36,6 +38,12 @@ pub enum ClientCommand {
     /// Organization members and their roles.
     #[command(subcommand)]
     Members(MembersCommand),
+    /// Workspace templates of an organization.
+    #[command(subcommand)]
+    Templates(templates::TemplatesCommand),
+    /// Workspaces and their builds.
+    #[command(subcommand)]
+    Workspaces(workspaces::WorkspacesCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum, Default)]
@@ -225,6 +233,8 @@ pub async fn run(cmd: ClientCommand) -> Result<()> {
                 }
             }
         }
+        ClientCommand::Templates(t) => templates::run(&session::client()?, t).await,
+        ClientCommand::Workspaces(w) => workspaces::run(&session::client()?, w).await,
         ClientCommand::Members(m) => {
             let c = session::client()?;
             match m {

@@ -55,6 +55,8 @@ pub struct TestServer {
     pub url: String,
     pub database_url: String,
     pub client: Client,
+    /// The server's own data directory (workspaces live under `workspaces/`).
+    pub data_dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -73,8 +75,10 @@ impl TestServer {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         let config = agentry_api::Config::new(url.clone());
+        let data_dir = tempfile::tempdir().unwrap();
+        let dir = data_dir.path().to_path_buf();
         let task = tokio::spawn(async move {
-            agentry::serve(store, listener, config, async {
+            agentry::serve(store, listener, config, dir, async {
                 let _ = rx.await;
             })
             .await
@@ -84,6 +88,7 @@ impl TestServer {
             client: Client::new(&url).unwrap(),
             url,
             database_url: database_url.to_string(),
+            data_dir,
             shutdown: Some(tx),
             task: Some(task),
         }

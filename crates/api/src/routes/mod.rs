@@ -3,4 +3,6 @@
 pub mod authcheck;
 pub mod meta;
 pub mod orgs;
+pub mod templates;
 pub mod users;
+pub mod workspaces;

@@ -1,0 +1,421 @@
+//! Black-box tests of templates, workspaces, builds and the local provisioner (issue 4),
+//! through the real server and the typed client.
+
+mod common;
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use agentry_client::Client;
+use agentry_client::agentry_sdk as sdk;
+use common::{TestServer, expect_status};
+use futures::StreamExt;
+use sqlx::ConnectOptions;
+use uuid::Uuid;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Polls `check` until it yields a value or the deadline passes.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Follows a build's log to its end (bounded by the deadline) and returns the finished build.
+async fn finished(c: &Client, build: Uuid) -> sdk::WorkspaceBuild {
+    tokio::time::timeout(DEADLINE, c.wait_for_build(build, |_| {})).await.expect("build did not finish").unwrap()
+}
+
+fn param(name: &str, t: sdk::TemplateParameterType, default: Option<&str>, required: bool) -> sdk::TemplateParameter {
+    sdk::TemplateParameter {
+        name: name.into(),
+        param_type: t,
+        default: default.map(Into::into),
+        required,
+        options: vec![],
+        description: String::new(),
+    }
+}
+
+async fn template(c: &Client, org: &str, name: &str, script: &str, params: Vec<sdk::TemplateParameter>) -> sdk::Template {
+    c.create_template(
+        org,
+        &sdk::CreateTemplateRequest {
+            name: name.into(),
+            display_name: None,
+            description: Some("for tests".into()),
+            startup_script: Some(script.into()),
+            parameters: Some(params),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn new_workspace(template: Uuid, name: &str, values: &[(&str, &str)]) -> sdk::CreateWorkspaceRequest {
+    sdk::CreateWorkspaceRequest {
+        template_id: template,
+        name: name.into(),
+        rich_parameter_values: values
+            .iter()
+            .map(|(n, v)| sdk::WorkspaceBuildParameter { name: n.to_string(), value: v.to_string() })
+            .collect(),
+    }
+}
+
+/// True while `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    if unsafe { libc::kill(pid, 0) } != 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+fn exec(command: &str) -> sdk::WorkspaceExecuteRequest {
+    sdk::WorkspaceExecuteRequest { command: command.into(), workdir: None, timeout_ms: Some(20_000), run_in_background: false }
+}
+
+#[tokio::test]
+async fn a_template_of_another_org_cannot_be_used() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let a = s.org(&owner, "org-a").await;
+    let b = s.org(&owner, "org-b").await;
+    let t = template(&owner, "org-a", "base", "true", vec![]).await;
+    assert_eq!(t.organization_id, a.id);
+
+    // Someone in both organizations can read the template, so the answer names the mismatch.
+    let (both, _) = s.user(&owner, "both", &[a.id, b.id]).await;
+    let e = expect_status(both.create_workspace("org-b", "me", &new_workspace(t.id, "ws", &[])).await, 400);
+    let msg = e.message().unwrap();
+    assert!(msg.contains("\"base\"") && msg.contains("another organization") && msg.contains("\"org-b\""), "{msg}");
+    assert_eq!(e.body().unwrap().validations[0].field, "template_id");
+    // The site owner too.
+    expect_status(owner.create_workspace(&b.id.to_string(), "both", &new_workspace(t.id, "ws", &[])).await, 400);
+    // In its own organization it works.
+    let w = both.create_workspace("org-a", "me", &new_workspace(t.id, "ws", &[])).await.unwrap();
+    assert_eq!((w.organization_id, w.template_id), (a.id, t.id));
+    assert_eq!(w.latest_build.build_number, 1);
+    assert_eq!(w.latest_build.transition, sdk::WorkspaceTransition::Start);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn members_of_another_org_see_nothing_of_it() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let a = s.org(&owner, "org-a").await;
+    let b = s.org(&owner, "org-b").await;
+    let t = template(&owner, "org-a", "base", "echo started", vec![]).await;
+    let (alice, _) = s.user(&owner, "alice", &[a.id]).await;
+    let (bob, _) = s.user(&owner, "bob", &[b.id]).await;
+    let w = alice.create_workspace("org-a", "me", &new_workspace(t.id, "mine", &[])).await.unwrap();
+    assert_eq!(finished(&alice, w.latest_build.id).await.job.status, sdk::ProvisionerJobStatus::Succeeded);
+
+    // Alice, a member of A, reads A's templates and her workspace.
+    assert_eq!(alice.templates("org-a").await.unwrap().len(), 1);
+    alice.template(t.id).await.unwrap();
+    alice.workspace(w.id).await.unwrap();
+
+    // Bob, only in B, gets 404 for all of it, and his lists are empty.
+    expect_status(bob.template(t.id).await, 404);
+    expect_status(bob.templates("org-a").await, 404);
+    expect_status(bob.workspace(w.id).await, 404);
+    expect_status(bob.workspace_build(w.latest_build.id).await, 404);
+    expect_status(bob.build_logs(w.latest_build.id, 0).await, 404);
+    expect_status(bob.follow_build_logs(w.latest_build.id, 0).await.map(|_| ()), 404);
+    expect_status(bob.create_build(w.id, sdk::WorkspaceTransition::Stop).await, 404);
+    expect_status(bob.execute(w.id, &exec("id")).await, 404);
+    assert!(bob.workspaces("").await.unwrap().workspaces.is_empty());
+    assert_eq!(bob.workspaces("owner:alice").await.unwrap().count, 0);
+    assert!(bob.templates("org-b").await.unwrap().is_empty());
+    // Nor can he use A's template for himself in A.
+    expect_status(bob.create_workspace("org-a", "me", &new_workspace(t.id, "x", &[])).await, 404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn org_admin_stops_a_members_workspace_but_cannot_execute_in_it() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let a = s.org(&owner, "org-a").await;
+    let (admin, _) = s.user(&owner, "admin-a", &[a.id]).await;
+    owner.update_member_roles("org-a", "admin-a", &["organization-admin"]).await.unwrap();
+    let (alice, _) = s.user(&owner, "alice", &[a.id]).await;
+    // The admin manages templates of the org.
+    let t = template(&admin, "org-a", "base", "echo ready", vec![]).await;
+    let w = alice.create_workspace("org-a", "me", &new_workspace(t.id, "mine", &[])).await.unwrap();
+    finished(&alice, w.latest_build.id).await;
+
+    let out = alice.execute(w.id, &exec("echo hi from $(pwd | xargs basename)")).await.unwrap();
+    assert_eq!(out.exit_code, Some(0));
+    assert_eq!(out.output, format!("hi from {}\n", w.id));
+    // The site owner may execute too; the org admin reads the workspace but may not.
+    owner.execute(w.id, &exec("true")).await.unwrap();
+    admin.workspace(w.id).await.unwrap();
+    let e = expect_status(admin.execute(w.id, &exec("id")).await, 403);
+    assert_eq!(e.message(), Some("Forbidden."));
+
+    let stop = admin.create_build(w.id, sdk::WorkspaceTransition::Stop).await.unwrap();
+    assert_eq!(stop.initiator_id, Some(admin.me().await.unwrap().id));
+    assert_eq!(finished(&admin, stop.id).await.job.status, sdk::ProvisionerJobStatus::Succeeded);
+    assert_eq!(alice.workspace(w.id).await.unwrap().status, sdk::WorkspaceStatus::Stopped);
+    // Executing in a stopped workspace is a conflict, not a crash.
+    expect_status(alice.execute(w.id, &exec("true")).await, 409);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_banned_member_cannot_create_workspaces() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let a = s.org(&owner, "org-a").await;
+    let t = template(&owner, "org-a", "base", "true", vec![]).await;
+    let (alice, _) = s.user(&owner, "alice", &[a.id]).await;
+    let w = alice.create_workspace("org-a", "me", &new_workspace(t.id, "before", &[])).await.unwrap();
+    finished(&alice, w.latest_build.id).await;
+
+    owner.update_member_roles("org-a", "alice", &["organization-workspace-creation-ban"]).await.unwrap();
+    let e = expect_status(alice.create_workspace("org-a", "me", &new_workspace(t.id, "after", &[])).await, 403);
+    assert_eq!(e.message(), Some("Forbidden."));
+    // The ban covers delete too; start and stop of the existing workspace remain hers.
+    expect_status(alice.create_build(w.id, sdk::WorkspaceTransition::Delete).await, 403);
+    let stop = alice.create_build(w.id, sdk::WorkspaceTransition::Stop).await.unwrap();
+    finished(&alice, stop.id).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn start_runs_the_script_and_stop_kills_what_it_started() {
+    let s = TestServer::start().await;
+    let (owner, first) = s.owner().await;
+    let script = "echo \"hello $AGENTRY_PARAM_GREETING x$AGENTRY_PARAM_COUNT\"\n\
+                  echo to-stderr >&2\n\
+                  sleep 300 & echo $! > sleeper.pid";
+    let t = template(
+        &owner,
+        "default",
+        "sleeper",
+        script,
+        vec![
+            param("greeting", sdk::TemplateParameterType::String, Some("world"), false),
+            param("count", sdk::TemplateParameterType::Number, None, true),
+        ],
+    )
+    .await;
+    let w = owner.create_workspace("default", "me", &new_workspace(t.id, "ws", &[("count", "3")])).await.unwrap();
+    assert_eq!(w.organization_id, first.organization_id);
+    assert_eq!(
+        w.latest_build.parameters,
+        vec![
+            sdk::WorkspaceBuildParameter { name: "greeting".into(), value: "world".into() },
+            sdk::WorkspaceBuildParameter { name: "count".into(), value: "3".into() },
+        ]
+    );
+
+    // Following the log streams every line and ends when the build does.
+    let mut lines = Vec::new();
+    let stream = tokio::time::timeout(DEADLINE, async {
+        let st = owner.follow_build_logs(w.latest_build.id, 0).await.unwrap();
+        st.map(|l| l.unwrap()).collect::<Vec<_>>().await
+    })
+    .await
+    .expect("the followed log did not end");
+    lines.extend(stream);
+    let script_lines: Vec<&str> =
+        lines.iter().filter(|l| l.stream == sdk::LogStream::Script).map(|l| l.output.as_str()).collect();
+    assert_eq!(script_lines, ["hello world x3", "to-stderr"]);
+    assert!(lines.windows(2).all(|p| p[0].id < p[1].id));
+    assert_eq!(owner.build_logs(w.latest_build.id, 0).await.unwrap(), lines);
+    let tail = owner.build_logs(w.latest_build.id, lines[2].id).await.unwrap();
+    assert_eq!(tail, lines[3..]);
+
+    let running = owner.workspace(w.id).await.unwrap();
+    assert_eq!(running.status, sdk::WorkspaceStatus::Running);
+    assert_eq!(running.latest_build.job.status, sdk::ProvisionerJobStatus::Succeeded);
+    let dir = s.data_dir.path().join("workspaces").join(w.id.to_string());
+    let pid: i32 = std::fs::read_to_string(dir.join("sleeper.pid")).unwrap().trim().parse().unwrap();
+    assert!(alive(pid), "the startup script's background process should run");
+
+    // The status filter and the other search keys are applied in SQL.
+    let q = |q: &'static str| {
+        let owner = owner.clone();
+        async move { owner.workspaces(q).await.unwrap().workspaces.into_iter().map(|w| w.id).collect::<Vec<_>>() }
+    };
+    assert_eq!(q("owner:me status:running").await, vec![w.id]);
+    assert_eq!(q("template:sleeper organization:default").await, vec![w.id]);
+    assert_eq!(q("owner:owner name:w").await, vec![w.id]);
+    assert!(q("status:stopped").await.is_empty());
+    assert!(q("template:other").await.is_empty());
+    let e = expect_status(owner.workspaces("colour:red").await, 400);
+    assert_eq!(e.body().unwrap().validations[0].field, "q");
+
+    let stop = owner.create_build(w.id, sdk::WorkspaceTransition::Stop).await.unwrap();
+    assert_eq!(stop.build_number, 2);
+    assert_eq!(stop.parameters, w.latest_build.parameters);
+    assert_eq!(finished(&owner, stop.id).await.job.status, sdk::ProvisionerJobStatus::Succeeded);
+    eventually("the sleeper to be gone", || async { (!alive(pid)).then_some(()) }).await;
+    assert_eq!(q("status:stopped").await, vec![w.id]);
+
+    // Start again, then delete: the directory goes and the name is free again.
+    let start = owner.create_build(w.id, sdk::WorkspaceTransition::Start).await.unwrap();
+    finished(&owner, start.id).await;
+    let pid2: i32 = std::fs::read_to_string(dir.join("sleeper.pid")).unwrap().trim().parse().unwrap();
+    let del = owner.create_build(w.id, sdk::WorkspaceTransition::Delete).await.unwrap();
+    assert_eq!(finished(&owner, del.id).await.job.status, sdk::ProvisionerJobStatus::Succeeded);
+    assert!(!dir.exists());
+    eventually("the second sleeper to be gone", || async { (!alive(pid2)).then_some(()) }).await;
+    assert_eq!(owner.workspace(w.id).await.unwrap().status, sdk::WorkspaceStatus::Deleted);
+    assert!(q("").await.is_empty());
+    assert_eq!(q("status:deleted").await, vec![w.id]);
+    expect_status(owner.create_build(w.id, sdk::WorkspaceTransition::Start).await, 409);
+    owner.create_workspace("default", "me", &new_workspace(t.id, "ws", &[("count", "1")])).await.unwrap();
+
+    // Each step left an audit entry.
+    let audit = owner.audit_logs(100, 0).await.unwrap().audit_logs;
+    let kinds: Vec<(String, String)> = audit.iter().map(|a| (a.resource_type.clone(), a.action.clone())).collect();
+    for want in [("template", "create"), ("workspace", "create"), ("workspace_build", "stop"), ("workspace_build", "delete")] {
+        assert!(kinds.contains(&(want.0.into(), want.1.into())), "missing {want:?} in {kinds:?}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_and_nonsensical_transitions() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let t = template(
+        &owner,
+        "default",
+        "typed",
+        "true",
+        vec![
+            param("count", sdk::TemplateParameterType::Number, None, true),
+            param("debug", sdk::TemplateParameterType::Bool, Some("false"), false),
+        ],
+    )
+    .await;
+
+    // Unknown template.
+    expect_status(owner.create_workspace("default", "me", &new_workspace(Uuid::now_v7(), "ws", &[("count", "1")])).await, 404);
+    expect_status(owner.template(Uuid::now_v7()).await, 404);
+    // Missing required parameter, wrong types: 400 listing each field.
+    let e = expect_status(owner.create_workspace("default", "me", &new_workspace(t.id, "ws", &[])).await, 400);
+    let v = &e.body().unwrap().validations;
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].field, "rich_parameter_values.count");
+    assert_eq!(v[0].detail, "Parameter \"count\" is required.");
+    let e = expect_status(
+        owner.create_workspace("default", "me", &new_workspace(t.id, "ws", &[("count", "many"), ("debug", "maybe")])).await,
+        400,
+    );
+    let fields: Vec<&str> = e.body().unwrap().validations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, ["rich_parameter_values.count", "rich_parameter_values.debug"]);
+    let e = expect_status(owner.create_workspace("default", "me", &new_workspace(t.id, "bad name!", &[("count", "1")])).await, 400);
+    assert_eq!(e.body().unwrap().validations[0].field, "name");
+    // Bad template definitions.
+    let bad = sdk::CreateTemplateRequest {
+        name: "bad".into(),
+        display_name: None,
+        description: None,
+        startup_script: None,
+        parameters: Some(vec![param("n", sdk::TemplateParameterType::Number, Some("ten"), false)]),
+    };
+    let e = expect_status(owner.create_template("default", &bad).await, 400);
+    assert_eq!(e.body().unwrap().validations[0].field, "parameters[0].default");
+    expect_status(owner.create_template("default", &sdk::CreateTemplateRequest { name: "typed".into(), parameters: None, ..bad }).await, 409);
+
+    // Duplicate name for the same owner.
+    let w = owner.create_workspace("default", "me", &new_workspace(t.id, "ws", &[("count", "1")])).await.unwrap();
+    let e = expect_status(owner.create_workspace("default", "me", &new_workspace(t.id, "WS", &[("count", "2")])).await, 409);
+    assert!(e.message().unwrap().contains("already exists"), "{e}");
+    finished(&owner, w.latest_build.id).await;
+    // Starting a running workspace.
+    let e = expect_status(owner.create_build(w.id, sdk::WorkspaceTransition::Start).await, 409);
+    assert_eq!(e.message(), Some("The workspace is already running."));
+    // A template in use cannot be deleted; a deprecated one cannot be used.
+    expect_status(owner.delete_template(t.id).await, 409);
+    let dep = owner
+        .update_template(t.id, &sdk::UpdateTemplateRequest { deprecated: Some(true), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(dep.deprecated);
+    expect_status(owner.create_workspace("default", "me", &new_workspace(t.id, "other", &[("count", "1")])).await, 400);
+
+    // A build while another one runs.
+    let slow = template(&owner, "default", "slow", "echo begun; sleep 300", vec![]).await;
+    let w2 = owner.create_workspace("default", "me", &new_workspace(slow.id, "slow", &[])).await.unwrap();
+    eventually("the slow build to run", || async {
+        let b = owner.workspace_build(w2.latest_build.id).await.unwrap();
+        (b.job.status == sdk::ProvisionerJobStatus::Running).then_some(())
+    })
+    .await;
+    assert_eq!(owner.workspace(w2.id).await.unwrap().status, sdk::WorkspaceStatus::Starting);
+    let e = expect_status(owner.create_build(w2.id, sdk::WorkspaceTransition::Stop).await, 409);
+    assert!(e.message().unwrap().contains("still running"), "{e}");
+    expect_status(owner.create_build(w2.id, sdk::WorkspaceTransition::Delete).await, 409);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_leaves_no_build_stuck_in_running() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let slow = template(&owner, "default", "slow", "echo begun; sleep 300", vec![]).await;
+    let quick = template(&owner, "default", "quick", "echo done", vec![]).await;
+
+    // A build in flight when the server shuts down is failed by it.
+    let w1 = owner.create_workspace("default", "me", &new_workspace(slow.id, "one", &[])).await.unwrap();
+    eventually("the slow build to run", || async {
+        let logs = owner.build_logs(w1.latest_build.id, 0).await.unwrap();
+        logs.iter().any(|l| l.output == "begun").then_some(())
+    })
+    .await;
+    // A build the previous process claimed and then died with: simulated in the database.
+    let w2 = owner.create_workspace("default", "me", &new_workspace(quick.id, "two", &[])).await.unwrap();
+    finished(&owner, w2.latest_build.id).await;
+    let database_url = s.database_url.clone();
+    s.stop().await;
+
+    let mut conn = sqlx::postgres::PgConnectOptions::from_str(&database_url).unwrap().connect().await.unwrap();
+    sqlx::query("UPDATE workspace_builds SET status = 'running', completed_at = NULL WHERE id = $1")
+        .bind(w2.latest_build.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let s2 = TestServer::start_on(&database_url).await;
+    let owner = s2.client.logged_in("owner@example.com", common::PASSWORD).await.unwrap();
+    let b1 = owner.workspace_build(w1.latest_build.id).await.unwrap();
+    assert_eq!(b1.job.status, sdk::ProvisionerJobStatus::Failed);
+    assert_eq!(b1.job.error.as_deref(), Some("The server shut down while this build was running."));
+    let b2 = owner.workspace_build(w2.latest_build.id).await.unwrap();
+    assert_eq!(b2.job.status, sdk::ProvisionerJobStatus::Failed);
+    assert_eq!(b2.job.error.as_deref(), Some("The server restarted while this build was running."));
+    let stuck: i64 = sqlx::query_scalar("SELECT count(*) FROM workspace_builds WHERE status = 'running'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(stuck, 0);
+    assert_eq!(owner.workspace(w2.id).await.unwrap().status, sdk::WorkspaceStatus::Failed);
+
+    // A failed workspace starts again on the new server, and its agent answers.
+    let again = owner.create_build(w2.id, sdk::WorkspaceTransition::Start).await.unwrap();
+    assert_eq!(finished(&owner, again.id).await.job.status, sdk::ProvisionerJobStatus::Succeeded);
+    assert_eq!(owner.execute(w2.id, &exec("echo ok")).await.unwrap().output, "ok\n");
+    s2.stop().await;
+}

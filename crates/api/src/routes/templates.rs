@@ -1,0 +1,132 @@
+//! `/api/v2/organizations/{org}/templates` and `/api/v2/templates/{id}`: an organization's
+//! workspace templates.
+
+use agentry_rbac::{Action, Object, ResourceType};
+use agentry_sdk as sdk;
+use agentry_store::templates::{NewTemplate, TemplateParameter, TemplatePatch, check_parameter_defs};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use uuid::Uuid;
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+use crate::{AppState, convert, validate};
+
+/// Most bytes a startup script may have.
+const MAX_SCRIPT: usize = 64 * 1024;
+
+/// A path id that is not a UUID names nothing.
+pub(crate) fn path_id(s: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(s).map_err(|_| ApiError::not_found())
+}
+
+/// Checks and canonicalises parameter definitions, adding every problem to `v`.
+fn parameters(defs: Vec<sdk::TemplateParameter>, v: &mut Vec<sdk::ValidationError>) -> Vec<TemplateParameter> {
+    let mut defs: Vec<TemplateParameter> = defs.into_iter().map(convert::template_parameter_in).collect();
+    for (field, detail) in check_parameter_defs(&mut defs) {
+        v.push(sdk::ValidationError { field, detail });
+    }
+    defs
+}
+
+fn script(s: &str, v: &mut Vec<sdk::ValidationError>) {
+    if s.len() > MAX_SCRIPT {
+        v.push(sdk::ValidationError { field: "startup_script".into(), detail: "Must be at most 64 KiB.".into() });
+    }
+}
+
+#[utoipa::path(get, path = "/api/v2/organizations/{org}/templates", tag = "templates", params(("org" = String, Path, description = "id or name")),
+    responses((status = 200, body = Vec<sdk::Template>), (status = 404, body = sdk::Response)))]
+pub async fn list(State(s): State<AppState>, auth: Auth, Path(org): Path<String>) -> ApiResult<Json<Vec<sdk::Template>>> {
+    let ts = s.store.actor(&auth.subject).templates(&org).await?;
+    Ok(Json(ts.into_iter().map(convert::template).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v2/organizations/{org}/templates", tag = "templates", params(("org" = String, Path)),
+    request_body = sdk::CreateTemplateRequest,
+    responses((status = 201, body = sdk::Template), (status = 400, body = sdk::Response), (status = 403, body = sdk::Response),
+        (status = 404, body = sdk::Response), (status = 409, body = sdk::Response)))]
+pub async fn create(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(org): Path<String>,
+    ApiJson(req): ApiJson<sdk::CreateTemplateRequest>,
+) -> ApiResult<(StatusCode, Json<sdk::Template>)> {
+    let actor = s.store.actor(&auth.subject);
+    let o = actor.organization(&org).await?;
+    // Refuse before validating so a caller without the permission learns nothing more.
+    if !auth.subject.can(Action::Create, &Object::new(ResourceType::Template).in_org(o.id)) {
+        return Err(ApiError::forbidden());
+    }
+    let mut v = Vec::new();
+    validate::name("name", &req.name, &mut v);
+    let startup_script = req.startup_script.unwrap_or_default();
+    script(&startup_script, &mut v);
+    let params = parameters(req.parameters.unwrap_or_default(), &mut v);
+    if !v.is_empty() {
+        return Err(ApiError::validation(v));
+    }
+    let display = req.display_name.filter(|d| !d.trim().is_empty()).unwrap_or_else(|| req.name.clone());
+    let new = NewTemplate {
+        name: &req.name,
+        display_name: &display,
+        description: req.description.as_deref().unwrap_or(""),
+        startup_script: &startup_script,
+        parameters: params,
+    };
+    let t = actor.create_template(&o.id.to_string(), new).await?;
+    Ok((StatusCode::CREATED, Json(convert::template(t))))
+}
+
+#[utoipa::path(get, path = "/api/v2/templates/{id}", tag = "templates", params(("id" = Uuid, Path)),
+    responses((status = 200, body = sdk::Template), (status = 404, body = sdk::Response)))]
+pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<sdk::Template>> {
+    let t = s.store.actor(&auth.subject).template(path_id(&id)?).await?;
+    Ok(Json(convert::template(t)))
+}
+
+#[utoipa::path(patch, path = "/api/v2/templates/{id}", tag = "templates", params(("id" = Uuid, Path)),
+    request_body = sdk::UpdateTemplateRequest,
+    responses((status = 200, body = sdk::Template), (status = 400, body = sdk::Response), (status = 403, body = sdk::Response),
+        (status = 404, body = sdk::Response), (status = 409, body = sdk::Response)))]
+pub async fn update(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<sdk::UpdateTemplateRequest>,
+) -> ApiResult<Json<sdk::Template>> {
+    let actor = s.store.actor(&auth.subject);
+    let t = actor.template(path_id(&id)?).await?;
+    if !auth.subject.can(Action::Update, &agentry_store::templates::template_object(t.id, t.organization_id)) {
+        return Err(ApiError::forbidden());
+    }
+    let mut v = Vec::new();
+    if let Some(name) = &req.name {
+        validate::name("name", name, &mut v);
+    }
+    if let Some(sc) = &req.startup_script {
+        script(sc, &mut v);
+    }
+    let params = req.parameters.map(|p| parameters(p, &mut v));
+    if !v.is_empty() {
+        return Err(ApiError::validation(v));
+    }
+    let patch = TemplatePatch {
+        name: req.name.as_deref(),
+        display_name: req.display_name.as_deref().filter(|d| !d.trim().is_empty()),
+        description: req.description.as_deref(),
+        startup_script: req.startup_script.as_deref(),
+        parameters: params,
+        deprecated: req.deprecated,
+    };
+    Ok(Json(convert::template(actor.update_template(t.id, patch).await?)))
+}
+
+#[utoipa::path(delete, path = "/api/v2/templates/{id}", tag = "templates", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = sdk::Response), (status = 404, body = sdk::Response), (status = 409, body = sdk::Response)))]
+pub async fn delete(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    s.store.actor(&auth.subject).delete_template(path_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

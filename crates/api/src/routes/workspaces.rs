@@ -1,0 +1,330 @@
+//! Workspaces, their builds, build logs (optionally followed live) and command execution.
+//!
+//! `GET /api/v2/workspacebuilds/{id}/logs?follow=true` streams **NDJSON**: one
+//! `WorkspaceBuildLog` JSON object per line, first the lines already stored (after `after`),
+//! then new ones as the runner stores them; the response ends once the build has finished and
+//! every line was sent (or when the server shuts down). Without `follow` the answer is a JSON
+//! array. A follower is woken by the runner's in-process hints and re-reads the database at
+//! least every second, so lines written through another server arrive too.
+
+use std::time::Duration;
+
+use agentry_agent::ExecuteRequest;
+use agentry_rbac::{Action, Object, ResourceType};
+use agentry_sdk as sdk;
+use agentry_store::templates::{ParameterValue, resolve_parameters};
+use agentry_store::users::UserRef;
+use agentry_store::workspaces::{NewWorkspace, OwnerQuery, WorkspaceQuery, WorkspaceStatus};
+use agentry_store::Store;
+use agentry_rbac::Subject;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::json::{ApiJson, ApiQuery, Pagination};
+use crate::routes::templates::path_id;
+use crate::{AppState, convert, validate};
+
+const DEFAULT_EXECUTE_TIMEOUT: Duration = Duration::from_secs(60);
+const MAX_EXECUTE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Log lines per database read (and per non-following answer).
+const LOG_PAGE: i64 = 1000;
+
+fn q_error(detail: String) -> ApiError {
+    ApiError::validation(vec![sdk::ValidationError { field: "q".into(), detail }])
+}
+
+/// Parses `owner:me|<name> organization:<name> template:<name> status:<status> name:<text>`;
+/// a bare word is a name search. Unknown keys are a 400, not silently ignored.
+pub(crate) fn parse_query(q: &str) -> ApiResult<WorkspaceQuery> {
+    let mut out = WorkspaceQuery::default();
+    for term in q.split_whitespace() {
+        let (key, value) = term.split_once(':').unwrap_or(("name", term));
+        if value.is_empty() {
+            return Err(q_error(format!("{key:?} needs a value, e.g. {key}:something.")));
+        }
+        match key {
+            "owner" => {
+                out.owner = Some(if value == "me" { OwnerQuery::Me } else { OwnerQuery::User(value.to_string()) })
+            }
+            "organization" => out.organization = Some(value.to_string()),
+            "template" => out.template = Some(value.to_string()),
+            "name" => out.name = Some(value.to_string()),
+            "status" => {
+                out.status = Some(WorkspaceStatus::parse(value).ok_or_else(|| {
+                    let all: Vec<&str> = WorkspaceStatus::ALL.iter().map(|s| s.as_str()).collect();
+                    q_error(format!("Unknown status {value:?}; use one of {}.", all.join(", ")))
+                })?)
+            }
+            other => {
+                return Err(q_error(format!(
+                    "Unknown search key {other:?}; use owner, organization, template, status or name."
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// Search terms, e.g. `owner:me status:running`.
+    pub q: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v2/workspaces", tag = "workspaces", params(ListQuery, Pagination),
+    responses((status = 200, body = sdk::WorkspacesResponse), (status = 400, body = sdk::Response)))]
+pub async fn list(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiQuery(lq): ApiQuery<ListQuery>,
+    ApiQuery(page): ApiQuery<Pagination>,
+) -> ApiResult<Json<sdk::WorkspacesResponse>> {
+    let q = parse_query(lq.q.as_deref().unwrap_or(""))?;
+    let (rows, count) = s
+        .store
+        .actor(&auth.subject)
+        .workspaces(&q, page.limit(100)?, page.offset()?, page.after_id)
+        .await?;
+    Ok(Json(sdk::WorkspacesResponse { workspaces: rows.into_iter().map(convert::workspace).collect(), count }))
+}
+
+#[utoipa::path(post, path = "/api/v2/organizations/{org}/members/{user}/workspaces", tag = "workspaces",
+    params(("org" = String, Path, description = "id or name"), ("user" = String, Path, description = "id, username or me")),
+    request_body = sdk::CreateWorkspaceRequest,
+    responses((status = 201, body = sdk::Workspace), (status = 400, body = sdk::Response), (status = 403, body = sdk::Response),
+        (status = 404, body = sdk::Response), (status = 409, body = sdk::Response)))]
+pub async fn create(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((org, user)): Path<(String, String)>,
+    ApiJson(req): ApiJson<sdk::CreateWorkspaceRequest>,
+) -> ApiResult<(StatusCode, Json<sdk::Workspace>)> {
+    let actor = s.store.actor(&auth.subject);
+    let o = actor.organization(&org).await?;
+    let owner = actor.user(&UserRef::parse(&user)).await?;
+    let obj = Object::new(ResourceType::Workspace).owned_by(owner.id).in_org(o.id);
+    if !auth.subject.can(Action::Create, &obj) {
+        return Err(ApiError::forbidden());
+    }
+    let values: Vec<ParameterValue> = req
+        .rich_parameter_values
+        .into_iter()
+        .map(|p| ParameterValue { name: p.name, value: p.value })
+        .collect();
+    // Report every bad field at once. The store repeats each check (and the ones about the
+    // template's access and organization) authoritatively; this pass only gathers details.
+    let mut v = Vec::new();
+    validate::name("name", &req.name, &mut v);
+    if let Ok(t) = actor.template(req.template_id).await {
+        if t.organization_id == o.id {
+            if let Err(errors) = resolve_parameters(&t.parameters.0, &values) {
+                v.extend(errors.into_iter().map(|(field, detail)| sdk::ValidationError { field, detail }));
+            }
+        }
+    }
+    if !v.is_empty() {
+        return Err(ApiError::validation(v));
+    }
+    let new = NewWorkspace { template_id: req.template_id, name: &req.name, parameters: &values };
+    let w = actor.create_workspace(&o.id.to_string(), &UserRef::Id(owner.id), &new).await?;
+    s.provisioning.build_queued();
+    Ok((StatusCode::CREATED, Json(convert::workspace(w))))
+}
+
+#[utoipa::path(get, path = "/api/v2/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
+    responses((status = 200, body = sdk::Workspace), (status = 404, body = sdk::Response)))]
+pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<sdk::Workspace>> {
+    Ok(Json(convert::workspace(s.store.actor(&auth.subject).workspace(path_id(&id)?).await?)))
+}
+
+#[utoipa::path(post, path = "/api/v2/workspaces/{id}/builds", tag = "workspaces", params(("id" = Uuid, Path)),
+    request_body = sdk::CreateWorkspaceBuildRequest,
+    responses((status = 201, body = sdk::WorkspaceBuild), (status = 403, body = sdk::Response), (status = 404, body = sdk::Response),
+        (status = 409, body = sdk::Response)))]
+pub async fn create_build(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<sdk::CreateWorkspaceBuildRequest>,
+) -> ApiResult<(StatusCode, Json<sdk::WorkspaceBuild>)> {
+    let b = s
+        .store
+        .actor(&auth.subject)
+        .create_build(path_id(&id)?, convert::transition_in(req.transition))
+        .await?;
+    s.provisioning.build_queued();
+    Ok((StatusCode::CREATED, Json(convert::build(b))))
+}
+
+#[utoipa::path(get, path = "/api/v2/workspacebuilds/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
+    responses((status = 200, body = sdk::WorkspaceBuild), (status = 404, body = sdk::Response)))]
+pub async fn get_build(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<sdk::WorkspaceBuild>> {
+    Ok(Json(convert::build(s.store.actor(&auth.subject).workspace_build(path_id(&id)?).await?)))
+}
+
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+pub struct LogsQuery {
+    /// Only lines with a greater id.
+    pub after: Option<i64>,
+    /// Stream NDJSON until the build finishes.
+    pub follow: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/api/v2/workspacebuilds/{id}/logs", tag = "workspaces", params(("id" = Uuid, Path), LogsQuery),
+    responses((status = 200, description = "a JSON array, or with follow=true an NDJSON stream of WorkspaceBuildLog",
+        body = Vec<sdk::WorkspaceBuildLog>), (status = 404, body = sdk::Response)))]
+pub async fn logs(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<LogsQuery>,
+) -> ApiResult<Response> {
+    let id = path_id(&id)?;
+    let after = q.after.unwrap_or(0);
+    let actor = s.store.actor(&auth.subject);
+    if !q.follow.unwrap_or(false) {
+        let lines = actor.build_logs(id, after, LOG_PAGE).await?;
+        return Ok(Json(lines.into_iter().map(convert::build_log).collect::<Vec<_>>()).into_response());
+    }
+    // Authorize before the stream starts, so a refusal is an ordinary error response.
+    actor.workspace_build(id).await?;
+    let follow = Follow {
+        store: s.store.clone(),
+        subject: auth.subject,
+        build: id,
+        after,
+        finished: false,
+        changed: s.provisioning.subscribe(),
+        closing: s.provisioning.closing(),
+    };
+    let stream = futures::stream::unfold(follow, |mut f| async move {
+        let chunk = f.next_chunk().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), f))
+    });
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
+}
+
+/// The state of one followed log.
+struct Follow {
+    store: Store,
+    subject: Subject,
+    build: Uuid,
+    after: i64,
+    /// The build was seen finished; send what is left, then end.
+    finished: bool,
+    changed: tokio::sync::broadcast::Receiver<Uuid>,
+    closing: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Follow {
+    /// The next batch of NDJSON lines, or `None` when the stream should end.
+    async fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        loop {
+            let actor = self.store.actor(&self.subject);
+            let lines = actor.build_logs(self.build, self.after, LOG_PAGE).await.ok()?;
+            if let Some(last) = lines.last() {
+                self.after = last.id;
+                let mut out = Vec::new();
+                for l in lines {
+                    serde_json::to_writer(&mut out, &convert::build_log(l)).ok()?;
+                    out.push(b'\n');
+                }
+                return Some(out);
+            }
+            if self.finished || *self.closing.borrow() {
+                return None;
+            }
+            // Lines are stored before the build finishes, so one more read after seeing it
+            // finished gets them all.
+            let build = actor.workspace_build(self.build).await.ok()?;
+            if !build.status.is_active() {
+                self.finished = true;
+                continue;
+            }
+            tokio::select! {
+                _ = self.changed.recv() => {}
+                _ = self.closing.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/api/v2/workspaces/{id}/execute", tag = "workspaces", params(("id" = Uuid, Path)),
+    request_body = sdk::WorkspaceExecuteRequest,
+    responses((status = 200, body = sdk::WorkspaceExecuteResponse), (status = 400, body = sdk::Response),
+        (status = 403, body = sdk::Response), (status = 404, body = sdk::Response), (status = 409, body = sdk::Response)))]
+pub async fn execute(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<sdk::WorkspaceExecuteRequest>,
+) -> ApiResult<Json<sdk::WorkspaceExecuteResponse>> {
+    let w = s.store.actor(&auth.subject).workspace_for(path_id(&id)?, Action::Ssh).await?;
+    let timeout = req.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_EXECUTE_TIMEOUT);
+    if timeout.is_zero() || timeout > MAX_EXECUTE_TIMEOUT {
+        return Err(ApiError::validation(vec![sdk::ValidationError {
+            field: "timeout_ms".into(),
+            detail: "Must be between 1 and 600000.".into(),
+        }]));
+    }
+    if req.command.trim().is_empty() {
+        return Err(ApiError::validation(vec![sdk::ValidationError {
+            field: "command".into(),
+            detail: "Must not be empty.".into(),
+        }]));
+    }
+    if w.status() != WorkspaceStatus::Running {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("The workspace is not running (status: {}); start it first.", w.status().as_str()),
+        ));
+    }
+    let agent = s.provisioning.agent(w.id).ok_or_else(|| {
+        ApiError::new(StatusCode::CONFLICT, "The workspace agent is not connected to this server.")
+    })?;
+    let r = agent
+        .execute(ExecuteRequest {
+            command: req.command,
+            workdir: req.workdir,
+            timeout,
+            run_in_background: req.run_in_background,
+            env: Vec::new(),
+        })
+        .await
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Json(sdk::WorkspaceExecuteResponse {
+        exit_code: r.exit_code,
+        output: r.output,
+        truncated: r.truncated,
+        duration_ms: r.duration_ms,
+        timed_out: r.timed_out,
+        background_process_id: r.background_process_id,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_terms() {
+        let q = parse_query("owner:me status:running template:base  dev").unwrap();
+        assert_eq!(q.owner, Some(OwnerQuery::Me));
+        assert_eq!(q.status, Some(WorkspaceStatus::Running));
+        assert_eq!(q.template.as_deref(), Some("base"));
+        assert_eq!(q.name.as_deref(), Some("dev"));
+        assert_eq!(parse_query("owner:alice organization:acme").unwrap().organization.as_deref(), Some("acme"));
+        for bad in ["color:red", "status:sleeping", "owner:"] {
+            let e = parse_query(bad).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(e.validations[0].field, "q");
+        }
+    }
+}

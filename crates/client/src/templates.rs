@@ -1,0 +1,30 @@
+//! An organization's workspace templates.
+
+use agentry_sdk as sdk;
+use reqwest::Method;
+use uuid::Uuid;
+
+use crate::{Client, Result};
+
+impl Client {
+    /// Templates of an organization (id or name).
+    pub async fn templates(&self, org: &str) -> Result<Vec<sdk::Template>> {
+        self.get(&format!("/api/v2/organizations/{org}/templates")).await
+    }
+
+    pub async fn create_template(&self, org: &str, req: &sdk::CreateTemplateRequest) -> Result<sdk::Template> {
+        self.json(Method::POST, &format!("/api/v2/organizations/{org}/templates"), req).await
+    }
+
+    pub async fn template(&self, id: Uuid) -> Result<sdk::Template> {
+        self.get(&format!("/api/v2/templates/{id}")).await
+    }
+
+    pub async fn update_template(&self, id: Uuid, req: &sdk::UpdateTemplateRequest) -> Result<sdk::Template> {
+        self.json(Method::PATCH, &format!("/api/v2/templates/{id}"), req).await
+    }
+
+    pub async fn delete_template(&self, id: Uuid) -> Result<()> {
+        self.send_empty(self.request(Method::DELETE, &format!("/api/v2/templates/{id}"))).await
+    }
+}

@@ -1,0 +1,260 @@
+//! Templates, workspaces, builds and their logs (SPEC §3, §3.4, §5).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Accepts a JSON string, number or boolean as its text, so `"default": 2` and
+/// `"default": "2"` mean the same.
+fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::Bool(b) => Ok(b.to_string()),
+        other => Err(serde::de::Error::custom(format!("expected a string, number or boolean, got {other}"))),
+    }
+}
+
+fn opt_scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => scalar_text(v).map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+fn scalar_texts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Vec::<serde_json::Value>::deserialize(d)?
+        .into_iter()
+        .map(|v| scalar_text(v).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateParameterType {
+    String,
+    Number,
+    Bool,
+}
+
+/// A template parameter. Values travel as text; numbers and booleans are also accepted as
+/// JSON numbers and booleans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TemplateParameter {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub param_type: TemplateParameterType,
+    #[serde(default, deserialize_with = "opt_scalar_text", skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// The workspace must be given a value (a required parameter has no default).
+    #[serde(default)]
+    pub required: bool,
+    /// When not empty, the only values allowed.
+    #[serde(default, deserialize_with = "scalar_texts")]
+    pub options: Vec<String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreateTemplateRequest {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub startup_script: Option<String>,
+    #[serde(default)]
+    pub parameters: Option<Vec<TemplateParameter>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+pub struct UpdateTemplateRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_script: Option<String>,
+    /// Replaces every parameter definition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Vec<TemplateParameter>>,
+    /// Deprecated templates cannot be used for new workspaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Template {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub display_name: String,
+    pub description: String,
+    pub startup_script: String,
+    pub parameters: Vec<TemplateParameter>,
+    pub deprecated: bool,
+    pub created_by_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A parameter value for a workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceBuildParameter {
+    pub name: String,
+    #[serde(deserialize_with = "scalar_text")]
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreateWorkspaceRequest {
+    pub template_id: Uuid,
+    pub name: String,
+    #[serde(default)]
+    pub rich_parameter_values: Vec<WorkspaceBuildParameter>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkspaceTransition {
+    Start,
+    Stop,
+    Delete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProvisionerJobStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl ProvisionerJobStatus {
+    /// Succeeded, failed or canceled: the build will not change any more.
+    pub fn is_finished(self) -> bool {
+        !matches!(self, ProvisionerJobStatus::Pending | ProvisionerJobStatus::Running)
+    }
+}
+
+/// The job that executes a build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProvisionerJob {
+    pub status: ProvisionerJobStatus,
+    #[serde(default)]
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceBuild {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub build_number: i32,
+    pub transition: WorkspaceTransition,
+    pub job: ProvisionerJob,
+    pub initiator_id: Option<Uuid>,
+    /// The parameter values the build runs with.
+    pub parameters: Vec<WorkspaceBuildParameter>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Derived from the latest build: a pending job is `pending`; a running one `starting`,
+/// `stopping` or `deleting`; a successful one `running`, `stopped` or `deleted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkspaceStatus {
+    Pending,
+    Starting,
+    Running,
+    Stopping,
+    Stopped,
+    Deleting,
+    Deleted,
+    Failed,
+    Canceled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Workspace {
+    pub id: Uuid,
+    pub name: String,
+    pub organization_id: Uuid,
+    pub owner_id: Uuid,
+    pub owner_name: String,
+    pub template_id: Uuid,
+    pub template_name: String,
+    pub status: WorkspaceStatus,
+    pub latest_build: WorkspaceBuild,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WorkspacesResponse {
+    pub workspaces: Vec<Workspace>,
+    /// How many workspaces match, over all pages.
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreateWorkspaceBuildRequest {
+    pub transition: WorkspaceTransition,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    /// A message of the provisioner.
+    Provisioner,
+    /// A line of the startup script's output (standard output and error interleaved).
+    Script,
+}
+
+/// One line of a build's log. Ids increase; pass the last one seen as `after` to resume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceBuildLog {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    pub stream: LogStream,
+    pub output: String,
+}
+
+/// Run a shell command in a running workspace (`ssh` permission).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceExecuteRequest {
+    pub command: String,
+    /// Directory relative to the workspace root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// How long to wait before the command is left running in the background; 60 s when
+    /// absent, at most 600 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Return at once with a process id.
+    #[serde(default)]
+    pub run_in_background: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceExecuteResponse {
+    /// `128 + n` when signal `n` ended it; null while it still runs.
+    pub exit_code: Option<i32>,
+    /// Standard output and error interleaved, capped at 32 KiB.
+    pub output: String,
+    pub truncated: bool,
+    pub duration_ms: u64,
+    pub timed_out: bool,
+    pub background_process_id: Option<String>,
+}
