@@ -419,3 +419,48 @@ async fn a_restart_leaves_no_build_stuck_in_running() {
     assert_eq!(owner.execute(w2.id, &exec("echo ok")).await.unwrap().output, "ok\n");
     s2.stop().await;
 }
+
+/// Runs the `agentry` binary as a CLI client of `s`, returning (stdout, stderr); panics on
+/// failure.
+async fn cli(s: &TestServer, token: &str, args: &[&str]) -> (String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_agentry"))
+        .args(args)
+        .env("AGENTRY_URL", &s.url)
+        .env("AGENTRY_SESSION_TOKEN", token)
+        .output()
+        .await
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(out.status.success(), "agentry {args:?} failed:\n{stderr}");
+    (stdout, stderr)
+}
+
+#[tokio::test]
+async fn the_cli_manages_templates_and_workspaces() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let token = owner.token().unwrap().to_string();
+    let script = "echo cli-$AGENTRY_PARAM_WHO";
+    let (out, _) = cli(&s, &token, &["templates", "create", "base", "--startup-script", script, "--param", "who:string=x", "-o", "json"]).await;
+    let t: sdk::Template = serde_json::from_str(&out).unwrap();
+    assert_eq!(t.parameters[0].default.as_deref(), Some("x"));
+    let (out, _) = cli(&s, &token, &["templates", "list"]).await;
+    assert!(out.starts_with("ID") && out.contains("base") && out.contains("who:string"), "{out}");
+    let (out, _) = cli(&s, &token, &["templates", "edit", "base", "--description", "edited", "-o", "json"]).await;
+    assert_eq!(serde_json::from_str::<sdk::Template>(&out).unwrap().description, "edited");
+
+    let (out, err) = cli(&s, &token, &["workspaces", "create", "ws", "--template", "base", "--param", "who=cli", "-o", "json"]).await;
+    let w: sdk::Workspace = serde_json::from_str(&out).unwrap();
+    assert_eq!(w.status, sdk::WorkspaceStatus::Running);
+    assert!(err.contains("cli-cli"), "{err}");
+    let (out, _) = cli(&s, &token, &["workspaces", "list", "-o", "json"]).await;
+    assert_eq!(serde_json::from_str::<Vec<sdk::Workspace>>(&out).unwrap().len(), 1);
+    let (out, _) = cli(&s, &token, &["workspaces", "logs", "ws"]).await;
+    assert!(out.lines().any(|l| l == "cli-cli"), "{out}");
+    let (out, _) = cli(&s, &token, &["workspaces", "stop", "ws", "-o", "json"]).await;
+    assert_eq!(serde_json::from_str::<sdk::Workspace>(&out).unwrap().status, sdk::WorkspaceStatus::Stopped);
+    let (out, _) = cli(&s, &token, &["workspaces", "delete", "owner/ws"]).await;
+    assert!(out.contains("deleted"), "{out}");
+    assert_eq!(owner.workspace(w.id).await.unwrap().status, sdk::WorkspaceStatus::Deleted);
+    s.stop().await;
+}
