@@ -126,8 +126,12 @@ async fn members_of_another_org_see_nothing_of_it() {
     let w = alice.create_workspace("org-a", "me", &new_workspace(t.id, "mine", &[])).await.unwrap();
     assert_eq!(finished(&alice, w.latest_build.id).await.job.status, sdk::ProvisionerJobStatus::Succeeded);
 
-    // Alice, a member of A, reads A's templates and her workspace.
-    assert_eq!(alice.templates("org-a").await.unwrap().len(), 1);
+    // Alice, a member of A, reads A's templates (paginated) and her workspace.
+    template(&owner, "org-a", "second", "true", vec![]).await;
+    let names: Vec<String> = alice.templates("org-a").await.unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["base", "second"]);
+    let page: Vec<String> = alice.templates_page("org-a", 1, 1).await.unwrap().into_iter().map(|t| t.name).collect();
+    assert_eq!(page, ["second"]);
     alice.template(t.id).await.unwrap();
     alice.workspace(w.id).await.unwrap();
 

@@ -7,9 +7,13 @@ use uuid::Uuid;
 use crate::{Client, Result};
 
 impl Client {
-    /// Templates of an organization (id or name).
+    /// Templates of an organization (id or name), the first 1000 by name.
     pub async fn templates(&self, org: &str) -> Result<Vec<sdk::Template>> {
-        self.get(&format!("/api/v2/organizations/{org}/templates")).await
+        self.templates_page(org, 1000, 0).await
+    }
+
+    pub async fn templates_page(&self, org: &str, limit: i64, offset: i64) -> Result<Vec<sdk::Template>> {
+        self.get(&format!("/api/v2/organizations/{org}/templates?limit={limit}&offset={offset}")).await
     }
 
     pub async fn create_template(&self, org: &str, req: &sdk::CreateTemplateRequest) -> Result<sdk::Template> {

@@ -237,14 +237,26 @@ impl Actor<'_> {
         Ok(row)
     }
 
-    /// The templates of an organization the actor may read, by name.
-    pub async fn templates(&self, org: &str) -> Result<Vec<Template>> {
+    /// The templates of an organization the actor may read, by name; `after_id` continues
+    /// after that template.
+    pub async fn templates(&self, org: &str, limit: i64, offset: i64, after_id: Option<Uuid>) -> Result<Vec<Template>> {
         let org = self.organization(org).await?;
         let filter = self.subject.prepare(Action::Read, ResourceType::Template);
         let mut args = Args::default();
         let o = args.push(org.id);
         let f = args.filter(&filter, Columns { org: Some("t.organization_id"), owner: None });
-        let sql = format!("SELECT t.* FROM templates t WHERE t.organization_id = {o} AND {f} ORDER BY lower(t.name)");
+        let after = match after_id {
+            Some(id) => {
+                let p = args.push(id);
+                format!("AND lower(t.name) > (SELECT lower(name) FROM templates WHERE id = {p})")
+            }
+            None => String::new(),
+        };
+        let (l, off) = (args.push(limit), args.push(offset));
+        let sql = format!(
+            "SELECT t.* FROM templates t WHERE t.organization_id = {o} AND {f} {after}
+             ORDER BY lower(t.name) LIMIT {l} OFFSET {off}"
+        );
         Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
     }
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery, Pagination};
 use crate::{AppState, convert, validate};
 
 /// Most bytes a startup script may have.
@@ -37,10 +37,15 @@ fn script(s: &str, v: &mut Vec<sdk::ValidationError>) {
     }
 }
 
-#[utoipa::path(get, path = "/api/v2/organizations/{org}/templates", tag = "templates", params(("org" = String, Path, description = "id or name")),
+#[utoipa::path(get, path = "/api/v2/organizations/{org}/templates", tag = "templates", params(("org" = String, Path, description = "id or name"), Pagination),
     responses((status = 200, body = Vec<sdk::Template>), (status = 404, body = sdk::Response)))]
-pub async fn list(State(s): State<AppState>, auth: Auth, Path(org): Path<String>) -> ApiResult<Json<Vec<sdk::Template>>> {
-    let ts = s.store.actor(&auth.subject).templates(&org).await?;
+pub async fn list(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(org): Path<String>,
+    ApiQuery(p): ApiQuery<Pagination>,
+) -> ApiResult<Json<Vec<sdk::Template>>> {
+    let ts = s.store.actor(&auth.subject).templates(&org, p.limit(100)?, p.offset()?, p.after_id).await?;
     Ok(Json(ts.into_iter().map(convert::template).collect()))
 }
 
