@@ -3,48 +3,20 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
 use agentry_client::Client;
 use agentry_client::agentry_sdk as sdk;
 use common::PASSWORD;
 
-/// Starts the binary and returns it with the URL it printed.
 fn start_server(data_dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_agentry"))
-        .args(["server", "--http-address", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env_remove("AGENTRY_POSTGRES_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn agentry server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("agentry listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    (child, url)
+    common::spawn_agentry(None, data_dir)
 }
 
-/// SIGTERM, then wait (bounded) for a clean exit.
-fn stop_server(mut child: Child) {
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "server exited with {status}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "server did not stop within 30 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn stop_server(child: Child) {
+    common::stop_server_process(child)
 }
 
 fn postmaster_running(data_dir: &Path) -> bool {

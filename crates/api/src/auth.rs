@@ -22,6 +22,19 @@ pub struct Auth {
     pub subject: Subject,
     /// The id part of the token used, so logout can end exactly this session.
     pub key_id: String,
+    /// The token itself, so long-lived connections can re-check it.
+    token: String,
+}
+
+impl Auth {
+    /// Re-authenticates with the same token (for WebSockets that outlive a request). Fails if
+    /// the session ended or the user was suspended; otherwise picks up role changes.
+    pub async fn refresh(&mut self, state: &AppState) -> Result<(), ApiError> {
+        let a = state.store.system().authenticate(&self.token).await?.ok_or_else(ApiError::unauthorized)?;
+        self.user = a.user;
+        self.subject = a.subject;
+        Ok(())
+    }
 }
 
 pub(crate) fn token_from(parts: &Parts) -> Option<String> {
@@ -50,7 +63,7 @@ impl FromRequestParts<AppState> for Auth {
         let token = token_from(parts).ok_or_else(ApiError::unauthorized)?;
         let found = state.store.system().authenticate(&token).await.map_err(ApiError::from)?;
         let a = found.ok_or_else(ApiError::unauthorized)?;
-        Ok(Auth { user: a.user, subject: a.subject, key_id: a.key_id })
+        Ok(Auth { user: a.user, subject: a.subject, key_id: a.key_id, token })
     }
 }
 

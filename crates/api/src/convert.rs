@@ -194,3 +194,105 @@ pub fn build_log(l: BuildLog) -> sdk::WorkspaceBuildLog {
         output: l.output,
     }
 }
+
+pub fn chat(c: agentry_store::chats::Chat, children: Vec<sdk::Chat>) -> sdk::Chat {
+    sdk::Chat {
+        root_chat_id: c.root_id(),
+        id: c.id,
+        organization_id: c.organization_id,
+        owner_id: c.owner_id,
+        workspace_id: c.workspace_id,
+        parent_chat_id: c.parent_chat_id,
+        last_model_config_id: c.last_model_config_id,
+        title: c.title,
+        status: c.status,
+        last_error: c.last_error,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+        archived: c.archived,
+        pin_order: c.pin_order,
+        labels: c.labels.0,
+        mcp_server_ids: Vec::new(),
+        has_unread: c.has_unread,
+        children,
+        files: None,
+        warnings: Vec::new(),
+    }
+}
+
+pub fn message(m: agentry_store::chats::messages::Message) -> sdk::ChatMessage {
+    let total = match (m.input_tokens, m.output_tokens) {
+        (Some(i), Some(o)) => Some(i + o),
+        _ => None,
+    };
+    let usage = (m.input_tokens.is_some() || m.output_tokens.is_some()).then(|| sdk::ChatUsage {
+        input_tokens: m.input_tokens,
+        output_tokens: m.output_tokens,
+        total_tokens: total,
+        reasoning_tokens: m.reasoning_tokens,
+        cache_creation_tokens: m.cache_creation_tokens,
+        cache_read_tokens: m.cache_read_tokens,
+        context_limit: m.context_limit,
+    });
+    sdk::ChatMessage {
+        id: m.id,
+        chat_id: m.chat_id,
+        created_by: m.created_by,
+        model_config_id: m.model_config_id,
+        created_at: m.created_at,
+        role: m.role,
+        content: m.content.0,
+        usage,
+        total_cost_micros: m.total_cost_micros,
+    }
+}
+
+pub fn queued(q: agentry_store::chats::messages::QueuedMessage) -> sdk::ChatQueuedMessage {
+    sdk::ChatQueuedMessage { id: q.id, chat_id: q.chat_id, content: q.content.0, created_at: q.created_at }
+}
+
+pub fn chat_file(f: agentry_store::chats::files::FileMeta) -> sdk::ChatFileMetadata {
+    sdk::ChatFileMetadata {
+        id: f.id,
+        owner_id: f.owner_id,
+        organization_id: f.organization_id,
+        name: f.name,
+        mime_type: f.mimetype,
+        size_bytes: f.size_bytes,
+        created_at: f.created_at,
+    }
+}
+
+/// Micro-dollars per million tokens → dollars per million tokens.
+fn dollars(micros: Option<i64>) -> Option<f64> {
+    micros.map(|m| m as f64 / 1e6)
+}
+
+pub fn model_config(m: agentry_store::chats::models::ModelConfig) -> sdk::ChatModelConfig {
+    sdk::ChatModelConfig {
+        id: m.id,
+        provider: m.provider,
+        model: m.model,
+        display_name: m.display_name,
+        enabled: m.enabled,
+        is_default: m.is_default,
+        context_limit: m.context_limit,
+        input_price_per_million: dollars(m.input_price_micros_per_million),
+        output_price_per_million: dollars(m.output_price_micros_per_million),
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+pub fn provider(p: agentry_store::chats::models::Provider) -> sdk::ChatProviderConfig {
+    sdk::ChatProviderConfig {
+        id: p.id,
+        provider: p.provider,
+        display_name: p.display_name,
+        enabled: p.enabled,
+        has_api_key: p.api_key.is_some(),
+        base_url: p.base_url,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    }
+}

@@ -17,6 +17,21 @@ pub mod messages {
     pub const BODY_TOO_LARGE: &str = "Request body is too large.";
     pub const VALIDATION_FAILED: &str = "Validation failed.";
     pub const INTERNAL: &str = "An internal error occurred.";
+    pub const ORGANIZATION_REQUIRED: &str = "organization_id is required.";
+    pub const NOT_A_MEMBER: &str = "You are not a member of the specified organization.";
+    pub const CONTENT_REQUIRED: &str = "Content is required.";
+    pub const INVALID_INPUT_PART: &str = "Invalid input part.";
+    pub const WORKSPACE_NOT_FOUND: &str = "Workspace not found or you do not have access to this resource";
+    pub const WORKSPACE_OTHER_ORG: &str = "Workspace does not belong to the specified organization.";
+    pub const WORKSPACE_OTHER_CHAT_ORG: &str = "Workspace does not belong to this chat's organization.";
+    pub const INVALID_MODEL_CONFIG: &str = "Invalid model config ID.";
+    pub const NO_DEFAULT_MODEL: &str = "No default chat model config is configured.";
+    pub const FILE_OTHER_ORG: &str = "File does not belong to the specified organization.";
+    pub const USAGE_LIMIT: &str = "Chat usage limit exceeded.";
+    pub const QUEUE_FULL: &str = "Message queue is full.";
+    pub const CHAT_MESSAGE_NOT_FOUND: &str = "Chat message not found.";
+    pub const QUEUED_MESSAGE_NOT_FOUND: &str = "Queued message not found.";
+    pub const INVALID_CHAT_ID: &str = "Invalid chat ID.";
 }
 
 #[derive(Debug)]
@@ -25,13 +40,15 @@ pub struct ApiError {
     pub message: String,
     pub detail: Option<String>,
     pub validations: Vec<ValidationError>,
+    /// Extra top-level fields for the few errors that carry data (the usage limit's numbers).
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into(), detail: None, validations: Vec::new() }
+        ApiError { status, message: message.into(), detail: None, validations: Vec::new(), extra: Default::default() }
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -80,6 +97,22 @@ impl From<StoreError> for ApiError {
                 ..ApiError::bad_request(message)
             },
             StoreError::Invalid { message, field: None } => ApiError::bad_request(message),
+            StoreError::QueueFull => ApiError::new(StatusCode::TOO_MANY_REQUESTS, messages::QUEUE_FULL)
+                .with_detail(format!("Maximum {} messages can be queued.", agentry_store::chats::MAX_QUEUED)),
+            StoreError::MessageNotFound => ApiError::new(StatusCode::NOT_FOUND, messages::CHAT_MESSAGE_NOT_FOUND),
+            StoreError::QueuedNotFound => ApiError::new(StatusCode::NOT_FOUND, messages::QUEUED_MESSAGE_NOT_FOUND),
+            StoreError::UsageLimit { spent_micros, limit_micros, resets_at } => {
+                let mut e = ApiError::new(StatusCode::CONFLICT, messages::USAGE_LIMIT).with_detail(format!(
+                    "Spent ${:.2} of ${:.2} this period; the limit resets at {}.",
+                    spent_micros as f64 / 1e6,
+                    limit_micros as f64 / 1e6,
+                    resets_at.to_rfc3339()
+                ));
+                e.extra.insert("spent_micros".into(), spent_micros.into());
+                e.extra.insert("limit_micros".into(), limit_micros.into());
+                e.extra.insert("resets_at".into(), resets_at.to_rfc3339().into());
+                e
+            }
             other => ApiError::internal(other),
         }
     }
@@ -88,6 +121,10 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { message: self.message, detail: self.detail, validations: self.validations };
-        (self.status, Json(body)).into_response()
+        let mut value = serde_json::to_value(body).expect("error body serializes");
+        if let Some(obj) = value.as_object_mut() {
+            obj.extend(self.extra);
+        }
+        (self.status, Json(value)).into_response()
     }
 }

@@ -24,6 +24,7 @@ use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 
+use routes::chats::{self, admin as chat_admin, files as chat_files, messages as chat_messages, stream as chat_stream};
 use routes::{authcheck, meta, orgs, templates, users, workspaces};
 
 /// Largest JSON body accepted; larger bodies get 413.
@@ -57,11 +58,23 @@ pub struct AppState {
     pub(crate) config: Arc<Config>,
     /// Wakes the build runner, follows builds, finds workspace agents.
     pub(crate) provisioning: agentry_provisioner::Provisioning,
+    /// Committed-change hints from every server process; started by [`serve`] when unset.
+    pub(crate) hub: Option<agentry_store::pubsub::Hub>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: Config, provisioning: agentry_provisioner::Provisioning) -> AppState {
-        AppState { store, config: Arc::new(config), provisioning }
+        AppState { store, config: Arc::new(config), provisioning, hub: None }
+    }
+
+    /// Uses an already running change hub (shared with the chat daemon in the same process).
+    pub fn with_hub(mut self, hub: agentry_store::pubsub::Hub) -> AppState {
+        self.hub = Some(hub);
+        self
+    }
+
+    pub(crate) fn hub(&self) -> &agentry_store::pubsub::Hub {
+        self.hub.as_ref().expect("serve() starts the hub before routing")
     }
 }
 
@@ -76,6 +89,15 @@ impl AppState {
         orgs::list, orgs::create, orgs::get, orgs::update, orgs::delete, orgs::members,
         orgs::add_member, orgs::remove_member, orgs::update_member_roles, orgs::roles,
         authcheck::check,
+        chats::list, chats::create, chats::get, chats::patch,
+        chat_messages::list, chat_messages::send, chat_messages::edit, chat_messages::delete_queued,
+        chat_messages::promote_queued, chat_messages::interrupt, chat_messages::tool_results,
+        chat_messages::regenerate_title,
+        chat_stream::stream, chat_stream::watch, chat_files::upload, chat_files::download,
+        chat_admin::models, chat_admin::list_providers, chat_admin::create_provider, chat_admin::update_provider,
+        chat_admin::delete_provider, chat_admin::list_model_configs, chat_admin::create_model_config,
+        chat_admin::update_model_config, chat_admin::delete_model_config, chat_admin::usage_limits,
+        chat_admin::set_usage_limits, chat_admin::usage_status,
         templates::list, templates::create, templates::get, templates::update, templates::delete,
         workspaces::create, workspaces::list, workspaces::get, workspaces::create_build, workspaces::get_build,
         workspaces::logs, workspaces::execute,
@@ -117,9 +139,39 @@ pub fn router(state: AppState) -> Router {
         .route("/workspacebuilds/{id}", get(workspaces::get_build))
         .route("/workspacebuilds/{id}/logs", get(workspaces::logs));
 
+    let chats = Router::new()
+        .route("/", get(chats::list).post(chats::create))
+        .route("/models", get(chat_admin::models))
+        .route("/watch", get(chat_stream::watch))
+        .route(
+            "/files",
+            // Uploads enforce their own 10 MiB limit with a JSON 413.
+            post(chat_files::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/files/{file}", get(chat_files::download))
+        .route("/providers", get(chat_admin::list_providers).post(chat_admin::create_provider))
+        .route("/providers/{provider}", axum::routing::patch(chat_admin::update_provider).delete(chat_admin::delete_provider))
+        .route("/model-configs", get(chat_admin::list_model_configs).post(chat_admin::create_model_config))
+        .route(
+            "/model-configs/{config}",
+            axum::routing::patch(chat_admin::update_model_config).delete(chat_admin::delete_model_config),
+        )
+        .route("/usage-limits", get(chat_admin::usage_limits).put(chat_admin::set_usage_limits))
+        .route("/usage-limits/status", get(chat_admin::usage_status))
+        .route("/{chat}", get(chats::get).patch(chats::patch))
+        .route("/{chat}/messages", get(chat_messages::list).post(chat_messages::send))
+        .route("/{chat}/messages/{message}", axum::routing::patch(chat_messages::edit))
+        .route("/{chat}/queue/{queued}", axum::routing::delete(chat_messages::delete_queued))
+        .route("/{chat}/queue/{queued}/promote", post(chat_messages::promote_queued))
+        .route("/{chat}/interrupt", post(chat_messages::interrupt))
+        .route("/{chat}/tool-results", post(chat_messages::tool_results))
+        .route("/{chat}/title/regenerate", post(chat_messages::regenerate_title))
+        .route("/{chat}/stream", get(chat_stream::stream));
+
     Router::new()
         .route("/healthz", get(meta::healthz))
         .nest("/api/v2", v2)
+        .nest("/api/experimental/chats", chats)
         .fallback(|| async { error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "Route not found.") })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
@@ -133,5 +185,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let mut state = state;
+    if state.hub.is_none() {
+        state.hub = Some(agentry_store::pubsub::Hub::start(&state.store).await.map_err(std::io::Error::other)?);
+    }
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }

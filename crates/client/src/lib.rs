@@ -5,6 +5,7 @@
 //! Resource groups live in their own modules (`users`, `orgs`, ...), each adding methods to
 //! [`Client`].
 
+mod chats;
 mod orgs;
 mod templates;
 mod users;
@@ -16,6 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use agentry_sdk;
+pub use chats::EventStream;
 
 /// A failed call: the HTTP status and the server's error body, or a transport failure.
 #[derive(Debug, thiserror::Error)]
@@ -155,7 +157,7 @@ impl Client {
     }
 }
 
-async fn error_from(status: StatusCode, resp: reqwest::Response) -> Error {
+pub(crate) async fn error_from(status: StatusCode, resp: reqwest::Response) -> Error {
     let text = resp.text().await.unwrap_or_default();
     let body = serde_json::from_str::<sdk::Response>(&text)
         .unwrap_or(sdk::Response { message: text, detail: None, validations: vec![] });

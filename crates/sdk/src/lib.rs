@@ -3,8 +3,10 @@
 //! Only wire types live here: the server converts its domain rows into these, and the typed
 //! client and the CLI decode them. Nothing here talks to a network or a database.
 
+mod chats;
 mod workspaces;
 
+pub use chats::*;
 pub use workspaces::*;
 
 use std::collections::BTreeMap;

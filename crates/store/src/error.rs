@@ -16,6 +16,18 @@ pub enum StoreError {
     /// Input that is well-formed but not acceptable, with a client-facing message.
     #[error("{message}")]
     Invalid { message: String, field: Option<String> },
+    /// The chat's queue already holds the maximum number of messages.
+    #[error("message queue is full")]
+    QueueFull,
+    /// A chat message id that is not in this chat (or was deleted by an edit).
+    #[error("chat message not found")]
+    MessageNotFound,
+    /// A queued message id that is not in this chat's queue.
+    #[error("queued message not found")]
+    QueuedNotFound,
+    /// The owner's spend in the current period reached the limit.
+    #[error("usage limit exceeded")]
+    UsageLimit { spent_micros: i64, limit_micros: i64, resets_at: chrono::DateTime<chrono::Utc> },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]

@@ -12,9 +12,11 @@
 
 mod args;
 pub mod audit;
+pub mod chats;
 mod error;
 pub mod members;
 pub mod orgs;
+pub mod pubsub;
 pub mod templates;
 pub mod users;
 pub mod workspaces;
@@ -51,6 +53,12 @@ impl Store {
 
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// Applies migrations up to and including `version` only. For tests that seed an older
+    /// schema and then check what a later migration does to it.
+    pub async fn migrate_to(&self, version: i64) -> Result<()> {
+        MIGRATOR.run_to(version, &self.pool).await.map_err(|e| StoreError::Migration(e.to_string()))
     }
 
     /// The authorizing facade for one acting subject.

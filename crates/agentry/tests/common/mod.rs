@@ -153,3 +153,50 @@ pub fn expect_status<T: std::fmt::Debug>(r: agentry_client::Result<T>, status: u
         }
     }
 }
+
+/// Starts the real `agentry` binary as a separate process; returns it and the URL it printed.
+/// With `database_url`, it joins that database; without, it runs its embedded PostgreSQL in
+/// `data_dir`.
+pub fn spawn_agentry(database_url: Option<&str>, data_dir: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_agentry"));
+    cmd.args(["server", "--http-address", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
+    match database_url {
+        Some(url) => cmd.args(["--postgres-url", url]),
+        None => cmd.env_remove("AGENTRY_POSTGRES_URL"),
+    };
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("spawn agentry server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("agentry listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+/// A second server process on `database_url` (its data dir is leaked into /tmp on purpose:
+/// it must outlive this call).
+pub fn spawn_server_process(database_url: &str) -> (std::process::Child, String) {
+    let dir = tempfile::tempdir().unwrap().keep();
+    spawn_agentry(Some(database_url), &dir)
+}
+
+/// SIGTERM, then wait (bounded) for a clean exit.
+pub fn stop_server_process(mut child: std::process::Child) {
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "server exited with {status}");
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "server did not stop within 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

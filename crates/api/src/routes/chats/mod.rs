@@ -1,0 +1,217 @@
+//! `/api/experimental/chats`: organization-scoped chats.
+//!
+//! One rule for AI work: creating a chat, posting or editing a message, promoting a queued
+//! message, submitting tool results, regenerating a title and uploading a file all need
+//! `chat create` in the chat's organization (the engine's answer, not a separate flag), and on
+//! an existing chat the caller must be its owner. Reading, renaming, archiving and pinning need
+//! only `chat read`/`update`.
+
+pub mod admin;
+pub mod files;
+mod input;
+pub mod messages;
+pub mod stream;
+
+use agentry_rbac::{Action, Object, ResourceType};
+use agentry_sdk as sdk;
+use agentry_store::chats::{ChatPatch, ChatQuery, NewChat, OwnerFilter};
+use agentry_store::users::UserRef;
+use agentry_store::{Actor, StoreError};
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use uuid::Uuid;
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult, messages as msg};
+use crate::json::{ApiJson, ApiQuery, Pagination};
+use crate::{AppState, convert};
+
+/// Parses a chat id from the path: malformed is 400, not 404.
+pub(crate) fn chat_id(s: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(s).map_err(|_| ApiError::bad_request(msg::INVALID_CHAT_ID))
+}
+
+/// Reads a chat through the facade and converts it, with its files.
+async fn chat_response(actor: &Actor<'_>, chat: agentry_store::chats::Chat) -> ApiResult<sdk::Chat> {
+    let files = actor.chat_files_of(&chat).await?;
+    let mut out = convert::chat(chat, Vec::new());
+    out.files = Some(files.into_iter().map(convert::chat_file).collect());
+    Ok(out)
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct ListParams {
+    /// Space-separated filters: `owner:me|all|<username>`, `archived:true|false`,
+    /// `organization:<name or id>`. Labels are filtered with repeated `label=key:value`.
+    pub q: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+    pub after_id: Option<Uuid>,
+}
+
+#[utoipa::path(get, path = "/api/experimental/chats", tag = "chats", params(ListParams),
+    responses((status = 200, body = Vec<sdk::Chat>), (status = 400, body = sdk::Response)))]
+pub async fn list(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiQuery(p): ApiQuery<ListParams>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Vec<sdk::Chat>>> {
+    let actor = s.store.actor(&auth.subject);
+    // Not `#[serde(flatten)]`: flattened query structs lose their number parsing.
+    let page = Pagination { limit: p.limit, offset: p.offset, after_id: p.after_id };
+    let mut query = ChatQuery {
+        owner: OwnerFilter::Me,
+        archived: None,
+        organization_id: None,
+        labels: input::label_filter(raw.as_deref())?,
+        limit: page.limit(50)?,
+        offset: page.offset()?,
+        after_id: page.after_id,
+    };
+    let mut invalid = Vec::new();
+    for term in p.q.as_deref().unwrap_or("").split_whitespace() {
+        let bad = |detail: &str| sdk::ValidationError { field: "q".into(), detail: format!("{term}: {detail}") };
+        match term.split_once(':') {
+            Some(("owner", "me")) => query.owner = OwnerFilter::Me,
+            Some(("owner", "all")) => query.owner = OwnerFilter::All,
+            Some(("owner", name)) if !name.is_empty() => match actor.user(&UserRef::parse(name)).await {
+                Ok(u) => query.owner = OwnerFilter::User(u.id),
+                // An unreadable user owns no chats the caller can see.
+                Err(StoreError::NotFound) => return Ok(Json(Vec::new())),
+                Err(e) => return Err(e.into()),
+            },
+            Some(("archived", "true")) => query.archived = Some(true),
+            Some(("archived", "false")) => query.archived = Some(false),
+            Some(("archived", _)) => invalid.push(bad("archived must be true or false")),
+            Some(("organization", org)) if !org.is_empty() => match actor.organization(org).await {
+                Ok(o) => query.organization_id = Some(o.id),
+                Err(StoreError::NotFound) => return Ok(Json(Vec::new())),
+                Err(e) => return Err(e.into()),
+            },
+            _ => invalid.push(bad("unknown filter; use owner:, archived: or organization:")),
+        }
+    }
+    if !invalid.is_empty() {
+        return Err(ApiError { validations: invalid, ..ApiError::bad_request("Invalid search query.") });
+    }
+    let chats = actor.chats(&query).await?;
+    Ok(Json(
+        chats
+            .into_iter()
+            .map(|c| {
+                let children = c.children.into_iter().map(|ch| convert::chat(ch, Vec::new())).collect();
+                convert::chat(c.chat, children)
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/experimental/chats", tag = "chats", request_body = sdk::CreateChatRequest,
+    responses((status = 201, body = sdk::Chat), (status = 400, body = sdk::Response), (status = 403, body = sdk::Response), (status = 409, body = sdk::Response)))]
+pub async fn create(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiJson(req): ApiJson<sdk::CreateChatRequest>,
+) -> ApiResult<(StatusCode, Json<sdk::Chat>)> {
+    let actor = s.store.actor(&auth.subject);
+    // The checks run in the order SPEC §3.1 fixes, so each failure has one answer.
+    let org = match req.organization_id {
+        Some(o) if !o.is_nil() => o,
+        _ => return Err(ApiError::bad_request(msg::ORGANIZATION_REQUIRED)),
+    };
+    if !auth.subject.is_member_of(org) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, msg::NOT_A_MEMBER));
+    }
+    let me = auth.subject.user_id();
+    if !auth.subject.can(Action::Create, &Object::new(ResourceType::Chat).owned_by(me).in_org(org)) {
+        return Err(ApiError::forbidden());
+    }
+    let (_, mut content) = input::parse_content(req.content.as_ref())?;
+    if let Some(p) = &req.system_prompt {
+        if p.chars().count() > 10_000 {
+            return Err(ApiError::bad_request("System prompt exceeds maximum length."));
+        }
+    }
+    if let Some(ws) = req.workspace_id {
+        let ws = match actor.workspace_for_chat(ws).await {
+            Ok(ws) => ws,
+            Err(StoreError::NotFound) => return Err(ApiError::bad_request(msg::WORKSPACE_NOT_FOUND)),
+            Err(e) => return Err(e.into()),
+        };
+        if ws.organization_id != org {
+            return Err(ApiError::bad_request(msg::WORKSPACE_OTHER_ORG));
+        }
+    }
+    let model = match req.model_config_id {
+        Some(id) if id.is_nil() => return Err(ApiError::bad_request(msg::INVALID_MODEL_CONFIG)),
+        Some(id) => actor.usable_model_config(id).await?.ok_or_else(|| ApiError::bad_request(msg::INVALID_MODEL_CONFIG))?,
+        None => actor.default_model_config().await?.ok_or_else(|| ApiError::bad_request(msg::NO_DEFAULT_MODEL))?,
+    };
+    input::check_files(&actor, org, &mut content).await?;
+    let labels = req.labels.clone().unwrap_or_default();
+    input::check_labels(&labels)?;
+    let tools = req.unsafe_dynamic_tools.clone().unwrap_or_default();
+    input::check_dynamic_tools(&tools)?;
+
+    let chat = actor
+        .create_chat(NewChat {
+            organization_id: org,
+            workspace_id: req.workspace_id,
+            model_config_id: model.id,
+            title: input::title_from(content.first_text.as_deref()),
+            system_prompt: req.system_prompt.clone().filter(|p| !p.trim().is_empty()),
+            content: content.parts,
+            labels,
+            dynamic_tools: (!tools.is_empty()).then(|| serde_json::to_value(&tools).expect("tools serialize")),
+            file_ids: content.file_ids,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(chat_response(&actor, chat).await?)))
+}
+
+#[utoipa::path(get, path = "/api/experimental/chats/{chat}", tag = "chats", params(("chat" = Uuid, Path)),
+    responses((status = 200, body = sdk::Chat), (status = 404, body = sdk::Response)))]
+pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<sdk::Chat>> {
+    let actor = s.store.actor(&auth.subject);
+    let chat = actor.chat(chat_id(&id)?).await?;
+    Ok(Json(chat_response(&actor, chat).await?))
+}
+
+#[utoipa::path(patch, path = "/api/experimental/chats/{chat}", tag = "chats", params(("chat" = Uuid, Path)),
+    request_body = sdk::UpdateChatRequest,
+    responses((status = 204), (status = 400, body = sdk::Response), (status = 404, body = sdk::Response)))]
+pub async fn patch(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<sdk::UpdateChatRequest>,
+) -> ApiResult<StatusCode> {
+    let id = chat_id(&id)?;
+    let title = match &req.title {
+        Some(t) => {
+            let t = t.trim();
+            if t.is_empty() || t.chars().count() > 200 {
+                return Err(ApiError::validation(vec![sdk::ValidationError {
+                    field: "title".into(),
+                    detail: "The title must be 1–200 characters.".into(),
+                }]));
+            }
+            Some(t.to_string())
+        }
+        None => None,
+    };
+    if let Some(labels) = &req.labels {
+        input::check_labels(labels)?;
+    }
+    let patch = ChatPatch {
+        title,
+        archived: req.archived,
+        pin_order: req.pin_order,
+        labels: req.labels.clone(),
+        workspace_id: req.workspace_id.map(|w| w.filter(|u| !u.is_nil())),
+    };
+    s.store.actor(&auth.subject).update_chat(id, &patch).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

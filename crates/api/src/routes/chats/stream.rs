@@ -1,0 +1,252 @@
+//! The two one-way WebSockets: a chat's `stream` and the caller's `watch`.
+//!
+//! The server only writes; every text frame is a JSON array (a batch) of events. Both sockets
+//! subscribe to the process's change hub *before* reading any state, then read a snapshot, then
+//! re-read the database whenever a hint for their chat (or owner) arrives — from this process
+//! or, through LISTEN/NOTIFY, from any other. Hints are only triggers, so a lost or duplicated
+//! hint costs a re-read, never a wrong screen. The caller's token is re-checked every
+//! [`REAUTH_EVERY`], and every re-read goes through the authorizing facade, so a suspended user
+//! or a removed member stops receiving events.
+
+use std::time::Duration;
+
+use agentry_rbac::Subject;
+use agentry_sdk as sdk;
+use agentry_store::StoreError;
+use agentry_store::chats::Chat;
+use agentry_store::pubsub::{ChangeKind, ChatHint};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::chat_id;
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiQuery;
+use crate::{AppState, convert};
+
+/// How often a socket re-checks that its token is still valid.
+pub const REAUTH_EVERY: Duration = Duration::from_secs(30);
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// Most events per frame.
+const BATCH: usize = 256;
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct StreamParams {
+    /// Send only messages with a greater id (the newest one the client already has).
+    pub after_id: Option<String>,
+}
+
+async fn send_batch(sink: &mut futures::stream::SplitSink<WebSocket, Message>, events: &[impl serde::Serialize]) -> bool {
+    for chunk in events.chunks(BATCH) {
+        let text = serde_json::to_string(chunk).expect("events serialize");
+        if sink.send(Message::Text(text.into())).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// What the client has been told, so a re-read sends only the difference.
+struct Seen {
+    last_message_id: i64,
+    status: Option<String>,
+    queue: Option<Vec<i64>>,
+    action_required: Vec<String>,
+}
+
+impl Seen {
+    /// Events that bring the client from what it has seen to the chat as it is now.
+    async fn catch_up(&mut self, s: &AppState, subject: &Subject, chat: &Chat) -> Result<Vec<sdk::ChatStreamEvent>, StoreError> {
+        let actor = s.store.actor(subject);
+        let mut events = Vec::new();
+        if self.status.as_deref() != Some(chat.status.as_str()) {
+            let mut e = sdk::ChatStreamEvent::new("status", chat.id);
+            e.status = Some(sdk::ChatStatusPayload { status: chat.status.clone() });
+            events.push(e);
+            if chat.status == "error" {
+                if let Some(err) = &chat.last_error {
+                    let mut e = sdk::ChatStreamEvent::new("error", chat.id);
+                    e.error = Some(serde_json::json!({"message": err}));
+                    events.push(e);
+                }
+            }
+            self.status = Some(chat.status.clone());
+        }
+        for m in actor.messages_after(chat, self.last_message_id).await? {
+            self.last_message_id = self.last_message_id.max(m.id);
+            let mut e = sdk::ChatStreamEvent::new("message", chat.id);
+            e.message = Some(convert::message(m));
+            events.push(e);
+        }
+        let queue = actor.queued_messages(chat).await?;
+        let ids: Vec<i64> = queue.iter().map(|q| q.id).collect();
+        if self.queue.as_ref() != Some(&ids) {
+            let mut e = sdk::ChatStreamEvent::new("queue_update", chat.id);
+            e.queued_messages = Some(queue.into_iter().map(convert::queued).collect());
+            events.push(e);
+            self.queue = Some(ids);
+        }
+        let pending = if chat.status == "requires_action" { actor.pending_tool_calls(chat).await? } else { Vec::new() };
+        let pending_ids: Vec<String> = pending.iter().map(|c| c.tool_call_id.clone()).collect();
+        if !pending.is_empty() && pending_ids != self.action_required {
+            let mut e = sdk::ChatStreamEvent::new("action_required", chat.id);
+            let calls: Vec<serde_json::Value> = pending
+                .into_iter()
+                .map(|c| serde_json::json!({"tool_call_id": c.tool_call_id, "tool_name": c.tool_name, "args": c.args}))
+                .collect();
+            e.action_required = Some(serde_json::json!({"tool_calls": calls}));
+            events.push(e);
+        }
+        self.action_required = pending_ids;
+        Ok(events)
+    }
+}
+
+#[utoipa::path(get, path = "/api/experimental/chats/{chat}/stream", tag = "chats", params(("chat" = Uuid, Path), StreamParams),
+    responses((status = 101, description = "WebSocket: JSON arrays of ChatStreamEvent"), (status = 404, body = sdk::Response)))]
+pub async fn stream(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiQuery(p): ApiQuery<StreamParams>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let id = chat_id(&id)?;
+    let after = match p.after_id.as_deref() {
+        None | Some("") => 0,
+        Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| ApiError::bad_request("Invalid after_id parameter."))?,
+    };
+    // Refuse before upgrading, so failures are plain HTTP answers.
+    let chat = s.store.actor(&auth.subject).chat(id).await?;
+    let hints = s.hub().subscribe();
+    Ok(ws.on_upgrade(move |socket| run_stream(s, auth, chat, after, hints, socket)))
+}
+
+async fn run_stream(
+    s: AppState,
+    mut auth: Auth,
+    chat: Chat,
+    after: i64,
+    mut hints: tokio::sync::broadcast::Receiver<ChatHint>,
+    socket: WebSocket,
+) {
+    let (mut sink, mut incoming) = socket.split();
+    let chat_id = chat.id;
+    let mut seen = Seen { last_message_id: after, status: None, queue: None, action_required: Vec::new() };
+    let _ = s.store.actor(&auth.subject).mark_chat_read(&chat).await;
+    match seen.catch_up(&s, &auth.subject, &chat).await {
+        Ok(events) if send_batch(&mut sink, &events).await => {}
+        _ => return,
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut reauth = tokio::time::interval(REAUTH_EVERY);
+    reauth.reset();
+    loop {
+        let refresh = tokio::select! {
+            hint = hints.recv() => match hint {
+                Ok(ChatHint::Changed(c)) => c.chat_id == chat_id,
+                Ok(ChatHint::Resync) | Err(RecvError::Lagged(_)) => true,
+                Err(RecvError::Closed) => break,
+            },
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Vec::new().into())).await.is_err() { break }
+                false
+            }
+            _ = reauth.tick() => {
+                match auth.refresh(&s).await {
+                    Ok(()) => true,
+                    Err(_) => break,
+                }
+            }
+            msg = incoming.next() => match msg {
+                // The client never writes; anything but a pong or ping ends the stream.
+                Some(Ok(Message::Pong(_))) | Some(Ok(Message::Ping(_))) => false,
+                _ => break,
+            },
+        };
+        if !refresh {
+            continue;
+        }
+        let current = match s.store.actor(&auth.subject).chat(chat_id).await {
+            Ok(c) => c,
+            Err(_) => break,
+        };
+        match seen.catch_up(&s, &auth.subject, &current).await {
+            Ok(events) if events.is_empty() => {}
+            Ok(events) => {
+                if !send_batch(&mut sink, &events).await {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    if let Ok(c) = s.store.actor(&auth.subject).chat(chat_id).await {
+        let _ = s.store.actor(&auth.subject).mark_chat_read(&c).await;
+    }
+    let _ = sink.close().await;
+}
+
+#[utoipa::path(get, path = "/api/experimental/chats/watch", tag = "chats",
+    responses((status = 101, description = "WebSocket: JSON arrays of ChatWatchEvent")))]
+pub async fn watch(State(s): State<AppState>, auth: Auth, ws: WebSocketUpgrade) -> Response {
+    let hints = s.hub().subscribe();
+    ws.on_upgrade(move |socket| run_watch(s, auth, hints, socket))
+}
+
+fn watch_kind(kind: ChangeKind) -> Option<&'static str> {
+    match kind {
+        ChangeKind::Created | ChangeKind::Unarchived => Some("created"),
+        ChangeKind::StatusChange => Some("status_change"),
+        ChangeKind::TitleChange => Some("title_change"),
+        ChangeKind::Archived => Some("deleted"),
+        ChangeKind::ActionRequired => Some("action_required"),
+        ChangeKind::Message | ChangeKind::Queue | ChangeKind::Updated => None,
+    }
+}
+
+async fn run_watch(s: AppState, mut auth: Auth, mut hints: tokio::sync::broadcast::Receiver<ChatHint>, socket: WebSocket) {
+    let (mut sink, mut incoming) = socket.split();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut reauth = tokio::time::interval(REAUTH_EVERY);
+    reauth.reset();
+    loop {
+        let change = tokio::select! {
+            hint = hints.recv() => match hint {
+                Ok(ChatHint::Changed(c)) if c.owner_id == auth.subject.user_id() => Some(c),
+                // Missed events cannot be recovered here; clients refetch the list on reconnect,
+                // so close and let them.
+                Err(RecvError::Lagged(_)) | Ok(ChatHint::Resync) => break,
+                Err(RecvError::Closed) => break,
+                Ok(_) => None,
+            },
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Vec::new().into())).await.is_err() { break }
+                None
+            }
+            _ = reauth.tick() => {
+                if auth.refresh(&s).await.is_err() { break }
+                None
+            }
+            msg = incoming.next() => match msg {
+                Some(Ok(Message::Pong(_))) | Some(Ok(Message::Ping(_))) => None,
+                _ => break,
+            },
+        };
+        let Some(change) = change else { continue };
+        let Some(kind) = watch_kind(change.kind) else { continue };
+        let chat = match s.store.actor(&auth.subject).chat(change.chat_id).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound) => continue,
+            Err(_) => break,
+        };
+        let event = sdk::ChatWatchEvent { kind: kind.into(), chat: convert::chat(chat, Vec::new()) };
+        if !send_batch(&mut sink, &[event]).await {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}

@@ -1,0 +1,425 @@
+//! Wire types of `/api/experimental/chats`: chats, messages, the queue, files, models,
+//! providers, usage limits, and the events of the `stream` and `watch` WebSockets.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Chat {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub owner_id: Uuid,
+    pub workspace_id: Option<Uuid>,
+    pub parent_chat_id: Option<Uuid>,
+    /// The root of the chat's family; its own id for a root chat.
+    pub root_chat_id: Uuid,
+    pub last_model_config_id: Uuid,
+    pub title: String,
+    /// `waiting`, `pending`, `running`, `requires_action` or `error`.
+    pub status: String,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub archived: bool,
+    pub pin_order: i32,
+    pub labels: BTreeMap<String, String>,
+    /// Always empty: MCP servers are not supported yet.
+    pub mcp_server_ids: Vec<Uuid>,
+    pub has_unread: bool,
+    /// Subagent chats, in list responses (always empty for children themselves).
+    #[serde(default)]
+    pub children: Vec<Chat>,
+    /// Attached files, on create and get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<ChatFileMetadata>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A part of a user's input. `type` is `text`, `file` or `file-reference`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+pub struct ChatInputPart {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_line: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_line: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+impl ChatInputPart {
+    pub fn text(t: impl Into<String>) -> ChatInputPart {
+        ChatInputPart { kind: "text".into(), text: Some(t.into()), ..Default::default() }
+    }
+
+    pub fn file(id: Uuid) -> ChatInputPart {
+        ChatInputPart { kind: "file".into(), file_id: Some(id), ..Default::default() }
+    }
+}
+
+/// A client-executed tool the model may call; the chat waits in `requires_action` for its result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DynamicTool {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[schema(value_type = Object)]
+    pub input_schema: serde_json::Value,
+}
+
+/// `content` is kept as raw JSON so the server can validate parts in the documented order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+pub struct CreateChatRequest {
+    #[serde(default)]
+    pub organization_id: Option<Uuid>,
+    #[serde(default)]
+    #[schema(value_type = Vec<ChatInputPart>)]
+    pub content: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_config_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsafe_dynamic_tools: Option<Vec<DynamicTool>>,
+}
+
+/// PATCH body. `workspace_id: null` (or the nil UUID) clears the binding; absent leaves it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+pub struct UpdateChatRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_order: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Uuid>)]
+    pub workspace_id: Option<Option<Uuid>>,
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+pub struct ChatUsage {
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub reasoning_tokens: Option<i64>,
+    pub cache_creation_tokens: Option<i64>,
+    pub cache_read_tokens: Option<i64>,
+    pub context_limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatMessage {
+    pub id: i64,
+    pub chat_id: Uuid,
+    pub created_by: Option<Uuid>,
+    pub model_config_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    /// `user`, `assistant`, `tool` (or `system`).
+    pub role: String,
+    /// Typed parts: `text`, `reasoning`, `tool-call`, `tool-result`, `file`, `file-reference`.
+    #[schema(value_type = Vec<Object>)]
+    pub content: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<ChatUsage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_cost_micros: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatQueuedMessage {
+    pub id: i64,
+    pub chat_id: Uuid,
+    #[schema(value_type = Vec<Object>)]
+    pub content: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatMessagesResponse {
+    /// Newest first.
+    pub messages: Vec<ChatMessage>,
+    /// The queue, on the first page only.
+    #[serde(default)]
+    pub queued_messages: Vec<ChatQueuedMessage>,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+pub struct CreateChatMessageRequest {
+    #[serde(default)]
+    #[schema(value_type = Vec<ChatInputPart>)]
+    pub content: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_config_id: Option<Uuid>,
+    /// `queue` (default) or `interrupt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_behavior: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateChatMessageResponse {
+    pub queued: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<ChatMessage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_message: Option<ChatQueuedMessage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+pub struct EditChatMessageRequest {
+    #[serde(default)]
+    #[schema(value_type = Vec<ChatInputPart>)]
+    pub content: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EditChatMessageResponse {
+    pub message: ChatMessage,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ToolResultInput {
+    pub tool_call_id: String,
+    #[schema(value_type = Object)]
+    pub output: serde_json::Value,
+    #[serde(default)]
+    pub is_error: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+pub struct SubmitToolResultsRequest {
+    #[serde(default)]
+    pub results: Vec<ToolResultInput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatFileMetadata {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub organization_id: Uuid,
+    pub name: String,
+    pub mime_type: String,
+    pub size_bytes: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UploadChatFileResponse {
+    pub id: Uuid,
+}
+
+// ---- models, providers, limits ----
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatModel {
+    pub id: Uuid,
+    pub provider: String,
+    pub model: String,
+    pub display_name: String,
+    pub is_default: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatModelProvider {
+    pub provider: String,
+    pub available: bool,
+    /// `missing_api_key` when the provider is not configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable_reason: Option<String>,
+    pub models: Vec<ChatModel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatModelsResponse {
+    pub providers: Vec<ChatModelProvider>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatProviderConfig {
+    pub id: Uuid,
+    pub provider: String,
+    pub display_name: String,
+    pub enabled: bool,
+    pub has_api_key: bool,
+    pub base_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+pub struct CreateChatProviderRequest {
+    pub provider: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+pub struct UpdateChatProviderRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// An empty string removes the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatModelConfig {
+    pub id: Uuid,
+    pub provider: String,
+    pub model: String,
+    pub display_name: String,
+    pub enabled: bool,
+    pub is_default: bool,
+    pub context_limit: i64,
+    /// US dollars per million input tokens.
+    pub input_price_per_million: Option<f64>,
+    pub output_price_per_million: Option<f64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+pub struct CreateChatModelConfigRequest {
+    pub provider: String,
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_default: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_limit: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_price_per_million: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_price_per_million: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+pub struct UpdateChatModelConfigRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_default: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_limit: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_price_per_million: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_price_per_million: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UsageLimitConfig {
+    pub enabled: bool,
+    pub limit_micros: i64,
+    /// `day`, `week` or `month` (UTC).
+    pub period: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UsageLimitStatus {
+    pub enabled: bool,
+    pub period: String,
+    pub spent_micros: i64,
+    pub limit_micros: Option<i64>,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+}
+
+// ---- streams ----
+
+/// One event of `GET /chats/{chat}/stream`. Each WebSocket text frame is a JSON array of these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatStreamEvent {
+    /// `message_part`, `message`, `status`, `error`, `retry`, `queue_update`, `action_required`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub chat_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<ChatMessage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub message_part: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ChatStatusPayload>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub retry: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_messages: Option<Vec<ChatQueuedMessage>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub action_required: Option<serde_json::Value>,
+}
+
+impl ChatStreamEvent {
+    pub fn new(kind: &str, chat_id: Uuid) -> ChatStreamEvent {
+        ChatStreamEvent {
+            kind: kind.into(),
+            chat_id,
+            message: None,
+            message_part: None,
+            status: None,
+            error: None,
+            retry: None,
+            queued_messages: None,
+            action_required: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatStatusPayload {
+    pub status: String,
+}
+
+/// One event of `GET /chats/watch`: `created`, `status_change`, `title_change`, `deleted`
+/// (archived) or `action_required`, with the chat as it is now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatWatchEvent {
+    pub kind: String,
+    pub chat: Chat,
+}

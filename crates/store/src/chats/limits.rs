@@ -1,0 +1,141 @@
+//! Spend limits: a deployment-wide limit per user and period, checked inside the transactions
+//! that start model work (create, send, edit, promote, spawn). Concurrent requests can each
+//! pass the check and overspend by about one turn each; the limit is a budget, not a meter.
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+use crate::{Actor, Result, StoreError, System};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct LimitConfig {
+    pub enabled: bool,
+    pub default_limit_micros: i64,
+    /// `day`, `week` (ISO, Monday) or `month`, in UTC.
+    pub period: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The current period's bounds for `now`.
+pub fn period_bounds(period: &str, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let day = Utc.with_ymd_and_hms(now.year(), now.month(), now.day(), 0, 0, 0).unwrap();
+    match period {
+        "day" => (day, day + Duration::days(1)),
+        "week" => {
+            let start = day - Duration::days(now.weekday().num_days_from_monday() as i64);
+            (start, start + Duration::days(7))
+        }
+        _ => {
+            let start = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).unwrap();
+            let (y, m) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
+            (start, Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).unwrap())
+        }
+    }
+}
+
+async fn config(conn: impl sqlx::PgExecutor<'_>) -> Result<LimitConfig> {
+    Ok(sqlx::query_as("SELECT enabled, default_limit_micros, period, updated_at FROM chat_usage_limit_config")
+        .fetch_one(conn)
+        .await?)
+}
+
+async fn spent(conn: impl sqlx::PgExecutor<'_>, owner: Uuid, since: DateTime<Utc>) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COALESCE(sum(m.total_cost_micros), 0)::bigint FROM chat_messages m
+         JOIN chats c ON c.id = m.chat_id
+         WHERE c.owner_id = $1 AND m.created_at >= $2 AND m.total_cost_micros IS NOT NULL",
+    )
+    .bind(owner)
+    .bind(since)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Refuses when the owner has spent the limit in the current period.
+pub(crate) async fn check(conn: &mut PgConnection, owner: Uuid) -> Result<()> {
+    let cfg = config(&mut *conn).await?;
+    if !cfg.enabled {
+        return Ok(());
+    }
+    let (start, end) = period_bounds(&cfg.period, Utc::now());
+    let spent = spent(&mut *conn, owner, start).await?;
+    if spent >= cfg.default_limit_micros {
+        return Err(StoreError::UsageLimit { spent_micros: spent, limit_micros: cfg.default_limit_micros, resets_at: end });
+    }
+    Ok(())
+}
+
+/// One user's standing against the limit.
+#[derive(Debug, Clone)]
+pub struct LimitStatus {
+    pub enabled: bool,
+    pub period: String,
+    pub spent_micros: i64,
+    pub limit_micros: Option<i64>,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+}
+
+impl Actor<'_> {
+    /// The deployment's limit settings (administrators: `chat_provider read`).
+    pub async fn usage_limit_config(&self) -> Result<LimitConfig> {
+        super::models::authorize_admin(self.subject, agentry_rbac::Action::Read)?;
+        config(self.pool).await
+    }
+
+    pub async fn set_usage_limit_config(&self, enabled: bool, limit_micros: i64, period: &str) -> Result<LimitConfig> {
+        super::models::authorize_admin(self.subject, agentry_rbac::Action::Update)?;
+        if !matches!(period, "day" | "week" | "month") {
+            return Err(StoreError::invalid_field("period", "period must be day, week or month."));
+        }
+        if limit_micros < 0 {
+            return Err(StoreError::invalid_field("limit_micros", "The limit must not be negative."));
+        }
+        Ok(sqlx::query_as(
+            "UPDATE chat_usage_limit_config SET enabled = $1, default_limit_micros = $2, period = $3, updated_at = now()
+             RETURNING enabled, default_limit_micros, period, updated_at",
+        )
+        .bind(enabled)
+        .bind(limit_micros)
+        .bind(period)
+        .fetch_one(self.pool)
+        .await?)
+    }
+
+    /// The caller's own spend in the current period.
+    pub async fn my_usage(&self) -> Result<LimitStatus> {
+        let cfg = config(self.pool).await?;
+        let (start, end) = period_bounds(&cfg.period, Utc::now());
+        let spent = spent(self.pool, self.subject.user_id(), start).await?;
+        Ok(LimitStatus {
+            enabled: cfg.enabled,
+            period: cfg.period,
+            spent_micros: spent,
+            limit_micros: cfg.enabled.then_some(cfg.default_limit_micros),
+            period_start: start,
+            period_end: end,
+        })
+    }
+}
+
+impl System<'_> {
+    /// The limit check for work the chat daemon starts on the owner's behalf (subagents).
+    pub async fn check_usage_limit(&self, owner: Uuid) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        check(&mut conn, owner).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 31, 15, 0, 0).unwrap(); // a Thursday
+        assert_eq!(period_bounds("day", now).0, Utc.with_ymd_and_hms(2026, 12, 31, 0, 0, 0).unwrap());
+        assert_eq!(period_bounds("week", now).0, Utc.with_ymd_and_hms(2026, 12, 28, 0, 0, 0).unwrap());
+        assert_eq!(period_bounds("month", now).1, Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
+    }
+}

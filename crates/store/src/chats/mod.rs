@@ -1,0 +1,488 @@
+//! Chats: organization-scoped, user-owned agent conversations.
+//!
+//! Every chat has an organization, fixed at creation. The RBAC object of a chat is
+//! `chat(id) owned by owner in organization`, so the same engine answers single reads, list
+//! filters and the "may start AI work here" question (`chat create` owned by the caller in the
+//! chat's organization). Every state change locks the chat row (`SELECT … FOR UPDATE`), bumps
+//! `version`, writes its audit entry if any, and queues its change hint — all in one
+//! transaction.
+
+pub mod files;
+pub mod limits;
+pub mod messages;
+pub mod models;
+
+use std::collections::BTreeMap;
+
+use agentry_rbac::{Action, Columns, Denial, Object, ResourceType};
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+use crate::args::Args;
+use crate::audit::{self, Entry};
+use crate::pubsub::{self, ChangeKind, ChatChange};
+use crate::{Actor, Result, StoreError};
+
+/// The longest queue a chat may have.
+pub const MAX_QUEUED: i64 = 20;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Chat {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub owner_id: Uuid,
+    pub workspace_id: Option<Uuid>,
+    pub parent_chat_id: Option<Uuid>,
+    pub root_chat_id: Option<Uuid>,
+    pub last_model_config_id: Uuid,
+    pub title: String,
+    pub status: String,
+    pub version: i64,
+    pub worker_id: Option<Uuid>,
+    pub archived: bool,
+    pub pin_order: i32,
+    pub labels: Json<BTreeMap<String, String>>,
+    pub last_error: Option<String>,
+    pub dynamic_tools: Option<Json<serde_json::Value>>,
+    pub last_read_message_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub has_unread: bool,
+}
+
+impl Chat {
+    pub fn object(&self) -> Object {
+        chat_object(self.id, self.owner_id, self.organization_id)
+    }
+
+    /// Busy chats queue new messages instead of taking them.
+    pub fn is_busy(&self) -> bool {
+        matches!(self.status.as_str(), "pending" | "running" | "requires_action")
+    }
+
+    pub fn root_id(&self) -> Uuid {
+        self.root_chat_id.unwrap_or(self.id)
+    }
+}
+
+pub fn chat_object(id: Uuid, owner: Uuid, org: Uuid) -> Object {
+    Object::new(ResourceType::Chat).with_id(id).owned_by(owner).in_org(org)
+}
+
+pub(crate) const CHAT_COLUMNS: &str = "c.id, c.organization_id, c.owner_id, c.workspace_id,
+    c.parent_chat_id, c.root_chat_id, c.last_model_config_id, c.title, c.status, c.version,
+    c.worker_id, c.archived, c.pin_order, c.labels, c.last_error, c.dynamic_tools,
+    c.last_read_message_id, c.created_at, c.updated_at,
+    EXISTS (SELECT 1 FROM chat_messages m WHERE m.chat_id = c.id AND m.role = 'assistant'
+            AND NOT m.deleted AND m.id > COALESCE(c.last_read_message_id, 0)) AS has_unread";
+
+const CHAT_FILTER_COLUMNS: Columns = Columns { org: Some("c.organization_id"), owner: Some("c.owner_id") };
+
+pub(crate) async fn chat_by_id(conn: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<Chat>> {
+    let sql = format!("SELECT {CHAT_COLUMNS} FROM chats c WHERE c.id = $1");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?)
+}
+
+/// Locks the chat row for a state change and returns it.
+pub(crate) async fn lock_chat(conn: &mut PgConnection, id: Uuid) -> Result<Chat> {
+    sqlx::query("SELECT 1 FROM chats WHERE id = $1 FOR UPDATE").bind(id).fetch_optional(&mut *conn).await?;
+    chat_by_id(&mut *conn, id).await?.ok_or(StoreError::NotFound)
+}
+
+pub(crate) fn change(chat: &Chat, kind: ChangeKind) -> ChatChange {
+    ChatChange { chat_id: chat.id, owner_id: chat.owner_id, kind }
+}
+
+/// Whose chats a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerFilter {
+    /// The caller's own chats (the default).
+    Me,
+    /// Every chat the caller may read.
+    All,
+    User(Uuid),
+}
+
+/// A list request; RBAC is always applied on top.
+#[derive(Debug, Clone)]
+pub struct ChatQuery {
+    pub owner: OwnerFilter,
+    pub archived: Option<bool>,
+    pub organization_id: Option<Uuid>,
+    pub labels: BTreeMap<String, String>,
+    pub limit: i64,
+    pub offset: i64,
+    pub after_id: Option<Uuid>,
+}
+
+/// A root chat with its (readable) children.
+#[derive(Debug, Clone)]
+pub struct ChatWithChildren {
+    pub chat: Chat,
+    pub children: Vec<Chat>,
+}
+
+/// What a new chat starts with. The API has already validated it in the spec's order.
+pub struct NewChat {
+    pub organization_id: Uuid,
+    pub workspace_id: Option<Uuid>,
+    pub model_config_id: Uuid,
+    pub title: String,
+    pub system_prompt: Option<String>,
+    pub content: serde_json::Value,
+    pub labels: BTreeMap<String, String>,
+    pub dynamic_tools: Option<serde_json::Value>,
+    pub file_ids: Vec<Uuid>,
+}
+
+/// Changes to a chat; `None` leaves a field alone.
+#[derive(Debug, Default, Clone)]
+pub struct ChatPatch {
+    pub title: Option<String>,
+    pub archived: Option<bool>,
+    pub pin_order: Option<i32>,
+    pub labels: Option<BTreeMap<String, String>>,
+    /// `Some(None)` clears the binding.
+    pub workspace_id: Option<Option<Uuid>>,
+}
+
+/// A workspace as far as chats need to know it.
+#[derive(Debug, Clone, FromRow)]
+pub struct WorkspaceRef {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub owner_id: Uuid,
+    pub name: String,
+}
+
+impl Actor<'_> {
+    /// A chat the actor may read.
+    pub async fn chat(&self, id: Uuid) -> Result<Chat> {
+        let chat = chat_by_id(self.pool, id).await?.ok_or(StoreError::NotFound)?;
+        if !self.subject.can(Action::Read, &chat.object()) {
+            return Err(StoreError::NotFound);
+        }
+        Ok(chat)
+    }
+
+    /// Checks the rule for AI work on an existing chat: only its owner starts model runs in it
+    /// (an admin who may read a member's chat must not make the agent act with the member's
+    /// workspace access), and only with `chat create` in the chat's organization.
+    pub fn may_start_ai_work(&self, chat: &Chat) -> Result<()> {
+        if chat.owner_id != self.subject.user_id() {
+            return Err(StoreError::Forbidden(Denial::NoGrant));
+        }
+        let obj = Object::new(ResourceType::Chat).owned_by(chat.owner_id).in_org(chat.organization_id);
+        self.subject.authorize(Action::Create, &obj).map_err(StoreError::Forbidden)
+    }
+
+    /// Root chats the actor may read, pinned first (by pin order), then most recently updated,
+    /// each with its readable children.
+    pub async fn chats(&self, q: &ChatQuery) -> Result<Vec<ChatWithChildren>> {
+        let filter = self.subject.prepare(Action::Read, ResourceType::Chat);
+        let mut args = Args::default();
+        let rbac = args.filter(&filter, CHAT_FILTER_COLUMNS);
+        let mut conds = vec!["c.parent_chat_id IS NULL".to_string(), rbac];
+        match q.owner {
+            OwnerFilter::Me => conds.push(format!("c.owner_id = {}", args.push(self.subject.user_id()))),
+            OwnerFilter::User(u) => conds.push(format!("c.owner_id = {}", args.push(u))),
+            OwnerFilter::All => {}
+        }
+        if let Some(a) = q.archived {
+            conds.push(format!("c.archived = {}", args.push(a)));
+        }
+        if let Some(o) = q.organization_id {
+            conds.push(format!("c.organization_id = {}", args.push(o)));
+        }
+        if !q.labels.is_empty() {
+            conds.push(format!("c.labels @> {}", args.push(Json(q.labels.clone()))));
+        }
+        if let Some(after) = q.after_id {
+            // Keyset over the sort order (unpinned, pin_order ASC, updated_at DESC, id DESC).
+            let a = args.push(after);
+            conds.push(format!(
+                "EXISTS (SELECT 1 FROM chats k WHERE k.id = {a} AND (
+                    (c.pin_order = 0) > (k.pin_order = 0)
+                    OR ((c.pin_order = 0) = (k.pin_order = 0) AND c.pin_order > k.pin_order)
+                    OR ((c.pin_order = 0) = (k.pin_order = 0) AND c.pin_order = k.pin_order
+                        AND (c.updated_at, c.id) < (k.updated_at, k.id))))"
+            ));
+        }
+        let (l, o) = (args.push(q.limit), args.push(q.offset));
+        let sql = format!(
+            "SELECT {CHAT_COLUMNS} FROM chats c WHERE {}
+             ORDER BY (c.pin_order = 0), c.pin_order, c.updated_at DESC, c.id DESC
+             LIMIT {l} OFFSET {o}",
+            conds.join(" AND ")
+        );
+        let roots: Vec<Chat> =
+            sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?;
+        if roots.is_empty() {
+            return Ok(Vec::new());
+        }
+
+        let ids: Vec<Uuid> = roots.iter().map(|c| c.id).collect();
+        let mut args = Args::default();
+        let rbac = args.filter(&filter, CHAT_FILTER_COLUMNS);
+        let p = args.push(ids);
+        let archived = match q.archived {
+            Some(a) => format!("AND c.archived = {}", args.push(a)),
+            None => String::new(),
+        };
+        let sql = format!(
+            "SELECT {CHAT_COLUMNS} FROM chats c WHERE c.parent_chat_id = ANY({p}) AND {rbac} {archived}
+             ORDER BY c.created_at, c.id"
+        );
+        let children: Vec<Chat> =
+            sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?;
+        let mut by_parent: BTreeMap<Uuid, Vec<Chat>> = BTreeMap::new();
+        for c in children {
+            by_parent.entry(c.parent_chat_id.expect("children have parents")).or_default().push(c);
+        }
+        Ok(roots
+            .into_iter()
+            .map(|chat| {
+                let children = by_parent.remove(&chat.id).unwrap_or_default();
+                ChatWithChildren { chat, children }
+            })
+            .collect())
+    }
+
+    /// A workspace the actor may read *and* execute in (binding a chat to a workspace lets the
+    /// agent run commands there). Anything else is `NotFound`, so an inaccessible workspace is
+    /// never revealed.
+    pub async fn workspace_for_chat(&self, id: Uuid) -> Result<WorkspaceRef> {
+        let ws: Option<WorkspaceRef> = sqlx::query_as(
+            "SELECT id, organization_id, owner_id, name FROM workspaces WHERE id = $1 AND NOT deleted",
+        )
+        .bind(id)
+        .fetch_optional(self.pool)
+        .await?;
+        let ws = ws.ok_or(StoreError::NotFound)?;
+        let obj = Object::new(ResourceType::Workspace).with_id(ws.id).owned_by(ws.owner_id).in_org(ws.organization_id);
+        if !self.subject.can(Action::Read, &obj) || !self.subject.can(Action::Ssh, &obj) {
+            return Err(StoreError::NotFound);
+        }
+        Ok(ws)
+    }
+
+    /// Creates a chat with its first messages, pending for the agent loop.
+    pub async fn create_chat(&self, new: NewChat) -> Result<Chat> {
+        let me = self.subject.user_id();
+        let obj = Object::new(ResourceType::Chat).owned_by(me).in_org(new.organization_id);
+        self.subject.authorize(Action::Create, &obj).map_err(StoreError::Forbidden)?;
+        let mut tx = self.pool.begin().await?;
+        limits::check(&mut tx, me).await?;
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO chats (id, organization_id, owner_id, workspace_id, last_model_config_id,
+                 title, status, version, labels, dynamic_tools)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 1, $7, $8)",
+        )
+        .bind(id)
+        .bind(new.organization_id)
+        .bind(me)
+        .bind(new.workspace_id)
+        .bind(new.model_config_id)
+        .bind(&new.title)
+        .bind(Json(&new.labels))
+        .bind(new.dynamic_tools.as_ref().map(Json))
+        .execute(&mut *tx)
+        .await?;
+        if let Some(prompt) = &new.system_prompt {
+            let content = serde_json::json!([{"type": "text", "text": prompt}]);
+            messages::insert(&mut tx, id, messages::NewMessage::system(content)).await?;
+        }
+        messages::insert(
+            &mut tx,
+            id,
+            messages::NewMessage::user(new.content.clone(), me, Some(new.model_config_id)),
+        )
+        .await?;
+        files::link(&mut tx, id, &new.file_ids).await?;
+        audit::record(
+            &mut tx,
+            Entry {
+                user_id: Some(me),
+                organization_id: Some(new.organization_id),
+                action: "create",
+                resource_type: "chat",
+                resource_id: id,
+                resource_target: &new.title,
+                diff: serde_json::json!({"workspace_id": new.workspace_id, "model_config_id": new.model_config_id}),
+                description: format!("created chat {}", new.title),
+            },
+        )
+        .await?;
+        let chat = chat_by_id(&mut *tx, id).await?.ok_or(StoreError::NotFound)?;
+        pubsub::notify(&mut tx, change(&chat, ChangeKind::Created)).await?;
+        tx.commit().await?;
+        Ok(chat)
+    }
+
+    /// Applies a patch. Needs `chat update`. Archiving cascades to the chat's family (it is
+    /// root-only: children follow their root) and stops any run; a workspace binding must be a
+    /// workspace the caller may execute in, in the chat's own organization.
+    pub async fn update_chat(&self, id: Uuid, patch: &ChatPatch) -> Result<Chat> {
+        let current = self.chat(id).await?;
+        self.subject.authorize(Action::Update, &current.object()).map_err(StoreError::Forbidden)?;
+        if let Some(Some(ws)) = patch.workspace_id {
+            let ws = self.workspace_for_chat(ws).await.map_err(|e| match e {
+                StoreError::NotFound => StoreError::invalid_field(
+                    "workspace_id",
+                    "Workspace not found or you do not have access to this resource",
+                ),
+                e => e,
+            })?;
+            if ws.organization_id != current.organization_id {
+                return Err(StoreError::invalid_field(
+                    "workspace_id",
+                    "Workspace does not belong to this chat's organization.",
+                ));
+            }
+        }
+
+        let mut tx = self.pool.begin().await?;
+        let chat = lock_chat(&mut tx, id).await?;
+        let mut kinds = Vec::new();
+        let mut diff = serde_json::Map::new();
+
+        if let Some(title) = &patch.title {
+            sqlx::query("UPDATE chats SET title = $2 WHERE id = $1").bind(id).bind(title).execute(&mut *tx).await?;
+            diff.insert("title".into(), serde_json::json!({"old": chat.title, "new": title}));
+            kinds.push((chat.clone(), ChangeKind::TitleChange));
+        }
+        if let Some(labels) = &patch.labels {
+            sqlx::query("UPDATE chats SET labels = $2 WHERE id = $1").bind(id).bind(Json(labels)).execute(&mut *tx).await?;
+            diff.insert("labels".into(), serde_json::json!(labels));
+            kinds.push((chat.clone(), ChangeKind::Updated));
+        }
+        if let Some(ws) = patch.workspace_id {
+            sqlx::query("UPDATE chats SET workspace_id = $2 WHERE id = $1").bind(id).bind(ws).execute(&mut *tx).await?;
+            diff.insert("workspace_id".into(), serde_json::json!({"old": chat.workspace_id, "new": ws}));
+            kinds.push((chat.clone(), ChangeKind::Updated));
+        }
+        if let Some(archived) = patch.archived {
+            if archived == chat.archived {
+                return Err(StoreError::invalid(if archived {
+                    "Chat is already archived."
+                } else {
+                    "Chat is not archived."
+                }));
+            }
+            if !archived && chat.parent_chat_id.is_some() {
+                let parent_archived: bool = sqlx::query_scalar("SELECT archived FROM chats WHERE id = $1")
+                    .bind(chat.parent_chat_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if parent_archived {
+                    return Err(StoreError::invalid("Cannot unarchive a chat whose parent is archived."));
+                }
+            }
+            // The family: the chat and every chat whose root it is. Locked in id order.
+            let family: Vec<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM chats WHERE id = $1 OR root_chat_id = $1 ORDER BY id FOR UPDATE",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE chats SET archived = $2,
+                     pin_order = CASE WHEN $2 THEN 0 ELSE pin_order END,
+                     status = CASE WHEN $2 AND status IN ('pending', 'running') THEN 'waiting' ELSE status END,
+                     worker_id = CASE WHEN $2 THEN NULL ELSE worker_id END,
+                     version = version + 1
+                 WHERE id = ANY($1)",
+            )
+            .bind(&family)
+            .bind(archived)
+            .execute(&mut *tx)
+            .await?;
+            diff.insert("archived".into(), serde_json::json!(archived));
+            for member in &family {
+                let c = chat_by_id(&mut *tx, *member).await?.ok_or(StoreError::NotFound)?;
+                kinds.push((c, if archived { ChangeKind::Archived } else { ChangeKind::Unarchived }));
+            }
+        }
+        if let Some(pin) = patch.pin_order {
+            let archived_now = patch.archived.unwrap_or(chat.archived);
+            if pin > 0 && archived_now {
+                return Err(StoreError::invalid("Cannot pin an archived chat."));
+            }
+            set_pin_order(&mut tx, &chat, pin).await?;
+            kinds.push((chat.clone(), ChangeKind::Updated));
+        }
+        sqlx::query("UPDATE chats SET updated_at = now(), version = version + 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if !diff.is_empty() {
+            let archive_only = diff.len() == 1 && diff.contains_key("archived");
+            audit::record(
+                &mut tx,
+                Entry {
+                    user_id: Some(self.subject.user_id()),
+                    organization_id: Some(chat.organization_id),
+                    action: if archive_only { "archive" } else { "write" },
+                    resource_type: "chat",
+                    resource_id: chat.id,
+                    resource_target: &chat.title,
+                    diff: serde_json::Value::Object(diff),
+                    description: format!("updated chat {}", chat.title),
+                },
+            )
+            .await?;
+        }
+        for (c, kind) in &kinds {
+            pubsub::notify(&mut tx, change(c, *kind)).await?;
+        }
+        let updated = chat_by_id(&mut *tx, id).await?.ok_or(StoreError::NotFound)?;
+        tx.commit().await?;
+        Ok(updated)
+    }
+
+    /// Marks the chat read up to its newest assistant message (drives `has_unread`).
+    pub async fn mark_chat_read(&self, chat: &Chat) -> Result<()> {
+        sqlx::query(
+            "UPDATE chats SET last_read_message_id = (
+                 SELECT max(id) FROM chat_messages WHERE chat_id = $1 AND role = 'assistant' AND NOT deleted)
+             WHERE id = $1",
+        )
+        .bind(chat.id)
+        .execute(self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Pins (pin > 0, clamped to the number of pinned root chats of the owner) or unpins (0),
+/// renumbering the owner's other pinned chats so the order stays 1..=n.
+async fn set_pin_order(conn: &mut PgConnection, chat: &Chat, pin: i32) -> Result<()> {
+    if pin < 0 {
+        return Err(StoreError::invalid_field("pin_order", "pin_order must not be negative."));
+    }
+    let mut pinned: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM chats WHERE owner_id = $1 AND pin_order > 0 AND id <> $2 AND NOT archived
+         ORDER BY pin_order, id FOR UPDATE",
+    )
+    .bind(chat.owner_id)
+    .bind(chat.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    if pin > 0 {
+        let at = (pin as usize - 1).min(pinned.len());
+        pinned.insert(at, chat.id);
+    } else {
+        sqlx::query("UPDATE chats SET pin_order = 0 WHERE id = $1").bind(chat.id).execute(&mut *conn).await?;
+    }
+    for (i, id) in pinned.iter().enumerate() {
+        sqlx::query("UPDATE chats SET pin_order = $2 WHERE id = $1")
+            .bind(id)
+            .bind(i as i32 + 1)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
