@@ -121,12 +121,11 @@ pub async fn create(
     // template's access and organization) authoritatively; this pass only gathers details.
     let mut v = Vec::new();
     validate::name("name", &req.name, &mut v);
-    if let Ok(t) = actor.template(req.template_id).await {
-        if t.organization_id == o.id {
-            if let Err(errors) = resolve_parameters(&t.parameters.0, &values) {
-                v.extend(errors.into_iter().map(|(field, detail)| sdk::ValidationError { field, detail }));
-            }
-        }
+    if let Ok(t) = actor.template(req.template_id).await
+        && t.organization_id == o.id
+        && let Err(errors) = resolve_parameters(&t.parameters.0, &values)
+    {
+        v.extend(errors.into_iter().map(|(field, detail)| sdk::ValidationError { field, detail }));
     }
     if !v.is_empty() {
         return Err(ApiError::validation(v));
