@@ -535,3 +535,44 @@ async fn watch_reaches_clients_of_another_server_process() {
     common::stop_server_process(child);
     w.s.stop().await;
 }
+
+#[tokio::test]
+async fn title_regeneration_asks_the_chats_model() {
+    let w = world().await;
+    let fake = agentry_fakellm::FakeLlm::start().await;
+    w.owner
+        .create_chat_provider(&sdk::CreateChatProviderRequest {
+            provider: "openai-compat".into(),
+            base_url: Some(fake.openai_base_url()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let providers = w.owner.chat_providers().await.unwrap();
+    assert!(!providers[0].has_api_key, "no key was given, and keys are never returned anyway");
+    let (m, _) = w.member("titler", &[w.a.id], &[w.a.id]).await;
+    let chat = m.create_chat(&create_req(w.a.id, "the CI build fails on arm64 every other night")).await.unwrap();
+
+    fake.push_turn(agentry_fakellm::Turn::text("\"Flaky arm64 CI builds.\""));
+    let renamed = m.regenerate_chat_title(chat.id).await.unwrap();
+    assert_eq!(renamed.title, "Flaky arm64 CI builds");
+    let req = fake.requests().pop().unwrap();
+    assert_eq!(req.body["model"], "fake-model");
+    assert!(req.body.to_string().contains("every other night"), "the first message is sent: {}", req.body);
+
+    // Someone who may read the chat but does not own it cannot make the model run in it.
+    let (admin, _) = w.member("admin-t", &[w.a.id], &[]).await;
+    w.owner.update_member_roles("org-a", "admin-t", &["organization-admin"]).await.unwrap();
+    admin.chat(chat.id).await.unwrap();
+    expect_status(admin.regenerate_chat_title(chat.id).await, 403);
+
+    // A provider that fails is reported, and the title stays.
+    fake.push_turn(agentry_fakellm::Turn::error(401, "bad key"));
+    let e = expect_status(m.regenerate_chat_title(chat.id).await, 502);
+    assert_eq!(e.message(), Some("Failed to generate a title."));
+    assert_eq!(m.chat(chat.id).await.unwrap().title, "Flaky arm64 CI builds");
+    let models = m.chat_models().await.unwrap();
+    assert_eq!(models.providers[0].models[0].id, w.model.id);
+    assert!(models.providers[0].available);
+    w.s.stop().await;
+}
