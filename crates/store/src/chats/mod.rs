@@ -71,10 +71,9 @@ pub fn chat_object(id: Uuid, owner: Uuid, org: Uuid) -> Object {
     Object::new(ResourceType::Chat).with_id(id).owned_by(owner).in_org(org)
 }
 
-pub(crate) const CHAT_COLUMNS: &str = "c.id, c.organization_id, c.owner_id, c.workspace_id,
-    c.parent_chat_id, c.root_chat_id, c.last_model_config_id, c.title, c.status, c.version,
-    c.worker_id, c.archived, c.pin_order, c.labels, c.last_error, c.dynamic_tools,
-    c.last_read_message_id, c.created_at, c.updated_at,
+/// Every column of a chat (extra columns such as the heartbeat are ignored by `FromRow`) plus
+/// whether it has an assistant message newer than the owner's read cursor.
+pub(crate) const CHAT_COLUMNS: &str = "c.*,
     EXISTS (SELECT 1 FROM chat_messages m WHERE m.chat_id = c.id AND m.role = 'assistant'
             AND NOT m.deleted AND m.id > COALESCE(c.last_read_message_id, 0)) AS has_unread";
 
@@ -178,12 +177,10 @@ impl Actor<'_> {
         self.subject.authorize(Action::Create, &obj).map_err(StoreError::Forbidden)
     }
 
-    /// Root chats the actor may read, pinned first (by pin order), then most recently updated,
-    /// each with its readable children.
-    pub async fn chats(&self, q: &ChatQuery) -> Result<Vec<ChatWithChildren>> {
-        let filter = self.subject.prepare(Action::Read, ResourceType::Chat);
+    /// The root-chat list query for `q` (RBAC filter included) and its arguments.
+    fn root_query(&self, q: &ChatQuery, filter: &agentry_rbac::Filter) -> (String, Args) {
         let mut args = Args::default();
-        let rbac = args.filter(&filter, CHAT_FILTER_COLUMNS);
+        let rbac = args.filter(filter, CHAT_FILTER_COLUMNS);
         let mut conds = vec!["c.parent_chat_id IS NULL".to_string(), rbac];
         match q.owner {
             OwnerFilter::Me => conds.push(format!("c.owner_id = {}", args.push(self.subject.user_id()))),
@@ -211,12 +208,32 @@ impl Actor<'_> {
             ));
         }
         let (l, o) = (args.push(q.limit), args.push(q.offset));
+        // The page is chosen first and `has_unread` computed for its rows only.
+        let order = "(c.pin_order = 0), c.pin_order, c.updated_at DESC, c.id DESC";
         let sql = format!(
-            "SELECT {CHAT_COLUMNS} FROM chats c WHERE {}
-             ORDER BY (c.pin_order = 0), c.pin_order, c.updated_at DESC, c.id DESC
-             LIMIT {l} OFFSET {o}",
+            "SELECT {CHAT_COLUMNS} FROM (
+                 SELECT c.* FROM chats c WHERE {} ORDER BY {order} LIMIT {l} OFFSET {o}
+             ) c ORDER BY {order}",
             conds.join(" AND ")
         );
+        (sql, args)
+    }
+
+    /// The PostgreSQL plan of the root-chat list query for `q`, as the actor would run it.
+    /// Diagnostics for operators and the list benchmark (which checks that chats are reached
+    /// through an index).
+    pub async fn explain_chats(&self, q: &ChatQuery) -> Result<Vec<String>> {
+        let filter = self.subject.prepare(Action::Read, ResourceType::Chat);
+        let (sql, args) = self.root_query(q, &filter);
+        let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {sql}");
+        Ok(sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+    }
+
+    /// Root chats the actor may read, pinned first (by pin order), then most recently updated,
+    /// each with its readable children.
+    pub async fn chats(&self, q: &ChatQuery) -> Result<Vec<ChatWithChildren>> {
+        let filter = self.subject.prepare(Action::Read, ResourceType::Chat);
+        let (sql, args) = self.root_query(q, &filter);
         let roots: Vec<Chat> =
             sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?;
         if roots.is_empty() {
