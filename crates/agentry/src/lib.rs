@@ -10,7 +10,10 @@ use std::str::FromStr;
 use agentry_api::{AppState, Config};
 use agentry_pgembed::{EmbeddedPostgres, Options};
 use agentry_provisioner::{BuildRunner, LocalProvisioner, Provisioning};
+use agentry_chatd::{Daemon, DaemonConfig};
 use agentry_store::Store;
+use agentry_store::parts::Parts;
+use agentry_store::pubsub::Hub;
 use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
 
@@ -24,6 +27,9 @@ pub struct ServerConfig {
     pub postgres_bin_dir: Option<PathBuf>,
     /// The URL users reach the server at; `http://<http_address>` when `None`.
     pub access_url: Option<String>,
+    /// The chat daemon's intervals and limits; `None` runs no chat daemon here (an API-only
+    /// replica: other servers on the database run the chats).
+    pub chatd: Option<DaemonConfig>,
 }
 
 /// Connections per server process. Each request holds one only for its queries.
@@ -53,7 +59,10 @@ pub async fn run(
         let addr = listener.local_addr()?;
         let access_url = cfg.access_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         on_listening(addr);
-        serve(store.clone(), listener, Config::new(access_url), cfg.data_dir.clone(), shutdown).await?;
+        if let Err(e) = agentry_chatd::env::apply(&store).await {
+            tracing::warn!(error = %e, "applying provider keys from the environment failed");
+        }
+        serve_with(store.clone(), listener, Config::new(access_url), cfg.data_dir.clone(), cfg.chatd.clone(), shutdown).await?;
         store.close().await;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
     }
@@ -68,6 +77,7 @@ pub async fn run(
 /// workspaces under `<data_dir>/workspaces` and the build runner executing builds. Builds left
 /// unfinished by an earlier process are recovered first (see `agentry_provisioner`). On
 /// `shutdown` the runner fails its in-flight builds and ends every workspace's processes.
+/// The chat daemon runs with its default settings; see [`serve_with`].
 pub async fn serve(
     store: Store,
     listener: TcpListener,
@@ -75,17 +85,47 @@ pub async fn serve(
     data_dir: PathBuf,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(store, listener, config, data_dir, Some(DaemonConfig::default()), shutdown).await
+}
+
+/// [`serve`] with the chat daemon configured by `chatd` (none when `None`). The daemon shares the process's change
+/// hub and live-parts hub with the API; on `shutdown` it stops claiming and hands its running
+/// chats back (`pending`) before the provisioner shuts down.
+pub async fn serve_with(
+    store: Store,
+    listener: TcpListener,
+    config: Config,
+    data_dir: PathBuf,
+    chatd: Option<DaemonConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let provisioner = LocalProvisioner::new(data_dir.join("workspaces"));
     let provisioning = Provisioning::new(std::sync::Arc::new(provisioner));
     let runner = BuildRunner::new(store.clone(), provisioning.clone());
     runner.recover().await.map_err(std::io::Error::other)?;
     let runner = tokio::spawn(runner.run());
+    let hub = Hub::start(&store).await.map_err(std::io::Error::other)?;
+    let parts = Parts::start(&store).await.map_err(std::io::Error::other)?;
+    let daemon = match chatd {
+        Some(cfg) => Some(std::sync::Arc::new(
+            Daemon::start(store.clone(), hub.clone(), parts.clone(), provisioning.clone(), cfg).map_err(std::io::Error::other)?,
+        )),
+        None => None,
+    };
     let closer = provisioning.clone();
+    let stopper = daemon.clone();
     let shutdown = async move {
         shutdown.await;
+        if let Some(d) = stopper {
+            d.shutdown().await;
+        }
         closer.close();
     };
-    let result = agentry_api::serve(listener, AppState::new(store, config, provisioning.clone()), shutdown).await;
+    let state = AppState::new(store, config, provisioning.clone()).with_hub(hub).with_parts(parts);
+    let result = agentry_api::serve(listener, state, shutdown).await;
+    if let Some(d) = daemon {
+        d.shutdown().await;
+    }
     // Also when the API failed without a shutdown signal.
     provisioning.close();
     runner.await.map_err(std::io::Error::other)?;

@@ -3,6 +3,7 @@
 mod cli;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +39,46 @@ struct ServerArgs {
     /// The URL users reach this deployment at.
     #[arg(long, env = "AGENTRY_ACCESS_URL")]
     access_url: Option<String>,
+    /// Run the chat daemon (the agent loop) in this process. With `false` this server only
+    /// serves the API; other servers on the same database run the chats.
+    #[arg(long, env = "AGENTRY_CHAT_DAEMON", default_value_t = true, action = clap::ArgAction::Set)]
+    chat_daemon: bool,
+    /// How often the chat daemon looks for pending chats without being woken (e.g. 1s, 500ms).
+    #[arg(long, env = "AGENTRY_CHAT_ACQUIRE_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    chat_acquire_interval: Duration,
+    /// How often the chat daemon refreshes the heartbeat of the chats it runs.
+    #[arg(long, env = "AGENTRY_CHAT_HEARTBEAT_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    chat_heartbeat_interval: Duration,
+    /// A running chat whose heartbeat is older than this is taken over by another server.
+    #[arg(long, env = "AGENTRY_CHAT_STALE_AFTER", default_value = "5m", value_parser = parse_duration)]
+    chat_stale_after: Duration,
+    /// How long a chat waits for client (dynamic) tool results before it fails.
+    #[arg(long, env = "AGENTRY_CHAT_ACTION_DEADLINE", default_value = "5m", value_parser = parse_duration)]
+    chat_action_deadline: Duration,
+    /// Attempts per model call, the first included (retries back off from 1 s, doubling to 60 s).
+    #[arg(long, env = "AGENTRY_CHAT_RETRY_ATTEMPTS", default_value_t = 25)]
+    chat_retry_attempts: u32,
+}
+
+/// `500ms`, `2s`, `5m`, `1h`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("duration must be positive: {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 fn default_data_dir() -> PathBuf {
@@ -80,6 +121,14 @@ async fn main() -> std::process::ExitCode {
                 postgres_url: a.postgres_url,
                 postgres_bin_dir: a.postgres_bin_dir,
                 access_url: a.access_url,
+                chatd: a.chat_daemon.then(|| agentry_chatd::DaemonConfig {
+                    acquire_interval: a.chat_acquire_interval,
+                    heartbeat_interval: a.chat_heartbeat_interval,
+                    stale_after: a.chat_stale_after,
+                    action_deadline: a.chat_action_deadline,
+                    retry: agentry_llm::RetryPolicy { max_attempts: a.chat_retry_attempts.max(1), ..agentry_llm::RetryPolicy::default() },
+                    ..agentry_chatd::DaemonConfig::default()
+                }),
             };
             let result = agentry::run(cfg, shutdown_signal(), |addr| {
                 // Scripts and tests read this line to find the port.

@@ -1,5 +1,7 @@
 //! Black-box tests of organization-scoped chats: the create checks in their order, visibility,
 //! the agents-access boundary, messages and the queue, files, streams, and bad input.
+//! These servers run no chat daemon: the tests pin the states the API itself leaves chats in,
+//! which a model run would change (`tests/chatd.rs` covers the agent loop).
 
 mod common;
 
@@ -22,7 +24,7 @@ struct World {
 }
 
 async fn world() -> World {
-    let s = TestServer::start().await;
+    let s = TestServer::start_api_only().await;
     let (owner, _) = s.owner().await;
     let model = owner
         .create_chat_model_config(&sdk::CreateChatModelConfigRequest {
@@ -192,7 +194,7 @@ async fn create_checks_run_in_the_documented_order() {
 
 #[tokio::test]
 async fn no_default_model_config_is_reported() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_api_only().await;
     let (owner, first) = s.owner().await;
     owner.update_member_roles(&first.organization_id.to_string(), "owner", &["agents-access"]).await.unwrap();
     let e = expect_status(owner.create_chat(&create_req(first.organization_id, "hi")).await, 400);
@@ -514,7 +516,7 @@ async fn watch_reaches_clients_of_another_server_process() {
     let w = world().await;
     let (m, _) = w.member("watcher", &[w.a.id], &[w.a.id]).await;
     // Server 2: the real binary, a separate process on the same database.
-    let (child, url2) = common::spawn_server_process(&w.s.database_url);
+    let (child, url2) = common::spawn_api_only_process(&w.s.database_url);
     let via2 = Client::new(&url2).unwrap().with_token(m.token().unwrap());
     let mut watch = via2.watch_chats().await.unwrap();
     let chat = m.create_chat(&create_req(w.a.id, "cross replica")).await.unwrap();

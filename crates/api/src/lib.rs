@@ -60,17 +60,30 @@ pub struct AppState {
     pub(crate) provisioning: agentry_provisioner::Provisioning,
     /// Committed-change hints from every server process; started by [`serve`] when unset.
     pub(crate) hub: Option<agentry_store::pubsub::Hub>,
+    /// Live chat parts (streaming deltas, retries) from this and every other server process;
+    /// started by [`serve`] when unset.
+    pub(crate) parts: Option<agentry_store::parts::Parts>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: Config, provisioning: agentry_provisioner::Provisioning) -> AppState {
-        AppState { store, config: Arc::new(config), provisioning, hub: None }
+        AppState { store, config: Arc::new(config), provisioning, hub: None, parts: None }
     }
 
     /// Uses an already running change hub (shared with the chat daemon in the same process).
     pub fn with_hub(mut self, hub: agentry_store::pubsub::Hub) -> AppState {
         self.hub = Some(hub);
         self
+    }
+
+    /// Uses an already running live-parts hub (shared with the chat daemon in the same process).
+    pub fn with_parts(mut self, parts: agentry_store::parts::Parts) -> AppState {
+        self.parts = Some(parts);
+        self
+    }
+
+    pub(crate) fn parts(&self) -> &agentry_store::parts::Parts {
+        self.parts.as_ref().expect("serve() starts the parts hub before routing")
     }
 
     pub(crate) fn hub(&self) -> &agentry_store::pubsub::Hub {
@@ -188,6 +201,9 @@ pub async fn serve(
     let mut state = state;
     if state.hub.is_none() {
         state.hub = Some(agentry_store::pubsub::Hub::start(&state.store).await.map_err(std::io::Error::other)?);
+    }
+    if state.parts.is_none() {
+        state.parts = Some(agentry_store::parts::Parts::start(&state.store).await.map_err(std::io::Error::other)?);
     }
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }

@@ -1,10 +1,24 @@
-//! agentry's chat daemon.
+//! agentry's chat daemon: runs agent chats against LLM providers, as the chat owner.
 //!
-//! It runs model calls for chats on behalf of their owners. Today that is title generation;
-//! the agent loop (claiming pending chats, streaming, tools, subagents) builds on the same
-//! provider resolution in [`providers`].
+//! - [`daemon`]: the per-process [`Daemon`] — claiming pending chats across replicas with
+//!   `FOR UPDATE SKIP LOCKED`, batch heartbeats, stale recovery, shutdown hand-back.
+//! - `run`: one turn of one chat (stream → tools in parallel → fenced save → repeat).
+//! - [`tools`]: the built-in tools, acting as the chat owner through the authorizing facade.
+//! - [`prompt`], [`cost`], [`providers`], [`title`], [`env`].
+//!
+//! **Invariant:** chatd never runs SQL itself; every read and write goes through
+//! `agentry_store` — the owner's `Actor` for anything a tool does, named `System` tasks for
+//! claiming and the worker's fenced writes. No row lock is held across a model call.
 
+pub mod cost;
+pub mod daemon;
+pub mod env;
+pub mod prompt;
 pub mod providers;
+mod run;
 pub mod title;
+pub mod tools;
 
+pub use daemon::{Daemon, DaemonConfig};
 pub use providers::ProviderError;
+pub use run::INTERRUPTED_RESULT;

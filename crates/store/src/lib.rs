@@ -16,6 +16,7 @@ pub mod chats;
 mod error;
 pub mod members;
 pub mod orgs;
+pub mod parts;
 pub mod pubsub;
 pub mod templates;
 pub mod users;

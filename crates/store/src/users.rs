@@ -122,6 +122,14 @@ fn build_subject(user: &User, memberships: &[MembershipRoles]) -> Subject {
     s
 }
 
+/// The subject of `user` with these `(organization, role names)` memberships; for the chat
+/// daemon, which acts as a chat's owner (`System::subject_for`).
+pub(crate) fn subject_from_roles(user: &User, memberships: &[(Uuid, Vec<String>)]) -> Subject {
+    let m: Vec<MembershipRoles> =
+        memberships.iter().map(|(org, roles)| MembershipRoles { org: *org, roles: roles.clone() }).collect();
+    build_subject(user, &m)
+}
+
 fn hash_secret(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
@@ -187,7 +195,7 @@ async fn insert_user(conn: &mut PgConnection, new: &NewUser<'_>, site_roles: &[&
     Ok(id)
 }
 
-async fn user_by_id(conn: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<User>> {
+pub(crate) async fn user_by_id(conn: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?)
 }

@@ -69,6 +69,21 @@ impl TestServer {
 
     /// A server on an existing database (several servers may share one).
     pub async fn start_on(database_url: &str) -> TestServer {
+        TestServer::start_with(database_url, test_chatd()).await
+    }
+
+    /// A server with no chat daemon: chats stay as the API leaves them (tests of the API's own
+    /// state transitions, which a model run would race).
+    pub async fn start_api_only() -> TestServer {
+        TestServer::start_serving(&fresh_database().await, None).await
+    }
+
+    /// A server on an existing database with this chat daemon configuration.
+    pub async fn start_with(database_url: &str, chatd: agentry_chatd::DaemonConfig) -> TestServer {
+        TestServer::start_serving(database_url, Some(chatd)).await
+    }
+
+    async fn start_serving(database_url: &str, chatd: Option<agentry_chatd::DaemonConfig>) -> TestServer {
         let store = Store::connect(PgConnectOptions::from_str(database_url).unwrap(), 8).await.unwrap();
         store.migrate().await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -78,7 +93,7 @@ impl TestServer {
         let data_dir = tempfile::tempdir().unwrap();
         let dir = data_dir.path().to_path_buf();
         let task = tokio::spawn(async move {
-            agentry::serve(store, listener, config, dir, async {
+            agentry::serve_with(store, listener, config, dir, chatd, async {
                 let _ = rx.await;
             })
             .await
@@ -142,6 +157,22 @@ impl TestServer {
     }
 }
 
+/// The chat daemon every test server runs: quick to claim, quick to give up on a failing
+/// provider, and no title requests (they would take turns scripted for the fake provider).
+pub fn test_chatd() -> agentry_chatd::DaemonConfig {
+    agentry_chatd::DaemonConfig {
+        acquire_interval: std::time::Duration::from_millis(200),
+        heartbeat_interval: std::time::Duration::from_secs(1),
+        retry: agentry_llm::RetryPolicy {
+            initial: std::time::Duration::from_millis(50),
+            max: std::time::Duration::from_millis(500),
+            max_attempts: 3,
+        },
+        generate_titles: false,
+        ..agentry_chatd::DaemonConfig::default()
+    }
+}
+
 /// Asserts a call failed with `status` and returns the error for further checks.
 #[track_caller]
 pub fn expect_status<T: std::fmt::Debug>(r: agentry_client::Result<T>, status: u16) -> agentry_client::Error {
@@ -158,9 +189,14 @@ pub fn expect_status<T: std::fmt::Debug>(r: agentry_client::Result<T>, status: u
 /// With `database_url`, it joins that database; without, it runs its embedded PostgreSQL in
 /// `data_dir`.
 pub fn spawn_agentry(database_url: Option<&str>, data_dir: &std::path::Path) -> (std::process::Child, String) {
+    spawn_agentry_with(database_url, data_dir, &[])
+}
+
+/// [`spawn_agentry`] with extra `server` flags (e.g. `--chat-stale-after 2s`).
+pub fn spawn_agentry_with(database_url: Option<&str>, data_dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_agentry"));
-    cmd.args(["server", "--http-address", "127.0.0.1:0", "--data-dir"]).arg(data_dir);
+    cmd.args(["server", "--http-address", "127.0.0.1:0", "--data-dir"]).arg(data_dir).args(extra);
     match database_url {
         Some(url) => cmd.args(["--postgres-url", url]),
         None => cmd.env_remove("AGENTRY_POSTGRES_URL"),
@@ -185,6 +221,12 @@ pub fn spawn_agentry(database_url: Option<&str>, data_dir: &std::path::Path) -> 
 pub fn spawn_server_process(database_url: &str) -> (std::process::Child, String) {
     let dir = tempfile::tempdir().unwrap().keep();
     spawn_agentry(Some(database_url), &dir)
+}
+
+/// [`spawn_server_process`] without a chat daemon (`--chat-daemon false`).
+pub fn spawn_api_only_process(database_url: &str) -> (std::process::Child, String) {
+    let dir = tempfile::tempdir().unwrap().keep();
+    spawn_agentry_with(Some(database_url), &dir, &["--chat-daemon", "false"])
 }
 
 /// SIGTERM, then wait (bounded) for a clean exit.

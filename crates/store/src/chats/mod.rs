@@ -11,6 +11,7 @@ pub mod files;
 pub mod limits;
 pub mod messages;
 pub mod models;
+pub mod worker;
 
 use std::collections::BTreeMap;
 

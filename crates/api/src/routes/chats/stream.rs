@@ -7,6 +7,10 @@
 //! hint costs a re-read, never a wrong screen. The caller's token is re-checked every
 //! [`REAUTH_EVERY`], and every re-read goes through the authorizing facade, so a suspended user
 //! or a removed member stops receiving events.
+//!
+//! Streaming parts and retries are not in the database: the chat stream also subscribes to the
+//! process's live-parts hub (`agentry_store::parts`), which carries them from whichever server
+//! runs the chat, and sends them as they come.
 
 use std::time::Duration;
 
@@ -14,6 +18,7 @@ use agentry_rbac::Subject;
 use agentry_sdk as sdk;
 use agentry_store::StoreError;
 use agentry_store::chats::Chat;
+use agentry_store::parts::{LiveEvent, LiveKind};
 use agentry_store::pubsub::{ChangeKind, ChatHint};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
@@ -37,6 +42,23 @@ const BATCH: usize = 256;
 pub struct StreamParams {
     /// Send only messages with a greater id (the newest one the client already has).
     pub after_id: Option<String>,
+}
+
+/// A live event as a stream event; `None` for the hub's own bookkeeping (`Clear`).
+fn live_event(e: &LiveEvent) -> Option<sdk::ChatStreamEvent> {
+    match e.kind {
+        LiveKind::Part => {
+            let mut ev = sdk::ChatStreamEvent::new("message_part", e.chat_id);
+            ev.message_part = Some(e.body.clone());
+            Some(ev)
+        }
+        LiveKind::Retry => {
+            let mut ev = sdk::ChatStreamEvent::new("retry", e.chat_id);
+            ev.retry = Some(e.body.clone());
+            Some(ev)
+        }
+        LiveKind::Clear => None,
+    }
 }
 
 async fn send_batch(sink: &mut futures::stream::SplitSink<WebSocket, Message>, events: &[impl serde::Serialize]) -> bool {
@@ -122,7 +144,8 @@ pub async fn stream(
     // Refuse before upgrading, so failures are plain HTTP answers.
     let chat = s.store.actor(&auth.subject).chat(id).await?;
     let hints = s.hub().subscribe();
-    Ok(ws.on_upgrade(move |socket| run_stream(s, auth, chat, after, hints, socket)))
+    let live = s.parts().subscribe();
+    Ok(ws.on_upgrade(move |socket| run_stream(s, auth, chat, after, hints, live, socket)))
 }
 
 async fn run_stream(
@@ -131,14 +154,25 @@ async fn run_stream(
     chat: Chat,
     after: i64,
     mut hints: tokio::sync::broadcast::Receiver<ChatHint>,
+    mut live: tokio::sync::broadcast::Receiver<LiveEvent>,
     socket: WebSocket,
 ) {
     let (mut sink, mut incoming) = socket.split();
     let chat_id = chat.id;
     let mut seen = Seen { last_message_id: after, status: None, queue: None, action_required: Vec::new() };
     let _ = s.store.actor(&auth.subject).mark_chat_read(&chat).await;
+    // The snapshot: the chat's state, then the parts of the step in flight. `live` was
+    // subscribed before either was read, so parts published meanwhile arrive twice; their
+    // sequence numbers let the live feed drop the copies.
+    let buffered = s.parts().buffered(chat_id);
+    let mut in_snapshot: std::collections::HashSet<u64> = buffered.iter().map(|e| e.seq).collect();
     match seen.catch_up(&s, &auth.subject, &chat).await {
-        Ok(events) if send_batch(&mut sink, &events).await => {}
+        Ok(mut events) => {
+            events.extend(buffered.iter().filter_map(live_event));
+            if !send_batch(&mut sink, &events).await {
+                return;
+            }
+        }
         _ => return,
     }
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -166,6 +200,30 @@ async fn run_stream(
                 Some(Ok(Message::Pong(_))) | Some(Ok(Message::Ping(_))) => false,
                 _ => break,
             },
+            first = live.recv() => {
+                // Live parts skip the database: forward this one and whatever else is queued
+                // for this chat, as one frame.
+                let mut batch = Vec::new();
+                let mut next = Some(first);
+                while let Some(item) = next.take() {
+                    match item {
+                        Ok(e) if e.chat_id == chat_id => {
+                            if in_snapshot.is_empty() || !in_snapshot.remove(&e.seq) {
+                                batch.extend(live_event(&e));
+                            }
+                        }
+                        Ok(_) | Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => break,
+                    }
+                    if batch.len() < BATCH {
+                        next = live.try_recv().ok().map(Ok);
+                    }
+                }
+                if !batch.is_empty() && !send_batch(&mut sink, &batch).await {
+                    break;
+                }
+                false
+            }
         };
         if !refresh {
             continue;

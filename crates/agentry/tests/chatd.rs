@@ -1,0 +1,472 @@
+//! Black-box tests of the chat daemon: real servers (in-process and as separate processes) on a
+//! real PostgreSQL, the fake LLM provider over HTTP, the typed client and its WebSockets.
+
+mod common;
+
+use std::time::Duration;
+
+use agentry_client::Client;
+use agentry_client::agentry_sdk as sdk;
+use agentry_fakellm::{FakeLlm, RecordedRequest, Step, Turn};
+use common::TestServer;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A deployment whose default model runs on the fake, with orgs A and B (a template each) and
+/// alice, a member of A with agents-access.
+struct World {
+    s: TestServer,
+    owner: Client,
+    fake: FakeLlm,
+    a: sdk::Organization,
+    b: sdk::Organization,
+    tpl_a: sdk::Template,
+    tpl_b: sdk::Template,
+    alice: Client,
+    alice_id: Uuid,
+}
+
+async fn setup_provider(owner: &Client, fake: &FakeLlm) {
+    owner
+        .create_chat_provider(&sdk::CreateChatProviderRequest {
+            provider: "openai-compat".into(),
+            base_url: Some(fake.openai_base_url()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    owner
+        .create_chat_model_config(&sdk::CreateChatModelConfigRequest {
+            provider: "openai-compat".into(),
+            model: "fake-model".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+async fn template(owner: &Client, org: &sdk::Organization, name: &str) -> sdk::Template {
+    owner
+        .create_template(&org.id.to_string(), &sdk::CreateTemplateRequest {
+            name: name.into(),
+            display_name: None,
+            description: Some(format!("template {name}")),
+            startup_script: None,
+            parameters: None,
+        })
+        .await
+        .unwrap()
+}
+
+async fn world() -> World {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let fake = FakeLlm::start().await;
+    setup_provider(&owner, &fake).await;
+    let a = s.org(&owner, "org-a").await;
+    let b = s.org(&owner, "org-b").await;
+    let tpl_a = template(&owner, &a, "tpl-a").await;
+    let tpl_b = template(&owner, &b, "tpl-b").await;
+    let (alice, user) = s.user(&owner, "alice", &[a.id]).await;
+    owner.update_member_roles(&a.id.to_string(), "alice", &["agents-access"]).await.unwrap();
+    World { s, owner, fake, a, b, tpl_a, tpl_b, alice, alice_id: user.id }
+}
+
+fn text(t: &str) -> Value {
+    json!([{"type": "text", "text": t}])
+}
+
+async fn create_chat(c: &Client, org: Uuid, prompt: &str) -> sdk::Chat {
+    c.create_chat(&sdk::CreateChatRequest { organization_id: Some(org), content: Some(text(prompt)), ..Default::default() })
+        .await
+        .unwrap()
+}
+
+/// Polls until the chat's status satisfies `done`.
+async fn wait_status(c: &Client, id: Uuid, done: impl Fn(&str) -> bool) -> sdk::Chat {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let chat = c.chat(id).await.unwrap();
+        if done(&chat.status) {
+            return chat;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "chat {id} stuck in {}", chat.status);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn idle(c: &Client, id: Uuid) -> sdk::Chat {
+    wait_status(c, id, |s| matches!(s, "waiting" | "error" | "requires_action")).await
+}
+
+/// The visible history, oldest first.
+async fn history(c: &Client, id: Uuid) -> Vec<sdk::ChatMessage> {
+    let mut m = c.chat_messages(id, None, Some(200)).await.unwrap().messages;
+    m.sort_by_key(|m| m.id);
+    m
+}
+
+fn parts_of<'a>(m: &'a sdk::ChatMessage, kind: &str) -> Vec<&'a Value> {
+    m.content.as_array().into_iter().flatten().filter(|p| p["type"] == kind).collect()
+}
+
+fn text_of(m: &sdk::ChatMessage) -> String {
+    parts_of(m, "text").iter().filter_map(|p| p["text"].as_str()).collect()
+}
+
+type Events = tokio::sync::mpsc::UnboundedReceiver<sdk::ChatStreamEvent>;
+
+/// Opens a chat's stream and forwards its events, one by one, to a channel.
+async fn open_stream(c: &Client, id: Uuid) -> Events {
+    let mut s = c.stream_chat(id, 0).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(batch)) = s.next_batch().await {
+            for e in batch {
+                if tx.send(e).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// Collects stream events until `stop` says so (or the deadline passes).
+async fn collect_until(stream: &mut Events, stop: impl Fn(&[sdk::ChatStreamEvent]) -> bool) -> Vec<sdk::ChatStreamEvent> {
+    let mut all = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !stop(&all) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, stream.recv()).await {
+            Ok(Some(e)) => all.push(e),
+            Ok(None) => panic!("stream ended; events so far: {:?}", all.iter().map(|e| &e.kind).collect::<Vec<_>>()),
+            Err(_) => panic!("timed out; events so far: {:?}", all.iter().map(|e| &e.kind).collect::<Vec<_>>()),
+        }
+    }
+    all
+}
+
+fn is_final_answer(events: &[sdk::ChatStreamEvent], needle: &str) -> bool {
+    events.iter().any(|e| e.kind == "message" && e.message.as_ref().is_some_and(|m| m.role == "assistant" && text_of(m).contains(needle)))
+}
+
+fn last_tool_message(req: &RecordedRequest) -> Option<String> {
+    let msgs = req.body["messages"].as_array()?;
+    let last = msgs.last()?;
+    (last["role"] == "tool").then(|| last["content"].as_str().unwrap_or_default().to_string())
+}
+
+#[tokio::test]
+async fn agent_lists_templates_creates_a_workspace_and_executes_in_its_org() {
+    let w = world().await;
+    w.fake.push_turns([
+        Turn::tool_call("list_templates", json!({})),
+        Turn::tool_call("create_workspace", json!({"template_id": w.tpl_a.id, "name": "agent-ws"})),
+        Turn::tool_call("execute", json!({"command": "echo made-by-agent > out.txt && cat out.txt"})),
+        // Slow enough that the stream below is connected when the answer streams.
+        Turn::new(vec![Step::delay(Duration::from_millis(800)), Step::text("All done: out.txt is written.")]),
+    ]);
+    let chat = create_chat(&w.alice, w.a.id, "Please set up a workspace and write out.txt").await;
+    let mut stream = open_stream(&w.alice, chat.id).await;
+    let events = collect_until(&mut stream, |e| is_final_answer(e, "All done")).await;
+
+    // Deltas of the answer arrived before the answer's message.
+    let first_part = events
+        .iter()
+        .position(|e| e.kind == "message_part" && e.message_part.as_ref().is_some_and(|p| p["part"]["text"].as_str().is_some_and(|t| t.contains("All"))))
+        .expect("text deltas were streamed");
+    let final_msg = events.iter().position(|e| e.kind == "message" && e.message.as_ref().is_some_and(|m| text_of(m).contains("All done"))).unwrap();
+    assert!(first_part < final_msg);
+    assert!(events.iter().any(|e| e.kind == "message_part" && e.message_part.as_ref().is_some_and(|p| p["part"]["type"] == "tool-call")));
+
+    let chat = idle(&w.alice, chat.id).await;
+    assert_eq!(chat.status, "waiting", "{:?}", chat.last_error);
+    let h = history(&w.alice, chat.id).await;
+    let roles: Vec<&str> = h.iter().map(|m| m.role.as_str()).collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "assistant", "tool", "assistant", "tool", "assistant"]);
+    let calls: Vec<&str> = h.iter().flat_map(|m| parts_of(m, "tool-call")).filter_map(|p| p["tool_name"].as_str()).collect();
+    assert_eq!(calls, ["list_templates", "create_workspace", "execute"]);
+
+    // list_templates returned A's template only, each with its organization.
+    let listed = &parts_of(&h[2], "tool-result")[0]["result"];
+    let items = listed["templates"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["id"], json!(w.tpl_a.id));
+    assert_eq!(items[0]["organization_id"], json!(w.a.id));
+    assert!(!listed.to_string().contains(&w.tpl_b.id.to_string()));
+
+    // The workspace is bound, belongs to A and alice, and holds the file.
+    let ws_id = chat.workspace_id.expect("workspace bound to the chat");
+    let ws = w.alice.workspace(ws_id).await.unwrap();
+    assert_eq!(ws.organization_id, w.a.id);
+    assert_eq!(ws.owner_id, w.alice_id);
+    let exec = &parts_of(&h[6], "tool-result")[0];
+    assert_eq!(exec["is_error"], false, "{exec}");
+    assert!(exec["result"]["output"].as_str().unwrap().contains("made-by-agent"));
+    let file = w.s.data_dir.path().join("workspaces").join(ws_id.to_string()).join("out.txt");
+    assert_eq!(std::fs::read_to_string(file).unwrap().trim(), "made-by-agent");
+
+    // Every model call saw the tools; the second saw list_templates' result.
+    let reqs = w.fake.requests();
+    assert_eq!(reqs.len(), 4);
+    assert!(reqs[0].body["tools"].as_array().unwrap().iter().any(|t| t["function"]["name"] == "create_workspace"));
+    assert!(last_tool_message(&reqs[1]).unwrap().contains("tpl-a"));
+    let _ = (&w.owner, &w.b);
+}
+
+#[tokio::test]
+async fn another_orgs_template_is_refused_and_a_subagent_reports_back() {
+    let w = world().await;
+    // Alice may read B's templates (she is a member there too, without agents-access), so the
+    // refusal below comes from the chat's organization, not from RBAC.
+    w.owner.add_member(&w.b.id.to_string(), "alice").await.unwrap();
+    let tpl_b = w.tpl_b.id;
+    w.fake.set_handler(move |req| {
+        let body = req.body.to_string();
+        if body.contains("You are a subagent") {
+            return Some(Turn::text("child report: the answer is 42"));
+        }
+        match last_tool_message(req) {
+            None => Some(Turn::tool_call("create_workspace", json!({"template_id": tpl_b}))),
+            Some(r) if r.contains("belongs to another organization") => {
+                Some(Turn::tool_call("spawn_agent", json!({"prompt": "Find the answer", "title": "finder"})))
+            }
+            Some(r) if r.contains("\"report\"") => Some(Turn::text("The subagent said 42.")),
+            Some(r) => {
+                let spawned: Value = serde_json::from_str(&r).unwrap();
+                Some(Turn::tool_call("wait_agent", json!({"chat_id": spawned["chat_id"], "timeout_seconds": 30})))
+            }
+        }
+    });
+    let chat = create_chat(&w.alice, w.a.id, "Use org B's template, then delegate").await;
+    let chat = idle(&w.alice, chat.id).await;
+    assert_eq!(chat.status, "waiting", "{:?}", chat.last_error);
+    let h = history(&w.alice, chat.id).await;
+
+    // The cross-organization template was a tool error naming list_templates; nothing was created.
+    let refused = &parts_of(&h[2], "tool-result")[0];
+    assert_eq!(refused["is_error"], true);
+    let message = refused["result"]["error"].as_str().unwrap();
+    assert!(message.contains("belongs to another organization") && message.contains("list_templates"), "{refused}");
+    let ws = w.owner.workspaces("owner:alice").await.unwrap();
+    assert!(ws.workspaces.is_empty(), "no workspace may be created: {ws:?}");
+    assert!(chat.workspace_id.is_none());
+
+    // The child: same org and owner, parent linked; its report reached the parent.
+    let listed = w.alice.chats("owner:me").await.unwrap();
+    let parent = listed.iter().find(|c| c.id == chat.id).unwrap();
+    let child = parent.children.first().expect("child chat listed under its parent").clone();
+    assert_eq!(child.organization_id, w.a.id);
+    assert_eq!(child.owner_id, w.alice_id);
+    assert_eq!(child.parent_chat_id, Some(chat.id));
+    assert_eq!(child.root_chat_id, chat.id);
+    let waited = h.iter().flat_map(|m| parts_of(m, "tool-result")).find(|p| p["tool_name"] == "wait_agent").unwrap().clone();
+    assert_eq!(waited["result"]["report"], "child report: the answer is 42", "{waited}");
+    assert!(text_of(h.last().unwrap()).contains("42"));
+    // Children are not offered spawn or workspace-lifecycle tools.
+    let child_req = w.fake.requests().into_iter().find(|r| r.body.to_string().contains("You are a subagent")).unwrap();
+    let names: Vec<String> = child_req.body["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap().to_string()).collect();
+    assert!(names.contains(&"execute".to_string()));
+    for banned in ["spawn_agent", "create_workspace", "start_workspace", "list_templates"] {
+        assert!(!names.contains(&banned.to_string()), "{banned} offered to a child");
+    }
+}
+
+#[tokio::test]
+async fn interrupt_keeps_the_partial_reply() {
+    let w = world().await;
+    w.fake.push_turn(Turn::new(vec![Step::TextTokens { count: 400, delay: Duration::from_millis(20), embed_timestamp: false }]));
+    let chat = create_chat(&w.alice, w.a.id, "Talk for a while").await;
+    let mut stream = open_stream(&w.alice, chat.id).await;
+    collect_until(&mut stream, |e| e.iter().filter(|e| e.kind == "message_part").count() >= 5).await;
+    w.alice.interrupt_chat(chat.id).await.unwrap();
+    let chat = idle(&w.alice, chat.id).await;
+    assert_eq!(chat.status, "waiting");
+    // The worker saves the partial step after the interrupt; wait for it.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let partial = loop {
+        let h = history(&w.alice, chat.id).await;
+        if let Some(m) = h.iter().find(|m| m.role == "assistant") {
+            break text_of(m);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "partial reply never saved");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(partial.starts_with("tok0 tok1 tok2 tok3 tok4"), "{partial}");
+    assert!(!partial.contains("tok399"), "the reply was cut short");
+}
+
+#[tokio::test]
+async fn a_message_sent_while_running_is_queued_and_runs_next() {
+    let w = world().await;
+    w.fake.push_turns([
+        Turn::new(vec![Step::text("first "), Step::delay(Duration::from_millis(1500)), Step::text("answer")]),
+        Turn::text("second answer"),
+    ]);
+    let chat = create_chat(&w.alice, w.a.id, "one").await;
+    wait_status(&w.alice, chat.id, |s| s == "running").await;
+    let sent = w
+        .alice
+        .send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text("two")), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(sent.queued, "a busy chat queues");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let h = loop {
+        let h = history(&w.alice, chat.id).await;
+        if h.len() >= 4 && idle(&w.alice, chat.id).await.status == "waiting" {
+            break h;
+        }
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let seq: Vec<(String, String)> = h.iter().map(|m| (m.role.clone(), text_of(m))).collect();
+    assert_eq!(
+        seq,
+        [
+            ("user".into(), "one".into()),
+            ("assistant".into(), "first answer".into()),
+            ("user".into(), "two".into()),
+            ("assistant".into(), "second answer".into())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_retried_and_reported_on_the_stream() {
+    let w = world().await;
+    w.fake.push_turns([
+        Turn::new(vec![Step::delay(Duration::from_millis(500)), Step::error(429, "slow down")]),
+        Turn::text("answer after retry"),
+    ]);
+    let chat = create_chat(&w.alice, w.a.id, "hello").await;
+    let mut stream = open_stream(&w.alice, chat.id).await;
+    let events = collect_until(&mut stream, |e| is_final_answer(e, "answer after retry")).await;
+    let retry = events.iter().find(|e| e.kind == "retry").expect("a retry event");
+    let body = retry.retry.as_ref().unwrap();
+    assert_eq!(body["attempt"], 1);
+    assert_eq!(body["status"], 429);
+    assert_eq!(idle(&w.alice, chat.id).await.status, "waiting");
+}
+
+#[tokio::test]
+async fn a_provider_that_keeps_failing_leaves_a_readable_error() {
+    let w = world().await;
+    w.fake.set_handler(|_| Some(Turn::error(503, "the model is overloaded")));
+    let chat = create_chat(&w.alice, w.a.id, "hello").await;
+    let chat = idle(&w.alice, chat.id).await;
+    assert_eq!(chat.status, "error");
+    let err = chat.last_error.unwrap();
+    assert!(err.contains("503") && err.contains("overloaded"), "{err}");
+    // The test daemon makes 3 attempts.
+    assert_eq!(w.fake.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn dynamic_tools_park_the_chat_until_results_arrive() {
+    let w = world().await;
+    w.fake.push_turns([Turn::tool_call("ask_client", json!({"q": "color?"})), Turn::text("client said blue")]);
+    let mut req = sdk::CreateChatRequest { organization_id: Some(w.a.id), content: Some(text("ask")), ..Default::default() };
+    req.unsafe_dynamic_tools = Some(vec![sdk::DynamicTool {
+        name: "ask_client".into(),
+        description: Some("Ask the client".into()),
+        input_schema: json!({"type": "object", "properties": {"q": {"type": "string"}}}),
+    }]);
+    let chat = w.alice.create_chat(&req).await.unwrap();
+    let parked = idle(&w.alice, chat.id).await;
+    assert_eq!(parked.status, "requires_action");
+    let h = history(&w.alice, chat.id).await;
+    let call = parts_of(h.last().unwrap(), "tool-call")[0].clone();
+    w.alice
+        .submit_tool_results(chat.id, &sdk::SubmitToolResultsRequest {
+            results: vec![sdk::ToolResultInput { tool_call_id: call["tool_call_id"].as_str().unwrap().into(), output: json!("blue"), is_error: false }],
+        })
+        .await
+        .unwrap();
+    wait_status(&w.alice, chat.id, |s| s != "requires_action").await;
+    let done = idle(&w.alice, chat.id).await;
+    assert_eq!(done.status, "waiting");
+    assert!(text_of(history(&w.alice, chat.id).await.last().unwrap()).contains("blue"));
+}
+
+/// Logs in as the first user of a server that has none yet.
+async fn first_owner(url: &str) -> Client {
+    let c = Client::new(url).unwrap();
+    c.create_first_user(&sdk::CreateFirstUserRequest {
+        email: "owner@example.com".into(),
+        username: "owner".into(),
+        password: common::PASSWORD.into(),
+        name: None,
+    })
+    .await
+    .unwrap();
+    c.logged_in("owner@example.com", common::PASSWORD).await.unwrap()
+}
+
+#[tokio::test]
+async fn two_server_processes_run_each_of_50_chats_exactly_once() {
+    let db = common::fresh_database().await;
+    let local = TestServer::start_on(&db).await;
+    let (owner, first) = local.owner().await;
+    let fake = FakeLlm::start().await;
+    fake.set_handler(|_| Some(Turn::new(vec![Step::delay(Duration::from_millis(50)), Step::text("one answer")])));
+    setup_provider(&owner, &fake).await;
+    let (child, url) = common::spawn_agentry_with(Some(&db), &tempfile::tempdir().unwrap().keep(), &["--chat-acquire-interval", "200ms"]);
+    let remote = Client::new(&url).unwrap().logged_in("owner@example.com", common::PASSWORD).await.unwrap();
+
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        // Half the chats are created through each server.
+        let c = if i % 2 == 0 { &owner } else { &remote };
+        ids.push(create_chat(c, first.organization_id, &format!("chat {i}")).await.id);
+    }
+    for id in &ids {
+        let chat = idle(&owner, *id).await;
+        assert_eq!(chat.status, "waiting", "{:?}", chat.last_error);
+        let h = history(&owner, *id).await;
+        let answers = h.iter().filter(|m| m.role == "assistant").count();
+        assert_eq!(answers, 1, "chat {id} was answered {answers} times");
+    }
+    // Agent calls only; the second process also asks for titles (the test daemon does not).
+    let agent_calls = fake.requests().iter().filter(|r| !r.body.to_string().contains("You name conversations")).count();
+    assert_eq!(agent_calls, 50, "one model call per chat");
+    common::stop_server_process(child);
+    local.stop().await;
+}
+
+#[tokio::test]
+async fn a_chat_whose_server_is_killed_mid_stream_is_finished_by_another() {
+    let db = common::fresh_database().await;
+    let fake = FakeLlm::start().await;
+    // The first call hangs mid-answer (its server dies); the retry elsewhere answers.
+    fake.push_turn(Turn::new(vec![Step::text("partial "), Step::Hang]));
+    fake.push_turn(Turn::text("finished after failover"));
+    let (mut doomed, url) = common::spawn_agentry_with(
+        Some(&db),
+        &tempfile::tempdir().unwrap().keep(),
+        &["--chat-heartbeat-interval", "500ms", "--chat-stale-after", "2s"],
+    );
+    let owner = first_owner(&url).await;
+    setup_provider(&owner, &fake).await;
+    let me = owner.me().await.unwrap();
+    let org = me.organization_ids[0];
+    let chat = create_chat(&owner, org, "survive a crash").await;
+    fake.wait_for_requests(1, WAIT).await;
+    wait_status(&owner, chat.id, |s| s == "running").await;
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+
+    let cfg = agentry_chatd::DaemonConfig { stale_after: Duration::from_secs(2), ..common::test_chatd() };
+    let survivor = TestServer::start_with(&db, cfg).await;
+    let client = survivor.client.logged_in("owner@example.com", common::PASSWORD).await.unwrap();
+    let done = idle(&client, chat.id).await;
+    assert_eq!(done.status, "waiting", "{:?}", done.last_error);
+    let h = history(&client, chat.id).await;
+    let seq: Vec<(String, String)> = h.iter().map(|m| (m.role.clone(), text_of(m))).collect();
+    assert_eq!(seq, [("user".into(), "survive a crash".into()), ("assistant".into(), "finished after failover".into())]);
+    assert_eq!(fake.requests().len(), 2);
+    survivor.stop().await;
+}

@@ -1,0 +1,300 @@
+//! The daemon: claims pending chats, runs them, heartbeats, recovers stale chats, and hands
+//! its chats back on shutdown.
+//!
+//! One [`Daemon`] runs per server process with a random worker id. Its control loop claims
+//! chats (`FOR UPDATE SKIP LOCKED`, so replicas never take the same chat) every
+//! `acquire_interval` and whenever a change hint says a chat may have become pending; refreshes
+//! the heartbeat of every chat it runs in one statement every `heartbeat_interval`; and runs
+//! stale recovery every `stale_after / 5`. A run learns that it must stop from a stop signal the
+//! control loop sends when a status hint, the heartbeat's set difference or a failed lease check
+//! says the chat is no longer its own; its writes are fenced anyway (see
+//! `agentry_store::chats::worker`), so a late stop costs at most a wasted model call.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agentry_llm::{Client, RetryPolicy};
+use agentry_provisioner::Provisioning;
+use agentry_store::Store;
+use agentry_store::chats::worker::{Lease, LeaseState};
+use agentry_store::parts::Parts;
+use agentry_store::pubsub::{ChangeKind, ChatHint, Hub};
+use tokio::sync::{Notify, broadcast::error::RecvError, watch};
+use uuid::Uuid;
+
+use crate::run;
+
+/// Intervals and limits of the daemon.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// How often to look for pending chats without a hint (hints wake it sooner).
+    pub acquire_interval: Duration,
+    /// How often to refresh the heartbeat of running chats.
+    pub heartbeat_interval: Duration,
+    /// A running chat whose heartbeat is older than this is handed to another worker.
+    pub stale_after: Duration,
+    /// How long a chat waits in `requires_action` for client tool results.
+    pub action_deadline: Duration,
+    /// Most chats claimed per pass.
+    pub max_per_acquire: i64,
+    /// Most model steps in one turn.
+    pub max_steps: usize,
+    /// Provider retries.
+    pub retry: RetryPolicy,
+    /// Ask the model for a title after a chat's first turn.
+    pub generate_titles: bool,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            acquire_interval: Duration::from_secs(1),
+            heartbeat_interval: Duration::from_secs(30),
+            stale_after: Duration::from_secs(300),
+            action_deadline: Duration::from_secs(300),
+            max_per_acquire: 10,
+            max_steps: 200,
+            retry: RetryPolicy::default(),
+            generate_titles: true,
+        }
+    }
+}
+
+/// Why a run must stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    Go,
+    /// The chat is no longer this run's: save what may be saved and end.
+    Interrupted,
+    /// The server is shutting down: hand the chat back.
+    Shutdown,
+}
+
+pub(crate) struct RunControl {
+    pub lease: Lease,
+    /// Dropping it (a newer claim of the same chat replaced this entry) also stops the run,
+    /// as [`Stop::Interrupted`].
+    pub stop: watch::Sender<Stop>,
+    pub watermark: Arc<AtomicI64>,
+}
+
+pub(crate) struct Shared {
+    pub store: Store,
+    pub hub: Hub,
+    pub parts: Parts,
+    pub provisioning: Provisioning,
+    pub llm: Client,
+    pub cfg: DaemonConfig,
+    pub worker_id: Uuid,
+    pub runs: Mutex<HashMap<Uuid, RunControl>>,
+    pub wake: Arc<Notify>,
+    pub idle: Notify,
+    closing: watch::Sender<bool>,
+}
+
+impl Shared {
+    fn stop(&self, chat_id: Uuid, why: Stop) {
+        if let Some(r) = self.runs.lock().expect("runs lock").get(&chat_id) {
+            r.stop.send_if_modified(|s| {
+                if *s == Stop::Go {
+                    *s = why;
+                    true
+                } else {
+                    false
+                }
+            });
+        }
+    }
+
+    /// A run ended. A newer run of the same chat (claimed while this one was finishing) keeps
+    /// its entry.
+    pub(crate) fn finished(&self, lease: &Lease) {
+        let mut runs = self.runs.lock().expect("runs lock");
+        if runs.get(&lease.chat_id).is_some_and(|r| r.lease == *lease) {
+            runs.remove(&lease.chat_id);
+        }
+        drop(runs);
+        self.idle.notify_waiters();
+    }
+}
+
+/// A running daemon. Dropping it does not stop it; call [`Daemon::shutdown`].
+pub struct Daemon {
+    shared: Arc<Shared>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Daemon {
+    /// Starts the control loop. `hub` and `parts` are the process's change and live-event hubs
+    /// (the API uses the same ones).
+    pub fn start(store: Store, hub: Hub, parts: Parts, provisioning: Provisioning, cfg: DaemonConfig) -> Result<Daemon, agentry_llm::LlmError> {
+        let shared = Arc::new(Shared {
+            store,
+            hub,
+            parts,
+            provisioning,
+            llm: Client::new()?,
+            cfg,
+            worker_id: Uuid::new_v4(),
+            runs: Mutex::new(HashMap::new()),
+            wake: Arc::new(Notify::new()),
+            idle: Notify::new(),
+            closing: watch::channel(false).0,
+        });
+        let task = tokio::spawn(control_loop(shared.clone()));
+        tracing::info!(worker_id = %shared.worker_id, "chat daemon started");
+        Ok(Daemon { shared, task: Mutex::new(Some(task)) })
+    }
+
+    pub fn worker_id(&self) -> Uuid {
+        self.shared.worker_id
+    }
+
+    /// Chats this process is running right now.
+    pub fn running(&self) -> usize {
+        self.shared.runs.lock().expect("runs lock").len()
+    }
+
+    /// Stops claiming, tells every run to hand its chat back (`pending`) and waits for them.
+    pub async fn shutdown(&self) {
+        self.shared.closing.send_replace(true);
+        let task = self.task.lock().expect("task lock").take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        let ids: Vec<Uuid> = self.shared.runs.lock().expect("runs lock").keys().copied().collect();
+        for id in ids {
+            self.shared.stop(id, Stop::Shutdown);
+        }
+        loop {
+            let idle = self.shared.idle.notified();
+            if self.shared.runs.lock().expect("runs lock").is_empty() {
+                break;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), idle).await;
+        }
+        tracing::info!(worker_id = %self.shared.worker_id, "chat daemon stopped");
+    }
+}
+
+async fn control_loop(shared: Arc<Shared>) {
+    let cfg = shared.cfg.clone();
+    let mut hints = shared.hub.subscribe();
+    let mut closing = shared.closing.subscribe();
+    let mut acquire = tokio::time::interval(cfg.acquire_interval);
+    let mut heartbeat = tokio::time::interval(cfg.heartbeat_interval);
+    heartbeat.reset();
+    let mut stale = tokio::time::interval((cfg.stale_after / 5).max(Duration::from_millis(100)));
+    for t in [&mut acquire, &mut heartbeat, &mut stale] {
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    loop {
+        tokio::select! {
+            _ = closing.changed() => return,
+            // The database work is boxed: debug builds keep whole futures on the stack of
+            // whatever thread polls this loop.
+            _ = acquire.tick() => Box::pin(acquire_chats(&shared)).await,
+            _ = shared.wake.notified() => Box::pin(acquire_chats(&shared)).await,
+            _ = heartbeat.tick() => Box::pin(beat(&shared)).await,
+            _ = stale.tick() => Box::pin(recover(&shared)).await,
+            hint = hints.recv() => match hint {
+                Ok(ChatHint::Changed(c)) => {
+                    if matches!(c.kind, ChangeKind::Created | ChangeKind::StatusChange | ChangeKind::Unarchived) {
+                        shared.wake.notify_one();
+                    }
+                    if matches!(c.kind, ChangeKind::StatusChange | ChangeKind::Archived) {
+                        check_leases(&shared, Some(c.chat_id));
+                    }
+                }
+                Ok(ChatHint::Resync) | Err(RecvError::Lagged(_)) => {
+                    shared.wake.notify_one();
+                    check_leases(&shared, None);
+                }
+                Err(RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+async fn acquire_chats(shared: &Arc<Shared>) {
+    if *shared.closing.borrow() {
+        return;
+    }
+    loop {
+        let claimed = match shared.store.system().claim_pending(shared.worker_id, shared.cfg.max_per_acquire).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming pending chats failed");
+                return;
+            }
+        };
+        let n = claimed.len() as i64;
+        for c in claimed {
+            let (stop, stop_rx) = watch::channel(Stop::Go);
+            let watermark = Arc::new(AtomicI64::new(0));
+            shared.runs.lock().expect("runs lock").insert(
+                c.chat.id,
+                RunControl { lease: c.lease.clone(), stop, watermark: watermark.clone() },
+            );
+            tokio::spawn(run::run_chat(shared.clone(), c, stop_rx, watermark));
+        }
+        if n < shared.cfg.max_per_acquire {
+            return;
+        }
+    }
+}
+
+/// Re-checks the lease of one running chat (or all), stopping runs that lost theirs.
+fn check_leases(shared: &Arc<Shared>, only: Option<Uuid>) {
+    let leases: Vec<(Lease, i64)> = {
+        let runs = shared.runs.lock().expect("runs lock");
+        runs.values()
+            .filter(|r| only.is_none_or(|id| id == r.lease.chat_id))
+            .map(|r| (r.lease.clone(), r.watermark.load(std::sync::atomic::Ordering::Acquire)))
+            .collect()
+    };
+    for (lease, watermark) in leases {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            match shared.store.system().lease_state(&lease, watermark).await {
+                Ok(LeaseState::Held) => {}
+                Ok(_) => shared.stop(lease.chat_id, Stop::Interrupted),
+                Err(e) => tracing::warn!(chat = %lease.chat_id, error = %e, "lease check failed"),
+            }
+        });
+    }
+}
+
+async fn beat(shared: &Arc<Shared>) {
+    let ids: Vec<Uuid> = shared.runs.lock().expect("runs lock").keys().copied().collect();
+    if ids.is_empty() {
+        return;
+    }
+    match shared.store.system().heartbeat(shared.worker_id, &ids).await {
+        Ok(held) => {
+            let held: HashSet<Uuid> = held.into_iter().collect();
+            for id in ids.into_iter().filter(|id| !held.contains(id)) {
+                // Not running under us any more (or finishing right now): confirm, then stop.
+                check_leases(shared, Some(id));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+    }
+}
+
+async fn recover(shared: &Arc<Shared>) {
+    match shared.store.system().recover_stale(shared.cfg.stale_after, shared.cfg.action_deadline).await {
+        Ok(r) => {
+            if !r.requeued.is_empty() || !r.promoted.is_empty() {
+                tracing::info!(requeued = r.requeued.len(), promoted = r.promoted.len(), "recovered stale chats");
+                shared.wake.notify_one();
+            }
+            if !r.timed_out.is_empty() {
+                tracing::info!(count = r.timed_out.len(), "client tool calls timed out");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "stale recovery failed"),
+    }
+}

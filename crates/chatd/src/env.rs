@@ -1,0 +1,62 @@
+//! Provider keys from the environment, applied once at server start so someone with a key can
+//! chat without touching the admin API.
+//!
+//! - `OPENAI_API_KEY` set: the `openai` provider row is created, or its key is replaced, and it
+//!   is enabled; `OPENAI_BASE_URL`, when set, becomes its base URL (otherwise an existing base URL
+//!   is kept).
+//! - `ANTHROPIC_API_KEY` set: the same for the `anthropic` provider.
+//! - If the deployment then has no default model config, one is created for the first provider
+//!   applied (OpenAI before Anthropic): `AGENTRY_DEFAULT_MODEL` if set, else
+//!   [`DEFAULT_OPENAI_MODEL`] / [`DEFAULT_ANTHROPIC_MODEL`], with no prices. Existing model
+//!   configs are never changed.
+//!
+//! Empty variables count as unset. Every replica applies the same environment; the writes are
+//! idempotent and serialized in the database.
+
+use agentry_store::Store;
+use agentry_store::chats::worker::EnvProvider;
+
+pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4.1-mini";
+pub const DEFAULT_ANTHROPIC_MODEL: &str = "claude-sonnet-4-5";
+
+/// What a process environment asks for: `(provider, key, base_url, default model)`.
+pub fn wanted(get: impl Fn(&str) -> Option<String>) -> Vec<(String, String, Option<String>, String)> {
+    let var = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let model = var("AGENTRY_DEFAULT_MODEL");
+    let mut out = Vec::new();
+    if let Some(key) = var("OPENAI_API_KEY") {
+        out.push(("openai".into(), key, var("OPENAI_BASE_URL"), model.clone().unwrap_or(DEFAULT_OPENAI_MODEL.into())));
+    }
+    if let Some(key) = var("ANTHROPIC_API_KEY") {
+        out.push(("anthropic".into(), key, None, model.unwrap_or(DEFAULT_ANTHROPIC_MODEL.into())));
+    }
+    out
+}
+
+/// Applies [`wanted`] for this process's environment.
+pub async fn apply(store: &Store) -> Result<Vec<EnvProvider>, agentry_store::StoreError> {
+    let mut done = Vec::new();
+    for (provider, key, base, model) in wanted(|k| std::env::var(k).ok()) {
+        let r = store.system().apply_env_provider(&provider, &key, base.as_deref(), &model).await?;
+        tracing::info!(provider = %r.provider, created = r.created, default_model = ?r.default_model, "provider configured from the environment");
+        done.push(r);
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_documented_variables() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        assert!(wanted(env(&[])).is_empty());
+        assert!(wanted(env(&[("OPENAI_API_KEY", " ")])).is_empty());
+        let w = wanted(env(&[("OPENAI_API_KEY", "sk-1"), ("OPENAI_BASE_URL", "http://x/v1"), ("ANTHROPIC_API_KEY", "a-1")]));
+        assert_eq!(w[0], ("openai".into(), "sk-1".into(), Some("http://x/v1".into()), DEFAULT_OPENAI_MODEL.into()));
+        assert_eq!(w[1], ("anthropic".into(), "a-1".into(), None, DEFAULT_ANTHROPIC_MODEL.into()));
+        let w = wanted(env(&[("ANTHROPIC_API_KEY", "a"), ("AGENTRY_DEFAULT_MODEL", "claude-haiku-4-5")]));
+        assert_eq!(w[0].3, "claude-haiku-4-5");
+    }
+}

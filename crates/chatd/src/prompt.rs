@@ -1,0 +1,201 @@
+//! From stored history to a model request.
+//!
+//! Stored content is the provider-neutral part list (`text`, `reasoning`, `tool-call`,
+//! `tool-result`, `file`, ...). The system prompt is the built-in agentry prompt followed by the
+//! chat's own system messages, in order. History handed to a provider must answer every tool
+//! call; a call without a stored result (a crash between two writes of an older version, a
+//! provider that invented an id twice) gets a synthetic error result here rather than a
+//! provider error.
+
+use agentry_llm::{Message, ToolCall, UserPart};
+use agentry_store::chats::messages::Message as Row;
+use serde_json::Value;
+
+/// The built-in system prompt, before the chat's own system messages.
+pub const SYSTEM_PROMPT: &str = "You are agentry, an AI coding agent working for a user inside one \
+organization. You act with the user's permissions: you can list the organization's workspace \
+templates, create and start a workspace from one, and read, write and run things inside that \
+workspace through your tools. Work step by step: look before you change things, prefer small \
+verifiable steps, and check the result of commands you run. When you need a workspace and none is \
+bound to this chat, call list_templates, pick a suitable template of this organization, and call \
+create_workspace. Tool errors are addressed to you: read them and adjust. Keep answers concise and \
+say plainly what you did and what is left.";
+
+/// Extra instructions for a subagent (a child chat).
+pub const CHILD_PROMPT: &str = "You are a subagent: another agent delegated a task to you. Finish \
+the task with the tools you have, then reply with a concise report; your last message is what the \
+parent agent receives. You cannot create or start workspaces or spawn other agents.";
+
+const MISSING_RESULT: &str = "tool call has no recorded result";
+
+/// The system prompt and the conversation for a model call.
+pub fn build(history: &[Row], child: bool) -> (String, Vec<Message>) {
+    let mut system = vec![SYSTEM_PROMPT.to_string()];
+    if child {
+        system.push(CHILD_PROMPT.to_string());
+    }
+    let mut messages = Vec::new();
+    let mut open: Vec<(String, String)> = Vec::new();
+    for row in history {
+        let parts = row.content.0.as_array().cloned().unwrap_or_default();
+        if row.role != "tool" {
+            close_open(&mut open, &mut messages);
+        }
+        match row.role.as_str() {
+            "system" => {
+                let text = texts(&parts);
+                if !text.is_empty() {
+                    system.push(text);
+                }
+            }
+            "user" => {
+                let content = user_parts(&parts);
+                if !content.is_empty() {
+                    messages.push(Message::User { content });
+                }
+            }
+            "assistant" => {
+                let mut text = String::new();
+                let mut reasoning = String::new();
+                let mut tool_calls = Vec::new();
+                for p in &parts {
+                    match p["type"].as_str() {
+                        Some("text") => text.push_str(p["text"].as_str().unwrap_or_default()),
+                        Some("reasoning") => reasoning.push_str(p["text"].as_str().unwrap_or_default()),
+                        Some("tool-call") => {
+                            let id = p["tool_call_id"].as_str().unwrap_or_default().to_string();
+                            let name = p["tool_name"].as_str().unwrap_or_default().to_string();
+                            open.push((id.clone(), name.clone()));
+                            tool_calls.push(ToolCall { id, name, arguments: p.get("args").cloned().unwrap_or(Value::Null) });
+                        }
+                        _ => {}
+                    }
+                }
+                if text.is_empty() && tool_calls.is_empty() {
+                    continue;
+                }
+                messages.push(Message::Assistant {
+                    text,
+                    reasoning: (!reasoning.is_empty()).then_some(reasoning),
+                    tool_calls,
+                });
+            }
+            "tool" => {
+                for p in parts.iter().filter(|p| p["type"] == "tool-result") {
+                    let id = p["tool_call_id"].as_str().unwrap_or_default().to_string();
+                    let Some(pos) = open.iter().position(|(o, _)| *o == id) else { continue };
+                    let (_, name) = open.remove(pos);
+                    messages.push(Message::ToolResult {
+                        tool_call_id: id,
+                        tool_name: name,
+                        content: result_text(p.get("result").unwrap_or(&Value::Null)),
+                        is_error: p["is_error"].as_bool().unwrap_or(false),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    close_open(&mut open, &mut messages);
+    (system.join("\n\n"), messages)
+}
+
+fn close_open(open: &mut Vec<(String, String)>, messages: &mut Vec<Message>) {
+    for (id, name) in open.drain(..) {
+        messages.push(Message::ToolResult {
+            tool_call_id: id,
+            tool_name: name,
+            content: MISSING_RESULT.to_string(),
+            is_error: true,
+        });
+    }
+}
+
+fn texts(parts: &[Value]) -> String {
+    parts.iter().filter(|p| p["type"] == "text").filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join("\n")
+}
+
+fn user_parts(parts: &[Value]) -> Vec<UserPart> {
+    parts
+        .iter()
+        .filter_map(|p| match p["type"].as_str() {
+            Some("text") => p["text"].as_str().map(|t| UserPart::Text(t.to_string())),
+            Some("file") | Some("file-reference") => {
+                let name = p["file_name"].as_str().or(p["name"].as_str()).unwrap_or("attachment");
+                let id = p["file_id"].as_str().unwrap_or_default();
+                Some(UserPart::Text(format!("[attached file {name} ({id}); its contents are not shown to you]")))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A tool result as the text the model reads: strings verbatim, anything else as JSON.
+pub fn result_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use sqlx_free::row;
+
+    mod sqlx_free {
+        use agentry_store::chats::messages::Message as Row;
+        use uuid::Uuid;
+
+        pub fn row(id: i64, role: &str, content: serde_json::Value) -> Row {
+            Row {
+                id,
+                chat_id: Uuid::nil(),
+                created_by: None,
+                model_config_id: None,
+                role: role.into(),
+                visibility: "both".into(),
+                content: sqlx::types::Json(content),
+                input_tokens: None,
+                output_tokens: None,
+                reasoning_tokens: None,
+                cache_creation_tokens: None,
+                cache_read_tokens: None,
+                context_limit: None,
+                total_cost_micros: None,
+                runtime_ms: None,
+                created_at: chrono::Utc::now(),
+            }
+        }
+    }
+
+    #[test]
+    fn history_becomes_a_valid_conversation() {
+        let history = vec![
+            row(1, "system", json!([{"type": "text", "text": "Be brief."}])),
+            row(2, "user", json!([{"type": "text", "text": "list files"}])),
+            row(3, "assistant", json!([
+                {"type": "text", "text": "Looking."},
+                {"type": "tool-call", "tool_call_id": "a", "tool_name": "execute", "args": {"command": "ls"}},
+                {"type": "tool-call", "tool_call_id": "b", "tool_name": "execute", "args": {"command": "pwd"}},
+            ])),
+            row(4, "tool", json!([{"type": "tool-result", "tool_call_id": "a", "tool_name": "execute", "result": {"output": "x"}}])),
+            row(5, "user", json!([{"type": "text", "text": "thanks"}])),
+        ];
+        let (system, msgs) = build(&history, false);
+        assert!(system.starts_with(SYSTEM_PROMPT));
+        assert!(system.ends_with("Be brief."));
+        assert_eq!(msgs.len(), 5);
+        assert!(matches!(&msgs[2], Message::ToolResult { tool_call_id, is_error: false, content, .. } if tool_call_id == "a" && content == "{\"output\":\"x\"}"));
+        // `b` never got a result: a synthetic error keeps the history valid.
+        assert!(matches!(&msgs[3], Message::ToolResult { tool_call_id, is_error: true, .. } if tool_call_id == "b"));
+        assert!(matches!(&msgs[4], Message::User { .. }));
+    }
+
+    #[test]
+    fn children_get_the_subagent_prompt() {
+        let (system, _) = build(&[], true);
+        assert!(system.contains(CHILD_PROMPT));
+    }
+}

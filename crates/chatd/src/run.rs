@@ -1,0 +1,401 @@
+//! One turn of one chat: the step loop.
+//!
+//! Each step streams one model call (publishing text, reasoning and tool-call deltas as live
+//! parts), runs the built-in tool calls in parallel as the chat owner, and saves the assistant
+//! message and the tool results in one fenced transaction. It repeats while the model called
+//! built-in tools, up to `max_steps`. Calls of client-side (dynamic) tools end the turn in
+//! `requires_action`. An interrupt saves what the step produced so far, with an error result
+//! for every tool call that did not finish; a shutdown hands the chat back without saving, so
+//! the step is redone by whichever replica claims it next.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
+
+use agentry_llm::{ChatRequest, FinishReason, ProviderConfig, StreamEvent, Usage};
+use agentry_store::chats::messages::{Message as Row, NewMessage, Usage as StoredUsage};
+use agentry_store::chats::models::ModelConfig;
+use agentry_store::chats::worker::{Claimed, Fenced, Outcome, StepRecord};
+use agentry_store::parts::LiveKind;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::daemon::{Shared, Stop};
+use crate::tools::{self, ToolCtx, ToolOutput};
+use crate::{cost, prompt, title};
+
+/// The result text of a tool call that an interrupt cut short.
+pub const INTERRUPTED_RESULT: &str = "tool call was interrupted before it produced a result";
+
+/// How a run ended, before the final write.
+enum End {
+    Finish(Outcome),
+    /// The fenced write failed: someone else decides what happens next.
+    Lost,
+}
+
+/// What one streamed step produced.
+#[derive(Default)]
+struct StepAcc {
+    text: String,
+    reasoning: String,
+    /// Calls by stream index: (id, name, argument text so far, parsed arguments when complete).
+    calls: BTreeMap<usize, (String, String, String, Option<Value>)>,
+    usage: Option<Usage>,
+    finish: Option<FinishReason>,
+}
+
+impl StepAcc {
+    fn is_empty(&self) -> bool {
+        self.text.is_empty() && self.reasoning.is_empty() && self.calls.is_empty()
+    }
+
+    /// Complete tool calls: (id, name, arguments).
+    fn complete_calls(&self) -> Vec<(String, String, Value)> {
+        self.calls.values().filter_map(|(id, name, _, args)| args.clone().map(|a| (id.clone(), name.clone(), a))).collect()
+    }
+
+    fn content(&self) -> Value {
+        let mut parts = Vec::new();
+        if !self.reasoning.is_empty() {
+            parts.push(json!({"type": "reasoning", "text": self.reasoning}));
+        }
+        if !self.text.is_empty() {
+            parts.push(json!({"type": "text", "text": self.text}));
+        }
+        for (id, name, raw, args) in self.calls.values() {
+            let args = args.clone().unwrap_or_else(|| serde_json::from_str(raw).unwrap_or_else(|_| json!({})));
+            parts.push(json!({"type": "tool-call", "tool_call_id": id, "tool_name": name, "args": args}));
+        }
+        Value::Array(parts)
+    }
+}
+
+enum Streamed {
+    Finished,
+    Stopped(Stop),
+    Failed(String),
+}
+
+pub(crate) async fn run_chat(shared: Arc<Shared>, claimed: Claimed, stop: watch::Receiver<Stop>, watermark: Arc<AtomicI64>) {
+    let chat_id = claimed.chat.id;
+    let lease = claimed.lease.clone();
+    let mut first_turn = false;
+    let mut model_for_title = None;
+    let end = match drive(&shared, &claimed, stop, &watermark, &mut first_turn, &mut model_for_title).await {
+        Ok(end) => end,
+        Err(e) => End::Finish(Outcome::Error(e)),
+    };
+    let system = shared.store.system();
+    let wm = watermark.load(Ordering::Acquire);
+    let result = match end {
+        End::Lost => Ok(()),
+        End::Finish(Outcome::Shutdown) => system.release_on_shutdown(&lease).await,
+        End::Finish(outcome) => {
+            let done = outcome == Outcome::Done;
+            match system.finish_turn(&lease, wm, outcome).await {
+                Ok(Fenced::Done(chat)) => {
+                    if done && first_turn && chat.parent_chat_id.is_none() && shared.cfg.generate_titles
+                        && let Some(model) = model_for_title.take()
+                    {
+                        tokio::spawn(generate_title(shared.clone(), chat, model));
+                    }
+                    Ok(())
+                }
+                Ok(Fenced::Lost) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(chat = %chat_id, error = %e, "finishing a chat turn failed; stale recovery will hand it on");
+    }
+    shared.parts.publish(chat_id, LiveKind::Clear, Value::Null);
+    shared.finished(&lease);
+}
+
+async fn generate_title(shared: Arc<Shared>, chat: agentry_store::chats::Chat, model: ModelConfig) {
+    let owner = match shared.store.system().subject_for(chat.owner_id).await {
+        Ok(s) => s,
+        Err(_) => return,
+    };
+    let Ok(Some(first)) = shared.store.actor(&owner).first_user_text(&chat).await else { return };
+    match title::generate(&shared.store, &shared.llm, &model, &first).await {
+        Ok(t) => {
+            if let Err(e) = shared.store.system().set_generated_title(chat.id, &chat.title, &t).await {
+                tracing::warn!(chat = %chat.id, error = %e, "saving a generated title failed");
+            }
+        }
+        Err(e) => tracing::info!(chat = %chat.id, error = %e, "title generation failed"),
+    }
+}
+
+fn stop_outcome(s: Stop) -> End {
+    match s {
+        Stop::Shutdown => End::Finish(Outcome::Shutdown),
+        _ => End::Finish(Outcome::Interrupted),
+    }
+}
+
+async fn drive(
+    shared: &Arc<Shared>,
+    claimed: &Claimed,
+    mut stop: watch::Receiver<Stop>,
+    watermark: &AtomicI64,
+    first_turn: &mut bool,
+    model_for_title: &mut Option<ModelConfig>,
+) -> Result<End, String> {
+    let system = shared.store.system();
+    let chat = &claimed.chat;
+    let lease = &claimed.lease;
+    let model = system
+        .model_config(chat.last_model_config_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("The chat's model configuration no longer exists.")?;
+    let provider = crate::providers::resolve(&shared.store, &model).await.map_err(|e| format!("Cannot call the model: {e}."))?;
+    let owner = system
+        .subject_for(chat.owner_id)
+        .await
+        .map_err(|_| "The chat owner's account is not active.".to_string())?;
+    let mut history: Vec<Row> = system.prompt_history(chat.id).await.map_err(|e| e.to_string())?;
+    watermark.store(history.iter().map(|m| m.id).max().unwrap_or(0), Ordering::Release);
+    *first_turn = !history.iter().any(|m| m.role == "assistant");
+    *model_for_title = Some(model.clone());
+
+    let ctx = ToolCtx {
+        store: shared.store.clone(),
+        provisioning: shared.provisioning.clone(),
+        hub: shared.hub.clone(),
+        owner,
+        chat: chat.clone(),
+        workspace: std::sync::Mutex::new(chat.workspace_id),
+        wake: shared.wake.clone(),
+    };
+    let specs = tools::specs(chat);
+    let child = chat.parent_chat_id.is_some();
+
+    for _ in 0..shared.cfg.max_steps {
+        let now = *stop.borrow();
+        if now != Stop::Go {
+            return Ok(stop_outcome(now));
+        }
+        let (system_prompt, messages) = prompt::build(&history, child);
+        let req = ChatRequest {
+            model: model.model.clone(),
+            system: Some(system_prompt),
+            messages,
+            tools: specs.clone(),
+            max_tokens: None,
+            temperature: None,
+        };
+        let started = Instant::now();
+        let mut acc = StepAcc::default();
+        let streamed = stream_step(shared, chat.id, &provider, &req, &mut acc, &mut stop).await;
+        let interrupted = match streamed {
+            Streamed::Finished => false,
+            Streamed::Stopped(Stop::Shutdown) => return Ok(End::Finish(Outcome::Shutdown)),
+            Streamed::Stopped(_) => true,
+            Streamed::Failed(e) => {
+                // Keep what the model said before the failure.
+                if !acc.is_empty() {
+                    let record = step_record(&model, &acc, Vec::new(), started, true);
+                    save(shared, lease, watermark, &mut history, record).await?;
+                }
+                return Ok(End::Finish(Outcome::Error(format!("The model provider failed: {e}"))));
+            }
+        };
+        if interrupted {
+            if acc.is_empty() {
+                return Ok(End::Finish(Outcome::Interrupted));
+            }
+            let results = acc
+                .calls
+                .values()
+                .map(|(id, name, _, _)| tool_message(id, name, &ToolOutput::error(INTERRUPTED_RESULT)))
+                .collect();
+            let record = step_record(&model, &acc, results, started, true);
+            return match save(shared, lease, watermark, &mut history, record).await? {
+                true => Ok(End::Finish(Outcome::Interrupted)),
+                false => Ok(End::Lost),
+            };
+        }
+
+        let calls = acc.complete_calls();
+        let (builtin, dynamic): (Vec<_>, Vec<_>) = calls.into_iter().partition(|(_, name, _)| tools::is_builtin(chat, name));
+        let mut outputs: Vec<Option<ToolOutput>> = vec![None; builtin.len()];
+        let mut cut_short = false;
+        if !builtin.is_empty() {
+            let ctx = &ctx;
+            let runs = futures::future::join_all(builtin.iter().enumerate().map(|(i, (id, name, args))| async move {
+                let out = tools::call(ctx, name, args.clone()).await;
+                (i, id.clone(), name.clone(), out)
+            }));
+            tokio::pin!(runs);
+            tokio::select! {
+                done = &mut runs => {
+                    for (i, id, name, out) in done {
+                        publish_result(shared, chat.id, &id, &name, &out);
+                        outputs[i] = Some(out);
+                    }
+                }
+                why = stop.wait_for(|s| *s != Stop::Go) => {
+                    if why.map(|w| *w).unwrap_or(Stop::Interrupted) == Stop::Shutdown {
+                        return Ok(End::Finish(Outcome::Shutdown));
+                    }
+                    cut_short = true;
+                }
+            }
+        }
+        let mut results: Vec<NewMessage> = builtin
+            .iter()
+            .zip(&outputs)
+            .map(|((id, name, _), out)| {
+                let out = out.clone().unwrap_or_else(|| ToolOutput::error(INTERRUPTED_RESULT));
+                tool_message(id, name, &out)
+            })
+            .collect();
+        if cut_short {
+            // Dynamic calls will not be answered by a client either: the turn is over.
+            results.extend(dynamic.iter().map(|(id, name, _)| tool_message(id, name, &ToolOutput::error(INTERRUPTED_RESULT))));
+        }
+        let record = step_record(&model, &acc, results, started, cut_short);
+        if !save(shared, lease, watermark, &mut history, record).await? {
+            return Ok(End::Lost);
+        }
+        if cut_short {
+            return Ok(End::Finish(Outcome::Interrupted));
+        }
+        if !dynamic.is_empty() {
+            return Ok(End::Finish(Outcome::RequiresAction));
+        }
+        if builtin.is_empty() {
+            if let Some(FinishReason::Length) = acc.finish {
+                tracing::info!(chat = %chat.id, "model reply was cut at its output token limit");
+            }
+            return Ok(End::Finish(Outcome::Done));
+        }
+    }
+    Ok(End::Finish(Outcome::Error(format!(
+        "The turn stopped after {} model steps without a final answer.",
+        shared.cfg.max_steps
+    ))))
+}
+
+/// Saves a step under the lease and extends the local history; `false` when the lease is lost.
+async fn save(shared: &Arc<Shared>, lease: &agentry_store::chats::worker::Lease, watermark: &AtomicI64, history: &mut Vec<Row>, record: StepRecord) -> Result<bool, String> {
+    // Other replicas' streams get this step's parts before its message.
+    shared.parts.flush().await;
+    let wm = watermark.load(Ordering::Acquire);
+    match shared.store.system().persist_step(lease, wm, record).await.map_err(|e| e.to_string())? {
+        Fenced::Done(saved) => {
+            if let Some(max) = saved.iter().map(|m| m.id).max() {
+                watermark.store(max, Ordering::Release);
+            }
+            history.extend(saved);
+            shared.parts.publish(lease.chat_id, LiveKind::Clear, Value::Null);
+            Ok(true)
+        }
+        Fenced::Lost => Ok(false),
+    }
+}
+
+fn step_record(model: &ModelConfig, acc: &StepAcc, tool_results: Vec<NewMessage>, started: Instant, partial: bool) -> StepRecord {
+    let usage = acc.usage.unwrap_or_default();
+    let stored = StoredUsage {
+        input_tokens: acc.usage.map(|u| u.input_tokens as i64),
+        output_tokens: acc.usage.map(|u| u.output_tokens as i64),
+        reasoning_tokens: usage.reasoning_tokens.map(|t| t as i64),
+        cache_creation_tokens: usage.cache_creation_tokens.map(|t| t as i64),
+        cache_read_tokens: usage.cache_read_tokens.map(|t| t as i64),
+        context_limit: Some(model.context_limit),
+        total_cost_micros: acc.usage.and_then(|u| cost::micros(model, &u)),
+        runtime_ms: Some(started.elapsed().as_millis() as i64),
+    };
+    StepRecord { assistant: NewMessage::assistant(acc.content(), Some(model.id), stored), tool_results, partial }
+}
+
+fn tool_message(id: &str, name: &str, out: &ToolOutput) -> NewMessage {
+    NewMessage::tool(json!([{
+        "type": "tool-result", "tool_call_id": id, "tool_name": name, "result": out.result, "is_error": out.is_error,
+    }]))
+}
+
+fn publish_part(shared: &Arc<Shared>, chat_id: Uuid, role: &str, part: Value) {
+    shared.parts.publish(chat_id, LiveKind::Part, json!({"role": role, "part": part}));
+}
+
+fn publish_result(shared: &Arc<Shared>, chat_id: Uuid, id: &str, name: &str, out: &ToolOutput) {
+    publish_part(
+        shared,
+        chat_id,
+        "tool",
+        json!({"type": "tool-result", "tool_call_id": id, "tool_name": name, "result": out.result, "is_error": out.is_error}),
+    );
+}
+
+async fn stream_step(
+    shared: &Arc<Shared>,
+    chat_id: Uuid,
+    provider: &ProviderConfig,
+    req: &ChatRequest,
+    acc: &mut StepAcc,
+    stop: &mut watch::Receiver<Stop>,
+) -> Streamed {
+    let mut events = shared.llm.stream(provider, req, &shared.cfg.retry);
+    loop {
+        let next = tokio::select! {
+            biased;
+            why = stop.wait_for(|s| *s != Stop::Go) => return Streamed::Stopped(why.map(|w| *w).unwrap_or(Stop::Interrupted)),
+            next = events.next() => next,
+        };
+        let event = match next {
+            None => {
+                return if acc.finish.is_some() {
+                    Streamed::Finished
+                } else {
+                    Streamed::Failed("the stream ended before the reply was complete".into())
+                };
+            }
+            Some(Err(e)) => return Streamed::Failed(e.to_string()),
+            Some(Ok(e)) => e,
+        };
+        match event {
+            StreamEvent::TextDelta(t) => {
+                acc.text.push_str(&t);
+                publish_part(shared, chat_id, "assistant", json!({"type": "text", "text": t}));
+            }
+            StreamEvent::ReasoningDelta(t) => {
+                acc.reasoning.push_str(&t);
+                publish_part(shared, chat_id, "assistant", json!({"type": "reasoning", "text": t}));
+            }
+            StreamEvent::ToolCallStart { index, id, name } => {
+                publish_part(shared, chat_id, "assistant", json!({"type": "tool-call", "tool_call_id": id, "tool_name": name, "args_delta": ""}));
+                acc.calls.insert(index, (id, name, String::new(), None));
+            }
+            StreamEvent::ToolCallArgsDelta { index, delta } => {
+                if let Some((id, name, raw, _)) = acc.calls.get_mut(&index) {
+                    raw.push_str(&delta);
+                    publish_part(shared, chat_id, "assistant", json!({"type": "tool-call", "tool_call_id": id, "tool_name": name, "args_delta": delta}));
+                }
+            }
+            StreamEvent::ToolCallEnd { index, id, name, arguments } => {
+                publish_part(shared, chat_id, "assistant", json!({"type": "tool-call", "tool_call_id": id, "tool_name": name, "args": arguments}));
+                let entry = acc.calls.entry(index).or_insert_with(|| (id.clone(), name.clone(), String::new(), None));
+                entry.3 = Some(arguments);
+            }
+            StreamEvent::Usage(u) => acc.usage = Some(u),
+            StreamEvent::Retry { attempt, delay, error, status } => {
+                shared.parts.publish(
+                    chat_id,
+                    LiveKind::Retry,
+                    json!({"attempt": attempt, "delay_ms": delay.as_millis() as u64, "error": error, "status": status}),
+                );
+            }
+            StreamEvent::Finish { reason } => acc.finish = Some(reason),
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! Live, not-yet-persisted chat events: streaming message parts and provider retries.
+//!
+//! These never touch a table. The worker publishes them to this process's [`Parts`] hub, which
+//! (1) fans them out to local subscribers (chat streams) at once, (2) keeps the parts of each
+//! chat's current step in a bounded buffer so a stream that connects mid-step can start with
+//! them (its snapshot), and (3) forwards them to every other server process with `pg_notify`
+//! on a separate channel, so a client connected to another replica sees the same parts.
+//!
+//! Why NOTIFY and not a relay connection between replicas: it needs no addressing between
+//! processes and reuses the connection every process already has. Its limits shape the design:
+//! a payload must stay under 8,000 bytes, so events are packed into batches of at most
+//! [`MAX_PAYLOAD`] bytes (a text delta that is larger on its own is split; any other part that
+//! is larger is sent with its `result`/`args` replaced by a note — the full value arrives a
+//! moment later as the persisted message). Forwarding is one background task per process that
+//! drains everything queued since its last `pg_notify` into one statement, so a busy process
+//! sends a few notifications per round trip, not one per token. [`Parts::flush`] waits until
+//! everything published so far was handed to PostgreSQL, which the worker does before it
+//! commits a step, so remote streams see a step's parts before its message.
+//!
+//! Events carry a per-process sequence number (`seq`), so a stream can drop the duplicates
+//! between its snapshot and the live feed it subscribed to before the snapshot.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgListener;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::{Result, Store};
+
+const CHANNEL: &str = "agentry_chat_parts";
+/// Largest NOTIFY payload this module sends (PostgreSQL's hard limit is 8,000 bytes).
+pub const MAX_PAYLOAD: usize = 7_900;
+/// Parts kept per chat for snapshots; the oldest are dropped beyond this.
+pub const BUFFER_PER_CHAT: usize = 10_000;
+
+/// What a live event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveKind {
+    /// A `message_part`: body `{role, part}`.
+    Part,
+    /// A provider retry: body `{attempt, delay_ms, error, status}`.
+    Retry,
+    /// The buffered parts of this chat were persisted (or abandoned); drop them.
+    Clear,
+}
+
+/// One live event for one chat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveEvent {
+    pub chat_id: Uuid,
+    pub seq: u64,
+    pub kind: LiveKind,
+    #[serde(default)]
+    pub body: serde_json::Value,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    /// The sending process; it ignores its own notifications.
+    o: Uuid,
+    e: Vec<LiveEvent>,
+}
+
+enum Outgoing {
+    Event(LiveEvent),
+    Flush(oneshot::Sender<()>),
+}
+
+struct Inner {
+    origin: Uuid,
+    seq: AtomicU64,
+    tx: broadcast::Sender<LiveEvent>,
+    buffers: Mutex<HashMap<Uuid, VecDeque<LiveEvent>>>,
+    out: mpsc::UnboundedSender<Outgoing>,
+}
+
+/// This process's live-event hub. Cheap to clone.
+#[derive(Clone)]
+pub struct Parts {
+    inner: Arc<Inner>,
+}
+
+impl Parts {
+    /// Starts listening for other processes' events and forwarding this process's. The tasks
+    /// end when the store's pool closes.
+    pub async fn start(store: &Store) -> Result<Parts> {
+        let mut listener = PgListener::connect_with(&store.pool).await?;
+        listener.listen(CHANNEL).await?;
+        let (out, mut rx) = mpsc::unbounded_channel();
+        let (tx, _) = broadcast::channel(16_384);
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(1);
+        let parts = Parts {
+            inner: Arc::new(Inner {
+                origin: Uuid::new_v4(),
+                seq: AtomicU64::new(start),
+                tx,
+                buffers: Mutex::new(HashMap::new()),
+                out,
+            }),
+        };
+
+        let receiver = parts.clone();
+        let pool = store.pool.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(n)) => match serde_json::from_str::<Envelope>(n.payload()) {
+                        Ok(env) if env.o == receiver.inner.origin => {}
+                        Ok(env) => {
+                            for e in env.e {
+                                receiver.local(e);
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "ignoring malformed live chat event"),
+                    },
+                    Ok(None) => {}
+                    Err(e) => {
+                        if pool.is_closed() {
+                            return;
+                        }
+                        tracing::warn!(error = %e, "live chat event listener failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+
+        let origin = parts.inner.origin;
+        let pool = store.pool.clone();
+        tokio::spawn(async move {
+            let mut batch = Vec::new();
+            let mut acks = Vec::new();
+            while let Some(first) = rx.recv().await {
+                let mut next = Some(first);
+                while let Some(item) = next.take().or_else(|| rx.try_recv().ok()) {
+                    match item {
+                        Outgoing::Event(e) => batch.push(e),
+                        Outgoing::Flush(ack) => acks.push(ack),
+                    }
+                    if batch.len() >= 2_048 {
+                        break;
+                    }
+                }
+                let payloads = pack(origin, std::mem::take(&mut batch));
+                if !payloads.is_empty()
+                    && let Err(e) = sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n")
+                        .bind(CHANNEL)
+                        .bind(&payloads)
+                        .execute(&pool)
+                        .await
+                {
+                    if pool.is_closed() {
+                        return;
+                    }
+                    tracing::warn!(error = %e, "forwarding live chat events failed; remote streams miss them");
+                }
+                for ack in acks.drain(..) {
+                    let _ = ack.send(());
+                }
+            }
+        });
+        Ok(parts)
+    }
+
+    /// Publishes an event for `chat_id` here and, shortly, on every other server.
+    pub fn publish(&self, chat_id: Uuid, kind: LiveKind, body: serde_json::Value) {
+        let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed);
+        let e = LiveEvent { chat_id, seq, kind, body };
+        let _ = self.inner.out.send(Outgoing::Event(e.clone()));
+        self.local(e);
+    }
+
+    /// Waits until everything published so far was sent to the other servers.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.out.send(Outgoing::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Every live event from now on. Subscribe before taking [`Parts::buffered`].
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.inner.tx.subscribe()
+    }
+
+    /// The parts of the chat's current step seen so far (for a stream's snapshot).
+    pub fn buffered(&self, chat_id: Uuid) -> Vec<LiveEvent> {
+        let buffers = self.inner.buffers.lock().expect("parts buffer lock");
+        buffers.get(&chat_id).map(|b| b.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    fn local(&self, e: LiveEvent) {
+        {
+            let mut buffers = self.inner.buffers.lock().expect("parts buffer lock");
+            match e.kind {
+                LiveKind::Part => {
+                    let b = buffers.entry(e.chat_id).or_default();
+                    if b.len() >= BUFFER_PER_CHAT {
+                        b.pop_front();
+                    }
+                    b.push_back(e.clone());
+                }
+                LiveKind::Clear => {
+                    buffers.remove(&e.chat_id);
+                }
+                LiveKind::Retry => {}
+            }
+        }
+        let _ = self.inner.tx.send(e);
+    }
+}
+
+/// Packs events into JSON envelopes of at most [`MAX_PAYLOAD`] bytes, splitting or trimming
+/// events that are too large on their own.
+fn pack(origin: Uuid, events: Vec<LiveEvent>) -> Vec<String> {
+    let overhead = serde_json::to_string(&Envelope { o: origin, e: vec![] }).expect("envelope").len();
+    let budget = MAX_PAYLOAD - overhead;
+    let mut out = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut size = 0;
+    let flush = |current: &mut Vec<String>, out: &mut Vec<String>| {
+        if !current.is_empty() {
+            out.push(format!("{{\"o\":\"{origin}\",\"e\":[{}]}}", current.join(",")));
+            current.clear();
+        }
+    };
+    for e in events {
+        for piece in fit(e, budget) {
+            if size + piece.len() + 1 > budget {
+                flush(&mut current, &mut out);
+                size = 0;
+            }
+            size += piece.len() + 1;
+            current.push(piece);
+        }
+    }
+    flush(&mut current, &mut out);
+    out
+}
+
+/// One event as serialized pieces that each fit `budget`.
+fn fit(e: LiveEvent, budget: usize) -> Vec<String> {
+    let s = serde_json::to_string(&e).expect("event serializes");
+    if s.len() <= budget {
+        return vec![s];
+    }
+    let text = e.body["part"]["text"].as_str().map(str::to_string);
+    if let Some(text) = text {
+        // A long text or reasoning delta: several deltas with the same seq, in order.
+        let room = budget.saturating_sub(s.len() - text.len()).max(64) / 2;
+        let mut pieces = Vec::new();
+        let mut rest = text.as_str();
+        while !rest.is_empty() {
+            let mut cut = rest.len().min(room);
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let mut piece = e.clone();
+            piece.body["part"]["text"] = serde_json::Value::String(rest[..cut].to_string());
+            pieces.push(serde_json::to_string(&piece).expect("event serializes"));
+            rest = &rest[cut..];
+        }
+        return pieces;
+    }
+    let mut trimmed = e;
+    for key in ["result", "args", "args_delta"] {
+        if trimmed.body["part"].get(key).is_some() {
+            trimmed.body["part"][key] = serde_json::json!("(too large for a live update; see the saved message)");
+        }
+    }
+    let s = serde_json::to_string(&trimmed).expect("event serializes");
+    if s.len() <= budget { vec![s] } else { Vec::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn part(text: &str) -> LiveEvent {
+        LiveEvent {
+            chat_id: Uuid::nil(),
+            seq: 1,
+            kind: LiveKind::Part,
+            body: json!({"role": "assistant", "part": {"type": "text", "text": text}}),
+        }
+    }
+
+    #[test]
+    fn payloads_stay_under_the_limit_and_keep_the_text() {
+        let big = "ü".repeat(10_000);
+        let events = vec![part("a"), part(&big), part("b")];
+        let payloads = pack(Uuid::new_v4(), events);
+        assert!(payloads.len() >= 3);
+        let mut text = String::new();
+        for p in &payloads {
+            assert!(p.len() <= MAX_PAYLOAD, "{} bytes", p.len());
+            let env: Envelope = serde_json::from_str(p).unwrap();
+            for e in env.e {
+                text.push_str(e.body["part"]["text"].as_str().unwrap());
+            }
+        }
+        assert_eq!(text, format!("a{big}b"));
+    }
+
+    #[test]
+    fn oversized_results_are_trimmed() {
+        let mut e = part("");
+        e.body = json!({"role": "tool", "part": {"type": "tool-result", "result": "x".repeat(20_000)}});
+        let payloads = pack(Uuid::new_v4(), vec![e]);
+        assert_eq!(payloads.len(), 1);
+        assert!(payloads[0].len() <= MAX_PAYLOAD);
+    }
+}
