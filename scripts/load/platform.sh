@@ -52,6 +52,8 @@ AUTH_SQL="SELECT u.id, u.email, u.username, u.name, u.status, u.site_roles, u.cr
 ORGS_SQL="SELECT * FROM organizations WHERE TRUE ORDER BY is_default DESC, lower(name);"
 echo "$AUTH_SQL" | tr '\n' ' ' > /tmp/agentry-auth.sql; echo >> /tmp/agentry-auth.sql
 { cat /tmp/agentry-auth.sql; echo "$ORGS_SQL"; } > /tmp/agentry-orgs.sql
+# The server's pool would take connections pgbench needs; its work is done.
+kill $SERVER; wait $SERVER 2>/dev/null || true
 echo "== pgbench: the same SQL, ${CONNECTIONS} clients, ${DURATION}s each (prepared statements)"
 for f in /tmp/agentry-auth.sql /tmp/agentry-orgs.sql; do
   echo "-- $(basename "$f")"
