@@ -470,3 +470,75 @@ async fn a_chat_whose_server_is_killed_mid_stream_is_finished_by_another() {
     assert_eq!(fake.requests().len(), 2);
     survivor.stop().await;
 }
+
+/// `(utime + stime)` of this process in seconds, and its resident set in KiB.
+fn proc_usage() -> (f64, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    let ticks = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let rss = status.lines().find(|l| l.starts_with("VmRSS")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    (ticks / 100.0, rss)
+}
+
+/// The benchmark of `docs/benchmarks/chatd.md`: 500 concurrent chats on one server, the fake
+/// streaming 200 timestamped tokens each, one WebSocket client per chat. Run with
+/// `scripts/bench/chatd.sh`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark; run scripts/bench/chatd.sh"]
+async fn bench_500_concurrent_streaming_chats() {
+    const CHATS: usize = 500;
+    const TOKENS: usize = 200;
+    let w = world().await;
+    w.fake.set_handler(|_| {
+        Some(Turn::new(vec![
+            Step::delay(Duration::from_millis(3000)),
+            Step::TextTokens { count: TOKENS, delay: Duration::from_millis(10), embed_timestamp: true },
+        ]))
+    });
+    let (cpu0, rss0) = proc_usage();
+    let t0 = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..CHATS {
+        let chat = create_chat(&w.alice, w.a.id, &format!("bench {i}")).await;
+        let mut s = w.alice.stream_chat(chat.id, 0).await.unwrap();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(TOKENS);
+            let mut tokens = 0;
+            while tokens < TOKENS {
+                let Some(Ok(batch)) = s.next_batch().await else { break };
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
+                for e in batch.iter().filter(|e| e.kind == "message_part") {
+                    let t = e.message_part.as_ref().unwrap()["part"]["text"].as_str().unwrap_or_default();
+                    for ts in t.split('⟨').skip(1).filter_map(|x| x.split('⟩').next()?.parse::<i64>().ok()) {
+                        lat.push(now - ts);
+                        tokens += 1;
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    let mut peak_rss = rss0;
+    let mut all = Vec::new();
+    for t in tasks {
+        peak_rss = peak_rss.max(proc_usage().1);
+        all.extend(t.await.unwrap());
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let (cpu1, _) = proc_usage();
+    all.sort_unstable();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as f64 / 1000.0;
+    println!(
+        "chats={CHATS} tokens={} wall={elapsed:.1}s tokens/s={:.0} cpu={:.1}s cpu/token={:.1}us rss_delta/chat={:.1}KiB p50={:.2}ms p99={:.2}ms max={:.2}ms",
+        all.len(),
+        all.len() as f64 / elapsed,
+        cpu1 - cpu0,
+        (cpu1 - cpu0) / all.len() as f64 * 1e6,
+        (peak_rss - rss0) as f64 / CHATS as f64,
+        pct(0.5),
+        pct(0.99),
+        *all.last().unwrap() as f64 / 1000.0,
+    );
+    assert_eq!(all.len(), CHATS * TOKENS, "every token reached its client");
+}
