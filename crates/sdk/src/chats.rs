@@ -30,8 +30,10 @@ pub struct Chat {
     /// Always empty: MCP servers are not supported yet.
     pub mcp_server_ids: Vec<Uuid>,
     pub has_unread: bool,
-    /// Subagent chats, in list responses (always empty for children themselves).
+    /// Subagent chats, in list responses (always empty for children themselves). The schema
+    /// does not recurse (children are one level deep), which also keeps schema generation finite.
     #[serde(default)]
+    #[schema(no_recursion)]
     pub children: Vec<Chat>,
     /// Attached files, on create and get.
     #[serde(default, skip_serializing_if = "Option::is_none")]
