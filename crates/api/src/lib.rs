@@ -185,7 +185,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(meta::healthz))
         .nest("/api/v2", v2)
         .nest("/api/experimental/chats", chats)
-        .fallback(|| async { error::ApiError::new(axum::http::StatusCode::NOT_FOUND, "Route not found.") })
+        // Unknown `/api` routes are JSON 404s; every other GET is the web UI (SPA fallback).
+        .fallback(routes::site::serve)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -4,6 +4,7 @@ pub mod authcheck;
 pub mod chats;
 pub mod meta;
 pub mod orgs;
+pub mod site;
 pub mod templates;
 pub mod users;
 pub mod workspaces;
