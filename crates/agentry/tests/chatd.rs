@@ -542,3 +542,56 @@ async fn bench_500_concurrent_streaming_chats() {
     );
     assert_eq!(all.len(), CHATS * TOKENS, "every token reached its client");
 }
+
+/// Runs the CLI as `client`'s user (through the environment overrides of the saved session).
+async fn cli(s: &TestServer, client: &Client, args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_agentry"))
+        .args(args)
+        .env("AGENTRY_URL", &s.url)
+        .env("AGENTRY_SESSION_TOKEN", client.token().unwrap())
+        .output()
+        .await
+        .unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn the_cli_streams_an_answer_with_its_tool_calls() {
+    let w = world().await;
+    w.fake.push_turn(Turn::new(vec![Step::text("Looking."), Step::tool_call("list_templates", json!({}))]));
+    w.fake.push_turn(Turn::text("Org A has tpl-a."));
+    let (ok, stdout, stderr) = cli(&w.s, &w.alice, &["chats", "create", "--org", "org-a", "Which templates can I use?"]).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("Looking."), "{stdout}");
+    assert!(stdout.contains("→ list_templates"), "{stdout}");
+    assert!(stdout.contains("← list_templates ok"), "{stdout}");
+    assert!(stdout.contains("tpl-a"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("Org A has tpl-a."), "{stdout}");
+
+    let (ok, list, _) = cli(&w.s, &w.alice, &["chats", "list", "-o", "json"]).await;
+    assert!(ok);
+    let chats: Vec<sdk::Chat> = serde_json::from_str(&list).unwrap();
+    assert_eq!(chats.len(), 1);
+    let id = chats[0].id.to_string();
+    let (ok, shown, _) = cli(&w.s, &w.alice, &["chats", "show", &id]).await;
+    assert!(ok && shown.contains("Which templates can I use?") && shown.contains("Org A has tpl-a."), "{shown}");
+
+    // `send` streams the next answer; a failing provider makes the command fail readably.
+    w.fake.push_turn(Turn::text("Second answer."));
+    let (ok, stdout, _) = cli(&w.s, &w.alice, &["chats", "send", &id, "And again?"]).await;
+    assert!(ok && stdout.contains("Second answer."), "{stdout}");
+    for _ in 0..3 {
+        w.fake.push_turn(Turn::error(500, "upstream down"));
+    }
+    let (ok, _, stderr) = cli(&w.s, &w.alice, &["chats", "send", &id, "Once more?"]).await;
+    assert!(!ok && stderr.contains("error"), "{stderr}");
+
+    let (ok, _, _) = cli(&w.s, &w.alice, &["chats", "archive", &id]).await;
+    assert!(ok);
+    assert!(w.alice.chat(chats[0].id).await.unwrap().archived);
+    // Without agents-access in the org the CLI reports the server's refusal.
+    let (bob, _) = w.s.user(&w.owner, "bob", &[w.a.id]).await;
+    let (ok, _, stderr) = cli(&w.s, &bob, &["chats", "create", "--org", "org-a", "hi"]).await;
+    assert!(!ok && stderr.contains("Forbidden."), "{stderr}");
+    w.s.stop().await;
+}

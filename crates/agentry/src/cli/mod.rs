@@ -1,5 +1,6 @@
 //! The CLI client: every command talks to a server through `agentry_client`.
 
+mod chats;
 mod output;
 mod session;
 mod templates;
@@ -41,6 +42,9 @@ pub enum ClientCommand {
     /// Workspace templates of an organization.
     #[command(subcommand)]
     Templates(templates::TemplatesCommand),
+    /// Agent chats: create, send, watch, interrupt, list, show, archive.
+    #[command(subcommand)]
+    Chats(chats::ChatsCommand),
     /// Workspaces and their builds.
     #[command(subcommand)]
     Workspaces(workspaces::WorkspacesCommand),
@@ -136,7 +140,7 @@ fn fmt(o: &Out) -> Format {
 }
 
 /// The organization named, or the default one.
-async fn org_or_default(c: &Client, org: Option<String>) -> Result<String> {
+pub(super) async fn org_or_default(c: &Client, org: Option<String>) -> Result<String> {
     if let Some(o) = org {
         return Ok(o);
     }
@@ -235,6 +239,7 @@ pub async fn run(cmd: ClientCommand) -> Result<()> {
         }
         ClientCommand::Templates(t) => templates::run(&session::client()?, t).await,
         ClientCommand::Workspaces(w) => workspaces::run(&session::client()?, w).await,
+        ClientCommand::Chats(ch) => chats::run(&session::client()?, ch).await,
         ClientCommand::Members(m) => {
             let c = session::client()?;
             match m {
