@@ -380,6 +380,14 @@ async fn dynamic_tools_park_the_chat_until_results_arrive() {
     assert_eq!(parked.status, "requires_action");
     let h = history(&w.alice, chat.id).await;
     let call = parts_of(h.last().unwrap(), "tool-call")[0].clone();
+    // The ids must match the pending calls exactly: an unknown id, or a duplicate, is refused.
+    let result = |id: &str| sdk::ToolResultInput { tool_call_id: id.into(), output: json!("blue"), is_error: false };
+    let good = call["tool_call_id"].as_str().unwrap();
+    for wrong in [vec![result("not-a-call")], vec![result(good), result(good)], vec![result(good), result("extra")]] {
+        let r = w.alice.submit_tool_results(chat.id, &sdk::SubmitToolResultsRequest { results: wrong }).await;
+        assert_eq!(common::expect_status(r, 400).message(), Some("Tool results do not match the pending tool calls."));
+    }
+    assert_eq!(w.alice.chat(chat.id).await.unwrap().status, "requires_action", "nothing was recorded");
     w.alice
         .submit_tool_results(chat.id, &sdk::SubmitToolResultsRequest {
             results: vec![sdk::ToolResultInput { tool_call_id: call["tool_call_id"].as_str().unwrap().into(), output: json!("blue"), is_error: false }],
