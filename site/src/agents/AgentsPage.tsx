@@ -28,8 +28,8 @@ const hints: Record<SendBlocker, string | null> = {
 };
 
 /**
- * `/agents`: the create form. The chat list and the chat view are not built yet; the form already
- * talks to the real API (permissions, workspaces, and chat creation once the server has it).
+ * `/agents`: the create form. A failed create keeps the draft, the organization and the workspace
+ * so the user can fix the cause and send again; success opens the new chat.
  */
 export function AgentsPage() {
   const picker = useOrgPicker();
@@ -55,10 +55,6 @@ export function AgentsPage() {
     <section className="page agents-page">
       <div className="agents-column">
         <h1>New agent</h1>
-        <p className="alert alert-info">
-          The agents view is coming: the chat list and the chat view will appear here. Creating a chat works as soon
-          as the server offers the chat API.
-        </p>
 
         {state.submitError ? <ErrorAlert error={state.submitError} /> : null}
         {state.permissions.status === "error" ? (

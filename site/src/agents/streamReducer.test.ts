@@ -264,3 +264,13 @@ describe("parseStreamFrame", () => {
     expect(() => parseStreamFrame("not json")).toThrow();
   });
 });
+
+describe("historyReplaced", () => {
+  it("drops saved messages the new page no longer has", async () => {
+    const { chatStreamReducer, initialChatStreamState } = await import("./streamReducer");
+    const m = (id: number) => ({ id, chat_id: "c", role: "user" as const, content: [], created_at: "" });
+    let s = chatStreamReducer(initialChatStreamState("c"), { type: "historyLoaded", messages: [m(3), m(2), m(1)] });
+    s = chatStreamReducer(s, { type: "historyReplaced", messages: [m(4), m(1)] });
+    expect(s.messages.map((x) => x.id)).toEqual([1, 4]);
+  });
+});

@@ -111,6 +111,8 @@ export interface ChatStreamState {
 export type ChatStreamAction =
   /** The REST history page (`messages` newest first, as the API returns them). */
   | { type: "historyLoaded"; messages: ChatMessage[]; queuedMessages?: ChatQueuedMessage[] }
+  /** A fresh history page that replaces the saved messages (after an edit dropped later ones). */
+  | { type: "historyReplaced"; messages: ChatMessage[]; queuedMessages?: ChatQueuedMessage[] }
   /** The socket reconnected: partial output is gone for good; saved messages will follow. */
   | { type: "reconnected" }
   | { type: "event"; event: ChatStreamEvent };
@@ -258,6 +260,12 @@ export function chatStreamReducer(state: ChatStreamState, action: ChatStreamActi
       return {
         ...state,
         messages: upsertMessages(state.messages, action.messages),
+        queuedMessages: action.queuedMessages ?? state.queuedMessages,
+      };
+    case "historyReplaced":
+      return {
+        ...state,
+        messages: upsertMessages([], action.messages),
         queuedMessages: action.queuedMessages ?? state.queuedMessages,
       };
     case "reconnected":

@@ -1,5 +1,18 @@
-import { request } from "./http";
-import type { Chat, CreateChatRequest } from "./types";
+import type { ChatMessage, ChatQueuedMessage } from "../agents/streamReducer";
+import { ApiError, request, seg } from "./http";
+import type {
+  Chat,
+  ChatInputPart,
+  ChatModelConfig,
+  ChatModelsResponse,
+  ChatProviderConfig,
+  CreateChatModelConfigRequest,
+  CreateChatProviderRequest,
+  CreateChatRequest,
+  UpdateChatModelConfigRequest,
+  UpdateChatProviderRequest,
+  UpdateChatRequest,
+} from "./types";
 
 export const chatsBase = "/api/experimental/chats";
 
@@ -7,3 +20,137 @@ export const chatsBase = "/api/experimental/chats";
 export function createChat(req: CreateChatRequest): Promise<Chat> {
   return request("POST", chatsBase, { body: req });
 }
+
+export interface ListChatsOptions {
+  archived?: boolean;
+  limit?: number;
+}
+
+/** Root chats of the caller, children embedded, pinned first then newest first. */
+export function listChats(opts: ListChatsOptions = {}): Promise<Chat[]> {
+  const q = ["owner:me", `archived:${opts.archived ? "true" : "false"}`].join(" ");
+  const params = new URLSearchParams({ q });
+  if (opts.limit) params.set("limit", String(opts.limit));
+  return request("GET", `${chatsBase}?${params}`);
+}
+
+export function getChat(id: string): Promise<Chat> {
+  return request("GET", `${chatsBase}/${seg(id)}`);
+}
+
+export async function updateChat(id: string, req: UpdateChatRequest): Promise<void> {
+  await request<unknown>("PATCH", `${chatsBase}/${seg(id)}`, { body: req });
+}
+
+export interface ChatMessagesPage {
+  /** Newest first. */
+  messages: ChatMessage[];
+  queued_messages: ChatQueuedMessage[];
+  has_more: boolean;
+}
+
+export function listMessages(chatId: string, limit = 200): Promise<ChatMessagesPage> {
+  return request("GET", `${chatsBase}/${seg(chatId)}/messages?limit=${limit}`);
+}
+
+export interface SendMessageResponse {
+  queued: boolean;
+  message?: ChatMessage;
+  queued_message?: ChatQueuedMessage;
+}
+
+/** Sends a message; while the chat is busy it is queued (the server's default `busy_behavior`). */
+export function sendMessage(chatId: string, content: ChatInputPart[]): Promise<SendMessageResponse> {
+  return request("POST", `${chatsBase}/${seg(chatId)}/messages`, { body: { content } });
+}
+
+/** Replaces a user message; the server drops everything after it and runs the chat again. */
+export function editMessage(chatId: string, messageId: number, content: ChatInputPart[]): Promise<{ message: ChatMessage }> {
+  return request("PATCH", `${chatsBase}/${seg(chatId)}/messages/${messageId}`, { body: { content } });
+}
+
+export async function deleteQueuedMessage(chatId: string, queuedId: number): Promise<void> {
+  await request<unknown>("DELETE", `${chatsBase}/${seg(chatId)}/queue/${queuedId}`);
+}
+
+/** "Send now": interrupts the running turn and sends this queued message next. */
+export async function promoteQueuedMessage(chatId: string, queuedId: number): Promise<void> {
+  await request<unknown>("POST", `${chatsBase}/${seg(chatId)}/queue/${queuedId}/promote`);
+}
+
+export async function interruptChat(chatId: string): Promise<void> {
+  await request<unknown>("POST", `${chatsBase}/${seg(chatId)}/interrupt`);
+}
+
+export async function regenerateTitle(chatId: string): Promise<void> {
+  await request<unknown>("POST", `${chatsBase}/${seg(chatId)}/title/regenerate`);
+}
+
+/** Uploads a file under an organization; its id goes into `content` as a `file` part. */
+export async function uploadFile(organizationId: string, file: Blob): Promise<{ id: string }> {
+  const res = await fetch(`${chatsBase}/files?organization=${seg(organizationId)}`, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": file.type || "application/octet-stream", Accept: "application/json" },
+    body: file,
+  });
+  const text = await res.text();
+  if (!res.ok) {
+    let body: { message?: string; detail?: string } = {};
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      // Not the JSON error shape.
+    }
+    throw new ApiError(res.status, { message: body.message ?? `Upload failed (HTTP ${res.status}).`, detail: body.detail });
+  }
+  return JSON.parse(text) as { id: string };
+}
+
+export function listModels(): Promise<ChatModelsResponse> {
+  return request("GET", `${chatsBase}/models`);
+}
+
+export function listProviders(): Promise<ChatProviderConfig[]> {
+  return request("GET", `${chatsBase}/providers`);
+}
+
+export function createProvider(req: CreateChatProviderRequest): Promise<ChatProviderConfig> {
+  return request("POST", `${chatsBase}/providers`, { body: req });
+}
+
+export function updateProvider(id: string, req: UpdateChatProviderRequest): Promise<ChatProviderConfig> {
+  return request("PATCH", `${chatsBase}/providers/${seg(id)}`, { body: req });
+}
+
+export async function deleteProvider(id: string): Promise<void> {
+  await request<unknown>("DELETE", `${chatsBase}/providers/${seg(id)}`);
+}
+
+export function listModelConfigs(): Promise<ChatModelConfig[]> {
+  return request("GET", `${chatsBase}/model-configs`);
+}
+
+export function createModelConfig(req: CreateChatModelConfigRequest): Promise<ChatModelConfig> {
+  return request("POST", `${chatsBase}/model-configs`, { body: req });
+}
+
+export function updateModelConfig(id: string, req: UpdateChatModelConfigRequest): Promise<ChatModelConfig> {
+  return request("PATCH", `${chatsBase}/model-configs/${seg(id)}`, { body: req });
+}
+
+export async function deleteModelConfig(id: string): Promise<void> {
+  await request<unknown>("DELETE", `${chatsBase}/model-configs/${seg(id)}`);
+}
+
+/** The WebSocket URL for a path on this origin. */
+export function socketUrl(path: string): string {
+  const proto = window.location.protocol === "https:" ? "wss:" : "ws:";
+  return `${proto}//${window.location.host}${path}`;
+}
+
+export function chatStreamPath(chatId: string, afterId: number | undefined): string {
+  return `${chatsBase}/${seg(chatId)}/stream${afterId !== undefined ? `?after_id=${afterId}` : ""}`;
+}
+
+export const chatWatchPath = `${chatsBase}/watch`;

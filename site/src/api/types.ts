@@ -129,9 +129,10 @@ export interface CreateChatRequest {
   organization_id: string;
   content: ChatInputPart[];
   workspace_id?: string;
-  client_type?: "ui" | "api";
+  model_config_id?: string;
 }
 
+/** `waiting` is idle (the normal finished state); `pending` is queued for the daemon. */
 export type ChatStatus = "waiting" | "pending" | "running" | "paused" | "completed" | "error" | "requires_action";
 
 export interface Chat {
@@ -139,9 +140,102 @@ export interface Chat {
   organization_id: string;
   owner_id: string;
   workspace_id?: string | null;
+  parent_chat_id?: string | null;
+  root_chat_id?: string;
+  last_model_config_id?: string;
   title: string;
   status: ChatStatus;
+  last_error?: string | null;
   created_at: string;
   updated_at: string;
   archived: boolean;
+  pin_order?: number;
+  labels?: Record<string, string>;
+  has_unread?: boolean;
+  /** Subagent chats, embedded under their root in list responses. */
+  children?: Chat[];
 }
+
+export interface UpdateChatRequest {
+  title?: string;
+  archived?: boolean;
+  pin_order?: number;
+  labels?: Record<string, string>;
+  workspace_id?: string | null;
+}
+
+/** One event of the `watch` WebSocket. `deleted` is also sent when a chat is archived. */
+export interface ChatWatchEvent {
+  kind: "created" | "status_change" | "title_change" | "deleted" | "action_required" | string;
+  chat: Chat;
+}
+
+export interface ChatModel {
+  id: string;
+  provider: string;
+  model: string;
+  display_name: string;
+  is_default: boolean;
+}
+
+export interface ChatModelProvider {
+  provider: string;
+  available: boolean;
+  unavailable_reason?: string;
+  models: ChatModel[];
+}
+
+export interface ChatModelsResponse {
+  providers: ChatModelProvider[];
+}
+
+export type ProviderKind = "openai" | "anthropic" | "openai-compat";
+
+export interface ChatProviderConfig {
+  id: string;
+  provider: string;
+  display_name: string;
+  enabled: boolean;
+  has_api_key: boolean;
+  base_url: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CreateChatProviderRequest {
+  provider: string;
+  display_name?: string;
+  api_key?: string;
+  base_url?: string;
+  enabled?: boolean;
+}
+
+/** An empty `api_key` removes the key; an absent one leaves it. */
+export type UpdateChatProviderRequest = Omit<Partial<CreateChatProviderRequest>, "provider">;
+
+export interface ChatModelConfig {
+  id: string;
+  provider: string;
+  model: string;
+  display_name: string;
+  enabled: boolean;
+  is_default: boolean;
+  context_limit: number;
+  input_price_per_million: number | null;
+  output_price_per_million: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CreateChatModelConfigRequest {
+  provider: string;
+  model: string;
+  display_name?: string;
+  is_default?: boolean;
+  enabled?: boolean;
+  context_limit?: number;
+  input_price_per_million?: number;
+  output_price_per_million?: number;
+}
+
+export type UpdateChatModelConfigRequest = Omit<Partial<CreateChatModelConfigRequest>, "provider">;

@@ -1,11 +1,13 @@
 import { useCallback, useEffect, useState } from "react";
 import { setUnauthorizedHandler } from "../api/http";
 import { firstUserExists, me } from "../api/users";
-import { AgentsPage } from "../agents/AgentsPage";
+import { AgentsLayout } from "../agents/AgentsLayout";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { matchPath, navigate, usePathname } from "../router";
 import { OrganizationPage } from "../settings/OrganizationPage";
 import { OrganizationsPage } from "../settings/OrganizationsPage";
+import { ModelsPage } from "../settings/ModelsPage";
+import { ProvidersPage } from "../settings/ProvidersPage";
 import { LoginPage } from "./LoginPage";
 import { type Session, redirectFor } from "./session";
 import { SetupPage } from "./SetupPage";
@@ -62,16 +64,11 @@ export function App() {
 }
 
 function Routes({ path }: { path: string }) {
-  if (matchPath("/agents", path)) return <AgentsPage />;
+  if (matchPath("/agents", path)) return <AgentsLayout chatId={null} />;
   const chat = matchPath("/agents/:chatId", path);
-  if (chat) {
-    return (
-      <section className="page">
-        <h1>Chat</h1>
-        <p>The chat view is not built yet. This chat's id is <code>{chat.chatId}</code>.</p>
-      </section>
-    );
-  }
+  if (chat) return <AgentsLayout chatId={chat.chatId!} />;
+  if (matchPath("/settings/providers", path)) return <ProvidersPage />;
+  if (matchPath("/settings/models", path)) return <ModelsPage />;
   if (matchPath("/settings/organizations", path)) return <OrganizationsPage />;
   const org = matchPath("/settings/organizations/:org", path);
   if (org) return <OrganizationPage org={org.org!} />;

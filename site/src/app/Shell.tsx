@@ -41,6 +41,8 @@ export function Shell({ user, onSignedOut, children }: { user: User; onSignedOut
           <ul>
             {item("/agents", "Agents")}
             {item("/settings/organizations", "Organizations")}
+            {item("/settings/providers", "Providers")}
+            {item("/settings/models", "Models")}
           </ul>
         </nav>
         <div className="sidebar-footer">

@@ -1,0 +1,16 @@
+import { findChat } from "./chatList";
+import { AgentsPage } from "./AgentsPage";
+import { ChatSidebar, useChatList } from "./ChatSidebar";
+import { ChatView } from "./ChatView";
+
+/** `/agents` and `/agents/:chatId`: the live chat list beside the create form or a chat. */
+export function AgentsLayout({ chatId }: { chatId: string | null }) {
+  const list = useChatList();
+  const title = (id: string) => (list.state ? findChat(list.state.chats, id)?.title : undefined);
+  return (
+    <div className="agents-layout">
+      <ChatSidebar list={list} activeId={chatId} />
+      <div className="agents-main">{chatId ? <ChatView key={chatId} chatId={chatId} parentTitle={title} /> : <AgentsPage />}</div>
+    </div>
+  );
+}

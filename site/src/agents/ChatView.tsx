@@ -1,0 +1,447 @@
+import { type KeyboardEvent, useEffect, useRef, useState } from "react";
+import {
+  deleteQueuedMessage,
+  editMessage,
+  interruptChat,
+  promoteQueuedMessage,
+  regenerateTitle,
+  sendMessage,
+  updateChat,
+} from "../api/chats";
+import type { Chat } from "../api/types";
+import { ErrorAlert } from "../components/ErrorAlert";
+import { Link } from "../router";
+import type { ChatStreamState } from "./streamReducer";
+import { type BlockView, type TimelineEntry, buildTimeline, lastUserMessage, messageText } from "./timeline";
+import { ToolCard } from "./ToolCard";
+import { useChatStream } from "./useChatStream";
+import { useSmoothText } from "./useSmoothText";
+import { StatusIcon } from "./StatusIcon";
+
+/** `/agents/:chatId`: the timeline, the live tail, the queue and the composer. */
+export function ChatView({ chatId, parentTitle }: { chatId: string; parentTitle?: (id: string) => string | undefined }) {
+  const { chat, state, socket, refreshChat, reloadHistory, retry } = useChatStream(chatId);
+  const [actionError, setActionError] = useState<unknown>(null);
+
+  if (chat.status === "loading") return <p className="muted page">Loading chat…</p>;
+  if (chat.status === "error") {
+    return (
+      <section className="page chat-failed">
+        <h1>Failed to load chat</h1>
+        <ErrorAlert error={chat.error} />
+        <button type="button" onClick={retry}>
+          Try again
+        </button>
+      </section>
+    );
+  }
+  const c = chat.value;
+  const status = state.status ?? c.status;
+  const busy = status === "running" || status === "pending";
+  const parentName = c.parent_chat_id ? (parentTitle?.(c.parent_chat_id) ?? "Parent") : null;
+
+  async function run(f: () => Promise<unknown>) {
+    setActionError(null);
+    try {
+      await f();
+    } catch (e) {
+      setActionError(e);
+    }
+  }
+
+  return (
+    <section className="chat-view" aria-label="Chat">
+      <header className="chat-topbar">
+        <nav aria-label="Breadcrumb" className="breadcrumb">
+          {c.parent_chat_id ? (
+            <>
+              <Link to={`/agents/${encodeURIComponent(c.parent_chat_id)}`}>{parentName}</Link>
+              <span aria-hidden="true"> › </span>
+            </>
+          ) : null}
+          <h1 className="chat-title">{c.title || "New Chat"}</h1>
+        </nav>
+        <StatusIcon status={status} />
+        {c.archived ? <span className="badge">Archived</span> : null}
+        <ChatActions chat={c} onDone={refreshChat} onError={setActionError} />
+      </header>
+
+      <div className="chat-scroll">
+        <Timeline state={state} chat={c} onEdited={() => run(reloadHistory)} onError={setActionError} />
+        <StatusCallout state={state} status={status} socket={socket} lastError={c.last_error ?? null} />
+      </div>
+
+      <div className="chat-bottom">
+        <ErrorAlert error={actionError} />
+        {state.queuedMessages.length > 0 ? (
+          <section className="queue" aria-label="Queued messages">
+            <h2 className="queue-title">Queued</h2>
+            <ul>
+              {state.queuedMessages.map((q) => (
+                <li key={q.id}>
+                  <span className="queue-text">{messageText(q)}</span>
+                  <button type="button" onClick={() => run(() => promoteQueuedMessage(c.id, q.id))}>
+                    Send now
+                  </button>
+                  <button type="button" className="danger" aria-label={`Delete queued message ${messageText(q)}`} onClick={() => run(() => deleteQueuedMessage(c.id, q.id))}>
+                    Delete
+                  </button>
+                </li>
+              ))}
+            </ul>
+          </section>
+        ) : null}
+        {c.archived ? (
+          <p className="alert alert-info">This chat is archived and read-only. Unarchive it from the actions menu to continue.</p>
+        ) : (
+          <ChatComposer
+            chatId={c.id}
+            busy={busy}
+            onError={setActionError}
+            onEditLast={() => document.querySelector<HTMLButtonElement>('[data-edit-last="true"]')?.click()}
+          />
+        )}
+      </div>
+    </section>
+  );
+}
+
+function ChatActions({ chat, onDone, onError }: { chat: Chat; onDone: () => void; onError: (e: unknown) => void }) {
+  const [open, setOpen] = useState(false);
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!open) return;
+    const onDown = (e: MouseEvent) => {
+      if (ref.current && !ref.current.contains(e.target as Node)) setOpen(false);
+    };
+    document.addEventListener("mousedown", onDown);
+    return () => document.removeEventListener("mousedown", onDown);
+  }, [open]);
+  async function act(f: () => Promise<void>) {
+    setOpen(false);
+    try {
+      await f();
+      onDone();
+    } catch (e) {
+      onError(e);
+    }
+  }
+  return (
+    <div className="chat-actions" ref={ref}>
+      <button type="button" aria-label="Open agent actions" aria-haspopup="menu" aria-expanded={open} onClick={() => setOpen(!open)}>
+        ⋯
+      </button>
+      {open ? (
+        <div role="menu" aria-label="Agent actions" className="popover popover-right">
+          <button type="button" role="menuitem" autoFocus onClick={() => act(() => regenerateTitle(chat.id))}>
+            Generate new title
+          </button>
+          <button type="button" role="menuitem" onClick={() => act(() => updateChat(chat.id, { archived: !chat.archived }))}>
+            {chat.archived ? "Unarchive" : "Archive"}
+          </button>
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
+function Timeline(props: { state: ChatStreamState; chat: Chat; onEdited: () => void; onError: (e: unknown) => void }) {
+  const entries = buildTimeline(props.state.messages, props.state.streaming);
+  const lastUser = lastUserMessage(props.state.messages);
+  const endRef = useRef<HTMLDivElement>(null);
+  const count = entries.length;
+  const tail = entries[entries.length - 1];
+  const tailSize = tail ? JSON.stringify(tail.blocks).length : 0;
+  useEffect(() => {
+    endRef.current?.scrollIntoView?.({ block: "end" });
+  }, [count, tailSize]);
+  if (entries.length === 0) return <p className="muted timeline-empty">No messages yet.</p>;
+  return (
+    <ol className="timeline" aria-label="Messages">
+      {entries.map((e) => (
+        <Entry
+          key={e.key}
+          entry={e}
+          chat={props.chat}
+          editable={!props.chat.archived && e.messageId !== undefined && e.messageId === lastUser?.id}
+          onEdited={props.onEdited}
+          onError={props.onError}
+        />
+      ))}
+      <div ref={endRef} />
+    </ol>
+  );
+}
+
+function Entry(props: { entry: TimelineEntry; chat: Chat; editable: boolean; onEdited: () => void; onError: (e: unknown) => void }) {
+  const { entry } = props;
+  const [editing, setEditing] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+  const text = entry.blocks
+    .filter((b): b is Extract<BlockView, { kind: "text" }> => b.kind === "text")
+    .map((b) => b.text)
+    .join("\n");
+
+  async function save() {
+    if (editing === null || entry.messageId === undefined || editing.trim() === "") return;
+    setSaving(true);
+    try {
+      await editMessage(props.chat.id, entry.messageId, [{ type: "text", text: editing.trim() }]);
+      setEditing(null);
+      props.onEdited();
+    } catch (e) {
+      props.onError(e);
+    } finally {
+      setSaving(false);
+    }
+  }
+
+  if (entry.role === "user") {
+    return (
+      <li className="msg msg-user" data-message-id={entry.messageId}>
+        {editing !== null ? (
+          <div className="edit-box">
+            <textarea
+              aria-label="Edit message"
+              value={editing}
+              autoFocus
+              rows={3}
+              onChange={(e) => setEditing(e.target.value)}
+              onKeyDown={(e) => {
+                if (e.key === "Escape") setEditing(null);
+                if (e.key === "Enter" && !e.shiftKey) {
+                  e.preventDefault();
+                  void save();
+                }
+              }}
+            />
+            <div className="edit-actions">
+              <button type="button" onClick={() => setEditing(null)} disabled={saving}>
+                Cancel
+              </button>
+              <button type="button" className="primary" onClick={save} disabled={saving || editing.trim() === ""}>
+                Save
+              </button>
+            </div>
+            <p className="muted hint">Saving replaces this message and everything after it.</p>
+          </div>
+        ) : (
+          <>
+            <Blocks blocks={entry.blocks} streaming={false} />
+            {props.editable ? (
+              <button type="button" className="link-button" data-edit-last="true" aria-label="Edit message" onClick={() => setEditing(text)}>
+                Edit
+              </button>
+            ) : null}
+          </>
+        )}
+      </li>
+    );
+  }
+  return (
+    <li className={`msg msg-assistant${entry.streaming ? " msg-streaming" : ""}`} data-message-id={entry.messageId}>
+      <Blocks blocks={entry.blocks} streaming={entry.streaming} />
+    </li>
+  );
+}
+
+function Blocks({ blocks, streaming }: { blocks: BlockView[]; streaming: boolean }) {
+  return (
+    <>
+      {blocks.map((b, i) => {
+        const last = streaming && i === blocks.length - 1;
+        switch (b.kind) {
+          case "text":
+            return <SmoothText key={i} text={b.text} smooth={last} />;
+          case "reasoning":
+            return (
+              <details key={i} className="reasoning" open={last}>
+                <summary>Thinking</summary>
+                <SmoothText text={b.text} smooth={last} />
+              </details>
+            );
+          case "tool":
+            return <ToolCard key={b.call.toolCallId || i} call={b.call} />;
+          case "file":
+            return (
+              <a key={i} className="chip" href={`/api/experimental/chats/files/${encodeURIComponent(b.fileId)}`} target="_blank" rel="noreferrer">
+                Attachment
+              </a>
+            );
+          case "other":
+            return b.part.type === "source" && b.part.url ? (
+              <a key={i} className="chip" href={b.part.url} target="_blank" rel="noreferrer">
+                {b.part.title || b.part.url}
+              </a>
+            ) : null;
+        }
+      })}
+    </>
+  );
+}
+
+function SmoothText({ text, smooth }: { text: string; smooth: boolean }) {
+  const shown = useSmoothText(text, smooth);
+  return <div className="msg-text">{shown}</div>;
+}
+
+const retryTitles: Record<number, string> = {
+  401: "Authentication failed",
+  403: "Authentication failed",
+  408: "Request timed out",
+  429: "Rate limited",
+  500: "Provider error",
+  502: "Provider error",
+  503: "Service overloaded",
+  504: "Request timed out",
+  529: "Service overloaded",
+};
+
+function useNow(active: boolean): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!active) return;
+    const t = setInterval(() => setNow(Date.now()), 250);
+    return () => clearInterval(t);
+  }, [active]);
+  return now;
+}
+
+function StatusCallout(props: {
+  state: ChatStreamState;
+  status: string;
+  socket: ReturnType<typeof useChatStream>["socket"];
+  lastError: string | null;
+}) {
+  const { state, status, socket } = props;
+  const retry = state.retry as (ChatStreamState["retry"] & { status?: number }) | null;
+  // The countdown runs from when the retry event arrived.
+  const [retryAt, setRetryAt] = useState<number | null>(null);
+  useEffect(() => setRetryAt(retry ? Date.now() + (retry.delay_ms ?? 0) : null), [retry]);
+  const [startedAt, setStartedAt] = useState<number | null>(null);
+  const starting = (status === "pending" || status === "running") && !state.streaming && !retry;
+  useEffect(() => setStartedAt(starting ? Date.now() : null), [starting]);
+  const now = useNow(!!retry || starting || socket?.status === "waiting");
+
+  if (socket?.status === "waiting") {
+    return (
+      <div role="status" className="callout callout-warning">
+        Reconnecting in {Math.max(0, Math.ceil((socket.retryAt - now) / 1000))}s · Attempt {socket.attempt}
+      </div>
+    );
+  }
+  if (retry) {
+    const secs = Math.max(0, Math.ceil(((retryAt ?? now) - now) / 1000));
+    return (
+      <div role="alert" className="callout callout-warning">
+        <strong>{(retry.status && retryTitles[retry.status]) || "Provider error"}</strong>
+        <p>{retry.error}</p>
+        <p className="muted">
+          Retrying in {secs}s · Attempt {retry.attempt}
+        </p>
+      </div>
+    );
+  }
+  if (status === "error") {
+    return (
+      <div role="alert" className="callout callout-error">
+        <strong>The agent stopped with an error</strong>
+        <p>{state.error?.message ?? props.lastError ?? "Unknown error."}</p>
+        {state.error?.detail ? <p className="muted">{state.error.detail}</p> : null}
+      </div>
+    );
+  }
+  if (status === "requires_action") {
+    return (
+      <div role="status" className="callout callout-info">
+        Waiting for a client tool result ({state.pendingToolCalls.map((c) => c.tool_name).join(", ") || "tool"}).
+      </div>
+    );
+  }
+  if (starting) {
+    const slow = startedAt !== null && now - startedAt > 15_000;
+    return (
+      <div role="status" className="callout callout-thinking">
+        {slow ? "Response startup is taking longer than expected…" : "Thinking…"}
+      </div>
+    );
+  }
+  return null;
+}
+
+function ChatComposer(props: { chatId: string; busy: boolean; onError: (e: unknown) => void; onEditLast: () => void }) {
+  const [text, setText] = useState("");
+  const [sending, setSending] = useState(false);
+  const [stopping, setStopping] = useState(false);
+  useEffect(() => {
+    if (!props.busy) setStopping(false);
+  }, [props.busy]);
+
+  async function send() {
+    const t = text.trim();
+    if (!t || sending) return;
+    setSending(true);
+    try {
+      await sendMessage(props.chatId, [{ type: "text", text: t }]);
+      setText("");
+    } catch (e) {
+      props.onError(e);
+    } finally {
+      setSending(false);
+    }
+  }
+
+  async function stop() {
+    setStopping(true);
+    try {
+      await interruptChat(props.chatId);
+    } catch (e) {
+      setStopping(false);
+      props.onError(e);
+    }
+  }
+
+  function onKeyDown(e: KeyboardEvent<HTMLTextAreaElement>) {
+    if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
+      e.preventDefault();
+      void send();
+    } else if (e.key === "ArrowUp" && text === "") {
+      e.preventDefault();
+      props.onEditLast();
+    }
+  }
+
+  return (
+    <form
+      className="composer card"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void send();
+      }}
+    >
+      <textarea
+        aria-label="Chat message"
+        data-testid="chat-message-input"
+        placeholder={props.busy ? "Send a follow-up; it waits in the queue…" : "Reply to the agent…"}
+        rows={3}
+        value={text}
+        disabled={sending}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={onKeyDown}
+      />
+      <div className="composer-toolbar">
+        <span className="muted hint" aria-live="polite">
+          {props.busy ? "The agent is working. New messages are queued." : null}
+        </span>
+        {props.busy ? (
+          <button type="button" className="danger" onClick={stop} disabled={stopping} aria-busy={stopping}>
+            Stop
+          </button>
+        ) : null}
+        <button type="submit" className="primary" disabled={sending || text.trim() === ""}>
+          Send
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import type { Chat } from "../api/types";
+import { applyWatchEvent, chatListLoaded, findChat } from "./chatList";
+
+function chat(id: string, over: Partial<Chat> = {}): Chat {
+  return {
+    id,
+    organization_id: "o",
+    owner_id: "u",
+    title: id,
+    status: "waiting",
+    created_at: "2025-01-01T00:00:00Z",
+    updated_at: "2025-01-01T00:00:00Z",
+    archived: false,
+    children: [],
+    ...over,
+  };
+}
+
+describe("chat list", () => {
+  it("adds created roots at the top and nests created children under their parent", () => {
+    let s = chatListLoaded([chat("a")], false);
+    s = applyWatchEvent(s, { kind: "created", chat: chat("b", { updated_at: "2025-01-02T00:00:00Z" }) });
+    expect(s.chats.map((c) => c.id)).toEqual(["b", "a"]);
+    s = applyWatchEvent(s, { kind: "created", chat: chat("k", { parent_chat_id: "a" }) });
+    expect(s.chats.map((c) => c.id)).toEqual(["b", "a"]);
+    expect(s.chats[1]!.children!.map((c) => c.id)).toEqual(["k"]);
+  });
+
+  it("patches status and title in place, children included", () => {
+    let s = chatListLoaded([chat("a", { children: [chat("k", { parent_chat_id: "a" })] })], false);
+    s = applyWatchEvent(s, { kind: "status_change", chat: chat("a", { status: "running" }) });
+    s = applyWatchEvent(s, { kind: "title_change", chat: chat("k", { parent_chat_id: "a", title: "Child" }) });
+    expect(s.chats[0]!.status).toBe("running");
+    expect(s.chats[0]!.children![0]!.title).toBe("Child");
+    expect(findChat(s.chats, "k")!.title).toBe("Child");
+  });
+
+  it("drops archived chats from the active list but keeps the archived list as fetched", () => {
+    let s = chatListLoaded([chat("a"), chat("b")], false);
+    s = applyWatchEvent(s, { kind: "deleted", chat: chat("a", { archived: true }) });
+    expect(s.chats.map((c) => c.id)).toEqual(["b"]);
+    const archived = chatListLoaded([chat("z", { archived: true })], true);
+    expect(applyWatchEvent(archived, { kind: "deleted", chat: chat("z", { archived: true }) }).chats).toHaveLength(1);
+    expect(applyWatchEvent(archived, { kind: "created", chat: chat("n") }).chats.map((c) => c.id)).toEqual(["z"]);
+  });
+
+  it("keeps pinned chats first", () => {
+    const s = chatListLoaded(
+      [chat("new", { updated_at: "2025-02-01T00:00:00Z" }), chat("pinned", { pin_order: 1 })],
+      false,
+    );
+    expect(s.chats.map((c) => c.id)).toEqual(["pinned", "new"]);
+  });
+});

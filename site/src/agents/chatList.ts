@@ -1,0 +1,82 @@
+// The sidebar's chat list as a pure reducer: the REST page, then `watch` events applied in place.
+// Children are nested under their root; the list shows either active or archived chats, so an
+// event can move a chat out of (or into) view.
+
+import type { Chat, ChatWatchEvent } from "../api/types";
+
+export interface ChatListState {
+  /** Root chats, each with its `children`, in display order. */
+  chats: Chat[];
+  archived: boolean;
+}
+
+function sortRoots(chats: Chat[]): Chat[] {
+  // Pinned first (ascending pin order), then most recently updated.
+  return [...chats].sort((a, b) => {
+    const pa = a.pin_order ?? 0;
+    const pb = b.pin_order ?? 0;
+    if ((pa > 0) !== (pb > 0)) return pa > 0 ? -1 : 1;
+    if (pa !== pb) return pa - pb;
+    return b.updated_at.localeCompare(a.updated_at) || b.id.localeCompare(a.id);
+  });
+}
+
+function removeChat(chats: Chat[], id: string): Chat[] {
+  return chats
+    .filter((c) => c.id !== id)
+    .map((c) => (c.children?.some((k) => k.id === id) ? { ...c, children: c.children.filter((k) => k.id !== id) } : c));
+}
+
+function findChat(chats: Chat[], id: string): Chat | undefined {
+  for (const c of chats) {
+    if (c.id === id) return c;
+    const k = c.children?.find((x) => x.id === id);
+    if (k) return k;
+  }
+  return undefined;
+}
+
+function upsert(chats: Chat[], chat: Chat): Chat[] {
+  const parent = chat.parent_chat_id;
+  if (parent) {
+    return chats.map((c) => {
+      if (c.id !== parent) return c;
+      const kids = c.children ?? [];
+      const i = kids.findIndex((k) => k.id === chat.id);
+      const next = i >= 0 ? kids.map((k) => (k.id === chat.id ? { ...k, ...chat, children: [] } : k)) : [...kids, chat];
+      return { ...c, children: next };
+    });
+  }
+  const existing = chats.find((c) => c.id === chat.id);
+  const merged: Chat = { ...existing, ...chat, children: chat.children?.length ? chat.children : (existing?.children ?? []) };
+  return sortRoots([...chats.filter((c) => c.id !== chat.id), merged]);
+}
+
+export function chatListLoaded(chats: Chat[], archived: boolean): ChatListState {
+  return { chats: sortRoots(chats), archived };
+}
+
+export function applyWatchEvent(state: ChatListState, event: ChatWatchEvent): ChatListState {
+  const { chat } = event;
+  if (event.kind === "deleted") {
+    // Archiving sends `deleted`: gone from the active list. The archived view refetches instead.
+    return state.archived ? state : { ...state, chats: removeChat(state.chats, chat.id) };
+  }
+  if (chat.archived !== state.archived) {
+    return { ...state, chats: removeChat(state.chats, chat.id) };
+  }
+  if (event.kind === "created" || findChat(state.chats, chat.id)) {
+    return { ...state, chats: upsert(state.chats, chat) };
+  }
+  // A change to a chat this list never saw (say, one created while the socket was down): add it.
+  return { ...state, chats: upsert(state.chats, chat) };
+}
+
+/** The ids of `id` and its ancestors, to expand the open chat's family. */
+export function ancestry(state: ChatListState, id: string): string[] {
+  const chat = findChat(state.chats, id);
+  if (!chat) return [];
+  return chat.parent_chat_id ? [chat.parent_chat_id, id] : [id];
+}
+
+export { findChat };

@@ -1,0 +1,167 @@
+import { type FormEvent, useState } from "react";
+import { createModelConfig, deleteModelConfig, listModelConfigs, listProviders, updateModelConfig } from "../api/chats";
+import { ErrorAlert } from "../components/ErrorAlert";
+import { useAsync } from "../components/useAsync";
+
+/** Model configs: which models chats may use, which one is the default, and their prices. */
+export function ModelsPage() {
+  const [configs, reload] = useAsync(listModelConfigs, []);
+  const [providers] = useAsync(listProviders, []);
+  const [error, setError] = useState<unknown>(null);
+
+  async function act(f: () => Promise<unknown>) {
+    setError(null);
+    try {
+      await f();
+      reload();
+    } catch (e) {
+      setError(e);
+    }
+  }
+
+  return (
+    <section className="page">
+      <h1>Models</h1>
+      <ErrorAlert error={error} />
+      {configs.status === "loading" ? <p className="muted">Loading models…</p> : null}
+      {configs.status === "error" ? <ErrorAlert error={configs.error} /> : null}
+      {configs.status === "ready" ? (
+        configs.value.length === 0 ? (
+          <p className="muted">No models configured. Chats cannot start until one exists.</p>
+        ) : (
+          <table className="table">
+            <thead>
+              <tr>
+                <th scope="col">Model</th>
+                <th scope="col">Provider</th>
+                <th scope="col">Context</th>
+                <th scope="col">Price (in / out per M)</th>
+                <th scope="col">State</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {configs.value.map((m) => (
+                <tr key={m.id}>
+                  <td>
+                    {m.display_name || m.model} <code className="muted">{m.model}</code>
+                    {m.is_default ? <span className="badge">Default</span> : null}
+                  </td>
+                  <td>{m.provider}</td>
+                  <td>{m.context_limit.toLocaleString()}</td>
+                  <td>
+                    {m.input_price_per_million ?? "–"} / {m.output_price_per_million ?? "–"}
+                  </td>
+                  <td>{m.enabled ? "Enabled" : "Disabled"}</td>
+                  <td className="row">
+                    {m.is_default ? null : (
+                      <button type="button" onClick={() => act(() => updateModelConfig(m.id, { is_default: true }))}>
+                        Make default
+                      </button>
+                    )}
+                    <button type="button" onClick={() => act(() => updateModelConfig(m.id, { enabled: !m.enabled }))}>
+                      {m.enabled ? "Disable" : "Enable"}
+                    </button>
+                    <button
+                      type="button"
+                      className="danger"
+                      onClick={() => window.confirm(`Delete model ${m.display_name || m.model}?`) && act(() => deleteModelConfig(m.id))}
+                    >
+                      Delete
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )
+      ) : null}
+      <CreateModelForm providers={providers.status === "ready" ? [...new Set(providers.value.map((p) => p.provider))] : []} onCreated={reload} />
+    </section>
+  );
+}
+
+function CreateModelForm({ providers, onCreated }: { providers: string[]; onCreated: () => void }) {
+  const [provider, setProvider] = useState("");
+  const [model, setModel] = useState("");
+  const [displayName, setDisplayName] = useState("");
+  const [contextLimit, setContextLimit] = useState("");
+  const [inPrice, setInPrice] = useState("");
+  const [outPrice, setOutPrice] = useState("");
+  const [isDefault, setIsDefault] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const chosen = provider || providers[0] || "";
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    const num = (s: string) => (s.trim() === "" ? undefined : Number(s));
+    try {
+      await createModelConfig({
+        provider: chosen,
+        model: model.trim(),
+        ...(displayName ? { display_name: displayName } : {}),
+        ...(num(contextLimit) !== undefined ? { context_limit: num(contextLimit) } : {}),
+        ...(num(inPrice) !== undefined ? { input_price_per_million: num(inPrice) } : {}),
+        ...(num(outPrice) !== undefined ? { output_price_per_million: num(outPrice) } : {}),
+        is_default: isDefault,
+        enabled: true,
+      });
+      setModel("");
+      setDisplayName("");
+      onCreated();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form className="card form" onSubmit={submit} aria-label="Add model">
+      <h2>Add a model</h2>
+      <ErrorAlert error={error} />
+      {providers.length === 0 ? <p className="muted">Add a provider first.</p> : null}
+      <label>
+        Provider
+        <select value={chosen} onChange={(e) => setProvider(e.target.value)} disabled={providers.length === 0}>
+          {providers.map((p) => (
+            <option key={p} value={p}>
+              {p}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Model identifier
+        <input value={model} onChange={(e) => setModel(e.target.value)} placeholder="The exact API model name" required />
+      </label>
+      <label>
+        Display name
+        <input value={displayName} onChange={(e) => setDisplayName(e.target.value)} />
+      </label>
+      <label>
+        Context limit (tokens)
+        <input inputMode="numeric" value={contextLimit} onChange={(e) => setContextLimit(e.target.value)} />
+      </label>
+      <label>
+        Input price per million tokens (USD)
+        <input inputMode="decimal" value={inPrice} onChange={(e) => setInPrice(e.target.value)} />
+      </label>
+      <label>
+        Output price per million tokens (USD)
+        <input inputMode="decimal" value={outPrice} onChange={(e) => setOutPrice(e.target.value)} />
+      </label>
+      <label className="checkbox">
+        <input type="checkbox" checked={isDefault} onChange={(e) => setIsDefault(e.target.checked)} /> Default model
+      </label>
+      <button type="submit" className="primary" disabled={busy || providers.length === 0 || model.trim() === ""}>
+        Add model
+      </button>
+    </form>
+  );
+}
