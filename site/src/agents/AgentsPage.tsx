@@ -79,6 +79,20 @@ export function AgentsPage() {
               Refresh
             </button>
           </div>
+        ) : null}
+        {phase === "no-permission" ? (
+          <Composer
+            text={text}
+            onTextChange={setText}
+            canSend={false}
+            busy={false}
+            hint={null}
+            onSend={() => {}}
+            workspaces={[]}
+            workspacesLoading
+            selectedWorkspace={null}
+            onSelectWorkspace={() => {}}
+          />
         ) : (
           <>
             {showPicker(state) && state.selectedOrgId ? (

@@ -1,0 +1,207 @@
+// The create form's organization picker against the real server (reference §3 "Playwright
+// scenarios"), plus server errors shown with the server's message while the draft stays.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { launchBrowser, makeUser, makeWorkspace, screenshot, seedWorld, signIn, startFakeLlm, startServer } from "./harness.mjs";
+
+let server, llm, browser, world;
+const users = {};
+const ws = {};
+const label = (o) => o.display_name || o.name;
+
+before(async () => {
+  llm = await startFakeLlm();
+  server = await startServer();
+  world = await seedWorld(server.base, llm.baseUrl);
+  const { def, second } = world;
+  users.solo = await makeUser(world, "solo", [def], [def]);
+  users.multi = await makeUser(world, "multi", [def, second], [def, second]);
+  users.subset = await makeUser(world, "subset", [def, second], [second]);
+  users.none = await makeUser(world, "nobody", [def], []);
+  users.leaver = await makeUser(world, "leaver", [def, second], [def, second]);
+  users.cross = await makeUser(world, "cross", [def, second], [def, second]);
+  ws.multiDef = await makeWorkspace(world, def, "multi", "multi-default-ws");
+  ws.multiSec = await makeWorkspace(world, second, "multi", "multi-second-ws");
+  ws.crossDef = await makeWorkspace(world, def, "cross", "cross-default-ws");
+  ws.crossSec = await makeWorkspace(world, second, "cross", "cross-second-ws");
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  await llm?.close();
+});
+
+const orgTrigger = (page) => page.getByRole("button", { name: /^Organization: / });
+
+async function workspaceOptions(page) {
+  await page.getByRole("button", { name: "More options" }).click();
+  await page.getByRole("menuitem", { name: /^Attach workspace/ }).click();
+  const names = await page.getByRole("menu", { name: "Workspaces" }).getByRole("menuitemradio").allTextContents();
+  await page.keyboard.press("Escape");
+  return names;
+}
+
+async function attachWorkspace(page, name) {
+  await page.getByRole("button", { name: "More options" }).click();
+  await page.getByRole("menuitem", { name: /^Attach workspace/ }).click();
+  await page.getByRole("menuitemradio", { name }).click();
+  await page.getByRole("button", { name: `Remove workspace ${name}` }).waitFor();
+}
+
+async function pickOrg(page, org) {
+  await orgTrigger(page).click();
+  await page.getByRole("option", { name: label(org) }).click();
+}
+
+/** Types a prompt, clicks Send and returns the create request's body and the response. */
+async function send(page, text) {
+  await page.getByRole("textbox", { name: "Chat message" }).fill(text);
+  const [req, res] = await Promise.all([
+    page.waitForRequest((r) => r.method() === "POST" && new URL(r.url()).pathname === "/api/experimental/chats"),
+    page.waitForResponse((r) => r.request().method() === "POST" && new URL(r.url()).pathname === "/api/experimental/chats"),
+    page.getByRole("button", { name: "Send" }).click(),
+  ]);
+  return { body: JSON.parse(req.postData()), status: res.status(), json: await res.json() };
+}
+
+describe("organization picker", () => {
+  test("single organization: no picker, the chat is created in that organization", async () => {
+    const { context, page } = await signIn(browser, server.base, users.solo);
+    await page.getByRole("textbox", { name: "Chat message" }).waitFor();
+    await page.getByRole("button", { name: "Send" }).isVisible();
+    assert.equal(await orgTrigger(page).count(), 0);
+    const { body, status, json } = await send(page, "hello from solo");
+    assert.equal(status, 201);
+    assert.equal(body.organization_id, world.def.id);
+    assert.equal(json.organization_id, world.def.id);
+    await page.waitForURL(new RegExp(`/agents/${json.id}$`));
+    await context.close();
+  });
+
+  test("multi-org defaults to the default org; switching changes the workspace list", async () => {
+    const { context, page } = await signIn(browser, server.base, users.multi);
+    await orgTrigger(page).waitFor();
+    assert.equal(await orgTrigger(page).getAttribute("aria-label"), `Organization: ${label(world.def)}`);
+    await page.getByRole("button", { name: "Send" }).isDisabled();
+    await page.waitForFunction(() => !document.querySelector('[role="menuitem"]'));
+    let names = await workspaceOptions(page);
+    assert.deepEqual(names, ["Auto-create Workspace", "multi-default-ws"]);
+    await screenshot(page, "create-form-multi-org");
+    await pickOrg(page, world.second);
+    assert.equal(await orgTrigger(page).getAttribute("aria-label"), `Organization: ${label(world.second)}`);
+    names = await workspaceOptions(page);
+    assert.deepEqual(names, ["Auto-create Workspace", "multi-second-ws"]);
+    await context.close();
+  });
+
+  test("the chosen organization survives a reload", async () => {
+    const { context, page } = await signIn(browser, server.base, users.multi);
+    await pickOrg(page, world.second);
+    await page.reload();
+    await orgTrigger(page).waitFor();
+    assert.equal(await orgTrigger(page).getAttribute("aria-label"), `Organization: ${label(world.second)}`);
+    await context.close();
+  });
+
+  test("permitted subset of one: picker hidden, that organization is used", async () => {
+    const { context, page } = await signIn(browser, server.base, users.subset);
+    await page.getByRole("textbox", { name: "Chat message" }).waitFor();
+    const { body, status } = await send(page, "hello from subset");
+    assert.equal(await orgTrigger(page).count(), 0);
+    assert.equal(status, 201);
+    assert.equal(body.organization_id, world.second.id);
+    await context.close();
+  });
+
+  test("no permitted organization: permission alert, Send disabled", async () => {
+    const { context, page } = await signIn(browser, server.base, users.none);
+    await page.getByRole("alert").filter({ hasText: "Permission required" }).waitFor();
+    await page.getByRole("textbox", { name: "Chat message" }).fill("can I?");
+    assert.equal(await page.getByRole("button", { name: "Send" }).isDisabled(), true);
+    assert.equal(await orgTrigger(page).count(), 0);
+    await screenshot(page, "create-form-permission-required");
+    await context.close();
+  });
+
+  test("a remembered workspace of another organization is not sent", async () => {
+    const { context, page } = await signIn(browser, server.base, users.cross);
+    await page.evaluate(
+      ([org, wsId]) => {
+        localStorage.setItem("agents.selected-organization-id", org);
+        localStorage.setItem("agents.selected-workspace-id", wsId);
+      },
+      [world.def.id, ws.crossSec.id],
+    );
+    await page.reload();
+    await orgTrigger(page).waitFor();
+    assert.equal(await page.getByRole("button", { name: /^Remove workspace/ }).count(), 0);
+    const { body, status } = await send(page, "no stale workspace please");
+    assert.equal(status, 201);
+    assert.equal(body.organization_id, world.def.id);
+    assert.equal("workspace_id" in body, false);
+    await context.close();
+  });
+
+  test("changing organization with a workspace selected asks first: Cancel keeps, Continue clears", async () => {
+    const { context, page } = await signIn(browser, server.base, users.multi);
+    await page.evaluate(() => localStorage.clear());
+    await page.reload();
+    await orgTrigger(page).waitFor();
+    await attachWorkspace(page, "multi-default-ws");
+    await pickOrg(page, world.second);
+    const dialog = page.getByRole("dialog", { name: "Change organization?" });
+    await dialog.waitFor();
+    await screenshot(page, "create-form-change-org-dialog");
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    assert.equal(await orgTrigger(page).getAttribute("aria-label"), `Organization: ${label(world.def)}`);
+    await page.getByRole("button", { name: "Remove workspace multi-default-ws" }).waitFor();
+
+    await pickOrg(page, world.second);
+    await dialog.getByRole("button", { name: "Continue" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    assert.equal(await orgTrigger(page).getAttribute("aria-label"), `Organization: ${label(world.second)}`);
+    assert.equal(await page.getByRole("button", { name: /^Remove workspace/ }).count(), 0);
+    await context.close();
+  });
+});
+
+describe("server errors keep the draft", () => {
+  test("403 not a member: the server's message is shown and the draft stays", async () => {
+    const { context, page } = await signIn(browser, server.base, users.leaver);
+    await orgTrigger(page).waitFor();
+    await pickOrg(page, world.second);
+    await world.owner.del(`/api/v2/organizations/${world.second.id}/members/leaver`);
+    const { status } = await send(page, "draft that must survive");
+    assert.equal(status, 403);
+    await page.getByRole("alert").filter({ hasText: "You are not a member of the specified organization." }).waitFor();
+    assert.equal(await page.getByRole("textbox", { name: "Chat message" }).inputValue(), "draft that must survive");
+    assert.match(page.url(), /\/agents$/);
+    await screenshot(page, "create-form-403");
+    await context.close();
+  });
+
+  test("400 cross-org workspace: the server's message is shown and the draft stays", async () => {
+    const { context, page } = await signIn(browser, server.base, users.cross);
+    await page.evaluate(() => localStorage.clear());
+    await page.reload();
+    await orgTrigger(page).waitFor();
+    await attachWorkspace(page, "cross-default-ws");
+    // The UI never offers another org's workspace, so the request is rewritten on its way out;
+    // the answer is the real server's.
+    await page.route("**/api/experimental/chats", (route) => {
+      const body = JSON.parse(route.request().postData());
+      body.workspace_id = ws.crossSec.id;
+      return route.continue({ postData: JSON.stringify(body) });
+    });
+    const { status } = await send(page, "cross-org draft");
+    assert.equal(status, 400);
+    await page.getByRole("alert").filter({ hasText: "Workspace does not belong to the specified organization." }).waitFor();
+    assert.equal(await page.getByRole("textbox", { name: "Chat message" }).inputValue(), "cross-org draft");
+    await page.getByRole("button", { name: "Remove workspace cross-default-ws" }).waitFor();
+    await context.close();
+  });
+});
