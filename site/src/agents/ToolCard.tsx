@@ -1,3 +1,4 @@
+import { useState } from "react";
 import { Link } from "../router";
 import type { ToolCallView } from "./timeline";
 
@@ -42,8 +43,15 @@ export function ToolCard({ call }: { call: ToolCallView }) {
   const label = labels[call.toolName]?.(args) ?? call.toolName ?? "Tool";
   const state = !call.done ? "running" : call.isError ? "error" : "done";
   const stateLabel = state === "running" ? "Running" : state === "error" ? "Failed" : "Done";
+  // Open until the user folds it; the state survives the card moving from stream to history.
+  const [open, setOpen] = useState(true);
   return (
-    <details className={`tool-card tool-${state}`} open={state !== "done" || call.toolName === "edit_files"} data-tool={call.toolName}>
+    <details
+      className={`tool-card tool-${state}`}
+      open={open}
+      onToggle={(e) => setOpen(e.currentTarget.open)}
+      data-tool={call.toolName}
+    >
       <summary>
         <span className={`tool-state tool-state-${state}`} role="img" aria-label={stateLabel} />
         <span className="tool-label">{label}</span>

@@ -1,0 +1,142 @@
+// A full round trip through the chat daemon: log in, pick an organization and a workspace, send,
+// watch the streamed answer and a tool card, stop a long answer, edit the last message. Also
+// measures the agents page's first paint for docs/benchmarks/ui.md.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { writeFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { artifacts, launchBrowser, makeUser, makeWorkspace, screenshot, seedWorld, signIn, startFakeLlm, startServer } from "./harness.mjs";
+
+// The fake answers requests in order: the agent's two turns around the tool call, the title,
+// the long answer that gets stopped, and the answer to the edited message.
+const turns = [
+  {
+    steps: [
+      { type: "reasoning", text: "The user wants the greeting; run it in the workspace." },
+      { type: "text", text: "Running the greeting command now." },
+      { type: "tool_call", id: "call_exec_1", name: "execute", arguments: { command: "echo hello-from-the-workspace" } },
+    ],
+  },
+  {
+    steps: [
+      { type: "delay", ms: 300 },
+      { type: "text", text: "The command printed hello-from-the-workspace and exited cleanly. All done here." },
+    ],
+  },
+  { steps: [{ type: "text", text: "Greeting command run" }] },
+  { steps: [{ type: "text", text: "Counting slowly: " }, { type: "text_tokens", count: 600, delay_ms: 100 }] },
+  { steps: [{ type: "text", text: "This is the answer to the edited message." }] },
+];
+
+let server, llm, browser, world, dev, workspace;
+
+before(async () => {
+  llm = await startFakeLlm(turns);
+  server = await startServer();
+  world = await seedWorld(server.base, llm.baseUrl);
+  dev = await makeUser(world, "dev", [world.def, world.second], [world.def, world.second]);
+  workspace = await makeWorkspace(world, world.second, "dev", "dev-second-ws");
+  // The execute tool needs a started workspace: wait for its first build.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const w = await world.owner.get(`/api/v2/workspaces/${workspace.id}`);
+    if (w.latest_build.job.status === "succeeded") break;
+    assert.notEqual(w.latest_build.job.status, "failed", "workspace build failed");
+    assert.ok(Date.now() < deadline, "workspace build did not finish");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  await llm?.close();
+});
+
+test("round trip: pick org and workspace, stream an answer with a tool card, stop, edit", async () => {
+  const { context, page } = await signIn(browser, server.base, dev);
+  await page.getByRole("button", { name: /^Organization: / }).click();
+  await page.getByRole("option", { name: world.second.display_name }).click();
+  await page.getByRole("button", { name: "More options" }).click();
+  await page.getByRole("menuitem", { name: /^Attach workspace/ }).click();
+  await page.getByRole("menuitemradio", { name: "dev-second-ws" }).click();
+  await page.getByRole("textbox", { name: "Chat message" }).fill("Please run the greeting command.");
+  await screenshot(page, "create-form-ready");
+  await page.getByRole("button", { name: "Send" }).click();
+  await page.waitForURL(/\/agents\/[0-9a-f-]{36}$/);
+  const chatId = page.url().split("/").pop();
+
+  // The streamed answer and the execute card with command, output and exit code.
+  const card = page.locator('details.tool-card[data-tool="execute"]');
+  await card.waitFor({ timeout: 30_000 });
+  await card.getByText("$ echo hello-from-the-workspace").waitFor();
+  await card.locator(".tool-output").getByText("hello-from-the-workspace").waitFor({ timeout: 30_000 });
+  await card.getByText(/Exit code 0/).waitFor();
+  await page.getByText("All done here.").waitFor({ timeout: 30_000 });
+  await page.getByText("Thinking", { exact: true }).waitFor();
+  // The sidebar follows the watch socket: the generated title arrives live.
+  await page.getByRole("link", { name: /Greeting command run/ }).waitFor({ timeout: 30_000 });
+  await screenshot(page, "chat-view-tool-card");
+
+  const stored = await world.owner.get(`/api/experimental/chats/${chatId}`);
+  assert.equal(stored.organization_id, world.second.id);
+  assert.equal(stored.workspace_id, workspace.id);
+
+  // A long answer, stopped half way.
+  await page.getByRole("textbox", { name: "Chat message" }).fill("Count slowly.");
+  await page.getByRole("button", { name: "Send" }).click();
+  await page.getByText(/Counting slowly: tok0 tok1 tok2/).waitFor({ timeout: 30_000 });
+  await screenshot(page, "chat-view-streaming");
+  await page.getByRole("button", { name: "Stop" }).click();
+  await page.getByRole("button", { name: "Stop" }).waitFor({ state: "detached", timeout: 30_000 });
+  const afterStop = await world.owner.get(`/api/experimental/chats/${chatId}`);
+  assert.equal(afterStop.status, "waiting");
+
+  // Edit the last user message: later history goes, the agent answers the new text.
+  await page.getByRole("button", { name: "Edit message" }).click();
+  await page.getByRole("textbox", { name: "Edit message" }).fill("Answer the edited message instead.");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByText("This is the answer to the edited message.").waitFor({ timeout: 30_000 });
+  await page.getByText("Answer the edited message instead.").waitFor();
+  assert.equal(await page.getByText("Count slowly.", { exact: true }).count(), 0);
+  await screenshot(page, "chat-view-after-edit");
+
+  // Archive from the actions menu: the chat leaves the active list.
+  await page.getByRole("button", { name: "Open agent actions" }).click();
+  await page.getByRole("menuitem", { name: "Archive" }).click();
+  await page.getByText("This chat is archived").waitFor();
+  await page.getByRole("list", { name: "Chats" }).getByRole("link", { name: /Greeting command run/ }).waitFor({ state: "detached" });
+  await context.close();
+});
+
+test("first paint of the agents page and the first-load JS size", async () => {
+  const { context, page } = await signIn(browser, server.base, dev);
+  const samples = [];
+  let js = 0;
+  for (let i = 0; i < 5; i++) {
+    const p = await context.newPage();
+    const sizes = [];
+    p.on("response", async (r) => {
+      if (r.url().endsWith(".js")) sizes.push(Number((await r.headerValue("content-length")) ?? 0));
+    });
+    await p.goto("/agents", { waitUntil: "load" });
+    await p.getByRole("textbox", { name: "Chat message" }).waitFor();
+    const fp = await p.evaluate(() => {
+      const e = performance.getEntriesByType("paint");
+      const get = (n) => e.find((x) => x.name === n)?.startTime ?? null;
+      const nav = performance.getEntriesByType("navigation")[0];
+      return { firstPaint: get("first-paint"), firstContentfulPaint: get("first-contentful-paint"), domContentLoaded: nav?.domContentLoadedEventEnd ?? null };
+    });
+    const ready = await p.evaluate(() => performance.now());
+    samples.push({ ...fp, composerReady: ready });
+    js = sizes.reduce((a, b) => a + b, 0);
+    await p.close();
+  }
+  mkdirSync(artifacts, { recursive: true });
+  writeFileSync(join(artifacts, "first-paint.json"), JSON.stringify({ samples, firstLoadJsBytes: js }, null, 2));
+  await screenshot(page, "agents-page");
+  assert.ok(samples.every((s) => s.firstContentfulPaint !== null));
+  await context.close();
+});
