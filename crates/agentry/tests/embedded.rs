@@ -5,17 +5,17 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 
 use agentry_client::Client;
 use agentry_client::agentry_sdk as sdk;
-use common::PASSWORD;
+use common::{PASSWORD, ServerProcess};
 
-fn start_server(data_dir: &Path) -> (Child, String) {
+fn start_server(data_dir: &Path) -> (ServerProcess, String) {
     common::spawn_agentry(None, data_dir)
 }
 
-fn stop_server(child: Child) {
+fn stop_server(child: ServerProcess) {
     common::stop_server_process(child)
 }
 

@@ -188,12 +188,12 @@ pub fn expect_status<T: std::fmt::Debug>(r: agentry_client::Result<T>, status: u
 /// Starts the real `agentry` binary as a separate process; returns it and the URL it printed.
 /// With `database_url`, it joins that database; without, it runs its embedded PostgreSQL in
 /// `data_dir`.
-pub fn spawn_agentry(database_url: Option<&str>, data_dir: &std::path::Path) -> (std::process::Child, String) {
+pub fn spawn_agentry(database_url: Option<&str>, data_dir: &std::path::Path) -> (ServerProcess, String) {
     spawn_agentry_with(database_url, data_dir, &[])
 }
 
 /// [`spawn_agentry`] with extra `server` flags (e.g. `--chat-stale-after 2s`).
-pub fn spawn_agentry_with(database_url: Option<&str>, data_dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+pub fn spawn_agentry_with(database_url: Option<&str>, data_dir: &std::path::Path, extra: &[&str]) -> (ServerProcess, String) {
     use std::io::{BufRead, BufReader};
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_agentry"));
     cmd.args(["server", "--http-address", "127.0.0.1:0", "--data-dir"]).arg(data_dir).args(extra);
@@ -213,24 +213,51 @@ pub fn spawn_agentry_with(database_url: Option<&str>, data_dir: &std::path::Path
         .strip_prefix("agentry listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
         .to_string();
-    (child, url)
+    (ServerProcess { child: Some(child) }, url)
+}
+
+/// A server running as its own process. Dropping it (e.g. when a test fails half-way) kills
+/// it, so no test leaves a server behind.
+pub struct ServerProcess {
+    child: Option<std::process::Child>,
+}
+
+impl ServerProcess {
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// A second server process on `database_url` (its data dir is leaked into /tmp on purpose:
 /// it must outlive this call).
-pub fn spawn_server_process(database_url: &str) -> (std::process::Child, String) {
+pub fn spawn_server_process(database_url: &str) -> (ServerProcess, String) {
     let dir = tempfile::tempdir().unwrap().keep();
     spawn_agentry(Some(database_url), &dir)
 }
 
 /// [`spawn_server_process`] without a chat daemon (`--chat-daemon false`).
-pub fn spawn_api_only_process(database_url: &str) -> (std::process::Child, String) {
+pub fn spawn_api_only_process(database_url: &str) -> (ServerProcess, String) {
     let dir = tempfile::tempdir().unwrap().keep();
     spawn_agentry_with(Some(database_url), &dir, &["--chat-daemon", "false"])
 }
 
 /// SIGTERM, then wait (bounded) for a clean exit.
-pub fn stop_server_process(mut child: std::process::Child) {
+pub fn stop_server_process(mut server: ServerProcess) {
+    let mut child = server.child.take().expect("running");
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
