@@ -34,6 +34,9 @@ use crate::{Result, Store};
 const CHANNEL: &str = "agentry_chat_parts";
 /// Largest NOTIFY payload this module sends (PostgreSQL's hard limit is 8,000 bytes).
 pub const MAX_PAYLOAD: usize = 7_900;
+/// Events a slow subscriber of one chat may fall behind by before it skips ahead (the
+/// persisted message still arrives through the database).
+const PER_CHAT_CHANNEL: usize = 4_096;
 /// Parts kept per chat for snapshots; the oldest are dropped beyond this.
 pub const BUFFER_PER_CHAT: usize = 10_000;
 
@@ -74,7 +77,10 @@ enum Outgoing {
 struct Inner {
     origin: Uuid,
     seq: AtomicU64,
-    tx: broadcast::Sender<LiveEvent>,
+    /// One channel per chat that has a subscriber: a stream receives only its own chat's
+    /// events, so the cost of a token does not grow with the number of open streams. Events are
+    /// shared (`Arc`), not copied, between a chat's subscribers.
+    channels: Mutex<HashMap<Uuid, broadcast::Sender<Arc<LiveEvent>>>>,
     buffers: Mutex<HashMap<Uuid, VecDeque<LiveEvent>>>,
     out: mpsc::UnboundedSender<Outgoing>,
 }
@@ -92,7 +98,6 @@ impl Parts {
         let mut listener = PgListener::connect_with(&store.pool).await?;
         listener.listen(CHANNEL).await?;
         let (out, mut rx) = mpsc::unbounded_channel();
-        let (tx, _) = broadcast::channel(16_384);
         let start = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_micros() as u64)
@@ -101,7 +106,7 @@ impl Parts {
             inner: Arc::new(Inner {
                 origin: Uuid::new_v4(),
                 seq: AtomicU64::new(start),
-                tx,
+                channels: Mutex::new(HashMap::new()),
                 buffers: Mutex::new(HashMap::new()),
                 out,
             }),
@@ -186,9 +191,10 @@ impl Parts {
         }
     }
 
-    /// Every live event from now on. Subscribe before taking [`Parts::buffered`].
-    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
-        self.inner.tx.subscribe()
+    /// Every live event of `chat_id` from now on. Subscribe before taking [`Parts::buffered`].
+    pub fn subscribe(&self, chat_id: Uuid) -> broadcast::Receiver<Arc<LiveEvent>> {
+        let mut channels = self.inner.channels.lock().expect("parts channel lock");
+        channels.entry(chat_id).or_insert_with(|| broadcast::channel(PER_CHAT_CHANNEL).0).subscribe()
     }
 
     /// The parts of the chat's current step seen so far (for a stream's snapshot).
@@ -214,7 +220,14 @@ impl Parts {
                 LiveKind::Retry => {}
             }
         }
-        let _ = self.inner.tx.send(e);
+        let chat_id = e.chat_id;
+        let mut channels = self.inner.channels.lock().expect("parts channel lock");
+        if let Some(tx) = channels.get(&chat_id)
+            && tx.send(Arc::new(e)).is_err()
+        {
+            // Every subscriber of this chat has gone: forget the channel.
+            channels.remove(&chat_id);
+        }
     }
 }
 

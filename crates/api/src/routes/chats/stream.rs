@@ -144,7 +144,7 @@ pub async fn stream(
     // Refuse before upgrading, so failures are plain HTTP answers.
     let chat = s.store.actor(&auth.subject).chat(id).await?;
     let hints = s.hub().subscribe();
-    let live = s.parts().subscribe();
+    let live = s.parts().subscribe(chat.id);
     Ok(ws.on_upgrade(move |socket| run_stream(s, auth, chat, after, hints, live, socket)))
 }
 
@@ -154,7 +154,7 @@ async fn run_stream(
     chat: Chat,
     after: i64,
     mut hints: tokio::sync::broadcast::Receiver<ChatHint>,
-    mut live: tokio::sync::broadcast::Receiver<LiveEvent>,
+    mut live: tokio::sync::broadcast::Receiver<std::sync::Arc<LiveEvent>>,
     socket: WebSocket,
 ) {
     let (mut sink, mut incoming) = socket.split();
@@ -207,12 +207,12 @@ async fn run_stream(
                 let mut next = Some(first);
                 while let Some(item) = next.take() {
                     match item {
-                        Ok(e) if e.chat_id == chat_id => {
+                        Ok(e) => {
                             if in_snapshot.is_empty() || !in_snapshot.remove(&e.seq) {
                                 batch.extend(live_event(&e));
                             }
                         }
-                        Ok(_) | Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Lagged(_)) => {}
                         Err(RecvError::Closed) => break,
                     }
                     if batch.len() < BATCH {
