@@ -19,6 +19,12 @@
 //!
 //! Events carry a per-process sequence number (`seq`), so a stream can drop the duplicates
 //! between its snapshot and the live feed it subscribed to before the snapshot.
+//!
+//! Forwarding costs a trip through PostgreSQL per batch, which a lone server would pay for
+//! nobody. Each process therefore announces itself on the channel every couple of seconds and
+//! forwards only while it has heard from another process recently ([`Parts::has_peers`]). A
+//! replica that has just started may miss the deltas of steps already streaming for a moment;
+//! their persisted messages reach it as usual.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,6 +89,19 @@ struct Inner {
     channels: Mutex<HashMap<Uuid, broadcast::Sender<Arc<LiveEvent>>>>,
     buffers: Mutex<HashMap<Uuid, VecDeque<LiveEvent>>>,
     out: mpsc::UnboundedSender<Outgoing>,
+    /// When another server process was last heard from (unix ms; 0 = never). Events are only
+    /// forwarded while one is around: a single server would otherwise send every token through
+    /// PostgreSQL and back for nobody.
+    peer_seen_ms: AtomicU64,
+}
+
+/// How often each process announces itself on the channel.
+const PRESENCE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// A peer not heard from for this long is gone.
+const PEER_TTL_MS: u64 = 6_000;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// This process's live-event hub. Cheap to clone.
@@ -109,17 +128,23 @@ impl Parts {
                 channels: Mutex::new(HashMap::new()),
                 buffers: Mutex::new(HashMap::new()),
                 out,
+                peer_seen_ms: AtomicU64::new(0),
             }),
         };
 
         let receiver = parts.clone();
+        let own_prefix = format!("{{\"o\":\"{}\"", parts.inner.origin);
         let pool = store.pool.clone();
         tokio::spawn(async move {
             loop {
                 match listener.try_recv().await {
+                    // This process's own envelopes come back too; skip them before parsing
+                    // (`pack` always starts an envelope with its origin).
+                    Ok(Some(n)) if n.payload().starts_with(&own_prefix) => {}
                     Ok(Some(n)) => match serde_json::from_str::<Envelope>(n.payload()) {
                         Ok(env) if env.o == receiver.inner.origin => {}
                         Ok(env) => {
+                            receiver.inner.peer_seen_ms.store(now_ms(), Ordering::Relaxed);
                             for e in env.e {
                                 receiver.local(e);
                             }
@@ -172,6 +197,23 @@ impl Parts {
                 }
             }
         });
+
+        // Presence: an empty envelope now and every few seconds, so other processes know to
+        // forward their events here.
+        let pool = store.pool.clone();
+        let hello = format!("{{\"o\":\"{origin}\",\"e\":[]}}");
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PRESENCE_EVERY);
+            loop {
+                tick.tick().await;
+                if pool.is_closed() {
+                    return;
+                }
+                if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(&hello).execute(&pool).await {
+                    tracing::debug!(error = %e, "announcing this process to the live channel failed");
+                }
+            }
+        });
         Ok(parts)
     }
 
@@ -179,8 +221,15 @@ impl Parts {
     pub fn publish(&self, chat_id: Uuid, kind: LiveKind, body: serde_json::Value) {
         let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed);
         let e = LiveEvent { chat_id, seq, kind, body };
-        let _ = self.inner.out.send(Outgoing::Event(e.clone()));
+        if self.has_peers() {
+            let _ = self.inner.out.send(Outgoing::Event(e.clone()));
+        }
         self.local(e);
+    }
+
+    /// Whether another server process listened recently (so events are forwarded).
+    pub fn has_peers(&self) -> bool {
+        now_ms().saturating_sub(self.inner.peer_seen_ms.load(Ordering::Relaxed)) < PEER_TTL_MS
     }
 
     /// Waits until everything published so far was sent to the other servers.

@@ -1,0 +1,49 @@
+//! Live parts between two server processes' hubs on one database: forwarded once a peer has
+//! announced itself, delivered only to the chat's own subscribers.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use agentry_store::Store;
+use agentry_store::parts::{LiveKind, Parts};
+use sqlx::ConnectOptions;
+use sqlx::postgres::PgConnectOptions;
+use uuid::Uuid;
+
+async fn fresh_store() -> (Store, String) {
+    let admin = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let name = format!("agentry_test_{now}_{}", Uuid::new_v4().simple());
+    let mut conn = PgConnectOptions::from_str(&admin).unwrap().connect().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await.unwrap();
+    let o = PgConnectOptions::from_str(&admin).unwrap();
+    let url = format!("postgres://{}@{}:{}/{name}", o.get_username(), o.get_host(), o.get_port());
+    (Store::connect(PgConnectOptions::from_str(&url).unwrap(), 4).await.unwrap(), url)
+}
+
+#[tokio::test]
+async fn parts_reach_the_other_process_once_it_is_known() {
+    let (store_a, url) = fresh_store().await;
+    let a = Parts::start(&store_a).await.unwrap();
+    let (chat, other_chat) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut rx = a.subscribe(chat);
+    // Alone, nothing is forwarded.
+    assert!(!a.has_peers());
+
+    let store_b = Store::connect(PgConnectOptions::from_str(&url).unwrap(), 4).await.unwrap();
+    let b = Parts::start(&store_b).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.has_peers() {
+        assert!(Instant::now() < deadline, "process B never heard of process A");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.publish(other_chat, LiveKind::Part, serde_json::json!({"role": "assistant", "part": {"type": "text", "text": "not yours"}}));
+    b.publish(chat, LiveKind::Part, serde_json::json!({"role": "assistant", "part": {"type": "text", "text": "hello"}}));
+    b.flush().await;
+    let e = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+    assert_eq!(e.chat_id, chat, "a subscriber gets only its own chat's events");
+    assert_eq!(e.body["part"]["text"], "hello");
+    // A keeps the parts of the step in flight for streams that connect later, per chat.
+    assert_eq!(a.buffered(chat).len(), 1);
+    assert_eq!(a.buffered(other_chat).len(), 1);
+}
