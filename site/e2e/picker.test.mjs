@@ -169,6 +169,83 @@ describe("organization picker", () => {
   });
 });
 
+/** Holds every request matching `pattern` until the returned function is called. */
+async function hold(page, pattern) {
+  let release;
+  const held = new Promise((r) => (release = r));
+  await page.route(pattern, async (route) => {
+    await held;
+    await route.continue();
+  });
+  return release;
+}
+
+const enabledSend = (page) => page.getByRole("button", { name: "Send" }).and(page.locator(":enabled"));
+
+describe("organization picker while answers are slow or change", () => {
+  test("while permissions load: no picker, Send disabled, no model list fetched", async () => {
+    const { context, page } = await signIn(browser, server.base, users.multi);
+    const modelRequests = [];
+    page.on("request", (r) => {
+      if (new URL(r.url()).pathname === "/api/experimental/chats/models") modelRequests.push(r.url());
+    });
+    const release = await hold(page, "**/api/v2/authcheck");
+    await page.reload();
+    await page.getByRole("textbox", { name: "Chat message" }).fill("waiting for permissions");
+    assert.equal(await page.getByRole("button", { name: "Send" }).isDisabled(), true);
+    assert.equal(await orgTrigger(page).count(), 0);
+    assert.deepEqual(modelRequests, []);
+    release();
+    await orgTrigger(page).waitFor();
+    await enabledSend(page).waitFor();
+    await context.close();
+  });
+
+  test("a remembered workspace is kept while the workspace list loads, and Send waits for it", async () => {
+    const { context, page } = await signIn(browser, server.base, users.multi);
+    await page.evaluate(
+      ([org, wsId]) => {
+        localStorage.setItem("agents.selected-organization-id", org);
+        localStorage.setItem("agents.selected-workspace-id", wsId);
+      },
+      [world.def.id, ws.multiDef.id],
+    );
+    const release = await hold(page, /\/api\/v2\/workspaces(\?|$)/);
+    await page.reload();
+    await orgTrigger(page).waitFor();
+    await page.getByRole("textbox", { name: "Chat message" }).fill("with my workspace");
+    assert.equal(await page.getByRole("button", { name: "Send" }).isDisabled(), true, "sending now would drop the workspace");
+    assert.equal(await page.evaluate(() => localStorage.getItem("agents.selected-workspace-id")), ws.multiDef.id);
+    release();
+    await page.getByRole("button", { name: "Remove workspace multi-default-ws" }).waitFor();
+    await enabledSend(page).waitFor();
+    const { body, status } = await send(page, "with my workspace");
+    assert.equal(status, 201);
+    assert.equal(body.workspace_id, ws.multiDef.id);
+    await context.close();
+  });
+
+  test("a pending confirmation closes when its target organization is revoked", async () => {
+    const reviewer = await makeUser(world, "revoked", [world.def, world.second], [world.def, world.second]);
+    await makeWorkspace(world, world.def, "revoked", "revoked-ws");
+    const { context, page } = await signIn(browser, server.base, reviewer);
+    await page.evaluate(() => localStorage.clear());
+    await page.reload();
+    await orgTrigger(page).waitFor();
+    await attachWorkspace(page, "revoked-ws");
+    await pickOrg(page, world.second);
+    const dialog = page.getByRole("dialog", { name: "Change organization?" });
+    await dialog.waitFor();
+    // Access to the target goes away; the form learns it when permissions are checked again.
+    await world.owner.put(`/api/v2/organizations/${world.second.id}/members/revoked/roles`, { roles: [] });
+    await page.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
+    await dialog.waitFor({ state: "hidden" });
+    assert.equal(await orgTrigger(page).count(), 0, "one permitted organization left: no picker");
+    await page.getByRole("button", { name: "Remove workspace revoked-ws" }).waitFor();
+    await context.close();
+  });
+});
+
 describe("server errors keep the draft", () => {
   test("403 not a member: the server's message is shown and the draft stays", async () => {
     const { context, page } = await signIn(browser, server.base, users.leaver);
