@@ -12,7 +12,9 @@ import { chromium } from "playwright-core";
 
 const repo = resolve(import.meta.dirname, "../..");
 export const artifacts = join(repo, "test-artifacts");
-const bin = (name) => process.env[`AGENTRY_E2E_${name.toUpperCase()}`] ?? join(repo, "target/debug", name);
+// Where cargo put the binaries: CARGO_TARGET_DIR when set, else the workspace's target/.
+const targetDir = process.env.CARGO_TARGET_DIR ? resolve(repo, process.env.CARGO_TARGET_DIR) : join(repo, "target");
+const bin = (name) => process.env[`AGENTRY_E2E_${name.toUpperCase()}`] ?? join(targetDir, "debug", name);
 const adminUrl = process.env.AGENTRY_E2E_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/postgres";
 export const PASSWORD = "correct horse battery staple";
 
