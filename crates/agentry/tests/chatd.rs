@@ -606,3 +606,33 @@ async fn the_cli_streams_an_answer_with_its_tool_calls() {
     assert!(!ok && stderr.contains("Forbidden."), "{stderr}");
     w.s.stop().await;
 }
+
+#[tokio::test]
+async fn attachments_reach_the_model_as_images_and_text() {
+    let w = world().await;
+    let png = b"\x89PNG\r\n\x1a\nfake-image-bytes".to_vec();
+    let img = w.alice.upload_chat_file(w.a.id, "screen.png", "image/png", png.clone()).await.unwrap();
+    let notes = w.alice.upload_chat_file(w.a.id, "notes.txt", "text/plain", b"remember the milk".to_vec()).await.unwrap();
+    w.fake.push_turn(Turn::text("Seen both."));
+    let chat = w
+        .alice
+        .create_chat(&sdk::CreateChatRequest {
+            organization_id: Some(w.a.id),
+            content: Some(json!([
+                {"type": "text", "text": "Look at these"},
+                {"type": "file", "file_id": img.id},
+                {"type": "file", "file_id": notes.id},
+                {"type": "file-reference", "file_name": "src/main.rs", "start_line": 3, "end_line": 4, "content": "fn main() {}"},
+            ])),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    idle(&w.alice, chat.id).await;
+    let body = w.fake.requests().pop().unwrap().body.to_string();
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&png);
+    assert!(body.contains(&encoded), "the image goes to the model as an image: {body}");
+    assert!(body.contains("remember the milk"), "the text file's contents are shown: {body}");
+    assert!(body.contains("src/main.rs, lines 3-4") && body.contains("fn main() {}"), "{body}");
+}

@@ -7,9 +7,17 @@
 //! provider that invented an id twice) gets a synthetic error result here rather than a
 //! provider error.
 
+use std::collections::HashMap;
+
 use agentry_llm::{Message, ToolCall, UserPart};
+use agentry_store::chats::files::AttachedFile;
 use agentry_store::chats::messages::Message as Row;
+use base64::Engine;
 use serde_json::Value;
+use uuid::Uuid;
+
+/// Most bytes of a text attachment shown to the model.
+const MAX_TEXT_ATTACHMENT: usize = 64 * 1024;
 
 /// The built-in system prompt, before the chat's own system messages.
 pub const SYSTEM_PROMPT: &str = "You are agentry, an AI coding agent working for a user inside one \
@@ -28,8 +36,20 @@ parent agent receives. You cannot create or start workspaces or spawn other agen
 
 const MISSING_RESULT: &str = "tool call has no recorded result";
 
-/// The system prompt and the conversation for a model call.
-pub fn build(history: &[Row], child: bool) -> (String, Vec<Message>) {
+/// The ids of the files user messages refer to (to load them before [`build`]).
+pub fn file_ids(history: &[Row]) -> Vec<Uuid> {
+    history
+        .iter()
+        .filter(|r| r.role == "user")
+        .flat_map(|r| r.content.0.as_array().cloned().unwrap_or_default())
+        .filter(|p| p["type"] == "file")
+        .filter_map(|p| p["file_id"].as_str().and_then(|s| Uuid::parse_str(s).ok()))
+        .collect()
+}
+
+/// The system prompt and the conversation for a model call. `files` holds the attachments the
+/// history refers to: images go to the model as images, text files as text.
+pub fn build(history: &[Row], child: bool, files: &HashMap<Uuid, AttachedFile>) -> (String, Vec<Message>) {
     let mut system = vec![SYSTEM_PROMPT.to_string()];
     if child {
         system.push(CHILD_PROMPT.to_string());
@@ -49,7 +69,7 @@ pub fn build(history: &[Row], child: bool) -> (String, Vec<Message>) {
                 }
             }
             "user" => {
-                let content = user_parts(&parts);
+                let content = user_parts(&parts, files);
                 if !content.is_empty() {
                     messages.push(Message::User { content });
                 }
@@ -115,19 +135,46 @@ fn texts(parts: &[Value]) -> String {
     parts.iter().filter(|p| p["type"] == "text").filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join("\n")
 }
 
-fn user_parts(parts: &[Value]) -> Vec<UserPart> {
+fn user_parts(parts: &[Value], files: &HashMap<Uuid, AttachedFile>) -> Vec<UserPart> {
     parts
         .iter()
         .filter_map(|p| match p["type"].as_str() {
             Some("text") => p["text"].as_str().map(|t| UserPart::Text(t.to_string())),
-            Some("file") | Some("file-reference") => {
-                let name = p["file_name"].as_str().or(p["name"].as_str()).unwrap_or("attachment");
-                let id = p["file_id"].as_str().unwrap_or_default();
-                Some(UserPart::Text(format!("[attached file {name} ({id}); its contents are not shown to you]")))
+            Some("file") => {
+                let id = p["file_id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
+                Some(match id.and_then(|id| files.get(&id)) {
+                    Some(f) => attachment(f),
+                    None => UserPart::Text("[an attached file that is no longer available]".to_string()),
+                })
+            }
+            Some("file-reference") => {
+                let name = p["file_name"].as_str().unwrap_or("file");
+                let (start, end) = (p["start_line"].as_i64().unwrap_or(1), p["end_line"].as_i64().unwrap_or(1));
+                let content = p["content"].as_str().unwrap_or_default();
+                Some(UserPart::Text(format!("{name}, lines {start}-{end}:\n```\n{content}\n```")))
             }
             _ => None,
         })
         .collect()
+}
+
+fn attachment(f: &AttachedFile) -> UserPart {
+    if f.mimetype.starts_with("image/") {
+        return UserPart::Image {
+            media_type: f.mimetype.clone(),
+            data_base64: base64::engine::general_purpose::STANDARD.encode(&f.data),
+        };
+    }
+    let mut end = f.data.len().min(MAX_TEXT_ATTACHMENT);
+    let text = loop {
+        // Cut on a character boundary (uploads of text/plain are checked to be UTF-8).
+        match std::str::from_utf8(&f.data[..end]) {
+            Ok(t) => break t,
+            Err(e) => end = e.valid_up_to(),
+        }
+    };
+    let cut = if end < f.data.len() { format!("\n[truncated: {} of {} bytes shown]", end, f.data.len()) } else { String::new() };
+    UserPart::Text(format!("Attached file {}:\n```\n{text}\n```{cut}", f.name))
 }
 
 /// A tool result as the text the model reads: strings verbatim, anything else as JSON.
@@ -183,7 +230,7 @@ mod tests {
             row(4, "tool", json!([{"type": "tool-result", "tool_call_id": "a", "tool_name": "execute", "result": {"output": "x"}}])),
             row(5, "user", json!([{"type": "text", "text": "thanks"}])),
         ];
-        let (system, msgs) = build(&history, false);
+        let (system, msgs) = build(&history, false, &HashMap::new());
         assert!(system.starts_with(SYSTEM_PROMPT));
         assert!(system.ends_with("Be brief."));
         assert_eq!(msgs.len(), 5);
@@ -195,7 +242,7 @@ mod tests {
 
     #[test]
     fn children_get_the_subagent_prompt() {
-        let (system, _) = build(&[], true);
+        let (system, _) = build(&[], true, &HashMap::new());
         assert!(system.contains(CHILD_PROMPT));
     }
 }

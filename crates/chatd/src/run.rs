@@ -183,7 +183,15 @@ async fn drive(
         if now != Stop::Go {
             return Ok(stop_outcome(now));
         }
-        let (system_prompt, messages) = prompt::build(&history, child);
+        let ids = prompt::file_ids(&history);
+        let files: std::collections::HashMap<_, _> = system
+            .attached_files(chat.id, &ids)
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|f| (f.id, f))
+            .collect();
+        let (system_prompt, messages) = prompt::build(&history, child, &files);
         let req = ChatRequest {
             model: model.model.clone(),
             system: Some(system_prompt),

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use crate::{Actor, Result, StoreError};
+use crate::{Actor, Result, StoreError, System};
 
 /// Most files one chat may have attached.
 pub const MAX_FILES_PER_CHAT: i64 = 50;
@@ -113,5 +113,34 @@ impl Actor<'_> {
              WHERE l.chat_id = $1 ORDER BY f.created_at, f.id"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(chat.id).fetch_all(self.pool).await?)
+    }
+}
+
+/// An attachment's bytes, for the chat daemon to show the model.
+#[derive(Debug, Clone, FromRow)]
+pub struct AttachedFile {
+    pub id: Uuid,
+    pub name: String,
+    pub mimetype: String,
+    pub data: Vec<u8>,
+}
+
+impl System<'_> {
+    /// The files among `ids` that are attached to `chat_id`. Only attached files: a file id
+    /// in a message that was never linked to this chat (it would have failed the same-org
+    /// check) is not read.
+    pub async fn attached_files(&self, chat_id: Uuid, ids: &[Uuid]) -> Result<Vec<AttachedFile>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sqlx::query_as(
+            "SELECT f.id, f.name, f.mimetype, f.data FROM chat_files f
+             JOIN chat_file_links l ON l.file_id = f.id AND l.chat_id = $1
+             WHERE f.id = ANY($2)",
+        )
+        .bind(chat_id)
+        .bind(ids)
+        .fetch_all(self.pool)
+        .await?)
     }
 }
