@@ -39,11 +39,10 @@ impl Auth {
 
 pub(crate) fn token_from(parts: &Parts) -> Option<String> {
     let h = &parts.headers;
-    if let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
+    if let Some(v) = h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
             return Some(t.trim().to_string());
         }
-    }
     if let Some(v) = h.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) {
         return Some(v.trim().to_string());
     }

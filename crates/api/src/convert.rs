@@ -225,7 +225,7 @@ pub fn message(m: agentry_store::chats::messages::Message) -> sdk::ChatMessage {
         (Some(i), Some(o)) => Some(i + o),
         _ => None,
     };
-    let usage = (m.input_tokens.is_some() || m.output_tokens.is_some()).then(|| sdk::ChatUsage {
+    let usage = (m.input_tokens.is_some() || m.output_tokens.is_some()).then_some(sdk::ChatUsage {
         input_tokens: m.input_tokens,
         output_tokens: m.output_tokens,
         total_tokens: total,

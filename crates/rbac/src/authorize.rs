@@ -75,11 +75,10 @@ pub(crate) fn precheck(subject: &Subject, t: ResourceType, action: Action) -> Re
     if !t.actions().contains(action) {
         return Err(Denial::UndeclaredAction { rtype: t, action });
     }
-    if let Some(scope) = &subject.scope {
-        if scope.vote(t, action) != Vote::Allow {
+    if let Some(scope) = &subject.scope
+        && scope.vote(t, action) != Vote::Allow {
             return Err(Denial::OutOfScope);
         }
-    }
     Ok(())
 }
 

@@ -452,12 +452,11 @@ async fn interrupt_locked(conn: &mut PgConnection, chat: &Chat) -> Result<()> {
     .bind(chat.id)
     .execute(&mut *conn)
     .await?;
-    if chat.worker_id.is_none() || chat.status != "running" {
-        if let Some(_msg) = promote_head(conn, chat).await? {
+    if (chat.worker_id.is_none() || chat.status != "running")
+        && let Some(_msg) = promote_head(conn, chat).await? {
             pubsub::notify(conn, change(chat, ChangeKind::Message)).await?;
             pubsub::notify(conn, change(chat, ChangeKind::Queue)).await?;
         }
-    }
     pubsub::notify(conn, change(chat, ChangeKind::StatusChange)).await?;
     Ok(())
 }

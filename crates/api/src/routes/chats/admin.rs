@@ -20,7 +20,7 @@ fn id(s: &str) -> ApiResult<Uuid> {
 fn micros(dollars: Option<f64>, field: &str) -> ApiResult<Option<i64>> {
     match dollars {
         None => Ok(None),
-        Some(d) if d.is_finite() && d >= 0.0 && d < 1e6 => Ok(Some((d * 1e6).round() as i64)),
+        Some(d) if d.is_finite() && (0.0..1e6).contains(&d) => Ok(Some((d * 1e6).round() as i64)),
         Some(_) => Err(ApiError::validation(vec![sdk::ValidationError {
             field: field.into(),
             detail: "Prices are non-negative dollars per million tokens.".into(),

@@ -74,11 +74,10 @@ pub async fn send(
     };
     let (_, mut content) = input::parse_content(req.content.as_ref())?;
     input::check_files(&actor, chat.organization_id, &mut content).await?;
-    if let Some(m) = req.model_config_id {
-        if m.is_nil() || actor.usable_model_config(m).await?.is_none() {
+    if let Some(m) = req.model_config_id
+        && (m.is_nil() || actor.usable_model_config(m).await?.is_none()) {
             return Err(ApiError::bad_request(msg::INVALID_MODEL_CONFIG));
         }
-    }
     let sent = actor.send_message(chat.id, content.parts, req.model_config_id, busy, &content.file_ids).await?;
     Ok(Json(match sent {
         Sent::Message(m) => sdk::CreateChatMessageResponse { queued: false, message: Some(convert::message(m)), queued_message: None },

@@ -129,11 +129,10 @@ pub async fn create(
         return Err(ApiError::forbidden());
     }
     let (_, mut content) = input::parse_content(req.content.as_ref())?;
-    if let Some(p) = &req.system_prompt {
-        if p.chars().count() > 10_000 {
+    if let Some(p) = &req.system_prompt
+        && p.chars().count() > 10_000 {
             return Err(ApiError::bad_request("System prompt exceeds maximum length."));
         }
-    }
     if let Some(ws) = req.workspace_id {
         let ws = match actor.workspace_for_chat(ws).await {
             Ok(ws) => ws,

@@ -88,13 +88,12 @@ impl Seen {
             let mut e = sdk::ChatStreamEvent::new("status", chat.id);
             e.status = Some(sdk::ChatStatusPayload { status: chat.status.clone() });
             events.push(e);
-            if chat.status == "error" {
-                if let Some(err) = &chat.last_error {
+            if chat.status == "error"
+                && let Some(err) = &chat.last_error {
                     let mut e = sdk::ChatStreamEvent::new("error", chat.id);
                     e.error = Some(serde_json::json!({"message": err}));
                     events.push(e);
                 }
-            }
             self.status = Some(chat.status.clone());
         }
         for m in actor.messages_after(chat, self.last_message_id).await? {
