@@ -131,6 +131,12 @@ async fn user_admin_creates_users_and_members_cannot() {
     expect_status(plain.create_user(&denied).await, 403);
     // A user admin may not hand out powerful site roles; only the owner may.
     expect_status(admin.update_site_roles("newbie", &["owner"]).await, 403);
+    // Nor act as someone else through a token minted for them; the owner may, for anyone.
+    expect_status(admin.create_api_key("owner", &sdk::CreateTokenRequest::default()).await, 403);
+    expect_status(admin.create_api_key("newbie", &sdk::CreateTokenRequest::default()).await, 403);
+    admin.create_api_key("me", &sdk::CreateTokenRequest::default()).await.unwrap();
+    let minted = owner.create_api_key("newbie", &sdk::CreateTokenRequest::default()).await.unwrap().key;
+    assert_eq!(s.client.with_token(minted).me().await.unwrap().username, "newbie");
     expect_status(plain.update_site_roles("plain", &["auditor"]).await, 403);
     s.stop().await;
 }

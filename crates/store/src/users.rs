@@ -487,13 +487,17 @@ impl Actor<'_> {
         Ok(user)
     }
 
-    /// Issues an API key for a user: yourself (`update_personal` on your own user) or, for user
-    /// admins, anyone.
+    /// Issues an API key for a user: yourself (`update_personal` on your own user), or anyone
+    /// for the site owner. A key *is* its user, so minting one for someone else is acting as
+    /// them; a user admin, who may edit other users, must not be able to become the owner.
     pub async fn create_api_key(&self, user: &UserRef<'_>, lifetime: Duration, name: &str) -> Result<String> {
         let target = self.user(user).await?;
         self.subject
             .authorize(Action::UpdatePersonal, &user_object(target.id))
             .map_err(StoreError::Forbidden)?;
+        if target.id != self.subject.user_id() && !self.subject.has_site_role(SiteRole::Owner) {
+            return Err(StoreError::Forbidden(agentry_rbac::Denial::NoGrant));
+        }
         let mut conn = self.pool.acquire().await?;
         insert_api_key(&mut conn, target.id, "token", lifetime, name).await
     }
