@@ -131,6 +131,11 @@ async fn user_admin_creates_users_and_members_cannot() {
     expect_status(plain.create_user(&denied).await, 403);
     // A user admin may not hand out powerful site roles; only the owner may.
     expect_status(admin.update_site_roles("newbie", &["owner"]).await, 403);
+    // Nor lock the owner out.
+    expect_status(admin.suspend_user("owner").await, 403);
+    owner.me().await.unwrap();
+    admin.suspend_user("newbie").await.unwrap();
+    admin.activate_user("newbie").await.unwrap();
     // Nor act as someone else through a token minted for them; the owner may, for anyone.
     expect_status(admin.create_api_key("owner", &sdk::CreateTokenRequest::default()).await, 403);
     expect_status(admin.create_api_key("newbie", &sdk::CreateTokenRequest::default()).await, 403);

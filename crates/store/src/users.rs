@@ -406,6 +406,11 @@ impl Actor<'_> {
         if !active && target.id == self.subject.user_id() {
             return Err(StoreError::invalid("You cannot suspend yourself."));
         }
+        // Only an owner changes an owner's status: a user admin must not lock the owner out.
+        let target_is_owner = target.site_roles.iter().any(|r| r == SiteRole::Owner.name());
+        if target_is_owner && !self.subject.has_site_role(SiteRole::Owner) {
+            return Err(StoreError::Forbidden(agentry_rbac::Denial::NoGrant));
+        }
         let status = if active { "active" } else { "suspended" };
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE users SET status = $2, updated_at = now() WHERE id = $1")
