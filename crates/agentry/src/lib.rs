@@ -106,6 +106,7 @@ pub async fn serve_with(
     let runner = tokio::spawn(runner.run());
     let hub = Hub::start(&store).await.map_err(std::io::Error::other)?;
     let parts = Parts::start(&store).await.map_err(std::io::Error::other)?;
+    store.start_session_cache();
     let daemon = match chatd {
         Some(cfg) => Some(std::sync::Arc::new(
             Daemon::start(store.clone(), hub.clone(), parts.clone(), provisioning.clone(), cfg).map_err(std::io::Error::other)?,

@@ -429,3 +429,43 @@ async fn two_servers_on_one_empty_database_migrate_once() {
     one.stop().await;
     two.stop().await;
 }
+
+/// Sessions are cached per process; a change made through another process, or straight in the
+/// database, must still end a session's rights within moments.
+#[tokio::test]
+async fn cached_sessions_follow_changes_made_elsewhere() {
+    let db = common::fresh_database().await;
+    let (one, two) = (TestServer::start_on(&db).await, TestServer::start_on(&db).await);
+    let (owner, _) = one.owner().await;
+    let team = one.org(&owner, "team").await;
+    let (_, _) = one.user(&owner, "carol", &[team.id]).await;
+    let carol_two = two.client.logged_in("carol@example.com", PASSWORD).await.unwrap();
+    // Warm server two's cache.
+    carol_two.me().await.unwrap();
+    carol_two.organization("team").await.unwrap();
+
+    let eventually = |what: &'static str| async move {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        move || assert!(std::time::Instant::now() < deadline, "{what} did not take effect on the other server")
+    };
+
+    // Removed from the org through server one: server two stops serving it.
+    owner.remove_member("team", "carol").await.unwrap();
+    let check = eventually("removal").await;
+    while carol_two.organization("team").await.is_ok() {
+        check();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Suspended straight in the database (an operator's SQL): the trigger still tells everyone.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db).await.unwrap();
+    sqlx::query("UPDATE users SET status = 'suspended' WHERE username = 'carol'").execute(&mut conn).await.unwrap();
+    let check = eventually("suspension").await;
+    while carol_two.me().await.is_ok() {
+        check();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    expect_status(carol_two.me().await, 401);
+    one.stop().await;
+    two.stop().await;
+}

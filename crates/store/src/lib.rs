@@ -12,6 +12,7 @@
 
 mod args;
 pub mod audit;
+pub mod auth_cache;
 pub mod chats;
 mod error;
 pub mod members;
@@ -39,6 +40,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
+    auth: std::sync::Arc<auth_cache::AuthCache>,
 }
 
 impl Store {
@@ -49,7 +51,14 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Store { pool })
+        Ok(Store { pool, auth: Default::default() })
+    }
+
+    /// Starts caching authenticated sessions in this process, kept correct by change
+    /// notifications (see [`auth_cache`]). Without it every request authenticates against the
+    /// database.
+    pub fn start_session_cache(&self) {
+        tokio::spawn(auth_cache::AuthCache::run(self.auth.clone(), self.pool.clone()));
     }
 
     pub async fn migrate(&self) -> Result<()> {
@@ -64,12 +73,12 @@ impl Store {
 
     /// The authorizing facade for one acting subject.
     pub fn actor<'a>(&'a self, subject: &'a Subject) -> Actor<'a> {
-        Actor { pool: &self.pool, subject }
+        Actor { pool: &self.pool, subject, auth: &self.auth }
     }
 
     /// Tasks that run without an acting subject. Each is named for the one job it does.
     pub fn system(&self) -> System<'_> {
-        System { pool: &self.pool }
+        System { pool: &self.pool, auth: &self.auth }
     }
 
     pub async fn close(&self) {
@@ -81,6 +90,7 @@ impl Store {
 pub struct Actor<'a> {
     pool: &'a PgPool,
     subject: &'a Subject,
+    auth: &'a auth_cache::AuthCache,
 }
 
 impl Actor<'_> {
@@ -92,6 +102,7 @@ impl Actor<'_> {
 /// Data access with no acting subject: authentication, first-user set-up, health.
 pub struct System<'a> {
     pool: &'a PgPool,
+    auth: &'a auth_cache::AuthCache,
 }
 
 impl System<'_> {

@@ -88,6 +88,8 @@ impl Actor<'_> {
         )
         .await?;
         tx.commit().await?;
+        // Rights may have changed: no cached session of this process may outlive that.
+        self.auth.clear();
         self.membership(org.id, target.id).await?.ok_or(StoreError::NotFound)
     }
 
@@ -122,6 +124,8 @@ impl Actor<'_> {
         )
         .await?;
         tx.commit().await?;
+        // Rights may have changed: no cached session of this process may outlive that.
+        self.auth.clear();
         Ok(())
     }
 
@@ -176,6 +180,8 @@ impl Actor<'_> {
         )
         .await?;
         tx.commit().await?;
+        // Rights may have changed: no cached session of this process may outlive that.
+        self.auth.clear();
         self.membership(org.id, target.id).await?.ok_or(StoreError::NotFound)
     }
 }

@@ -119,6 +119,8 @@ impl Actor<'_> {
         )
         .await?;
         tx.commit().await?;
+        // Rights may have changed: no cached session of this process may outlive that.
+        self.auth.clear();
         Ok(org)
     }
 
@@ -160,6 +162,8 @@ impl Actor<'_> {
         )
         .await?;
         tx.commit().await?;
+        // Rights may have changed: no cached session of this process may outlive that.
+        self.auth.clear();
         Ok(updated)
     }
 
@@ -189,6 +193,8 @@ impl Actor<'_> {
         )
         .await?;
         tx.commit().await?;
+        // Rights may have changed: no cached session of this process may outlive that.
+        self.auth.clear();
         Ok(())
     }
 }

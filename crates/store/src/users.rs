@@ -210,6 +210,12 @@ impl System<'_> {
         if id.len() != 10 || secret.is_empty() {
             return Ok(None);
         }
+        let hashed = hash_secret(secret);
+        if let Some((cached_hash, expires_at, user, subject)) = self.auth.get(id) {
+            return Ok((same_bytes(&cached_hash, &hashed) && expires_at > Utc::now())
+                .then(|| Authenticated { user, subject, key_id: id.to_string() }));
+        }
+        let seen = self.auth.generation();
         let sql = format!(
             "SELECT {USER_COLUMNS}, k.hashed_secret, k.expires_at,
                 COALESCE((SELECT jsonb_agg(jsonb_build_object('org', m.organization_id, 'roles', m.roles))
@@ -220,13 +226,12 @@ impl System<'_> {
         let row: Option<AuthRow> =
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool).await?;
         let Some(row) = row else { return Ok(None) };
-        if !same_bytes(&row.hashed_secret, &hash_secret(secret))
-            || row.expires_at <= Utc::now()
-            || !row.user.is_active()
-        {
+        if !same_bytes(&row.hashed_secret, &hashed) || row.expires_at <= Utc::now() || !row.user.is_active() {
             return Ok(None);
         }
         let subject = build_subject(&row.user, &row.memberships.0);
+        // Only live sessions of active users are cached; a refused token is looked up again.
+        self.auth.put(id, seen, row.hashed_secret, row.expires_at, row.user.clone(), subject.clone());
         Ok(Some(Authenticated { user: row.user, subject, key_id: id.to_string() }))
     }
 
@@ -255,6 +260,7 @@ impl System<'_> {
     /// Ends the session or key with this id (logout).
     pub async fn delete_api_key(&self, key_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM api_keys WHERE id = $1").bind(key_id).execute(self.pool).await?;
+        self.auth.clear();
         Ok(())
     }
 
@@ -299,6 +305,8 @@ impl System<'_> {
         .await?;
         let user = user_by_id(&mut *tx, id).await?.ok_or(StoreError::NotFound)?;
         tx.commit().await?;
+        // Rights may have changed: no cached session of this process may outlive that.
+        self.auth.clear();
         Ok((user, org_id))
     }
 }
@@ -393,6 +401,8 @@ impl Actor<'_> {
         .await?;
         let user = user_by_id(&mut *tx, id).await?.ok_or(StoreError::NotFound)?;
         tx.commit().await?;
+        // Rights may have changed: no cached session of this process may outlive that.
+        self.auth.clear();
         Ok(user)
     }
 
@@ -438,6 +448,8 @@ impl Actor<'_> {
         .await?;
         let user = user_by_id(&mut *tx, target.id).await?.ok_or(StoreError::NotFound)?;
         tx.commit().await?;
+        // Rights may have changed: no cached session of this process may outlive that.
+        self.auth.clear();
         Ok(user)
     }
 
@@ -489,6 +501,8 @@ impl Actor<'_> {
         .await?;
         let user = user_by_id(&mut *tx, target.id).await?.ok_or(StoreError::NotFound)?;
         tx.commit().await?;
+        // Rights may have changed: no cached session of this process may outlive that.
+        self.auth.clear();
         Ok(user)
     }
 

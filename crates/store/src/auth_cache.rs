@@ -1,0 +1,130 @@
+//! A per-process cache of authenticated sessions.
+//!
+//! Authenticating every request against the database costs a round trip that dominates cheap
+//! requests. The cache keeps the result of [`System::authenticate`](crate::System) per key id,
+//! and is emptied whenever anything that could change a session's rights commits: database
+//! triggers (migration 0006) NOTIFY `agentry_auth` on every change to a user's status or roles,
+//! a membership, or a key, and every process listening drops everything it cached. The process
+//! that made the change also empties its own cache before answering, so its next request never
+//! sees the old rights, even before the notification arrives.
+//!
+//! Correctness rules:
+//! - the cache is off until the listener runs, and turns itself off when the listener fails
+//!   (nothing could tell it about changes);
+//! - an entry read from the database is stored only if no invalidation happened while it was
+//!   being read (a generation counter), so a stale read never outlives the change that made it
+//!   stale;
+//! - the secret is checked against the cached hash on every hit, key expiry is checked on every
+//!   hit, and entries live at most [`MAX_AGE`] anyway.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use agentry_rbac::Subject;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+
+use crate::users::User;
+
+const CHANNEL: &str = "agentry_auth";
+/// The longest any session result is reused, whatever else happens.
+pub const MAX_AGE: Duration = Duration::from_secs(30);
+/// Entries kept at most; past that the cache starts over.
+const MAX_ENTRIES: usize = 50_000;
+
+pub(crate) struct Cached {
+    pub(crate) hashed_secret: Vec<u8>,
+    pub(crate) expires_at: DateTime<Utc>,
+    pub(crate) user: User,
+    pub(crate) subject: Subject,
+    stored: Instant,
+}
+
+#[derive(Default)]
+pub struct AuthCache {
+    enabled: AtomicBool,
+    generation: AtomicU64,
+    entries: Mutex<HashMap<String, Cached>>,
+}
+
+impl AuthCache {
+    /// Forgets everything (a change committed, or may have).
+    pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.lock().expect("auth cache lock").clear();
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn get(&self, key_id: &str) -> Option<(Vec<u8>, DateTime<Utc>, User, Subject)> {
+        if !self.enabled.load(Ordering::SeqCst) {
+            return None;
+        }
+        let entries = self.entries.lock().expect("auth cache lock");
+        let c = entries.get(key_id)?;
+        if c.stored.elapsed() > MAX_AGE {
+            return None;
+        }
+        Some((c.hashed_secret.clone(), c.expires_at, c.user.clone(), c.subject.clone()))
+    }
+
+    /// Stores a result read from the database while the generation was `seen`.
+    pub(crate) fn put(&self, key_id: &str, seen: u64, hashed_secret: Vec<u8>, expires_at: DateTime<Utc>, user: User, subject: Subject) {
+        if !self.enabled.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut entries = self.entries.lock().expect("auth cache lock");
+        // Checked under the lock `clear` also takes: an invalidation either came before (and
+        // we skip) or comes after (and removes this entry).
+        if self.generation.load(Ordering::SeqCst) != seen {
+            return;
+        }
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key_id.to_string(), Cached { hashed_secret, expires_at, user, subject, stored: Instant::now() });
+    }
+
+    /// Listens for change notifications and enables the cache while listening works.
+    pub(crate) async fn run(cache: std::sync::Arc<AuthCache>, pool: PgPool) {
+        loop {
+            let mut listener = match PgListener::connect_with(&pool).await {
+                Ok(l) => l,
+                Err(_) if pool.is_closed() => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "session cache listener cannot connect; caching off");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(e) = listener.listen(CHANNEL).await {
+                tracing::warn!(error = %e, "session cache cannot LISTEN; caching off");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            cache.clear();
+            cache.enabled.store(true, Ordering::SeqCst);
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(_)) => cache.clear(),
+                    // Reconnected: notifications may have been missed.
+                    Ok(None) => cache.clear(),
+                    Err(e) => {
+                        cache.enabled.store(false, Ordering::SeqCst);
+                        cache.clear();
+                        if pool.is_closed() {
+                            return;
+                        }
+                        tracing::warn!(error = %e, "session cache listener failed; caching off until it is back");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
