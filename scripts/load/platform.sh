@@ -42,8 +42,10 @@ for path in /api/v2/users/me /api/v2/organizations; do
     | grep -E "Requests/sec|Latency|50%|99%|Non-2xx" || true
 done
 
-# The same statements the server runs per request (see agentry-store users::authenticate and
-# orgs::organizations), as pgbench scripts with the literal values of this run.
+# The statements behind those requests, as pgbench scripts with the literal values of this run:
+# the authentication query (agentry-store users::authenticate), which runs only when a session
+# is not in the server's session cache, and the organizations list (orgs::organizations), which
+# runs on every GET /organizations.
 AUTH_SQL="SELECT u.id, u.email, u.username, u.name, u.status, u.site_roles, u.created_at,
   ARRAY(SELECT m.organization_id FROM organization_members m WHERE m.user_id = u.id ORDER BY m.created_at, m.organization_id) AS organization_ids,
   k.hashed_secret, k.expires_at,
@@ -51,7 +53,7 @@ AUTH_SQL="SELECT u.id, u.email, u.username, u.name, u.status, u.site_roles, u.cr
   FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = '$KEY_ID';"
 ORGS_SQL="SELECT * FROM organizations WHERE TRUE ORDER BY is_default DESC, lower(name);"
 echo "$AUTH_SQL" | tr '\n' ' ' > /tmp/agentry-auth.sql; echo >> /tmp/agentry-auth.sql
-{ cat /tmp/agentry-auth.sql; echo "$ORGS_SQL"; } > /tmp/agentry-orgs.sql
+echo "$ORGS_SQL" > /tmp/agentry-orgs.sql
 # The server's pool would take connections pgbench needs; its work is done.
 kill $SERVER; wait $SERVER 2>/dev/null || true
 echo "== pgbench: the same SQL, ${CONNECTIONS} clients, ${DURATION}s each (prepared statements)"
