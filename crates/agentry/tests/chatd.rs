@@ -320,7 +320,17 @@ async fn a_message_sent_while_running_is_queued_and_runs_next() {
         if h.len() >= 4 && idle(&w.alice, chat.id).await.status == "waiting" {
             break h;
         }
-        assert!(tokio::time::Instant::now() < deadline);
+        if tokio::time::Instant::now() >= deadline {
+            let c = w.alice.chat(chat.id).await.unwrap();
+            let seq: Vec<(String, String)> = h.iter().map(|m| (m.role.clone(), text_of(m))).collect();
+            panic!(
+                "stuck: status {} last_error {:?}; history {seq:?}; queue {:?}; provider calls {}",
+                c.status,
+                c.last_error,
+                w.alice.chat_messages(chat.id, None, None).await.unwrap().queued_messages,
+                w.fake.requests().len()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let seq: Vec<(String, String)> = h.iter().map(|m| (m.role.clone(), text_of(m))).collect();

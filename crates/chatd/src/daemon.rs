@@ -80,6 +80,20 @@ pub(crate) struct RunControl {
     pub watermark: Arc<AtomicI64>,
 }
 
+impl RunControl {
+    /// Asks the run to stop for `why`; the first reason given wins.
+    fn signal(&self, why: Stop) {
+        self.stop.send_if_modified(|s| {
+            if *s == Stop::Go {
+                *s = why;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
 pub(crate) struct Shared {
     pub store: Store,
     pub hub: Hub,
@@ -97,14 +111,17 @@ pub(crate) struct Shared {
 impl Shared {
     fn stop(&self, chat_id: Uuid, why: Stop) {
         if let Some(r) = self.runs.lock().expect("runs lock").get(&chat_id) {
-            r.stop.send_if_modified(|s| {
-                if *s == Stop::Go {
-                    *s = why;
-                    true
-                } else {
-                    false
-                }
-            });
+            r.signal(why);
+        }
+    }
+
+    /// Stops the run holding `lease`, and only that one: a lease check that finds an old lease
+    /// lost must not stop a newer run of the same chat claimed in the meantime.
+    fn stop_lease(&self, lease: &Lease, why: Stop) {
+        if let Some(r) = self.runs.lock().expect("runs lock").get(&lease.chat_id)
+            && r.lease == *lease
+        {
+            r.signal(why);
         }
     }
 
@@ -260,7 +277,7 @@ fn check_leases(shared: &Arc<Shared>, only: Option<Uuid>) {
         tokio::spawn(async move {
             match shared.store.system().lease_state(&lease, watermark).await {
                 Ok(LeaseState::Held) => {}
-                Ok(_) => shared.stop(lease.chat_id, Stop::Interrupted),
+                Ok(_) => shared.stop_lease(&lease, Stop::Interrupted),
                 Err(e) => tracing::warn!(chat = %lease.chat_id, error = %e, "lease check failed"),
             }
         });
