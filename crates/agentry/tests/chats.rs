@@ -568,6 +568,24 @@ async fn title_regeneration_asks_the_chats_model() {
     admin.chat(chat.id).await.unwrap();
     expect_status(admin.regenerate_chat_title(chat.id).await, 403);
 
+    // While a regeneration runs, a second one and a rename are refused; afterwards both work.
+    fake.push_turn(agentry_fakellm::Turn::new(vec![
+        agentry_fakellm::Step::delay(Duration::from_millis(1500)),
+        agentry_fakellm::Step::text("Slow title"),
+    ]));
+    let first = tokio::spawn({
+        let m = m.clone();
+        async move { m.regenerate_chat_title(chat.id).await }
+    });
+    fake.wait_for_requests(2, Duration::from_secs(10)).await;
+    let e = expect_status(m.regenerate_chat_title(chat.id).await, 409);
+    assert_eq!(e.message(), Some("Title regeneration already in progress."));
+    let rename = sdk::UpdateChatRequest { title: Some("Mine".into()), ..Default::default() };
+    expect_status(m.update_chat(chat.id, &rename).await, 409);
+    assert_eq!(first.await.unwrap().unwrap().title, "Slow title");
+    m.update_chat(chat.id, &rename).await.unwrap();
+    m.update_chat(chat.id, &sdk::UpdateChatRequest { title: Some("Flaky arm64 CI builds".into()), ..Default::default() }).await.unwrap();
+
     // A provider that fails is reported, and the title stays.
     fake.push_turn(agentry_fakellm::Turn::error(401, "bad key"));
     let e = expect_status(m.regenerate_chat_title(chat.id).await, 502);

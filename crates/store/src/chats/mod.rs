@@ -29,6 +29,11 @@ use crate::{Actor, Result, StoreError};
 /// The longest queue a chat may have.
 pub const MAX_QUEUED: i64 = 20;
 
+/// The answer while a manual title regeneration runs.
+pub const TITLE_REGENERATING: &str = "Title regeneration already in progress.";
+/// How long a title regeneration may hold its lease (a crashed one frees the chat by then).
+const TITLE_LEASE_SECONDS: f64 = 60.0;
+
 #[derive(Debug, Clone, FromRow)]
 pub struct Chat {
     pub id: Uuid,
@@ -368,6 +373,15 @@ impl Actor<'_> {
         let mut diff = serde_json::Map::new();
 
         if let Some(title) = &patch.title {
+            let regenerating: bool = sqlx::query_scalar(
+                "SELECT COALESCE(title_regenerating_until > now(), false) FROM chats WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if regenerating {
+                return Err(StoreError::Conflict(TITLE_REGENERATING.into()));
+            }
             sqlx::query("UPDATE chats SET title = $2 WHERE id = $1").bind(id).bind(title).execute(&mut *tx).await?;
             diff.insert("title".into(), serde_json::json!({"old": chat.title, "new": title}));
             kinds.push((chat.clone(), ChangeKind::TitleChange));
@@ -459,6 +473,36 @@ impl Actor<'_> {
         let updated = chat_by_id(&mut *tx, id).await?.ok_or(StoreError::NotFound)?;
         tx.commit().await?;
         Ok(updated)
+    }
+
+    /// Takes the title-regeneration lease of a chat the actor may update; a conflict when
+    /// another regeneration holds it.
+    pub async fn begin_title_regeneration(&self, chat: &Chat) -> Result<()> {
+        self.subject.authorize(Action::Update, &chat.object()).map_err(StoreError::Forbidden)?;
+        let taken = sqlx::query(
+            "UPDATE chats SET title_regenerating_until = now() + make_interval(secs => $2)
+             WHERE id = $1 AND (title_regenerating_until IS NULL OR title_regenerating_until <= now())",
+        )
+        .bind(chat.id)
+        .bind(TITLE_LEASE_SECONDS)
+        .execute(self.pool)
+        .await?;
+        if taken.rows_affected() == 0 {
+            return Err(StoreError::Conflict(TITLE_REGENERATING.into()));
+        }
+        Ok(())
+    }
+
+    /// Releases the lease, setting the new title when there is one.
+    pub async fn finish_title_regeneration(&self, chat: &Chat, title: Option<&str>) -> Result<Chat> {
+        sqlx::query("UPDATE chats SET title_regenerating_until = NULL WHERE id = $1")
+            .bind(chat.id)
+            .execute(self.pool)
+            .await?;
+        match title {
+            Some(t) => self.update_chat(chat.id, &ChatPatch { title: Some(t.to_string()), ..Default::default() }).await,
+            None => self.chat(chat.id).await,
+        }
     }
 
     /// Marks the chat read up to its newest assistant message (drives `has_unread`).

@@ -190,7 +190,7 @@ fn llm() -> ApiResult<&'static agentry_llm::Client> {
 }
 
 #[utoipa::path(post, path = "/api/experimental/chats/{chat}/title/regenerate", tag = "chats", params(("chat" = Uuid, Path)),
-    responses((status = 200, body = sdk::Chat), (status = 403, body = sdk::Response), (status = 404, body = sdk::Response), (status = 502, body = sdk::Response)))]
+    responses((status = 200, body = sdk::Chat), (status = 403, body = sdk::Response), (status = 404, body = sdk::Response), (status = 409, body = sdk::Response), (status = 502, body = sdk::Response)))]
 pub async fn regenerate_title(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<sdk::Chat>> {
     let id = chat_id(&id)?;
     let actor = s.store.actor(&auth.subject);
@@ -203,11 +203,19 @@ pub async fn regenerate_title(State(s): State<AppState>, auth: Auth, Path(id): P
         None => actor.default_model_config().await?.ok_or_else(|| ApiError::bad_request(msg::NO_DEFAULT_MODEL))?,
     };
     let first = actor.first_user_text(&chat).await?.unwrap_or_default();
-    let title = agentry_chatd::title::generate(&s.store, llm()?, &model, &first).await.map_err(|e| {
-        tracing::warn!(chat = %chat.id, error = %e, "title generation failed");
-        ApiError::new(StatusCode::BAD_GATEWAY, "Failed to generate a title.").with_detail(e.to_string())
-    })?;
-    let patch = agentry_store::chats::ChatPatch { title: Some(title), ..Default::default() };
-    let chat = actor.update_chat(chat.id, &patch).await?;
+    // One regeneration at a time per chat (a second, or a rename, meanwhile is a 409).
+    actor.begin_title_regeneration(&chat).await?;
+    let generated = agentry_chatd::title::generate(&s.store, llm()?, &model, &first).await;
+    let title = match &generated {
+        Ok(t) => Some(t.as_str()),
+        Err(e) => {
+            tracing::warn!(chat = %chat.id, error = %e, "title generation failed");
+            None
+        }
+    };
+    let chat = actor.finish_title_regeneration(&chat, title).await?;
+    if let Err(e) = generated {
+        return Err(ApiError::new(StatusCode::BAD_GATEWAY, "Failed to generate a title.").with_detail(e.to_string()));
+    }
     Ok(Json(convert::chat(chat, Vec::new())))
 }
