@@ -273,4 +273,15 @@ describe("historyReplaced", () => {
     s = chatStreamReducer(s, { type: "historyReplaced", messages: [m(4), m(1)] });
     expect(s.messages.map((x) => x.id)).toEqual([1, 4]);
   });
+
+  it("keeps messages the stream delivered after the page was read", async () => {
+    const { chatStreamReducer, initialChatStreamState } = await import("./streamReducer");
+    const m = (id: number) => ({ id, chat_id: "c", role: "user" as const, content: [], created_at: "" });
+    let s = chatStreamReducer(initialChatStreamState("c"), { type: "historyLoaded", messages: [m(2), m(1)] });
+    // The answer to an edit (5) arrives over the socket before the page fetched after the
+    // edit (which holds the edited message, 4) comes back.
+    s = chatStreamReducer(s, { type: "event", event: { type: "message", chat_id: "c", message: m(5) } });
+    s = chatStreamReducer(s, { type: "historyReplaced", messages: [m(4), m(1)] });
+    expect(s.messages.map((x) => x.id)).toEqual([1, 4, 5]);
+  });
 });

@@ -262,12 +262,17 @@ export function chatStreamReducer(state: ChatStreamState, action: ChatStreamActi
         messages: upsertMessages(state.messages, action.messages),
         queuedMessages: action.queuedMessages ?? state.queuedMessages,
       };
-    case "historyReplaced":
+    case "historyReplaced": {
+      // Messages newer than anything in the page came over the stream while the page was being
+      // fetched (e.g. the answer to an edit): keep them, or they would vanish for good.
+      const newest = action.messages.reduce((max, m) => Math.max(max, m.id), 0);
+      const arrivedSince = state.messages.filter((m) => m.id > newest);
       return {
         ...state,
-        messages: upsertMessages([], action.messages),
+        messages: upsertMessages([], [...action.messages, ...arrivedSince]),
         queuedMessages: action.queuedMessages ?? state.queuedMessages,
       };
+    }
     case "reconnected":
       return { ...state, streaming: null, retry: null };
     case "event":
