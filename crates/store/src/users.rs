@@ -428,29 +428,9 @@ impl Actor<'_> {
             .bind(status)
             .execute(&mut *tx)
             .await?;
-        audit::record(
-            &mut tx,
-            Entry {
-                user_id: Some(self.subject.user_id()),
-                organization_id: None,
-                action: "write",
-                resource_type: "user",
-                resource_id: target.id,
-                resource_target: &target.username,
-                diff: serde_json::json!({"status": {"old": target.status, "new": status}}),
-                description: format!(
-                    "{} user {}",
-                    if active { "activated" } else { "suspended" },
-                    target.username
-                ),
-            },
-        )
-        .await?;
-        let user = user_by_id(&mut *tx, target.id).await?.ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
-        // Rights may have changed: no cached session of this process may outlive that.
-        self.auth.clear();
-        Ok(user)
+        let description = format!("{} user {}", if active { "activated" } else { "suspended" }, target.username);
+        self.finish_user_write(tx, &target, serde_json::json!({"status": {"old": target.status, "new": status}}), description)
+            .await
     }
 
     /// Replaces a user's site roles. Each role added needs `assign_role assign`, each removed
@@ -485,6 +465,19 @@ impl Actor<'_> {
             .bind(&names)
             .execute(&mut *tx)
             .await?;
+        let diff = serde_json::json!({"site_roles": {"old": target.site_roles, "new": names}});
+        self.finish_user_write(tx, &target, diff, format!("changed site roles of {}", target.username)).await
+    }
+
+    /// The common end of a change to a user: its audit entry, the user as it is now, commit, and
+    /// — since the change may alter rights — this process's session cache emptied.
+    async fn finish_user_write(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        target: &User,
+        diff: serde_json::Value,
+        description: String,
+    ) -> Result<User> {
         audit::record(
             &mut tx,
             Entry {
@@ -494,14 +487,13 @@ impl Actor<'_> {
                 resource_type: "user",
                 resource_id: target.id,
                 resource_target: &target.username,
-                diff: serde_json::json!({"site_roles": {"old": target.site_roles, "new": names}}),
-                description: format!("changed site roles of {}", target.username),
+                diff,
+                description,
             },
         )
         .await?;
         let user = user_by_id(&mut *tx, target.id).await?.ok_or(StoreError::NotFound)?;
         tx.commit().await?;
-        // Rights may have changed: no cached session of this process may outlive that.
         self.auth.clear();
         Ok(user)
     }
