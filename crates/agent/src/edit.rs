@@ -19,6 +19,7 @@
 
 use std::path::PathBuf;
 
+use crate::FILE_READ_CAP;
 use crate::files::{Staged, read_existing_file};
 use crate::paths::Confinement;
 use crate::{AgentError, EditFilesResponse, FileDiff, FileEdit};
@@ -68,7 +69,14 @@ pub(crate) fn edit_files(
         let slot = match planned.iter().position(|p| p.resolved == resolved) {
             Some(slot) => slot,
             None => {
-                let bytes = read_existing_file(&resolved, &edit.path)?;
+                let (bytes, size) = read_existing_file(&resolved, &edit.path, FILE_READ_CAP)?;
+                if size > bytes.len() as u64 {
+                    return Err(AgentError::invalid(format!(
+                        "{:?} has {size} bytes, more than the {FILE_READ_CAP} bytes edit_files \
+                         works on; change it with a command instead. No file was changed.",
+                        edit.path
+                    )));
+                }
                 let old = String::from_utf8(bytes).map_err(|_| {
                     AgentError::invalid(format!(
                         "{:?} is not UTF-8 text; edit_files only edits text files",
@@ -109,6 +117,10 @@ pub(crate) fn edit_files(
     let mut staged = Vec::new();
     for file in planned.iter().filter(|f| f.old != f.new) {
         let s = Staged::new(&file.resolved, file.new.as_bytes())
+            .and_then(|s| {
+                c.give_to_owner(&s.temp)?;
+                Ok(s)
+            })
             .map_err(|e| AgentError::io(format!("writing {:?}", file.path), e))?;
         staged.push((file.path.as_str(), s));
     }

@@ -25,6 +25,10 @@ pub enum AgentError {
     #[error("{path:?} is a directory, not a file")]
     IsADirectory { path: String },
 
+    /// A FIFO, socket, device or symbolic link where a regular file was expected.
+    #[error("{path:?} is not a regular file (it is a FIFO, socket, device or link); the file tools only read regular files")]
+    NotARegularFile { path: String },
+
     /// A directory was expected (the `workdir` of a command) but the path is something else.
     #[error("{path:?} is not a directory")]
     NotADirectory { path: String },

@@ -16,7 +16,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::paths::Confinement;
-use crate::{AgentError, DEFAULT_READ_LIMIT, ReadFileRequest, ReadFileResponse, WriteFileResponse};
+use crate::{
+    AgentError, DEFAULT_READ_LIMIT, FILE_READ_CAP, ReadFileRequest, ReadFileResponse,
+    WriteFileResponse,
+};
 
 /// Longest line `read_file` shows in full, in characters. Minified files otherwise turn one
 /// "line" into megabytes of model context.
@@ -31,11 +34,17 @@ pub(crate) fn read_file(
 ) -> Result<ReadFileResponse, AgentError> {
     let path = &req.path;
     let resolved = c.resolve(path)?;
-    let bytes = read_existing_file(&resolved, path)?;
+    let (bytes, size) = read_existing_file(&resolved, path, FILE_READ_CAP)?;
+    let cut_at_cap = size > bytes.len() as u64;
     if bytes[..bytes.len().min(BINARY_SNIFF_BYTES)].contains(&0) {
         return Err(AgentError::BinaryFile { path: path.clone() });
     }
     let text = String::from_utf8_lossy(&bytes);
+    // A cap can cut the last line in half; drop that partial line rather than show it as whole.
+    let text = match (cut_at_cap, text.rfind('\n')) {
+        (true, Some(end)) => std::borrow::Cow::Owned(text[..=end].to_string()),
+        _ => text,
+    };
 
     let limit = req.limit.unwrap_or(DEFAULT_READ_LIMIT);
     if limit == 0 {
@@ -66,9 +75,17 @@ pub(crate) fn read_file(
         content.push_str(&format!("{number:>6}\t{shown}\n"));
     }
     if first > 1 && first > total_lines {
+        let what = if cut_at_cap { "whose first MiB has" } else { "which has" };
         return Err(AgentError::invalid(format!(
-            "offset {first} is past the end of {path:?}, which has {total_lines} lines"
+            "offset {first} is past the end of {path:?}, {what} {total_lines} lines"
         )));
+    }
+    if cut_at_cap {
+        truncated = true;
+        content.push_str(&format!(
+            "[file truncated: {path:?} has {size} bytes; only the first {FILE_READ_CAP} bytes \
+             ({total_lines} lines) were read. Use a command such as sed -n or tail to see the rest.]\n"
+        ));
     }
     Ok(ReadFileResponse {
         content,
@@ -94,12 +111,15 @@ pub(crate) fn write_file(
         Err(e) => return Err(AgentError::io(format!("inspecting {path:?}"), e)),
     };
     if let Some(parent) = resolved.parent() {
-        fs::create_dir_all(parent).map_err(|e| {
+        create_parents(c, parent).map_err(|e| {
             AgentError::io(format!("creating the parent directories of {path:?}"), e)
         })?;
     }
     Staged::new(&resolved, content.as_bytes())
-        .and_then(Staged::commit)
+        .and_then(|staged| {
+            c.give_to_owner(&staged.temp)?;
+            staged.commit()
+        })
         .map_err(|e| AgentError::io(format!("writing {path:?}"), e))?;
     Ok(WriteFileResponse {
         bytes_written: content.len() as u64,
@@ -107,23 +127,73 @@ pub(crate) fn write_file(
     })
 }
 
-/// Reads an existing regular file, mapping "missing" and "directory" to model-readable errors.
-pub(crate) fn read_existing_file(resolved: &Path, path: &str) -> Result<Vec<u8>, AgentError> {
-    match fs::metadata(resolved) {
-        Ok(meta) if meta.is_dir() => {
-            return Err(AgentError::IsADirectory {
-                path: path.to_string(),
-            });
+/// Creates `dir` and its missing ancestors, giving each one it creates to the workspace's user.
+fn create_parents(c: &Confinement, dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while fs::symlink_metadata(at).is_err() {
+        missing.push(at.to_path_buf());
+        match at.parent() {
+            Some(parent) => at = parent,
+            None => break,
         }
-        Ok(_) => {}
+    }
+    fs::create_dir_all(dir)?;
+    for created in missing.iter().rev() {
+        c.give_to_owner(created)?;
+    }
+    Ok(())
+}
+
+/// Reads at most `cap` bytes of an existing regular file, mapping "missing", "directory" and
+/// "not a regular file" to model-readable errors. Returns the bytes and the file's size.
+///
+/// The file is opened without blocking and without following a final symbolic link, and its
+/// type is checked on the open descriptor, so a FIFO, a device or a socket is refused at once
+/// instead of hanging the tool, and a huge (or sparse) file costs at most `cap` bytes.
+pub(crate) fn read_existing_file(
+    resolved: &Path,
+    path: &str,
+    cap: u64,
+) -> Result<(Vec<u8>, u64), AgentError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(resolved);
+    let file = match file {
+        Ok(file) => file,
         Err(e) if is_not_found(&e) => {
             return Err(AgentError::NotFound {
                 path: path.to_string(),
             });
         }
-        Err(e) => return Err(AgentError::io(format!("inspecting {path:?}"), e)),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(AgentError::NotARegularFile {
+                path: path.to_string(),
+            });
+        }
+        Err(e) => return Err(AgentError::io(format!("opening {path:?}"), e)),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| AgentError::io(format!("inspecting {path:?}"), e))?;
+    if meta.is_dir() {
+        return Err(AgentError::IsADirectory {
+            path: path.to_string(),
+        });
     }
-    fs::read(resolved).map_err(|e| AgentError::io(format!("reading {path:?}"), e))
+    if !meta.is_file() {
+        return Err(AgentError::NotARegularFile {
+            path: path.to_string(),
+        });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(cap)).unwrap_or(0));
+    file.take(cap)
+        .read_to_end(&mut bytes)
+        .map_err(|e| AgentError::io(format!("reading {path:?}"), e))?;
+    Ok((bytes, meta.len()))
 }
 
 fn is_not_found(e: &io::Error) -> bool {
@@ -133,7 +203,7 @@ fn is_not_found(e: &io::Error) -> bool {
 /// New content written to a temporary file beside its target, waiting to be renamed over it.
 /// Dropping a `Staged` without committing removes the temporary file.
 pub(crate) struct Staged {
-    temp: PathBuf,
+    pub(crate) temp: PathBuf,
     target: PathBuf,
     committed: bool,
 }

@@ -10,9 +10,12 @@
 //!
 //! **Invariant:** every path an operation touches — file paths and a command's `workdir` — is
 //! resolved by `paths::Confinement`, which refuses anything that resolves outside the workspace
-//! root, through `..` or through symbolic links. Commands themselves are not sandboxed: a shell
-//! can `cat /etc/passwd`. Confinement keeps the file tools honest; isolating commands is the
-//! provisioner's job (a container, a VM), not this crate's.
+//! root, through `..` or through symbolic links. Confinement keeps the file tools honest.
+//!
+//! **Invariant:** a sandboxed agent ([`LocalAgent::sandboxed`]) starts every process — startup
+//! script, commands, background processes — inside bubblewrap as the workspace's own user, with
+//! a cleared environment (see `sandbox`). Only an operator's explicit
+//! `--unsafe-unsandboxed-workspaces` makes the server use [`LocalAgent::new`] for workspaces.
 //!
 //! **Invariant:** every process the agent starts runs in its own process group and stays in the
 //! agent's table until no process of that group holds its output pipe, so
@@ -28,6 +31,7 @@ mod files;
 mod local;
 mod paths;
 mod process;
+mod sandbox;
 mod types;
 
 use async_trait::async_trait;
@@ -35,8 +39,12 @@ use std::time::Duration;
 
 pub use error::AgentError;
 pub use local::{DEFAULT_SHUTDOWN_GRACE, LocalAgent};
+pub use sandbox::{
+    Identity, Network, SandboxSpec, WORKSPACE_MOUNT, WORKSPACE_PATH, WORKSPACE_USER, find_bwrap,
+    is_root,
+};
 pub use types::{
-    DEFAULT_READ_LIMIT, EditFilesResponse, ExecuteRequest, ExecuteResponse, FileDiff, FileEdit,
+    DEFAULT_READ_LIMIT, EditFilesResponse, FILE_READ_CAP, ExecuteRequest, ExecuteResponse, FileDiff, FileEdit,
     OUTPUT_CAP, ProcessInfo, ProcessOutput, ReadFileRequest, ReadFileResponse, Signal,
     WriteFileResponse,
 };

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::paths::Confinement;
 use crate::process::{ProcessTable, Spawn};
+use crate::sandbox::{Identity, SandboxSpec, WORKSPACE_MOUNT, WORKSPACE_PATH, WORKSPACE_USER};
 use crate::{
     AgentError, EditFilesResponse, ExecuteRequest, ExecuteResponse, FileEdit, ProcessInfo,
     ProcessOutput, ReadFileRequest, ReadFileResponse, Signal, WorkspaceAgent, WriteFileResponse,
@@ -33,17 +34,64 @@ pub struct LocalAgent {
     confinement: Confinement,
     processes: ProcessTable,
     shutdown_grace: Duration,
+    sandbox: Option<SandboxSpec>,
 }
 
 impl LocalAgent {
-    /// An agent confined to `root`. The directory need not exist yet; operations fail with a
-    /// clear error until it does.
+    /// An agent confined to `root` whose processes run unsandboxed on the host, as the server's
+    /// own user. Only for trusted directories (tests, or an operator who asked for unsandboxed
+    /// workspaces). The directory need not exist yet; operations fail with a clear error until
+    /// it does.
     pub fn new(root: PathBuf) -> Self {
         LocalAgent {
             confinement: Confinement::new(root),
             processes: ProcessTable::new(),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            sandbox: None,
         }
+    }
+
+    /// An agent whose every process runs in `sandbox` with `root` as its workspace (seen inside
+    /// as [`WORKSPACE_MOUNT`]). The file tools accept paths under [`WORKSPACE_MOUNT`] as well,
+    /// and what they create belongs to the workspace's user. Call [`SandboxSpec::prepare`] first.
+    pub fn sandboxed(root: PathBuf, sandbox: SandboxSpec) -> Self {
+        let owner = match sandbox.identity {
+            Identity::Uid { uid, gid } => Some((uid, gid)),
+            Identity::ServerUser => None,
+        };
+        LocalAgent {
+            confinement: Confinement::new(root).with_alias(PathBuf::from(WORKSPACE_MOUNT)).with_owner(owner),
+            processes: ProcessTable::new(),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            sandbox: Some(sandbox),
+        }
+    }
+
+    /// Whether this agent's processes run in a sandbox.
+    pub fn is_sandboxed(&self) -> bool {
+        self.sandbox.is_some()
+    }
+
+    /// The allow-listed environment every process starts with, before the caller's own
+    /// variables; nothing of the server's environment is inherited.
+    fn base_env(&self, root: &Path) -> Vec<(String, String)> {
+        let home = match self.sandbox {
+            Some(_) => WORKSPACE_MOUNT.to_string(),
+            None => root.to_string_lossy().into_owned(),
+        };
+        vec![
+            ("PATH".to_string(), WORKSPACE_PATH.to_string()),
+            ("HOME".to_string(), home),
+            ("USER".to_string(), WORKSPACE_USER.to_string()),
+            ("LANG".to_string(), "C.UTF-8".to_string()),
+        ]
+    }
+
+    /// The sandbox and the directory `cwd` (a real path inside the workspace) is inside it.
+    fn sandbox_for(&self, root: &Path, cwd: &Path) -> Option<(&SandboxSpec, PathBuf)> {
+        let sandbox = self.sandbox.as_ref()?;
+        let relative = cwd.strip_prefix(root).unwrap_or(Path::new(""));
+        Some((sandbox, Path::new(WORKSPACE_MOUNT).join(relative)))
     }
 
     /// Sets how long [`shutdown`](Self::shutdown) waits between SIGTERM and SIGKILL.
@@ -76,13 +124,16 @@ impl LocalAgent {
     {
         let root = self.confinement.canonical_root()?;
         let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut full_env = self.base_env(&root);
+        full_env.extend_from_slice(env);
         let tracked = self.processes.spawn(Spawn {
             script,
             label: STARTUP_SCRIPT_LABEL.to_string(),
             cwd: &root,
-            env,
+            env: &full_env,
             listed: true,
             lines: Some(tx),
+            sandbox: self.sandbox_for(&root, &root),
         })?;
         // The sender is dropped when the shell exits, after its last line.
         while let Some(line) = rx.recv().await {
@@ -151,14 +202,18 @@ impl WorkspaceAgent for LocalAgent {
             })
             .await?;
 
+        let root = self.confinement.canonical_root()?;
+        let mut env = self.base_env(&root);
+        env.extend_from_slice(&req.env);
         let started = Instant::now();
         let tracked = self.processes.spawn(Spawn {
             script: &req.command,
             label: req.command.clone(),
             cwd: &cwd,
-            env: &req.env,
+            env: &env,
             listed: req.run_in_background,
             lines: None,
+            sandbox: self.sandbox_for(&root, &cwd),
         })?;
         if req.run_in_background {
             return Ok(ExecuteResponse {

@@ -32,6 +32,11 @@ pub(crate) struct Confinement {
     /// The root as configured (made absolute, not canonicalized). Absolute paths a model writes
     /// with this spelling are accepted even when it differs from the canonical one.
     root: PathBuf,
+    /// Another absolute spelling of the root: where a sandboxed command sees the workspace, so
+    /// a path the model copied from a command's output works in the file tools too.
+    alias: Option<PathBuf>,
+    /// Who owns what the file tools create (the workspace's user in a sandbox run by root).
+    owner: Option<(u32, u32)>,
 }
 
 /// One step still to resolve.
@@ -45,7 +50,26 @@ impl Confinement {
         // `absolute` only fails for an empty path; keeping it as given then makes every later
         // canonicalization fail with a clear error instead of panicking here.
         let root = std::path::absolute(&root).unwrap_or(root);
-        Confinement { root }
+        Confinement { root, alias: None, owner: None }
+    }
+
+    pub(crate) fn with_alias(mut self, alias: PathBuf) -> Self {
+        self.alias = Some(alias);
+        self
+    }
+
+    pub(crate) fn with_owner(mut self, owner: Option<(u32, u32)>) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// Gives `path` (just created by a file tool) to the workspace's user, if it has one. The
+    /// link itself is changed, never what a symbolic link points to.
+    pub(crate) fn give_to_owner(&self, path: &Path) -> io::Result<()> {
+        match self.owner {
+            Some((uid, gid)) => std::os::unix::fs::lchown(path, Some(uid), Some(gid)),
+            None => Ok(()),
+        }
     }
 
     /// The root as configured.
@@ -140,6 +164,7 @@ impl Confinement {
         path.strip_prefix(canonical_root)
             .or_else(|_| path.strip_prefix(&self.root))
             .ok()
+            .or_else(|| self.alias.as_ref().and_then(|a| path.strip_prefix(a).ok()))
             .map(Path::to_path_buf)
     }
 }

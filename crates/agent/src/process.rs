@@ -25,7 +25,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -36,9 +36,11 @@ use tokio::net::unix::pipe;
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, watch};
 
+use crate::sandbox::{self, SandboxSpec};
 use crate::{AgentError, OUTPUT_CAP, ProcessInfo, ProcessOutput, Signal};
 
 /// Environment every command gets, so tools that would wait for a terminal or an editor do not.
+/// Nothing else of the server's environment reaches a command: the caller's allow-list follows.
 const NON_INTERACTIVE_ENV: [(&str, &str); 4] = [
     ("TERM", "dumb"),
     ("PAGER", "cat"),
@@ -70,6 +72,9 @@ pub(crate) struct Spawn<'a> {
     pub listed: bool,
     /// Receives each complete output line until the shell exits; dropped then.
     pub lines: Option<mpsc::UnboundedSender<String>>,
+    /// Run inside this sandbox, in this directory as the sandbox sees it; `None` runs a plain
+    /// shell on the host (only when the operator asked for unsandboxed workspaces).
+    pub sandbox: Option<(&'a SandboxSpec, PathBuf)>,
 }
 
 /// The processes one agent started.
@@ -186,26 +191,42 @@ impl ProcessTable {
         let spawn_err = |e: io::Error| AgentError::io("starting the command", e);
         let (reader, writer) = io::pipe().map_err(spawn_err)?;
         let writer_err = writer.try_clone().map_err(spawn_err)?;
-        let mut command = Command::new("sh");
+        let env: Vec<(String, String)> = NON_INTERACTIVE_ENV
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain(spec.env.iter().cloned())
+            .collect();
+        let (mut command, status) = match &spec.sandbox {
+            Some((sandbox, cwd_inside)) => {
+                let (status_r, status_w) = io::pipe().map_err(spawn_err)?;
+                let mut command = sandbox.command(spec.cwd, cwd_inside, spec.script, &env);
+                sandbox::pass_status_fd(&mut command, status_w.as_raw_fd());
+                (command, Some((status_r, status_w)))
+            }
+            None => {
+                let mut command = Command::new("sh");
+                command.arg("-c").arg(spec.script).current_dir(spec.cwd).env_clear();
+                command.envs(env.iter().filter(|(k, _)| sandbox::is_env_name(k)).cloned());
+                (command, None)
+            }
+        };
         command
-            .arg("-c")
-            .arg(spec.script)
-            .current_dir(spec.cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::from(writer))
             .stderr(Stdio::from(writer_err))
             .process_group(0)
             .kill_on_drop(false);
-        for (key, value) in NON_INTERACTIVE_ENV {
-            command.env(key, value);
-        }
-        for (key, value) in spec.env {
-            command.env(key, value);
-        }
         let child = command.spawn().map_err(spawn_err)?;
-        // Dropping the command closes our copies of the write end; otherwise the pipe would
+        // Dropping the command closes our copies of the write ends; otherwise the pipes would
         // never report end-of-file.
         drop(command);
+        let status = match status {
+            Some((status_r, status_w)) => {
+                drop(status_w);
+                Some(pipe::Receiver::from_owned_fd(status_r.into()).map_err(spawn_err)?)
+            }
+            None => None,
+        };
         let pipe = pipe::Receiver::from_owned_fd(reader.into()).map_err(spawn_err)?;
         let pgid = child
             .id()
@@ -230,6 +251,7 @@ impl ProcessTable {
             Arc::clone(&tracked),
             child,
             pipe,
+            status,
             spec.lines,
             Arc::downgrade(&self.shared),
         ));
@@ -316,46 +338,79 @@ impl Drop for Shared {
 }
 
 /// Reads a process's output and reaps its shell; see the module docs for the two moments.
+///
+/// A sandboxed command reports its exit on `status` (see `sandbox`): the process we spawned
+/// (bwrap) lives on until the command's background children are gone, so its own exit is only
+/// the fallback for a sandbox that died without reporting (it could not start, or was killed).
 async fn drive(
     tracked: Arc<Tracked>,
     mut child: Child,
     mut pipe: pipe::Receiver,
+    mut status: Option<pipe::Receiver>,
     mut lines: Option<mpsc::UnboundedSender<String>>,
     table: Weak<Shared>,
 ) {
     enum Event {
         Read(io::Result<usize>),
-        Exited(io::Result<ExitStatus>),
+        Reaped(io::Result<ExitStatus>),
+        Status(Option<i32>),
     }
     let mut buf = vec![0u8; 16 * 1024];
+    let mut status_buf = Vec::new();
     let mut splitter = LineSplitter::default();
     let mut exited = false;
+    let mut reaped = false;
     let mut eof = false;
-    while !(exited && eof) {
+    while !(exited && eof && reaped) {
         // Unbiased on purpose: a child that writes without pause must not keep the exit from
         // being noticed.
         let event = tokio::select! {
             read = pipe.read(&mut buf), if !eof => Event::Read(read),
-            status = child.wait(), if !exited => Event::Exited(status),
-        };
-        match event {
-            Event::Read(Ok(0)) | Event::Read(Err(_)) => eof = true,
-            Event::Read(Ok(n)) => tracked.take(&buf[..n], &mut splitter, lines.as_ref()),
-            Event::Exited(status) => {
-                // Whatever the shell wrote is in the pipe by now; take it before announcing
-                // the exit so that "exited" implies "all of its output is buffered".
-                eof |= read_pending(pipe.as_raw_fd(), &mut buf, |data| {
-                    tracked.take(data, &mut splitter, lines.as_ref())
-                });
-                if let (Some(last), Some(tx)) = (splitter.finish(), lines.as_ref()) {
-                    let _ = tx.send(last);
-                }
-                exited = true;
-                tracked.exit.send_replace(Some(exit_code(status)));
-                // Line streaming ends with the shell: later output from its background
-                // children is only buffered.
-                lines = None;
+            reaped = child.wait(), if !reaped => Event::Reaped(reaped),
+            code = read_status(status.as_mut(), &mut status_buf), if status.is_some() && !exited => {
+                Event::Status(code)
             }
+        };
+        let code = match event {
+            Event::Read(Ok(0)) | Event::Read(Err(_)) => {
+                eof = true;
+                None
+            }
+            Event::Read(Ok(n)) => {
+                tracked.take(&buf[..n], &mut splitter, lines.as_ref());
+                None
+            }
+            Event::Reaped(result) => {
+                reaped = true;
+                // Without a status pipe the shell's own exit is the command's exit; with one,
+                // a sandbox that ended without reporting reports through its exit status.
+                if let Some(mut pending) = status.take() {
+                    let reported = read_status(Some(&mut pending), &mut status_buf).await;
+                    Some(reported.unwrap_or_else(|| exit_code(result)))
+                } else {
+                    Some(exit_code(result))
+                }
+            }
+            Event::Status(code) => {
+                status = None;
+                // No code on the pipe: wait for the sandbox's own exit status instead.
+                code
+            }
+        };
+        if let (Some(code), false) = (code, exited) {
+            // Whatever the command wrote is in the pipe by now; take it before announcing the
+            // exit so that "exited" implies "all of its output is buffered".
+            eof |= read_pending(pipe.as_raw_fd(), &mut buf, |data| {
+                tracked.take(data, &mut splitter, lines.as_ref())
+            });
+            if let (Some(last), Some(tx)) = (splitter.finish(), lines.as_ref()) {
+                let _ = tx.send(last);
+            }
+            exited = true;
+            tracked.exit.send_replace(Some(code));
+            // Line streaming ends with the shell: later output from its background children
+            // is only buffered.
+            lines = None;
         }
     }
     tracked.pipe_closed.store(true, Ordering::Release);
@@ -365,6 +420,25 @@ async fn drive(
             entries.procs.retain(|p| !Arc::ptr_eq(p, &tracked));
         }
     }
+}
+
+/// Reads the sandbox's status pipe to its end and parses the exit code written there; `None`
+/// when the pipe closed without one.
+async fn read_status(status: Option<&mut pipe::Receiver>, acc: &mut Vec<u8>) -> Option<i32> {
+    let status = status?;
+    let mut chunk = [0u8; 64];
+    loop {
+        match status.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                acc.extend_from_slice(&chunk[..n]);
+                if acc.contains(&b'\n') || acc.len() > 32 {
+                    break;
+                }
+            }
+        }
+    }
+    std::str::from_utf8(acc).ok()?.trim().parse().ok()
 }
 
 /// Reads the bytes the pipe holds at this moment, and no more: a background child writing

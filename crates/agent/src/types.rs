@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 /// Lines `read_file` returns when the request has no `limit`.
 pub const DEFAULT_READ_LIMIT: u64 = 2000;
 
+/// The most bytes `read_file` reads from one file (it says when it stopped there) and the
+/// largest file `edit_files` changes. Keeps a huge or sparse file from filling the server's
+/// memory.
+pub const FILE_READ_CAP: u64 = 1024 * 1024;
+
 /// The most output, in bytes, a command's result carries back to the caller.
 pub const OUTPUT_CAP: usize = 32 * 1024;
 

@@ -543,3 +543,48 @@ fn requests_and_responses_are_json() {
         r#""terminate""#
     );
 }
+
+// --- Bounded reads -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn reading_a_fifo_is_refused_at_once() {
+    let (dir, agent) = workspace();
+    let fifo = dir.path().join("pipe");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let started = Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(10), agent.read_file(ReadFileRequest::new("pipe")))
+        .await
+        .expect("read_file on a FIFO must not block")
+        .unwrap_err();
+    assert!(matches!(err, AgentError::NotARegularFile { .. }), "{err}");
+    let err = agent.edit_files(vec![edit("pipe", "a", "b")]).await.unwrap_err();
+    assert!(matches!(err, AgentError::NotARegularFile { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_huge_sparse_file_is_read_up_to_the_cap() {
+    let (dir, agent) = workspace();
+    let path = dir.path().join("huge.log");
+    let file = fs::File::create(&path).unwrap();
+    file.set_len(10 * 1024 * 1024 * 1024).unwrap();
+    drop(file);
+    // A sparse file of zeros looks binary; give it text at the start.
+    use std::io::{Seek, Write};
+    let mut f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.seek(std::io::SeekFrom::Start(0)).unwrap();
+    f.write_all(&b"a line of text\n".repeat(100_000)).unwrap();
+    drop(f);
+
+    let started = Instant::now();
+    let r = agent.read_file(ReadFileRequest { path: "huge.log".into(), offset: None, limit: Some(5) }).await.unwrap();
+    assert!(r.truncated);
+    assert!(r.content.contains("file truncated"), "{}", &r.content[r.content.len().saturating_sub(300)..]);
+    assert!(r.content.contains("10737418240 bytes"));
+    assert!(r.total_lines <= agentry_agent::FILE_READ_CAP / 15 + 1);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let err = agent.edit_files(vec![edit("huge.log", "a line", "b line")]).await.unwrap_err();
+    assert!(err.to_string().contains("more than the"), "{err}");
+}
