@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use agentry_api::{AppState, Config};
 use agentry_pgembed::{EmbeddedPostgres, Options};
-use agentry_provisioner::{BuildRunner, LocalProvisioner, Provisioning};
+use agentry_provisioner::{BuildRunner, Isolation, LocalProvisioner, Provisioning};
 use agentry_chatd::{Daemon, DaemonConfig};
 use agentry_store::Store;
 use agentry_store::parts::Parts;
@@ -30,6 +30,9 @@ pub struct ServerConfig {
     /// The chat daemon's intervals and limits; `None` runs no chat daemon here (an API-only
     /// replica: other servers on the database run the chats).
     pub chatd: Option<DaemonConfig>,
+    /// Run workspace processes on the host as the server's own user instead of in the
+    /// bubblewrap sandbox (`--unsafe-unsandboxed-workspaces`).
+    pub unsafe_unsandboxed_workspaces: bool,
 }
 
 /// Connections per server process. Each request holds one only for its queries.
@@ -62,7 +65,8 @@ pub async fn run(
         if let Err(e) = agentry_chatd::env::apply(&store).await {
             tracing::warn!(error = %e, "applying provider keys from the environment failed");
         }
-        serve_with(store.clone(), listener, Config::new(access_url), cfg.data_dir.clone(), cfg.chatd.clone(), shutdown).await?;
+        let isolation = workspace_isolation(cfg.unsafe_unsandboxed_workspaces).await;
+        serve_with(store.clone(), listener, Config::new(access_url), cfg.data_dir.clone(), isolation, cfg.chatd.clone(), shutdown).await?;
         store.close().await;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
     }
@@ -85,7 +89,31 @@ pub async fn serve(
     data_dir: PathBuf,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(store, listener, config, data_dir, Some(DaemonConfig::default()), shutdown).await
+    let isolation = workspace_isolation(false).await;
+    serve_with(store, listener, config, data_dir, isolation, Some(DaemonConfig::default()), shutdown).await
+}
+
+/// Decides how workspaces are isolated and says so in the log: loudly when they are not.
+pub async fn workspace_isolation(unsafe_unsandboxed: bool) -> Isolation {
+    let isolation = Isolation::detect(unsafe_unsandboxed).await;
+    match &isolation {
+        Isolation::Sandbox { bwrap } => {
+            tracing::info!(bwrap = %bwrap.display(), "workspace processes run in a bubblewrap sandbox");
+            if !agentry_agent::is_root() {
+                tracing::warn!(
+                    "the server is not root, so workspace processes cannot get a uid of their own: they run \
+                     in the sandbox under the server's uid"
+                );
+            }
+        }
+        Isolation::Unavailable { reason } => tracing::error!("{reason}"),
+        Isolation::Unsandboxed => tracing::warn!(
+            "UNSAFE: --unsafe-unsandboxed-workspaces is set. Workspace commands run on this host as the \
+             server's own user, with access to its files and database; anyone who can create a workspace \
+             can take over the server. Use this only for a single trusted team."
+        ),
+    }
+    isolation
 }
 
 /// [`serve`] with the chat daemon configured by `chatd` (none when `None`). The daemon shares the process's change
@@ -96,10 +124,11 @@ pub async fn serve_with(
     listener: TcpListener,
     config: Config,
     data_dir: PathBuf,
+    isolation: Isolation,
     chatd: Option<DaemonConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let provisioner = LocalProvisioner::new(data_dir.join("workspaces"));
+    let provisioner = LocalProvisioner::new(data_dir.join("workspaces"), isolation);
     let provisioning = Provisioning::new(std::sync::Arc::new(provisioner));
     let runner = BuildRunner::new(store.clone(), provisioning.clone());
     runner.recover().await.map_err(std::io::Error::other)?;

@@ -58,6 +58,11 @@ struct ServerArgs {
     /// Attempts per model call, the first included (retries back off from 1 s, doubling to 60 s).
     #[arg(long, env = "AGENTRY_CHAT_RETRY_ATTEMPTS", default_value_t = 25)]
     chat_retry_attempts: u32,
+    /// UNSAFE: run workspace processes on this host as the server's own user instead of in
+    /// the bubblewrap sandbox. Anyone who can create a workspace can then take over the server;
+    /// only for a single trusted team on a host without bubblewrap.
+    #[arg(long, env = "AGENTRY_UNSAFE_UNSANDBOXED_WORKSPACES", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    unsafe_unsandboxed_workspaces: bool,
 }
 
 /// `500ms`, `2s`, `5m`, `1h`, or plain seconds.
@@ -121,6 +126,7 @@ async fn main() -> std::process::ExitCode {
                 postgres_url: a.postgres_url,
                 postgres_bin_dir: a.postgres_bin_dir,
                 access_url: a.access_url,
+                unsafe_unsandboxed_workspaces: a.unsafe_unsandboxed_workspaces,
                 chatd: a.chat_daemon.then(|| agentry_chatd::DaemonConfig {
                     acquire_interval: a.chat_acquire_interval,
                     heartbeat_interval: a.chat_heartbeat_interval,

@@ -74,15 +74,24 @@ fn new_workspace(template: Uuid, name: &str, values: &[(&str, &str)]) -> sdk::Cr
     }
 }
 
-/// True while `pid` exists and is not a zombie.
-fn alive(pid: i32) -> bool {
-    if unsafe { libc::kill(pid, 0) } != 0 {
-        return false;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
-        Err(_) => false,
-    }
+/// Running `sleep 300` processes of host user `uid` (a sandboxed workspace's processes run as the
+/// workspace's own uid, which owns its directory).
+fn sleepers(uid: u32) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| std::fs::metadata(e.path()).is_ok_and(|m| m.uid() == uid))
+        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c.starts_with(b"sleep\0300\0")))
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("stat"))
+                .is_ok_and(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        })
+        .count()
+}
+
+fn dir_owner(dir: &std::path::Path) -> u32 {
+    std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(dir).unwrap())
 }
 
 fn exec(command: &str) -> sdk::WorkspaceExecuteRequest {
@@ -165,9 +174,9 @@ async fn org_admin_stops_a_members_workspace_but_cannot_execute_in_it() {
     let w = alice.create_workspace("org-a", "me", &new_workspace(t.id, "mine", &[])).await.unwrap();
     finished(&alice, w.latest_build.id).await;
 
-    let out = alice.execute(w.id, &exec("echo hi from $(pwd | xargs basename)")).await.unwrap();
+    let out = alice.execute(w.id, &exec("echo hi from $(pwd)")).await.unwrap();
     assert_eq!(out.exit_code, Some(0));
-    assert_eq!(out.output, format!("hi from {}\n", w.id));
+    assert_eq!(out.output, "hi from /workspace\n");
     // The site owner may execute too; the org admin reads the workspace but may not.
     owner.execute(w.id, &exec("true")).await.unwrap();
     admin.workspace(w.id).await.unwrap();
@@ -209,7 +218,7 @@ async fn start_runs_the_script_and_stop_kills_what_it_started() {
     let (owner, first) = s.owner().await;
     let script = "echo \"hello $AGENTRY_PARAM_GREETING x$AGENTRY_PARAM_COUNT\"\n\
                   echo to-stderr >&2\n\
-                  sleep 300 & echo $! > sleeper.pid";
+                  sleep 300 &";
     let t = template(
         &owner,
         "default",
@@ -252,8 +261,9 @@ async fn start_runs_the_script_and_stop_kills_what_it_started() {
     assert_eq!(running.status, sdk::WorkspaceStatus::Running);
     assert_eq!(running.latest_build.job.status, sdk::ProvisionerJobStatus::Succeeded);
     let dir = s.data_dir.path().join("workspaces").join(w.id.to_string());
-    let pid: i32 = std::fs::read_to_string(dir.join("sleeper.pid")).unwrap().trim().parse().unwrap();
-    assert!(alive(pid), "the startup script's background process should run");
+    let uid = dir_owner(&dir);
+    assert_ne!(uid, 0, "the workspace belongs to its own user");
+    assert_eq!(sleepers(uid), 1, "the startup script's background process should run");
 
     // The status filter and the other search keys are applied in SQL.
     let q = |q: &'static str| {
@@ -272,17 +282,17 @@ async fn start_runs_the_script_and_stop_kills_what_it_started() {
     assert_eq!(stop.build_number, 2);
     assert_eq!(stop.parameters, w.latest_build.parameters);
     assert_eq!(finished(&owner, stop.id).await.job.status, sdk::ProvisionerJobStatus::Succeeded);
-    eventually("the sleeper to be gone", || async { (!alive(pid)).then_some(()) }).await;
+    eventually("the sleeper to be gone", || async { (sleepers(uid) == 0).then_some(()) }).await;
     assert_eq!(q("status:stopped").await, vec![w.id]);
 
     // Start again, then delete: the directory goes and the name is free again.
     let start = owner.create_build(w.id, sdk::WorkspaceTransition::Start).await.unwrap();
     finished(&owner, start.id).await;
-    let pid2: i32 = std::fs::read_to_string(dir.join("sleeper.pid")).unwrap().trim().parse().unwrap();
+    assert_eq!(sleepers(uid), 1);
     let del = owner.create_build(w.id, sdk::WorkspaceTransition::Delete).await.unwrap();
     assert_eq!(finished(&owner, del.id).await.job.status, sdk::ProvisionerJobStatus::Succeeded);
     assert!(!dir.exists());
-    eventually("the second sleeper to be gone", || async { (!alive(pid2)).then_some(()) }).await;
+    eventually("the second sleeper to be gone", || async { (sleepers(uid) == 0).then_some(()) }).await;
     assert_eq!(owner.workspace(w.id).await.unwrap().status, sdk::WorkspaceStatus::Deleted);
     assert!(q("").await.is_empty());
     assert_eq!(q("status:deleted").await, vec![w.id]);

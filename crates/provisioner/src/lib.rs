@@ -5,7 +5,8 @@
 //! [`WorkspaceAgent`]. It knows nothing about the database, so a remote provisioner (one that
 //! starts a machine elsewhere and talks to an agent there) can implement it later.
 //! [`LocalProvisioner`] is the built-in one: a workspace is a directory under the server's data
-//! directory and its agent is an `agentry_agent::LocalAgent`.
+//! directory and its agent is an `agentry_agent::LocalAgent` whose processes run in a
+//! bubblewrap sandbox as the workspace's own uid ([`Isolation`]).
 //!
 //! The runner is the only place builds change state: it claims pending builds from the store
 //! (`pending → running`), runs the provisioner, streams log lines into the build's logs and
@@ -20,6 +21,7 @@
 //! runs builds for a database, which the local provisioner needs anyway: a workspace directory
 //! lives on the host that built it.
 
+mod isolation;
 mod local;
 mod runner;
 
@@ -31,6 +33,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+pub use isolation::Isolation;
 pub use local::LocalProvisioner;
 pub use runner::{BuildRunner, Provisioning};
 
@@ -45,6 +48,15 @@ pub struct BuildSpec {
     pub startup_script: String,
     /// Resolved parameter values, `(name, value)`.
     pub parameters: Vec<(String, String)>,
+    /// The host uid the workspace's processes run as.
+    pub sandbox_uid: u32,
+}
+
+/// What a provisioner needs to bring a running workspace's agent back after a restart.
+#[derive(Debug, Clone)]
+pub struct ResumeSpec {
+    pub workspace_id: Uuid,
+    pub sandbox_uid: u32,
 }
 
 /// One line for the build log.
@@ -88,6 +100,10 @@ pub enum ProvisionError {
     },
     #[error("{0}")]
     Agent(#[from] AgentError),
+    /// Workspaces cannot be sandboxed on this host and the operator did not allow them
+    /// unsandboxed; nothing was run.
+    #[error("{0}")]
+    SandboxUnavailable(String),
 }
 
 /// Brings workspaces up and down. Calls for one workspace never overlap: the store allows one
@@ -105,7 +121,11 @@ pub trait Provisioner: Send + Sync {
 
     /// After a server restart, reconnects to a workspace whose last build was a successful
     /// start, so its agent is available again.
-    async fn resume(&self, workspace_id: Uuid) -> Result<(), ProvisionError>;
+    async fn resume(&self, workspace: &ResumeSpec) -> Result<(), ProvisionError>;
+
+    /// How this provisioner isolates workspaces. With [`Isolation::Unavailable`] every start
+    /// fails, and the API refuses to create or start workspaces with its message.
+    fn isolation(&self) -> &Isolation;
 
     /// The running workspace's agent, if it has one here.
     fn agent(&self, workspace_id: Uuid) -> Option<Arc<dyn WorkspaceAgent>>;

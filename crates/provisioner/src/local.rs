@@ -10,20 +10,30 @@
 //! plus `AGENTRY_WORKSPACE_ID`, `AGENTRY_WORKSPACE_NAME` and `AGENTRY_WORKSPACE_OWNER`. Plain
 //! names (`$region`) are deliberately not set: a parameter called `path` or `home` would
 //! silently replace the shell's own variable.
+//!
+//! Isolation ([`Isolation`]): with the sandbox, the directory is `0700` and owned by the
+//! workspace's uid, the agent is `LocalAgent::sandboxed`, and the sandbox's own files (private
+//! `/tmp`, `passwd`) live in `<root>/.sandbox/<workspace id>`, which the workspace never sees.
+//! When the sandbox is unavailable every start fails before anything runs.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agentry_agent::{DEFAULT_SHUTDOWN_GRACE, LocalAgent, WorkspaceAgent};
+use agentry_agent::{DEFAULT_SHUTDOWN_GRACE, Identity, LocalAgent, Network, SandboxSpec, WorkspaceAgent, is_root};
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::{BuildSpec, Logs, ProvisionError, Provisioner};
+use crate::{BuildSpec, Isolation, Logs, ProvisionError, Provisioner, ResumeSpec};
+
+/// The folder under the workspaces root that holds each sandbox's own files.
+const SANDBOX_STATE: &str = ".sandbox";
 
 pub struct LocalProvisioner {
     root: PathBuf,
+    isolation: Isolation,
     agents: Mutex<HashMap<Uuid, Arc<LocalAgent>>>,
     shutdown_grace: Duration,
 }
@@ -42,9 +52,10 @@ pub(crate) fn script_env(build: &BuildSpec) -> Vec<(String, String)> {
 }
 
 impl LocalProvisioner {
-    /// Workspaces live under `root` (the server uses `<data dir>/workspaces`).
-    pub fn new(root: PathBuf) -> LocalProvisioner {
-        LocalProvisioner { root, agents: Mutex::new(HashMap::new()), shutdown_grace: DEFAULT_SHUTDOWN_GRACE }
+    /// Workspaces live under `root` (the server uses `<data dir>/workspaces`), isolated as
+    /// `isolation` says.
+    pub fn new(root: PathBuf, isolation: Isolation) -> LocalProvisioner {
+        LocalProvisioner { root, isolation, agents: Mutex::new(HashMap::new()), shutdown_grace: DEFAULT_SHUTDOWN_GRACE }
     }
 
     /// How long `stop` waits between SIGTERM and SIGKILL.
@@ -61,8 +72,43 @@ impl LocalProvisioner {
         self.agents.lock().expect("agent registry lock").remove(&workspace_id)
     }
 
-    fn new_agent(&self, workspace_id: Uuid) -> Arc<LocalAgent> {
-        Arc::new(LocalAgent::new(self.workspace_dir(workspace_id)).with_shutdown_grace(self.shutdown_grace))
+    fn state_dir(&self, workspace_id: Uuid) -> PathBuf {
+        self.root.join(SANDBOX_STATE).join(workspace_id.to_string())
+    }
+
+    /// A fresh agent for the workspace, with its directory (and sandbox files) made ready for
+    /// it: owned by the workspace's uid and closed to everyone else.
+    async fn new_agent(&self, workspace_id: Uuid, uid: u32) -> Result<Arc<LocalAgent>, ProvisionError> {
+        let dir = self.workspace_dir(workspace_id);
+        let agent = match &self.isolation {
+            Isolation::Unavailable { reason } => return Err(ProvisionError::SandboxUnavailable(reason.clone())),
+            Isolation::Unsandboxed => LocalAgent::new(dir),
+            Isolation::Sandbox { bwrap } => {
+                let identity = if is_root() { Identity::Uid { uid, gid: uid } } else { Identity::ServerUser };
+                let spec = SandboxSpec {
+                    bwrap: bwrap.clone(),
+                    identity,
+                    network: Network::Full,
+                    state_dir: self.state_dir(workspace_id),
+                };
+                let owner = matches!(identity, Identity::Uid { .. }).then_some(uid);
+                let prepared = spec.clone();
+                let ws_dir = dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Some(uid) = owner {
+                        give_tree(&ws_dir, uid)?;
+                    }
+                    std::fs::set_permissions(&ws_dir, std::fs::Permissions::from_mode(0o700))?;
+                    prepared.prepare()
+                })
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r)
+                .map_err(|source| ProvisionError::Io { context: "preparing the workspace sandbox".into(), source })?;
+                LocalAgent::sandboxed(dir, spec)
+            }
+        };
+        Ok(Arc::new(agent.with_shutdown_grace(self.shutdown_grace)))
     }
 
     async fn stop_agent(&self, workspace_id: Uuid, logs: &Logs) {
@@ -80,6 +126,8 @@ impl LocalProvisioner {
 #[async_trait]
 impl Provisioner for LocalProvisioner {
     async fn start(&self, build: &BuildSpec, logs: &Logs) -> Result<(), ProvisionError> {
+        // Fail closed before anything is created or run.
+        self.isolation.ready().map_err(ProvisionError::SandboxUnavailable)?;
         let dir = self.workspace_dir(build.workspace_id);
         tokio::fs::create_dir_all(&dir).await.map_err(|source| ProvisionError::Io {
             context: "creating the workspace directory".into(),
@@ -89,7 +137,12 @@ impl Provisioner for LocalProvisioner {
         if let Some(old) = self.take(build.workspace_id) {
             old.shutdown().await;
         }
-        let agent = self.new_agent(build.workspace_id);
+        let agent = self.new_agent(build.workspace_id, build.sandbox_uid).await?;
+        if agent.is_sandboxed() {
+            logs.info("Workspace processes run in a bubblewrap sandbox.");
+        } else {
+            logs.info("WARNING: this server runs workspaces without a sandbox (--unsafe-unsandboxed-workspaces).");
+        }
         if build.startup_script.trim().is_empty() {
             logs.info("The template has no startup script.");
         } else {
@@ -114,11 +167,17 @@ impl Provisioner for LocalProvisioner {
 
     async fn stop(&self, build: &BuildSpec, logs: &Logs) -> Result<(), ProvisionError> {
         self.stop_agent(build.workspace_id, logs).await;
+        // The private /tmp goes with the processes, as on a machine that shuts down.
+        remove_dir_if_present(&self.state_dir(build.workspace_id)).await.map_err(|source| ProvisionError::Io {
+            context: "removing the workspace's temporary files".into(),
+            source,
+        })?;
         Ok(())
     }
 
     async fn delete(&self, build: &BuildSpec, logs: &Logs) -> Result<(), ProvisionError> {
         self.stop_agent(build.workspace_id, logs).await;
+        let _ = remove_dir_if_present(&self.state_dir(build.workspace_id)).await;
         let dir = self.workspace_dir(build.workspace_id);
         match tokio::fs::remove_dir_all(&dir).await {
             Ok(()) => logs.info("Removed the workspace directory."),
@@ -132,7 +191,8 @@ impl Provisioner for LocalProvisioner {
 
     /// The processes of the previous server process are gone; the files remain, so a fresh
     /// agent over the directory serves file operations and commands again.
-    async fn resume(&self, workspace_id: Uuid) -> Result<(), ProvisionError> {
+    async fn resume(&self, workspace: &ResumeSpec) -> Result<(), ProvisionError> {
+        let workspace_id = workspace.workspace_id;
         let dir = self.workspace_dir(workspace_id);
         if !tokio::fs::try_exists(&dir).await.unwrap_or(false) {
             return Err(ProvisionError::Io {
@@ -140,9 +200,13 @@ impl Provisioner for LocalProvisioner {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "its directory is missing"),
             });
         }
-        let agent = self.new_agent(workspace_id);
+        let agent = self.new_agent(workspace_id, workspace.sandbox_uid).await?;
         self.agents.lock().expect("agent registry lock").entry(workspace_id).or_insert(agent);
         Ok(())
+    }
+
+    fn isolation(&self) -> &Isolation {
+        &self.isolation
     }
 
     fn agent(&self, workspace_id: Uuid) -> Option<Arc<dyn WorkspaceAgent>> {
@@ -155,5 +219,32 @@ impl Provisioner for LocalProvisioner {
         for a in agents {
             a.shutdown().await;
         }
+    }
+}
+
+/// Gives `dir` and everything under it to `uid` (links themselves, never their targets). Only
+/// walks the tree when the directory is not already the workspace user's: a workspace created
+/// before sandboxing has root's files in it.
+fn give_tree(dir: &Path, uid: u32) -> std::io::Result<()> {
+    if std::fs::symlink_metadata(dir)?.uid() == uid {
+        return Ok(());
+    }
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        }
+        std::os::unix::fs::lchown(&path, Some(uid), Some(uid))?;
+    }
+    Ok(())
+}
+
+async fn remove_dir_if_present(dir: &Path) -> std::io::Result<()> {
+    match tokio::fs::remove_dir_all(dir).await {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::{BuildSpec, LogLine, Logs, Provisioner};
+use crate::{BuildSpec, Isolation, LogLine, Logs, Provisioner, ResumeSpec};
 
 /// Longest log line kept, in bytes; longer lines are cut at a character boundary.
 const MAX_LOG_LINE: usize = 8 * 1024;
@@ -40,6 +40,11 @@ impl Provisioning {
         let (changed, _) = broadcast::channel(1024);
         let (closing, _) = watch::channel(false);
         Provisioning { inner: Arc::new(Inner { provisioner, wake: Notify::new(), changed, closing }) }
+    }
+
+    /// How workspaces are isolated here (see [`Isolation`]).
+    pub fn isolation(&self) -> &Isolation {
+        self.inner.provisioner.isolation()
     }
 
     /// The running workspace's agent, if this server has one for it.
@@ -91,9 +96,10 @@ impl BuildRunner {
         if !failed.is_empty() {
             tracing::warn!(count = failed.len(), "failed builds interrupted by a restart");
         }
-        for id in self.store.system().running_workspaces().await? {
-            if let Err(e) = self.p.inner.provisioner.resume(id).await {
-                tracing::warn!(workspace = %id, error = %e, "could not resume workspace");
+        for ws in self.store.system().running_workspaces().await? {
+            let spec = ResumeSpec { workspace_id: ws.id, sandbox_uid: sandbox_uid(ws.sandbox_uid) };
+            if let Err(e) = self.p.inner.provisioner.resume(&spec).await {
+                tracing::warn!(workspace = %ws.id, error = %e, "could not resume workspace");
             }
         }
         Ok(failed)
@@ -146,6 +152,12 @@ impl BuildRunner {
     }
 }
 
+/// The uid column is positive by construction (migration 0008); a value that is not would be
+/// root or wrap around, so it maps to `nobody` instead.
+fn sandbox_uid(column: i32) -> u32 {
+    u32::try_from(column).ok().filter(|&u| u != 0).unwrap_or(65534)
+}
+
 fn cap_line(mut s: String) -> String {
     if s.len() > MAX_LOG_LINE {
         let mut end = MAX_LOG_LINE;
@@ -179,6 +191,7 @@ async fn run_build(store: &Store, p: &Provisioning, job: BuildJob) {
         owner_name: job.owner_name.clone(),
         startup_script: job.startup_script.clone(),
         parameters: job.parameters.0.iter().map(|v| (v.name.clone(), v.value.clone())).collect(),
+        sandbox_uid: sandbox_uid(job.sandbox_uid),
     };
     p.changed(job.build_id);
     let (tx, rx) = mpsc::unbounded_channel();

@@ -1,16 +1,47 @@
-//! The local provisioner on a temporary directory: the startup script's environment and log,
-//! stop ending what it started, delete removing the directory.
+//! The local provisioner on a temporary directory, sandboxed as in a default deployment (these
+//! tests run as root with `bwrap` installed, as `.ci/run` arranges): the startup script's
+//! environment and log, stop ending what it started, delete removing the directory, and
+//! refusing to run anything when the sandbox is unavailable.
 
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use agentry_agent::ExecuteRequest;
-use agentry_provisioner::{BuildSpec, LocalProvisioner, LogLine, Logs, ProvisionError, Provisioner};
+use agentry_provisioner::{
+    BuildSpec, Isolation, LocalProvisioner, LogLine, Logs, ProvisionError, Provisioner, ResumeSpec,
+};
 use agentry_store::workspaces::LogStream;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+/// A workspace uid no concurrently running test process uses.
+fn fresh_uid() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    2_300_000 + (std::process::id() % 50_000) * 16 + NEXT.fetch_add(1, Ordering::Relaxed) % 16
+}
+
+async fn sandboxed(root: &Path) -> LocalProvisioner {
+    let isolation = Isolation::detect(false).await;
+    assert!(matches!(isolation, Isolation::Sandbox { .. }), "bwrap must be installed: {isolation:?}");
+    LocalProvisioner::new(root.to_path_buf(), isolation)
+}
+
+/// Host processes running as `uid` (zombies excluded).
+fn processes_of(uid: u32) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())))
+        .filter(|e| std::fs::metadata(e.path()).is_ok_and(|m| m.uid() == uid))
+        .filter(|e| std::fs::read_to_string(e.path().join("stat")).is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z')))
+        .count()
+}
+
 fn spec(script: &str) -> BuildSpec {
     BuildSpec {
+        sandbox_uid: fresh_uid(),
         build_id: Uuid::now_v7(),
         workspace_id: Uuid::now_v7(),
         workspace_name: "ws".into(),
@@ -33,27 +64,15 @@ fn drain(rx: &mut mpsc::UnboundedReceiver<LogLine>) -> Vec<LogLine> {
     out
 }
 
-fn alive(pid: i32) -> bool {
-    // Signal 0 checks existence; a zombie is reaped by its parent shell quickly, so also look
-    // at /proc for a state other than Z.
-    if unsafe { libc::kill(pid, 0) } != 0 {
-        return false;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
-        Err(_) => false,
-    }
-}
-
 #[tokio::test]
 async fn start_runs_the_script_with_parameters_and_stop_ends_its_processes() {
     let root = tempfile::tempdir().unwrap();
-    let p = LocalProvisioner::new(root.path().join("workspaces")).with_shutdown_grace(Duration::from_millis(500));
+    let p = sandboxed(&root.path().join("workspaces")).await.with_shutdown_grace(Duration::from_millis(500));
     let s = spec(
         "echo \"region=$AGENTRY_PARAM_REGION owner=$AGENTRY_WORKSPACE_OWNER\"\n\
          test \"$PATH\" != not-the-PATH && echo path-intact\n\
          echo hello > greeting.txt\n\
-         sleep 300 & echo $! > sleeper.pid",
+         sleep 300 &",
     );
     let (l, mut rx) = logs();
     p.start(&s, &l).await.unwrap();
@@ -64,8 +83,10 @@ async fn start_runs_the_script_with_parameters_and_stop_ends_its_processes() {
 
     let dir = p.workspace_dir(s.workspace_id);
     assert_eq!(std::fs::read_to_string(dir.join("greeting.txt")).unwrap(), "hello\n");
-    let pid: i32 = std::fs::read_to_string(dir.join("sleeper.pid")).unwrap().trim().parse().unwrap();
-    assert!(alive(pid));
+    let meta = std::fs::metadata(&dir).unwrap();
+    assert_eq!((meta.uid(), meta.permissions().mode() & 0o777), (s.sandbox_uid, 0o700));
+    assert_eq!(std::fs::metadata(dir.join("greeting.txt")).unwrap().uid(), s.sandbox_uid);
+    assert!(processes_of(s.sandbox_uid) >= 1, "the background sleeper runs after the script");
 
     let agent = p.agent(s.workspace_id).expect("agent registered after start");
     let out = agent.execute(ExecuteRequest::new("cat greeting.txt", Duration::from_secs(10))).await.unwrap();
@@ -73,7 +94,7 @@ async fn start_runs_the_script_with_parameters_and_stop_ends_its_processes() {
 
     p.stop(&s, &l).await.unwrap();
     assert!(p.agent(s.workspace_id).is_none());
-    assert!(!alive(pid), "the background sleeper survived stop");
+    assert_eq!(processes_of(s.sandbox_uid), 0, "the background sleeper survived stop");
 
     p.delete(&s, &l).await.unwrap();
     assert!(!dir.exists());
@@ -82,7 +103,7 @@ async fn start_runs_the_script_with_parameters_and_stop_ends_its_processes() {
 #[tokio::test]
 async fn a_failing_script_fails_the_start_and_leaves_no_agent() {
     let root = tempfile::tempdir().unwrap();
-    let p = LocalProvisioner::new(root.path().to_path_buf());
+    let p = sandboxed(root.path()).await;
     let s = spec("echo about to fail; exit 3");
     let (l, mut rx) = logs();
     let err = p.start(&s, &l).await.unwrap_err();
@@ -94,19 +115,48 @@ async fn a_failing_script_fails_the_start_and_leaves_no_agent() {
 #[tokio::test]
 async fn resume_reattaches_an_agent_to_an_existing_directory() {
     let root = tempfile::tempdir().unwrap();
-    let p = LocalProvisioner::new(root.path().to_path_buf());
+    let p = sandboxed(root.path()).await;
     let s = spec("echo kept > kept.txt");
     let (l, _rx) = logs();
     p.start(&s, &l).await.unwrap();
 
-    let after_restart = LocalProvisioner::new(root.path().to_path_buf());
+    let after_restart = sandboxed(root.path()).await;
     assert!(after_restart.agent(s.workspace_id).is_none());
-    after_restart.resume(s.workspace_id).await.unwrap();
+    let resume = |id| ResumeSpec { workspace_id: id, sandbox_uid: s.sandbox_uid };
+    after_restart.resume(&resume(s.workspace_id)).await.unwrap();
     let agent = after_restart.agent(s.workspace_id).unwrap();
     let started = Instant::now();
-    let out = agent.execute(ExecuteRequest::new("cat kept.txt", Duration::from_secs(10))).await.unwrap();
-    assert_eq!(out.output, "kept\n");
+    let out = agent.execute(ExecuteRequest::new("cat kept.txt; id -u", Duration::from_secs(10))).await.unwrap();
+    assert_eq!(out.output, format!("kept\n{}\n", s.sandbox_uid));
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert!(after_restart.resume(Uuid::now_v7()).await.is_err());
+    assert!(after_restart.resume(&resume(Uuid::now_v7())).await.is_err());
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_a_sandbox_nothing_starts_and_the_reason_is_given() {
+    let root = tempfile::tempdir().unwrap();
+    // A PATH without bwrap, as on a host where the package is missing.
+    let reason = agentry_agent::find_bwrap("/nonexistent").await.unwrap_err();
+    let p = LocalProvisioner::new(root.path().to_path_buf(), Isolation::Unavailable { reason: reason.clone() });
+    let s = spec("touch ran.txt");
+    let (l, _rx) = logs();
+    let err = p.start(&s, &l).await.unwrap_err();
+    assert!(matches!(err, ProvisionError::SandboxUnavailable(_)), "{err}");
+    assert!(err.to_string().contains("apt-get install bubblewrap"), "{err}");
+    assert!(!p.workspace_dir(s.workspace_id).exists(), "nothing was created");
+    assert!(p.agent(s.workspace_id).is_none());
+    assert_eq!(p.isolation().ready(), Err(reason));
+}
+
+#[tokio::test]
+async fn the_unsafe_mode_runs_on_the_host_and_says_so() {
+    let root = tempfile::tempdir().unwrap();
+    let p = LocalProvisioner::new(root.path().to_path_buf(), Isolation::detect(true).await);
+    assert_eq!(p.isolation().label(), "unsandboxed");
+    let s = spec("echo ran");
+    let (l, mut rx) = logs();
+    p.start(&s, &l).await.unwrap();
+    assert!(drain(&mut rx).iter().any(|l| l.output.contains("without a sandbox")));
     p.shutdown().await;
 }

@@ -36,6 +36,11 @@ pub struct ValidationError {
 pub struct BuildInfo {
     pub version: String,
     pub external_url: String,
+    /// How workspace processes are isolated: `sandbox` (bubblewrap, the default),
+    /// `unsandboxed` (the operator passed `--unsafe-unsandboxed-workspaces`: workspaces run as
+    /// the server's own user) or `unavailable` (no sandbox on this host: workspaces cannot start).
+    #[serde(default)]
+    pub workspace_isolation: String,
 }
 
 // ---- users and sessions ----

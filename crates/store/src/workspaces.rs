@@ -575,6 +575,15 @@ pub struct BuildJob {
     pub transition: TransitionText,
     pub startup_script: String,
     pub parameters: Json<Vec<ParameterValue>>,
+    /// The host uid the workspace's processes run as (migration 0008).
+    pub sandbox_uid: i32,
+}
+
+/// A workspace that should have an agent running (its latest build is a successful start).
+#[derive(Debug, Clone, FromRow)]
+pub struct RunningWorkspace {
+    pub id: Uuid,
+    pub sandbox_uid: i32,
 }
 
 /// A transition read from a text column.
@@ -623,7 +632,7 @@ impl System<'_> {
         let job: BuildJob = sqlx::query_as(
             "SELECT b.id AS build_id, b.build_number, w.id AS workspace_id, w.name AS workspace_name,
                     w.organization_id, w.owner_id, u.username AS owner_name, b.transition,
-                    t.startup_script, b.parameters
+                    t.startup_script, b.parameters, w.sandbox_uid
              FROM workspace_builds b
              JOIN workspaces w ON w.id = b.workspace_id
              JOIN users u ON u.id = w.owner_id
@@ -705,9 +714,9 @@ impl System<'_> {
     }
 
     /// Workspaces whose latest build is a successful start: the ones that should have an agent.
-    pub async fn running_workspaces(&self) -> Result<Vec<Uuid>> {
-        Ok(sqlx::query_scalar(
-            "SELECT w.id FROM workspaces w
+    pub async fn running_workspaces(&self) -> Result<Vec<RunningWorkspace>> {
+        Ok(sqlx::query_as(
+            "SELECT w.id, w.sandbox_uid FROM workspaces w
              JOIN LATERAL (SELECT transition, status FROM workspace_builds b WHERE b.workspace_id = w.id
                            ORDER BY b.build_number DESC LIMIT 1) lb ON true
              WHERE NOT w.deleted AND lb.transition = 'start' AND lb.status = 'succeeded'",

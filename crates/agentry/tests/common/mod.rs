@@ -92,8 +92,10 @@ impl TestServer {
         let config = agentry_api::Config::new(url.clone());
         let data_dir = tempfile::tempdir().unwrap();
         let dir = data_dir.path().to_path_buf();
+        // Workspaces are sandboxed as in a default deployment.
+        let isolation = agentry::workspace_isolation(false).await;
         let task = tokio::spawn(async move {
-            agentry::serve_with(store, listener, config, dir, chatd, async {
+            agentry::serve_with(store, listener, config, dir, isolation, chatd, async {
                 let _ = rx.await;
             })
             .await

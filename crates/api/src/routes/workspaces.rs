@@ -98,7 +98,7 @@ pub async fn list(
     params(("org" = String, Path, description = "id or name"), ("user" = String, Path, description = "id, username or me")),
     request_body = sdk::CreateWorkspaceRequest,
     responses((status = 201, body = sdk::Workspace), (status = 400, body = sdk::Response), (status = 403, body = sdk::Response),
-        (status = 404, body = sdk::Response), (status = 409, body = sdk::Response)))]
+        (status = 404, body = sdk::Response), (status = 409, body = sdk::Response), (status = 503, body = sdk::Response)))]
 pub async fn create(
     State(s): State<AppState>,
     auth: Auth,
@@ -130,10 +130,17 @@ pub async fn create(
     if !v.is_empty() {
         return Err(ApiError::validation(v));
     }
+    sandbox_ready(&s)?;
     let new = NewWorkspace { template_id: req.template_id, name: &req.name, parameters: &values };
     let w = actor.create_workspace(&o.id.to_string(), &UserRef::Id(owner.id), &new).await?;
     s.provisioning.build_queued();
     Ok((StatusCode::CREATED, Json(convert::workspace(w))))
+}
+
+/// Fails closed: when workspaces cannot be sandboxed on this host (and the operator did not
+/// opt out), creating or starting one is refused before anything is stored or run.
+fn sandbox_ready(s: &AppState) -> ApiResult<()> {
+    s.provisioning.isolation().ready().map_err(|reason| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, reason))
 }
 
 #[utoipa::path(get, path = "/api/v2/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
@@ -145,17 +152,23 @@ pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) 
 #[utoipa::path(post, path = "/api/v2/workspaces/{id}/builds", tag = "workspaces", params(("id" = Uuid, Path)),
     request_body = sdk::CreateWorkspaceBuildRequest,
     responses((status = 201, body = sdk::WorkspaceBuild), (status = 403, body = sdk::Response), (status = 404, body = sdk::Response),
-        (status = 409, body = sdk::Response)))]
+        (status = 409, body = sdk::Response), (status = 503, body = sdk::Response)))]
 pub async fn create_build(
     State(s): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<sdk::CreateWorkspaceBuildRequest>,
 ) -> ApiResult<(StatusCode, Json<sdk::WorkspaceBuild>)> {
+    let transition = convert::transition_in(req.transition);
+    if transition == agentry_store::workspaces::Transition::Start {
+        // Reading the workspace first keeps the 404 for those who may not see it.
+        s.store.actor(&auth.subject).workspace(path_id(&id)?).await?;
+        sandbox_ready(&s)?;
+    }
     let b = s
         .store
         .actor(&auth.subject)
-        .create_build(path_id(&id)?, convert::transition_in(req.transition))
+        .create_build(path_id(&id)?, transition)
         .await?;
     s.provisioning.build_queued();
     Ok((StatusCode::CREATED, Json(convert::build(b))))
