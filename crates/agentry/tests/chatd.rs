@@ -160,6 +160,47 @@ fn last_tool_message(req: &RecordedRequest) -> Option<String> {
 }
 
 #[tokio::test]
+async fn the_agents_execute_tool_runs_in_the_workspace_sandbox() {
+    let w = world().await;
+    let data_dir = w.s.data_dir.path().display().to_string();
+    let probe = format!(
+        "id -u; echo procs=$(ls /proc | grep -c '^[0-9]'); env | cut -d= -f1 | sort | tr '\\n' ' '; echo; \
+         ls {data_dir} >/dev/null 2>&1 && echo saw-data-dir; cat /proc/*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -c '[p]ostgres'; \
+         echo mine > mine.txt"
+    );
+    w.fake.push_turns([
+        Turn::tool_call("create_workspace", json!({"template_id": w.tpl_a.id, "name": "boxed"})),
+        Turn::tool_call("execute", json!({"command": probe})),
+        Turn::text("Checked."),
+    ]);
+    let chat = create_chat(&w.alice, w.a.id, "Look around").await;
+    let chat = idle(&w.alice, chat.id).await;
+    assert_eq!(chat.status, "waiting", "{:?}", chat.last_error);
+    let h = history(&w.alice, chat.id).await;
+    let exec = h.iter().flat_map(|m| parts_of(m, "tool-result")).find(|p| p["tool_name"] == "execute").expect("execute ran");
+    assert_eq!(exec["is_error"], false, "{exec}");
+    let out = exec["result"]["output"].as_str().unwrap().to_string();
+    let lines: Vec<&str> = out.lines().collect();
+    let uid: u32 = lines[0].parse().unwrap_or_else(|_| panic!("{out}"));
+    assert_ne!(uid, 0, "the agent's commands must not run as root: {out}");
+    let procs: usize = lines[1].strip_prefix("procs=").unwrap().parse().unwrap();
+    assert!(procs <= 8, "the server's processes are visible: {out}");
+    for name in lines[2].split_whitespace() {
+        assert!(
+            ["PATH", "HOME", "USER", "LANG", "TERM", "PAGER", "GIT_EDITOR", "NO_COLOR", "PWD", "SHLVL", "_", "AGENTRY_CHAT_ID"]
+                .contains(&name),
+            "the server's environment leaked ({name}): {out}"
+        );
+    }
+    assert!(!out.contains("saw-data-dir"), "{out}");
+    assert_eq!(lines[3], "0", "a postgres process is visible: {out}");
+    let ws_id = chat.workspace_id.unwrap();
+    let file = w.s.data_dir.path().join("workspaces").join(ws_id.to_string()).join("mine.txt");
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(file).unwrap()), uid);
+    w.s.stop().await;
+}
+
+#[tokio::test]
 async fn agent_lists_templates_creates_a_workspace_and_executes_in_its_org() {
     let w = world().await;
     w.fake.push_turns([

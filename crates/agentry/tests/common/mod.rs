@@ -196,8 +196,19 @@ pub fn spawn_agentry(database_url: Option<&str>, data_dir: &std::path::Path) -> 
 
 /// [`spawn_agentry`] with extra `server` flags (e.g. `--chat-stale-after 2s`).
 pub fn spawn_agentry_with(database_url: Option<&str>, data_dir: &std::path::Path, extra: &[&str]) -> (ServerProcess, String) {
+    spawn_agentry_env(database_url, data_dir, extra, &[])
+}
+
+/// [`spawn_agentry_with`] with extra environment variables for the server process.
+pub fn spawn_agentry_env(
+    database_url: Option<&str>,
+    data_dir: &std::path::Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (ServerProcess, String) {
     use std::io::{BufRead, BufReader};
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_agentry"));
+    cmd.envs(env.iter().copied());
     cmd.args(["server", "--http-address", "127.0.0.1:0", "--data-dir"]).arg(data_dir).args(extra);
     match database_url {
         Some(url) => cmd.args(["--postgres-url", url]),
