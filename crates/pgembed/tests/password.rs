@@ -119,10 +119,16 @@ fn trust_cluster(data_dir: &Path) {
         cmd
     };
     run(
-        as_db("initdb")
-            .arg("-D")
-            .arg(&cluster)
-            .args(["-U", "agentry", "-E", "UTF8", "--no-locale", "-A", "trust", "-N"]),
+        as_db("initdb").arg("-D").arg(&cluster).args([
+            "-U",
+            "agentry",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "-A",
+            "trust",
+            "-N",
+        ]),
         "initdb -A trust",
     );
     let hba = std::fs::read_to_string(cluster.join("pg_hba.conf")).unwrap();
@@ -180,10 +186,11 @@ async fn loaded_rules(pg: &EmbeddedPostgres) -> Vec<(String, String)> {
     let mut conn = PgConnection::connect_with(&pg.connect_options())
         .await
         .expect("connect with the password");
-    let rules = sqlx::query_as("SELECT type, auth_method FROM pg_hba_file_rules WHERE error IS NULL")
-        .fetch_all(&mut conn)
-        .await
-        .expect("pg_hba_file_rules");
+    let rules =
+        sqlx::query_as("SELECT type, auth_method FROM pg_hba_file_rules WHERE error IS NULL")
+            .fetch_all(&mut conn)
+            .await
+            .expect("pg_hba_file_rules");
     conn.close().await.expect("close");
     rules
 }
@@ -291,7 +298,10 @@ async fn a_trust_cluster_switches_to_the_password_on_its_first_start() {
     let log = std::fs::read_to_string(dir.path().join("postgres/postgres.log")).unwrap();
     assert!(log.contains("statement:"), "statement logging was on");
     assert!(!log.contains(&password), "the password is in postgres.log");
-    assert!(!log.contains("ALTER ROLE"), "the password change was logged");
+    assert!(
+        !log.contains("ALTER ROLE"),
+        "the password change was logged"
+    );
 
     // Idempotent: the second start finds everything in place and rewrites nothing.
     let pg = EmbeddedPostgres::start(Options::new(dir.path()))
@@ -355,7 +365,10 @@ async fn a_replaced_password_file_is_refused_with_a_way_out() {
     let err = EmbeddedPostgres::start(Options::new(dir.path()))
         .await
         .expect_err("a password the role does not have");
-    assert!(matches!(err, PgEmbedError::PasswordRejected { .. }), "{err}");
+    assert!(
+        matches!(err, PgEmbedError::PasswordRejected { .. }),
+        "{err}"
+    );
     let message = err.to_string();
     assert!(message.contains(&file.display().to_string()), "{message}");
     assert!(message.contains(&hba.display().to_string()), "{message}");
@@ -409,10 +422,19 @@ async fn no_child_process_gets_the_password() {
     let password = password_in(pg.password_file());
 
     let trace = std::fs::read_to_string(&trace).unwrap();
-    assert!(trace.contains("--- initdb"), "initdb went through its wrapper");
+    assert!(
+        trace.contains("--- initdb"),
+        "initdb went through its wrapper"
+    );
     assert!(trace.contains("--pwfile="), "{trace}");
-    assert!(trace.contains("--- postgres"), "the postmaster went through its wrapper");
-    assert!(!trace.contains(&password), "a child got the password: {trace}");
+    assert!(
+        trace.contains("--- postgres"),
+        "the postmaster went through its wrapper"
+    );
+    assert!(
+        !trace.contains(&password),
+        "a child got the password: {trace}"
+    );
 
     // The postmaster and the processes it forked (backends, checkpointer, …), while a
     // connection made with the password is open.
