@@ -18,7 +18,7 @@
 //! crash between the steps cannot lock agentry out).
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
@@ -27,7 +27,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 
 use crate::PgEmbedError;
-use crate::account::Account;
+use crate::account::{Account, NOFOLLOW};
 
 /// The password file's name in `<data dir>/postgres`.
 pub(crate) const PASSWORD_FILE: &str = "password";
@@ -91,17 +91,24 @@ pub(crate) fn read_or_create(path: &Path) -> Result<Password, PgEmbedError> {
         write_private(path, &format!("{hex}\n"), None)?;
         tracing::info!(file = %path.display(), "generated the embedded PostgreSQL password");
     }
-    let meta = std::fs::metadata(path).map_err(PgEmbedError::io("inspect", path))?;
+    let mut file = File::options()
+        .read(true)
+        .custom_flags(NOFOLLOW)
+        .open(path)
+        .map_err(PgEmbedError::io("open", path))?;
+    let meta = file.metadata().map_err(PgEmbedError::io("inspect", path))?;
     if meta.mode() & 0o077 != 0 {
         tracing::warn!(
             file = %path.display(),
             mode = format!("{:o}", meta.mode() & 0o777),
             "the database password file was readable by others; setting its mode to 0600"
         );
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(PgEmbedError::io("set permissions on", path))?;
     }
-    let text = std::fs::read_to_string(path).map_err(PgEmbedError::io("read", path))?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(PgEmbedError::io("read", path))?;
     let password = text.strip_suffix('\n').unwrap_or(&text);
     // initdb reads only the first line of its --pwfile, and SASLprep leaves printable ASCII
     // as it is; anything else would make the server and agentry disagree about the password.
@@ -126,6 +133,7 @@ pub(crate) fn write_private(
     tmp_name.push(".agentry-tmp");
     let tmp = dir.join(tmp_name);
     remove_if_present(&tmp)?;
+    // `create_new` (O_EXCL) refuses an existing name, a symlink included.
     let mut file = File::options()
         .write(true)
         .create_new(true)
@@ -133,7 +141,7 @@ pub(crate) fn write_private(
         .open(&tmp)
         .map_err(PgEmbedError::io("create", &tmp))?;
     if let Some(account) = owner {
-        account.own_file(&tmp)?;
+        account.own(&file, &tmp)?;
     }
     file.write_all(contents.as_bytes())
         .and_then(|()| file.sync_all())

@@ -44,6 +44,7 @@ mod error;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -298,6 +299,7 @@ fn lock_exclusive(path: &Path) -> Result<File, PgEmbedError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .custom_flags(account::NOFOLLOW)
         .open(path)
         .map_err(PgEmbedError::io("open", path))?;
     // SAFETY: `file` owns a valid descriptor for the duration of the call.
@@ -582,22 +584,27 @@ fn open_log(layout: &Layout, account: &Account) -> Result<File, PgEmbedError> {
     let file = File::options()
         .create(true)
         .append(true)
+        .custom_flags(account::NOFOLLOW)
         .open(&layout.log)
         .map_err(PgEmbedError::io("open", &layout.log))?;
-    account.own_file(&layout.log)?;
+    account.own(&file, &layout.log)?;
     Ok(file)
 }
 
 /// The last lines the log gained since `offset`, for error messages.
 fn log_tail(path: &Path, offset: u64) -> String {
     let mut text = String::new();
-    let read = File::open(path).and_then(|mut f| {
-        f.seek(SeekFrom::Start(offset))?;
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes)?;
-        text = String::from_utf8_lossy(&bytes).into_owned();
-        Ok(())
-    });
+    let read = File::options()
+        .read(true)
+        .custom_flags(account::NOFOLLOW)
+        .open(path)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::Start(offset))?;
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes)?;
+            text = String::from_utf8_lossy(&bytes).into_owned();
+            Ok(())
+        });
     if let Err(err) = read {
         return format!("(could not read the log: {err})");
     }
