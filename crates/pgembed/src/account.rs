@@ -6,6 +6,11 @@
 //! to that user, and the children drop privileges with `setuid`/`setgid` before `exec`. There is
 //! no `sudo`/`runuser` on the machines this targets, and a privilege switch done by the kernel
 //! needs no helper binary anyway. When not root, everything runs as the current user.
+//!
+//! Root working inside a directory another account owns must not be steered by it: files and
+//! directories there are opened with `O_NOFOLLOW` and given away through their descriptors
+//! (`fchown`, `fchmod`), so a symlink that account plants is an error, not a way to take over
+//! whatever it points at.
 
 use std::ffi::CString;
 use std::fs::File;
