@@ -52,6 +52,8 @@ pub async fn run(
             opts.bin_dir = cfg.postgres_bin_dir.clone();
             let pg = EmbeddedPostgres::start(opts).await?;
             tracing::info!(socket = %pg.socket_dir().display(), "embedded PostgreSQL started");
+            // These options carry the database password. They stay in this process: never a
+            // URL, an environment variable or an argument for a child (workspaces run children).
             (pg.connect_options(), Some(pg))
         }
     };

@@ -6,13 +6,23 @@
 //! to that user, and the children drop privileges with `setuid`/`setgid` before `exec`. There is
 //! no `sudo`/`runuser` on the machines this targets, and a privilege switch done by the kernel
 //! needs no helper binary anyway. When not root, everything runs as the current user.
+//!
+//! Root working inside a directory another account owns must not be steered by it: files and
+//! directories there are opened with `O_NOFOLLOW` and given away through their descriptors
+//! (`fchown`, `fchmod`), so a symlink that account plants is an error, not a way to take over
+//! whatever it points at.
 
 use std::ffi::CString;
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::PgEmbedError;
+
+/// Open flags for every file agentry opens inside `<data dir>/postgres`, a directory the
+/// database account owns: a symlink that account put there is an error, never followed.
+pub(crate) const NOFOLLOW: i32 = libc::O_NOFOLLOW;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Account {
@@ -55,23 +65,31 @@ impl Account {
         }
     }
 
-    /// Gives `dir` to this account with mode 0700. The 0700 is what makes `-A trust` safe: the
-    /// socket lives under such a directory, so only this account (and root) can reach it.
+    /// Gives `dir` to this account with mode 0700. The 0700 is what keeps other accounts away
+    /// from the socket, which lives under such a directory.
+    ///
+    /// Done through a descriptor opened without following a symlink: the directories this is
+    /// used on sit inside one the database account owns, and as root a `chown` by path would
+    /// follow a link that account planted (to `/etc`, say) and hand it the target.
     pub(crate) fn own_private_dir(&self, dir: &Path) -> Result<(), PgEmbedError> {
-        if self.switch {
-            std::os::unix::fs::chown(dir, Some(self.uid), Some(self.gid))
-                .map_err(PgEmbedError::io("change the owner of", dir))?;
-        }
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        let handle = File::options()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)
+            .open(dir)
+            .map_err(PgEmbedError::io("open", dir))?;
+        self.own(&handle, dir)?;
+        handle
+            .set_permissions(std::fs::Permissions::from_mode(0o700))
             .map_err(PgEmbedError::io("set permissions on", dir))
     }
 
-    /// Gives a file to this account (keeping its mode), so an operator working as that user can
-    /// read and rotate it.
-    pub(crate) fn own_file(&self, file: &Path) -> Result<(), PgEmbedError> {
+    /// Gives an open file to this account (keeping its mode), so an operator working as that
+    /// user can read and rotate it, or the database can read it. By descriptor, for the reason
+    /// given at [`Account::own_private_dir`]; open such files with [`NOFOLLOW`].
+    pub(crate) fn own(&self, file: &File, path: &Path) -> Result<(), PgEmbedError> {
         if self.switch {
-            std::os::unix::fs::chown(file, Some(self.uid), Some(self.gid))
-                .map_err(PgEmbedError::io("change the owner of", file))?;
+            std::os::unix::fs::fchown(file, Some(self.uid), Some(self.gid))
+                .map_err(PgEmbedError::io("change the owner of", path))?;
         }
         Ok(())
     }

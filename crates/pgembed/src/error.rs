@@ -73,6 +73,35 @@ pub enum PgEmbedError {
         tail: String,
     },
 
+    #[error(
+        "the database password file {} must hold one line of printable ASCII without spaces",
+        path.display()
+    )]
+    PasswordFile { path: PathBuf },
+
+    #[error(
+        "the embedded PostgreSQL rejected the password in {} (was the file replaced or restored \
+         from elsewhere?). To set the database's password from the file: as the user that runs \
+         PostgreSQL, put the line `local all all trust` first in {}, then start agentry again; \
+         it sets the password and removes the line",
+        file.display(),
+        hba.display()
+    )]
+    PasswordRejected { file: PathBuf, hba: PathBuf },
+
+    #[error("could not switch the embedded PostgreSQL to password authentication: {source}")]
+    RequirePassword {
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error(
+        "the embedded PostgreSQL still accepts connections without a password after {} was \
+         rewritten and reloaded; refusing to run",
+        hba.display()
+    )]
+    StillTrusting { hba: PathBuf },
+
     #[error("could not create the `{database}` database: {source}")]
     CreateDatabase {
         database: &'static str,

@@ -7,8 +7,15 @@
 //! server and stops with it.
 //!
 //! **Invariant:** the database listens on a unix socket only (`listen_addresses=''`), in a 0700
-//! directory owned by the account that runs it. That is what makes `-A trust` authentication
-//! safe: only that account and root can reach the socket, and agentry is one of them.
+//! directory owned by the account that runs it, so other accounts cannot even reach it.
+//!
+//! **Invariant:** no connection gets in without the password. A process running as agentry's
+//! account or the database's (a workspace command, for one) can reach the socket, so every
+//! `pg_hba.conf` line is `scram-sha-256`, checked at every start by a connection that tries
+//! without it (see the `auth` module). The password lives in one 0600 file owned by the account
+//! that runs agentry and in agentry's memory; no child process gets it in its command line or
+//! environment, and the plaintext is never sent in a statement. A cluster initialised with
+//! `trust` by an older agentry is switched over on its first start.
 //!
 //! **Invariant:** nothing is downloaded. If no server binaries are installed, start fails with a
 //! message naming the package to install.
@@ -20,17 +27,24 @@
 //! - `data/` — the cluster. It only ever appears complete: `initdb` writes `data.initdb/`, which
 //!   is renamed into place on success, so a crash during the first start just retries `initdb`.
 //! - `run/` — the socket directory.
+//! - `password` — the database password (one line, 0600, owned by the account that runs
+//!   agentry: root when agentry is root, which then reads it through the 0700 directory). Created
+//!   atomically on the first start; losing it means resetting the role's password (the
+//!   [`PgEmbedError::PasswordRejected`] message says how).
+//! - `initdb.pwfile` — the copy of the password `initdb` reads, only while it runs.
 //! - `postgres.log` — the postmaster's stderr, appended across restarts.
 //! - `agentry.lock` — held (`flock`) by the running [`EmbeddedPostgres`], so two servers on one
 //!   data directory fail fast instead of racing `initdb`.
 
 mod account;
+mod auth;
 mod binaries;
 mod error;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -41,6 +55,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use account::Account;
+use auth::Password;
 pub use error::PgEmbedError;
 
 /// The database role agentry connects as; the cluster's bootstrap superuser.
@@ -66,6 +81,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// shutdown and error lines only, so this is a guard against surprises, not routine rotation.
 const LOG_ROTATE_BYTES: u64 = 10 * 1024 * 1024;
 const LOG_TAIL_LINES: usize = 20;
+/// How long a reloaded `pg_hba.conf` may take to refuse a connection without the password.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How to run the embedded database.
 #[derive(Clone, Debug)]
@@ -101,6 +118,7 @@ pub struct EmbeddedPostgres {
     pid: u32,
     layout: Layout,
     bin_dir: PathBuf,
+    password: Password,
     /// Holds the `flock` on `agentry.lock` for as long as this handle lives.
     _lock: File,
 }
@@ -113,6 +131,14 @@ struct Layout {
     socket_dir: PathBuf,
     log: PathBuf,
     lock: PathBuf,
+    /// The database password, owned by the account that runs agentry (see [`auth`]).
+    password: PathBuf,
+    /// The copy of the password `initdb --pwfile` reads, owned by the account that runs it;
+    /// it exists only while `initdb` runs.
+    initdb_pwfile: PathBuf,
+    /// The postmaster is told to read exactly this file (`-c hba_file=`), so the file agentry
+    /// checks is the one in force.
+    hba: PathBuf,
 }
 
 impl Layout {
@@ -123,6 +149,9 @@ impl Layout {
             socket_dir: root.join("run"),
             log: root.join("postgres.log"),
             lock: root.join("agentry.lock"),
+            password: root.join(auth::PASSWORD_FILE),
+            initdb_pwfile: root.join("initdb.pwfile"),
+            hba: root.join("data/pg_hba.conf"),
             root,
         }
     }
@@ -164,24 +193,35 @@ impl EmbeddedPostgres {
             .map_err(PgEmbedError::io("create", &layout.socket_dir))?;
         account.own_private_dir(&layout.socket_dir)?;
 
+        // Left behind only if a start crashed while initdb ran.
+        auth::remove_if_present(&layout.initdb_pwfile)?;
+        // Also created for a cluster that predates passwords: `require_password` then sets it.
+        let password = auth::read_or_create(&layout.password)?;
+
         if !layout.cluster.join("PG_VERSION").is_file() {
-            initdb(&bin_dir, &layout, &account).await?;
+            initdb(&bin_dir, &layout, &account, &password).await?;
         }
 
-        let (child, conn) = run_until_ready(&bin_dir, &layout, &account).await?;
+        let (child, mut conn) = run_until_ready(&bin_dir, &layout, &account, &password).await?;
         let pid = child.id().unwrap_or_default();
         let pg = EmbeddedPostgres {
             child: Some(child),
             pid,
             layout,
             bin_dir,
+            password,
             _lock: lock,
         };
         tracing::info!(pid, socket_dir = %pg.layout.socket_dir.display(), "embedded PostgreSQL is ready");
 
-        // Checked on every start rather than only after initdb: a crash between initdb and
-        // CREATE DATABASE would otherwise leave a cluster that never gets its database.
-        if let Err(err) = ensure_database(conn).await {
+        // Both checked on every start rather than only after initdb: a cluster made by an older
+        // agentry trusts every local connection, and a crash between initdb and CREATE DATABASE
+        // would otherwise leave a cluster that never gets its database.
+        let checked = async {
+            require_password(&mut conn, &pg.layout, &account, &pg.password).await?;
+            ensure_database(conn).await
+        };
+        if let Err(err) = checked.await {
             if let Err(stop_err) = pg.stop().await {
                 tracing::warn!(error = %stop_err, "could not stop PostgreSQL after a failed start");
             }
@@ -190,16 +230,20 @@ impl EmbeddedPostgres {
         Ok(pg)
     }
 
-    /// How to connect: over the unix socket, as [`USER`], to [`DATABASE`].
+    /// How to connect: over the unix socket, as [`USER`], with the password, to [`DATABASE`].
+    ///
+    /// The options hold the password: use them in this process, and never print them (their
+    /// `Debug` shows it) or turn them into a URL for another process.
     pub fn connect_options(&self) -> PgConnectOptions {
-        // `new_without_pgpass` still reads PG* variables; every one that could point elsewhere
-        // is overridden here.
-        PgConnectOptions::new_without_pgpass()
-            .socket(&self.layout.socket_dir)
-            .port(PORT)
-            .username(USER)
+        socket_options(&self.layout)
+            .password(self.password.expose())
             .database(DATABASE)
-            .ssl_mode(PgSslMode::Disable)
+    }
+
+    /// The file holding the database password (`<data_dir>/postgres/password`, mode 0600,
+    /// owned by the account that runs agentry).
+    pub fn password_file(&self) -> &Path {
+        &self.layout.password
     }
 
     /// The directory holding the server's unix socket.
@@ -255,6 +299,7 @@ fn lock_exclusive(path: &Path) -> Result<File, PgEmbedError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .custom_flags(account::NOFOLLOW)
         .open(path)
         .map_err(PgEmbedError::io("open", path))?;
     // SAFETY: `file` owns a valid descriptor for the duration of the call.
@@ -276,11 +321,24 @@ fn lock_exclusive(path: &Path) -> Result<File, PgEmbedError> {
     Ok(file)
 }
 
+/// Over our socket as [`USER`], with no password and no database chosen yet.
+///
+/// `new_without_pgpass` still reads PG* variables (`PGPASSWORD` among them); every one that
+/// could point elsewhere is overridden by the callers or here.
+fn socket_options(layout: &Layout) -> PgConnectOptions {
+    PgConnectOptions::new_without_pgpass()
+        .socket(&layout.socket_dir)
+        .port(PORT)
+        .username(USER)
+        .ssl_mode(PgSslMode::Disable)
+}
+
 /// A command for a PostgreSQL binary, run as `account` from the cluster root.
 ///
 /// The environment is cleared: the server's own `PGDATA`, `PGPORT`, `PGOPTIONS` or an
 /// uninstalled `LANG` would otherwise change what `initdb` and `postgres` do. `LC_ALL=C` matches
-/// the cluster's `--no-locale`.
+/// the cluster's `--no-locale`. Nothing secret is added: the children learn the database
+/// password only from files (see [`auth`]).
 fn pg_command(program: &Path, account: &Account, cwd: &Path) -> Command {
     let mut cmd = Command::new(program);
     cmd.current_dir(cwd)
@@ -298,9 +356,20 @@ fn pg_command(program: &Path, account: &Account, cwd: &Path) -> Command {
 ///
 /// `--no-locale -E UTF8`: C collation with UTF-8 text. Its sort order never changes with a glibc
 /// upgrade (which silently corrupts indexes under libc locales), and it needs no installed
-/// locale. `-A trust`: see the module invariant. `-N` skips fsync, which makes the first start
-/// seconds faster; a power cut in that window leaves at worst an empty cluster to delete.
-async fn initdb(bin_dir: &Path, layout: &Layout, account: &Account) -> Result<(), PgEmbedError> {
+/// locale. `-A scram-sha-256 --pwfile`: the superuser gets the password from the start, and no
+/// line of the generated `pg_hba.conf` trusts anyone (it is replaced by [`auth::PG_HBA`] before
+/// the rename anyway). `-N` skips fsync, which makes the first start seconds faster; a power cut
+/// in that window leaves at worst an empty cluster to delete.
+///
+/// `initdb` runs as `account`, which cannot read agentry's own password file when agentry is
+/// root, so it gets a copy owned by `account` inside the 0700 cluster root, removed as soon as
+/// `initdb` exits (and at the next start, should agentry die meanwhile).
+async fn initdb(
+    bin_dir: &Path,
+    layout: &Layout,
+    account: &Account,
+    password: &Password,
+) -> Result<(), PgEmbedError> {
     if layout.staging.exists() {
         std::fs::remove_dir_all(&layout.staging).map_err(PgEmbedError::io(
             "remove the unfinished cluster",
@@ -309,16 +378,24 @@ async fn initdb(bin_dir: &Path, layout: &Layout, account: &Account) -> Result<()
     }
     tracing::info!(cluster = %layout.cluster.display(), "initializing the embedded PostgreSQL cluster");
     let program = bin_dir.join("initdb");
+    auth::write_private(
+        &layout.initdb_pwfile,
+        &format!("{}\n", password.expose()),
+        Some(account),
+    )?;
     let output = pg_command(&program, account, &layout.root)
         .arg("-D")
         .arg(&layout.staging)
-        .args(["-U", USER, "-E", "UTF8", "--no-locale", "-A", "trust", "-N"])
+        .args(["-U", USER, "-E", "UTF8", "--no-locale", "-N"])
+        .args(["--auth", "scram-sha-256"])
+        .arg(format!("--pwfile={}", layout.initdb_pwfile.display()))
         .output()
-        .await
-        .map_err(|source| PgEmbedError::Spawn {
-            program: program.clone(),
-            source,
-        })?;
+        .await;
+    auth::remove_if_present(&layout.initdb_pwfile)?;
+    let output = output.map_err(|source| PgEmbedError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
     if !output.status.success() {
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stderr));
@@ -327,6 +404,11 @@ async fn initdb(bin_dir: &Path, layout: &Layout, account: &Account) -> Result<()
             output: text.trim().to_owned(),
         });
     }
+    auth::write_private(
+        &layout.staging.join("pg_hba.conf"),
+        auth::PG_HBA,
+        Some(account),
+    )?;
     std::fs::rename(&layout.staging, &layout.cluster).map_err(PgEmbedError::io(
         "move the new cluster into place at",
         &layout.cluster,
@@ -354,6 +436,9 @@ fn spawn_postmaster(
         .args(["-c", "listen_addresses="])
         .args(["-c", &format!("port={PORT}")])
         .args(["-c", "unix_socket_permissions=0700"])
+        .arg("-c")
+        .arg(format!("hba_file={}", layout.hba.display()))
+        .args(["-c", "password_encryption=scram-sha-256"])
         .args(["-c", "max_connections=200"])
         .stdout(log_out)
         .stderr(log_err)
@@ -397,6 +482,8 @@ fn die_with_parent(_cmd: &mut Command) {}
 /// Why one postmaster attempt did not become ready.
 enum Attempt {
     Ready(PgConnection),
+    /// Up, but the password was refused.
+    Rejected,
     Exited(std::process::ExitStatus),
     TimedOut,
 }
@@ -413,20 +500,28 @@ async fn run_until_ready(
     bin_dir: &Path,
     layout: &Layout,
     account: &Account,
+    password: &Password,
 ) -> Result<(Child, PgConnection), PgEmbedError> {
     let log = open_log(layout, account)?;
-    let probe = PgConnectOptions::new_without_pgpass()
-        .socket(&layout.socket_dir)
-        .port(PORT)
-        .username(USER)
-        .database("postgres")
-        .ssl_mode(PgSslMode::Disable);
+    // With the password even on a cluster that still trusts: `trust` ignores it.
+    let probe = socket_options(layout)
+        .password(password.expose())
+        .database("postgres");
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         let offset = log.metadata().map(|m| m.len()).unwrap_or(0);
         let mut child = spawn_postmaster(bin_dir, layout, account, &log)?;
         match wait_ready(&mut child, &probe, deadline).await? {
             Attempt::Ready(conn) => return Ok((child, conn)),
+            Attempt::Rejected => {
+                if let Err(err) = shutdown(&mut child, &layout.log).await {
+                    tracing::warn!(error = %err, "could not stop PostgreSQL after it refused the password");
+                }
+                return Err(PgEmbedError::PasswordRejected {
+                    file: layout.password.clone(),
+                    hba: layout.hba.clone(),
+                });
+            }
             Attempt::Exited(status) => {
                 let tail = log_tail(&layout.log, offset);
                 let previous_still_there =
@@ -468,6 +563,7 @@ async fn wait_ready(
         let starting_up =
             match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(probe)).await {
                 Ok(Ok(conn)) => return Ok(Attempt::Ready(conn)),
+                Ok(Err(err)) if is_auth_failure(&err) => return Ok(Attempt::Rejected),
                 // 57P03 cannot_connect_now: alive and recovering; recovery gets all the time it needs.
                 Ok(Err(sqlx::Error::Database(e))) => e.code().as_deref() == Some("57P03"),
                 // No socket yet, or refused: not up yet.
@@ -488,22 +584,27 @@ fn open_log(layout: &Layout, account: &Account) -> Result<File, PgEmbedError> {
     let file = File::options()
         .create(true)
         .append(true)
+        .custom_flags(account::NOFOLLOW)
         .open(&layout.log)
         .map_err(PgEmbedError::io("open", &layout.log))?;
-    account.own_file(&layout.log)?;
+    account.own(&file, &layout.log)?;
     Ok(file)
 }
 
 /// The last lines the log gained since `offset`, for error messages.
 fn log_tail(path: &Path, offset: u64) -> String {
     let mut text = String::new();
-    let read = File::open(path).and_then(|mut f| {
-        f.seek(SeekFrom::Start(offset))?;
-        let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes)?;
-        text = String::from_utf8_lossy(&bytes).into_owned();
-        Ok(())
-    });
+    let read = File::options()
+        .read(true)
+        .custom_flags(account::NOFOLLOW)
+        .open(path)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::Start(offset))?;
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes)?;
+            text = String::from_utf8_lossy(&bytes).into_owned();
+            Ok(())
+        });
     if let Err(err) = read {
         return format!("(could not read the log: {err})");
     }
@@ -512,6 +613,83 @@ fn log_tail(path: &Path, offset: u64) -> String {
         return "(nothing was logged)".to_owned();
     }
     lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+}
+
+/// 28P01 invalid_password; 28000 invalid_authorization_specification (no `pg_hba.conf` line
+/// lets this connection in).
+fn is_auth_failure(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if matches!(e.code().as_deref(), Some("28P01" | "28000")))
+}
+
+/// Makes the running server demand the password, and checks that it does.
+///
+/// When `pg_hba.conf` is not [`auth::PG_HBA`] (a cluster initialised with `trust` by an older
+/// agentry, or an edited file), the order is what keeps a crash harmless: the role gets the
+/// password first, while the old rules still let agentry in; only then is the file replaced
+/// (atomically) and the configuration reloaded. A start interrupted before the replacement
+/// finds the old file and does it all again; one interrupted after it finds a role that
+/// already has the password.
+///
+/// The role's password is set from a SCRAM verifier computed here, so the plaintext is in no
+/// statement the server could log or keep in `pg_stat_statements`; statement logging is also
+/// turned off for the session, since a verifier is nothing to print either.
+async fn require_password(
+    conn: &mut PgConnection,
+    layout: &Layout,
+    account: &Account,
+    password: &Password,
+) -> Result<(), PgEmbedError> {
+    let wrap = |source| PgEmbedError::RequirePassword { source };
+    let current =
+        std::fs::read_to_string(&layout.hba).map_err(PgEmbedError::io("read", &layout.hba))?;
+    if current != auth::PG_HBA {
+        tracing::warn!(
+            hba = %layout.hba.display(),
+            "pg_hba.conf is not agentry's (a cluster from before database passwords, or an edited \
+             file); setting the password and rewriting it"
+        );
+        let verifier = password
+            .scram_verifier()
+            .map_err(PgEmbedError::io("generate a salt for", &layout.password))?;
+        // The verifier is base64 and `$:` digits: nothing in it can end the quoted literal.
+        debug_assert!(!verifier.contains(['\'', '\\']));
+        sqlx::raw_sql("SET log_statement = 'none'; SET log_min_duration_statement = -1")
+            .execute(&mut *conn)
+            .await
+            .map_err(wrap)?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "ALTER ROLE {USER} PASSWORD '{verifier}'"
+        )))
+        .execute(&mut *conn)
+        .await
+        .map_err(wrap)?;
+        auth::write_private(&layout.hba, auth::PG_HBA, Some(account))?;
+        sqlx::query("SELECT pg_reload_conf()")
+            .execute(&mut *conn)
+            .await
+            .map_err(wrap)?;
+    }
+
+    // On every start, the proof that the socket is closed to anyone without the password is a
+    // connection that tries without it. It is retried for a while because a reload is
+    // asynchronous: a SIGHUP the postmaster handles in its own time.
+    let without = socket_options(layout).password("").database("postgres");
+    let deadline = Instant::now() + RELOAD_TIMEOUT;
+    loop {
+        match PgConnection::connect_with(&without).await {
+            Err(err) if is_auth_failure(&err) => return Ok(()),
+            Err(err) => return Err(wrap(err)),
+            Ok(conn) => {
+                let _ = conn.close().await;
+                if Instant::now() >= deadline {
+                    return Err(PgEmbedError::StillTrusting {
+                        hba: layout.hba.clone(),
+                    });
+                }
+                tokio::time::sleep(POLL_INTERVAL).await;
+            }
+        }
+    }
 }
 
 async fn ensure_database(mut conn: PgConnection) -> Result<(), PgEmbedError> {

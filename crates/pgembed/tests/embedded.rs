@@ -265,3 +265,47 @@ fn the_postmaster_stops_when_its_parent_thread_dies() {
         "it shut down cleanly"
     );
 }
+
+/// As root, agentry chowns and opens files inside `<data dir>/postgres`, a directory the
+/// database account owns. A symlink that account plants there (here: the log pointing at a
+/// root-owned file, the socket directory pointing at a root-owned directory) must make the
+/// start fail, not hand the target to that account.
+#[tokio::test]
+async fn as_root_symlinks_planted_by_the_database_account_are_not_followed() {
+    if !is_root() {
+        return;
+    }
+    let dir = data_dir(0o755);
+    let pg = EmbeddedPostgres::start(Options::new(dir.path()))
+        .await
+        .expect("first start");
+    pg.stop().await.expect("stop");
+    let root = dir.path().join("postgres");
+    let outside = data_dir(0o755);
+
+    let precious = outside.path().join("precious");
+    std::fs::write(&precious, "root's\n").unwrap();
+    let log = root.join("postgres.log");
+    std::fs::remove_file(&log).unwrap();
+    std::os::unix::fs::symlink(&precious, &log).unwrap();
+    let err = EmbeddedPostgres::start(Options::new(dir.path()))
+        .await
+        .expect_err("a symlinked log");
+    assert!(err.to_string().contains("postgres.log"), "{err}");
+    let meta = std::fs::metadata(&precious).unwrap();
+    assert_eq!((meta.uid(), meta.len()), (0, 7), "the target is untouched");
+    std::fs::remove_file(&log).unwrap();
+
+    let run = root.join("run");
+    std::fs::remove_dir(&run).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &run).unwrap();
+    let err = EmbeddedPostgres::start(Options::new(dir.path()))
+        .await
+        .expect_err("a symlinked socket directory");
+    assert!(err.to_string().contains("run"), "{err}");
+    assert_eq!(std::fs::metadata(outside.path()).unwrap().uid(), 0);
+    assert_eq!(
+        std::fs::metadata(outside.path()).unwrap().mode() & 0o777,
+        0o755
+    );
+}
