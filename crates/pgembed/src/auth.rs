@@ -205,23 +205,12 @@ fn scram_verifier(password: &[u8], salt: &[u8], iterations: u32) -> String {
     )
 }
 
-/// HMAC-SHA-256 (RFC 2104). Written out because the `hmac` crate in the dependency tree is
-/// built for another `digest` major than the workspace's `sha2`.
+/// HMAC-SHA-256 (RFC 2104), from the `hmac` crate sqlx's own SCRAM client uses.
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut padded = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        padded[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        padded[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(padded.map(|b| b ^ 0x36));
-    inner.update(message);
-    let mut outer = Sha256::new();
-    outer.update(padded.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]
