@@ -55,6 +55,7 @@ async fn template(owner: &Client, org: &sdk::Organization, name: &str) -> sdk::T
             description: Some(format!("template {name}")),
             startup_script: None,
             parameters: None,
+            network: None,
         })
         .await
         .unwrap()

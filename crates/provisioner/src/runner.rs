@@ -179,17 +179,19 @@ async fn run_build(store: &Store, p: &Provisioning, job: BuildJob) {
         owner_name: job.owner_name.clone(),
         startup_script: job.startup_script.clone(),
         parameters: job.parameters.0.iter().map(|v| (v.name.clone(), v.value.clone())).collect(),
+        network: job.network,
     };
     p.changed(job.build_id);
     let (tx, rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_logs(store.clone(), p.clone(), job.build_id, rx));
     let logs = Logs::new(tx);
     logs.info(format!(
-        "Build #{}: {} workspace {}/{}.",
+        "Build #{}: {} workspace {}/{} with template version {}.",
         job.build_number,
         transition.as_str(),
         job.owner_name,
-        job.workspace_name
+        job.workspace_name,
+        job.template_version_number
     ));
     let provisioner = &p.inner.provisioner;
     let result = match transition {

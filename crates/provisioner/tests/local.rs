@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use agentry_agent::ExecuteRequest;
 use agentry_provisioner::{BuildSpec, LocalProvisioner, LogLine, Logs, ProvisionError, Provisioner};
+use agentry_store::templates::NetworkMode;
 use agentry_store::workspaces::LogStream;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -17,6 +18,7 @@ fn spec(script: &str) -> BuildSpec {
         owner_name: "alice".into(),
         startup_script: script.into(),
         parameters: vec![("region".into(), "eu-west".into()), ("path".into(), "not-the-PATH".into())],
+        network: NetworkMode::Full,
     }
 }
 
