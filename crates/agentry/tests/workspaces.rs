@@ -545,6 +545,10 @@ async fn a_template_edit_does_not_run_in_a_members_workspace_until_its_owner_upd
     finished(&admin, stop.id).await;
     let e = expect_status(admin.create_build_with(w.id, &update_to(v2)).await, 403);
     assert_eq!(e.message(), Some("Forbidden."));
+    // Nor change the parameter values the script sees.
+    let values = vec![sdk::WorkspaceBuildParameter { name: "path".into(), value: "x".into() }];
+    let with_values = sdk::CreateWorkspaceBuildRequest { template_version_id: None, rich_parameter_values: values, ..update_to(v1) };
+    expect_status(admin.create_build_with(w.id, &with_values).await, 403);
     // Naming the version the workspace already has is no update; the admin may start with it.
     let start = admin.create_build_with(w.id, &update_to(v1)).await.unwrap();
     assert_eq!(start.template_version_id, v1);
