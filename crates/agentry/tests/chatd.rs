@@ -55,6 +55,7 @@ async fn template(owner: &Client, org: &sdk::Organization, name: &str) -> sdk::T
             description: Some(format!("template {name}")),
             startup_script: None,
             parameters: None,
+            network: None,
         })
         .await
         .unwrap()
@@ -203,6 +204,14 @@ async fn the_agents_execute_tool_runs_in_the_workspace_sandbox() {
 #[tokio::test]
 async fn agent_lists_templates_creates_a_workspace_and_executes_in_its_org() {
     let w = world().await;
+    // A second version: the agent's workspace gets the active one.
+    let active = w
+        .owner
+        .update_template(w.tpl_a.id, &sdk::UpdateTemplateRequest { startup_script: Some("echo v2".into()), ..Default::default() })
+        .await
+        .unwrap()
+        .active_version_id;
+    assert_ne!(active, w.tpl_a.active_version_id);
     w.fake.push_turns([
         Turn::tool_call("list_templates", json!({})),
         Turn::tool_call("create_workspace", json!({"template_id": w.tpl_a.id, "name": "agent-ws"})),
@@ -244,6 +253,7 @@ async fn agent_lists_templates_creates_a_workspace_and_executes_in_its_org() {
     let ws = w.alice.workspace(ws_id).await.unwrap();
     assert_eq!(ws.organization_id, w.a.id);
     assert_eq!(ws.owner_id, w.alice_id);
+    assert_eq!((ws.template_version_id, ws.outdated), (active, false));
     let exec = &parts_of(&h[6], "tool-result")[0];
     assert_eq!(exec["is_error"], false, "{exec}");
     assert!(exec["result"]["output"].as_str().unwrap().contains("made-by-agent"));
@@ -255,7 +265,7 @@ async fn agent_lists_templates_creates_a_workspace_and_executes_in_its_org() {
     assert_eq!(reqs.len(), 4);
     assert!(reqs[0].body["tools"].as_array().unwrap().iter().any(|t| t["function"]["name"] == "create_workspace"));
     assert!(last_tool_message(&reqs[1]).unwrap().contains("tpl-a"));
-    let _ = (&w.owner, &w.b);
+    let _ = &w.b;
 }
 
 #[tokio::test]

@@ -61,6 +61,7 @@ impl World {
                     description: None,
                     startup_script: None,
                     parameters: None,
+                    network: None,
                 })
                 .await
                 .unwrap(),

@@ -61,6 +61,16 @@ async fn member(owner: &Client, url: &str, name: &str, org: Uuid) -> Client {
 }
 
 async fn workspace(owner: &Client, user: &Client, org: &sdk::Organization, name: &str) -> sdk::Workspace {
+    workspace_with(owner, user, org, name, sdk::NetworkMode::Full).await
+}
+
+async fn workspace_with(
+    owner: &Client,
+    user: &Client,
+    org: &sdk::Organization,
+    name: &str,
+    network: sdk::NetworkMode,
+) -> sdk::Workspace {
     let t = owner
         .create_template(&org.id.to_string(), &sdk::CreateTemplateRequest {
             name: format!("{name}-tpl"),
@@ -68,6 +78,7 @@ async fn workspace(owner: &Client, user: &Client, org: &sdk::Organization, name:
             description: None,
             startup_script: Some("echo started".into()),
             parameters: None,
+            network: Some(network),
         })
         .await
         .unwrap();
@@ -149,6 +160,16 @@ async fn a_plain_member_cannot_reach_the_server_its_database_or_another_workspac
     let bob_uid = std::fs::metadata(workspaces.join(wb.id.to_string())).unwrap().uid();
     assert_ne!(bob_uid, uid, "two workspaces share a uid");
     assert_eq!(std::fs::metadata(&bob_secret).unwrap().uid(), bob_uid);
+
+    // With the full network a workspace reaches the server's HTTP port like any client (and
+    // still needs a token there); with `network: "none"` it reaches nothing.
+    let port = url.rsplit(':').next().unwrap().trim_end_matches('/');
+    let probe = format!("bash -c 'echo > /dev/tcp/127.0.0.1/{port}' && echo reached");
+    let (_, out) = run(&alice, wa.id, &probe).await;
+    assert!(out.contains("reached"), "{out}");
+    let offline = workspace_with(&owner, &alice, &a, "offline", sdk::NetworkMode::None).await;
+    let (code, out) = run(&alice, offline.id, &probe).await;
+    assert!(code != Some(0) && !out.contains("reached"), "{out}");
 }
 
 /// A PATH on which there is no `bwrap`, but everything else the server runs.
@@ -177,6 +198,7 @@ async fn without_bwrap_nothing_runs_unless_the_operator_says_so() {
             description: None,
             startup_script: Some("touch ran.txt".into()),
             parameters: None,
+            network: None,
         })
         .await
         .unwrap();

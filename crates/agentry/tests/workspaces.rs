@@ -57,6 +57,7 @@ async fn template(c: &Client, org: &str, name: &str, script: &str, params: Vec<s
             description: Some("for tests".into()),
             startup_script: Some(script.into()),
             parameters: Some(params),
+            network: None,
         },
     )
     .await
@@ -348,6 +349,7 @@ async fn bad_input_and_nonsensical_transitions() {
         description: None,
         startup_script: None,
         parameters: Some(vec![param("n", sdk::TemplateParameterType::Number, Some("ten"), false)]),
+        network: None,
     };
     let e = expect_status(owner.create_template("default", &bad).await, 400);
     assert_eq!(e.body().unwrap().validations[0].field, "parameters[0].default");
@@ -471,10 +473,243 @@ async fn the_cli_manages_templates_and_workspaces() {
     assert_eq!(serde_json::from_str::<Vec<sdk::Workspace>>(&out).unwrap().len(), 1);
     let (out, _) = cli(&s, &token, &["workspaces", "logs", "ws"]).await;
     assert!(out.lines().any(|l| l == "cli-cli"), "{out}");
+
+    // A new script is a new template version; the workspace shows it is behind until updated.
+    cli(&s, &token, &["templates", "edit", "base", "--startup-script", "echo cli-v2-$AGENTRY_PARAM_WHO"]).await;
+    let (out, _) = cli(&s, &token, &["workspaces", "list"]).await;
+    let (header, line) = (out.lines().next().unwrap(), out.lines().nth(1).unwrap());
+    assert!(header.ends_with("OUTDATED") && line.trim_end().ends_with("true"), "{out}");
+    let (out, err) = cli(&s, &token, &["workspaces", "update", "ws", "-o", "json"]).await;
+    let updated: sdk::Workspace = serde_json::from_str(&out).unwrap();
+    assert_eq!((updated.status, updated.outdated), (sdk::WorkspaceStatus::Running, false));
+    assert!(err.contains("cli-v2-cli"), "{err}");
+    let (out, _) = cli(&s, &token, &["templates", "versions", "base", "-o", "json"]).await;
+    let versions: Vec<sdk::TemplateVersion> = serde_json::from_str(&out).unwrap();
+    assert_eq!(versions.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["v2", "v1"]);
+    assert_eq!(versions[0].id, updated.template_version_id);
+    let (out, _) = cli(&s, &token, &["templates", "create", "offline", "--network", "none", "-o", "json"]).await;
+    assert_eq!(serde_json::from_str::<sdk::Template>(&out).unwrap().network, sdk::NetworkMode::None);
     let (out, _) = cli(&s, &token, &["workspaces", "stop", "ws", "-o", "json"]).await;
     assert_eq!(serde_json::from_str::<sdk::Workspace>(&out).unwrap().status, sdk::WorkspaceStatus::Stopped);
     let (out, _) = cli(&s, &token, &["workspaces", "delete", "owner/ws"]).await;
     assert!(out.contains("deleted"), "{out}");
     assert_eq!(owner.workspace(w.id).await.unwrap().status, sdk::WorkspaceStatus::Deleted);
+    s.stop().await;
+}
+
+/// Every line of a build's log, joined.
+async fn log_text(c: &Client, build: Uuid) -> String {
+    c.build_logs(build, 0).await.unwrap().into_iter().map(|l| l.output).collect::<Vec<_>>().join("\n")
+}
+
+fn update_to(version: Uuid) -> sdk::CreateWorkspaceBuildRequest {
+    sdk::CreateWorkspaceBuildRequest {
+        transition: sdk::WorkspaceTransition::Start,
+        template_version_id: Some(version),
+        rich_parameter_values: Vec::new(),
+    }
+}
+
+/// Issue 10: an organization admin (no `ssh` on members' workspaces) edits the template's
+/// script to print a member's secret and restarts the member's workspace. The restart runs the
+/// version the workspace was built from; only the owner's explicit update runs the edit.
+#[tokio::test]
+async fn a_template_edit_does_not_run_in_a_members_workspace_until_its_owner_updates() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let a = s.org(&owner, "org-a").await;
+    let (admin, _) = s.user(&owner, "admin-a", &[a.id]).await;
+    owner.update_member_roles("org-a", "admin-a", &["organization-admin"]).await.unwrap();
+    let (alice, _) = s.user(&owner, "alice", &[a.id]).await;
+    let t = template(&admin, "org-a", "base", "echo pinned-script-ran", vec![]).await;
+    let v1 = t.active_version_id;
+
+    let w = alice.create_workspace("org-a", "me", &new_workspace(t.id, "mine", &[])).await.unwrap();
+    assert_eq!((w.template_version_id, w.latest_build.template_version_id, w.outdated), (v1, v1, false));
+    finished(&alice, w.latest_build.id).await;
+    alice.execute(w.id, &exec("echo alice-secret-4711 > secret.txt")).await.unwrap();
+
+    // The admin rewrites the script: a new active version; alice's workspace is now behind.
+    let edited = admin
+        .update_template(t.id, &sdk::UpdateTemplateRequest { startup_script: Some("cat secret.txt".into()), ..Default::default() })
+        .await
+        .unwrap();
+    let v2 = edited.active_version_id;
+    assert_ne!(v2, v1);
+    let behind = alice.workspace(w.id).await.unwrap();
+    assert_eq!((behind.template_version_id, behind.template_active_version_id, behind.outdated), (v1, v2, true));
+
+    // Stop and start by the admin: the start runs version 1, the secret stays out of the log.
+    let stop = admin.create_build(w.id, sdk::WorkspaceTransition::Stop).await.unwrap();
+    finished(&admin, stop.id).await;
+    let start = admin.create_build(w.id, sdk::WorkspaceTransition::Start).await.unwrap();
+    assert_eq!(start.template_version_id, v1);
+    assert_eq!(finished(&admin, start.id).await.job.status, sdk::ProvisionerJobStatus::Succeeded);
+    let log = log_text(&admin, start.id).await;
+    assert!(log.contains("pinned-script-ran"), "{log}");
+    assert!(!log.contains("alice-secret-4711"), "the edited script ran in alice's workspace:\n{log}");
+    assert!(alice.workspace(w.id).await.unwrap().outdated);
+
+    // Nor may the admin update it: that needs ssh.
+    let stop = admin.create_build(w.id, sdk::WorkspaceTransition::Stop).await.unwrap();
+    finished(&admin, stop.id).await;
+    let e = expect_status(admin.create_build_with(w.id, &update_to(v2)).await, 403);
+    assert_eq!(e.message(), Some("Forbidden."));
+    // Nor change the parameter values the script sees.
+    let values = vec![sdk::WorkspaceBuildParameter { name: "path".into(), value: "x".into() }];
+    let with_values = sdk::CreateWorkspaceBuildRequest { template_version_id: None, rich_parameter_values: values, ..update_to(v1) };
+    expect_status(admin.create_build_with(w.id, &with_values).await, 403);
+    // Naming the version the workspace already has is no update; the admin may start with it.
+    let start = admin.create_build_with(w.id, &update_to(v1)).await.unwrap();
+    assert_eq!(start.template_version_id, v1);
+    finished(&admin, start.id).await;
+    let stop = admin.create_build(w.id, sdk::WorkspaceTransition::Stop).await.unwrap();
+    finished(&admin, stop.id).await;
+
+    // The owner's explicit update runs the new version and pins the workspace to it.
+    let update = alice.create_build_with(w.id, &update_to(v2)).await.unwrap();
+    assert_eq!(update.template_version_id, v2);
+    assert_eq!(finished(&alice, update.id).await.job.status, sdk::ProvisionerJobStatus::Succeeded);
+    assert!(log_text(&alice, update.id).await.contains("alice-secret-4711"));
+    let current = alice.workspace(w.id).await.unwrap();
+    assert_eq!((current.template_version_id, current.outdated), (v2, false));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_update_names_a_version_of_the_workspaces_own_template() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let a = s.org(&owner, "org-a").await;
+    let (alice, _) = s.user(&owner, "alice", &[a.id]).await;
+    let t = template(&owner, "org-a", "base", "echo region=$AGENTRY_PARAM_REGION", vec![
+        param("region", sdk::TemplateParameterType::String, Some("eu"), false),
+    ])
+    .await;
+    let other = template(&owner, "org-a", "other", "true", vec![]).await;
+    let w = alice.create_workspace("org-a", "me", &new_workspace(t.id, "mine", &[("region", "us")])).await.unwrap();
+    finished(&alice, w.latest_build.id).await;
+    let stop = alice.create_build(w.id, sdk::WorkspaceTransition::Stop).await.unwrap();
+    finished(&alice, stop.id).await;
+
+    // Another template's version, or no version at all: 400 naming the field.
+    for bad in [other.active_version_id, Uuid::now_v7()] {
+        let e = expect_status(alice.create_build_with(w.id, &update_to(bad)).await, 400);
+        assert_eq!(e.message(), Some("The template version is not a version of this workspace's template."));
+        assert_eq!(e.body().unwrap().validations[0].field, "template_version_id");
+    }
+
+    // The next version needs a new parameter: the update must give it; the old value carries.
+    let mut defs = t.parameters.clone();
+    defs.push(param("size", sdk::TemplateParameterType::Number, None, true));
+    let v2 = owner
+        .update_template(t.id, &sdk::UpdateTemplateRequest {
+            startup_script: Some("echo region=$AGENTRY_PARAM_REGION size=$AGENTRY_PARAM_SIZE".into()),
+            parameters: Some(defs),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .active_version_id;
+    // Only a start moves a workspace to another version.
+    let e = expect_status(
+        alice
+            .create_build_with(w.id, &sdk::CreateWorkspaceBuildRequest { transition: sdk::WorkspaceTransition::Delete, ..update_to(v2) })
+            .await,
+        400,
+    );
+    assert_eq!(e.body().unwrap().validations[0].field, "template_version_id");
+    let e = expect_status(alice.create_build_with(w.id, &update_to(v2)).await, 400);
+    assert_eq!(e.body().unwrap().validations[0].field, "rich_parameter_values.size");
+    let update = alice
+        .create_build_with(w.id, &sdk::CreateWorkspaceBuildRequest {
+            rich_parameter_values: vec![sdk::WorkspaceBuildParameter { name: "size".into(), value: "3".into() }],
+            ..update_to(v2)
+        })
+        .await
+        .unwrap();
+    assert_eq!(finished(&alice, update.id).await.job.status, sdk::ProvisionerJobStatus::Succeeded);
+    assert!(log_text(&alice, update.id).await.contains("region=us size=3"));
+    // A member of another organization learns nothing.
+    let b = s.org(&owner, "org-b").await;
+    let (bob, _) = s.user(&owner, "bob", &[b.id]).await;
+    expect_status(bob.create_build_with(w.id, &update_to(v2)).await, 404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn only_content_edits_make_template_versions() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let a = s.org(&owner, "org-a").await;
+    let (alice, _) = s.user(&owner, "alice", &[a.id]).await;
+    let req = sdk::CreateTemplateRequest {
+        name: "offline".into(),
+        display_name: None,
+        description: None,
+        startup_script: Some("echo one".into()),
+        parameters: None,
+        network: Some(sdk::NetworkMode::None),
+    };
+    let t = owner.create_template("org-a", &req).await.unwrap();
+    assert_eq!(t.network, sdk::NetworkMode::None);
+    let vs = alice.template_versions(t.id).await.unwrap();
+    assert_eq!(vs.len(), 1);
+    assert_eq!((vs[0].id, vs[0].name.as_str(), vs[0].network), (t.active_version_id, "v1", sdk::NetworkMode::None));
+    assert_eq!(vs[0].startup_script, "echo one");
+    // The default is full.
+    assert_eq!(template(&owner, "org-a", "online", "true", vec![]).await.network, sdk::NetworkMode::Full);
+
+    // Renaming, describing, deprecating, or "changing" the script to itself: no version.
+    let same = owner
+        .update_template(t.id, &sdk::UpdateTemplateRequest {
+            name: Some("offline-2".into()),
+            description: Some("no network".into()),
+            startup_script: Some("echo one".into()),
+            network: Some(sdk::NetworkMode::None),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((same.name.as_str(), same.active_version_id), ("offline-2", t.active_version_id));
+    assert_eq!(alice.template_versions(t.id).await.unwrap().len(), 1);
+
+    // The network, then the parameters: a version each, newest first.
+    let v2 = owner
+        .update_template(t.id, &sdk::UpdateTemplateRequest { network: Some(sdk::NetworkMode::Full), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(v2.network, sdk::NetworkMode::Full);
+    let v3 = owner
+        .update_template(t.id, &sdk::UpdateTemplateRequest {
+            parameters: Some(vec![param("x", sdk::TemplateParameterType::Bool, Some("true"), false)]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let vs = alice.template_versions(t.id).await.unwrap();
+    let names: Vec<&str> = vs.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["v3", "v2", "v1"]);
+    assert_eq!((vs[0].id, vs[1].id, vs[2].id), (v3.active_version_id, v2.active_version_id, t.active_version_id));
+    assert_eq!((vs[2].network, vs[1].network, vs[2].startup_script.as_str()), (sdk::NetworkMode::None, sdk::NetworkMode::Full, "echo one"));
+    assert_eq!(vs[0].parameters.len(), 1);
+    assert!(vs[1].parameters.is_empty());
+
+    // Network values other than full and none are refused, on create and on edit.
+    let raw = |method: reqwest::Method, path: String, body: serde_json::Value| {
+        let owner = owner.clone();
+        async move { owner.send::<serde_json::Value>(owner.request(method, &path).json(&body)).await }
+    };
+    expect_status(
+        raw(reqwest::Method::POST, "/api/v2/organizations/org-a/templates".into(), serde_json::json!({"name": "x", "network": "host"})).await,
+        400,
+    );
+    expect_status(raw(reqwest::Method::PATCH, format!("/api/v2/templates/{}", t.id), serde_json::json!({"network": "open"})).await, 400);
+    assert_eq!(owner.template_versions(t.id).await.unwrap().len(), 3);
+
+    // Versions are read by those who read the template.
+    let b = s.org(&owner, "org-b").await;
+    let (bob, _) = s.user(&owner, "bob", &[b.id]).await;
+    expect_status(bob.template_versions(t.id).await, 404);
     s.stop().await;
 }

@@ -60,7 +60,7 @@ pub fn audit(a: AuditRow) -> sdk::AuditLog {
 
 // ---- templates and workspaces ----
 
-use agentry_store::templates::{ParameterType, Template, TemplateParameter};
+use agentry_store::templates::{NetworkMode, ParameterType, Template, TemplateParameter, TemplateVersion};
 use agentry_store::workspaces::{
     BuildLog, JobStatus, Transition, Workspace, WorkspaceBuild, WorkspaceStatus,
 };
@@ -95,6 +95,20 @@ pub fn template_parameter_in(p: sdk::TemplateParameter) -> TemplateParameter {
     }
 }
 
+pub fn network(n: NetworkMode) -> sdk::NetworkMode {
+    match n {
+        NetworkMode::Full => sdk::NetworkMode::Full,
+        NetworkMode::None => sdk::NetworkMode::None,
+    }
+}
+
+pub fn network_in(n: sdk::NetworkMode) -> NetworkMode {
+    match n {
+        sdk::NetworkMode::Full => NetworkMode::Full,
+        sdk::NetworkMode::None => NetworkMode::None,
+    }
+}
+
 pub fn template(t: Template) -> sdk::Template {
     sdk::Template {
         id: t.id,
@@ -102,12 +116,28 @@ pub fn template(t: Template) -> sdk::Template {
         name: t.name,
         display_name: t.display_name,
         description: t.description,
+        active_version_id: t.active_version_id,
         startup_script: t.startup_script,
         parameters: t.parameters.0.into_iter().map(template_parameter).collect(),
+        network: network(t.network),
         deprecated: t.deprecated,
         created_by_id: t.created_by,
         created_at: t.created_at,
         updated_at: t.updated_at,
+    }
+}
+
+pub fn template_version(v: TemplateVersion) -> sdk::TemplateVersion {
+    sdk::TemplateVersion {
+        id: v.id,
+        template_id: v.template_id,
+        organization_id: v.organization_id,
+        name: format!("v{}", v.number),
+        startup_script: v.startup_script,
+        parameters: v.parameters.0.into_iter().map(template_parameter).collect(),
+        network: network(v.network),
+        created_by_id: v.created_by,
+        created_at: v.created_at,
     }
 }
 
@@ -161,6 +191,7 @@ pub fn build(b: WorkspaceBuild) -> sdk::WorkspaceBuild {
             completed_at: b.completed_at,
         },
         initiator_id: b.initiator_id,
+        template_version_id: b.template_version_id,
         parameters: b
             .parameters
             .into_iter()
@@ -173,6 +204,7 @@ pub fn build(b: WorkspaceBuild) -> sdk::WorkspaceBuild {
 pub fn workspace(w: Workspace) -> sdk::Workspace {
     sdk::Workspace {
         status: workspace_status(w.status()),
+        outdated: w.outdated(),
         id: w.id,
         name: w.name,
         organization_id: w.organization_id,
@@ -180,6 +212,8 @@ pub fn workspace(w: Workspace) -> sdk::Workspace {
         owner_name: w.owner_name,
         template_id: w.template_id,
         template_name: w.template_name,
+        template_version_id: w.template_version_id,
+        template_active_version_id: w.template_active_version_id,
         latest_build: build(w.latest_build.0),
         created_at: w.created_at,
         updated_at: w.updated_at,

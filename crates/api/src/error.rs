@@ -32,6 +32,7 @@ pub mod messages {
     pub const CHAT_MESSAGE_NOT_FOUND: &str = "Chat message not found.";
     pub const QUEUED_MESSAGE_NOT_FOUND: &str = "Queued message not found.";
     pub const INVALID_CHAT_ID: &str = "Invalid chat ID.";
+    pub const TEMPLATE_VERSION_MISMATCH: &str = "The template version is not a version of this workspace's template.";
 }
 
 #[derive(Debug)]
@@ -101,6 +102,13 @@ impl From<StoreError> for ApiError {
                 .with_detail(format!("Maximum {} messages can be queued.", agentry_store::chats::MAX_QUEUED)),
             StoreError::MessageNotFound => ApiError::new(StatusCode::NOT_FOUND, messages::CHAT_MESSAGE_NOT_FOUND),
             StoreError::QueuedNotFound => ApiError::new(StatusCode::NOT_FOUND, messages::QUEUED_MESSAGE_NOT_FOUND),
+            StoreError::TemplateVersionMismatch => ApiError {
+                validations: vec![ValidationError {
+                    field: "template_version_id".into(),
+                    detail: messages::TEMPLATE_VERSION_MISMATCH.into(),
+                }],
+                ..ApiError::bad_request(messages::TEMPLATE_VERSION_MISMATCH)
+            },
             StoreError::UsageLimit { spent_micros, limit_micros, resets_at } => {
                 let mut e = ApiError::new(StatusCode::CONFLICT, messages::USAGE_LIMIT).with_detail(format!(
                     "Spent ${:.2} of ${:.2} this period; the limit resets at {}.",

@@ -111,7 +111,7 @@ impl AppState {
         chat_admin::delete_provider, chat_admin::list_model_configs, chat_admin::create_model_config,
         chat_admin::update_model_config, chat_admin::delete_model_config, chat_admin::usage_limits,
         chat_admin::set_usage_limits, chat_admin::usage_status,
-        templates::list, templates::create, templates::get, templates::update, templates::delete,
+        templates::list, templates::create, templates::get, templates::update, templates::delete, templates::versions,
         workspaces::create, workspaces::list, workspaces::get, workspaces::create_build, workspaces::get_build,
         workspaces::logs, workspaces::execute,
     ),
@@ -145,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .route("/organizations/{org}/templates", get(templates::list).post(templates::create))
         .route("/organizations/{org}/members/{user}/workspaces", post(workspaces::create))
         .route("/templates/{id}", get(templates::get).patch(templates::update).delete(templates::delete))
+        .route("/templates/{id}/versions", get(templates::versions))
         .route("/workspaces", get(workspaces::list))
         .route("/workspaces/{id}", get(workspaces::get))
         .route("/workspaces/{id}/builds", post(workspaces::create_build))

@@ -28,6 +28,11 @@ impl Client {
         self.json(Method::PATCH, &format!("/api/v2/templates/{id}"), req).await
     }
 
+    /// The template's versions, newest first (the first 100).
+    pub async fn template_versions(&self, id: Uuid) -> Result<Vec<sdk::TemplateVersion>> {
+        self.get(&format!("/api/v2/templates/{id}/versions")).await
+    }
+
     pub async fn delete_template(&self, id: Uuid) -> Result<()> {
         self.send_empty(self.request(Method::DELETE, &format!("/api/v2/templates/{id}"))).await
     }

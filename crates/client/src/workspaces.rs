@@ -31,10 +31,15 @@ impl Client {
         self.get(&format!("/api/v2/workspaces/{id}")).await
     }
 
-    /// Requests a `start`, `stop` or `delete` build.
+    /// Requests a `start`, `stop` or `delete` build of the workspace's current template version.
     pub async fn create_build(&self, workspace: Uuid, transition: sdk::WorkspaceTransition) -> Result<sdk::WorkspaceBuild> {
-        let req = sdk::CreateWorkspaceBuildRequest { transition };
-        self.json(Method::POST, &format!("/api/v2/workspaces/{workspace}/builds"), &req).await
+        let req = sdk::CreateWorkspaceBuildRequest { transition, template_version_id: None, rich_parameter_values: Vec::new() };
+        self.create_build_with(workspace, &req).await
+    }
+
+    /// Requests a build with every option (e.g. a `start` that updates to a template version).
+    pub async fn create_build_with(&self, workspace: Uuid, req: &sdk::CreateWorkspaceBuildRequest) -> Result<sdk::WorkspaceBuild> {
+        self.json(Method::POST, &format!("/api/v2/workspaces/{workspace}/builds"), req).await
     }
 
     pub async fn workspace_build(&self, id: Uuid) -> Result<sdk::WorkspaceBuild> {

@@ -28,6 +28,7 @@ mod runner;
 use std::sync::Arc;
 
 use agentry_agent::{AgentError, WorkspaceAgent};
+use agentry_store::templates::NetworkMode;
 use agentry_store::workspaces::LogStream;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
@@ -44,10 +45,12 @@ pub struct BuildSpec {
     pub workspace_id: Uuid,
     pub workspace_name: String,
     pub owner_name: String,
-    /// The template's startup script (only `start` uses it).
+    /// The startup script of the template version the build runs (only `start` uses it).
     pub startup_script: String,
     /// Resolved parameter values, `(name, value)`.
     pub parameters: Vec<(String, String)>,
+    /// What the workspace's processes may reach, from the same template version.
+    pub network: NetworkMode,
     /// The host uid the workspace's processes run as.
     pub sandbox_uid: u32,
 }
@@ -57,6 +60,7 @@ pub struct BuildSpec {
 pub struct ResumeSpec {
     pub workspace_id: Uuid,
     pub sandbox_uid: u32,
+    pub network: NetworkMode,
 }
 
 /// One line for the build log.

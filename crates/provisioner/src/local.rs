@@ -26,6 +26,8 @@ use agentry_agent::{DEFAULT_SHUTDOWN_GRACE, Identity, LocalAgent, Network, Sandb
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use agentry_store::templates::NetworkMode;
+
 use crate::{BuildSpec, Isolation, Logs, ProvisionError, Provisioner, ResumeSpec};
 
 /// The folder under the workspaces root that holds each sandbox's own files.
@@ -78,7 +80,7 @@ impl LocalProvisioner {
 
     /// A fresh agent for the workspace, with its directory (and sandbox files) made ready for
     /// it: owned by the workspace's uid and closed to everyone else.
-    async fn new_agent(&self, workspace_id: Uuid, uid: u32) -> Result<Arc<LocalAgent>, ProvisionError> {
+    async fn new_agent(&self, workspace_id: Uuid, uid: u32, network: NetworkMode) -> Result<Arc<LocalAgent>, ProvisionError> {
         let dir = self.workspace_dir(workspace_id);
         let agent = match &self.isolation {
             Isolation::Unavailable { reason } => return Err(ProvisionError::SandboxUnavailable(reason.clone())),
@@ -88,7 +90,10 @@ impl LocalProvisioner {
                 let spec = SandboxSpec {
                     bwrap: bwrap.clone(),
                     identity,
-                    network: Network::Full,
+                    network: match network {
+                        NetworkMode::Full => Network::Full,
+                        NetworkMode::None => Network::None,
+                    },
                     state_dir: self.state_dir(workspace_id),
                 };
                 let owner = matches!(identity, Identity::Uid { .. }).then_some(uid);
@@ -137,7 +142,7 @@ impl Provisioner for LocalProvisioner {
         if let Some(old) = self.take(build.workspace_id) {
             old.shutdown().await;
         }
-        let agent = self.new_agent(build.workspace_id, build.sandbox_uid).await?;
+        let agent = self.new_agent(build.workspace_id, build.sandbox_uid, build.network).await?;
         if agent.is_sandboxed() {
             logs.info("Workspace processes run in a bubblewrap sandbox.");
         } else {
@@ -200,7 +205,7 @@ impl Provisioner for LocalProvisioner {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "its directory is missing"),
             });
         }
-        let agent = self.new_agent(workspace_id, workspace.sandbox_uid).await?;
+        let agent = self.new_agent(workspace_id, workspace.sandbox_uid, workspace.network).await?;
         self.agents.lock().expect("agent registry lock").entry(workspace_id).or_insert(agent);
         Ok(())
     }

@@ -97,7 +97,7 @@ impl BuildRunner {
             tracing::warn!(count = failed.len(), "failed builds interrupted by a restart");
         }
         for ws in self.store.system().running_workspaces().await? {
-            let spec = ResumeSpec { workspace_id: ws.id, sandbox_uid: sandbox_uid(ws.sandbox_uid) };
+            let spec = ResumeSpec { workspace_id: ws.id, sandbox_uid: sandbox_uid(ws.sandbox_uid), network: ws.network };
             if let Err(e) = self.p.inner.provisioner.resume(&spec).await {
                 tracing::warn!(workspace = %ws.id, error = %e, "could not resume workspace");
             }
@@ -192,17 +192,19 @@ async fn run_build(store: &Store, p: &Provisioning, job: BuildJob) {
         startup_script: job.startup_script.clone(),
         parameters: job.parameters.0.iter().map(|v| (v.name.clone(), v.value.clone())).collect(),
         sandbox_uid: sandbox_uid(job.sandbox_uid),
+        network: job.network,
     };
     p.changed(job.build_id);
     let (tx, rx) = mpsc::unbounded_channel();
     let writer = tokio::spawn(write_logs(store.clone(), p.clone(), job.build_id, rx));
     let logs = Logs::new(tx);
     logs.info(format!(
-        "Build #{}: {} workspace {}/{}.",
+        "Build #{}: {} workspace {}/{} with template version {}.",
         job.build_number,
         transition.as_str(),
         job.owner_name,
-        job.workspace_name
+        job.workspace_name,
+        job.template_version_number
     ));
     let provisioner = &p.inner.provisioner;
     let result = match transition {

@@ -11,6 +11,7 @@ use agentry_agent::ExecuteRequest;
 use agentry_provisioner::{
     BuildSpec, Isolation, LocalProvisioner, LogLine, Logs, ProvisionError, Provisioner, ResumeSpec,
 };
+use agentry_store::templates::NetworkMode;
 use agentry_store::workspaces::LogStream;
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -48,6 +49,7 @@ fn spec(script: &str) -> BuildSpec {
         owner_name: "alice".into(),
         startup_script: script.into(),
         parameters: vec![("region".into(), "eu-west".into()), ("path".into(), "not-the-PATH".into())],
+        network: NetworkMode::Full,
     }
 }
 
@@ -122,7 +124,7 @@ async fn resume_reattaches_an_agent_to_an_existing_directory() {
 
     let after_restart = sandboxed(root.path()).await;
     assert!(after_restart.agent(s.workspace_id).is_none());
-    let resume = |id| ResumeSpec { workspace_id: id, sandbox_uid: s.sandbox_uid };
+    let resume = |id| ResumeSpec { workspace_id: id, sandbox_uid: s.sandbox_uid, network: NetworkMode::Full };
     after_restart.resume(&resume(s.workspace_id)).await.unwrap();
     let agent = after_restart.agent(s.workspace_id).unwrap();
     let started = Instant::now();

@@ -57,6 +57,15 @@ pub struct TemplateParameter {
     pub description: String,
 }
 
+/// What a workspace's processes may reach on the network: `full` (the default) or `none`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    #[default]
+    Full,
+    None,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateTemplateRequest {
     pub name: String,
@@ -68,8 +77,14 @@ pub struct CreateTemplateRequest {
     pub startup_script: Option<String>,
     #[serde(default)]
     pub parameters: Option<Vec<TemplateParameter>>,
+    /// `full` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkMode>,
 }
 
+/// Changes to a template; absent fields stay. A change to `startup_script`, `parameters` or
+/// `network` creates a new template version and makes it the active one; existing workspaces
+/// keep their version until their owner updates them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 pub struct UpdateTemplateRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,6 +98,8 @@ pub struct UpdateTemplateRequest {
     /// Replaces every parameter definition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<Vec<TemplateParameter>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkMode>,
     /// Deprecated templates cannot be used for new workspaces.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deprecated: Option<bool>,
@@ -95,12 +112,31 @@ pub struct Template {
     pub name: String,
     pub display_name: String,
     pub description: String,
+    /// The version new workspaces are built from; `startup_script`, `parameters` and
+    /// `network` are its content.
+    pub active_version_id: Uuid,
     pub startup_script: String,
     pub parameters: Vec<TemplateParameter>,
+    pub network: NetworkMode,
     pub deprecated: bool,
     pub created_by_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// One immutable version of a template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TemplateVersion {
+    pub id: Uuid,
+    pub template_id: Uuid,
+    pub organization_id: Uuid,
+    /// `v1`, `v2`, ... in order of creation.
+    pub name: String,
+    pub startup_script: String,
+    pub parameters: Vec<TemplateParameter>,
+    pub network: NetworkMode,
+    pub created_by_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A parameter value for a workspace.
@@ -165,6 +201,8 @@ pub struct WorkspaceBuild {
     pub transition: WorkspaceTransition,
     pub job: ProvisionerJob,
     pub initiator_id: Option<Uuid>,
+    /// The template version the build runs.
+    pub template_version_id: Uuid,
     /// The parameter values the build runs with.
     pub parameters: Vec<WorkspaceBuildParameter>,
     pub created_at: DateTime<Utc>,
@@ -195,6 +233,12 @@ pub struct Workspace {
     pub owner_name: String,
     pub template_id: Uuid,
     pub template_name: String,
+    /// The template version the workspace builds with until its owner updates it.
+    pub template_version_id: Uuid,
+    /// The template's active version.
+    pub template_active_version_id: Uuid,
+    /// `template_version_id` is not the active version: an update is available.
+    pub outdated: bool,
     pub status: WorkspaceStatus,
     pub latest_build: WorkspaceBuild,
     pub created_at: DateTime<Utc>,
@@ -211,6 +255,14 @@ pub struct WorkspacesResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateWorkspaceBuildRequest {
     pub transition: WorkspaceTransition,
+    /// With `start`: build this version of the workspace's template and keep it from now on (an
+    /// update; needs `ssh` on the workspace when it is not the current version). Absent: the
+    /// workspace's current version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_version_id: Option<Uuid>,
+    /// With `start`: new values for some parameters; the others carry over. Needs `ssh`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rich_parameter_values: Vec<WorkspaceBuildParameter>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

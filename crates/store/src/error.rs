@@ -25,6 +25,9 @@ pub enum StoreError {
     /// A queued message id that is not in this chat's queue.
     #[error("queued message not found")]
     QueuedNotFound,
+    /// A template version that is not a version of the workspace's template (or no version).
+    #[error("template version of another template")]
+    TemplateVersionMismatch,
     /// The owner's spend in the current period reached the limit.
     #[error("usage limit exceeded")]
     UsageLimit { spent_micros: i64, limit_micros: i64, resets_at: chrono::DateTime<chrono::Utc> },

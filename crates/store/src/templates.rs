@@ -1,9 +1,17 @@
-//! Templates: an organization's recipes for workspaces, with typed parameters.
+//! Templates: an organization's recipes for workspaces, with typed parameters, and their
+//! immutable versions.
 //!
 //! Members of the template's organization read and use templates; template admins (site or
 //! org) and org admins manage them. Parameter definitions and the values a workspace is created
 //! with are checked here ([`check_parameter_defs`], [`resolve_parameters`]), so no other layer
 //! can store a definition or a value the provisioner would misread.
+//!
+//! What a build runs — the startup script, the parameter definitions, the network mode — lives
+//! in a [`TemplateVersion`], never changed once written (a database trigger refuses). Creating a
+//! template writes version 1; an edit that changes any of the three writes the next version and
+//! makes it the template's active one; renames and descriptions write none. A [`Template`] read
+//! here carries its active version's content. Workspaces pin the version they were built from
+//! (see `workspaces`), so editing a template never changes what an existing workspace runs.
 
 use agentry_rbac::{Action, Columns, Object, ResourceType};
 use chrono::{DateTime, Utc};
@@ -54,9 +62,44 @@ pub struct ParameterValue {
     pub value: String,
 }
 
+/// What a workspace's processes may reach on the network (SPEC §5). The provisioner enforces
+/// it; the store only keeps it per template version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// The host's network.
+    #[default]
+    Full,
+    /// No network access.
+    None,
+}
+
+impl NetworkMode {
+    pub const ALL: [NetworkMode; 2] = [NetworkMode::Full, NetworkMode::None];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkMode::Full => "full",
+            NetworkMode::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NetworkMode> {
+        NetworkMode::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+impl TryFrom<String> for NetworkMode {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        NetworkMode::parse(&s).ok_or(s)
+    }
+}
+
 /// A problem with one input field: `(field, client-facing detail)`.
 pub type FieldError = (String, String);
 
+/// A template with the content of its active version.
 #[derive(Debug, Clone, FromRow)]
 pub struct Template {
     pub id: Uuid,
@@ -64,12 +107,86 @@ pub struct Template {
     pub name: String,
     pub display_name: String,
     pub description: String,
+    /// The version new workspaces are built from and updates move to.
+    pub active_version_id: Uuid,
+    /// The active version's startup script.
     pub startup_script: String,
+    /// The active version's parameter definitions.
     pub parameters: Json<Vec<TemplateParameter>>,
+    /// The active version's network mode.
+    #[sqlx(try_from = "String")]
+    pub network: NetworkMode,
     pub deprecated: bool,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// One immutable version of a template.
+#[derive(Debug, Clone, FromRow)]
+pub struct TemplateVersion {
+    pub id: Uuid,
+    pub template_id: Uuid,
+    pub organization_id: Uuid,
+    /// 1 for the version the template was created with, then 2, 3, ...
+    pub number: i32,
+    pub startup_script: String,
+    pub parameters: Json<Vec<TemplateParameter>>,
+    #[sqlx(try_from = "String")]
+    pub network: NetworkMode,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Templates joined with their active version; `t` and `v` for further conditions.
+pub(crate) const TEMPLATE_SELECT: &str = "SELECT t.id, t.organization_id, t.name, t.display_name, t.description,
+        t.active_version_id, v.startup_script, v.parameters, v.network, t.deprecated, t.created_by,
+        t.created_at, t.updated_at
+    FROM templates t JOIN template_versions v ON v.id = t.active_version_id";
+
+const VERSION_SELECT: &str = "SELECT v.id, v.template_id, t.organization_id, v.number, v.startup_script,
+        v.parameters, v.network, v.created_by, v.created_at
+    FROM template_versions v JOIN templates t ON t.id = v.template_id";
+
+/// A template (with its active version's content) by id; `FOR SHARE` on the template row with
+/// `lock`, so it can be neither deleted nor given a new active version until the caller's
+/// transaction ends.
+pub(crate) async fn fetch_template(conn: impl sqlx::PgExecutor<'_>, id: Uuid, lock: bool) -> Result<Option<Template>> {
+    let sql = format!("{TEMPLATE_SELECT} WHERE t.id = $1 {}", if lock { "FOR SHARE OF t" } else { "" });
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?)
+}
+
+/// A version by id.
+pub(crate) async fn fetch_version(conn: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<TemplateVersion>> {
+    let sql = format!("{VERSION_SELECT} WHERE v.id = $1");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?)
+}
+
+/// Writes the next version of a template (the caller holds the template row locked) and
+/// returns its id. It is not made active here.
+async fn insert_version(
+    tx: &mut sqlx::PgConnection,
+    template: Uuid,
+    startup_script: &str,
+    parameters: &[TemplateParameter],
+    network: NetworkMode,
+    created_by: Uuid,
+) -> Result<Uuid> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO template_versions (id, template_id, number, startup_script, parameters, network, created_by)
+         VALUES ($1, $2, (SELECT COALESCE(max(number), 0) + 1 FROM template_versions WHERE template_id = $2),
+                 $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(template)
+    .bind(startup_script)
+    .bind(Json(parameters))
+    .bind(network.as_str())
+    .bind(created_by)
+    .execute(tx)
+    .await?;
+    Ok(id)
 }
 
 /// The RBAC object for a template: in its organization, owned by nobody.
@@ -83,9 +200,11 @@ pub struct NewTemplate<'a> {
     pub description: &'a str,
     pub startup_script: &'a str,
     pub parameters: Vec<TemplateParameter>,
+    pub network: NetworkMode,
 }
 
-/// Changes to a template; `None` leaves a field as it is.
+/// Changes to a template; `None` leaves a field as it is. A change to the startup script, the
+/// parameters or the network writes a new version and makes it active.
 #[derive(Default)]
 pub struct TemplatePatch<'a> {
     pub name: Option<&'a str>,
@@ -93,6 +212,7 @@ pub struct TemplatePatch<'a> {
     pub description: Option<&'a str>,
     pub startup_script: Option<&'a str>,
     pub parameters: Option<Vec<TemplateParameter>>,
+    pub network: Option<NetworkMode>,
     pub deprecated: Option<bool>,
 }
 
@@ -226,11 +346,7 @@ fn map_conflict(e: sqlx::Error) -> StoreError {
 impl Actor<'_> {
     /// A template by id, if the actor may read it.
     pub async fn template(&self, id: Uuid) -> Result<Template> {
-        let row: Option<Template> = sqlx::query_as("SELECT * FROM templates WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool)
-            .await?;
-        let row = row.ok_or(StoreError::NotFound)?;
+        let row = fetch_template(self.pool, id, false).await?.ok_or(StoreError::NotFound)?;
         if !self.subject.can(Action::Read, &template_object(row.id, row.organization_id)) {
             return Err(StoreError::NotFound);
         }
@@ -254,10 +370,34 @@ impl Actor<'_> {
         };
         let (l, off) = (args.push(limit), args.push(offset));
         let sql = format!(
-            "SELECT t.* FROM templates t WHERE t.organization_id = {o} AND {f} {after}
+            "{TEMPLATE_SELECT} WHERE t.organization_id = {o} AND {f} {after}
              ORDER BY lower(t.name) LIMIT {l} OFFSET {off}"
         );
         Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+    }
+
+    /// The versions of a template the actor may read, newest first; `after_id` continues after
+    /// that version.
+    pub async fn template_versions(
+        &self,
+        template: Uuid,
+        limit: i64,
+        offset: i64,
+        after_id: Option<Uuid>,
+    ) -> Result<Vec<TemplateVersion>> {
+        let t = self.template(template).await?;
+        let sql = format!(
+            "{VERSION_SELECT} WHERE v.template_id = $1
+               AND ($2::uuid IS NULL OR v.number < (SELECT number FROM template_versions WHERE id = $2))
+             ORDER BY v.number DESC LIMIT $3 OFFSET $4"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(t.id)
+            .bind(after_id)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool)
+            .await?)
     }
 
     pub async fn create_template(&self, org: &str, mut new: NewTemplate<'_>) -> Result<Template> {
@@ -270,22 +410,37 @@ impl Actor<'_> {
             return Err(first_invalid(errors));
         }
         let mut tx = self.pool.begin().await?;
-        let t: Template = sqlx::query_as(
-            "INSERT INTO templates (id, organization_id, name, display_name, description,
-                 startup_script, parameters, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
+        // The template names its first version before the version exists; the reference is
+        // checked at commit.
+        let id = Uuid::now_v7();
+        let version = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO templates (id, organization_id, name, display_name, description, active_version_id, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(Uuid::now_v7())
+        .bind(id)
         .bind(org.id)
         .bind(new.name)
         .bind(new.display_name)
         .bind(new.description)
-        .bind(new.startup_script)
-        .bind(Json(&new.parameters))
+        .bind(version)
         .bind(self.subject.user_id())
-        .fetch_one(&mut *tx)
+        .execute(&mut *tx)
         .await
         .map_err(map_conflict)?;
+        sqlx::query(
+            "INSERT INTO template_versions (id, template_id, number, startup_script, parameters, network, created_by)
+             VALUES ($1, $2, 1, $3, $4, $5, $6)",
+        )
+        .bind(version)
+        .bind(id)
+        .bind(new.startup_script)
+        .bind(Json(&new.parameters))
+        .bind(new.network.as_str())
+        .bind(self.subject.user_id())
+        .execute(&mut *tx)
+        .await?;
+        let t = fetch_template(&mut *tx, id, false).await?.ok_or(StoreError::NotFound)?;
         audit::record(
             &mut tx,
             Entry {
@@ -295,7 +450,10 @@ impl Actor<'_> {
                 resource_type: "template",
                 resource_id: t.id,
                 resource_target: &t.name,
-                diff: serde_json::json!({"name": t.name, "parameters": t.parameters.0}),
+                diff: serde_json::json!({
+                    "name": t.name, "parameters": t.parameters.0, "network": t.network.as_str(),
+                    "active_version_id": t.active_version_id,
+                }),
                 description: format!("created template {} in organization {}", t.name, org.name),
             },
         )
@@ -304,10 +462,13 @@ impl Actor<'_> {
         Ok(t)
     }
 
+    /// Applies `patch`. Under a lock on the template row: when the startup script, the
+    /// parameters or the network change, the next version is written and made active; the
+    /// other fields change in place. Workspaces keep the version they were built from.
     pub async fn update_template(&self, id: Uuid, mut patch: TemplatePatch<'_>) -> Result<Template> {
-        let old = self.template(id).await?;
+        let t = self.template(id).await?;
         self.subject
-            .authorize(Action::Update, &template_object(old.id, old.organization_id))
+            .authorize(Action::Update, &template_object(t.id, t.organization_id))
             .map_err(StoreError::Forbidden)?;
         if let Some(params) = patch.parameters.as_mut() {
             let errors = check_parameter_defs(params);
@@ -316,27 +477,37 @@ impl Actor<'_> {
             }
         }
         let mut tx = self.pool.begin().await?;
-        let t: Template = sqlx::query_as(
+        sqlx::query("SELECT 1 FROM templates WHERE id = $1 FOR UPDATE").bind(t.id).execute(&mut *tx).await?;
+        // Re-read under the lock: the diff and the version are based on what is current now.
+        let old = fetch_template(&mut *tx, t.id, false).await?.ok_or(StoreError::NotFound)?;
+        let script = patch.startup_script.unwrap_or(&old.startup_script);
+        let params = patch.parameters.as_deref().unwrap_or(&old.parameters.0);
+        let network = patch.network.unwrap_or(old.network);
+        let new_version = if script != old.startup_script || params != old.parameters.0.as_slice() || network != old.network {
+            Some(insert_version(&mut tx, old.id, script, params, network, self.subject.user_id()).await?)
+        } else {
+            None
+        };
+        sqlx::query(
             "UPDATE templates SET
                  name = COALESCE($2, name),
                  display_name = COALESCE($3, display_name),
                  description = COALESCE($4, description),
-                 startup_script = COALESCE($5, startup_script),
-                 parameters = COALESCE($6, parameters),
-                 deprecated = COALESCE($7, deprecated),
+                 active_version_id = COALESCE($5, active_version_id),
+                 deprecated = COALESCE($6, deprecated),
                  updated_at = now()
-             WHERE id = $1 RETURNING *",
+             WHERE id = $1",
         )
         .bind(old.id)
         .bind(patch.name)
         .bind(patch.display_name)
         .bind(patch.description)
-        .bind(patch.startup_script)
-        .bind(patch.parameters.as_ref().map(Json))
+        .bind(new_version)
         .bind(patch.deprecated)
-        .fetch_one(&mut *tx)
+        .execute(&mut *tx)
         .await
         .map_err(map_conflict)?;
+        let t = fetch_template(&mut *tx, old.id, false).await?.ok_or(StoreError::NotFound)?;
         audit::record(
             &mut tx,
             Entry {
@@ -352,9 +523,14 @@ impl Actor<'_> {
                     "description": {"old": old.description, "new": t.description},
                     "startup_script": {"old": old.startup_script, "new": t.startup_script},
                     "parameters": {"old": old.parameters.0, "new": t.parameters.0},
+                    "network": {"old": old.network.as_str(), "new": t.network.as_str()},
+                    "active_version_id": {"old": old.active_version_id, "new": t.active_version_id},
                     "deprecated": {"old": old.deprecated, "new": t.deprecated},
                 }),
-                description: format!("updated template {}", t.name),
+                description: match new_version {
+                    Some(_) => format!("updated template {} (new active version)", t.name),
+                    None => format!("updated template {}", t.name),
+                },
             },
         )
         .await?;

@@ -8,6 +8,14 @@
 //! the status filter of the list enumerates the (transition, job status) pairs of that same
 //! function, so the two cannot disagree.
 //!
+//! A workspace is pinned to the template version it was built from
+//! (`workspaces.template_version_id`) and every build records the version it runs; a build runs
+//! its recorded version, never the template's current content. Only a `start` that names
+//! another version of the workspace's template moves the pin — an update, which needs `ssh` on
+//! the workspace, like any build that changes parameter values. So an organization or template
+//! admin who edits a template and restarts someone else's workspace runs what the owner last
+//! chose, not the edit.
+//!
 //! Builds are executed by the provisioner's runner through the [`System`] methods at the end of
 //! this file (claim, log, finish, recover); no subject acts there.
 
@@ -21,7 +29,9 @@ use uuid::Uuid;
 use crate::args::Args;
 use crate::audit::{self, Entry};
 use crate::error::unique_violation;
-use crate::templates::{ParameterValue, Template, first_invalid, resolve_parameters, template_object};
+use crate::templates::{
+    NetworkMode, ParameterValue, fetch_template, fetch_version, first_invalid, resolve_parameters, template_object,
+};
 use crate::users::UserRef;
 use crate::{Actor, Result, StoreError, System};
 
@@ -167,6 +177,8 @@ pub struct WorkspaceBuild {
     pub status: JobStatus,
     pub error: Option<String>,
     pub parameters: Vec<ParameterValue>,
+    /// The template version the build runs.
+    pub template_version_id: Uuid,
     pub initiator_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -181,6 +193,10 @@ pub struct Workspace {
     pub owner_name: String,
     pub template_id: Uuid,
     pub template_name: String,
+    /// The version the workspace builds with until it is updated.
+    pub template_version_id: Uuid,
+    /// The template's active version, which an update moves to.
+    pub template_active_version_id: Uuid,
     pub name: String,
     pub deleted: bool,
     pub created_at: DateTime<Utc>,
@@ -191,6 +207,11 @@ pub struct Workspace {
 impl Workspace {
     pub fn status(&self) -> WorkspaceStatus {
         WorkspaceStatus::of(self.latest_build.transition, self.latest_build.status)
+    }
+
+    /// The template has a newer active version than the one the workspace is pinned to.
+    pub fn outdated(&self) -> bool {
+        self.template_version_id != self.template_active_version_id
     }
 }
 
@@ -213,6 +234,25 @@ pub struct NewWorkspace<'a> {
     pub template_id: Uuid,
     pub name: &'a str,
     pub parameters: &'a [ParameterValue],
+}
+
+/// A build request.
+#[derive(Debug, Clone, Copy)]
+pub struct NewBuild<'a> {
+    pub transition: Transition,
+    /// A `start` only: build this version of the workspace's template and pin the workspace to
+    /// it. Another version than the pinned one is an update and needs `ssh` on the workspace.
+    pub template_version_id: Option<Uuid>,
+    /// A `start` only: new values for some parameters (the others carry over from the latest
+    /// build). Needs `ssh` on the workspace.
+    pub parameters: &'a [ParameterValue],
+}
+
+impl NewBuild<'static> {
+    /// A build of the pinned version with the latest build's parameter values.
+    pub fn plain(transition: Transition) -> NewBuild<'static> {
+        NewBuild { transition, template_version_id: None, parameters: &[] }
+    }
 }
 
 /// `owner:` in a workspace search.
@@ -238,7 +278,8 @@ pub struct WorkspaceQuery {
 }
 
 const WORKSPACE_SELECT: &str = "SELECT w.id, w.organization_id, w.owner_id, u.username AS owner_name,
-        w.template_id, t.name AS template_name, w.name, w.deleted, w.created_at, w.updated_at,
+        w.template_id, t.name AS template_name, w.template_version_id,
+        t.active_version_id AS template_active_version_id, w.name, w.deleted, w.created_at, w.updated_at,
         to_jsonb(lb) AS latest_build
     FROM workspaces w
     JOIN users u ON u.id = w.owner_id
@@ -385,12 +426,10 @@ impl Actor<'_> {
             )));
         }
         let mut tx = self.pool.begin().await?;
-        // The share lock keeps the template from being deleted until this commits.
-        let template: Template = sqlx::query_as("SELECT * FROM templates WHERE id = $1 FOR SHARE")
-            .bind(new.template_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        // The share lock keeps the template from being deleted, and its active version from
+        // changing, until this commits: the workspace is pinned to the version its parameters
+        // were checked against.
+        let template = fetch_template(&mut *tx, new.template_id, true).await?.ok_or(StoreError::NotFound)?;
         let tobj = template_object(template.id, template.organization_id);
         if !self.subject.can(Action::Read, &tobj) {
             return Err(StoreError::NotFound);
@@ -416,24 +455,27 @@ impl Actor<'_> {
 
         let id = Uuid::now_v7();
         sqlx::query(
-            "INSERT INTO workspaces (id, organization_id, owner_id, template_id, name)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO workspaces (id, organization_id, owner_id, template_id, template_version_id, name)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(org.id)
         .bind(owner.id)
         .bind(template.id)
+        .bind(template.active_version_id)
         .bind(new.name)
         .execute(&mut *tx)
         .await
         .map_err(map_conflict(new.name))?;
         sqlx::query(
-            "INSERT INTO workspace_builds (id, workspace_id, build_number, transition, parameters, initiator_id)
-             VALUES ($1, $2, 1, 'start', $3, $4)",
+            "INSERT INTO workspace_builds (id, workspace_id, build_number, transition, parameters,
+                 template_version_id, initiator_id)
+             VALUES ($1, $2, 1, 'start', $3, $4, $5)",
         )
         .bind(Uuid::now_v7())
         .bind(id)
         .bind(Json(&parameters))
+        .bind(template.active_version_id)
         .bind(self.subject.user_id())
         .execute(&mut *tx)
         .await?;
@@ -448,7 +490,7 @@ impl Actor<'_> {
                 resource_target: new.name,
                 diff: serde_json::json!({
                     "name": new.name, "owner": owner.username, "template": template.name,
-                    "parameters": parameters,
+                    "template_version_id": template.active_version_id, "parameters": parameters,
                 }),
                 description: format!("created workspace {}/{} from template {}", owner.username, new.name, template.name),
             },
@@ -461,20 +503,43 @@ impl Actor<'_> {
 
     /// Requests a build. Under a row lock on the workspace: it must not be deleted, no build may
     /// be pending or running, and the transition must change something (start a running
-    /// workspace, stop a stopped one: 409). Parameters carry over from the latest build.
-    pub async fn create_build(&self, workspace_id: Uuid, transition: Transition) -> Result<WorkspaceBuild> {
+    /// workspace, stop a stopped one: 409). The build runs the workspace's pinned version with
+    /// the latest build's parameter values, unless `new` names another version of its template
+    /// or new values: then (a `start` only, by someone with `ssh` on the workspace) the values
+    /// are resolved against that version's definitions and the workspace is pinned to it.
+    pub async fn create_build(&self, workspace_id: Uuid, new: NewBuild<'_>) -> Result<WorkspaceBuild> {
+        let transition = new.transition;
         let mut tx = self.pool.begin().await?;
-        let row: Option<(Uuid, Uuid, String, bool)> =
-            sqlx::query_as("SELECT organization_id, owner_id, name, deleted FROM workspaces WHERE id = $1 FOR UPDATE")
-                .bind(workspace_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (org, owner, name, deleted) = row.ok_or(StoreError::NotFound)?;
+        let row: Option<(Uuid, Uuid, String, bool, Uuid, Uuid)> = sqlx::query_as(
+            "SELECT organization_id, owner_id, name, deleted, template_id, template_version_id FROM workspaces
+             WHERE id = $1 FOR UPDATE",
+        )
+        .bind(workspace_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (org, owner, name, deleted, template, pinned) = row.ok_or(StoreError::NotFound)?;
         let obj = workspace_object(workspace_id, org, owner);
         if !self.subject.can(Action::Read, &obj) {
             return Err(StoreError::NotFound);
         }
         self.subject.authorize(transition.action(), &obj).map_err(StoreError::Forbidden)?;
+        let version = new.template_version_id.unwrap_or(pinned);
+        let update = version != pinned || !new.parameters.is_empty();
+        if update && transition != Transition::Start {
+            let field = if version != pinned { "template_version_id" } else { "rich_parameter_values" };
+            return Err(StoreError::invalid_field(
+                field,
+                "A template version or parameter values can only be given with transition \"start\".",
+            ));
+        }
+        let target = if update {
+            // What runs in someone's workspace is theirs to change.
+            self.subject.authorize(Action::Ssh, &obj).map_err(StoreError::Forbidden)?;
+            let v = fetch_version(&mut *tx, version).await?;
+            Some(v.filter(|v| v.template_id == template).ok_or(StoreError::TemplateVersionMismatch)?)
+        } else {
+            None
+        };
         if deleted {
             return Err(StoreError::Conflict("The workspace has been deleted.".into()));
         }
@@ -496,23 +561,44 @@ impl Actor<'_> {
             }
             _ => {}
         }
+        let parameters = if let Some(v) = target {
+            // Given values first, then the latest build's for parameters the version still
+            // declares.
+            let mut given = new.parameters.to_vec();
+            given.extend(latest.parameters.iter().filter(|p| {
+                !new.parameters.iter().any(|g| g.name == p.name) && v.parameters.0.iter().any(|d| d.name == p.name)
+            }).cloned());
+            resolve_parameters(&v.parameters.0, &given).map_err(first_invalid)?
+        } else {
+            latest.parameters.clone()
+        };
         let build_id = Uuid::now_v7();
         let b: Json<WorkspaceBuild> = sqlx::query_scalar(
-            "INSERT INTO workspace_builds AS b (id, workspace_id, build_number, transition, parameters, initiator_id)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING to_jsonb(b)",
+            "INSERT INTO workspace_builds AS b (id, workspace_id, build_number, transition, parameters,
+                 template_version_id, initiator_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING to_jsonb(b)",
         )
         .bind(build_id)
         .bind(workspace_id)
         .bind(latest.build_number + 1)
         .bind(transition.as_str())
-        .bind(Json(&latest.parameters))
+        .bind(Json(&parameters))
+        .bind(version)
         .bind(self.subject.user_id())
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::query("UPDATE workspaces SET updated_at = now() WHERE id = $1")
+        sqlx::query("UPDATE workspaces SET template_version_id = $2, updated_at = now() WHERE id = $1")
             .bind(workspace_id)
+            .bind(version)
             .execute(&mut *tx)
             .await?;
+        let mut diff = serde_json::json!({"workspace_id": workspace_id, "build_number": b.build_number});
+        if version != pinned {
+            diff["template_version_id"] = serde_json::json!({"old": pinned, "new": version});
+        }
+        if update {
+            diff["parameters"] = serde_json::json!({"old": latest.parameters, "new": parameters});
+        }
         audit::record(
             &mut tx,
             Entry {
@@ -522,8 +608,12 @@ impl Actor<'_> {
                 resource_type: "workspace_build",
                 resource_id: build_id,
                 resource_target: &name,
-                diff: serde_json::json!({"workspace_id": workspace_id, "build_number": b.build_number}),
-                description: format!("requested {} of workspace {name}", transition.as_str()),
+                diff,
+                description: if version != pinned {
+                    format!("requested {} of workspace {name}, updating it to a new template version", transition.as_str())
+                } else {
+                    format!("requested {} of workspace {name}", transition.as_str())
+                },
             },
         )
         .await?;
@@ -573,7 +663,15 @@ pub struct BuildJob {
     pub owner_name: String,
     #[sqlx(try_from = "String")]
     pub transition: TransitionText,
+    /// The template version the build runs (the workspace's pinned version when it was queued).
+    pub template_version_id: Uuid,
+    /// That version's number within its template.
+    pub template_version_number: i32,
+    /// That version's startup script.
     pub startup_script: String,
+    /// That version's network mode.
+    #[sqlx(try_from = "String")]
+    pub network: NetworkMode,
     pub parameters: Json<Vec<ParameterValue>>,
     /// The host uid the workspace's processes run as (migration 0008).
     pub sandbox_uid: i32,
@@ -584,6 +682,9 @@ pub struct BuildJob {
 pub struct RunningWorkspace {
     pub id: Uuid,
     pub sandbox_uid: i32,
+    /// The network mode of the version its latest start ran.
+    #[sqlx(try_from = "String")]
+    pub network: NetworkMode,
 }
 
 /// A transition read from a text column.
@@ -632,11 +733,11 @@ impl System<'_> {
         let job: BuildJob = sqlx::query_as(
             "SELECT b.id AS build_id, b.build_number, w.id AS workspace_id, w.name AS workspace_name,
                     w.organization_id, w.owner_id, u.username AS owner_name, b.transition,
-                    t.startup_script, b.parameters, w.sandbox_uid
+                    b.template_version_id, v.number AS template_version_number, v.startup_script, v.network, b.parameters, w.sandbox_uid
              FROM workspace_builds b
              JOIN workspaces w ON w.id = b.workspace_id
              JOIN users u ON u.id = w.owner_id
-             JOIN templates t ON t.id = w.template_id
+             JOIN template_versions v ON v.id = b.template_version_id
              WHERE b.id = $1",
         )
         .bind(id)
@@ -716,9 +817,10 @@ impl System<'_> {
     /// Workspaces whose latest build is a successful start: the ones that should have an agent.
     pub async fn running_workspaces(&self) -> Result<Vec<RunningWorkspace>> {
         Ok(sqlx::query_as(
-            "SELECT w.id, w.sandbox_uid FROM workspaces w
-             JOIN LATERAL (SELECT transition, status FROM workspace_builds b WHERE b.workspace_id = w.id
-                           ORDER BY b.build_number DESC LIMIT 1) lb ON true
+            "SELECT w.id, w.sandbox_uid, v.network FROM workspaces w
+             JOIN LATERAL (SELECT transition, status, template_version_id FROM workspace_builds b
+                           WHERE b.workspace_id = w.id ORDER BY b.build_number DESC LIMIT 1) lb ON true
+             JOIN template_versions v ON v.id = lb.template_version_id
              WHERE NOT w.deleted AND lb.transition = 'start' AND lb.status = 'succeeded'",
         )
         .fetch_all(self.pool)

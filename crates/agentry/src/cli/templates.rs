@@ -1,4 +1,4 @@
-//! `agentry templates create|list|edit`.
+//! `agentry templates create|list|edit|versions`.
 
 use agentry_client::Client;
 use agentry_client::agentry_sdk as sdk;
@@ -24,6 +24,9 @@ pub enum TemplatesCommand {
         script: ScriptArgs,
         #[command(flatten)]
         params: ParamArgs,
+        /// What workspaces may reach on the network: full (default) or none.
+        #[arg(long, value_parser = parse_network)]
+        network: Option<sdk::NetworkMode>,
         #[command(flatten)]
         out: Out,
     },
@@ -50,12 +53,40 @@ pub enum TemplatesCommand {
         /// Replaces every parameter definition when given.
         #[command(flatten)]
         params: ParamArgs,
+        /// full or none. A new script, parameters or network make a new active version;
+        /// existing workspaces keep theirs until updated (`agentry workspaces update`).
+        #[arg(long, value_parser = parse_network)]
+        network: Option<sdk::NetworkMode>,
         /// Deprecated templates cannot be used for new workspaces.
         #[arg(long)]
         deprecated: Option<bool>,
         #[command(flatten)]
         out: Out,
     },
+    /// List a template's versions, newest first.
+    Versions {
+        /// Template id, or name in --org.
+        template: String,
+        #[arg(long)]
+        org: Option<String>,
+        #[command(flatten)]
+        out: Out,
+    },
+}
+
+fn parse_network(s: &str) -> std::result::Result<sdk::NetworkMode, String> {
+    match s {
+        "full" => Ok(sdk::NetworkMode::Full),
+        "none" => Ok(sdk::NetworkMode::None),
+        other => Err(format!("{other:?} is not a network mode (full or none)")),
+    }
+}
+
+fn network_name(n: sdk::NetworkMode) -> &'static str {
+    match n {
+        sdk::NetworkMode::Full => "full",
+        sdk::NetworkMode::None => "none",
+    }
 }
 
 #[derive(clap::Args)]
@@ -158,13 +189,32 @@ fn row(t: &sdk::Template) -> Vec<String> {
         .iter()
         .map(|p| format!("{}:{}", p.name, format!("{:?}", p.param_type).to_lowercase()))
         .collect();
-    vec![t.id.to_string(), t.name.clone(), t.display_name.clone(), params.join(","), t.deprecated.to_string()]
+    vec![
+        t.id.to_string(),
+        t.name.clone(),
+        t.display_name.clone(),
+        params.join(","),
+        network_name(t.network).to_string(),
+        t.active_version_id.to_string(),
+        t.deprecated.to_string(),
+    ]
 }
-const HEADERS: &[&str] = &["ID", "NAME", "DISPLAY NAME", "PARAMETERS", "DEPRECATED"];
+const HEADERS: &[&str] = &["ID", "NAME", "DISPLAY NAME", "PARAMETERS", "NETWORK", "ACTIVE VERSION", "DEPRECATED"];
+
+fn version_row(active: Uuid, v: &sdk::TemplateVersion) -> Vec<String> {
+    vec![
+        v.id.to_string(),
+        v.name.clone(),
+        network_name(v.network).to_string(),
+        (v.id == active).to_string(),
+        v.created_at.to_rfc3339(),
+    ]
+}
+const VERSION_HEADERS: &[&str] = &["ID", "NAME", "NETWORK", "ACTIVE", "CREATED"];
 
 pub async fn run(c: &Client, cmd: TemplatesCommand) -> Result<()> {
     match cmd {
-        TemplatesCommand::Create { name, org, display_name, description, script, params, out } => {
+        TemplatesCommand::Create { name, org, display_name, description, script, params, network, out } => {
             let org = org_or_default(c, org).await?;
             let req = sdk::CreateTemplateRequest {
                 name,
@@ -172,6 +222,7 @@ pub async fn run(c: &Client, cmd: TemplatesCommand) -> Result<()> {
                 description,
                 startup_script: script.get()?,
                 parameters: params.get()?,
+                network,
             };
             let t = c.create_template(&org, &req).await?;
             print_one(fmt(&out), &t, HEADERS, row(&t))
@@ -181,7 +232,7 @@ pub async fn run(c: &Client, cmd: TemplatesCommand) -> Result<()> {
             let ts = c.templates(&org).await?;
             print_list(fmt(&out), &ts, HEADERS, ts.iter().map(row).collect())
         }
-        TemplatesCommand::Edit { template, org, name, display_name, description, script, params, deprecated, out } => {
+        TemplatesCommand::Edit { template, org, name, display_name, description, script, params, network, deprecated, out } => {
             let t = resolve(c, &template, org).await?;
             let req = sdk::UpdateTemplateRequest {
                 name,
@@ -189,10 +240,16 @@ pub async fn run(c: &Client, cmd: TemplatesCommand) -> Result<()> {
                 description,
                 startup_script: script.get()?,
                 parameters: params.get()?,
+                network,
                 deprecated,
             };
             let t = c.update_template(t.id, &req).await?;
             print_one(fmt(&out), &t, HEADERS, row(&t))
+        }
+        TemplatesCommand::Versions { template, org, out } => {
+            let t = resolve(c, &template, org).await?;
+            let vs = c.template_versions(t.id).await?;
+            print_list(fmt(&out), &vs, VERSION_HEADERS, vs.iter().map(|v| version_row(t.active_version_id, v)).collect())
         }
     }
 }

@@ -1,4 +1,7 @@
-//! `agentry workspaces create|list|start|stop|delete|logs`.
+//! `agentry workspaces create|list|start|stop|delete|update|logs`.
+//!
+//! `start` builds the workspace's pinned template version; `update` moves it to the template's
+//! active version (stopping it first when it runs) and starts it.
 //!
 //! Commands that queue a build follow its log (on standard error) until it finishes, then
 //! print the workspace; `--no-wait` returns as soon as the build is queued. A failed build
@@ -52,6 +55,9 @@ pub enum WorkspacesCommand {
     Stop(BuildArgs),
     /// Delete a workspace and its files.
     Delete(BuildArgs),
+    /// Move a workspace to its template's active version and start it (stopping it first if it
+    /// runs). Only its owner (or a site owner) may.
+    Update(BuildArgs),
     /// Show the log of the workspace's latest build.
     Logs {
         /// Workspace id, name (yours) or owner/name.
@@ -95,9 +101,10 @@ fn row(w: &sdk::Workspace) -> Vec<String> {
         w.template_name.clone(),
         format!("{:?}", w.status).to_lowercase(),
         format!("#{} {:?} {:?}", b.build_number, b.transition, b.job.status).to_lowercase(),
+        w.outdated.to_string(),
     ]
 }
-const HEADERS: &[&str] = &["ID", "NAME", "OWNER", "TEMPLATE", "STATUS", "LATEST BUILD"];
+const HEADERS: &[&str] = &["ID", "NAME", "OWNER", "TEMPLATE", "STATUS", "LATEST BUILD", "OUTDATED"];
 
 fn print_log(l: &sdk::WorkspaceBuildLog) {
     eprintln!("{}", l.output);
@@ -149,6 +156,7 @@ pub async fn run(c: &Client, cmd: WorkspacesCommand) -> Result<()> {
         WorkspacesCommand::Start(a) => build(c, a, sdk::WorkspaceTransition::Start).await,
         WorkspacesCommand::Stop(a) => build(c, a, sdk::WorkspaceTransition::Stop).await,
         WorkspacesCommand::Delete(a) => build(c, a, sdk::WorkspaceTransition::Delete).await,
+        WorkspacesCommand::Update(a) => update(c, a).await,
         WorkspacesCommand::Logs { workspace, follow } => {
             let w = resolve(c, &workspace).await?;
             let build = w.latest_build.id;
@@ -166,6 +174,28 @@ pub async fn run(c: &Client, cmd: WorkspacesCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+async fn update(c: &Client, a: BuildArgs) -> Result<()> {
+    let w = resolve(c, &a.workspace).await?;
+    if !w.outdated {
+        eprintln!("Workspace {}/{} already uses the template's active version.", w.owner_name, w.name);
+        return print_one(fmt(&a.out), &w, HEADERS, row(&w));
+    }
+    if w.status == sdk::WorkspaceStatus::Running {
+        let stop = c.create_build(w.id, sdk::WorkspaceTransition::Stop).await?;
+        let b = c.wait_for_build(stop.id, print_log).await?;
+        if b.job.status != sdk::ProvisionerJobStatus::Succeeded {
+            return Err(format!("stopping the workspace failed: {}", b.job.error.as_deref().unwrap_or("no error message")).into());
+        }
+    }
+    let req = sdk::CreateWorkspaceBuildRequest {
+        transition: sdk::WorkspaceTransition::Start,
+        template_version_id: Some(w.template_active_version_id),
+        rich_parameter_values: Vec::new(),
+    };
+    let b = c.create_build_with(w.id, &req).await?;
+    finish(c, w.id, b.id, a.no_wait, &a.out).await
 }
 
 async fn build(c: &Client, a: BuildArgs, transition: sdk::WorkspaceTransition) -> Result<()> {

@@ -1,5 +1,6 @@
-//! `/api/v2/organizations/{org}/templates` and `/api/v2/templates/{id}`: an organization's
-//! workspace templates.
+//! `/api/v2/organizations/{org}/templates`, `/api/v2/templates/{id}` and
+//! `/api/v2/templates/{id}/versions`: an organization's workspace templates and their immutable
+//! versions.
 
 use agentry_rbac::{Action, Object, ResourceType};
 use agentry_sdk as sdk;
@@ -80,6 +81,7 @@ pub async fn create(
         description: req.description.as_deref().unwrap_or(""),
         startup_script: &startup_script,
         parameters: params,
+        network: req.network.map(convert::network_in).unwrap_or_default(),
     };
     let t = actor.create_template(&o.id.to_string(), new).await?;
     Ok((StatusCode::CREATED, Json(convert::template(t))))
@@ -124,9 +126,26 @@ pub async fn update(
         description: req.description.as_deref(),
         startup_script: req.startup_script.as_deref(),
         parameters: params,
+        network: req.network.map(convert::network_in),
         deprecated: req.deprecated,
     };
     Ok(Json(convert::template(actor.update_template(t.id, patch).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v2/templates/{id}/versions", tag = "templates", params(("id" = Uuid, Path), Pagination),
+    responses((status = 200, description = "newest first", body = Vec<sdk::TemplateVersion>), (status = 404, body = sdk::Response)))]
+pub async fn versions(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiQuery(p): ApiQuery<Pagination>,
+) -> ApiResult<Json<Vec<sdk::TemplateVersion>>> {
+    let vs = s
+        .store
+        .actor(&auth.subject)
+        .template_versions(path_id(&id)?, p.limit(100)?, p.offset()?, p.after_id)
+        .await?;
+    Ok(Json(vs.into_iter().map(convert::template_version).collect()))
 }
 
 #[utoipa::path(delete, path = "/api/v2/templates/{id}", tag = "templates", params(("id" = Uuid, Path)),

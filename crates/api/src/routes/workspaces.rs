@@ -14,7 +14,7 @@ use agentry_rbac::{Action, Object, ResourceType};
 use agentry_sdk as sdk;
 use agentry_store::templates::{ParameterValue, resolve_parameters};
 use agentry_store::users::UserRef;
-use agentry_store::workspaces::{NewWorkspace, OwnerQuery, WorkspaceQuery, WorkspaceStatus};
+use agentry_store::workspaces::{NewBuild, NewWorkspace, OwnerQuery, WorkspaceQuery, WorkspaceStatus};
 use agentry_store::Store;
 use agentry_rbac::Subject;
 use axum::Json;
@@ -71,6 +71,10 @@ pub(crate) fn parse_query(q: &str) -> ApiResult<WorkspaceQuery> {
     Ok(out)
 }
 
+fn parameter_values(values: Vec<sdk::WorkspaceBuildParameter>) -> Vec<ParameterValue> {
+    values.into_iter().map(|p| ParameterValue { name: p.name, value: p.value }).collect()
+}
+
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
     /// Search terms, e.g. `owner:me status:running`.
@@ -112,11 +116,7 @@ pub async fn create(
     if !auth.subject.can(Action::Create, &obj) {
         return Err(ApiError::forbidden());
     }
-    let values: Vec<ParameterValue> = req
-        .rich_parameter_values
-        .into_iter()
-        .map(|p| ParameterValue { name: p.name, value: p.value })
-        .collect();
+    let values = parameter_values(req.rich_parameter_values);
     // Report every bad field at once. The store repeats each check (and the ones about the
     // template's access and organization) authoritatively; this pass only gathers details.
     let mut v = Vec::new();
@@ -151,25 +151,26 @@ pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) 
 
 #[utoipa::path(post, path = "/api/v2/workspaces/{id}/builds", tag = "workspaces", params(("id" = Uuid, Path)),
     request_body = sdk::CreateWorkspaceBuildRequest,
-    responses((status = 201, body = sdk::WorkspaceBuild), (status = 403, body = sdk::Response), (status = 404, body = sdk::Response),
-        (status = 409, body = sdk::Response), (status = 503, body = sdk::Response)))]
+    responses((status = 201, body = sdk::WorkspaceBuild), (status = 400, body = sdk::Response), (status = 403, body = sdk::Response),
+        (status = 404, body = sdk::Response), (status = 409, body = sdk::Response), (status = 503, body = sdk::Response)))]
 pub async fn create_build(
     State(s): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<sdk::CreateWorkspaceBuildRequest>,
 ) -> ApiResult<(StatusCode, Json<sdk::WorkspaceBuild>)> {
-    let transition = convert::transition_in(req.transition);
-    if transition == agentry_store::workspaces::Transition::Start {
+    let values = parameter_values(req.rich_parameter_values);
+    let new = NewBuild {
+        transition: convert::transition_in(req.transition),
+        template_version_id: req.template_version_id,
+        parameters: &values,
+    };
+    if new.transition == agentry_store::workspaces::Transition::Start {
         // Reading the workspace first keeps the 404 for those who may not see it.
         s.store.actor(&auth.subject).workspace(path_id(&id)?).await?;
         sandbox_ready(&s)?;
     }
-    let b = s
-        .store
-        .actor(&auth.subject)
-        .create_build(path_id(&id)?, transition)
-        .await?;
+    let b = s.store.actor(&auth.subject).create_build(path_id(&id)?, new).await?;
     s.provisioning.build_queued();
     Ok((StatusCode::CREATED, Json(convert::build(b))))
 }

@@ -9,7 +9,7 @@ use agentry_store::StoreError;
 use agentry_store::chats::ChatPatch;
 use agentry_store::templates::{ParameterValue, Template};
 use agentry_store::users::UserRef;
-use agentry_store::workspaces::{JobStatus, NewWorkspace, Transition, Workspace};
+use agentry_store::workspaces::{JobStatus, NewBuild, NewWorkspace, Transition, Workspace};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -114,7 +114,7 @@ pub async fn read_template(ctx: &ToolCtx, a: ReadTemplateArgs) -> ToolResult {
 fn workspace_item(w: &Workspace) -> Value {
     json!({
         "workspace_id": w.id, "name": w.name, "organization_id": w.organization_id,
-        "template_id": w.template_id, "status": w.status().as_str(),
+        "template_id": w.template_id, "status": w.status().as_str(), "outdated": w.outdated(),
     })
 }
 
@@ -235,7 +235,7 @@ pub async fn start_workspace(ctx: &ToolCtx, _: StartWorkspaceArgs) -> ToolResult
     if b.transition == Transition::Start && b.status == JobStatus::Succeeded && ctx.provisioning.agent(id).is_some() {
         return Ok(workspace_item(&w));
     }
-    match actor.create_build(id, Transition::Start).await {
+    match actor.create_build(id, NewBuild::plain(Transition::Start)).await {
         Ok(_) => ctx.provisioning.build_queued(),
         // Started meanwhile (or running): wait for whatever is there.
         Err(StoreError::Conflict(_)) => {}
