@@ -5,6 +5,7 @@
 //! offers what the local provisioner needs: running the startup script with its output streamed
 //! line by line, and ending every process on stop.
 
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -168,22 +169,86 @@ impl LocalAgent {
             Err(e) => Err(AgentError::io("file operation", std::io::Error::other(e))),
         }
     }
+
+    /// [`blocking`](Self::blocking) for the file tools: in a sandbox run by root, the operation
+    /// runs with the workspace user's file-system identity, so the kernel checks every access
+    /// as that user. Even if a process in the workspace swaps a directory for a symbolic link
+    /// between the confinement's check and the use, the tool can reach nothing the workspace
+    /// user could not reach itself.
+    async fn file_op<T, F>(&self, op: F) -> Result<T, AgentError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Confinement) -> Result<T, AgentError> + Send + 'static,
+    {
+        self.blocking(move |c| match c.owner() {
+            None => op(c),
+            Some((uid, gid)) => {
+                // Opened with the server's identity, which may walk the path to the root; the
+                // user then reaches it through the descriptor.
+                let root = c.canonical_root()?;
+                let dir = std::fs::File::open(&root)
+                    .map_err(|e| AgentError::io("the workspace directory is not accessible", e))?;
+                let pinned = c.pinned_at(PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())));
+                let _identity = FsIdentity::assume(uid, gid)?;
+                op(&pinned)
+            }
+        })
+        .await
+    }
+}
+
+/// The calling thread's file-system uid and gid, switched for as long as this lives. Linux
+/// keeps these per thread, so other threads of the server keep its identity.
+struct FsIdentity {
+    uid: u32,
+    gid: u32,
+}
+
+impl FsIdentity {
+    fn assume(uid: u32, gid: u32) -> Result<FsIdentity, AgentError> {
+        // SAFETY: setfsuid/setfsgid have no memory-safety preconditions; they return the
+        // previous id and change only this thread's file-system identity.
+        let (old_gid, old_uid) = unsafe { (libc::setfsgid(gid), libc::setfsuid(uid)) };
+        let saved = FsIdentity { uid: old_uid as u32, gid: old_gid as u32 };
+        // They report no errors; asking again (an invalid id changes nothing) tells whether
+        // the switch took.
+        // SAFETY: as above.
+        let now = unsafe { (libc::setfsuid(u32::MAX), libc::setfsgid(u32::MAX)) };
+        if now != (uid as libc::c_int, gid as libc::c_int) {
+            drop(saved);
+            return Err(AgentError::io(
+                "switching to the workspace user for a file operation",
+                std::io::Error::from_raw_os_error(libc::EPERM),
+            ));
+        }
+        Ok(saved)
+    }
+}
+
+impl Drop for FsIdentity {
+    fn drop(&mut self) {
+        // SAFETY: as in `assume`.
+        unsafe {
+            libc::setfsuid(self.uid);
+            libc::setfsgid(self.gid);
+        }
+    }
 }
 
 #[async_trait]
 impl WorkspaceAgent for LocalAgent {
     async fn read_file(&self, req: ReadFileRequest) -> Result<ReadFileResponse, AgentError> {
-        self.blocking(move |c| files::read_file(c, &req)).await
+        self.file_op(move |c| files::read_file(c, &req)).await
     }
 
     async fn write_file(&self, path: &str, content: &str) -> Result<WriteFileResponse, AgentError> {
         let (path, content) = (path.to_string(), content.to_string());
-        self.blocking(move |c| files::write_file(c, &path, &content))
+        self.file_op(move |c| files::write_file(c, &path, &content))
             .await
     }
 
     async fn edit_files(&self, edits: Vec<FileEdit>) -> Result<EditFilesResponse, AgentError> {
-        self.blocking(move |c| edit::edit_files(c, &edits)).await
+        self.file_op(move |c| edit::edit_files(c, &edits)).await
     }
 
     async fn execute(&self, req: ExecuteRequest) -> Result<ExecuteResponse, AgentError> {

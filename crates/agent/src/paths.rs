@@ -13,9 +13,9 @@
 //! dangling symlink whose target is outside (writing through it would create the target).
 //!
 //! What this module does not do: it does not defend against a process inside the workspace
-//! swapping a directory for a symlink between the check and the use. The agent's own commands
-//! can already read and write anything the agent's user can, so the confinement is about the
-//! file tools doing what the model asked, not about sandboxing the commands.
+//! swapping a directory for a symlink between the check and the use. In a sandbox run by root
+//! the file tools therefore act with the workspace user's file-system identity
+//! (`LocalAgent::file_op`), so such a swap reaches nothing that user could not reach anyway.
 
 use std::ffi::OsString;
 use std::io;
@@ -37,6 +37,10 @@ pub(crate) struct Confinement {
     alias: Option<PathBuf>,
     /// Who owns what the file tools create (the workspace's user in a sandbox run by root).
     owner: Option<(u32, u32)>,
+    /// The root as an open directory (`/proc/self/fd/N`), used instead of the root's path while
+    /// a file operation runs with the workspace user's file-system identity: that user may not
+    /// be allowed to walk the directories above the workspace (`/root`, the data directory).
+    pinned: Option<PathBuf>,
 }
 
 /// One step still to resolve.
@@ -50,7 +54,7 @@ impl Confinement {
         // `absolute` only fails for an empty path; keeping it as given then makes every later
         // canonicalization fail with a clear error instead of panicking here.
         let root = std::path::absolute(&root).unwrap_or(root);
-        Confinement { root, alias: None, owner: None }
+        Confinement { root, alias: None, owner: None, pinned: None }
     }
 
     pub(crate) fn with_alias(mut self, alias: PathBuf) -> Self {
@@ -63,11 +67,29 @@ impl Confinement {
         self
     }
 
+    pub(crate) fn owner(&self) -> Option<(u32, u32)> {
+        self.owner
+    }
+
+    /// This confinement with the root reached through `dir` (an open descriptor's
+    /// `/proc/self/fd/N` path) instead of its path.
+    pub(crate) fn pinned_at(&self, dir: PathBuf) -> Confinement {
+        Confinement { pinned: Some(dir), ..self.clone() }
+    }
+
     /// Gives `path` (just created by a file tool) to the workspace's user, if it has one. The
     /// link itself is changed, never what a symbolic link points to.
     pub(crate) fn give_to_owner(&self, path: &Path) -> io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
         match self.owner {
-            Some((uid, gid)) => std::os::unix::fs::lchown(path, Some(uid), Some(gid)),
+            Some((uid, gid)) => {
+                // Already the user's when the operation ran with the user's identity.
+                let meta = std::fs::symlink_metadata(path)?;
+                if (meta.uid(), meta.gid()) == (uid, gid) {
+                    return Ok(());
+                }
+                std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+            }
             None => Ok(()),
         }
     }
@@ -80,6 +102,9 @@ impl Confinement {
     /// The root with every symbolic link resolved. It is recomputed on each call so that a
     /// workspace directory created (or recreated) after the agent is not cached stale.
     pub(crate) fn canonical_root(&self) -> Result<PathBuf, AgentError> {
+        if let Some(pinned) = &self.pinned {
+            return Ok(pinned.clone());
+        }
         std::fs::canonicalize(&self.root)
             .map_err(|e| AgentError::io("the workspace directory is not accessible", e))
     }

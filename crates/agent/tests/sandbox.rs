@@ -251,3 +251,28 @@ async fn request_variables_reach_only_the_command() {
     let complaints = r.output.matches("cannot be preloaded").count();
     assert!(complaints <= 2, "{}", r.output);
 }
+
+#[tokio::test]
+async fn the_file_tools_act_with_the_workspace_users_rights() {
+    let ws = sandboxed(Network::Full).await;
+    // A directory inside the workspace that only root may write: the workspace's commands cannot
+    // write there, and neither can the file tools acting for it. (Were they to act as root, a
+    // process swapping a directory for a symlink between check and use could redirect a write
+    // anywhere on the host.)
+    fs::create_dir(ws.root.join("locked")).unwrap();
+    let (code, _) = run(&ws.agent, "echo x > locked/by-command.txt").await;
+    assert_ne!(code, Some(0));
+    let err = ws.agent.write_file("locked/by-tool.txt", "x").await.unwrap_err();
+    assert!(err.to_string().contains("ermission denied"), "{err}");
+    assert!(!ws.root.join("locked/by-tool.txt").exists());
+    // Reading what root wrote unreadable to others is refused the same way.
+    fs::write(ws.root.join("private.txt"), "root only").unwrap();
+    fs::set_permissions(ws.root.join("private.txt"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let err = ws.agent.read_file(ReadFileRequest::new("private.txt")).await.unwrap_err();
+    assert!(err.to_string().contains("ermission denied"), "{err}");
+    // And the server's own identity is back on the thread afterwards: it can still read it.
+    assert_eq!(fs::read_to_string(ws.root.join("private.txt")).unwrap(), "root only");
+    // Ordinary files work as before, owned by the user.
+    ws.agent.write_file("ok/new.txt", "fine").await.unwrap();
+    assert_eq!(fs::metadata(ws.root.join("ok/new.txt")).unwrap().uid(), ws.uid);
+}

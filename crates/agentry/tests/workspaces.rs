@@ -83,7 +83,7 @@ fn sleepers(uid: u32) -> usize {
         .unwrap()
         .filter_map(Result::ok)
         .filter(|e| std::fs::metadata(e.path()).is_ok_and(|m| m.uid() == uid))
-        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c.starts_with(b"sleep\0300\0")))
+        .filter(|e| std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c.starts_with(b"sleep\x00300\x00")))
         .filter(|e| {
             std::fs::read_to_string(e.path().join("stat"))
                 .is_ok_and(|stat| !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
