@@ -1,6 +1,11 @@
 // End-to-end harness: the real agentry binary on a fresh PostgreSQL database, the fake LLM
 // provider binary, and headless Debian Chromium driven by playwright-core. Nothing here is mocked:
 // fixtures are created through the public API, exactly as an administrator would.
+//
+// Built to hold on a busy machine (CI shares two cores with cargo builds): every server listens on
+// a port the OS picks, every run gets its own database, every wait is on a condition and has a
+// deadline (generous, since a loaded machine is slow, but never unbounded), and nothing sleeps to
+// let something else happen. See docs/testing.md.
 
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
@@ -18,11 +23,47 @@ const bin = (name) => process.env[`AGENTRY_E2E_${name.toUpperCase()}`] ?? join(t
 const adminUrl = process.env.AGENTRY_E2E_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/postgres";
 export const PASSWORD = "correct horse battery staple";
 
+/** Deadline for one browser action or wait (Playwright's own default is 30 s). */
+export const UI_TIMEOUT = 60_000;
+/** Deadline for a wait that includes a model run or a workspace build on the server. */
+export const SLOW_TIMEOUT = 120_000;
+/** Deadline for a whole `node:test` test or hook (node:test has none by default). */
+export const TEST_TIMEOUT = 10 * 60_000;
+/** Deadline for one fixture HTTP request, one psql call, one process to start. */
+const REQUEST_TIMEOUT = 60_000;
+const START_TIMEOUT = 120_000;
+
+/**
+ * Polls `probe` until it returns something other than undefined/false and returns that, or
+ * throws once `timeout` ms have passed (with the last value or error in the message). A probe
+ * that throws an error with `fatal: true` ends the wait at once.
+ */
+export async function waitUntil(what, probe, { timeout = SLOW_TIMEOUT, interval = 200 } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+      last = v;
+    } catch (e) {
+      if (e?.fatal) throw e; // The probe knows waiting longer cannot help.
+      last = e;
+    }
+    if (Date.now() >= deadline) throw new Error(`${what}: not after ${timeout} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+function psql(sql) {
+  execFileSync("psql", [adminUrl, "-qc", sql], { timeout: REQUEST_TIMEOUT, stdio: ["ignore", "ignore", "pipe"] });
+}
+
 /** Reads the child's stdout until `match` finds something; rejects when the child exits first. */
 function firstLine(child, match, what) {
   return new Promise((resolveLine, reject) => {
     const rl = createInterface({ input: child.stdout });
-    const timer = setTimeout(() => reject(new Error(`${what}: no address within 60 s`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`${what}: no address within ${START_TIMEOUT / 1000} s`)), START_TIMEOUT);
     rl.on("line", (line) => {
       const m = match(line);
       if (m) {
@@ -30,7 +71,10 @@ function firstLine(child, match, what) {
         resolveLine(m);
       }
     });
-    child.once("exit", (code) => reject(new Error(`${what} exited with ${code} before listening`)));
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited with ${code} before listening`));
+    });
   });
 }
 
@@ -49,14 +93,17 @@ export async function startFakeLlm(turns = []) {
   const script = join(dir, "script.json");
   writeFileSync(script, JSON.stringify(turns));
   const child = spawn(bin("fakellm"), ["--listen", "127.0.0.1:0", "--script", script], { stdio: ["ignore", "pipe", "inherit"] });
-  const addr = await firstLine(child, (l) => (/^\S+:\d+$/.test(l.trim()) ? l.trim() : null), "fakellm");
+  const addr = await firstLine(child, (l) => (/^\S+:\d+$/.test(l.trim()) ? l.trim() : null), "fakellm").catch(async (e) => {
+    await stop(child);
+    throw e;
+  });
   return { addr, baseUrl: `http://${addr}/v1`, close: () => stop(child) };
 }
 
 /** A fresh database, the real server on a free port, and a cleanup that drops both. */
 export async function startServer() {
   const db = `agentry_e2e_${randomBytes(6).toString("hex")}`;
-  execFileSync("psql", [adminUrl, "-qc", `CREATE DATABASE ${db}`]);
+  psql(`CREATE DATABASE ${db}`);
   const url = new URL(adminUrl);
   url.pathname = `/${db}`;
   const dataDir = mkdtempSync(join(tmpdir(), "agentry-e2e-data-"));
@@ -68,19 +115,23 @@ export async function startServer() {
       env: { ...process.env, AGENTRY_CHAT_ACQUIRE_INTERVAL: "200ms", RUST_LOG: process.env.RUST_LOG ?? "warn" },
     },
   );
-  const base = await firstLine(child, (l) => l.match(/agentry listening on (http:\/\/\S+)/)?.[1] ?? null, "agentry server");
-  return {
-    base,
-    async close() {
-      await stop(child);
-      try {
-        execFileSync("psql", [adminUrl, "-qc", `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`]);
-      } catch {
-        // Left for the next run's operator; never fail a test on cleanup.
-      }
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+  const close = async () => {
+    await stop(child);
+    try {
+      psql(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+    } catch {
+      // Left for the next run's operator; never fail a test on cleanup.
+    }
+    rmSync(dataDir, { recursive: true, force: true });
   };
+  let base;
+  try {
+    base = await firstLine(child, (l) => l.match(/agentry listening on (http:\/\/\S+)/)?.[1] ?? null, "agentry server");
+  } catch (e) {
+    await close(); // A server that never listened must not outlive the run, nor its database.
+    throw e;
+  }
+  return { base, close };
 }
 
 /** A tiny JSON client for fixtures. Throws with the server's message on non-2xx. */
@@ -90,6 +141,7 @@ export function api(base, token) {
       method,
       headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
       body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT),
     });
     const text = await res.text();
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
@@ -140,8 +192,18 @@ export async function makeWorkspace(world, org, username, name) {
   return world.owner.post(`/api/v2/organizations/${org.id}/members/${username}/workspaces`, { template_id: world.tpl[org.id].id, name });
 }
 
+/** Waits for a workspace's latest build to succeed (fails at once if it failed). */
+export async function waitForBuild(world, workspace) {
+  return waitUntil(`workspace ${workspace.name} build`, async () => {
+    const w = await world.owner.get(`/api/v2/workspaces/${workspace.id}`);
+    if (w.latest_build.job.status === "failed") throw Object.assign(new Error("workspace build failed"), { fatal: true });
+    return w.latest_build.job.status === "succeeded" ? w : undefined;
+  });
+}
+
 export async function launchBrowser() {
   return chromium.launch({
+    timeout: START_TIMEOUT,
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
@@ -150,6 +212,8 @@ export async function launchBrowser() {
 /** A fresh browser context signed in as `user` through the login page. */
 export async function signIn(browser, base, user) {
   const context = await browser.newContext({ baseURL: base, viewport: { width: 1280, height: 800 } });
+  context.setDefaultTimeout(UI_TIMEOUT);
+  context.setDefaultNavigationTimeout(UI_TIMEOUT);
   const page = await context.newPage();
   await page.goto("/login");
   await page.getByLabel("Email").fill(user.email);

@@ -3,7 +3,12 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { launchBrowser, makeUser, makeWorkspace, screenshot, seedWorld, signIn, startFakeLlm, startServer } from "./harness.mjs";
+import { TEST_TIMEOUT, launchBrowser, makeUser, makeWorkspace, screenshot, seedWorld, signIn, startFakeLlm, startServer } from "./harness.mjs";
+
+// Every check reads a settled screen: it first waits (with the context's deadline, see
+// signIn) for the state it is about to assert, e.g. Send enabled once permissions and
+// workspaces have loaded, instead of reading whatever the page shows at that instant.
+const t = { timeout: TEST_TIMEOUT };
 
 let server, llm, browser, world;
 const users = {};
@@ -26,15 +31,19 @@ before(async () => {
   ws.crossDef = await makeWorkspace(world, def, "cross", "cross-default-ws");
   ws.crossSec = await makeWorkspace(world, second, "cross", "cross-second-ws");
   browser = await launchBrowser();
-});
+}, t);
 
 after(async () => {
   await browser?.close();
   await server?.close();
   await llm?.close();
-});
+}, t);
 
 const orgTrigger = (page) => page.getByRole("button", { name: /^Organization: / });
+/** The picker's trigger showing `org` (waiting on it waits for the selection to settle). */
+const orgTriggerFor = (page, org) => page.getByRole("button", { name: `Organization: ${label(org)}`, exact: true });
+
+const enabledSend = (page) => page.getByRole("button", { name: "Send" }).and(page.locator(":enabled"));
 
 async function workspaceOptions(page) {
   await page.getByRole("button", { name: "More options" }).click();
@@ -68,10 +77,10 @@ async function send(page, text) {
 }
 
 describe("organization picker", () => {
-  test("single organization: no picker, the chat is created in that organization", async () => {
+  test("single organization: no picker, the chat is created in that organization", t, async () => {
     const { context, page } = await signIn(browser, server.base, users.solo);
-    await page.getByRole("textbox", { name: "Chat message" }).waitFor();
-    await page.getByRole("button", { name: "Send" }).isVisible();
+    await page.getByRole("textbox", { name: "Chat message" }).fill("hello from solo");
+    await enabledSend(page).waitFor();
     assert.equal(await orgTrigger(page).count(), 0);
     const { body, status, json } = await send(page, "hello from solo");
     assert.equal(status, 201);
@@ -81,42 +90,44 @@ describe("organization picker", () => {
     await context.close();
   });
 
-  test("multi-org defaults to the default org; switching changes the workspace list", async () => {
+  test("multi-org defaults to the default org; switching changes the workspace list", t, async () => {
     const { context, page } = await signIn(browser, server.base, users.multi);
-    await orgTrigger(page).waitFor();
-    assert.equal(await orgTrigger(page).getAttribute("aria-label"), `Organization: ${label(world.def)}`);
-    await page.getByRole("button", { name: "Send" }).isDisabled();
+    await orgTriggerFor(page, world.def).waitFor();
     await page.waitForFunction(() => !document.querySelector('[role="menuitem"]'));
+    // "Attach workspace" is disabled until the list has loaded; the click waits for that.
     let names = await workspaceOptions(page);
     assert.deepEqual(names, ["Auto-create Workspace", "multi-default-ws"]);
     await screenshot(page, "create-form-multi-org");
     await pickOrg(page, world.second);
-    assert.equal(await orgTrigger(page).getAttribute("aria-label"), `Organization: ${label(world.second)}`);
+    await orgTriggerFor(page, world.second).waitFor();
     names = await workspaceOptions(page);
     assert.deepEqual(names, ["Auto-create Workspace", "multi-second-ws"]);
     await context.close();
   });
 
-  test("the chosen organization survives a reload", async () => {
+  test("the chosen organization survives a reload", t, async () => {
     const { context, page } = await signIn(browser, server.base, users.multi);
     await pickOrg(page, world.second);
+    await orgTriggerFor(page, world.second).waitFor();
+    // Reload only once the choice is stored, or the reload could race the write.
+    await page.waitForFunction((id) => localStorage.getItem("agents.selected-organization-id") === id, world.second.id);
     await page.reload();
-    await orgTrigger(page).waitFor();
-    assert.equal(await orgTrigger(page).getAttribute("aria-label"), `Organization: ${label(world.second)}`);
+    await orgTriggerFor(page, world.second).waitFor();
     await context.close();
   });
 
-  test("permitted subset of one: picker hidden, that organization is used", async () => {
+  test("permitted subset of one: picker hidden, that organization is used", t, async () => {
     const { context, page } = await signIn(browser, server.base, users.subset);
-    await page.getByRole("textbox", { name: "Chat message" }).waitFor();
-    const { body, status } = await send(page, "hello from subset");
+    await page.getByRole("textbox", { name: "Chat message" }).fill("hello from subset");
+    await enabledSend(page).waitFor();
     assert.equal(await orgTrigger(page).count(), 0);
+    const { body, status } = await send(page, "hello from subset");
     assert.equal(status, 201);
     assert.equal(body.organization_id, world.second.id);
     await context.close();
   });
 
-  test("no permitted organization: permission alert, Send disabled", async () => {
+  test("no permitted organization: permission alert, Send disabled", t, async () => {
     const { context, page } = await signIn(browser, server.base, users.none);
     await page.getByRole("alert").filter({ hasText: "Permission required" }).waitFor();
     await page.getByRole("textbox", { name: "Chat message" }).fill("can I?");
@@ -126,7 +137,7 @@ describe("organization picker", () => {
     await context.close();
   });
 
-  test("a remembered workspace of another organization is not sent", async () => {
+  test("a remembered workspace of another organization is not sent", t, async () => {
     const { context, page } = await signIn(browser, server.base, users.cross);
     await page.evaluate(
       ([org, wsId]) => {
@@ -136,7 +147,10 @@ describe("organization picker", () => {
       [world.def.id, ws.crossSec.id],
     );
     await page.reload();
-    await orgTrigger(page).waitFor();
+    await orgTriggerFor(page, world.def).waitFor();
+    // Send is enabled once the workspace list has loaded and the remembered one was judged.
+    await page.getByRole("textbox", { name: "Chat message" }).fill("no stale workspace please");
+    await enabledSend(page).waitFor();
     assert.equal(await page.getByRole("button", { name: /^Remove workspace/ }).count(), 0);
     const { body, status } = await send(page, "no stale workspace please");
     assert.equal(status, 201);
@@ -145,7 +159,7 @@ describe("organization picker", () => {
     await context.close();
   });
 
-  test("changing organization with a workspace selected asks first: Cancel keeps, Continue clears", async () => {
+  test("changing organization with a workspace selected asks first: Cancel keeps, Continue clears", t, async () => {
     const { context, page } = await signIn(browser, server.base, users.multi);
     await page.evaluate(() => localStorage.clear());
     await page.reload();
@@ -157,14 +171,14 @@ describe("organization picker", () => {
     await screenshot(page, "create-form-change-org-dialog");
     await dialog.getByRole("button", { name: "Cancel" }).click();
     await dialog.waitFor({ state: "hidden" });
-    assert.equal(await orgTrigger(page).getAttribute("aria-label"), `Organization: ${label(world.def)}`);
+    await orgTriggerFor(page, world.def).waitFor();
     await page.getByRole("button", { name: "Remove workspace multi-default-ws" }).waitFor();
 
     await pickOrg(page, world.second);
     await dialog.getByRole("button", { name: "Continue" }).click();
     await dialog.waitFor({ state: "hidden" });
-    assert.equal(await orgTrigger(page).getAttribute("aria-label"), `Organization: ${label(world.second)}`);
-    assert.equal(await page.getByRole("button", { name: /^Remove workspace/ }).count(), 0);
+    await orgTriggerFor(page, world.second).waitFor();
+    await page.getByRole("button", { name: /^Remove workspace/ }).waitFor({ state: "detached" });
     await context.close();
   });
 });
@@ -180,10 +194,9 @@ async function hold(page, pattern) {
   return release;
 }
 
-const enabledSend = (page) => page.getByRole("button", { name: "Send" }).and(page.locator(":enabled"));
 
 describe("organization picker while answers are slow or change", () => {
-  test("while permissions load: no picker, Send disabled, no model list fetched", async () => {
+  test("while permissions load: no picker, Send disabled, no model list fetched", t, async () => {
     const { context, page } = await signIn(browser, server.base, users.multi);
     const modelRequests = [];
     page.on("request", (r) => {
@@ -201,7 +214,7 @@ describe("organization picker while answers are slow or change", () => {
     await context.close();
   });
 
-  test("a remembered workspace is kept while the workspace list loads, and Send waits for it", async () => {
+  test("a remembered workspace is kept while the workspace list loads, and Send waits for it", t, async () => {
     const { context, page } = await signIn(browser, server.base, users.multi);
     await page.evaluate(
       ([org, wsId]) => {
@@ -225,7 +238,7 @@ describe("organization picker while answers are slow or change", () => {
     await context.close();
   });
 
-  test("a pending confirmation closes when its target organization is revoked", async () => {
+  test("a pending confirmation closes when its target organization is revoked", t, async () => {
     const reviewer = await makeUser(world, "revoked", [world.def, world.second], [world.def, world.second]);
     await makeWorkspace(world, world.def, "revoked", "revoked-ws");
     const { context, page } = await signIn(browser, server.base, reviewer);
@@ -240,14 +253,15 @@ describe("organization picker while answers are slow or change", () => {
     await world.owner.put(`/api/v2/organizations/${world.second.id}/members/revoked/roles`, { roles: [] });
     await page.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
     await dialog.waitFor({ state: "hidden" });
-    assert.equal(await orgTrigger(page).count(), 0, "one permitted organization left: no picker");
+    // One permitted organization left: no picker.
+    await orgTrigger(page).waitFor({ state: "detached" });
     await page.getByRole("button", { name: "Remove workspace revoked-ws" }).waitFor();
     await context.close();
   });
 });
 
 describe("server errors keep the draft", () => {
-  test("403 not a member: the server's message is shown and the draft stays", async () => {
+  test("403 not a member: the server's message is shown and the draft stays", t, async () => {
     const { context, page } = await signIn(browser, server.base, users.leaver);
     await orgTrigger(page).waitFor();
     await pickOrg(page, world.second);
@@ -261,7 +275,7 @@ describe("server errors keep the draft", () => {
     await context.close();
   });
 
-  test("400 cross-org workspace: the server's message is shown and the draft stays", async () => {
+  test("400 cross-org workspace: the server's message is shown and the draft stays", t, async () => {
     const { context, page } = await signIn(browser, server.base, users.cross);
     await page.evaluate(() => localStorage.clear());
     await page.reload();

@@ -1,7 +1,6 @@
 import { type KeyboardEvent, useEffect, useRef, useState } from "react";
 import {
   deleteQueuedMessage,
-  editMessage,
   interruptChat,
   promoteQueuedMessage,
   regenerateTitle,
@@ -11,7 +10,7 @@ import {
 import type { Chat } from "../api/types";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { Link } from "../router";
-import type { ChatStreamState } from "./streamReducer";
+import { type ChatStreamState, visibleTimeline } from "./streamReducer";
 import { type BlockView, type TimelineEntry, buildTimeline, lastUserMessage, messageText } from "./timeline";
 import { ToolCard } from "./ToolCard";
 import { useChatStream } from "./useChatStream";
@@ -20,7 +19,7 @@ import { StatusIcon } from "./StatusIcon";
 
 /** `/agents/:chatId`: the timeline, the live tail, the queue and the composer. */
 export function ChatView({ chatId, parentTitle }: { chatId: string; parentTitle?: (id: string) => string | undefined }) {
-  const { chat, state, socket, refreshChat, reloadHistory, retry } = useChatStream(chatId);
+  const { chat, state, socket, refreshChat, reloadHistory, submitEdit, retry } = useChatStream(chatId);
   const [actionError, setActionError] = useState<unknown>(null);
 
   if (chat.status === "loading") return <p className="muted page">Loading chat…</p>;
@@ -49,6 +48,20 @@ export function ChatView({ chatId, parentTitle }: { chatId: string; parentTitle?
     }
   }
 
+  /** Saves an edit; the replaced turn leaves the screen when the server accepts it. */
+  async function saveEdit(messageId: number, text: string) {
+    try {
+      await submitEdit(messageId, [{ type: "text", text }]);
+    } catch (e) {
+      // The server may have applied the edit even so (an answer lost on the way): the history
+      // page tells.
+      reloadHistory().catch(() => {});
+      throw e;
+    }
+    // The queue was cleared and the page is the truth; the replaced turn is already gone.
+    void run(reloadHistory);
+  }
+
   return (
     <section className="chat-view" aria-label="Chat">
       <header className="chat-topbar">
@@ -67,7 +80,7 @@ export function ChatView({ chatId, parentTitle }: { chatId: string; parentTitle?
       </header>
 
       <div className="chat-scroll">
-        <Timeline state={state} chat={c} onEdited={() => run(reloadHistory)} onError={setActionError} />
+        <Timeline state={state} chat={c} onSave={saveEdit} onError={setActionError} />
         <StatusCallout state={state} status={status} socket={socket} lastError={c.last_error ?? null} />
       </div>
 
@@ -145,9 +158,12 @@ function ChatActions({ chat, onDone, onError }: { chat: Chat; onDone: () => void
   );
 }
 
-function Timeline(props: { state: ChatStreamState; chat: Chat; onEdited: () => void; onError: (e: unknown) => void }) {
-  const entries = buildTimeline(props.state.messages, props.state.streaming);
-  const lastUser = lastUserMessage(props.state.messages);
+type SaveEdit = (messageId: number, text: string) => Promise<void>;
+
+function Timeline(props: { state: ChatStreamState; chat: Chat; onSave: SaveEdit; onError: (e: unknown) => void }) {
+  const shown = visibleTimeline(props.state);
+  const entries = buildTimeline(shown.messages, shown.streaming);
+  const lastUser = lastUserMessage(shown.messages);
   const endRef = useRef<HTMLDivElement>(null);
   const count = entries.length;
   const tail = entries[entries.length - 1];
@@ -164,7 +180,7 @@ function Timeline(props: { state: ChatStreamState; chat: Chat; onEdited: () => v
           entry={e}
           chat={props.chat}
           editable={!props.chat.archived && e.messageId !== undefined && e.messageId === lastUser?.id}
-          onEdited={props.onEdited}
+          onSave={props.onSave}
           onError={props.onError}
         />
       ))}
@@ -173,7 +189,7 @@ function Timeline(props: { state: ChatStreamState; chat: Chat; onEdited: () => v
   );
 }
 
-function Entry(props: { entry: TimelineEntry; chat: Chat; editable: boolean; onEdited: () => void; onError: (e: unknown) => void }) {
+function Entry(props: { entry: TimelineEntry; chat: Chat; editable: boolean; onSave: SaveEdit; onError: (e: unknown) => void }) {
   const { entry } = props;
   const [editing, setEditing] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
@@ -186,9 +202,8 @@ function Entry(props: { entry: TimelineEntry; chat: Chat; editable: boolean; onE
     if (editing === null || entry.messageId === undefined || editing.trim() === "") return;
     setSaving(true);
     try {
-      await editMessage(props.chat.id, entry.messageId, [{ type: "text", text: editing.trim() }]);
+      await props.onSave(entry.messageId, editing.trim());
       setEditing(null);
-      props.onEdited();
     } catch (e) {
       props.onError(e);
     } finally {

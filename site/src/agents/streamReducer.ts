@@ -5,6 +5,18 @@
 // the view renders the result. Saved messages are the truth; streamed parts are a preview that a
 // saved message replaces. Half-streamed text is dropped on reconnect and on retry because the
 // server never replays it.
+//
+// Edits. The server answers `PATCH .../messages/{id}` after it has soft-deleted the edited message
+// and everything after it and saved the replacement; the stream never says that anything was
+// deleted. So the browser learns of an edit from three channels that race one another: the PATCH
+// answer, the stream (the replacement and the new answer, and perhaps a frame read before the
+// edit), and the history page fetched after the PATCH (or an older page still in flight). The
+// rules that make every order show the same thing:
+// - While the PATCH is in flight (`editStarted`), the view holds back everything after the edited
+//   message (`visibleTimeline`): nothing of the old turn, and nothing of the new one yet.
+// - The PATCH answer (`editAccepted`) records the ids the edit deleted — from the edited message
+//   up to, not including, its replacement — and drops them. Ids in such a range are never taken
+//   back, from a page or from the stream. A refused edit (`editFailed`) just shows the turn again.
 
 import type { ChatStatus, ErrorResponse } from "../api/types";
 
@@ -106,6 +118,15 @@ export interface ChatStreamState {
   error: ChatStreamError | null;
   queuedMessages: ChatQueuedMessage[];
   pendingToolCalls: PendingToolCall[];
+  /** The message whose edit the server has not answered yet: the view shows nothing after it. */
+  pendingEdit: number | null;
+  /** Id ranges [from, to) that accepted edits deleted; such messages are never shown again. */
+  replaced: ReplacedRange[];
+}
+
+export interface ReplacedRange {
+  from: number;
+  to: number;
 }
 
 export type ChatStreamAction =
@@ -115,6 +136,13 @@ export type ChatStreamAction =
   | { type: "historyReplaced"; messages: ChatMessage[]; queuedMessages?: ChatQueuedMessage[] }
   /** The socket reconnected: partial output is gone for good; saved messages will follow. */
   | { type: "reconnected" }
+  /** The user saved an edit of `messageId`; the server has not answered yet. */
+  | { type: "editStarted"; messageId: number }
+  /** The server accepted the edit: `messageId` and everything after it, up to `message` (the
+   * replacement it returned), are gone. */
+  | { type: "editAccepted"; messageId: number; message: ChatMessage }
+  /** The server refused the edit (or did not answer): nothing was replaced. */
+  | { type: "editFailed"; messageId: number }
   | { type: "event"; event: ChatStreamEvent };
 
 export function initialChatStreamState(chatId: string): ChatStreamState {
@@ -127,6 +155,8 @@ export function initialChatStreamState(chatId: string): ChatStreamState {
     error: null,
     queuedMessages: [],
     pendingToolCalls: [],
+    pendingEdit: null,
+    replaced: [],
   };
 }
 
@@ -144,10 +174,26 @@ function parseJson(text: string): unknown {
   }
 }
 
-function upsertMessages(existing: ChatMessage[], incoming: ChatMessage[]): ChatMessage[] {
+function isReplaced(replaced: ReplacedRange[], id: number): boolean {
+  return replaced.some((r) => id >= r.from && id < r.to);
+}
+
+/** Merges saved messages by id, leaving out any an accepted edit deleted. */
+function upsertMessages(existing: ChatMessage[], incoming: ChatMessage[], replaced: ReplacedRange[]): ChatMessage[] {
   const byId = new Map(existing.map((m) => [m.id, m]));
   for (const m of incoming) byId.set(m.id, m);
-  return [...byId.values()].sort((a, b) => a.id - b.id);
+  return [...byId.values()].filter((m) => !isReplaced(replaced, m.id)).sort((a, b) => a.id - b.id);
+}
+
+/**
+ * What the chat view shows: the saved messages and the streamed preview, except that while an
+ * edit is in flight nothing after the edited message is shown (the old turn is about to go, and
+ * the new one must not appear next to it).
+ */
+export function visibleTimeline(state: ChatStreamState): { messages: ChatMessage[]; streaming: StreamingMessage | null } {
+  if (state.pendingEdit === null) return { messages: state.messages, streaming: state.streaming };
+  const edited = state.pendingEdit;
+  return { messages: state.messages.filter((m) => m.id <= edited), streaming: null };
 }
 
 /** Merges one streamed part into the parts so far. */
@@ -224,9 +270,11 @@ function applyEvent(state: ChatStreamState, event: ChatStreamEvent): ChatStreamS
       return { ...state, streaming: { role: current.role, parts: mergePart(current.parts, part) } };
     }
     case "message":
+      // A frame read before an edit may still carry a message the edit deleted.
+      if (isReplaced(state.replaced, event.message.id)) return state;
       return {
         ...state,
-        messages: upsertMessages(state.messages, [event.message]),
+        messages: upsertMessages(state.messages, [event.message], state.replaced),
         streaming: clearMatchingPartial(state.streaming, event.message),
       };
     case "status": {
@@ -259,22 +307,42 @@ export function chatStreamReducer(state: ChatStreamState, action: ChatStreamActi
     case "historyLoaded":
       return {
         ...state,
-        messages: upsertMessages(state.messages, action.messages),
+        messages: upsertMessages(state.messages, action.messages, state.replaced),
         queuedMessages: action.queuedMessages ?? state.queuedMessages,
       };
     case "historyReplaced": {
       // Messages newer than anything in the page came over the stream while the page was being
-      // fetched (e.g. the answer to an edit): keep them, or they would vanish for good.
+      // fetched (e.g. the answer to an edit): keep them, or they would vanish for good. A page
+      // read before an edit the server has since accepted still lists what the edit deleted:
+      // `upsertMessages` leaves those out.
       const newest = action.messages.reduce((max, m) => Math.max(max, m.id), 0);
       const arrivedSince = state.messages.filter((m) => m.id > newest);
       return {
         ...state,
-        messages: upsertMessages([], [...action.messages, ...arrivedSince]),
+        messages: upsertMessages([], [...action.messages, ...arrivedSince], state.replaced),
         queuedMessages: action.queuedMessages ?? state.queuedMessages,
       };
     }
     case "reconnected":
       return { ...state, streaming: null, retry: null };
+    case "editStarted":
+      // The preview belongs to the turn the edit replaces. Parts that arrive from now on may be
+      // the new turn's: they are kept, and shown once the edit is answered.
+      return { ...state, pendingEdit: action.messageId, streaming: null };
+    case "editAccepted": {
+      // The server deleted every message from the edited one on, then saved the replacement:
+      // nothing in between can appear later (a chat's messages are saved under its row lock, so
+      // ids grow in commit order), and anything after the replacement is the new turn.
+      const replaced = [...state.replaced, { from: action.messageId, to: action.message.id }];
+      return {
+        ...state,
+        replaced,
+        pendingEdit: state.pendingEdit === action.messageId ? null : state.pendingEdit,
+        messages: upsertMessages(state.messages, [action.message], replaced),
+      };
+    }
+    case "editFailed":
+      return { ...state, pendingEdit: state.pendingEdit === action.messageId ? null : state.pendingEdit };
     case "event":
       return applyEvent(state, action.event);
   }

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useReducer, useRef, useState } from "react";
-import { chatStreamPath, getChat, listMessages, socketUrl } from "../api/chats";
-import type { Chat } from "../api/types";
+import { chatStreamPath, editMessage, getChat, listMessages, socketUrl } from "../api/chats";
+import type { Chat, ChatInputPart } from "../api/types";
 import { type SocketState, openReconnectingSocket } from "./socket";
 import {
   type ChatStreamEvent,
@@ -38,6 +38,27 @@ export function useChatStream(chatId: string) {
     const page = await listMessages(chatId);
     dispatch({ type: "historyReplaced", messages: page.messages, queuedMessages: page.queued_messages });
   }, [chatId]);
+
+  /**
+   * Saves an edit of a user message. From the call until the server answers, the view shows
+   * nothing after the edited message; the answer drops the replaced messages at once, whatever
+   * the stream or a history page says later (see streamReducer.ts). Rejects when the server
+   * refuses; the caller reloads the history afterwards either way.
+   */
+  const submitEdit = useCallback(
+    async (messageId: number, content: ChatInputPart[]) => {
+      dispatch({ type: "editStarted", messageId });
+      let res: Awaited<ReturnType<typeof editMessage>>;
+      try {
+        res = await editMessage(chatId, messageId, content);
+      } catch (e) {
+        dispatch({ type: "editFailed", messageId });
+        throw e;
+      }
+      dispatch({ type: "editAccepted", messageId, message: res.message });
+    },
+    [chatId],
+  );
 
   useEffect(() => {
     let live = true;
@@ -84,7 +105,7 @@ export function useChatStream(chatId: string) {
   }, [chatId, generation, refreshChat]);
 
   const retry = useCallback(() => setGeneration((g) => g + 1), []);
-  return { chat, state, socket, refreshChat, reloadHistory, retry };
+  return { chat, state, socket, refreshChat, reloadHistory, submitEdit, retry };
 }
 
 export { applyStreamEvents };
