@@ -499,7 +499,7 @@ async fn stream_sends_a_snapshot_then_live_events() {
 }
 
 async fn next(s: &mut agentry_client::EventStream<sdk::ChatStreamEvent>) -> Vec<sdk::ChatStreamEvent> {
-    tokio::time::timeout(Duration::from_secs(10), s.next_batch()).await.expect("an event batch").expect("open").unwrap()
+    tokio::time::timeout(Duration::from_secs(60), s.next_batch()).await.expect("an event batch").expect("open").unwrap()
 }
 
 async fn next_of(s: &mut agentry_client::EventStream<sdk::ChatStreamEvent>, kind: &str) -> sdk::ChatStreamEvent {
@@ -522,7 +522,7 @@ async fn watch_reaches_clients_of_another_server_process() {
     let mut watch = via2.watch_chats().await.unwrap();
     let chat = m.create_chat(&create_req(w.a.id, "cross replica")).await.unwrap();
     let mut stream2 = via2.stream_chat(chat.id, 0).await.unwrap();
-    let first = tokio::time::timeout(Duration::from_secs(10), watch.next_batch()).await.unwrap().unwrap().unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(60), watch.next_batch()).await.unwrap().unwrap().unwrap();
     assert_eq!((first[0].kind.as_str(), first[0].chat.id), ("created", chat.id));
     next(&mut stream2).await;
 
@@ -530,7 +530,7 @@ async fn watch_reaches_clients_of_another_server_process() {
     m.interrupt_chat(chat.id).await.unwrap();
     let ev = next_of(&mut stream2, "status").await;
     assert_eq!(ev.status.unwrap().status, "waiting");
-    let w_ev = tokio::time::timeout(Duration::from_secs(10), watch.next_batch()).await.unwrap().unwrap().unwrap();
+    let w_ev = tokio::time::timeout(Duration::from_secs(60), watch.next_batch()).await.unwrap().unwrap().unwrap();
     assert_eq!(w_ev[0].kind, "status_change");
     m.send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text("over there")), ..Default::default() }).await.unwrap();
     let ev = next_of(&mut stream2, "message").await;
@@ -571,18 +571,19 @@ async fn title_regeneration_asks_the_chats_model() {
 
     // While a regeneration runs, a second one and a rename are refused; afterwards both work.
     fake.push_turn(agentry_fakellm::Turn::new(vec![
-        agentry_fakellm::Step::delay(Duration::from_millis(1500)),
+        agentry_fakellm::Step::gate("title"),
         agentry_fakellm::Step::text("Slow title"),
     ]));
     let first = tokio::spawn({
         let m = m.clone();
         async move { m.regenerate_chat_title(chat.id).await }
     });
-    fake.wait_for_requests(2, Duration::from_secs(10)).await;
+    fake.wait_for_requests(2, Duration::from_secs(60)).await;
     let e = expect_status(m.regenerate_chat_title(chat.id).await, 409);
     assert_eq!(e.message(), Some("Title regeneration already in progress."));
     let rename = sdk::UpdateChatRequest { title: Some("Mine".into()), ..Default::default() };
     expect_status(m.update_chat(chat.id, &rename).await, 409);
+    fake.open_gate("title");
     assert_eq!(first.await.unwrap().unwrap().title, "Slow title");
     m.update_chat(chat.id, &rename).await.unwrap();
     m.update_chat(chat.id, &sdk::UpdateChatRequest { title: Some("Flaky arm64 CI builds".into()), ..Default::default() }).await.unwrap();

@@ -60,7 +60,24 @@ impl RecordedRequest {
 
 type Handler = dyn Fn(&RecordedRequest) -> Option<Turn> + Send + Sync;
 
+/// Named gates that [`Step::Gate`] waits on, opened by the test.
+#[derive(Default)]
+struct Gates(Mutex<std::collections::HashMap<String, watch::Sender<bool>>>);
+
+impl Gates {
+    fn gate(&self, name: &str) -> watch::Sender<bool> {
+        lock(&self.0).entry(name.to_string()).or_insert_with(|| watch::Sender::new(false)).clone()
+    }
+
+    async fn pass(&self, name: &str) {
+        let mut open = self.gate(name).subscribe();
+        // The sender lives in the map as long as the fake, so this only ends when opened.
+        let _ = open.wait_for(|open| *open).await;
+    }
+}
+
 struct Shared {
+    gates: Arc<Gates>,
     turns: Mutex<VecDeque<Turn>>,
     handler: Mutex<Option<Arc<Handler>>>,
     requests: Mutex<Vec<RecordedRequest>>,
@@ -90,6 +107,7 @@ impl FakeLlm {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
+            gates: Arc::default(),
             turns: Mutex::new(VecDeque::new()),
             handler: Mutex::new(None),
             requests: Mutex::new(Vec::new()),
@@ -145,6 +163,12 @@ impl FakeLlm {
         handler: impl Fn(&RecordedRequest) -> Option<Turn> + Send + Sync + 'static,
     ) {
         *lock(&self.shared.handler) = Some(Arc::new(handler));
+    }
+
+    /// Opens the gate `name`: every turn waiting at a [`Step::Gate`] of that name goes on, and
+    /// later ones pass without waiting.
+    pub fn open_gate(&self, name: &str) {
+        self.shared.gates.gate(name).send_replace(true);
     }
 
     /// Every request received so far, oldest first.
@@ -263,6 +287,7 @@ async fn respond(
         for step in &turn.steps {
             match step {
                 Step::Delay { duration } => tokio::time::sleep(*duration).await,
+                Step::Gate { name } => shared.gates.pass(name).await,
                 Step::Error { .. } => break,
                 _ => {}
             }
@@ -299,7 +324,7 @@ async fn respond(
     let encoder = wire::encoder(protocol, &request.body, message_id);
     let input_estimate = (request.body.to_string().len() / 4) as u64;
     let (tx, mut rx) = mpsc::channel::<String>(16);
-    tokio::spawn(play(turn, encoder, tx, protocol, sequence, input_estimate));
+    tokio::spawn(play(turn, encoder, tx, protocol, sequence, input_estimate, shared.gates.clone()));
     let frames = futures::stream::poll_fn(move |cx| {
         rx.poll_recv(cx)
             .map(|frame| frame.map(Ok::<_, std::convert::Infallible>))
@@ -339,6 +364,7 @@ async fn play(
     protocol: Protocol,
     sequence: usize,
     input_estimate: u64,
+    gates: Arc<Gates>,
 ) {
     async fn send(tx: &mpsc::Sender<String>, frames: Vec<String>) -> bool {
         for frame in frames {
@@ -411,6 +437,14 @@ async fn play(
             }
             Step::Delay { duration } => {
                 tokio::time::sleep(duration).await;
+                Vec::new()
+            }
+            Step::Gate { name } => {
+                // A client that goes away while the turn waits ends it.
+                tokio::select! {
+                    _ = gates.pass(&name) => {}
+                    _ = tx.closed() => return,
+                }
                 Vec::new()
             }
             Step::StreamError {

@@ -110,6 +110,10 @@ pub enum Step {
     EndStream,
     /// Stop sending but keep the connection open until the client goes away.
     Hang,
+    /// Wait until the test opens the gate of this name ([`crate::FakeLlm::open_gate`]); a gate
+    /// opened earlier lets the step pass at once. Lets a test order "the model is mid-answer"
+    /// against its own actions without guessing how long either takes.
+    Gate { name: String },
     /// Report these token counts instead of the fake's estimate.
     Usage {
         input_tokens: u64,
@@ -145,6 +149,10 @@ impl Step {
 
     pub fn delay(duration: Duration) -> Self {
         Step::Delay { duration }
+    }
+
+    pub fn gate(name: impl Into<String>) -> Self {
+        Step::Gate { name: name.into() }
     }
 
     /// An HTTP error whose body the fake shapes for the protocol of the request, with `message`.

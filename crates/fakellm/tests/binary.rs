@@ -17,7 +17,7 @@ async fn post(addr: &str, path: &str, body: &str) -> String {
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     tokio::time::timeout(
-        Duration::from_secs(10),
+        Duration::from_secs(60),
         stream.read_to_string(&mut response),
     )
     .await
@@ -47,7 +47,7 @@ async fn serves_the_script_then_the_default() {
         .spawn()
         .expect("start fakellm");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+    let addr = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
         .await
         .unwrap()
         .unwrap()

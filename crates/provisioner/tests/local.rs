@@ -5,7 +5,7 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agentry_agent::ExecuteRequest;
 use agentry_provisioner::{
@@ -127,10 +127,8 @@ async fn resume_reattaches_an_agent_to_an_existing_directory() {
     let resume = |id| ResumeSpec { workspace_id: id, sandbox_uid: s.sandbox_uid, network: NetworkMode::Full };
     after_restart.resume(&resume(s.workspace_id)).await.unwrap();
     let agent = after_restart.agent(s.workspace_id).unwrap();
-    let started = Instant::now();
-    let out = agent.execute(ExecuteRequest::new("cat kept.txt; id -u", Duration::from_secs(10))).await.unwrap();
+    let out = agent.execute(ExecuteRequest::new("cat kept.txt; id -u", Duration::from_secs(60))).await.unwrap();
     assert_eq!(out.output, format!("kept\n{}\n", s.sandbox_uid));
-    assert!(started.elapsed() < Duration::from_secs(10));
     assert!(after_restart.resume(&resume(Uuid::now_v7())).await.is_err());
     p.shutdown().await;
 }

@@ -50,7 +50,7 @@ pub async fn collect(
     let client = Client::new().expect("client");
     let mut stream = client.stream(&config(fake, kind), req, retry);
     let mut events = Vec::new();
-    let deadline = Duration::from_secs(10);
+    let deadline = Duration::from_secs(60);
     loop {
         match tokio::time::timeout(deadline, stream.next())
             .await
