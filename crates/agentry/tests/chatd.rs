@@ -470,18 +470,6 @@ async fn dynamic_tools_park_the_chat_until_results_arrive() {
 }
 
 /// Logs in as the first user of a server that has none yet.
-async fn first_owner(url: &str) -> Client {
-    let c = Client::new(url).unwrap();
-    c.create_first_user(&sdk::CreateFirstUserRequest {
-        email: "owner@example.com".into(),
-        username: "owner".into(),
-        password: common::PASSWORD.into(),
-        name: None,
-    })
-    .await
-    .unwrap();
-    c.logged_in("owner@example.com", common::PASSWORD).await.unwrap()
-}
 
 #[tokio::test]
 async fn two_server_processes_run_each_of_50_chats_exactly_once() {
@@ -526,7 +514,7 @@ async fn a_chat_whose_server_is_killed_mid_stream_is_finished_by_another() {
         &tempfile::tempdir().unwrap().keep(),
         &["--chat-heartbeat-interval", "250ms", "--chat-stale-after", "5s"],
     );
-    let owner = first_owner(&url).await;
+    let owner = common::first_owner(&url).await;
     setup_provider(&owner, &fake).await;
     let me = owner.me().await.unwrap();
     let org = me.organization_ids[0];

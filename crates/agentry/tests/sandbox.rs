@@ -32,18 +32,6 @@ async fn run(c: &Client, ws: Uuid, command: &str) -> (Option<i32>, String) {
     (r.exit_code, r.output)
 }
 
-async fn owner_of(url: &str) -> Client {
-    let c = Client::new(url).unwrap();
-    c.create_first_user(&sdk::CreateFirstUserRequest {
-        email: "owner@example.com".into(),
-        username: "owner".into(),
-        password: PASSWORD.into(),
-        name: None,
-    })
-    .await
-    .unwrap();
-    c.logged_in("owner@example.com", PASSWORD).await.unwrap()
-}
 
 async fn member(owner: &Client, url: &str, name: &str, org: Uuid) -> Client {
     let email = format!("{name}@example.com");
@@ -101,7 +89,7 @@ async fn a_plain_member_cannot_reach_the_server_its_database_or_another_workspac
         &[],
         &[("OPENAI_API_KEY", CANARY_KEY), ("AGENTRY_CANARY_SETTING", CANARY_SETTING)],
     );
-    let owner = owner_of(&url).await;
+    let owner = common::first_owner(&url).await;
     assert_eq!(owner.buildinfo().await.unwrap().workspace_isolation, "sandbox");
     let a = owner.create_organization(&sdk::CreateOrganizationRequest { name: "org-a".into(), display_name: None, description: None }).await.unwrap();
     let b = owner.create_organization(&sdk::CreateOrganizationRequest { name: "org-b".into(), display_name: None, description: None }).await.unwrap();
@@ -188,7 +176,7 @@ async fn without_bwrap_nothing_runs_unless_the_operator_says_so() {
     let path = path_without_bwrap(scratch.path());
     let data = scratch.path().join("data");
     let (server, url) = common::spawn_agentry_env(Some(&db), &data, &[], &[("PATH", &path)]);
-    let owner = owner_of(&url).await;
+    let owner = common::first_owner(&url).await;
     assert_eq!(owner.buildinfo().await.unwrap().workspace_isolation, "unavailable");
     let org = owner.organization("default").await.unwrap();
     let t = owner

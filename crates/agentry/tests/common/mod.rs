@@ -175,6 +175,21 @@ pub fn test_chatd() -> agentry_chatd::DaemonConfig {
     }
 }
 
+/// Sets up the first user (the site owner, owner@example.com) of the server at `url` and
+/// returns a client logged in as it.
+pub async fn first_owner(url: &str) -> Client {
+    let c = Client::new(url).unwrap();
+    c.create_first_user(&agentry_client::agentry_sdk::CreateFirstUserRequest {
+        email: "owner@example.com".into(),
+        username: "owner".into(),
+        password: PASSWORD.into(),
+        name: None,
+    })
+    .await
+    .unwrap();
+    c.logged_in("owner@example.com", PASSWORD).await.unwrap()
+}
+
 /// Asserts a call failed with `status` and returns the error for further checks.
 #[track_caller]
 pub fn expect_status<T: std::fmt::Debug>(r: agentry_client::Result<T>, status: u16) -> agentry_client::Error {
