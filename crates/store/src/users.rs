@@ -122,12 +122,21 @@ fn build_subject(user: &User, memberships: &[MembershipRoles]) -> Subject {
     s
 }
 
-/// The subject of `user` with these `(organization, role names)` memberships; for the chat
-/// daemon, which acts as a chat's owner (`System::subject_for`).
-pub(crate) fn subject_from_roles(user: &User, memberships: &[(Uuid, Vec<String>)]) -> Subject {
-    let m: Vec<MembershipRoles> =
-        memberships.iter().map(|(org, roles)| MembershipRoles { org: *org, roles: roles.clone() }).collect();
-    build_subject(user, &m)
+/// The subject of an active user as the database says now, built by the same code as a
+/// request's subject (token authentication); `None` for a suspended or deleted user. Read
+/// directly, never through the session cache, so it is never older than the last commit.
+pub(crate) async fn stored_subject(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<Subject>> {
+    let Some(user) = user_by_id(&mut *conn, user_id).await? else { return Ok(None) };
+    if !user.is_active() {
+        return Ok(None);
+    }
+    let memberships: Vec<(Uuid, Vec<String>)> =
+        sqlx::query_as("SELECT organization_id, roles FROM organization_members WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let m: Vec<MembershipRoles> = memberships.into_iter().map(|(org, roles)| MembershipRoles { org, roles }).collect();
+    Ok(Some(build_subject(&user, &m)))
 }
 
 fn hash_secret(secret: &str) -> Vec<u8> {

@@ -1,0 +1,327 @@
+//! Black-box tests of issue 11: access decisions hold everywhere and at once. The AI-work rule
+//! is re-checked where the model or a tool is about to run (promotion, claim, every model call,
+//! every tool call), auth changes reach running chats and open sockets of every process at once,
+//! and the other holes of the same review stay closed.
+
+mod common;
+
+use std::time::Duration;
+
+use agentry_client::Client;
+use agentry_client::agentry_sdk as sdk;
+use agentry_fakellm::{FakeLlm, Step, Turn};
+use common::{TestServer, expect_status};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(60);
+/// The text of `last_error` when the owner lost access (SPEC §7).
+const NO_AI_ACCESS: &str = "The chat owner no longer has access to start AI work in this organization.";
+
+async fn setup_provider(owner: &Client, fake: &FakeLlm) {
+    owner
+        .create_chat_provider(&sdk::CreateChatProviderRequest {
+            provider: "openai-compat".into(),
+            base_url: Some(fake.openai_base_url()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    owner
+        .create_chat_model_config(&sdk::CreateChatModelConfigRequest {
+            provider: "openai-compat".into(),
+            model: "fake-model".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+/// Org A; alice is a member of it with agents-access; the default model runs on the fake.
+struct World {
+    s: TestServer,
+    owner: Client,
+    fake: FakeLlm,
+    a: sdk::Organization,
+    alice: Client,
+}
+
+async fn world_on(s: TestServer) -> World {
+    let (owner, _) = s.owner().await;
+    let fake = FakeLlm::start().await;
+    setup_provider(&owner, &fake).await;
+    let a = s.org(&owner, "org-a").await;
+    let (alice, _) = s.user(&owner, "alice", &[a.id]).await;
+    owner.update_member_roles(&a.id.to_string(), "alice", &["agents-access"]).await.unwrap();
+    World { s, owner, fake, a, alice }
+}
+
+async fn world() -> World {
+    world_on(TestServer::start().await).await
+}
+
+fn text(t: &str) -> Value {
+    json!([{"type": "text", "text": t}])
+}
+
+async fn create_chat(c: &Client, org: Uuid, prompt: &str) -> sdk::Chat {
+    c.create_chat(&sdk::CreateChatRequest { organization_id: Some(org), content: Some(text(prompt)), ..Default::default() })
+        .await
+        .unwrap()
+}
+
+/// Polls (as `c`) until the chat's status satisfies `done`.
+async fn wait_status(c: &Client, id: Uuid, done: impl Fn(&str) -> bool) -> sdk::Chat {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let chat = c.chat(id).await.unwrap();
+        if done(&chat.status) {
+            return chat;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "chat {id} stuck in {}", chat.status);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The ways an organization admin takes AI work away from a member.
+#[derive(Clone, Copy, Debug)]
+enum Revoke {
+    /// `agents-access` unassigned; still a member.
+    Role,
+    /// Removed from the organization.
+    Removal,
+    /// Suspended.
+    Suspension,
+}
+
+async fn revoke(w: &World, how: Revoke) {
+    let org = w.a.id.to_string();
+    match how {
+        Revoke::Role => {
+            w.owner.update_member_roles(&org, "alice", &[]).await.unwrap();
+        }
+        Revoke::Removal => w.owner.remove_member(&org, "alice").await.unwrap(),
+        Revoke::Suspension => {
+            w.owner.suspend_user("alice").await.unwrap();
+        }
+    }
+}
+
+/// The issue's scenario: three messages queued behind a slow turn, then access taken away. The
+/// turn stops with the pinned error, the three messages stay stored, and the model is never
+/// called for them.
+async fn queued_turns_are_kept_and_never_answered(how: Revoke) {
+    let w = world().await;
+    w.fake.push_turns([
+        Turn::new(vec![Step::text("slow "), Step::delay(Duration::from_millis(2500)), Step::text("first answer")]),
+        Turn::text("answer to a queued message"),
+        Turn::text("answer to a queued message"),
+        Turn::text("answer to a queued message"),
+    ]);
+    let chat = create_chat(&w.alice, w.a.id, "one").await;
+    wait_status(&w.alice, chat.id, |s| s == "running").await;
+    for n in ["two", "three", "four"] {
+        let sent = w
+            .alice
+            .send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text(n)), ..Default::default() })
+            .await
+            .unwrap();
+        assert!(sent.queued, "a busy chat queues");
+    }
+    revoke(&w, how).await;
+    // The site owner can read any chat, whatever happened to alice.
+    let after = wait_status(&w.owner, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    assert_eq!(after.status, "error", "{how:?}: {:?}", after.last_error);
+    assert_eq!(after.last_error.as_deref(), Some(NO_AI_ACCESS), "{how:?}");
+    // Give a (wrong) promotion time to happen, then look again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let page = w.owner.chat_messages(chat.id, None, Some(200)).await.unwrap();
+    let queued: Vec<String> = page.queued_messages.iter().map(|q| q.content[0]["text"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(queued, ["two", "three", "four"], "{how:?}: queued messages are kept");
+    assert!(page.messages.iter().all(|m| m.role != "user" || m.content[0]["text"] == "one"), "{how:?}: nothing was promoted");
+    assert_eq!(w.fake.requests().len(), 1, "{how:?}: the model was called only for the first turn");
+    assert_eq!(w.owner.chat(chat.id).await.unwrap().status, "error");
+}
+
+#[tokio::test]
+async fn queued_turns_of_a_member_whose_agents_access_is_revoked_never_run() {
+    queued_turns_are_kept_and_never_answered(Revoke::Role).await;
+}
+
+#[tokio::test]
+async fn queued_turns_of_a_removed_member_never_run() {
+    queued_turns_are_kept_and_never_answered(Revoke::Removal).await;
+}
+
+#[tokio::test]
+async fn queued_turns_of_a_suspended_member_never_run() {
+    queued_turns_are_kept_and_never_answered(Revoke::Suspension).await;
+}
+
+/// A chat waiting for a worker while its owner loses access is never claimed into a model run:
+/// the API-only server takes the messages, the daemon (another process) starts afterwards.
+#[tokio::test]
+async fn a_pending_chat_of_a_removed_member_is_not_run_by_another_process() {
+    let w = world_on(TestServer::start_api_only().await).await;
+    let chat = create_chat(&w.alice, w.a.id, "one").await;
+    let sent = w
+        .alice
+        .send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text("two")), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(sent.queued);
+    revoke(&w, Revoke::Removal).await;
+    w.fake.set_handler(|_| Some(Turn::text("must not be asked")));
+    let (_daemon, _url) = common::spawn_server_process(&w.s.database_url);
+    let after = wait_status(&w.owner, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    assert_eq!(after.last_error.as_deref(), Some(NO_AI_ACCESS));
+    assert_eq!(after.status, "error");
+    assert!(w.fake.requests().is_empty(), "the model was called for a member who had been removed");
+    let page = w.owner.chat_messages(chat.id, None, Some(200)).await.unwrap();
+    assert_eq!(page.queued_messages.len(), 1, "the queued message is kept");
+}
+
+/// A turn already in flight when the member is removed does not run its next tool call; the
+/// chat runs on a second server process, the removal happens on the first.
+#[tokio::test]
+async fn a_running_turn_does_not_run_its_next_tool_call_after_removal_on_another_process() {
+    let w = world_on(TestServer::start_api_only().await).await;
+    let (_daemon, _url) = common::spawn_server_process(&w.s.database_url);
+    // The model answers slowly with a tool call that would create a subagent chat.
+    w.fake.push_turns([
+        Turn::new(vec![
+            Step::text("thinking"),
+            Step::delay(Duration::from_millis(2500)),
+            Step::tool_call("spawn_agent", json!({"prompt": "do secret things", "title": "spawned-after-removal"})),
+        ]),
+        Turn::text("must not be asked"),
+    ]);
+    let chat = create_chat(&w.alice, w.a.id, "go").await;
+    wait_status(&w.alice, chat.id, |s| s == "running").await;
+    w.fake.wait_for_requests(1, WAIT).await;
+    revoke(&w, Revoke::Removal).await;
+    let after = wait_status(&w.owner, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    assert_eq!(after.status, "error");
+    assert_eq!(after.last_error.as_deref(), Some(NO_AI_ACCESS));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let all = w.owner.chats("owner:all").await.unwrap();
+    assert!(
+        all.iter().all(|c| c.title != "spawned-after-removal" && c.children.iter().all(|k| k.title != "spawned-after-removal")),
+        "the tool call ran after the removal"
+    );
+    assert_eq!(w.fake.requests().len(), 1, "the model was called again after the removal");
+}
+
+/// Revoking the role while the model is producing a tool call: the daemon re-checks, at once,
+/// on the auth change, and the tool never runs (same process).
+#[tokio::test]
+async fn a_tool_call_after_the_role_is_revoked_does_not_run() {
+    let w = world().await;
+    w.fake.push_turns([
+        Turn::new(vec![
+            Step::delay(Duration::from_millis(2000)),
+            Step::tool_call("spawn_agent", json!({"prompt": "x", "title": "spawned-after-revoke"})),
+        ]),
+        Turn::text("must not be asked"),
+    ]);
+    let chat = create_chat(&w.alice, w.a.id, "go").await;
+    w.fake.wait_for_requests(1, WAIT).await;
+    revoke(&w, Revoke::Role).await;
+    let after = wait_status(&w.alice, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    assert_eq!(after.last_error.as_deref(), Some(NO_AI_ACCESS));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let all = w.owner.chats("owner:all").await.unwrap();
+    assert!(all.iter().all(|c| c.children.is_empty() && c.title != "spawned-after-revoke"));
+    assert_eq!(w.fake.requests().len(), 1);
+    // Giving the role back lets the member continue.
+    w.owner.update_member_roles(&w.a.id.to_string(), "alice", &["agents-access"]).await.unwrap();
+    w.fake.push_turn(Turn::text("back again"));
+    w.alice
+        .send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text("again")), ..Default::default() })
+        .await
+        .unwrap();
+    let done = wait_status(&w.alice, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    assert_eq!(done.status, "waiting", "{:?}", done.last_error);
+}
+
+/// Waits until the socket ends (closed, errored) and returns how long that took.
+async fn closes_within<T: serde::de::DeserializeOwned>(s: &mut agentry_client::EventStream<T>, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, s.next_batch()).await {
+            Err(_) => return false,
+            Ok(None) | Ok(Some(Err(_))) => return true,
+            Ok(Some(Ok(_))) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_removed_members_stream_closes_within_two_seconds() {
+    let w = world().await;
+    w.fake.push_turn(Turn::text("hello"));
+    let chat = create_chat(&w.alice, w.a.id, "hi").await;
+    wait_status(&w.alice, chat.id, |s| s == "waiting").await;
+    let mut stream = w.alice.stream_chat(chat.id, 0).await.unwrap();
+    let first = stream.next_batch().await.unwrap().unwrap();
+    assert!(!first.is_empty(), "a snapshot arrives");
+    // Still open while nothing changes.
+    assert!(!closes_within(&mut stream, Duration::from_millis(500)).await, "the stream closed by itself");
+    revoke(&w, Revoke::Removal).await;
+    assert!(closes_within(&mut stream, Duration::from_secs(2)).await, "the stream stayed open after the removal");
+}
+
+#[tokio::test]
+async fn a_suspended_users_watch_closes_within_two_seconds_on_another_process() {
+    let w = world().await;
+    let (_other, url) = common::spawn_api_only_process(&w.s.database_url);
+    let alice_there = Client::new(&url).unwrap().with_token(w.alice.token().unwrap());
+    let mut watch = alice_there.watch_chats().await.unwrap();
+    assert!(!closes_within(&mut watch, Duration::from_millis(500)).await, "the watch closed by itself");
+    revoke(&w, Revoke::Suspension).await;
+    assert!(closes_within(&mut watch, Duration::from_secs(2)).await, "the watch stayed open after the suspension");
+    expect_status(alice_there.me().await, 401);
+}
+
+fn check(rt: &str, action: &str, owner: Option<&str>, org: Uuid) -> sdk::AuthorizationCheck {
+    sdk::AuthorizationCheck {
+        object: sdk::AuthorizationObject {
+            resource_type: rt.into(),
+            owner_id: owner.map(str::to_string),
+            organization_id: Some(org),
+            resource_id: None,
+        },
+        action: action.into(),
+    }
+}
+
+/// Item 10: the picker's question (`chat create`, owner me) and the create endpoint agree for a
+/// site owner who is not a member of the organization; membership makes both say yes.
+#[tokio::test]
+async fn a_site_owner_who_is_not_a_member_may_not_start_ai_work_there() {
+    let w = world().await;
+    let b = w.s.org(&w.owner, "org-b").await;
+    // Creating an org does not make the site owner a member of it.
+    assert!(!w.owner.members("org-b").await.unwrap().iter().any(|m| m.username == "owner"));
+    let checks = std::collections::BTreeMap::from([
+        ("create".to_string(), check("chat", "create", Some("me"), b.id)),
+        ("read".to_string(), check("chat", "read", Some("me"), b.id)),
+    ]);
+    let got = w.owner.authcheck(&sdk::AuthorizationRequest { checks: checks.clone() }).await.unwrap();
+    assert!(!got["create"], "authcheck offers an org the owner is not a member of");
+    assert!(got["read"], "the site owner still reads every chat");
+    let e = expect_status(
+        w.owner
+            .create_chat(&sdk::CreateChatRequest { organization_id: Some(b.id), content: Some(text("hi")), ..Default::default() })
+            .await,
+        403,
+    );
+    assert_eq!(e.message(), Some("You are not a member of the specified organization."));
+
+    w.owner.add_member("org-b", "owner").await.unwrap();
+    let got = w.owner.authcheck(&sdk::AuthorizationRequest { checks }).await.unwrap();
+    assert!(got["create"], "a member site owner may start AI work");
+    w.fake.push_turn(Turn::text("hello owner"));
+    create_chat(&w.owner, b.id, "hi").await;
+}
