@@ -302,7 +302,8 @@ fn check(rt: &str, action: &str, owner: Option<&str>, org: Uuid) -> sdk::Authori
 async fn a_site_owner_who_is_not_a_member_may_not_start_ai_work_there() {
     let w = world().await;
     let b = w.s.org(&w.owner, "org-b").await;
-    // Creating an org does not make the site owner a member of it.
+    // The creator becomes a member; the site owner leaves, keeping only site-wide rights.
+    w.owner.remove_member("org-b", "owner").await.unwrap();
     assert!(!w.owner.members("org-b").await.unwrap().iter().any(|m| m.username == "owner"));
     let checks = std::collections::BTreeMap::from([
         ("create".to_string(), check("chat", "create", Some("me"), b.id)),
@@ -324,4 +325,39 @@ async fn a_site_owner_who_is_not_a_member_may_not_start_ai_work_there() {
     assert!(got["create"], "a member site owner may start AI work");
     w.fake.push_turn(Turn::text("hello owner"));
     create_chat(&w.owner, b.id, "hi").await;
+}
+
+/// Item 6: an organization user admin may not unassign an org admin's roles, so may not strip
+/// them by removing and re-adding the admin either; nor remove the site owner. An org admin may
+/// remove a user admin (it may unassign every role the user admin holds).
+#[tokio::test]
+async fn removing_a_member_needs_the_right_to_unassign_each_of_their_roles() {
+    let w = world().await;
+    let org = w.a.id.to_string();
+    // The site owner (the org's creator) stays a member with no org roles: only being the site
+    // owner protects the membership below.
+    w.owner.update_member_roles(&org, "owner", &[]).await.unwrap();
+    let (uadmin, _) = w.s.user(&w.owner, "uadmin", &[w.a.id]).await;
+    w.owner.update_member_roles(&org, "uadmin", &["organization-user-admin"]).await.unwrap();
+    let (_admin, _) = w.s.user(&w.owner, "oadmin", &[w.a.id]).await;
+    w.owner.update_member_roles(&org, "oadmin", &["organization-admin"]).await.unwrap();
+
+    // Unassigning is refused (as before) ...
+    expect_status(uadmin.update_member_roles(&org, "oadmin", &[]).await, 403);
+    // ... and so is the removal that would strip the same role.
+    expect_status(uadmin.remove_member(&org, "oadmin").await, 403);
+    let roles = |members: Vec<sdk::OrganizationMember>, who: &str| {
+        members.into_iter().find(|m| m.username == who).map(|m| m.roles.into_iter().map(|r| r.name).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        roles(w.owner.members(&org).await.unwrap(), "oadmin"),
+        Some(vec!["organization-admin".to_string()]),
+        "the org admin keeps membership and role"
+    );
+    // The site owner's membership is the site owner's to end.
+    expect_status(uadmin.remove_member(&org, "owner").await, 403);
+    assert!(roles(w.owner.members(&org).await.unwrap(), "owner").is_some());
+    // What the user admin may unassign, it may remove: alice holds agents-access.
+    uadmin.remove_member(&org, "alice").await.unwrap();
+    assert!(roles(w.owner.members(&org).await.unwrap(), "alice").is_none());
 }
