@@ -361,3 +361,96 @@ async fn removing_a_member_needs_the_right_to_unassign_each_of_their_roles() {
     uadmin.remove_member(&org, "alice").await.unwrap();
     assert!(roles(w.owner.members(&org).await.unwrap(), "alice").is_none());
 }
+
+/// A reqwest client with no cookie store: every header is the test's choice.
+fn raw_http() -> reqwest::Client {
+    reqwest::Client::builder().build().unwrap()
+}
+
+/// The status line's code of a WebSocket handshake sent over a plain TCP connection.
+async fn ws_handshake_status(base: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = base.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(host).await.unwrap();
+    let mut req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    conn.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf)).await.unwrap().unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+    head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("not HTTP: {head:?}"))
+}
+
+/// Item 3: chat WebSockets authenticated by the session cookie only from the access URL's
+/// origin (or with no Origin: not a browser); a token header is unaffected.
+#[tokio::test]
+async fn cookie_websockets_from_a_foreign_origin_are_refused() {
+    let w = world().await;
+    w.fake.push_turn(Turn::text("hello"));
+    let chat = create_chat(&w.alice, w.a.id, "hi").await;
+    let cookie = format!("agentry_session_token={}", w.alice.token().unwrap());
+    let token = w.alice.token().unwrap().to_string();
+    let stream = format!("/api/experimental/chats/{}/stream", chat.id);
+    for path in ["/api/experimental/chats/watch", stream.as_str()] {
+        let evil = [("Cookie", cookie.as_str()), ("Origin", "http://evil.example")];
+        assert_eq!(ws_handshake_status(&w.s.url, path, &evil).await, 403, "{path}: foreign origin");
+        // Same host, another port: same site, not same origin.
+        let sibling = w.s.url.rsplit_once(':').map(|(h, _)| format!("{h}:1")).unwrap();
+        assert_eq!(ws_handshake_status(&w.s.url, path, &[("Cookie", &cookie), ("Origin", &sibling)]).await, 403, "{path}: sibling port");
+        assert_eq!(ws_handshake_status(&w.s.url, path, &[("Cookie", &cookie), ("Origin", &w.s.url)]).await, 101, "{path}: own origin");
+        assert_eq!(ws_handshake_status(&w.s.url, path, &[("Cookie", &cookie)]).await, 101, "{path}: no origin");
+        let by_header = [("Coder-Session-Token", token.as_str()), ("Origin", "http://evil.example")];
+        assert_eq!(ws_handshake_status(&w.s.url, path, &by_header).await, 101, "{path}: token header");
+    }
+}
+
+/// Item 3: cookie-authenticated state changes need a same-origin proof; the same requests with
+/// the token header work. Body-taking routes insist on their content type.
+#[tokio::test]
+async fn cookie_posts_without_a_same_origin_proof_are_refused() {
+    let w = world().await;
+    let http = raw_http();
+    let token = w.alice.token().unwrap().to_string();
+    let cookie = format!("agentry_session_token={token}");
+    let url = |p: &str| format!("{}{p}", w.s.url);
+    let files = url(&format!("/api/experimental/chats/files?organization={}", w.a.id));
+    let keys = url("/api/v2/users/me/keys");
+
+    // A form-like text/plain upload and a body-less key request, as a foreign page would send.
+    let r = http.post(&files).header("Cookie", &cookie).header("Content-Type", "text/plain").header("Origin", "http://evil.example").body("hello").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http.post(&keys).header("Cookie", &cookie).header("Origin", "http://evil.example").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http.post(&keys).header("Cookie", &cookie).header("Sec-Fetch-Site", "same-site").send().await.unwrap();
+    assert_eq!(r.status(), 403, "same-site is not same-origin");
+    let r = http.post(&keys).header("Cookie", &cookie).send().await.unwrap();
+    assert_eq!(r.status(), 403, "no proof at all");
+    let r = http.post(url("/api/v2/users/logout")).header("Cookie", &cookie).header("Origin", "http://evil.example").send().await.unwrap();
+    assert_eq!(r.status(), 403, "logout");
+    w.alice.me().await.expect("the session survived the forged logout");
+
+    // The same requests from the deployment's own page, or with the token header, work.
+    let r = http.post(&files).header("Cookie", &cookie).header("Content-Type", "text/plain").header("Origin", &w.s.url).body("hello").send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = http.post(&files).header("Coder-Session-Token", &token).header("Content-Type", "text/plain").header("Origin", "http://evil.example").body("hello").send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = http.post(&keys).header("Cookie", &cookie).header("Sec-Fetch-Site", "same-origin").send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let r = http.post(&keys).header("Authorization", format!("Bearer {token}")).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    // GETs stay plain.
+    let r = http.get(url("/api/v2/users/me")).header("Cookie", &cookie).header("Origin", "http://evil.example").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A key request with a body must declare it JSON.
+    let r = http.post(&keys).header("Coder-Session-Token", &token).header("Content-Type", "text/plain").body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http.post(&keys).header("Coder-Session-Token", &token).header("Content-Type", "application/json").body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 201);
+}

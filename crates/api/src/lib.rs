@@ -9,6 +9,7 @@
 
 pub mod auth;
 mod convert;
+mod csrf;
 pub mod error;
 mod json;
 mod routes;
@@ -187,6 +188,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/experimental/chats", chats)
         // Unknown `/api` routes are JSON 404s; every other GET is the web UI (SPA fallback).
         .fallback(routes::site::serve)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::same_origin))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -54,6 +54,16 @@ pub async fn create_first(
     Ok((StatusCode::CREATED, Json(sdk::CreateFirstUserResponse { user_id: user.id, organization_id: org })))
 }
 
+/// Whether the request declares a JSON body (`application/json`, or any `+json` type).
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .is_some_and(|m| m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")))
+}
+
 fn session_cookie(token: &str, max_age: i64, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
@@ -186,11 +196,14 @@ pub async fn create_key(
     State(s): State<AppState>,
     auth: Auth,
     Path(user): Path<String>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<sdk::GenerateApiKeyResponse>)> {
-    // The body is optional: an empty one means every default.
+    // The body is optional: an empty one means every default; a body must be declared JSON.
     let req: sdk::CreateTokenRequest = if body.is_empty() {
         sdk::CreateTokenRequest::default()
+    } else if !is_json(&headers) {
+        return Err(ApiError::bad_request(messages::INVALID_JSON).with_detail(messages::JSON_CONTENT_TYPE));
     } else {
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(messages::INVALID_JSON).with_detail(e.to_string()))?
