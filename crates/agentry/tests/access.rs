@@ -454,3 +454,39 @@ async fn cookie_posts_without_a_same_origin_proof_are_refused() {
     let r = http.post(&keys).header("Coder-Session-Token", &token).header("Content-Type", "application/json").body("{}").send().await.unwrap();
     assert_eq!(r.status(), 201);
 }
+
+/// Item 7: an org auditor reads the org's audit log but not its chats, so chat entries show the
+/// chat's id, never its title (the first words of a prompt); the site owner sees the title.
+#[tokio::test]
+async fn an_auditor_sees_no_chat_title_in_the_audit_log() {
+    let w = world().await;
+    let (auditor, _) = w.s.user(&w.owner, "auditor", &[w.a.id]).await;
+    w.owner.update_member_roles(&w.a.id.to_string(), "auditor", &["organization-auditor"]).await.unwrap();
+    w.fake.set_handler(|_| Some(Turn::text("ok")));
+    let secret = "merger plans for ACME";
+    let chat = w
+        .alice
+        .create_chat(&sdk::CreateChatRequest {
+            organization_id: Some(w.a.id),
+            content: Some(text(&format!("{secret}: summarize them"))),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    w.alice
+        .update_chat(chat.id, &sdk::UpdateChatRequest { title: Some(format!("{secret} (renamed)")), ..Default::default() })
+        .await
+        .unwrap();
+
+    let seen = auditor.audit_logs(200, 0).await.unwrap();
+    let about_chat: Vec<&sdk::AuditLog> = seen.audit_logs.iter().filter(|l| l.resource_id == chat.id).collect();
+    assert_eq!(about_chat.len(), 2, "the auditor still sees that the chat was created and changed");
+    let shown = serde_json::to_string(&seen).unwrap();
+    assert!(!shown.contains("merger") && !shown.contains("ACME"), "the auditor sees the title: {shown}");
+    assert!(about_chat.iter().all(|l| l.resource_target == chat.id.to_string()));
+
+    let owner_view = serde_json::to_string(&w.owner.audit_logs(200, 0).await.unwrap()).unwrap();
+    assert!(owner_view.contains("merger plans"), "whoever may read the chat sees its title");
+    // Membership entries stay readable to the auditor (it may read members).
+    assert!(seen.audit_logs.iter().any(|l| l.resource_type == "organization_member" && l.resource_target == "alice"));
+}
