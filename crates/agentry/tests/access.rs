@@ -490,3 +490,75 @@ async fn an_auditor_sees_no_chat_title_in_the_audit_log() {
     // Membership entries stay readable to the auditor (it may read members).
     assert!(seen.audit_logs.iter().any(|l| l.resource_type == "organization_member" && l.resource_target == "alice"));
 }
+
+/// Item 8: user objects list only the organizations the viewer may see.
+#[tokio::test]
+async fn org_admins_see_only_the_organization_ids_they_may_see() {
+    let w = world().await;
+    let b = w.s.org(&w.owner, "org-b").await;
+    w.owner.add_member("org-b", "alice").await.unwrap();
+    let (admin, _) = w.s.user(&w.owner, "admin-a", &[w.a.id]).await;
+    w.owner.update_member_roles(&w.a.id.to_string(), "admin-a", &["organization-admin"]).await.unwrap();
+
+    let seen = admin.user("alice").await.unwrap();
+    assert_eq!(seen.organization_ids, vec![w.a.id], "an org admin of A sees alice's membership of A only");
+    let listed = admin.users(100, 0).await.unwrap();
+    let alice = listed.iter().find(|u| u.username == "alice").unwrap();
+    assert_eq!(alice.organization_ids, vec![w.a.id]);
+    // Alice herself and the site owner see both.
+    let mine = w.alice.me().await.unwrap().organization_ids;
+    assert!(mine.contains(&w.a.id) && mine.contains(&b.id));
+    let owner_view = w.owner.user("alice").await.unwrap().organization_ids;
+    assert!(owner_view.contains(&w.a.id) && owner_view.contains(&b.id));
+}
+
+/// Item 8: a followed build log re-checks access like chat streams: removing the member ends
+/// it within moments, not when the build finishes.
+#[tokio::test]
+async fn a_followed_build_log_ends_when_the_follower_is_removed() {
+    use futures::StreamExt;
+    let w = world().await;
+    let t = w
+        .owner
+        .create_template(&w.a.id.to_string(), &sdk::CreateTemplateRequest {
+            name: "slow".into(),
+            display_name: None,
+            description: None,
+            startup_script: Some("echo starting; sleep 30; echo done".into()),
+            parameters: None,
+        })
+        .await
+        .unwrap();
+    let ws = w
+        .alice
+        .create_workspace(&w.a.id.to_string(), "me", &sdk::CreateWorkspaceRequest {
+            template_id: t.id,
+            name: "slow-ws".into(),
+            rich_parameter_values: vec![],
+        })
+        .await
+        .unwrap();
+    let mut lines = w.alice.follow_build_logs(ws.latest_build.id, 0).await.unwrap().boxed();
+    // The build is running: its first line arrives.
+    let first = tokio::time::timeout(WAIT, async {
+        loop {
+            let l = lines.next().await.expect("log ended early").unwrap();
+            if l.output.contains("starting") {
+                return l;
+            }
+        }
+    })
+    .await
+    .expect("no log line");
+    assert!(first.output.contains("starting"));
+    revoke(&w, Revoke::Removal).await;
+    let ended = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(l) = lines.next().await {
+            if l.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the followed log kept streaming after the removal");
+}

@@ -335,7 +335,15 @@ impl Actor<'_> {
         if !self.subject.can(Action::Read, &user_object(row.id)) {
             return Err(StoreError::NotFound);
         }
-        Ok(row)
+        Ok(self.visible(row))
+    }
+
+    /// The user as the actor may see it: only the organization ids the actor may read (an org
+    /// admin finding people to add must not learn which other organizations exist and who is
+    /// in them).
+    fn visible(&self, mut user: User) -> User {
+        user.organization_ids.retain(|&o| self.subject.can(Action::Read, &crate::orgs::org_object(o)));
+        user
     }
 
     /// Users the actor may read, by username.
@@ -355,7 +363,8 @@ impl Actor<'_> {
             "SELECT {USER_COLUMNS} FROM users u WHERE {f} {after}
              ORDER BY lower(u.username) LIMIT {l} OFFSET {o}"
         );
-        Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+        let rows: Vec<User> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?;
+        Ok(rows.into_iter().map(|u| self.visible(u)).collect())
     }
 
     /// Creates a user and adds them to `orgs` (the default organization when empty). Needs
@@ -412,7 +421,7 @@ impl Actor<'_> {
         tx.commit().await?;
         // Rights may have changed: no cached session of this process may outlive that.
         self.auth.clear();
-        Ok(user)
+        Ok(self.visible(user))
     }
 
     /// Suspends or reactivates a user. Suspension takes effect on the user's next request:
@@ -504,7 +513,7 @@ impl Actor<'_> {
         let user = user_by_id(&mut *tx, target.id).await?.ok_or(StoreError::NotFound)?;
         tx.commit().await?;
         self.auth.clear();
-        Ok(user)
+        Ok(self.visible(user))
     }
 
     /// Issues an API key for a user: yourself (`update_personal` on your own user), or anyone
