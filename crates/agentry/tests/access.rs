@@ -562,3 +562,79 @@ async fn a_followed_build_log_ends_when_the_follower_is_removed() {
     .await;
     assert!(ended.is_ok(), "the followed log kept streaming after the removal");
 }
+
+/// Runs the CLI as `token`'s user.
+async fn cli(url: &str, token: &str, args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_agentry"))
+        .args(args)
+        .env("AGENTRY_URL", url)
+        .env("AGENTRY_SESSION_TOKEN", token)
+        .output()
+        .await
+        .unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Item 4: keys are listed (never with their secret) and revoked; a revoked key is refused at
+/// once by another server process, and its open watch socket there closes.
+#[tokio::test]
+async fn a_revoked_key_is_refused_at_once_on_another_process() {
+    let w = world().await;
+    let (_other, url) = common::spawn_api_only_process(&w.s.database_url);
+    let key = w
+        .alice
+        .create_api_key("me", &sdk::CreateTokenRequest { lifetime_seconds: Some(3600), token_name: Some("ci".into()) })
+        .await
+        .unwrap()
+        .key;
+    let there = Client::new(&url).unwrap().with_token(&key);
+    // Used (and cached) on the other process.
+    assert_eq!(there.me().await.unwrap().username, "alice");
+    let mut watch = there.watch_chats().await.unwrap();
+
+    let keys = w.alice.api_keys("me").await.unwrap();
+    let id = key.split_once('-').unwrap().0;
+    let listed = keys.iter().find(|k| k.id == id).expect("the new key is listed");
+    assert_eq!(listed.name, "ci");
+    assert_eq!(listed.scope, "all");
+    assert_eq!(listed.login_type, "token");
+    assert!(listed.expires_at > listed.created_at);
+    let shown = serde_json::to_string(&keys).unwrap();
+    assert!(!shown.contains(key.split_once('-').unwrap().1), "a secret was listed");
+    // Sessions are listed too (alice's login), and nobody else may list alice's keys.
+    assert!(keys.iter().any(|k| k.login_type == "password"));
+    let (bob, _) = w.s.user(&w.owner, "bob", &[w.a.id]).await;
+    expect_status(bob.api_keys("alice").await, 404);
+    expect_status(bob.delete_api_key("alice", id).await, 404);
+
+    w.alice.delete_api_key("me", id).await.unwrap();
+    expect_status(there.me().await, 401);
+    assert!(closes_within(&mut watch, Duration::from_secs(2)).await, "the revoked key's socket stayed open");
+    assert!(w.alice.api_keys("me").await.unwrap().iter().all(|k| k.id != id));
+    expect_status(w.alice.delete_api_key("me", id).await, 404);
+    w.alice.me().await.expect("alice's own session is untouched");
+}
+
+/// Item 4: `agentry tokens create|list|delete`.
+#[tokio::test]
+async fn the_cli_creates_lists_and_revokes_tokens() {
+    let w = world().await;
+    let token = w.alice.token().unwrap().to_string();
+    let (ok, key, err) = cli(&w.s.url, &token, &["tokens", "create", "--name", "laptop", "--lifetime", "2h"]).await;
+    assert!(ok, "{err}");
+    let key = key.trim().to_string();
+    let id = key.split_once('-').unwrap().0.to_string();
+    let (ok, table, err) = cli(&w.s.url, &token, &["tokens", "list"]).await;
+    assert!(ok, "{err}");
+    assert!(table.lines().any(|l| l.starts_with(&id) && l.contains("laptop")), "{table}");
+    let (ok, json, _) = cli(&w.s.url, &token, &["tokens", "list", "-o", "json"]).await;
+    assert!(ok);
+    let listed: Vec<sdk::ApiKey> = serde_json::from_str(&json).unwrap();
+    let k = listed.iter().find(|k| k.id == id).unwrap();
+    let lifetime = k.expires_at - k.created_at;
+    assert!((lifetime.num_seconds() - 7200).abs() < 60, "{lifetime}");
+    Client::new(&w.s.url).unwrap().with_token(&key).me().await.unwrap();
+    let (ok, _, err) = cli(&w.s.url, &token, &["tokens", "delete", &id]).await;
+    assert!(ok, "{err}");
+    expect_status(Client::new(&w.s.url).unwrap().with_token(&key).me().await, 401);
+}

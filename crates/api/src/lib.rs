@@ -99,7 +99,7 @@ impl AppState {
         meta::buildinfo, meta::audit,
         users::first_exists, users::create_first, users::login, users::logout, users::me, users::get,
         users::list, users::create, users::update_roles, users::suspend, users::activate,
-        users::create_key, users::site_roles,
+        users::create_key, users::list_keys, users::delete_key, users::site_roles,
         orgs::list, orgs::create, orgs::get, orgs::update, orgs::delete, orgs::members,
         orgs::add_member, orgs::remove_member, orgs::update_member_roles, orgs::roles,
         authcheck::check,
@@ -136,7 +136,8 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{user}/roles", put(users::update_roles))
         .route("/users/{user}/status/suspend", put(users::suspend))
         .route("/users/{user}/status/activate", put(users::activate))
-        .route("/users/{user}/keys", post(users::create_key))
+        .route("/users/{user}/keys", get(users::list_keys).post(users::create_key))
+        .route("/users/{user}/keys/{id}", axum::routing::delete(users::delete_key))
         .route("/organizations", get(orgs::list).post(orgs::create))
         .route("/organizations/{org}", get(orgs::get).patch(orgs::update).delete(orgs::delete))
         .route("/organizations/{org}/members", get(orgs::members))

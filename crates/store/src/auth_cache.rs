@@ -37,6 +37,8 @@ use crate::users::User;
 const CHANNEL: &str = "agentry_auth";
 /// The longest any session result is reused, whatever else happens.
 pub const MAX_AGE: Duration = Duration::from_secs(30);
+/// How often a key's `last_used` is written, at most, per process.
+const USE_RECORD_EVERY: Duration = Duration::from_secs(60);
 /// Entries kept at most; past that the cache starts over.
 const MAX_ENTRIES: usize = 50_000;
 
@@ -72,6 +74,8 @@ pub struct AuthCache {
     generation: AtomicU64,
     entries: Mutex<HashMap<String, Cached>>,
     changes: tokio::sync::broadcast::Sender<AuthChange>,
+    /// When this process last recorded each key's use.
+    used: Mutex<HashMap<String, Instant>>,
 }
 
 impl Default for AuthCache {
@@ -81,11 +85,26 @@ impl Default for AuthCache {
             generation: AtomicU64::new(0),
             entries: Mutex::new(HashMap::new()),
             changes: tokio::sync::broadcast::channel(1024).0,
+            used: Mutex::new(HashMap::new()),
         }
     }
 }
 
 impl AuthCache {
+    /// Whether to record a use of `key_id` now (the first in [`USE_RECORD_EVERY`] in this
+    /// process), noting that it is being recorded.
+    pub(crate) fn should_mark_used(&self, key_id: &str) -> bool {
+        let mut used = self.used.lock().expect("key use lock");
+        if used.get(key_id).is_some_and(|t| t.elapsed() < USE_RECORD_EVERY) {
+            return false;
+        }
+        if used.len() >= MAX_ENTRIES {
+            used.clear();
+        }
+        used.insert(key_id.to_string(), Instant::now());
+        true
+    }
+
     /// A receiver of every auth change committed from now on (by any process).
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<AuthChange> {
         self.changes.subscribe()

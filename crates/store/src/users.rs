@@ -73,6 +73,21 @@ pub struct NewUser<'a> {
     pub hashed_password: String,
 }
 
+/// An API key or session as its owner may see it; never the secret.
+#[derive(Debug, Clone, FromRow)]
+pub struct ApiKey {
+    pub id: String,
+    pub user_id: Uuid,
+    /// The key's name (`token_name`); sessions from a login have none.
+    pub token_name: String,
+    /// `password` (a login session) or `token` (an API token).
+    pub login_type: String,
+    pub created_at: DateTime<Utc>,
+    /// Updated at most once a minute per process.
+    pub last_used: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A successfully authenticated request: who it is and what they may do.
 pub struct Authenticated {
     pub user: User,
@@ -161,6 +176,14 @@ async fn insert_api_key(
         let mut rng = rand::rng();
         (Alphanumeric.sample_string(&mut rng, 10), Alphanumeric.sample_string(&mut rng, 22))
     };
+    // Tokens always have a name, so a list of them can be told apart.
+    let default_name;
+    let name = if name.trim().is_empty() && login_type == "token" {
+        default_name = format!("token-{}", id.to_ascii_lowercase());
+        default_name.as_str()
+    } else {
+        name.trim()
+    };
     sqlx::query(
         "INSERT INTO api_keys (id, user_id, hashed_secret, login_type, token_name, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -221,8 +244,11 @@ impl System<'_> {
         }
         let hashed = hash_secret(secret);
         if let Some((cached_hash, expires_at, user, subject)) = self.auth.get(id) {
-            return Ok((same_bytes(&cached_hash, &hashed) && expires_at > Utc::now())
-                .then(|| Authenticated { user, subject, key_id: id.to_string() }));
+            let ok = same_bytes(&cached_hash, &hashed) && expires_at > Utc::now();
+            if ok {
+                self.mark_used(id);
+            }
+            return Ok(ok.then(|| Authenticated { user, subject, key_id: id.to_string() }));
         }
         let seen = self.auth.generation();
         let sql = format!(
@@ -239,9 +265,25 @@ impl System<'_> {
             return Ok(None);
         }
         let subject = build_subject(&row.user, &row.memberships.0);
+        self.mark_used(id);
         // Only live sessions of active users are cached; a refused token is looked up again.
         self.auth.put(id, seen, row.hashed_secret, row.expires_at, row.user.clone(), subject.clone());
         Ok(Some(Authenticated { user: row.user, subject, key_id: id.to_string() }))
+    }
+
+    /// Records that a key was used, at most once a minute per key and process, in the
+    /// background: authentication never waits for it.
+    fn mark_used(&self, key_id: &str) {
+        if !self.auth.should_mark_used(key_id) {
+            return;
+        }
+        let pool = self.pool.clone();
+        let key_id = key_id.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = sqlx::query("UPDATE api_keys SET last_used = now() WHERE id = $1").bind(&key_id).execute(&pool).await {
+                tracing::debug!(error = %e, "recording key use failed");
+            }
+        });
     }
 
     /// Password hash and user for a login attempt, looked up by email (case-insensitive).
@@ -529,5 +571,44 @@ impl Actor<'_> {
         }
         let mut conn = self.pool.acquire().await?;
         insert_api_key(&mut conn, target.id, "token", lifetime, name).await
+    }
+
+    /// Who may see and revoke a user's keys: the user (`read_personal` / `update_personal` on
+    /// themselves), or the site owner for anyone — the same people who may mint them.
+    async fn key_holder(&self, user: &UserRef<'_>, action: Action) -> Result<User> {
+        let target = self.user(user).await?;
+        self.subject.authorize(action, &user_object(target.id)).map_err(StoreError::Forbidden)?;
+        if target.id != self.subject.user_id() && !self.subject.has_site_role(SiteRole::Owner) {
+            return Err(StoreError::Forbidden(agentry_rbac::Denial::NoGrant));
+        }
+        Ok(target)
+    }
+
+    /// A user's keys and sessions that have not expired, newest first.
+    pub async fn api_keys(&self, user: &UserRef<'_>) -> Result<Vec<ApiKey>> {
+        let target = self.key_holder(user, Action::ReadPersonal).await?;
+        Ok(sqlx::query_as(
+            "SELECT id, user_id, token_name, login_type, created_at, last_used, expires_at FROM api_keys
+             WHERE user_id = $1 AND expires_at > now() ORDER BY created_at DESC, id",
+        )
+        .bind(target.id)
+        .fetch_all(self.pool)
+        .await?)
+    }
+
+    /// Revokes one of a user's keys. Every process drops it at once: the deletion fires the
+    /// auth-change trigger, which empties session caches and re-checks the user's sockets.
+    pub async fn delete_user_api_key(&self, user: &UserRef<'_>, key_id: &str) -> Result<()> {
+        let target = self.key_holder(user, Action::UpdatePersonal).await?;
+        let gone = sqlx::query("DELETE FROM api_keys WHERE id = $1 AND user_id = $2")
+            .bind(key_id)
+            .bind(target.id)
+            .execute(self.pool)
+            .await?;
+        self.auth.clear();
+        if gone.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 }

@@ -227,6 +227,24 @@ pub async fn create_key(
     Ok((StatusCode::CREATED, Json(sdk::GenerateApiKeyResponse { key })))
 }
 
+#[utoipa::path(get, path = "/api/v2/users/{user}/keys", tag = "users", params(("user" = String, Path)),
+    responses((status = 200, body = Vec<sdk::ApiKey>), (status = 403, body = sdk::Response), (status = 404, body = sdk::Response)))]
+pub async fn list_keys(State(s): State<AppState>, auth: Auth, Path(user): Path<String>) -> ApiResult<Json<Vec<sdk::ApiKey>>> {
+    let keys = s.store.actor(&auth.subject).api_keys(&UserRef::parse(&user)).await?;
+    Ok(Json(keys.into_iter().map(convert::api_key).collect()))
+}
+
+#[utoipa::path(delete, path = "/api/v2/users/{user}/keys/{id}", tag = "users", params(("user" = String, Path), ("id" = String, Path)),
+    responses((status = 204), (status = 403, body = sdk::Response), (status = 404, body = sdk::Response)))]
+pub async fn delete_key(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((user, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.store.actor(&auth.subject).delete_user_api_key(&UserRef::parse(&user), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[utoipa::path(get, path = "/api/v2/users/roles", tag = "users", responses((status = 200, body = Vec<sdk::AssignableRole>)))]
 pub async fn site_roles(auth: Auth) -> Json<Vec<sdk::AssignableRole>> {
     let can_assign = auth.subject.can(Action::Assign, &Object::new(ResourceType::AssignRole));
