@@ -638,3 +638,124 @@ async fn the_cli_creates_lists_and_revokes_tokens() {
     assert!(ok, "{err}");
     expect_status(Client::new(&w.s.url).unwrap().with_token(&key).me().await, 401);
 }
+
+async fn login_status(http: &reqwest::Client, url: &str, email: &str, password: &str) -> reqwest::Response {
+    http.post(format!("{url}/api/v2/users/login")).json(&json!({"email": email, "password": password})).send().await.unwrap()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Item 5: a wrong password for a real email and any password for an unknown email take the
+/// same time (both cost one Argon2 hash), so timing does not reveal which emails exist.
+#[tokio::test]
+async fn login_timing_does_not_reveal_which_emails_exist() {
+    let s = TestServer::start_api_only().await;
+    let (owner, _) = s.owner().await;
+    let mut known = Vec::new();
+    for i in 0..5 {
+        s.user(&owner, &format!("timed{i}"), &[]).await;
+        known.push(format!("timed{i}@example.com"));
+    }
+    let http = raw_http();
+    // Warm up (connection, the dummy hash).
+    assert_eq!(login_status(&http, &s.url, "warm@example.com", "x").await.status(), 401);
+    let (mut t_known, mut t_unknown) = (Vec::new(), Vec::new());
+    for i in 0..50 {
+        // Interleaved, so drift hits both alike; at most 10 failures per account.
+        let start = std::time::Instant::now();
+        assert_eq!(login_status(&http, &s.url, &known[i % 5], "wrong password").await.status(), 401);
+        t_known.push(start.elapsed());
+        let start = std::time::Instant::now();
+        assert_eq!(login_status(&http, &s.url, &format!("nobody{i}@example.com"), "wrong password").await.status(), 401);
+        t_unknown.push(start.elapsed());
+    }
+    let (k, u) = (median(t_known), median(t_unknown));
+    let ratio = k.as_secs_f64().max(u.as_secs_f64()) / k.as_secs_f64().min(u.as_secs_f64());
+    assert!(ratio < 1.5, "median known {k:?} vs unknown {u:?} (ratio {ratio:.2})");
+    // Failed logins are audited, for real and unknown emails.
+    let audit = owner.audit_logs(500, 0).await.unwrap();
+    let failed: Vec<&sdk::AuditLog> = audit.audit_logs.iter().filter(|l| l.action == "login").collect();
+    assert!(failed.iter().any(|l| l.resource_target == "timed0" && l.diff["success"] == false));
+    assert!(failed.iter().any(|l| l.resource_target == "nobody7@example.com"));
+}
+
+/// Item 5: ten failures a minute per account, then 429 with Retry-After, for the right password
+/// too; other accounts log in as usual.
+#[tokio::test]
+async fn repeated_wrong_logins_are_throttled_per_account() {
+    let w = world_on(TestServer::start_api_only().await).await;
+    let (_bob, _) = w.s.user(&w.owner, "bob", &[w.a.id]).await;
+    let http = raw_http();
+    for _ in 0..10 {
+        assert_eq!(login_status(&http, &w.s.url, "alice@example.com", "guess").await.status(), 401);
+    }
+    let r = login_status(&http, &w.s.url, "alice@example.com", "guess").await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // Locked out for now, whatever the password (a success would end the guessing).
+    let r = login_status(&http, &w.s.url, "ALICE@example.com", common::PASSWORD).await;
+    assert_eq!(r.status(), 429);
+    // Others are unaffected; alice's existing sessions too.
+    assert_eq!(login_status(&http, &w.s.url, "bob@example.com", common::PASSWORD).await.status(), 201);
+    w.alice.me().await.unwrap();
+    // Unknown emails are throttled alike (the limit does not reveal existence either).
+    for _ in 0..10 {
+        assert_eq!(login_status(&http, &w.s.url, "ghost@example.com", "guess").await.status(), 401);
+    }
+    assert_eq!(login_status(&http, &w.s.url, "ghost@example.com", "guess").await.status(), 429);
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// Item 5: 200 concurrent wrong logins hash at most twice-the-cores passwords at a time, so the
+/// server's memory stays flat (each Argon2 hash takes 19 MiB).
+#[tokio::test]
+async fn memory_stays_flat_under_200_concurrent_wrong_logins() {
+    let s = TestServer::start_api_only().await;
+    s.owner().await;
+    let (server, url) = common::spawn_api_only_process(&s.database_url);
+    let pid = server.pid();
+    let http = raw_http();
+    assert_eq!(login_status(&http, &url, "owner@example.com", "warm-up").await.status(), 401);
+    let baseline = rss_kib(pid);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                peak = peak.max(rss_kib(pid));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            peak
+        })
+    };
+    let attempts = (0..200).map(|i| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let email = if i % 2 == 0 { "owner@example.com".to_string() } else { format!("flood{i}@example.com") };
+            login_status(&http, &url, &email, "wrong").await.status().as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    done.store(true, std::sync::atomic::Ordering::Release);
+    let peak = sampler.await.unwrap();
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as u64;
+    // Twice the cores hashing at 19 MiB each, plus room for 200 connections.
+    let allowed = cores * 2 * 19 * 1024 + 64 * 1024;
+    let grew = peak.saturating_sub(baseline);
+    assert!(grew < allowed, "RSS grew by {} MiB under the flood (allowed {} MiB)", grew / 1024, allowed / 1024);
+}

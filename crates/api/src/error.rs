@@ -32,6 +32,7 @@ pub mod messages {
     pub const CHAT_MESSAGE_NOT_FOUND: &str = "Chat message not found.";
     pub const QUEUED_MESSAGE_NOT_FOUND: &str = "Queued message not found.";
     pub const INVALID_CHAT_ID: &str = "Invalid chat ID.";
+    pub const TOO_MANY_LOGINS: &str = "Too many failed login attempts. Try again later.";
     pub const CROSS_ORIGIN: &str = "Cross-origin requests authenticated by the session cookie are not allowed.";
     pub const JSON_CONTENT_TYPE: &str = "Expected request with `Content-Type: application/json`.";
 }

@@ -12,6 +12,7 @@ mod convert;
 mod csrf;
 pub mod error;
 mod json;
+pub mod login_limit;
 mod routes;
 mod validate;
 
@@ -39,6 +40,8 @@ pub struct Config {
     pub session_lifetime: chrono::Duration,
     /// Mark the session cookie `Secure` (the access URL is https).
     pub secure_cookies: bool,
+    /// Failed-login throttling.
+    pub login_limits: login_limit::LoginLimits,
 }
 
 impl Config {
@@ -48,6 +51,7 @@ impl Config {
             secure_cookies: access_url.starts_with("https://"),
             access_url,
             session_lifetime: chrono::Duration::hours(24),
+            login_limits: login_limit::LoginLimits::default(),
         }
     }
 }
@@ -64,11 +68,14 @@ pub struct AppState {
     /// Live chat parts (streaming deltas, retries) from this and every other server process;
     /// started by [`serve`] when unset.
     pub(crate) parts: Option<agentry_store::parts::Parts>,
+    /// Failed logins of this process, for throttling.
+    pub(crate) logins: Arc<login_limit::LoginLimiter>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: Config, provisioning: agentry_provisioner::Provisioning) -> AppState {
-        AppState { store, config: Arc::new(config), provisioning, hub: None, parts: None }
+        let logins = Arc::new(login_limit::LoginLimiter::new(config.login_limits));
+        AppState { store, config: Arc::new(config), provisioning, hub: None, parts: None, logins }
     }
 
     /// Uses an already running change hub (shared with the chat daemon in the same process).
@@ -209,5 +216,8 @@ pub async fn serve(
     if state.parts.is_none() {
         state.parts = Some(agentry_store::parts::Parts::start(&state.store).await.map_err(std::io::Error::other)?);
     }
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    // The peer address feeds login throttling per client.
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -302,6 +302,37 @@ impl System<'_> {
         Ok(row.map(|r| (r.user, r.hashed_password)))
     }
 
+    /// Records a failed login in the audit log: about the account when the email names one,
+    /// else about "no user" (the nil id) with the email as typed. Only readers of every user
+    /// (site-level `user read`) see either.
+    pub async fn audit_failed_login(&self, email: &str, ip: Option<&str>) -> Result<()> {
+        let user: Option<(Uuid, String)> =
+            sqlx::query_as("SELECT id, username FROM users WHERE lower(email) = lower($1)")
+                .bind(email)
+                .fetch_optional(self.pool)
+                .await?;
+        let typed: String = email.chars().take(254).collect();
+        let (id, target, known) = match &user {
+            Some((id, username)) => (*id, username.as_str(), true),
+            None => (Uuid::nil(), typed.as_str(), false),
+        };
+        let mut conn = self.pool.acquire().await?;
+        audit::record(
+            &mut conn,
+            Entry {
+                user_id: user.as_ref().map(|u| u.0),
+                organization_id: None,
+                action: "login",
+                resource_type: "user",
+                resource_id: id,
+                resource_target: target,
+                diff: serde_json::json!({"success": false, "known_user": known, "ip": ip}),
+                description: format!("failed login for {target}"),
+            },
+        )
+        .await
+    }
+
     /// Issues a session token after a successful password check.
     pub async fn create_session(&self, user_id: Uuid, lifetime: Duration) -> Result<String> {
         let mut conn = self.pool.acquire().await?;

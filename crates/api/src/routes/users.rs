@@ -6,9 +6,9 @@ use agentry_store::users::{NewUser, UserRef};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 
-use crate::auth::{Auth, SESSION_COOKIE, hash_password, verify_password};
+use crate::auth::{Auth, SESSION_COOKIE, dummy_hash, hash_password, verify_password};
 use crate::error::{ApiError, ApiResult, messages};
 use crate::json::{ApiJson, ApiQuery, Pagination};
 use crate::{AppState, convert, validate};
@@ -76,15 +76,29 @@ fn session_cookie(token: &str, max_age: i64, secure: bool) -> HeaderValue {
     responses((status = 201, body = sdk::LoginResponse), (status = 401, body = sdk::Response)))]
 pub async fn login(
     State(s): State<AppState>,
+    PeerIp(ip): PeerIp,
     ApiJson(req): ApiJson<sdk::LoginRequest>,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<Response> {
+    if let Err(wait) = s.logins.check(&req.email, ip) {
+        let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, messages::TOO_MANY_LOGINS).into_response();
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+        return Ok(r);
+    }
     let candidate = s.store.system().login_candidate(&req.email).await?;
-    let Some((user, hash)) = candidate else {
+    // An unknown email costs one hash too (see `dummy_hash`), and fails the same way.
+    let (user, hash) = match candidate {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, dummy_hash().await?),
+    };
+    let verified = verify_password(req.password, hash).await?;
+    let Some(user) = user.filter(|_| verified) else {
+        s.logins.failed(&req.email, ip);
+        let ip = ip.map(|i| i.to_string());
+        if let Err(e) = s.store.system().audit_failed_login(&req.email, ip.as_deref()).await {
+            tracing::warn!(error = %e, "recording a failed login failed");
+        }
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, messages::INVALID_CREDENTIALS));
     };
-    if !verify_password(req.password, hash).await? {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, messages::INVALID_CREDENTIALS));
-    }
     if !user.is_active() {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Your account is suspended. Contact an administrator."));
     }
@@ -92,7 +106,20 @@ pub async fn login(
     let token = s.store.system().create_session(user.id, lifetime).await?;
     let mut headers = HeaderMap::new();
     headers.insert(header::SET_COOKIE, session_cookie(&token, lifetime.num_seconds(), s.config.secure_cookies));
-    Ok((StatusCode::CREATED, headers, Json(sdk::LoginResponse { session_token: token })))
+    Ok((StatusCode::CREATED, headers, Json(sdk::LoginResponse { session_token: token })).into_response())
+}
+
+/// The client's address as the connection shows it (`None` when the server was started without
+/// connection info, e.g. a router driven directly).
+pub struct PeerIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(PeerIp(info.map(|c| c.0.ip())))
+    }
 }
 
 #[utoipa::path(post, path = "/api/v2/users/logout", tag = "users", responses((status = 200, body = sdk::Response)))]
