@@ -759,3 +759,37 @@ async fn memory_stays_flat_under_200_concurrent_wrong_logins() {
     let grew = peak.saturating_sub(baseline);
     assert!(grew < allowed, "RSS grew by {} MiB under the flood (allowed {} MiB)", grew / 1024, allowed / 1024);
 }
+
+/// Item 9: the UI (and every other answer) carries a strict policy: own origin only, no inline
+/// script or style, never framed; HSTS only when the access URL is https.
+#[tokio::test]
+async fn the_ui_is_served_with_strict_security_headers() {
+    let s = TestServer::start_api_only().await;
+    let http = raw_http();
+    for path in ["/", "/agents", "/api/v2/buildinfo"] {
+        let r = http.get(format!("{}{path}", s.url)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for directive in ["default-src 'self'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "object-src 'none'"] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval") && !csp.contains('*'), "{path}: {csp}");
+        let host = s.url.trim_start_matches("http://");
+        assert!(csp.contains(&format!("connect-src 'self' ws://{host}")), "{path}: {csp}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "same-origin", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert!(h.get("strict-transport-security").is_none(), "{path}: no HSTS over http");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_https, url) = common::spawn_agentry_with(
+        Some(&s.database_url),
+        dir.path(),
+        &["--chat-daemon", "false", "--access-url", "https://agents.example.com"],
+    );
+    let r = http.get(format!("{url}/")).send().await.unwrap();
+    assert!(r.headers()["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
+    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("wss://agents.example.com"));
+}

@@ -10,6 +10,7 @@
 pub mod auth;
 mod convert;
 mod csrf;
+mod headers;
 pub mod error;
 mod json;
 pub mod login_limit;
@@ -197,6 +198,7 @@ pub fn router(state: AppState) -> Router {
         // Unknown `/api` routes are JSON 404s; every other GET is the web UI (SPA fallback).
         .fallback(routes::site::serve)
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::same_origin))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), headers::security_headers))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http())
