@@ -264,12 +264,19 @@ async fn a_removed_members_stream_closes_within_two_seconds() {
     let chat = create_chat(&w.alice, w.a.id, "hi").await;
     wait_status(&w.alice, chat.id, |s| s == "waiting").await;
     let mut stream = w.alice.stream_chat(chat.id, 0).await.unwrap();
+    let mut watch = w.alice.watch_chats().await.unwrap();
     let first = stream.next_batch().await.unwrap().unwrap();
     assert!(!first.is_empty(), "a snapshot arrives");
-    // Still open while nothing changes.
+    // Still open while nothing changes, and while changes do not take access away.
     assert!(!closes_within(&mut stream, Duration::from_millis(500)).await, "the stream closed by itself");
+    let b = w.s.org(&w.owner, "org-b").await;
+    w.owner.add_member(&b.id.to_string(), "alice").await.unwrap();
+    assert!(!closes_within(&mut stream, Duration::from_millis(500)).await, "joining an org closed the stream");
+    assert!(!closes_within(&mut watch, Duration::from_millis(100)).await, "joining an org closed the watch");
     revoke(&w, Revoke::Removal).await;
     assert!(closes_within(&mut stream, Duration::from_secs(2)).await, "the stream stayed open after the removal");
+    // The watch closes too, so the client refetches a list without the org's chats.
+    assert!(closes_within(&mut watch, Duration::from_secs(2)).await, "the watch stayed open after the removal");
 }
 
 #[tokio::test]

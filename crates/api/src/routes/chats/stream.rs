@@ -318,7 +318,14 @@ async fn run_watch(
                 None
             }
             change = auth_changes.recv() => {
-                if concerns(change, auth.user.id) && auth.refresh(&s).await.is_err() { break }
+                if concerns(change, auth.user.id) {
+                    let before: Vec<uuid::Uuid> = auth.subject.org_ids().collect();
+                    if auth.refresh(&s).await.is_err() { break }
+                    // Removed from an organization: the client's list still shows chats it
+                    // may no longer see, and watch has no event for that. Closing makes it
+                    // reconnect and refetch.
+                    if before.iter().any(|o| !auth.subject.is_member_of(*o)) { break }
+                }
                 None
             }
             msg = incoming.next() => match msg {
