@@ -800,3 +800,35 @@ async fn the_ui_is_served_with_strict_security_headers() {
     assert!(r.headers()["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
     assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("wss://agents.example.com"));
 }
+
+/// Item 1, promotion after an interrupt: interrupting a chat that has no worker promotes its
+/// queue head at once — unless the owner lost access, and then the queue stays and the chat
+/// stops with the error (no daemon here, so nothing else decides).
+#[tokio::test]
+async fn an_interrupt_does_not_promote_the_queue_of_an_owner_who_lost_access() {
+    let w = world_on(TestServer::start_api_only().await).await;
+    let chat = create_chat(&w.alice, w.a.id, "one").await;
+    for n in ["two", "three"] {
+        let sent = w
+            .alice
+            .send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text(n)), ..Default::default() })
+            .await
+            .unwrap();
+        assert!(sent.queued);
+    }
+    revoke(&w, Revoke::Role).await;
+    // Stopping is not AI work: alice may still interrupt her own chat.
+    let after = w.alice.interrupt_chat(chat.id).await.unwrap();
+    assert_eq!(after.status, "error");
+    assert_eq!(after.last_error.as_deref(), Some(NO_AI_ACCESS));
+    let page = w.alice.chat_messages(chat.id, None, Some(200)).await.unwrap();
+    assert_eq!(page.queued_messages.len(), 2, "the queue is kept");
+    assert_eq!(page.messages.iter().filter(|m| m.role == "user").count(), 1, "nothing was promoted");
+
+    // Nothing is lost: with access back, alice sends the kept queue on explicitly.
+    expect_status(w.alice.promote_queued_message(chat.id, page.queued_messages[0].id).await, 403);
+    w.owner.update_member_roles(&w.a.id.to_string(), "alice", &["agents-access"]).await.unwrap();
+    let promoted = w.alice.promote_queued_message(chat.id, page.queued_messages[0].id).await.unwrap();
+    assert_eq!(promoted.content[0]["text"], "two");
+    assert_eq!(w.alice.chat(chat.id).await.unwrap().status, "pending");
+}
