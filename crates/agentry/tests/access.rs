@@ -599,8 +599,17 @@ async fn a_revoked_key_is_refused_at_once_on_another_process() {
     assert_eq!(there.me().await.unwrap().username, "alice");
     let mut watch = there.watch_chats().await.unwrap();
 
-    let keys = w.alice.api_keys("me").await.unwrap();
     let id = key.split_once('-').unwrap().0;
+    // Its use is recorded (in the background, so poll).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let keys = loop {
+        let keys = w.alice.api_keys("me").await.unwrap();
+        if keys.iter().any(|k| k.id == id && k.last_used.is_some()) {
+            break keys;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "last_used was never recorded: {keys:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let listed = keys.iter().find(|k| k.id == id).expect("the new key is listed");
     assert_eq!(listed.name, "ci");
     assert_eq!(listed.scope, "all");
