@@ -841,3 +841,43 @@ async fn an_interrupt_does_not_promote_the_queue_of_an_owner_who_lost_access() {
     assert_eq!(promoted.content[0]["text"], "two");
     assert_eq!(w.alice.chat(chat.id).await.unwrap().status, "pending");
 }
+
+/// Item 1: subagents follow their root. The owner loses access while a child runs and the root
+/// waits for it: both stop with the error and neither calls the model again.
+#[tokio::test]
+async fn a_subagent_and_its_root_stop_when_the_owner_loses_access() {
+    let w = world().await;
+    w.fake.set_handler(|req| {
+        let body = req.body.to_string();
+        if body.contains("You are a subagent") {
+            return Some(Turn::new(vec![Step::delay(Duration::from_millis(3000)), Step::text("child report")]));
+        }
+        let last = req.body["messages"].as_array().and_then(|m| m.last().cloned()).unwrap_or_default();
+        if last["role"] != "tool" {
+            return Some(Turn::tool_call("spawn_agent", json!({"prompt": "Find it", "title": "finder"})));
+        }
+        let spawned: Value = serde_json::from_str(last["content"].as_str().unwrap_or("{}")).unwrap_or_default();
+        if spawned["chat_id"].is_string() {
+            return Some(Turn::tool_call("wait_agent", json!({"chat_id": spawned["chat_id"], "timeout_seconds": 30})));
+        }
+        Some(Turn::text("must not be asked"))
+    });
+    let root = create_chat(&w.alice, w.a.id, "delegate").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    // The root asked twice (spawn, then wait) and the child once, slowly.
+    while !(w.fake.requests().len() >= 3 && w.fake.requests().iter().any(|r| r.body.to_string().contains("You are a subagent"))) {
+        assert!(tokio::time::Instant::now() < deadline, "the root and the child never both called the model");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let asked = w.fake.requests().len();
+    revoke(&w, Revoke::Role).await;
+    let root_after = wait_status(&w.alice, root.id, |s| matches!(s, "waiting" | "error")).await;
+    let child = w.alice.chats("owner:me").await.unwrap().into_iter().find(|c| c.id == root.id).unwrap().children[0].clone();
+    let child_after = wait_status(&w.alice, child.id, |s| matches!(s, "waiting" | "error")).await;
+    for c in [&root_after, &child_after] {
+        assert_eq!(c.status, "error", "{}", c.title);
+        assert_eq!(c.last_error.as_deref(), Some(NO_AI_ACCESS), "{}", c.title);
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(w.fake.requests().len(), asked, "the model was called after the owner lost access");
+}
