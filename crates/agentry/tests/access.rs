@@ -723,6 +723,14 @@ async fn repeated_wrong_logins_are_throttled_per_account() {
         assert_eq!(login_status(&http, &w.s.url, "ghost@example.com", "guess").await.status(), 401);
     }
     assert_eq!(login_status(&http, &w.s.url, "ghost@example.com", "guess").await.status(), 429);
+    // A burst of concurrent guesses cannot outrun the limit: attempts count while in flight.
+    let burst = (0..30).map(|_| {
+        let (http, url) = (http.clone(), w.s.url.clone());
+        async move { login_status(&http, &url, "burst@example.com", "guess").await.status().as_u16() }
+    });
+    let statuses = futures::future::join_all(burst).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 10, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 20, "{statuses:?}");
 }
 
 fn rss_kib(pid: u32) -> u64 {

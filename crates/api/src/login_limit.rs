@@ -4,6 +4,10 @@
 //! until the oldest counted failure leaves the window. Successes are never counted and other
 //! accounts and addresses are unaffected.
 //!
+//! An attempt is counted as a failure from the moment it starts ([`LoginLimiter::begin`]) and
+//! uncounted if it succeeds, so a burst of concurrent guesses cannot all pass the check before
+//! any of them has failed.
+//!
 //! The counts live in this process: each replica throttles what it sees, which bounds the
 //! guessing rate to the limit times the number of replicas.
 
@@ -56,8 +60,9 @@ impl LoginLimiter {
         }
     }
 
-    /// `Err(retry_after)` when the account or the address has used up its failures.
-    pub(crate) fn check(&self, account: &str, ip: Option<IpAddr>) -> Result<(), Duration> {
+    /// Starts an attempt: `Err(retry_after)` when the account or the address has used up its
+    /// failures, else the attempt, counted as failed until [`LoginLimiter::succeeded`].
+    pub(crate) fn begin(&self, account: &str, ip: Option<IpAddr>) -> Result<Attempt, Duration> {
         let now = Instant::now();
         let mut failures = self.failures.lock().expect("login limiter lock");
         let mut wait = Duration::ZERO;
@@ -73,27 +78,37 @@ impl LoginLimiter {
                 }
             }
         }
-        if wait.is_zero() { Ok(()) } else { Err(wait.max(Duration::from_secs(1))) }
-    }
-
-    /// Counts a failed attempt against the account and the address.
-    pub(crate) fn failed(&self, account: &str, ip: Option<IpAddr>) {
-        let now = Instant::now();
-        let mut failures = self.failures.lock().expect("login limiter lock");
+        if !wait.is_zero() {
+            return Err(wait.max(Duration::from_secs(1)));
+        }
         if failures.len() >= SWEEP_AT {
             let window = self.limits.window;
             failures.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < window));
         }
-        for key in Self::keys(account, ip) {
-            let limit = self.limit(&key);
-            let q = failures.entry(key).or_default();
-            q.push_back(now);
-            // Only the newest `limit` failures matter.
-            while q.len() > limit {
-                q.pop_front();
+        let keys: Vec<Key> = Self::keys(account, ip).collect();
+        for key in &keys {
+            failures.entry(key.clone()).or_default().push_back(now);
+        }
+        Ok(Attempt { keys, at: now })
+    }
+
+    /// The attempt succeeded: it no longer counts.
+    pub(crate) fn succeeded(&self, attempt: Attempt) {
+        let mut failures = self.failures.lock().expect("login limiter lock");
+        for key in attempt.keys {
+            if let Some(q) = failures.get_mut(&key)
+                && let Some(i) = q.iter().position(|t| *t == attempt.at)
+            {
+                q.remove(i);
             }
         }
     }
+}
+
+/// One login attempt in progress; dropping it leaves it counted as a failure.
+pub(crate) struct Attempt {
+    keys: Vec<Key>,
+    at: Instant,
 }
 
 #[cfg(test)]
@@ -105,30 +120,42 @@ mod tests {
         let l = LoginLimiter::new(LoginLimits { per_account: 3, per_ip: 100, window: Duration::from_secs(60) });
         let ip = Some("10.0.0.1".parse().unwrap());
         for _ in 0..3 {
-            assert!(l.check("A@example.com", ip).is_ok());
-            l.failed("a@example.com ", ip);
+            assert!(l.begin("A@example.com", ip).is_ok());
         }
-        let wait = l.check("a@example.com", ip).unwrap_err();
+        let wait = l.begin("a@example.com ", ip).err().unwrap();
         assert!(wait <= Duration::from_secs(60) && wait >= Duration::from_secs(59));
-        assert!(l.check("b@example.com", ip).is_ok());
+        assert!(l.begin("b@example.com", ip).is_ok());
+    }
+
+    #[test]
+    fn successes_do_not_count() {
+        let l = LoginLimiter::new(LoginLimits { per_account: 2, per_ip: 100, window: Duration::from_secs(60) });
+        for _ in 0..5 {
+            let a = l.begin("a", None).unwrap();
+            l.succeeded(a);
+        }
+        // Attempts in flight count: a burst cannot outrun the limit.
+        let _first = l.begin("a", None).unwrap();
+        let _second = l.begin("a", None).unwrap();
+        assert!(l.begin("a", None).is_err());
     }
 
     #[test]
     fn an_address_is_refused_after_its_failures_whatever_the_account() {
         let l = LoginLimiter::new(LoginLimits { per_account: 100, per_ip: 2, window: Duration::from_secs(60) });
         let ip = Some("10.0.0.2".parse().unwrap());
-        l.failed("x1", ip);
-        l.failed("x2", ip);
-        assert!(l.check("x3", ip).is_err());
-        assert!(l.check("x3", Some("10.0.0.3".parse().unwrap())).is_ok());
+        let _ = l.begin("x1", ip).unwrap();
+        let _ = l.begin("x2", ip).unwrap();
+        assert!(l.begin("x3", ip).is_err());
+        assert!(l.begin("x3", Some("10.0.0.3".parse().unwrap())).is_ok());
     }
 
     #[test]
     fn failures_leave_the_window() {
         let l = LoginLimiter::new(LoginLimits { per_account: 1, per_ip: 100, window: Duration::from_millis(50) });
-        l.failed("a", None);
-        assert!(l.check("a", None).is_err());
+        let _ = l.begin("a", None).unwrap();
+        assert!(l.begin("a", None).is_err());
         std::thread::sleep(Duration::from_millis(60));
-        assert!(l.check("a", None).is_ok());
+        assert!(l.begin("a", None).is_ok());
     }
 }

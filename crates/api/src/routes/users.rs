@@ -79,11 +79,14 @@ pub async fn login(
     PeerIp(ip): PeerIp,
     ApiJson(req): ApiJson<sdk::LoginRequest>,
 ) -> ApiResult<Response> {
-    if let Err(wait) = s.logins.check(&req.email, ip) {
-        let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, messages::TOO_MANY_LOGINS).into_response();
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
-        return Ok(r);
-    }
+    let attempt = match s.logins.begin(&req.email, ip) {
+        Ok(a) => a,
+        Err(wait) => {
+            let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, messages::TOO_MANY_LOGINS).into_response();
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            return Ok(r);
+        }
+    };
     let candidate = s.store.system().login_candidate(&req.email).await?;
     // An unknown email costs one hash too (see `dummy_hash`), and fails the same way.
     let (user, hash) = match candidate {
@@ -92,13 +95,14 @@ pub async fn login(
     };
     let verified = verify_password(req.password, hash).await?;
     let Some(user) = user.filter(|_| verified) else {
-        s.logins.failed(&req.email, ip);
+        // The attempt stays counted as a failure.
         let ip = ip.map(|i| i.to_string());
         if let Err(e) = s.store.system().audit_failed_login(&req.email, ip.as_deref()).await {
             tracing::warn!(error = %e, "recording a failed login failed");
         }
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, messages::INVALID_CREDENTIALS));
     };
+    s.logins.succeeded(attempt);
     if !user.is_active() {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Your account is suspended. Contact an administrator."));
     }
