@@ -253,7 +253,8 @@ async fn drive(
         let (builtin, dynamic): (Vec<_>, Vec<_>) = calls.into_iter().partition(|(_, name, _)| tools::is_builtin(chat, name));
         let mut outputs: Vec<Option<ToolOutput>> = vec![None; builtin.len()];
         let mut cut_short: Option<Stop> = None;
-        let denied = std::sync::atomic::AtomicBool::new(false);
+        // Why a tool call was not run (the owner lost access, or the check itself failed).
+        let denied: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
         if !builtin.is_empty() {
             let ctx = &ctx;
             let denied = &denied;
@@ -266,8 +267,9 @@ async fn drive(
                     }
                     Err(e) => {
                         tracing::info!(chat = %chat.id, tool = %name, error = %e, "tool call not run");
-                        denied.store(true, Ordering::Release);
-                        ToolOutput::error(NOT_RUN_NO_ACCESS)
+                        let not_run = if e == NO_AI_ACCESS { NOT_RUN_NO_ACCESS.to_string() } else { format!("tool call did not run: {e}") };
+                        denied.lock().expect("denied lock").get_or_insert(e);
+                        ToolOutput::error(not_run)
                     }
                 };
                 (i, id.clone(), name.clone(), out)
@@ -297,8 +299,8 @@ async fn drive(
                 tool_message(id, name, &out)
             })
             .collect();
-        let denied = denied.load(Ordering::Acquire);
-        if denied && cut_short.is_none() {
+        let denied = denied.into_inner().expect("denied lock");
+        if denied.is_some() && cut_short.is_none() {
             cut_short = Some(Stop::Revoked);
         }
         if cut_short.is_some() {
@@ -310,7 +312,10 @@ async fn drive(
             return Ok(End::Lost);
         }
         if let Some(why) = cut_short {
-            return Ok(stop_outcome(why));
+            return Ok(match (why, denied) {
+                (Stop::Revoked, Some(reason)) => End::Finish(Outcome::Error(reason)),
+                (why, _) => stop_outcome(why),
+            });
         }
         if !dynamic.is_empty() {
             return Ok(End::Finish(Outcome::RequiresAction));
