@@ -4,7 +4,8 @@
 //
 // Skipped when AGENTRY_URL is unset. The server must have no users yet (this creates the first
 // one). Node's fetch keeps no cookies, so a tiny cookie jar stands in for the browser: the test
-// thereby checks that login's HttpOnly session cookie alone authenticates later calls.
+// thereby checks that login's HttpOnly session cookie alone authenticates later calls (with the
+// page's Origin, as a browser sends it).
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadChatCreatePermissions } from "./agents/data";
@@ -34,6 +35,9 @@ describe.skipIf(!base)("against a live server", () => {
     setFetch(async (input, init) => {
       const headers = new Headers(init?.headers);
       if (cookies.size) headers.set("Cookie", [...cookies].map(([k, v]) => `${k}=${v}`).join("; "));
+      // Like a browser on the deployment's own page: cookie-authenticated writes must be
+      // same-origin.
+      headers.set("Origin", new URL(base ?? "").origin);
       const res = await fetch(`${base}${String(input)}`, { ...init, headers });
       for (const c of res.headers.getSetCookie()) {
         const [pair] = c.split(";");

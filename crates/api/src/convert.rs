@@ -3,6 +3,19 @@
 use agentry_sdk as sdk;
 use agentry_store::{audit::AuditRow, members::Member, orgs::Organization, users::User};
 
+pub fn api_key(k: agentry_store::users::ApiKey) -> sdk::ApiKey {
+    sdk::ApiKey {
+        id: k.id,
+        user_id: k.user_id,
+        name: k.token_name,
+        login_type: k.login_type,
+        scope: "all".into(),
+        created_at: k.created_at,
+        last_used: k.last_used,
+        expires_at: k.expires_at,
+    }
+}
+
 pub fn user(u: User) -> sdk::User {
     sdk::User {
         id: u.id,

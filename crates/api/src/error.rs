@@ -33,6 +33,12 @@ pub mod messages {
     pub const QUEUED_MESSAGE_NOT_FOUND: &str = "Queued message not found.";
     pub const INVALID_CHAT_ID: &str = "Invalid chat ID.";
     pub const TEMPLATE_VERSION_MISMATCH: &str = "The template version is not a version of this workspace's template.";
+    /// A chat's `last_error` when its owner lost the right to start AI work in its organization
+    /// (written by the store and the chat daemon, which own the text).
+    pub const NO_AI_ACCESS: &str = agentry_store::chats::NO_AI_ACCESS;
+    pub const TOO_MANY_LOGINS: &str = "Too many failed login attempts. Try again later.";
+    pub const CROSS_ORIGIN: &str = "Cross-origin requests authenticated by the session cookie are not allowed.";
+    pub const JSON_CONTENT_TYPE: &str = "Expected request with `Content-Type: application/json`.";
 }
 
 #[derive(Debug)]

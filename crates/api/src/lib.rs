@@ -9,8 +9,11 @@
 
 pub mod auth;
 mod convert;
+mod csrf;
+mod headers;
 pub mod error;
 mod json;
+pub mod login_limit;
 mod routes;
 mod validate;
 
@@ -38,6 +41,8 @@ pub struct Config {
     pub session_lifetime: chrono::Duration,
     /// Mark the session cookie `Secure` (the access URL is https).
     pub secure_cookies: bool,
+    /// Failed-login throttling.
+    pub login_limits: login_limit::LoginLimits,
 }
 
 impl Config {
@@ -47,6 +52,7 @@ impl Config {
             secure_cookies: access_url.starts_with("https://"),
             access_url,
             session_lifetime: chrono::Duration::hours(24),
+            login_limits: login_limit::LoginLimits::default(),
         }
     }
 }
@@ -63,11 +69,14 @@ pub struct AppState {
     /// Live chat parts (streaming deltas, retries) from this and every other server process;
     /// started by [`serve`] when unset.
     pub(crate) parts: Option<agentry_store::parts::Parts>,
+    /// Failed logins of this process, for throttling.
+    pub(crate) logins: Arc<login_limit::LoginLimiter>,
 }
 
 impl AppState {
     pub fn new(store: Store, config: Config, provisioning: agentry_provisioner::Provisioning) -> AppState {
-        AppState { store, config: Arc::new(config), provisioning, hub: None, parts: None }
+        let logins = Arc::new(login_limit::LoginLimiter::new(config.login_limits));
+        AppState { store, config: Arc::new(config), provisioning, hub: None, parts: None, logins }
     }
 
     /// Uses an already running change hub (shared with the chat daemon in the same process).
@@ -98,7 +107,7 @@ impl AppState {
         meta::buildinfo, meta::audit,
         users::first_exists, users::create_first, users::login, users::logout, users::me, users::get,
         users::list, users::create, users::update_roles, users::suspend, users::activate,
-        users::create_key, users::site_roles,
+        users::create_key, users::list_keys, users::delete_key, users::site_roles,
         orgs::list, orgs::create, orgs::get, orgs::update, orgs::delete, orgs::members,
         orgs::add_member, orgs::remove_member, orgs::update_member_roles, orgs::roles,
         authcheck::check,
@@ -135,7 +144,8 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{user}/roles", put(users::update_roles))
         .route("/users/{user}/status/suspend", put(users::suspend))
         .route("/users/{user}/status/activate", put(users::activate))
-        .route("/users/{user}/keys", post(users::create_key))
+        .route("/users/{user}/keys", get(users::list_keys).post(users::create_key))
+        .route("/users/{user}/keys/{id}", axum::routing::delete(users::delete_key))
         .route("/organizations", get(orgs::list).post(orgs::create))
         .route("/organizations/{org}", get(orgs::get).patch(orgs::update).delete(orgs::delete))
         .route("/organizations/{org}/members", get(orgs::members))
@@ -188,6 +198,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/experimental/chats", chats)
         // Unknown `/api` routes are JSON 404s; every other GET is the web UI (SPA fallback).
         .fallback(routes::site::serve)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::same_origin))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), headers::security_headers))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -207,5 +219,8 @@ pub async fn serve(
     if state.parts.is_none() {
         state.parts = Some(agentry_store::parts::Parts::start(&state.store).await.map_err(std::io::Error::other)?);
     }
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    // The peer address feeds login throttling per client.
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -9,6 +9,11 @@
 //! control loop sends when a status hint, the heartbeat's set difference or a failed lease check
 //! says the chat is no longer its own; its writes are fenced anyway (see
 //! `agentry_store::chats::worker`), so a late stop costs at most a wasted model call.
+//!
+//! The control loop also hears every committed auth change (`Store::auth_changes`): when a
+//! user's status, roles or memberships change, it re-checks, with a subject rebuilt from the
+//! database, every run it holds for a chat that user owns, and stops those whose owner may no
+//! longer start AI work there ([`Stop::Revoked`]) — at once, not at the next step.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicI64;
@@ -18,6 +23,7 @@ use std::time::Duration;
 use agentry_llm::{Client, RetryPolicy};
 use agentry_provisioner::Provisioning;
 use agentry_store::Store;
+use agentry_store::auth_cache::AuthChange;
 use agentry_store::chats::worker::{Lease, LeaseState};
 use agentry_store::parts::Parts;
 use agentry_store::pubsub::{ChangeKind, ChatHint, Hub};
@@ -70,10 +76,15 @@ pub(crate) enum Stop {
     Interrupted,
     /// The server is shutting down: hand the chat back.
     Shutdown,
+    /// The owner may no longer start AI work in the chat's organization: save what may be
+    /// saved and end in `error`.
+    Revoked,
 }
 
 pub(crate) struct RunControl {
     pub lease: Lease,
+    /// The chat as claimed (its owner and organization decide who may keep it running).
+    pub chat: agentry_store::chats::Chat,
     /// Dropping it (a newer claim of the same chat replaced this entry) also stops the run,
     /// as [`Stop::Interrupted`].
     pub stop: watch::Sender<Stop>,
@@ -199,6 +210,7 @@ impl Daemon {
 async fn control_loop(shared: Arc<Shared>) {
     let cfg = shared.cfg.clone();
     let mut hints = shared.hub.subscribe();
+    let mut auth_changes = shared.store.auth_changes();
     let mut closing = shared.closing.subscribe();
     let mut acquire = tokio::time::interval(cfg.acquire_interval);
     let mut heartbeat = tokio::time::interval(cfg.heartbeat_interval);
@@ -216,6 +228,11 @@ async fn control_loop(shared: Arc<Shared>) {
             _ = shared.wake.notified() => Box::pin(acquire_chats(&shared)).await,
             _ = heartbeat.tick() => Box::pin(beat(&shared)).await,
             _ = stale.tick() => Box::pin(recover(&shared)).await,
+            change = auth_changes.recv() => match change {
+                Ok(c) => check_access(&shared, Some(c)),
+                Err(RecvError::Lagged(_)) => check_access(&shared, None),
+                Err(RecvError::Closed) => return,
+            },
             hint = hints.recv() => match hint {
                 Ok(ChatHint::Changed(c)) => {
                     if matches!(c.kind, ChangeKind::Created | ChangeKind::StatusChange | ChangeKind::Unarchived) {
@@ -253,7 +270,7 @@ async fn acquire_chats(shared: &Arc<Shared>) {
             let watermark = Arc::new(AtomicI64::new(0));
             shared.runs.lock().expect("runs lock").insert(
                 c.chat.id,
-                RunControl { lease: c.lease.clone(), stop, watermark: watermark.clone() },
+                RunControl { lease: c.lease.clone(), chat: c.chat.clone(), stop, watermark: watermark.clone() },
             );
             tokio::spawn(run::run_chat(shared.clone(), c, stop_rx, watermark));
         }
@@ -279,6 +296,31 @@ fn check_leases(shared: &Arc<Shared>, only: Option<Uuid>) {
                 Ok(LeaseState::Held) => {}
                 Ok(_) => shared.stop_lease(&lease, Stop::Interrupted),
                 Err(e) => tracing::warn!(chat = %lease.chat_id, error = %e, "lease check failed"),
+            }
+        });
+    }
+}
+
+/// Re-checks the owner's right to start AI work for the runs an auth change may concern (all
+/// runs for `None`), stopping those that lost it.
+fn check_access(shared: &Arc<Shared>, change: Option<AuthChange>) {
+    let runs: Vec<(Lease, agentry_store::chats::Chat)> = {
+        let runs = shared.runs.lock().expect("runs lock");
+        runs.values()
+            .filter(|r| change.is_none_or(|c| c.concerns(r.chat.owner_id)))
+            .map(|r| (r.lease.clone(), r.chat.clone()))
+            .collect()
+    };
+    for (lease, chat) in runs {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            match shared.store.system().ai_work_subject(&chat).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracing::info!(chat = %chat.id, owner = %chat.owner_id, "chat owner lost access to AI work; stopping the run");
+                    shared.stop_lease(&lease, Stop::Revoked);
+                }
+                Err(e) => tracing::warn!(chat = %chat.id, error = %e, "access re-check failed"),
             }
         });
     }

@@ -7,6 +7,12 @@
 //! `requires_action`. An interrupt saves what the step produced so far, with an error result
 //! for every tool call that did not finish; a shutdown hands the chat back without saving, so
 //! the step is redone by whichever replica claims it next.
+//!
+//! The owner's right to start AI work in the chat's organization is re-checked with a subject
+//! rebuilt from the database before every model call and before every tool call (and the
+//! daemon stops a run at once when an auth change says the owner lost it): a run never outlives
+//! its owner's access by more than the call in flight. Losing it ends the turn in `error` with
+//! [`NO_AI_ACCESS`]; the queue stays stored.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +22,7 @@ use std::time::Instant;
 use agentry_llm::{ChatRequest, FinishReason, ProviderConfig, StreamEvent, Usage};
 use agentry_store::chats::messages::{Message as Row, NewMessage, Usage as StoredUsage};
 use agentry_store::chats::models::ModelConfig;
+use agentry_store::chats::NO_AI_ACCESS;
 use agentry_store::chats::worker::{Claimed, Fenced, Outcome, StepRecord};
 use agentry_store::parts::LiveKind;
 use futures::StreamExt;
@@ -29,6 +36,8 @@ use crate::{cost, prompt, title};
 
 /// The result text of a tool call that an interrupt cut short.
 pub const INTERRUPTED_RESULT: &str = "tool call was interrupted before it produced a result";
+/// The result text of a tool call that did not run because the owner lost access.
+pub const NOT_RUN_NO_ACCESS: &str = "tool call did not run: the chat owner no longer has access to start AI work in this organization";
 
 /// How a run ended, before the final write.
 enum End {
@@ -118,10 +127,8 @@ pub(crate) async fn run_chat(shared: Arc<Shared>, claimed: Claimed, stop: watch:
 }
 
 async fn generate_title(shared: Arc<Shared>, chat: agentry_store::chats::Chat, model: ModelConfig) {
-    let owner = match shared.store.system().subject_for(chat.owner_id).await {
-        Ok(s) => s,
-        Err(_) => return,
-    };
+    // A title is a model call too: only for an owner who may still start AI work here.
+    let Ok(owner) = ai_work_subject(&shared, &chat).await else { return };
     let Ok(Some(first)) = shared.store.actor(&owner).first_user_text(&chat).await else { return };
     match title::generate(&shared.store, &shared.llm, &model, &first).await {
         Ok(t) => {
@@ -136,7 +143,18 @@ async fn generate_title(shared: Arc<Shared>, chat: agentry_store::chats::Chat, m
 fn stop_outcome(s: Stop) -> End {
     match s {
         Stop::Shutdown => End::Finish(Outcome::Shutdown),
+        Stop::Revoked => End::Finish(Outcome::Error(NO_AI_ACCESS.into())),
         _ => End::Finish(Outcome::Interrupted),
+    }
+}
+
+/// The owner's subject rebuilt from the database, if the owner may still start AI work in the
+/// chat's organization; `Err` ends the turn (`NO_AI_ACCESS`, or the store's failure).
+async fn ai_work_subject(shared: &Shared, chat: &agentry_store::chats::Chat) -> Result<agentry_rbac::Subject, String> {
+    match shared.store.system().ai_work_subject(chat).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(NO_AI_ACCESS.into()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -157,10 +175,7 @@ async fn drive(
         .map_err(|e| e.to_string())?
         .ok_or("The chat's model configuration no longer exists.")?;
     let provider = crate::providers::resolve(&shared.store, &model).await.map_err(|e| format!("Cannot call the model: {e}."))?;
-    let owner = system
-        .subject_for(chat.owner_id)
-        .await
-        .map_err(|_| "The chat owner's account is not active.".to_string())?;
+    let owner = ai_work_subject(shared, chat).await?;
     let mut history: Vec<Row> = system.prompt_history(chat.id).await.map_err(|e| e.to_string())?;
     watermark.store(history.iter().map(|m| m.id).max().unwrap_or(0), Ordering::Release);
     *first_turn = !history.iter().any(|m| m.role == "assistant");
@@ -170,7 +185,7 @@ async fn drive(
         store: shared.store.clone(),
         provisioning: shared.provisioning.clone(),
         hub: shared.hub.clone(),
-        owner,
+        owner: std::sync::Mutex::new(Arc::new(owner)),
         chat: chat.clone(),
         workspace: std::sync::Mutex::new(chat.workspace_id),
         wake: shared.wake.clone(),
@@ -183,6 +198,8 @@ async fn drive(
         if now != Stop::Go {
             return Ok(stop_outcome(now));
         }
+        // Before every model call: may the owner still start AI work here?
+        ctx.set_owner(ai_work_subject(shared, chat).await?);
         let ids = prompt::file_ids(&history);
         let files: std::collections::HashMap<_, _> = system
             .attached_files(chat.id, &ids)
@@ -204,9 +221,9 @@ async fn drive(
         let mut acc = StepAcc::default();
         let streamed = stream_step(shared, chat.id, &provider, &req, &mut acc, &mut stop).await;
         let interrupted = match streamed {
-            Streamed::Finished => false,
+            Streamed::Finished => None,
             Streamed::Stopped(Stop::Shutdown) => return Ok(End::Finish(Outcome::Shutdown)),
-            Streamed::Stopped(_) => true,
+            Streamed::Stopped(why) => Some(why),
             Streamed::Failed(e) => {
                 // Keep what the model said before the failure.
                 if !acc.is_empty() {
@@ -216,9 +233,9 @@ async fn drive(
                 return Ok(End::Finish(Outcome::Error(format!("The model provider failed: {e}"))));
             }
         };
-        if interrupted {
+        if let Some(why) = interrupted {
             if acc.is_empty() {
-                return Ok(End::Finish(Outcome::Interrupted));
+                return Ok(stop_outcome(why));
             }
             let results = acc
                 .calls
@@ -227,7 +244,7 @@ async fn drive(
                 .collect();
             let record = step_record(&model, &acc, results, started, true);
             return match save(shared, lease, watermark, &mut history, record).await? {
-                true => Ok(End::Finish(Outcome::Interrupted)),
+                true => Ok(stop_outcome(why)),
                 false => Ok(End::Lost),
             };
         }
@@ -235,11 +252,26 @@ async fn drive(
         let calls = acc.complete_calls();
         let (builtin, dynamic): (Vec<_>, Vec<_>) = calls.into_iter().partition(|(_, name, _)| tools::is_builtin(chat, name));
         let mut outputs: Vec<Option<ToolOutput>> = vec![None; builtin.len()];
-        let mut cut_short = false;
+        let mut cut_short: Option<Stop> = None;
+        // Why a tool call was not run (the owner lost access, or the check itself failed).
+        let denied: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
         if !builtin.is_empty() {
             let ctx = &ctx;
+            let denied = &denied;
             let runs = futures::future::join_all(builtin.iter().enumerate().map(|(i, (id, name, args))| async move {
-                let out = tools::call(ctx, name, args.clone()).await;
+                // Before every tool call: may the owner still start AI work here?
+                let out = match ai_work_subject(shared, chat).await {
+                    Ok(owner) => {
+                        ctx.set_owner(owner);
+                        tools::call(ctx, name, args.clone()).await
+                    }
+                    Err(e) => {
+                        tracing::info!(chat = %chat.id, tool = %name, error = %e, "tool call not run");
+                        let not_run = if e == NO_AI_ACCESS { NOT_RUN_NO_ACCESS.to_string() } else { format!("tool call did not run: {e}") };
+                        denied.lock().expect("denied lock").get_or_insert(e);
+                        ToolOutput::error(not_run)
+                    }
+                };
                 (i, id.clone(), name.clone(), out)
             }));
             tokio::pin!(runs);
@@ -251,10 +283,11 @@ async fn drive(
                     }
                 }
                 why = stop.wait_for(|s| *s != Stop::Go) => {
-                    if why.map(|w| *w).unwrap_or(Stop::Interrupted) == Stop::Shutdown {
+                    let why = why.map(|w| *w).unwrap_or(Stop::Interrupted);
+                    if why == Stop::Shutdown {
                         return Ok(End::Finish(Outcome::Shutdown));
                     }
-                    cut_short = true;
+                    cut_short = Some(why);
                 }
             }
         }
@@ -266,16 +299,23 @@ async fn drive(
                 tool_message(id, name, &out)
             })
             .collect();
-        if cut_short {
+        let denied = denied.into_inner().expect("denied lock");
+        if denied.is_some() && cut_short.is_none() {
+            cut_short = Some(Stop::Revoked);
+        }
+        if cut_short.is_some() {
             // Dynamic calls will not be answered by a client either: the turn is over.
             results.extend(dynamic.iter().map(|(id, name, _)| tool_message(id, name, &ToolOutput::error(INTERRUPTED_RESULT))));
         }
-        let record = step_record(&model, &acc, results, started, cut_short);
+        let record = step_record(&model, &acc, results, started, cut_short.is_some());
         if !save(shared, lease, watermark, &mut history, record).await? {
             return Ok(End::Lost);
         }
-        if cut_short {
-            return Ok(End::Finish(Outcome::Interrupted));
+        if let Some(why) = cut_short {
+            return Ok(match (why, denied) {
+                (Stop::Revoked, Some(reason)) => End::Finish(Outcome::Error(reason)),
+                (why, _) => stop_outcome(why),
+            });
         }
         if !dynamic.is_empty() {
             return Ok(End::Finish(Outcome::RequiresAction));

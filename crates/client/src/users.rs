@@ -67,6 +67,16 @@ impl Client {
         self.json(Method::POST, &format!("/api/v2/users/{user}/keys"), req).await
     }
 
+    /// A user's keys and sessions (never their secrets).
+    pub async fn api_keys(&self, user: &str) -> Result<Vec<sdk::ApiKey>> {
+        self.get(&format!("/api/v2/users/{user}/keys")).await
+    }
+
+    /// Revokes a key (by the id part of its token).
+    pub async fn delete_api_key(&self, user: &str, id: &str) -> Result<()> {
+        self.send_empty(self.request(Method::DELETE, &format!("/api/v2/users/{user}/keys/{id}"))).await
+    }
+
     pub async fn site_roles(&self) -> Result<Vec<sdk::AssignableRole>> {
         self.get("/api/v2/users/roles").await
     }

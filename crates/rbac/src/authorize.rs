@@ -42,9 +42,14 @@ impl std::error::Error for Denial {}
 /// Decides one request. Allow iff `site = +1`, or `site != -1` and (`org = +1`, or `user = +1`
 /// for an org-less object the subject owns, or `org != -1` and `member = +1` for an object the
 /// subject owns in that org). The org and member levels vote 0 in orgs the subject is not in.
+/// Actions that [need membership](ResourceType::needs_membership) are denied outside the
+/// subject's organizations before any level votes.
 pub fn authorize(subject: &Subject, action: Action, object: &Object) -> Result<(), Denial> {
     let t = object.rtype;
     precheck(subject, t, action)?;
+    if t.needs_membership(action) && !object.org.is_some_and(|o| subject.is_member_of(o)) {
+        return Err(Denial::NotMember);
+    }
     match subject.site.vote(t, action) {
         Vote::Allow => return Ok(()),
         Vote::Deny => return Err(Denial::SiteNegated),
@@ -97,7 +102,8 @@ impl Subject {
 
     /// Of `candidates`, the organizations where the subject may perform `action` on an object
     /// of type `t` that it owns itself. This is "may start AI work in O" for
-    /// `(Action::Create, ResourceType::Chat)`. One binary search per candidate.
+    /// `(Action::Create, ResourceType::Chat)`, which includes being a member of O. One binary
+    /// search per candidate.
     pub fn permitted_orgs(
         &self,
         action: Action,

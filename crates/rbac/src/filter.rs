@@ -42,7 +42,17 @@ pub fn prepare(subject: &Subject, action: Action, t: ResourceType) -> Filter {
     if precheck(subject, t, action).is_err() {
         return Filter::Nothing;
     }
+    // Actions that need membership never match a row outside the subject's organizations,
+    // even under a site-level grant (see `authorize`).
+    let members_only = t.needs_membership(action);
     match subject.site.vote(t, action) {
+        Vote::Allow if members_only => {
+            let orgs: Vec<Uuid> = subject.memberships.iter().map(|m| m.org_id).collect();
+            if orgs.is_empty() {
+                return Filter::Nothing;
+            }
+            return Filter::Some(Conditions { me: subject.user_id, orgs, owned_in_orgs: Vec::new(), owned_without_org: false });
+        }
         Vote::Allow => return Filter::All,
         Vote::Deny => return Filter::Nothing,
         Vote::Abstain => {}
@@ -61,7 +71,7 @@ pub fn prepare(subject: &Subject, action: Action, t: ResourceType) -> Filter {
             }
         }
     }
-    let owned_without_org = subject.user.vote(t, action) == Vote::Allow;
+    let owned_without_org = !members_only && subject.user.vote(t, action) == Vote::Allow;
     if orgs.is_empty() && owned_in_orgs.is_empty() && !owned_without_org {
         return Filter::Nothing;
     }

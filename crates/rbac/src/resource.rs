@@ -100,6 +100,15 @@ impl ResourceType {
         }
     }
 
+    /// Actions that only a member of the object's organization may ever perform, whatever
+    /// site-level grants say. Creating a chat is starting AI work in its organization, and
+    /// membership is part of that rule (SPEC §7): a site owner who is not a member of O may read
+    /// and manage O's chats but not start one there, so `authcheck` (the UI's picker) and the
+    /// create endpoint give one answer.
+    pub const fn needs_membership(self, action: Action) -> bool {
+        matches!((self, action), (ResourceType::Chat, Action::Create))
+    }
+
     /// The wire name (snake_case), as used by `authcheck`.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -68,6 +68,12 @@ org template-admin of O                | chat in O owned by me | create | denied
 org template-admin of O                | chat in O owned by me | read   | denied
 org template-admin of O                | chat in O owned by me | update | denied
 org template-admin of O                | chat in O owned by me | delete | denied
+# SPEC §7: membership is part of may-start-AI-work-here, even for the site owner.
+site owner, not a member of O          | chat in O owned by the site owner | create | denied
+site owner, not a member of O          | chat in O owned by the site owner | read   | allowed
+site owner, not a member of O          | chat in O owned by the site owner | update | allowed
+site owner, not a member of O          | chat in O owned by the site owner | delete | allowed
+site owner                             | chat in O owned by the site owner | create | allowed
 
 # --- workspaces: the owner executes, org admins manage without ssh, the ban denies create/delete ---
 me: member of O without agents-access  | workspace in O owned by me | create | allowed
@@ -273,7 +279,8 @@ fn world() -> World {
     let (o, p) = (id(100), id(200));
 
     let subjects = HashMap::from([
-        ("site owner", Subject::new(owner).with_site_role(SiteRole::Owner)),
+        ("site owner", Subject::new(owner).with_site_role(SiteRole::Owner).with_org(o, &[])),
+        ("site owner, not a member of O", Subject::new(owner).with_site_role(SiteRole::Owner)),
         ("org-admin of O", Subject::new(admin).with_org(o, &[OrgRole::OrganizationAdmin])),
         ("org-admin of another org", Subject::new(admin2).with_org(p, &[OrgRole::OrganizationAdmin])),
         ("me: member of O with agents-access", Subject::new(me).with_org(o, &[OrgRole::AgentsAccess])),
@@ -303,6 +310,7 @@ fn world() -> World {
     use ResourceType as T;
     let objects = HashMap::from([
         ("chat in O owned by me", Object::new(T::Chat).with_id(id(1000)).owned_by(me).in_org(o)),
+        ("chat in O owned by the site owner", Object::new(T::Chat).with_id(id(1005)).owned_by(owner).in_org(o)),
         ("workspace in O owned by me", Object::new(T::Workspace).with_id(id(1001)).owned_by(me).in_org(o)),
         (
             "workspace in O owned by another member",
@@ -410,6 +418,7 @@ fn start_ai_work_is_chat_create_owned_by_me_in_the_org() {
     let mut permitted = s.permitted_orgs(Action::Create, ResourceType::Chat, [o, p, q, Uuid::from_u128(40)]);
     permitted.sort();
     assert_eq!(permitted, vec![o, q]);
-    let owner = Subject::new(me).with_site_role(SiteRole::Owner);
-    assert_eq!(owner.permitted_orgs(Action::Create, ResourceType::Chat, [p]), vec![p]);
+    // A site owner starts AI work only where they are a member.
+    let owner = Subject::new(me).with_site_role(SiteRole::Owner).with_org(o, &[]);
+    assert_eq!(owner.permitted_orgs(Action::Create, ResourceType::Chat, [o, p]), vec![o]);
 }

@@ -137,6 +137,24 @@ pub struct GenerateApiKeyResponse {
     pub key: String,
 }
 
+/// An API key or login session, as listed by `GET /users/{user}/keys`. The secret is never
+/// shown again after creation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ApiKey {
+    /// The id part of the token (`<id>-<secret>`); revoke with `DELETE …/keys/{id}`.
+    pub id: String,
+    pub user_id: Uuid,
+    /// The token's name; empty for a login session.
+    pub name: String,
+    /// `token` (created with `POST …/keys`) or `password` (a login session).
+    pub login_type: String,
+    /// What the key may do: always `all` (every key acts with its user's full rights).
+    pub scope: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+}
+
 // ---- organizations and members ----
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -1,6 +1,14 @@
 //! The audit log: one row per security-relevant change, written in the change's transaction.
+//!
+//! Reading the log is one permission (`audit_log read`), but an entry also *names* the thing it
+//! is about — a chat's title is the first words of a prompt, a workspace's name, a template's.
+//! So each entry shows its target, description and diff only to a reader who may read the
+//! resource itself; anyone else sees the entry with the resource's id in place of its name and
+//! no diff. Resources of a type this module does not know are treated as unreadable.
 
-use agentry_rbac::{Action, Columns, ResourceType};
+use std::collections::HashMap;
+
+use agentry_rbac::{Action, Columns, Object, ResourceType};
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
@@ -75,9 +83,73 @@ impl Actor<'_> {
         let sql = format!(
             "SELECT * FROM audit_logs WHERE {f} ORDER BY time DESC, id DESC LIMIT {l} OFFSET {o}"
         );
-        let rows = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner())
+        let mut rows: Vec<AuditRow> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner())
             .fetch_all(self.pool)
             .await?;
+        self.redact_unreadable(&mut rows).await?;
         Ok((rows, count))
+    }
+
+    /// Replaces the names of resources the actor may not read by their ids (see the module
+    /// docs). Owners of chats, workspaces and builds are looked up in one query per type.
+    async fn redact_unreadable(&self, rows: &mut [AuditRow]) -> Result<()> {
+        let ids_of = |t: &str| -> Vec<Uuid> { rows.iter().filter(|r| r.resource_type == t).map(|r| r.resource_id).collect() };
+        let (chat_ids, ws_ids, build_ids) = (ids_of("chat"), ids_of("workspace"), ids_of("workspace_build"));
+        // (owner, organization) of each owned resource named on this page.
+        let mut owned: HashMap<Uuid, (Uuid, Uuid)> = HashMap::new();
+        let lookups = [
+            ("SELECT id, owner_id, organization_id FROM chats WHERE id = ANY($1)", &chat_ids),
+            ("SELECT id, owner_id, organization_id FROM workspaces WHERE id = ANY($1)", &ws_ids),
+            (
+                "SELECT b.id, w.owner_id, w.organization_id FROM workspace_builds b
+                 JOIN workspaces w ON w.id = b.workspace_id WHERE b.id = ANY($1)",
+                &build_ids,
+            ),
+        ];
+        for (sql, ids) in lookups {
+            if ids.is_empty() {
+                continue;
+            }
+            let found: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(sql).bind(ids).fetch_all(self.pool).await?;
+            owned.extend(found.into_iter().map(|(id, owner, org)| (id, (owner, org))));
+        }
+        for row in rows.iter_mut() {
+            let readable = match self.audited_object(row, &owned) {
+                Some(obj) => self.subject.can(Action::Read, &obj),
+                None => false,
+            };
+            if !readable {
+                let id = row.resource_id.to_string();
+                if !row.resource_target.is_empty() {
+                    row.description = row.description.replace(&row.resource_target, &id);
+                }
+                row.resource_target = id;
+                row.diff = serde_json::json!({});
+            }
+        }
+        Ok(())
+    }
+
+    /// The RBAC object an audit entry is about, as far as reading it goes.
+    fn audited_object(&self, row: &AuditRow, owned: &HashMap<Uuid, (Uuid, Uuid)>) -> Option<Object> {
+        let id = row.resource_id;
+        let org = row.organization_id;
+        let owned_object = |t: ResourceType| -> Option<Object> {
+            match owned.get(&id) {
+                Some((owner, org)) => Some(Object::new(t).owned_by(*owner).in_org(*org)),
+                // Gone: only who may read every such object in its organization may read it.
+                None => Some(Object::new(t).in_org(org?)),
+            }
+        };
+        match row.resource_type.as_str() {
+            "chat" => owned_object(ResourceType::Chat).map(|o| o.with_id(id)),
+            "workspace" | "workspace_build" => owned_object(ResourceType::Workspace),
+            "template" => Some(crate::templates::template_object(id, org?)),
+            "organization" => Some(crate::orgs::org_object(id)),
+            "organization_member" => Some(crate::members::member_object(org?, id)),
+            "user" => Some(crate::users::user_object(id)),
+            "chat_provider" | "chat_model_config" => Some(Object::new(ResourceType::ChatProvider)),
+            _ => None,
+        }
     }
 }

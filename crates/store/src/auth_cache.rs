@@ -16,6 +16,11 @@
 //!   stale;
 //! - the secret is checked against the cached hash on every hit, key expiry is checked on every
 //!   hit, and entries live at most [`MAX_AGE`] anyway.
+//!
+//! The same listener also tells the rest of the process *whose* rights changed (migration 0010
+//! puts the user id in the payload): [`AuthChange`]s go out on a broadcast channel
+//! ([`crate::Store::auth_changes`]) that the chat daemon uses to stop the runs of an owner who
+//! lost access and WebSockets use to re-check their user at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -32,6 +37,8 @@ use crate::users::User;
 const CHANNEL: &str = "agentry_auth";
 /// The longest any session result is reused, whatever else happens.
 pub const MAX_AGE: Duration = Duration::from_secs(30);
+/// How often a key's `last_used` is written, at most, per process.
+const USE_RECORD_EVERY: Duration = Duration::from_secs(60);
 /// Entries kept at most; past that the cache starts over.
 const MAX_ENTRIES: usize = 50_000;
 
@@ -43,14 +50,66 @@ pub(crate) struct Cached {
     stored: Instant,
 }
 
-#[derive(Default)]
+/// Whose rights may have changed, as committed in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthChange {
+    /// This user's status, site roles, memberships, org roles or keys changed.
+    User(uuid::Uuid),
+    /// Notifications may have been missed (the listener reconnected): anyone's may have.
+    Everyone,
+}
+
+impl AuthChange {
+    /// Whether this change may concern `user`.
+    pub fn concerns(&self, user: uuid::Uuid) -> bool {
+        match self {
+            AuthChange::User(u) => *u == user,
+            AuthChange::Everyone => true,
+        }
+    }
+}
+
 pub struct AuthCache {
     enabled: AtomicBool,
     generation: AtomicU64,
     entries: Mutex<HashMap<String, Cached>>,
+    changes: tokio::sync::broadcast::Sender<AuthChange>,
+    /// When this process last recorded each key's use.
+    used: Mutex<HashMap<String, Instant>>,
+}
+
+impl Default for AuthCache {
+    fn default() -> Self {
+        AuthCache {
+            enabled: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            entries: Mutex::new(HashMap::new()),
+            changes: tokio::sync::broadcast::channel(1024).0,
+            used: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 impl AuthCache {
+    /// Whether to record a use of `key_id` now (the first in [`USE_RECORD_EVERY`] in this
+    /// process), noting that it is being recorded.
+    pub(crate) fn should_mark_used(&self, key_id: &str) -> bool {
+        let mut used = self.used.lock().expect("key use lock");
+        if used.get(key_id).is_some_and(|t| t.elapsed() < USE_RECORD_EVERY) {
+            return false;
+        }
+        if used.len() >= MAX_ENTRIES {
+            used.clear();
+        }
+        used.insert(key_id.to_string(), Instant::now());
+        true
+    }
+
+    /// A receiver of every auth change committed from now on (by any process).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<AuthChange> {
+        self.changes.subscribe()
+    }
+
     /// Forgets everything (a change committed, or may have).
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
@@ -109,14 +168,29 @@ impl AuthCache {
             }
             cache.clear();
             cache.enabled.store(true, Ordering::SeqCst);
+            // Changes made while nobody listened are unknown.
+            let _ = cache.changes.send(AuthChange::Everyone);
             loop {
+                // The cache is emptied before anyone hears of the change, so whoever re-checks
+                // on hearing it reads the database.
                 match listener.try_recv().await {
-                    Ok(Some(_)) => cache.clear(),
+                    Ok(Some(n)) => {
+                        cache.clear();
+                        let change = match uuid::Uuid::parse_str(n.payload()) {
+                            Ok(u) => AuthChange::User(u),
+                            Err(_) => AuthChange::Everyone,
+                        };
+                        let _ = cache.changes.send(change);
+                    }
                     // Reconnected: notifications may have been missed.
-                    Ok(None) => cache.clear(),
+                    Ok(None) => {
+                        cache.clear();
+                        let _ = cache.changes.send(AuthChange::Everyone);
+                    }
                     Err(e) => {
                         cache.enabled.store(false, Ordering::SeqCst);
                         cache.clear();
+                        let _ = cache.changes.send(AuthChange::Everyone);
                         if pool.is_closed() {
                             return;
                         }

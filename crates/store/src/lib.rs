@@ -61,6 +61,12 @@ impl Store {
         tokio::spawn(auth_cache::AuthCache::run(self.auth.clone(), self.pool.clone()));
     }
 
+    /// Auth changes committed by any process, as this process hears of them (needs
+    /// [`Store::start_session_cache`], whose listener delivers them).
+    pub fn auth_changes(&self) -> tokio::sync::broadcast::Receiver<auth_cache::AuthChange> {
+        self.auth.subscribe()
+    }
+
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Migration(e.to_string()))
     }

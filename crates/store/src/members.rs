@@ -95,15 +95,39 @@ impl Actor<'_> {
 
     /// Removes a user from an organization. Their access to everything in it ends with the
     /// next request: subjects are rebuilt from the database on every request.
+    ///
+    /// Removing a member takes their org roles away, so it needs the right to unassign each of
+    /// them (else removing and re-adding would strip roles the actor may not unassign), and only
+    /// a site owner removes a site owner. The roles are read under the row lock, so a role
+    /// assigned meanwhile cannot slip through.
     pub async fn remove_member(&self, org: &str, user: &UserRef<'_>) -> Result<()> {
         let org = self.organization(org).await?;
         self.may_manage_members(org.id, Action::Delete)?;
         let target = self.user(user).await?;
-        let member = self.membership(org.id, target.id).await?.ok_or(StoreError::NotFound)?;
+        self.membership(org.id, target.id).await?.ok_or(StoreError::NotFound)?;
         self.subject
             .authorize(Action::Delete, &member_object(org.id, target.id))
             .map_err(StoreError::Forbidden)?;
+        let target_is_owner = target.site_roles.iter().any(|r| r == agentry_rbac::SiteRole::Owner.name());
+        if target_is_owner && !self.subject.has_site_role(agentry_rbac::SiteRole::Owner) {
+            return Err(StoreError::Forbidden(Denial::NoGrant));
+        }
         let mut tx = self.pool.begin().await?;
+        let roles: Option<Vec<String>> = sqlx::query_scalar(
+            "SELECT roles FROM organization_members WHERE organization_id = $1 AND user_id = $2 FOR UPDATE",
+        )
+        .bind(org.id)
+        .bind(target.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let roles = roles.ok_or(StoreError::NotFound)?;
+        let assign = Object::new(ResourceType::AssignOrgRole).in_org(org.id);
+        for r in roles.iter().filter_map(|r| OrgRole::parse(r)).filter(|r| *r != OrgRole::OrganizationMember) {
+            self.subject.authorize(Action::Unassign, &assign).map_err(StoreError::Forbidden)?;
+            if !may_assign_org_role(self.subject, org.id, r) {
+                return Err(StoreError::Forbidden(Denial::NoGrant));
+            }
+        }
         sqlx::query("DELETE FROM organization_members WHERE organization_id = $1 AND user_id = $2")
             .bind(org.id)
             .bind(target.id)
@@ -118,7 +142,7 @@ impl Actor<'_> {
                 resource_type: "organization_member",
                 resource_id: target.id,
                 resource_target: &target.username,
-                diff: serde_json::json!({"roles": member.roles}),
+                diff: serde_json::json!({"roles": roles}),
                 description: format!("removed {} from organization {}", target.username, org.name),
             },
         )

@@ -73,6 +73,21 @@ pub struct NewUser<'a> {
     pub hashed_password: String,
 }
 
+/// An API key or session as its owner may see it; never the secret.
+#[derive(Debug, Clone, FromRow)]
+pub struct ApiKey {
+    pub id: String,
+    pub user_id: Uuid,
+    /// The key's name (`token_name`); sessions from a login have none.
+    pub token_name: String,
+    /// `password` (a login session) or `token` (an API token).
+    pub login_type: String,
+    pub created_at: DateTime<Utc>,
+    /// Updated at most once a minute per process.
+    pub last_used: Option<DateTime<Utc>>,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// A successfully authenticated request: who it is and what they may do.
 pub struct Authenticated {
     pub user: User,
@@ -122,12 +137,21 @@ fn build_subject(user: &User, memberships: &[MembershipRoles]) -> Subject {
     s
 }
 
-/// The subject of `user` with these `(organization, role names)` memberships; for the chat
-/// daemon, which acts as a chat's owner (`System::subject_for`).
-pub(crate) fn subject_from_roles(user: &User, memberships: &[(Uuid, Vec<String>)]) -> Subject {
-    let m: Vec<MembershipRoles> =
-        memberships.iter().map(|(org, roles)| MembershipRoles { org: *org, roles: roles.clone() }).collect();
-    build_subject(user, &m)
+/// The subject of an active user as the database says now, built by the same code as a
+/// request's subject (token authentication); `None` for a suspended or deleted user. Read
+/// directly, never through the session cache, so it is never older than the last commit.
+pub(crate) async fn stored_subject(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<Subject>> {
+    let Some(user) = user_by_id(&mut *conn, user_id).await? else { return Ok(None) };
+    if !user.is_active() {
+        return Ok(None);
+    }
+    let memberships: Vec<(Uuid, Vec<String>)> =
+        sqlx::query_as("SELECT organization_id, roles FROM organization_members WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let m: Vec<MembershipRoles> = memberships.into_iter().map(|(org, roles)| MembershipRoles { org, roles }).collect();
+    Ok(Some(build_subject(&user, &m)))
 }
 
 fn hash_secret(secret: &str) -> Vec<u8> {
@@ -151,6 +175,14 @@ async fn insert_api_key(
     let (id, secret) = {
         let mut rng = rand::rng();
         (Alphanumeric.sample_string(&mut rng, 10), Alphanumeric.sample_string(&mut rng, 22))
+    };
+    // Tokens always have a name, so a list of them can be told apart.
+    let default_name;
+    let name = if name.trim().is_empty() && login_type == "token" {
+        default_name = format!("token-{}", id.to_ascii_lowercase());
+        default_name.as_str()
+    } else {
+        name.trim()
     };
     sqlx::query(
         "INSERT INTO api_keys (id, user_id, hashed_secret, login_type, token_name, expires_at)
@@ -212,8 +244,11 @@ impl System<'_> {
         }
         let hashed = hash_secret(secret);
         if let Some((cached_hash, expires_at, user, subject)) = self.auth.get(id) {
-            return Ok((same_bytes(&cached_hash, &hashed) && expires_at > Utc::now())
-                .then(|| Authenticated { user, subject, key_id: id.to_string() }));
+            let ok = same_bytes(&cached_hash, &hashed) && expires_at > Utc::now();
+            if ok {
+                self.mark_used(id);
+            }
+            return Ok(ok.then(|| Authenticated { user, subject, key_id: id.to_string() }));
         }
         let seen = self.auth.generation();
         let sql = format!(
@@ -230,9 +265,25 @@ impl System<'_> {
             return Ok(None);
         }
         let subject = build_subject(&row.user, &row.memberships.0);
+        self.mark_used(id);
         // Only live sessions of active users are cached; a refused token is looked up again.
         self.auth.put(id, seen, row.hashed_secret, row.expires_at, row.user.clone(), subject.clone());
         Ok(Some(Authenticated { user: row.user, subject, key_id: id.to_string() }))
+    }
+
+    /// Records that a key was used, at most once a minute per key and process, in the
+    /// background: authentication never waits for it.
+    fn mark_used(&self, key_id: &str) {
+        if !self.auth.should_mark_used(key_id) {
+            return;
+        }
+        let pool = self.pool.clone();
+        let key_id = key_id.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = sqlx::query("UPDATE api_keys SET last_used = now() WHERE id = $1").bind(&key_id).execute(&pool).await {
+                tracing::debug!(error = %e, "recording key use failed");
+            }
+        });
     }
 
     /// Password hash and user for a login attempt, looked up by email (case-insensitive).
@@ -249,6 +300,37 @@ impl System<'_> {
         let row: Option<Row> =
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(email).fetch_optional(self.pool).await?;
         Ok(row.map(|r| (r.user, r.hashed_password)))
+    }
+
+    /// Records a failed login in the audit log: about the account when the email names one,
+    /// else about "no user" (the nil id) with the email as typed. Only readers of every user
+    /// (site-level `user read`) see either.
+    pub async fn audit_failed_login(&self, email: &str, ip: Option<&str>) -> Result<()> {
+        let user: Option<(Uuid, String)> =
+            sqlx::query_as("SELECT id, username FROM users WHERE lower(email) = lower($1)")
+                .bind(email)
+                .fetch_optional(self.pool)
+                .await?;
+        let typed: String = email.chars().take(254).collect();
+        let (id, target, known) = match &user {
+            Some((id, username)) => (*id, username.as_str(), true),
+            None => (Uuid::nil(), typed.as_str(), false),
+        };
+        let mut conn = self.pool.acquire().await?;
+        audit::record(
+            &mut conn,
+            Entry {
+                user_id: user.as_ref().map(|u| u.0),
+                organization_id: None,
+                action: "login",
+                resource_type: "user",
+                resource_id: id,
+                resource_target: target,
+                diff: serde_json::json!({"success": false, "known_user": known, "ip": ip}),
+                description: format!("failed login for {target}"),
+            },
+        )
+        .await
     }
 
     /// Issues a session token after a successful password check.
@@ -326,7 +408,15 @@ impl Actor<'_> {
         if !self.subject.can(Action::Read, &user_object(row.id)) {
             return Err(StoreError::NotFound);
         }
-        Ok(row)
+        Ok(self.visible(row))
+    }
+
+    /// The user as the actor may see it: only the organization ids the actor may read (an org
+    /// admin finding people to add must not learn which other organizations exist and who is
+    /// in them).
+    fn visible(&self, mut user: User) -> User {
+        user.organization_ids.retain(|&o| self.subject.can(Action::Read, &crate::orgs::org_object(o)));
+        user
     }
 
     /// Users the actor may read, by username.
@@ -346,7 +436,8 @@ impl Actor<'_> {
             "SELECT {USER_COLUMNS} FROM users u WHERE {f} {after}
              ORDER BY lower(u.username) LIMIT {l} OFFSET {o}"
         );
-        Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+        let rows: Vec<User> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?;
+        Ok(rows.into_iter().map(|u| self.visible(u)).collect())
     }
 
     /// Creates a user and adds them to `orgs` (the default organization when empty). Needs
@@ -403,7 +494,7 @@ impl Actor<'_> {
         tx.commit().await?;
         // Rights may have changed: no cached session of this process may outlive that.
         self.auth.clear();
-        Ok(user)
+        Ok(self.visible(user))
     }
 
     /// Suspends or reactivates a user. Suspension takes effect on the user's next request:
@@ -495,7 +586,7 @@ impl Actor<'_> {
         let user = user_by_id(&mut *tx, target.id).await?.ok_or(StoreError::NotFound)?;
         tx.commit().await?;
         self.auth.clear();
-        Ok(user)
+        Ok(self.visible(user))
     }
 
     /// Issues an API key for a user: yourself (`update_personal` on your own user), or anyone
@@ -511,5 +602,44 @@ impl Actor<'_> {
         }
         let mut conn = self.pool.acquire().await?;
         insert_api_key(&mut conn, target.id, "token", lifetime, name).await
+    }
+
+    /// Who may see and revoke a user's keys: the user (`read_personal` / `update_personal` on
+    /// themselves), or the site owner for anyone — the same people who may mint them.
+    async fn key_holder(&self, user: &UserRef<'_>, action: Action) -> Result<User> {
+        let target = self.user(user).await?;
+        self.subject.authorize(action, &user_object(target.id)).map_err(StoreError::Forbidden)?;
+        if target.id != self.subject.user_id() && !self.subject.has_site_role(SiteRole::Owner) {
+            return Err(StoreError::Forbidden(agentry_rbac::Denial::NoGrant));
+        }
+        Ok(target)
+    }
+
+    /// A user's keys and sessions that have not expired, newest first.
+    pub async fn api_keys(&self, user: &UserRef<'_>) -> Result<Vec<ApiKey>> {
+        let target = self.key_holder(user, Action::ReadPersonal).await?;
+        Ok(sqlx::query_as(
+            "SELECT id, user_id, token_name, login_type, created_at, last_used, expires_at FROM api_keys
+             WHERE user_id = $1 AND expires_at > now() ORDER BY created_at DESC, id",
+        )
+        .bind(target.id)
+        .fetch_all(self.pool)
+        .await?)
+    }
+
+    /// Revokes one of a user's keys. Every process drops it at once: the deletion fires the
+    /// auth-change trigger, which empties session caches and re-checks the user's sockets.
+    pub async fn delete_user_api_key(&self, user: &UserRef<'_>, key_id: &str) -> Result<()> {
+        let target = self.key_holder(user, Action::UpdatePersonal).await?;
+        let gone = sqlx::query("DELETE FROM api_keys WHERE id = $1 AND user_id = $2")
+            .bind(key_id)
+            .bind(target.id)
+            .execute(self.pool)
+            .await?;
+        self.auth.clear();
+        if gone.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 }

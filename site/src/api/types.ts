@@ -239,3 +239,25 @@ export interface CreateChatModelConfigRequest {
 }
 
 export type UpdateChatModelConfigRequest = Omit<Partial<CreateChatModelConfigRequest>, "provider">;
+
+/** An API token or login session of a user (`GET /api/v2/users/{user}/keys`); never the secret. */
+export interface ApiKey {
+  id: string;
+  user_id: string;
+  name: string;
+  /** `token` (an API token) or `password` (a login session). */
+  login_type: string;
+  scope: string;
+  created_at: string;
+  last_used: string | null;
+  expires_at: string;
+}
+
+export interface CreateTokenRequest {
+  token_name?: string;
+  lifetime_seconds?: number;
+}
+
+export interface GenerateApiKeyResponse {
+  key: string;
+}

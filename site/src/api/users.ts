@@ -1,6 +1,9 @@
-import { ApiError, request } from "./http";
+import { ApiError, request, seg } from "./http";
 import type {
+  ApiKey,
   BuildInfo,
+  CreateTokenRequest,
+  GenerateApiKeyResponse,
   CreateFirstUserRequest,
   CreateFirstUserResponse,
   LoginRequest,
@@ -44,4 +47,19 @@ export async function me(): Promise<User | null> {
 
 export function buildInfo(): Promise<BuildInfo> {
   return request("GET", "/api/v2/buildinfo");
+}
+
+/** The signed-in user's API tokens and login sessions (never their secrets). */
+export function listTokens(): Promise<ApiKey[]> {
+  return request("GET", "/api/v2/users/me/keys");
+}
+
+/** Creates an API token; the answer holds the secret, shown this once. */
+export function createToken(req: CreateTokenRequest): Promise<GenerateApiKeyResponse> {
+  return request("POST", "/api/v2/users/me/keys", { body: req });
+}
+
+/** Revokes a token or session; it stops working at once on every server. */
+export async function deleteToken(id: string): Promise<void> {
+  await request<unknown>("DELETE", `/api/v2/users/me/keys/${seg(id)}`);
 }

@@ -8,6 +8,7 @@ import { OrganizationPage } from "../settings/OrganizationPage";
 import { OrganizationsPage } from "../settings/OrganizationsPage";
 import { ModelsPage } from "../settings/ModelsPage";
 import { ProvidersPage } from "../settings/ProvidersPage";
+import { TokensPage } from "../settings/TokensPage";
 import { LoginPage } from "./LoginPage";
 import { type Session, redirectFor } from "./session";
 import { SetupPage } from "./SetupPage";
@@ -69,6 +70,7 @@ function Routes({ path }: { path: string }) {
   if (chat) return <AgentsLayout chatId={chat.chatId!} />;
   if (matchPath("/settings/providers", path)) return <ProvidersPage />;
   if (matchPath("/settings/models", path)) return <ModelsPage />;
+  if (matchPath("/settings/tokens", path)) return <TokensPage />;
   if (matchPath("/settings/organizations", path)) return <OrganizationsPage />;
   const org = matchPath("/settings/organizations/:org", path);
   if (org) return <OrganizationPage org={org.org!} />;

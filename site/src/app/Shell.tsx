@@ -43,6 +43,7 @@ export function Shell({ user, onSignedOut, children }: { user: User; onSignedOut
             {item("/settings/organizations", "Organizations")}
             {item("/settings/providers", "Providers")}
             {item("/settings/models", "Models")}
+            {item("/settings/tokens", "Tokens")}
           </ul>
         </nav>
         <div className="sidebar-footer">

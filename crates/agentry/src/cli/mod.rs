@@ -4,6 +4,7 @@ mod chats;
 mod output;
 mod session;
 mod templates;
+mod tokens;
 mod workspaces;
 
 use agentry_client::Client;
@@ -48,6 +49,9 @@ pub enum ClientCommand {
     /// Workspaces and their builds.
     #[command(subcommand)]
     Workspaces(workspaces::WorkspacesCommand),
+    /// API tokens: list, create, revoke.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum, Default)]
@@ -240,6 +244,7 @@ pub async fn run(cmd: ClientCommand) -> Result<()> {
         ClientCommand::Templates(t) => templates::run(&session::client()?, t).await,
         ClientCommand::Workspaces(w) => workspaces::run(&session::client()?, w).await,
         ClientCommand::Chats(ch) => chats::run(&session::client()?, ch).await,
+        ClientCommand::Tokens(t) => tokens::run(&session::client()?, t).await,
         ClientCommand::Members(m) => {
             let c = session::client()?;
             match m {

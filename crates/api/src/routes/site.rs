@@ -9,6 +9,9 @@
 //! answers a short page saying how to build the UI. `build.rs` makes cargo recompile this crate
 //! when `site/dist` appears or changes.
 //!
+//! Security headers (a strict Content-Security-Policy among them) are added to every response
+//! by `crate::headers`; the UI bundle needs no inline script or style.
+//!
 //! Caching: files under `/assets/` carry a content hash in their names (Vite), so they are
 //! immutable; `index.html` and anything else is revalidated on every load.
 
@@ -30,7 +33,7 @@ const REVALIDATE: &str = "no-cache";
 const NOT_BUILT: &str = "<!doctype html>
 <html lang=\"en\">
 <head><meta charset=\"utf-8\"><title>agentry: web UI not built</title></head>
-<body style=\"font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto; line-height: 1.5\">
+<body>
 <h1>The web UI was not built</h1>
 <p>This agentry binary was compiled without <code>site/dist</code>, so it serves the API only.
 To get the web UI, build it and then the server:</p>

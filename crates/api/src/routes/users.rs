@@ -6,9 +6,9 @@ use agentry_store::users::{NewUser, UserRef};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 
-use crate::auth::{Auth, SESSION_COOKIE, hash_password, verify_password};
+use crate::auth::{Auth, SESSION_COOKIE, dummy_hash, hash_password, verify_password};
 use crate::error::{ApiError, ApiResult, messages};
 use crate::json::{ApiJson, ApiQuery, Pagination};
 use crate::{AppState, convert, validate};
@@ -54,6 +54,16 @@ pub async fn create_first(
     Ok((StatusCode::CREATED, Json(sdk::CreateFirstUserResponse { user_id: user.id, organization_id: org })))
 }
 
+/// Whether the request declares a JSON body (`application/json`, or any `+json` type).
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .is_some_and(|m| m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")))
+}
+
 fn session_cookie(token: &str, max_age: i64, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
@@ -66,15 +76,33 @@ fn session_cookie(token: &str, max_age: i64, secure: bool) -> HeaderValue {
     responses((status = 201, body = sdk::LoginResponse), (status = 401, body = sdk::Response)))]
 pub async fn login(
     State(s): State<AppState>,
+    PeerIp(ip): PeerIp,
     ApiJson(req): ApiJson<sdk::LoginRequest>,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<Response> {
+    let attempt = match s.logins.begin(&req.email, ip) {
+        Ok(a) => a,
+        Err(wait) => {
+            let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, messages::TOO_MANY_LOGINS).into_response();
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            return Ok(r);
+        }
+    };
     let candidate = s.store.system().login_candidate(&req.email).await?;
-    let Some((user, hash)) = candidate else {
+    // An unknown email costs one hash too (see `dummy_hash`), and fails the same way.
+    let (user, hash) = match candidate {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, dummy_hash().await?),
+    };
+    let verified = verify_password(req.password, hash).await?;
+    let Some(user) = user.filter(|_| verified) else {
+        // The attempt stays counted as a failure.
+        let ip = ip.map(|i| i.to_string());
+        if let Err(e) = s.store.system().audit_failed_login(&req.email, ip.as_deref()).await {
+            tracing::warn!(error = %e, "recording a failed login failed");
+        }
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, messages::INVALID_CREDENTIALS));
     };
-    if !verify_password(req.password, hash).await? {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, messages::INVALID_CREDENTIALS));
-    }
+    s.logins.succeeded(attempt);
     if !user.is_active() {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Your account is suspended. Contact an administrator."));
     }
@@ -82,7 +110,20 @@ pub async fn login(
     let token = s.store.system().create_session(user.id, lifetime).await?;
     let mut headers = HeaderMap::new();
     headers.insert(header::SET_COOKIE, session_cookie(&token, lifetime.num_seconds(), s.config.secure_cookies));
-    Ok((StatusCode::CREATED, headers, Json(sdk::LoginResponse { session_token: token })))
+    Ok((StatusCode::CREATED, headers, Json(sdk::LoginResponse { session_token: token })).into_response())
+}
+
+/// The client's address as the connection shows it (`None` when the server was started without
+/// connection info, e.g. a router driven directly).
+pub struct PeerIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let info = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+        Ok(PeerIp(info.map(|c| c.0.ip())))
+    }
 }
 
 #[utoipa::path(post, path = "/api/v2/users/logout", tag = "users", responses((status = 200, body = sdk::Response)))]
@@ -186,11 +227,14 @@ pub async fn create_key(
     State(s): State<AppState>,
     auth: Auth,
     Path(user): Path<String>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<sdk::GenerateApiKeyResponse>)> {
-    // The body is optional: an empty one means every default.
+    // The body is optional: an empty one means every default; a body must be declared JSON.
     let req: sdk::CreateTokenRequest = if body.is_empty() {
         sdk::CreateTokenRequest::default()
+    } else if !is_json(&headers) {
+        return Err(ApiError::bad_request(messages::INVALID_JSON).with_detail(messages::JSON_CONTENT_TYPE));
     } else {
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(messages::INVALID_JSON).with_detail(e.to_string()))?
@@ -212,6 +256,24 @@ pub async fn create_key(
         )
         .await?;
     Ok((StatusCode::CREATED, Json(sdk::GenerateApiKeyResponse { key })))
+}
+
+#[utoipa::path(get, path = "/api/v2/users/{user}/keys", tag = "users", params(("user" = String, Path)),
+    responses((status = 200, body = Vec<sdk::ApiKey>), (status = 403, body = sdk::Response), (status = 404, body = sdk::Response)))]
+pub async fn list_keys(State(s): State<AppState>, auth: Auth, Path(user): Path<String>) -> ApiResult<Json<Vec<sdk::ApiKey>>> {
+    let keys = s.store.actor(&auth.subject).api_keys(&UserRef::parse(&user)).await?;
+    Ok(Json(keys.into_iter().map(convert::api_key).collect()))
+}
+
+#[utoipa::path(delete, path = "/api/v2/users/{user}/keys/{id}", tag = "users", params(("user" = String, Path), ("id" = String, Path)),
+    responses((status = 204), (status = 403, body = sdk::Response), (status = 404, body = sdk::Response)))]
+pub async fn delete_key(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((user, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.store.actor(&auth.subject).delete_user_api_key(&UserRef::parse(&user), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/api/v2/users/roles", tag = "users", responses((status = 200, body = Vec<sdk::AssignableRole>)))]

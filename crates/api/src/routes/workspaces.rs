@@ -15,8 +15,6 @@ use agentry_sdk as sdk;
 use agentry_store::templates::{ParameterValue, resolve_parameters};
 use agentry_store::users::UserRef;
 use agentry_store::workspaces::{NewBuild, NewWorkspace, OwnerQuery, WorkspaceQuery, WorkspaceStatus};
-use agentry_store::Store;
-use agentry_rbac::Subject;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -208,8 +206,10 @@ pub async fn logs(
     // Authorize before the stream starts, so a refusal is an ordinary error response.
     actor.workspace_build(id).await?;
     let follow = Follow {
-        store: s.store.clone(),
-        subject: auth.subject,
+        state: s.clone(),
+        auth_changes: s.store.auth_changes(),
+        reauth_at: tokio::time::Instant::now() + crate::routes::chats::stream::REAUTH_EVERY,
+        auth,
         build: id,
         after,
         finished: false,
@@ -223,10 +223,15 @@ pub async fn logs(
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response())
 }
 
-/// The state of one followed log.
+/// The state of one followed log. Like the chat streams, it re-checks the caller's token every
+/// `REAUTH_EVERY` and at once when an auth change concerning the caller commits, and reads
+/// through the facade with the refreshed subject, so a suspended user, a revoked key or a
+/// removed member stops receiving lines.
 struct Follow {
-    store: Store,
-    subject: Subject,
+    state: AppState,
+    auth: crate::auth::Auth,
+    auth_changes: tokio::sync::broadcast::Receiver<agentry_store::auth_cache::AuthChange>,
+    reauth_at: tokio::time::Instant,
     build: Uuid,
     after: i64,
     /// The build was seen finished; send what is left, then end.
@@ -239,7 +244,11 @@ impl Follow {
     /// The next batch of NDJSON lines, or `None` when the stream should end.
     async fn next_chunk(&mut self) -> Option<Vec<u8>> {
         loop {
-            let actor = self.store.actor(&self.subject);
+            if tokio::time::Instant::now() >= self.reauth_at {
+                self.auth.refresh(&self.state).await.ok()?;
+                self.reauth_at = tokio::time::Instant::now() + crate::routes::chats::stream::REAUTH_EVERY;
+            }
+            let actor = self.state.store.actor(&self.auth.subject);
             let lines = actor.build_logs(self.build, self.after, LOG_PAGE).await.ok()?;
             if let Some(last) = lines.last() {
                 self.after = last.id;
@@ -260,10 +269,21 @@ impl Follow {
                 self.finished = true;
                 continue;
             }
+            let user = self.auth.user.id;
             tokio::select! {
                 _ = self.changed.recv() => {}
                 _ = self.closing.changed() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                change = self.auth_changes.recv() => {
+                    let concerns = match change {
+                        Ok(c) => c.concerns(user),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => false,
+                    };
+                    if concerns {
+                        self.auth.refresh(&self.state).await.ok()?;
+                    }
+                }
             }
         }
     }

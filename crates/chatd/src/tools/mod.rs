@@ -29,8 +29,9 @@ pub struct ToolCtx {
     pub store: Store,
     pub provisioning: Provisioning,
     pub hub: Hub,
-    /// The chat owner's subject, rebuilt from the database when the run started.
-    pub owner: Subject,
+    /// The chat owner's subject, rebuilt from the database before every model call and every
+    /// tool call (see `run.rs`); tools read it with [`ToolCtx::owner`].
+    pub owner: Mutex<std::sync::Arc<Subject>>,
     pub chat: Chat,
     /// The bound workspace; `create_workspace` sets it during a turn.
     pub workspace: Mutex<Option<Uuid>>,
@@ -41,6 +42,16 @@ pub struct ToolCtx {
 impl ToolCtx {
     pub fn is_child(&self) -> bool {
         self.chat.parent_chat_id.is_some()
+    }
+
+    /// The owner's subject as last rebuilt.
+    pub fn owner(&self) -> std::sync::Arc<Subject> {
+        self.owner.lock().expect("owner lock").clone()
+    }
+
+    /// Replaces the owner's subject with a freshly rebuilt one.
+    pub fn set_owner(&self, owner: Subject) {
+        *self.owner.lock().expect("owner lock") = std::sync::Arc::new(owner);
     }
 
     fn workspace_id(&self) -> Option<Uuid> {

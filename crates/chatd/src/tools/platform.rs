@@ -68,7 +68,8 @@ fn store_error(e: StoreError) -> String {
 }
 
 pub async fn list_templates(ctx: &ToolCtx, a: ListTemplatesArgs) -> ToolResult {
-    let actor = ctx.store.actor(&ctx.owner);
+    let owner = ctx.owner();
+    let actor = ctx.store.actor(&owner);
     let org = ctx.chat.organization_id.to_string();
     let templates = actor.templates(&org, 200, 0, None).await.map_err(store_error)?;
     let q = a.query.map(|q| q.to_lowercase());
@@ -89,7 +90,7 @@ pub async fn list_templates(ctx: &ToolCtx, a: ListTemplatesArgs) -> ToolResult {
 async fn org_template(ctx: &ToolCtx, id: &str) -> Result<Template, String> {
     let id = uuid_arg("template_id", id)?;
     let not_found = || format!("Template {id} not found. Use list_templates to see the templates of this chat's organization.");
-    let t = ctx.store.actor(&ctx.owner).template(id).await.map_err(|e| match e {
+    let t = ctx.store.actor(&ctx.owner()).template(id).await.map_err(|e| match e {
         StoreError::NotFound => not_found(),
         e => store_error(e),
     })?;
@@ -139,7 +140,7 @@ async fn wait_for_build(ctx: &ToolCtx, id: Uuid) -> Result<Workspace, String> {
     let mut changed = ctx.provisioning.subscribe();
     let deadline = tokio::time::Instant::now() + BUILD_WAIT;
     loop {
-        let w = ctx.store.actor(&ctx.owner).workspace(id).await.map_err(store_error)?;
+        let w = ctx.store.actor(&ctx.owner()).workspace(id).await.map_err(store_error)?;
         let b = &w.latest_build.0;
         match b.status {
             JobStatus::Succeeded => return Ok(w),
@@ -162,7 +163,8 @@ async fn wait_for_build(ctx: &ToolCtx, id: Uuid) -> Result<Workspace, String> {
 }
 
 pub async fn create_workspace(ctx: &ToolCtx, a: CreateWorkspaceArgs) -> ToolResult {
-    let actor = ctx.store.actor(&ctx.owner);
+    let owner = ctx.owner();
+    let actor = ctx.store.actor(&owner);
     if let Some(existing) = ctx.workspace_id()
         && let Ok(w) = actor.workspace(existing).await
         && !w.deleted
@@ -225,7 +227,8 @@ pub async fn start_workspace(ctx: &ToolCtx, _: StartWorkspaceArgs) -> ToolResult
     let id = ctx
         .workspace_id()
         .ok_or("This chat has no workspace. Use list_templates and create_workspace to create one.")?;
-    let actor = ctx.store.actor(&ctx.owner);
+    let owner = ctx.owner();
+    let actor = ctx.store.actor(&owner);
     let w = actor.workspace(id).await.map_err(store_error)?;
     let b = &w.latest_build.0;
     if b.status.is_active() {

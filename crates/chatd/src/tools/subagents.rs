@@ -71,7 +71,7 @@ fn store_error(e: StoreError) -> String {
 async fn child(ctx: &ToolCtx, id: &str) -> Result<Chat, String> {
     let id = uuid_arg("chat_id", id)?;
     let not_found = || format!("Subagent {id} not found; use the chat_id that spawn_agent returned.");
-    let c = ctx.store.actor(&ctx.owner).chat(id).await.map_err(|_| not_found())?;
+    let c = ctx.store.actor(&ctx.owner()).chat(id).await.map_err(|_| not_found())?;
     if c.parent_chat_id != Some(ctx.chat.id) {
         return Err(not_found());
     }
@@ -90,7 +90,7 @@ pub async fn spawn_agent(ctx: &ToolCtx, a: SpawnAgentArgs) -> ToolResult {
     }
     let title = a.title.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| default_title(prompt));
     let new = NewChildChat { title, prompt: prompt.to_string(), instructions: CHILD_PROMPT.to_string() };
-    let c = ctx.store.actor(&ctx.owner).spawn_child_chat(&parent, new).await.map_err(store_error)?;
+    let c = ctx.store.actor(&ctx.owner()).spawn_child_chat(&parent, new).await.map_err(store_error)?;
     ctx.wake.notify_one();
     Ok(json!({"chat_id": c.id, "title": c.title, "status": c.status}))
 }
@@ -101,7 +101,8 @@ pub async fn wait_agent(ctx: &ToolCtx, a: WaitAgentArgs) -> ToolResult {
     let mut hints = ctx.hub.subscribe();
     let timeout = Duration::from_secs(a.timeout_seconds.unwrap_or(DEFAULT_WAIT).min(MAX_WAIT));
     let deadline = tokio::time::Instant::now() + timeout;
-    let actor = ctx.store.actor(&ctx.owner);
+    let owner = ctx.owner();
+    let actor = ctx.store.actor(&owner);
     loop {
         let c = actor.chat(id).await.map_err(store_error)?;
         if !matches!(c.status.as_str(), "pending" | "running") {
@@ -141,7 +142,7 @@ pub async fn message_agent(ctx: &ToolCtx, a: MessageAgentArgs) -> ToolResult {
     }
     let busy = if a.interrupt.unwrap_or(false) { BusyBehavior::Interrupt } else { BusyBehavior::Queue };
     let content = json!([{"type": "text", "text": a.message}]);
-    let sent = ctx.store.actor(&ctx.owner).send_message(c.id, content, None, busy, &[]).await.map_err(store_error)?;
+    let sent = ctx.store.actor(&ctx.owner()).send_message(c.id, content, None, busy, &[]).await.map_err(store_error)?;
     ctx.wake.notify_one();
     let queued = matches!(sent, agentry_store::chats::messages::Sent::Queued(_));
     Ok(json!({"chat_id": c.id, "queued": queued}))
@@ -149,6 +150,6 @@ pub async fn message_agent(ctx: &ToolCtx, a: MessageAgentArgs) -> ToolResult {
 
 pub async fn close_agent(ctx: &ToolCtx, a: CloseAgentArgs) -> ToolResult {
     let c = child(ctx, &a.chat_id).await?;
-    let c = ctx.store.actor(&ctx.owner).interrupt_chat(c.id).await.map_err(store_error)?;
+    let c = ctx.store.actor(&ctx.owner()).interrupt_chat(c.id).await.map_err(store_error)?;
     Ok(json!({"chat_id": c.id, "status": c.status}))
 }

@@ -98,7 +98,7 @@ async fn agent(ctx: &ToolCtx) -> Result<Arc<dyn WorkspaceAgent>, String> {
             "This chat has no workspace yet. Use list_templates and then create_workspace to create one.".into()
         });
     };
-    let w = ctx.store.actor(&ctx.owner).workspace_for(id, Action::Ssh).await.map_err(|e| match e {
+    let w = ctx.store.actor(&ctx.owner()).workspace_for(id, Action::Ssh).await.map_err(|e| match e {
         StoreError::NotFound => "The chat's workspace no longer exists or is not accessible. Use create_workspace.".to_string(),
         StoreError::Forbidden(_) => "The chat owner may not execute in this workspace.".to_string(),
         e => e.to_string(),

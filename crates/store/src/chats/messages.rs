@@ -137,7 +137,7 @@ async fn set_pending(conn: &mut PgConnection, chat_id: Uuid) -> Result<()> {
 }
 
 /// Pops the queue head into history and makes the chat pending. `None` when the queue is empty.
-pub(crate) async fn promote_head(conn: &mut PgConnection, chat: &Chat) -> Result<Option<Message>> {
+async fn promote_head(conn: &mut PgConnection, chat: &Chat) -> Result<Option<Message>> {
     let head: Option<QueuedMessage> = sqlx::query_as(
         "DELETE FROM chat_queued_messages WHERE id = (
              SELECT id FROM chat_queued_messages WHERE chat_id = $1 ORDER BY id LIMIT 1)
@@ -151,6 +151,48 @@ pub(crate) async fn promote_head(conn: &mut PgConnection, chat: &Chat) -> Result
     let msg = insert(&mut *conn, chat.id, NewMessage::user(head.content.0, by, head.model_config_id)).await?;
     set_pending(&mut *conn, chat.id).await?;
     Ok(Some(msg))
+}
+
+/// What [`promote_next`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Promotion {
+    /// The queue was empty; nothing changed.
+    Empty,
+    /// The head is in history and the chat is pending.
+    Promoted,
+    /// The owner may no longer start AI work here: the chat is in `error` with
+    /// [`super::NO_AI_ACCESS`] and the queue is untouched.
+    Refused,
+}
+
+/// Promotes the queue head after a turn, an interrupt or stale recovery — the promotions no
+/// user request asked for — after checking, with the owner's subject rebuilt from the database,
+/// that the owner may still start AI work in the chat's organization. Queued messages of an
+/// owner who lost access stay stored and never reach the model.
+pub(crate) async fn promote_next(conn: &mut PgConnection, chat: &Chat) -> Result<Promotion> {
+    let queued: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM chat_queued_messages WHERE chat_id = $1)")
+        .bind(chat.id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !queued {
+        return Ok(Promotion::Empty);
+    }
+    if !super::owner_may_start_ai_work(&mut *conn, chat).await? {
+        sqlx::query(
+            "UPDATE chats SET status = 'error', last_error = $2, worker_id = NULL, started_at = NULL,
+                 heartbeat_at = NULL, version = version + 1, updated_at = now()
+             WHERE id = $1",
+        )
+        .bind(chat.id)
+        .bind(super::NO_AI_ACCESS)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(Promotion::Refused);
+    }
+    promote_head(&mut *conn, chat).await?;
+    pubsub::notify(&mut *conn, change(chat, ChangeKind::Message)).await?;
+    pubsub::notify(&mut *conn, change(chat, ChangeKind::Queue)).await?;
+    Ok(Promotion::Promoted)
 }
 
 /// How a message sent to a busy chat is handled.
@@ -452,11 +494,9 @@ async fn interrupt_locked(conn: &mut PgConnection, chat: &Chat) -> Result<()> {
     .bind(chat.id)
     .execute(&mut *conn)
     .await?;
-    if (chat.worker_id.is_none() || chat.status != "running")
-        && let Some(_msg) = promote_head(conn, chat).await? {
-            pubsub::notify(conn, change(chat, ChangeKind::Message)).await?;
-            pubsub::notify(conn, change(chat, ChangeKind::Queue)).await?;
-        }
+    if chat.worker_id.is_none() || chat.status != "running" {
+        promote_next(conn, chat).await?;
+    }
     pubsub::notify(conn, change(chat, ChangeKind::StatusChange)).await?;
     Ok(())
 }

@@ -26,6 +26,11 @@ use crate::audit::{self, Entry};
 use crate::pubsub::{self, ChangeKind, ChatChange};
 use crate::{Actor, Result, StoreError};
 
+/// `last_error` of a chat stopped because its owner may no longer start AI work in its
+/// organization (access taken away, removed from the organization, suspended). One text for
+/// every place that checks: promotion, claim, model calls and tool calls.
+pub const NO_AI_ACCESS: &str = "The chat owner no longer has access to start AI work in this organization.";
+
 /// The longest queue a chat may have.
 pub const MAX_QUEUED: i64 = 20;
 
@@ -94,6 +99,26 @@ pub(crate) async fn chat_by_id(conn: impl sqlx::PgExecutor<'_>, id: Uuid) -> Res
 pub(crate) async fn lock_chat(conn: &mut PgConnection, id: Uuid) -> Result<Chat> {
     sqlx::query("SELECT 1 FROM chats WHERE id = $1 FOR UPDATE").bind(id).fetch_optional(&mut *conn).await?;
     chat_by_id(&mut *conn, id).await?.ok_or(StoreError::NotFound)
+}
+
+/// The rule for AI work on `chat`, for `subject`: see [`Actor::may_start_ai_work`].
+pub(crate) fn ai_work_rule(subject: &agentry_rbac::Subject, chat: &Chat) -> Result<()> {
+    if chat.owner_id != subject.user_id() {
+        return Err(StoreError::Forbidden(Denial::NoGrant));
+    }
+    let obj = Object::new(ResourceType::Chat).owned_by(chat.owner_id).in_org(chat.organization_id);
+    subject.authorize(Action::Create, &obj).map_err(StoreError::Forbidden)
+}
+
+/// Whether the chat's owner, as the database says right now (status, site roles, memberships),
+/// may start AI work in the chat's organization. The worker's promotions and claims ask this
+/// inside their transaction, so no queued message runs for an owner who lost access. A
+/// subagent has its root's owner and organization, so it follows its root.
+pub(crate) async fn owner_may_start_ai_work(conn: &mut PgConnection, chat: &Chat) -> Result<bool> {
+    match crate::users::stored_subject(&mut *conn, chat.owner_id).await? {
+        Some(owner) => Ok(ai_work_rule(&owner, chat).is_ok()),
+        None => Ok(false),
+    }
 }
 
 pub(crate) fn change(chat: &Chat, kind: ChangeKind) -> ChatChange {
@@ -176,11 +201,7 @@ impl Actor<'_> {
     /// (an admin who may read a member's chat must not make the agent act with the member's
     /// workspace access), and only with `chat create` in the chat's organization.
     pub fn may_start_ai_work(&self, chat: &Chat) -> Result<()> {
-        if chat.owner_id != self.subject.user_id() {
-            return Err(StoreError::Forbidden(Denial::NoGrant));
-        }
-        let obj = Object::new(ResourceType::Chat).owned_by(chat.owner_id).in_org(chat.organization_id);
-        self.subject.authorize(Action::Create, &obj).map_err(StoreError::Forbidden)
+        ai_work_rule(self.subject, chat)
     }
 
     /// The root-chat list query for `q` (RBAC filter included) and its arguments.

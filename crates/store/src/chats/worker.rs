@@ -17,12 +17,12 @@
 use agentry_rbac::Subject;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{FromRow, PgConnection};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::messages::{self, Message, NewMessage};
 use super::models::ModelConfig;
-use super::{CHAT_COLUMNS, Chat, change, chat_by_id, lock_chat};
+use super::{CHAT_COLUMNS, Chat, NO_AI_ACCESS, change, chat_by_id, lock_chat, owner_may_start_ai_work};
 use crate::pubsub::{self, ChangeKind};
 use crate::{Actor, Result, StoreError, System};
 
@@ -99,12 +99,6 @@ pub struct Recovered {
 /// The text recorded when a client tool never answered.
 pub const DYNAMIC_TOOL_TIMEOUT: &str = "Dynamic tool execution timed out";
 
-#[derive(FromRow)]
-struct Membership {
-    org: Uuid,
-    roles: Vec<String>,
-}
-
 async fn lease_state(conn: &mut PgConnection, lease: &Lease, watermark: i64) -> Result<(LeaseState, Chat)> {
     let chat = lock_chat(conn, lease.chat_id).await?;
     let started: Option<DateTime<Utc>> = sqlx::query_scalar("SELECT started_at FROM chats WHERE id = $1")
@@ -146,19 +140,14 @@ async fn release(conn: &mut PgConnection, chat_id: Uuid, status: &str, last_erro
     Ok(())
 }
 
-/// Promotes the queue head of an idle, unarchived chat, with its hints.
+/// Promotes the queue head of an idle, unarchived chat, with its hints — if the owner may still
+/// start AI work there (else the chat goes to `error` and the queue stays). True when the chat
+/// changed.
 async fn promote_if_queued(conn: &mut PgConnection, chat: &Chat) -> Result<bool> {
     if chat.archived {
         return Ok(false);
     }
-    match messages::promote_head(conn, chat).await? {
-        Some(_) => {
-            pubsub::notify(conn, change(chat, ChangeKind::Message)).await?;
-            pubsub::notify(conn, change(chat, ChangeKind::Queue)).await?;
-            Ok(true)
-        }
-        None => Ok(false),
-    }
+    Ok(messages::promote_next(conn, chat).await? != messages::Promotion::Empty)
 }
 
 impl System<'_> {
@@ -181,6 +170,12 @@ impl System<'_> {
         for (id, started_at) in rows {
             let chat = chat_by_id(&mut *tx, id).await?.ok_or(StoreError::NotFound)?;
             pubsub::notify(&mut tx, change(&chat, ChangeKind::StatusChange)).await?;
+            // A chat whose owner lost the right to start AI work here never runs: it stops
+            // with an error instead, its queue kept.
+            if !owner_may_start_ai_work(&mut tx, &chat).await? {
+                release(&mut tx, id, "error", Some(NO_AI_ACCESS)).await?;
+                continue;
+            }
             claimed.push(Claimed { chat, lease: Lease { chat_id: id, worker_id, started_at } });
         }
         tx.commit().await?;
@@ -273,11 +268,13 @@ impl System<'_> {
             if chat.status != "waiting" || chat.archived || chat.updated_at >= now - stale {
                 continue;
             }
-            if promote_if_queued(&mut tx, &chat).await? {
-                pubsub::notify(&mut tx, change(&chat, ChangeKind::StatusChange)).await?;
-                tx.commit().await?;
-                out.promoted.push(id);
+            match messages::promote_next(&mut tx, &chat).await? {
+                messages::Promotion::Empty => continue,
+                messages::Promotion::Promoted => out.promoted.push(id),
+                messages::Promotion::Refused => {}
             }
+            pubsub::notify(&mut tx, change(&chat, ChangeKind::StatusChange)).await?;
+            tx.commit().await?;
         }
         Ok(out)
     }
@@ -369,18 +366,17 @@ impl System<'_> {
     /// The subject of a user as the database says now, so tools act as the chat owner with
     /// exactly the owner's current roles. A suspended or deleted owner is `NotFound`.
     pub async fn subject_for(&self, user_id: Uuid) -> Result<Subject> {
-        let user = crate::users::user_by_id(self.pool, user_id).await?.ok_or(StoreError::NotFound)?;
-        if !user.is_active() {
-            return Err(StoreError::NotFound);
-        }
-        let memberships: Vec<Membership> = sqlx::query_as(
-            "SELECT organization_id AS org, roles FROM organization_members WHERE user_id = $1",
-        )
-        .bind(user_id)
-        .fetch_all(self.pool)
-        .await?;
-        let m: Vec<(Uuid, Vec<String>)> = memberships.into_iter().map(|m| (m.org, m.roles)).collect();
-        Ok(crate::users::subject_from_roles(&user, &m))
+        let mut conn = self.pool.acquire().await?;
+        crate::users::stored_subject(&mut conn, user_id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// The subject the worker acts as for `chat`, rebuilt from the database now, when its owner
+    /// may still start AI work in the chat's organization; `None` when not (the run must stop
+    /// with [`NO_AI_ACCESS`]). Asked before every model call and every tool call.
+    pub async fn ai_work_subject(&self, chat: &Chat) -> Result<Option<Subject>> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(owner) = crate::users::stored_subject(&mut conn, chat.owner_id).await? else { return Ok(None) };
+        Ok(super::ai_work_rule(&owner, chat).is_ok().then_some(owner))
     }
 
     /// A chat by id, unauthorized (the worker already holds it).

@@ -5,8 +5,10 @@
 //! re-read the database whenever a hint for their chat (or owner) arrives — from this process
 //! or, through LISTEN/NOTIFY, from any other. Hints are only triggers, so a lost or duplicated
 //! hint costs a re-read, never a wrong screen. The caller's token is re-checked every
-//! [`REAUTH_EVERY`], and every re-read goes through the authorizing facade, so a suspended user
-//! or a removed member stops receiving events.
+//! [`REAUTH_EVERY`] and, at once, whenever an auth change concerning the caller commits on any
+//! process (`Store::auth_changes`: status, roles, memberships, keys); every re-read goes through
+//! the authorizing facade, so a suspended user, a revoked key or a removed member's stream
+//! closes within moments.
 //!
 //! Streaming parts and retries are not in the database: the chat stream also subscribes to the
 //! process's live-parts hub (`agentry_store::parts`), which carries them from whichever server
@@ -17,6 +19,7 @@ use std::time::Duration;
 use agentry_rbac::Subject;
 use agentry_sdk as sdk;
 use agentry_store::StoreError;
+use agentry_store::auth_cache::AuthChange;
 use agentry_store::chats::Chat;
 use agentry_store::parts::{LiveEvent, LiveKind};
 use agentry_store::pubsub::{ChangeKind, ChatHint};
@@ -143,16 +146,19 @@ pub async fn stream(
     // Refuse before upgrading, so failures are plain HTTP answers.
     let chat = s.store.actor(&auth.subject).chat(id).await?;
     let hints = s.hub().subscribe();
+    let auth_changes = s.store.auth_changes();
     let live = s.parts().subscribe(chat.id);
-    Ok(ws.on_upgrade(move |socket| run_stream(s, auth, chat, after, hints, live, socket)))
+    Ok(ws.on_upgrade(move |socket| run_stream(s, auth, chat, after, hints, auth_changes, live, socket)))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_stream(
     s: AppState,
     mut auth: Auth,
     chat: Chat,
     after: i64,
     mut hints: tokio::sync::broadcast::Receiver<ChatHint>,
+    mut auth_changes: tokio::sync::broadcast::Receiver<AuthChange>,
     mut live: tokio::sync::broadcast::Receiver<std::sync::Arc<LiveEvent>>,
     socket: WebSocket,
 ) {
@@ -189,6 +195,13 @@ async fn run_stream(
                 false
             }
             _ = reauth.tick() => {
+                match auth.refresh(&s).await {
+                    Ok(()) => true,
+                    Err(_) => break,
+                }
+            }
+            change = auth_changes.recv() => {
+                if !concerns(change, auth.user.id) { continue }
                 match auth.refresh(&s).await {
                     Ok(()) => true,
                     Err(_) => break,
@@ -251,7 +264,17 @@ async fn run_stream(
     responses((status = 101, description = "WebSocket: JSON arrays of ChatWatchEvent")))]
 pub async fn watch(State(s): State<AppState>, auth: Auth, ws: WebSocketUpgrade) -> Response {
     let hints = s.hub().subscribe();
-    ws.on_upgrade(move |socket| run_watch(s, auth, hints, socket))
+    let auth_changes = s.store.auth_changes();
+    ws.on_upgrade(move |socket| run_watch(s, auth, hints, auth_changes, socket))
+}
+
+/// Whether a received auth change may concern `user` (a lagged receiver missed some: maybe).
+fn concerns(change: Result<AuthChange, RecvError>, user: uuid::Uuid) -> bool {
+    match change {
+        Ok(c) => c.concerns(user),
+        Err(RecvError::Lagged(_)) => true,
+        Err(RecvError::Closed) => false,
+    }
 }
 
 fn watch_kind(kind: ChangeKind) -> Option<&'static str> {
@@ -265,7 +288,13 @@ fn watch_kind(kind: ChangeKind) -> Option<&'static str> {
     }
 }
 
-async fn run_watch(s: AppState, mut auth: Auth, mut hints: tokio::sync::broadcast::Receiver<ChatHint>, socket: WebSocket) {
+async fn run_watch(
+    s: AppState,
+    mut auth: Auth,
+    mut hints: tokio::sync::broadcast::Receiver<ChatHint>,
+    mut auth_changes: tokio::sync::broadcast::Receiver<AuthChange>,
+    socket: WebSocket,
+) {
     let (mut sink, mut incoming) = socket.split();
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut reauth = tokio::time::interval(REAUTH_EVERY);
@@ -286,6 +315,17 @@ async fn run_watch(s: AppState, mut auth: Auth, mut hints: tokio::sync::broadcas
             }
             _ = reauth.tick() => {
                 if auth.refresh(&s).await.is_err() { break }
+                None
+            }
+            change = auth_changes.recv() => {
+                if concerns(change, auth.user.id) {
+                    let before: Vec<uuid::Uuid> = auth.subject.org_ids().collect();
+                    if auth.refresh(&s).await.is_err() { break }
+                    // Removed from an organization: the client's list still shows chats it
+                    // may no longer see, and watch has no event for that. Closing makes it
+                    // reconnect and refetch.
+                    if before.iter().any(|o| !auth.subject.is_member_of(*o)) { break }
+                }
                 None
             }
             msg = incoming.next() => match msg {
