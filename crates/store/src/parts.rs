@@ -241,9 +241,19 @@ impl Parts {
     }
 
     /// Every live event of `chat_id` from now on. Subscribe before taking [`Parts::buffered`].
-    pub fn subscribe(&self, chat_id: Uuid) -> broadcast::Receiver<Arc<LiveEvent>> {
+    ///
+    /// The chat's channel (a ring of [`PER_CHAT_CHANNEL`] slots, allocated up front) lives while
+    /// it has a subscription: dropping the last one frees it at once, whether or not another
+    /// event for the chat ever arrives.
+    pub fn subscribe(&self, chat_id: Uuid) -> Subscription {
         let mut channels = self.inner.channels.lock().expect("parts channel lock");
-        channels.entry(chat_id).or_insert_with(|| broadcast::channel(PER_CHAT_CHANNEL).0).subscribe()
+        let rx = channels.entry(chat_id).or_insert_with(|| broadcast::channel(PER_CHAT_CHANNEL).0).subscribe();
+        Subscription { rx: Some(rx), chat_id, inner: Arc::downgrade(&self.inner) }
+    }
+
+    /// How many chats have a live channel here (subscribed streams); for tests and metrics.
+    pub fn live_channels(&self) -> usize {
+        self.inner.channels.lock().expect("parts channel lock").len()
     }
 
     /// The parts of the chat's current step seen so far (for a stream's snapshot).
@@ -276,6 +286,40 @@ impl Parts {
         {
             // Every subscriber of this chat has gone: forget the channel.
             channels.remove(&chat_id);
+        }
+    }
+}
+
+/// A stream's receiver of one chat's live events (see [`Parts::subscribe`]); derefs to the
+/// broadcast receiver.
+pub struct Subscription {
+    rx: Option<broadcast::Receiver<Arc<LiveEvent>>>,
+    chat_id: Uuid,
+    inner: std::sync::Weak<Inner>,
+}
+
+impl std::ops::Deref for Subscription {
+    type Target = broadcast::Receiver<Arc<LiveEvent>>;
+    fn deref(&self) -> &Self::Target {
+        self.rx.as_ref().expect("present until drop")
+    }
+}
+
+impl std::ops::DerefMut for Subscription {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.rx.as_mut().expect("present until drop")
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.upgrade() else { return };
+        let mut channels = inner.channels.lock().expect("parts channel lock");
+        // Dropped under the lock, so a concurrent `subscribe` either came first (and the count
+        // includes it) or finds the channel gone and makes a new one.
+        drop(self.rx.take());
+        if channels.get(&self.chat_id).is_some_and(|tx| tx.receiver_count() == 0) {
+            channels.remove(&self.chat_id);
         }
     }
 }

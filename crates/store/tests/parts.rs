@@ -47,3 +47,28 @@ async fn parts_reach_the_other_process_once_it_is_known() {
     assert_eq!(a.buffered(chat).len(), 1);
     assert_eq!(a.buffered(other_chat).len(), 1);
 }
+
+#[tokio::test]
+async fn a_chats_channel_is_freed_when_its_last_stream_goes() {
+    let (store, _) = fresh_store().await;
+    let parts = Parts::start(&store).await.unwrap();
+    // 10,000 streams subscribe once and go away with no event ever arriving for their chats:
+    // each channel (a 4,096-slot ring) must go with its last subscriber.
+    let chats: Vec<Uuid> = (0..10_000).map(|_| Uuid::new_v4()).collect();
+    let subs: Vec<_> = chats.iter().map(|&c| parts.subscribe(c)).collect();
+    assert_eq!(parts.live_channels(), 10_000);
+    drop(subs);
+    assert_eq!(parts.live_channels(), 0, "idle chats' channels outlived their streams");
+
+    // Two streams of one chat: the channel stays for the second, and still delivers.
+    let chat = chats[0];
+    let first = parts.subscribe(chat);
+    let mut second = parts.subscribe(chat);
+    drop(first);
+    assert_eq!(parts.live_channels(), 1);
+    parts.publish(chat, LiveKind::Part, serde_json::json!({"n": 1}));
+    let e = tokio::time::timeout(Duration::from_secs(60), second.recv()).await.unwrap().unwrap();
+    assert_eq!(e.body["n"], 1);
+    drop(second);
+    assert_eq!(parts.live_channels(), 0);
+}

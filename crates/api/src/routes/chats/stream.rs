@@ -159,7 +159,7 @@ async fn run_stream(
     after: i64,
     mut hints: tokio::sync::broadcast::Receiver<ChatHint>,
     mut auth_changes: tokio::sync::broadcast::Receiver<AuthChange>,
-    mut live: tokio::sync::broadcast::Receiver<std::sync::Arc<LiveEvent>>,
+    mut live: agentry_store::parts::Subscription,
     socket: WebSocket,
 ) {
     let (mut sink, mut incoming) = socket.split();
