@@ -16,6 +16,11 @@ impl Client {
         self.get(&format!("/api/v2/organizations/{org}/templates?limit={limit}&offset={offset}")).await
     }
 
+    /// Every template the caller may read, in any organization (`GET /api/v2/templates`).
+    pub async fn all_templates(&self, limit: i64, offset: i64) -> Result<Vec<sdk::Template>> {
+        self.get(&format!("/api/v2/templates?limit={limit}&offset={offset}")).await
+    }
+
     pub async fn create_template(&self, org: &str, req: &sdk::CreateTemplateRequest) -> Result<sdk::Template> {
         self.json(Method::POST, &format!("/api/v2/organizations/{org}/templates"), req).await
     }

@@ -104,6 +104,8 @@ pub type FieldError = (String, String);
 pub struct Template {
     pub id: Uuid,
     pub organization_id: Uuid,
+    pub organization_name: String,
+    pub organization_display_name: String,
     pub name: String,
     pub display_name: String,
     pub description: String,
@@ -118,6 +120,8 @@ pub struct Template {
     pub network: NetworkMode,
     pub deprecated: bool,
     pub created_by: Option<Uuid>,
+    /// The creator's username; empty once the creator's account is gone.
+    pub created_by_name: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -139,10 +143,13 @@ pub struct TemplateVersion {
 }
 
 /// Templates joined with their active version; `t` and `v` for further conditions.
-pub(crate) const TEMPLATE_SELECT: &str = "SELECT t.id, t.organization_id, t.name, t.display_name, t.description,
+pub(crate) const TEMPLATE_SELECT: &str = "SELECT t.id, t.organization_id, o.name AS organization_name,
+        o.display_name AS organization_display_name, t.name, t.display_name, t.description,
         t.active_version_id, v.startup_script, v.parameters, v.network, t.deprecated, t.created_by,
-        t.created_at, t.updated_at
-    FROM templates t JOIN template_versions v ON v.id = t.active_version_id";
+        COALESCE(cu.username, '') AS created_by_name, t.created_at, t.updated_at
+    FROM templates t JOIN template_versions v ON v.id = t.active_version_id
+        JOIN organizations o ON o.id = t.organization_id
+        LEFT JOIN users cu ON cu.id = t.created_by";
 
 const VERSION_SELECT: &str = "SELECT v.id, v.template_id, t.organization_id, v.number, v.startup_script,
         v.parameters, v.network, v.created_by, v.created_at
@@ -372,6 +379,30 @@ impl Actor<'_> {
         let sql = format!(
             "{TEMPLATE_SELECT} WHERE t.organization_id = {o} AND {f} {after}
              ORDER BY lower(t.name) LIMIT {l} OFFSET {off}"
+        );
+        Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+    }
+
+    /// Every template the actor may read, in any organization, by organization name and then
+    /// template name; `after_id` continues after that template.
+    pub async fn all_templates(&self, limit: i64, offset: i64, after_id: Option<Uuid>) -> Result<Vec<Template>> {
+        let filter = self.subject.prepare(Action::Read, ResourceType::Template);
+        let mut args = Args::default();
+        let f = args.filter(&filter, Columns { org: Some("t.organization_id"), owner: None });
+        let after = match after_id {
+            Some(id) => {
+                let p = args.push(id);
+                format!(
+                    "AND (lower(o.name), lower(t.name)) > (SELECT lower(ao.name), lower(at.name)
+                        FROM templates at JOIN organizations ao ON ao.id = at.organization_id WHERE at.id = {p})"
+                )
+            }
+            None => String::new(),
+        };
+        let (l, off) = (args.push(limit), args.push(offset));
+        let sql = format!(
+            "{TEMPLATE_SELECT} WHERE {f} {after}
+             ORDER BY lower(o.name), lower(t.name) LIMIT {l} OFFSET {off}"
         );
         Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
     }

@@ -50,6 +50,17 @@ pub async fn list(
     Ok(Json(ts.into_iter().map(convert::template).collect()))
 }
 
+#[utoipa::path(get, path = "/api/v2/templates", tag = "templates", params(Pagination),
+    responses((status = 200, description = "by organization name, then template name", body = Vec<sdk::Template>)))]
+pub async fn list_all(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiQuery(p): ApiQuery<Pagination>,
+) -> ApiResult<Json<Vec<sdk::Template>>> {
+    let ts = s.store.actor(&auth.subject).all_templates(p.limit(100)?, p.offset()?, p.after_id).await?;
+    Ok(Json(ts.into_iter().map(convert::template).collect()))
+}
+
 #[utoipa::path(post, path = "/api/v2/organizations/{org}/templates", tag = "templates", params(("org" = String, Path)),
     request_body = sdk::CreateTemplateRequest,
     responses((status = 201, body = sdk::Template), (status = 400, body = sdk::Response), (status = 403, body = sdk::Response),
