@@ -277,15 +277,17 @@ async fn openapi_describes_the_same_shapes() {
     assert_eq!(ok_body("/api/v2/users"), json!({"$ref": "#/components/schemas/GetUsersResponse"}));
     assert_eq!(ok_body("/api/v2/users/{user}/organizations")["items"], json!({"$ref": "#/components/schemas/Organization"}));
     assert_eq!(ok_body("/api/v2/templates")["items"], json!({"$ref": "#/components/schemas/Template"}));
-    let params: Vec<&str> = doc["paths"]["/api/v2/users"]["get"]["parameters"]
+    let params: Vec<(&str, &str)> = doc["paths"]["/api/v2/users"]["get"]["parameters"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["name"].as_str().unwrap())
+        .map(|p| (p["name"].as_str().unwrap(), p["in"].as_str().unwrap_or("")))
         .collect();
     for p in ["limit", "offset", "q"] {
-        assert!(params.contains(&p), "GET /api/v2/users does not document {p}: {params:?}");
+        assert!(params.contains(&(p, "query")), "GET /api/v2/users does not document {p}: {params:?}");
     }
+    let params = &doc["paths"]["/api/v2/templates"]["get"]["parameters"];
+    assert!(params.as_array().unwrap().iter().any(|p| p["name"] == "limit" && p["in"] == "query"), "{params}");
     s.stop().await;
 }
 

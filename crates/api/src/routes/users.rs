@@ -148,6 +148,7 @@ pub async fn get(State(s): State<AppState>, auth: Auth, Path(user): Path<String>
 
 /// The query of `GET /api/v2/users`: paging plus Coder's search string.
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsersParams {
     pub limit: Option<i64>,
     pub offset: Option<i64>,
