@@ -190,6 +190,7 @@ async fn responses_match_coders_types() {
     schemas.assert_is("User", &raw_send(&owner, Method::PUT, "/api/v2/users/ann/status/activate").await);
 
     schemas.assert_all("Organization", &raw(&member, "/api/v2/users/me/organizations").await);
+    schemas.assert_is("Organization", &raw(&member, "/api/v2/users/me/organizations/team").await);
     schemas.assert_all("Organization", &raw(&owner, "/api/v2/organizations").await);
     schemas.assert_is("Organization", &raw(&owner, "/api/v2/organizations/team").await);
 
@@ -367,8 +368,15 @@ async fn user_organizations_lists_only_that_users_orgs() {
     assert_eq!(org_names(owner.user_organizations("me").await).await, ["default", "alpha"]);
     assert_eq!(org_names(owner.user_organizations("boss").await).await, ["default", "bosses"]);
     assert_eq!(org_names(owner.user_organizations(&bob.me().await.unwrap().id.to_string()).await).await, ["default"]);
+    // One of them by name (ignoring case) or id; an organization the user is not in is a 404,
+    // even for an owner who may read it.
+    assert_eq!(ann.user_organization("me", "ALPHA").await.unwrap().id, alpha.id);
+    assert_eq!(owner.user_organization("ann", &alpha.id.to_string()).await.unwrap().name, "alpha");
+    expect_status(owner.user_organization("me", "bosses").await, 404);
+    expect_status(ann.user_organization("me", "default").await, 404);
     // Someone the caller cannot read does not exist for them.
     expect_status(ann.user_organizations("bob").await, 404);
+    expect_status(ann.user_organization("bob", "default").await, 404);
     expect_status(ann.user_organizations("nobody").await, 404);
     s.stop().await;
 }

@@ -108,6 +108,7 @@ impl AppState {
         users::first_exists, users::create_first, users::login, users::logout, users::me, users::get,
         users::list, users::create, users::update_roles, users::suspend, users::activate,
         users::create_key, users::list_keys, users::delete_key, users::site_roles, users::organizations,
+        users::organization,
         orgs::list, orgs::create, orgs::get, orgs::update, orgs::delete, orgs::members,
         orgs::add_member, orgs::remove_member, orgs::update_member_roles, orgs::roles,
         authcheck::check,
@@ -147,6 +148,7 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{user}/keys", get(users::list_keys).post(users::create_key))
         .route("/users/{user}/keys/{id}", axum::routing::delete(users::delete_key))
         .route("/users/{user}/organizations", get(users::organizations))
+        .route("/users/{user}/organizations/{org}", get(users::organization))
         .route("/organizations", get(orgs::list).post(orgs::create))
         .route("/organizations/{org}", get(orgs::get).patch(orgs::update).delete(orgs::delete))
         .route("/organizations/{org}/members", get(orgs::members))

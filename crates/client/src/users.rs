@@ -63,6 +63,11 @@ impl Client {
         self.get(&format!("/api/v2/users/{user}/organizations")).await
     }
 
+    /// One of [`Client::user_organizations`], by id or name.
+    pub async fn user_organization(&self, user: &str, org: &str) -> Result<sdk::Organization> {
+        self.get(&format!("/api/v2/users/{user}/organizations/{org}")).await
+    }
+
     pub async fn create_user(&self, req: &sdk::CreateUserRequest) -> Result<sdk::User> {
         self.json(Method::POST, "/api/v2/users", req).await
     }

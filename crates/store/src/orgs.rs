@@ -90,6 +90,16 @@ impl Actor<'_> {
         Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
     }
 
+    /// One of [`Actor::user_organizations`], by id or name (ignoring case).
+    pub async fn user_organization(&self, user: &UserRef<'_>, id_or_name: &str) -> Result<Organization> {
+        let id = Uuid::parse_str(id_or_name).ok();
+        self.user_organizations(user)
+            .await?
+            .into_iter()
+            .find(|o| Some(o.id) == id || o.name.eq_ignore_ascii_case(id_or_name))
+            .ok_or(StoreError::NotFound)
+    }
+
     /// Creates an organization; the creator joins it as `organization-admin`.
     pub async fn create_organization(
         &self,

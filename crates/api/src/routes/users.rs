@@ -211,6 +211,18 @@ pub async fn organizations(
     Ok(Json(orgs.into_iter().map(convert::organization).collect()))
 }
 
+#[utoipa::path(get, path = "/api/v2/users/{user}/organizations/{org}", tag = "users",
+    params(("user" = String, Path, description = "id, username or me"), ("org" = String, Path, description = "id or name")),
+    responses((status = 200, body = sdk::Organization), (status = 404, body = sdk::Response)))]
+pub async fn organization(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((user, org)): Path<(String, String)>,
+) -> ApiResult<Json<sdk::Organization>> {
+    let o = s.store.actor(&auth.subject).user_organization(&UserRef::parse(&user), &org).await?;
+    Ok(Json(convert::organization(o)))
+}
+
 #[utoipa::path(post, path = "/api/v2/users", tag = "users", request_body = sdk::CreateUserRequest,
     responses((status = 201, body = sdk::User), (status = 400, body = sdk::Response), (status = 403, body = sdk::Response), (status = 409, body = sdk::Response)))]
 pub async fn create(
