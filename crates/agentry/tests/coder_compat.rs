@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use agentry_client::agentry_sdk as sdk;
 use agentry_client::{Client, Result as ClientResult};
 use common::{TestServer, expect_status};
@@ -418,19 +416,6 @@ async fn last_seen(owner: &Client, user: &str) -> chrono::DateTime<chrono::Utc> 
     owner.user(user).await.unwrap().last_seen_at
 }
 
-/// Waits (bounded) until `user`'s `last_seen_at` differs from `before`.
-async fn seen_change(owner: &Client, user: &str, before: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = last_seen(owner, user).await;
-        if now != before {
-            return now;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "last_seen_at of {user} never moved from {before}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn backdate(database_url: &str, user: &str, by: &str) -> chrono::DateTime<chrono::Utc> {
     let pool = sqlx::PgPool::connect(database_url).await.unwrap();
     let t = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
@@ -464,33 +449,31 @@ async fn last_seen_at_tracks_activity_at_most_once_a_minute() {
     let raw_user = raw(&owner, "/api/v2/users/idle").await;
     assert_eq!(raw_user["last_seen_at"], json!("0001-01-01T00:00:00Z"));
 
-    // Any authenticated request counts (logging in is not one).
+    // Any authenticated request counts (logging in is not one). The request that records it
+    // is answered after the write, so every check below is immediate.
     assert_eq!(last_seen(&owner, "ann").await, zero);
     ann.me().await.unwrap();
-    let first = seen_change(&owner, "ann", zero).await;
-    assert!(chrono::Utc::now() - first < chrono::Duration::seconds(30), "{first}");
+    let first = last_seen(&owner, "ann").await;
+    assert!(first > zero && chrono::Utc::now() - first < chrono::Duration::seconds(60), "{first}");
 
-    // Not per request: within the minute, this process writes nothing more.
+    // Not per request: within the minute, this process writes nothing more, even though the
+    // stored time is now old enough for the database to accept a write.
     let old = backdate(&s.database_url, "ann", "10 minutes").await;
     for _ in 0..5 {
         ann.organizations().await.unwrap();
     }
-    // Nothing to await for a write that must not happen; a write takes milliseconds.
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(last_seen(&owner, "ann").await, old, "a request within the minute wrote again");
 
     // Another replica (its own memory) writes when the stored time is over a minute old...
     let s2 = TestServer::start_on(&s.database_url).await;
-    let ann2 = s2.client.with_token(ann.token().unwrap());
-    ann2.me().await.unwrap();
-    let moved = seen_change(&owner, "ann", old).await;
-    assert!(moved > old && chrono::Utc::now() - moved < chrono::Duration::seconds(30));
+    s2.client.with_token(ann.token().unwrap()).me().await.unwrap();
+    let moved = last_seen(&owner, "ann").await;
+    assert!(moved > old && chrono::Utc::now() - moved < chrono::Duration::seconds(60), "{moved}");
 
     // ...but not when another replica recorded it less than a minute ago.
     let s3 = TestServer::start_on(&s.database_url).await;
     let recent = backdate(&s.database_url, "ann", "30 seconds").await;
     s3.client.with_token(ann.token().unwrap()).me().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(last_seen(&owner, "ann").await, recent, "the database-side guard let a second write through");
     s3.stop().await;
     s2.stop().await;

@@ -4,8 +4,9 @@
 //! read into a row update; instead each process remembers when it last wrote for a user and
 //! skips that user for [`INTERVAL`], and the `UPDATE` itself only moves a timestamp older than
 //! that, so several replicas serving one user still write about once a minute between them.
-//! The write runs in the background: a request never waits for it, and a failed write is only
-//! logged (activity is informational, never a reason to refuse a request).
+//! The one request per minute that is due waits for its single-row update, so once a request
+//! has been answered its activity is stored (no background task to race). A failed write is
+//! only logged: activity is informational, never a reason to refuse a request.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -42,25 +43,22 @@ impl Seen {
 }
 
 impl System<'_> {
-    /// Notes that `user` just made an authenticated request. Returns at once; the write, when
-    /// one is due, happens in the background.
-    pub fn record_activity(&self, user: Uuid) {
+    /// Notes that `user` just made an authenticated request: stores the time when a write is
+    /// due (see the module docs), otherwise returns at once.
+    pub async fn record_activity(&self, user: Uuid) {
         if !self.seen.due(user, Instant::now()) {
             return;
         }
-        let pool = self.pool.clone();
-        tokio::spawn(async move {
-            let r = sqlx::query(
-                "UPDATE users SET last_seen_at = now()
-                 WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < now() - interval '1 minute')",
-            )
-            .bind(user)
-            .execute(&pool)
-            .await;
-            if let Err(e) = r {
-                tracing::debug!(%user, error = %e, "recording activity failed");
-            }
-        });
+        let r = sqlx::query(
+            "UPDATE users SET last_seen_at = now()
+             WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < now() - interval '1 minute')",
+        )
+        .bind(user)
+        .execute(self.pool)
+        .await;
+        if let Err(e) = r {
+            tracing::warn!(%user, error = %e, "recording activity failed");
+        }
     }
 
     /// This deployment's id, generated when its database was created.
