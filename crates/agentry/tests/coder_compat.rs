@@ -276,6 +276,8 @@ async fn openapi_describes_the_same_shapes() {
     assert_eq!(ok_body("/api/v2/users"), json!({"$ref": "#/components/schemas/GetUsersResponse"}));
     assert_eq!(ok_body("/api/v2/users/{user}/organizations")["items"], json!({"$ref": "#/components/schemas/Organization"}));
     assert_eq!(ok_body("/api/v2/templates")["items"], json!({"$ref": "#/components/schemas/Template"}));
+    let template_params = doc["paths"]["/api/v2/templates"]["get"]["parameters"].as_array().unwrap();
+    assert!(template_params.iter().any(|p| p["name"] == "q" && p["in"] == "query"), "{template_params:?}");
     let params: Vec<(&str, &str)> = doc["paths"]["/api/v2/users"]["get"]["parameters"]
         .as_array()
         .unwrap()
@@ -385,7 +387,7 @@ async fn all_templates_lists_only_readable_templates() {
     let (owner, _) = s.owner().await;
     let a = s.org(&owner, "org-a").await;
     s.org(&owner, "org-b").await;
-    template(&owner, "default", "zeta").await;
+    let zeta = template(&owner, "default", "zeta").await;
     template(&owner, "default", "alpha").await;
     template(&owner, "org-a", "beta").await;
     let hidden = template(&owner, "org-b", "secret").await;
@@ -402,6 +404,24 @@ async fn all_templates_lists_only_readable_templates() {
         member.send(member.request(Method::GET, &format!("/api/v2/templates?after_id={after}"))).await.unwrap();
     assert_eq!(seen(rest), ["org-a/beta"]);
     expect_status(member.template(hidden.id).await, 404);
+
+    // Coder's search string narrows the same rows: organization (name or id), deprecation,
+    // exact name, words in the name; an unknown filter is refused rather than ignored.
+    let search = |q: String| {
+        let member = member.clone();
+        async move { seen(member.search_templates(&q, 100, 0).await.unwrap()) }
+    };
+    assert_eq!(search("organization:ORG-A".into()).await, ["org-a/beta"]);
+    assert_eq!(search(format!("organization:{}", a.id)).await, ["org-a/beta"]);
+    assert_eq!(search("organization:org-b".into()).await, Vec::<String>::new(), "RBAC still applies");
+    assert_eq!(search("exact_name:alpha".into()).await, ["default/alpha"]);
+    assert_eq!(search("ET".into()).await, ["default/zeta", "org-a/beta"]);
+    let deprecate = sdk::UpdateTemplateRequest { deprecated: Some(true), ..Default::default() };
+    owner.update_template(zeta.id, &deprecate).await.unwrap();
+    assert_eq!(search("deprecated:true".into()).await, ["default/zeta"]);
+    assert_eq!(search("deprecated:false organization:default".into()).await, ["default/alpha"]);
+    let e = expect_status(member.search_templates("color:blue", 100, 0).await, 400);
+    assert_eq!(e.message(), Some("Invalid template search query."));
 
     // Leaving an organization hides its templates at once.
     owner.remove_member("org-a", "ann").await.unwrap();

@@ -223,6 +223,46 @@ pub struct TemplatePatch<'a> {
     pub deprecated: Option<bool>,
 }
 
+/// What a list of templates across organizations is narrowed to (`GET /api/v2/templates?q=`);
+/// the default matches every template the actor may read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateQuery {
+    /// Words that must each appear in the name or the display name, ignoring case.
+    pub words: Vec<String>,
+    /// The whole name, ignoring case.
+    pub exact_name: Option<String>,
+    /// The organization's id or name.
+    pub organization: Option<String>,
+    pub deprecated: Option<bool>,
+}
+
+impl TemplateQuery {
+    /// The query's conditions as SQL over `t` and `o` (the template's organization), its
+    /// values added to `args`.
+    fn to_sql(&self, args: &mut Args) -> String {
+        let mut sql = String::new();
+        for w in &self.words {
+            let p = args.push(w.to_lowercase());
+            sql.push_str(&format!(
+                " AND (strpos(lower(t.name), {p}) > 0 OR strpos(lower(t.display_name), {p}) > 0)"
+            ));
+        }
+        if let Some(name) = &self.exact_name {
+            let p = args.push(name.to_lowercase());
+            sql.push_str(&format!(" AND lower(t.name) = {p}"));
+        }
+        if let Some(org) = &self.organization {
+            let p = args.push(org.to_lowercase());
+            sql.push_str(&format!(" AND (o.id::text = {p} OR lower(o.name) = {p})"));
+        }
+        if let Some(d) = self.deprecated {
+            let p = args.push(d);
+            sql.push_str(&format!(" AND t.deprecated = {p}"));
+        }
+        sql
+    }
+}
+
 /// The canonical form of `value` for `kind`, or why it is not one.
 pub fn canonical_value(kind: ParameterType, value: &str) -> Result<String, &'static str> {
     match kind {
@@ -383,12 +423,19 @@ impl Actor<'_> {
         Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
     }
 
-    /// Every template the actor may read, in any organization, by organization name and then
-    /// template name; `after_id` continues after that template.
-    pub async fn all_templates(&self, limit: i64, offset: i64, after_id: Option<Uuid>) -> Result<Vec<Template>> {
+    /// Every template the actor may read that matches `query`, in any organization, by
+    /// organization name and then template name; `after_id` continues after that template.
+    pub async fn all_templates(
+        &self,
+        query: &TemplateQuery,
+        limit: i64,
+        offset: i64,
+        after_id: Option<Uuid>,
+    ) -> Result<Vec<Template>> {
         let filter = self.subject.prepare(Action::Read, ResourceType::Template);
         let mut args = Args::default();
         let f = args.filter(&filter, Columns { org: Some("t.organization_id"), owner: None });
+        let q = query.to_sql(&mut args);
         let after = match after_id {
             Some(id) => {
                 let p = args.push(id);
@@ -401,7 +448,7 @@ impl Actor<'_> {
         };
         let (l, off) = (args.push(limit), args.push(offset));
         let sql = format!(
-            "{TEMPLATE_SELECT} WHERE {f} {after}
+            "{TEMPLATE_SELECT} WHERE {f}{q} {after}
              ORDER BY lower(o.name), lower(t.name) LIMIT {l} OFFSET {off}"
         );
         Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
