@@ -510,7 +510,7 @@ async fn org_admins_see_only_the_organization_ids_they_may_see() {
     let seen = admin.user("alice").await.unwrap();
     assert_eq!(seen.organization_ids, vec![w.a.id], "an org admin of A sees alice's membership of A only");
     let listed = admin.users(100, 0).await.unwrap();
-    let alice = listed.iter().find(|u| u.username == "alice").unwrap();
+    let alice = listed.users.iter().find(|u| u.username == "alice").unwrap();
     assert_eq!(alice.organization_ids, vec![w.a.id]);
     // Alice herself and the site owner see both.
     let mine = w.alice.me().await.unwrap().organization_ids;

@@ -57,6 +57,12 @@ async fn cli_manages_users_orgs_and_members() {
     .unwrap();
     assert_eq!(user.organization_ids, vec![org.id]);
     assert!(ok(cfg, &["users", "list"]).lines().any(|l| l.contains("bob@example.com")));
+    // The server answers Coder's `{users, count}`; the CLI pages through it and prints the users.
+    let found: Vec<sdk::User> =
+        serde_json::from_str(&ok(cfg, &["users", "list", "--search", "BOB", "-o", "json"])).unwrap();
+    assert_eq!(found.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["bob"]);
+    let (success, _, stderr) = agentry(cfg, &["users", "list", "--search", "color:blue"]);
+    assert!(!success && stderr.contains("Invalid user search query."), "{stderr}");
 
     ok(cfg, &["members", "add", "bob"]);
     let member: sdk::OrganizationMember =

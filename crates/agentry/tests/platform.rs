@@ -119,7 +119,7 @@ async fn user_admin_creates_users_and_members_cannot() {
         .unwrap();
     let default = owner.organizations().await.unwrap().into_iter().find(|o| o.is_default).unwrap();
     assert_eq!(created.organization_ids, vec![default.id]);
-    assert_eq!(created.roles, vec![sdk::SlimRole { name: "member".into(), organization_id: None }]);
+    assert_eq!(created.roles, vec![sdk::SlimRole { name: "member".into(), display_name: "Member".into(), organization_id: None }]);
 
     let denied = sdk::CreateUserRequest {
         email: "x@example.com".into(),
@@ -160,7 +160,11 @@ async fn org_boundaries_for_members_and_admins() {
     let added = admin_a.add_member("org-a", "member").await.unwrap();
     assert_eq!(added.organization_id, a.id);
     let granted = admin_a.update_member_roles(&a.id.to_string(), &member_user.id.to_string(), &["agents-access"]).await.unwrap();
-    assert_eq!(granted.roles, vec![sdk::SlimRole { name: "agents-access".into(), organization_id: Some(a.id) }]);
+    assert_eq!(granted.roles, vec![sdk::SlimRole {
+            name: "agents-access".into(),
+            display_name: "Agents Access".into(),
+            organization_id: Some(a.id)
+        }]);
     expect_status(admin_a.add_member("org-a", "member").await, 409);
 
     // The admin of A sees nothing of B.

@@ -31,6 +31,7 @@ impl Auth {
     /// the session ended or the user was suspended; otherwise picks up role changes.
     pub async fn refresh(&mut self, state: &AppState) -> Result<(), ApiError> {
         let a = state.store.system().authenticate(&self.token).await?.ok_or_else(ApiError::unauthorized)?;
+        state.store.system().record_activity(a.user.id).await;
         self.user = a.user;
         self.subject = a.subject;
         Ok(())
@@ -62,6 +63,7 @@ impl FromRequestParts<AppState> for Auth {
         let token = token_from(parts).ok_or_else(ApiError::unauthorized)?;
         let found = state.store.system().authenticate(&token).await.map_err(ApiError::from)?;
         let a = found.ok_or_else(ApiError::unauthorized)?;
+        state.store.system().record_activity(a.user.id).await;
         Ok(Auth { user: a.user, subject: a.subject, key_id: a.key_id, token })
     }
 }

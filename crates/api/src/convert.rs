@@ -1,7 +1,26 @@
 //! Domain rows → wire types. Only this crate knows both.
 
+use agentry_rbac::{OrgRole, PermSet, ResourceType, Role, SiteRole};
 use agentry_sdk as sdk;
 use agentry_store::{audit::AuditRow, members::Member, orgs::Organization, users::User};
+use uuid::Uuid;
+
+/// Coder's zero time, which it shows as `last_seen_at` for a user never seen.
+fn never() -> chrono::DateTime<chrono::Utc> {
+    chrono::NaiveDate::from_ymd_opt(1, 1, 1).expect("valid date").and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+/// A site role as a user's or member's role list shows it; `member` and any stored name
+/// agentry does not know (a retired role) keep their name.
+fn site_role(name: String) -> sdk::SlimRole {
+    let display_name = SiteRole::parse(&name).map(|r| r.display_name().to_string()).unwrap_or_default();
+    sdk::SlimRole { name, display_name, organization_id: None }
+}
+
+/// The implicit `member` first, then the stored site roles.
+fn site_roles(stored: Vec<String>) -> Vec<sdk::SlimRole> {
+    std::iter::once(SiteRole::Member.name().to_string()).chain(stored).map(site_role).collect()
+}
 
 pub fn api_key(k: agentry_store::users::ApiKey) -> sdk::ApiKey {
     sdk::ApiKey {
@@ -21,15 +40,16 @@ pub fn user(u: User) -> sdk::User {
         id: u.id,
         status: if u.is_active() { sdk::UserStatus::Active } else { sdk::UserStatus::Suspended },
         // `member` is implicit for every user; list it so clients see the whole set.
-        roles: std::iter::once("member".to_string())
-            .chain(u.site_roles)
-            .map(|name| sdk::SlimRole { name, organization_id: None })
-            .collect(),
+        roles: site_roles(u.site_roles),
         username: u.username,
         email: u.email,
         name: u.name,
+        avatar_url: String::new(),
+        login_type: sdk::LoginType::Password,
         organization_ids: u.organization_ids,
         created_at: u.created_at,
+        updated_at: u.updated_at,
+        last_seen_at: u.last_seen_at.unwrap_or_else(never),
     }
 }
 
@@ -39,6 +59,7 @@ pub fn organization(o: Organization) -> sdk::Organization {
         name: o.name,
         display_name: o.display_name,
         description: o.description,
+        icon: String::new(),
         is_default: o.is_default,
         created_at: o.created_at,
         updated_at: o.updated_at,
@@ -51,8 +72,52 @@ pub fn member(m: Member) -> sdk::OrganizationMember {
         organization_id: org,
         user_id: m.user_id,
         username: m.username,
-        roles: m.roles.into_iter().map(|name| sdk::SlimRole { name, organization_id: Some(org) }).collect(),
+        name: m.name,
+        email: m.email,
+        avatar_url: String::new(),
+        roles: m
+            .roles
+            .into_iter()
+            .map(|name| {
+                let display_name = OrgRole::parse(&name).map(|r| r.display_name().to_string()).unwrap_or_default();
+                sdk::SlimRole { name, display_name, organization_id: Some(org) }
+            })
+            .collect(),
+        global_roles: site_roles(m.site_roles),
         created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+/// A level's permissions as Coder lists them: one entry per (type, action), negations too.
+fn permissions(set: &PermSet) -> Vec<sdk::Permission> {
+    let mut out = Vec::new();
+    for t in ResourceType::ALL {
+        for (negate, actions) in [(false, set.allowed(t)), (true, set.denied(t))] {
+            for a in actions.iter() {
+                out.push(sdk::Permission {
+                    negate,
+                    resource_type: t.as_str().to_string(),
+                    action: a.as_str().to_string(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A built-in role with its permissions; `org` is where an org role is listed for.
+pub fn role(role: &Role, display_name: &str, org: Option<Uuid>, assignable: bool) -> sdk::AssignableRole {
+    sdk::AssignableRole {
+        name: role.name.to_string(),
+        display_name: display_name.to_string(),
+        organization_id: org,
+        site_permissions: permissions(&role.site),
+        organization_permissions: permissions(&role.org),
+        organization_member_permissions: permissions(&role.member),
+        user_permissions: permissions(&role.user),
+        assignable,
+        built_in: true,
     }
 }
 
@@ -126,15 +191,21 @@ pub fn template(t: Template) -> sdk::Template {
     sdk::Template {
         id: t.id,
         organization_id: t.organization_id,
+        organization_name: t.organization_name,
+        organization_display_name: t.organization_display_name,
+        organization_icon: String::new(),
         name: t.name,
         display_name: t.display_name,
         description: t.description,
+        icon: String::new(),
         active_version_id: t.active_version_id,
         startup_script: t.startup_script,
         parameters: t.parameters.0.into_iter().map(template_parameter).collect(),
         network: network(t.network),
         deprecated: t.deprecated,
+        deprecation_message: String::new(),
         created_by_id: t.created_by,
+        created_by_name: t.created_by_name,
         created_at: t.created_at,
         updated_at: t.updated_at,
     }

@@ -32,6 +32,8 @@ pub mod messages {
     pub const CHAT_MESSAGE_NOT_FOUND: &str = "Chat message not found.";
     pub const QUEUED_MESSAGE_NOT_FOUND: &str = "Queued message not found.";
     pub const INVALID_CHAT_ID: &str = "Invalid chat ID.";
+    pub const INVALID_USER_QUERY: &str = "Invalid user search query.";
+    pub const INVALID_TEMPLATE_QUERY: &str = "Invalid template search query.";
     pub const TEMPLATE_VERSION_MISMATCH: &str = "The template version is not a version of this workspace's template.";
     /// A chat's `last_error` when its owner lost the right to start AI work in its organization
     /// (written by the store and the chat daemon, which own the text).

@@ -55,6 +55,7 @@ where
 
 /// `limit`, `offset` and `after_id`, as every list endpoint takes them.
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Pagination {
     pub limit: Option<i64>,
     pub offset: Option<i64>,

@@ -107,7 +107,8 @@ impl AppState {
         meta::buildinfo, meta::audit,
         users::first_exists, users::create_first, users::login, users::logout, users::me, users::get,
         users::list, users::create, users::update_roles, users::suspend, users::activate,
-        users::create_key, users::list_keys, users::delete_key, users::site_roles,
+        users::create_key, users::list_keys, users::delete_key, users::site_roles, users::organizations,
+        users::organization,
         orgs::list, orgs::create, orgs::get, orgs::update, orgs::delete, orgs::members,
         orgs::add_member, orgs::remove_member, orgs::update_member_roles, orgs::roles,
         authcheck::check,
@@ -120,7 +121,7 @@ impl AppState {
         chat_admin::delete_provider, chat_admin::list_model_configs, chat_admin::create_model_config,
         chat_admin::update_model_config, chat_admin::delete_model_config, chat_admin::usage_limits,
         chat_admin::set_usage_limits, chat_admin::usage_status,
-        templates::list, templates::create, templates::get, templates::update, templates::delete, templates::versions,
+        templates::list, templates::list_all, templates::create, templates::get, templates::update, templates::delete, templates::versions,
         workspaces::create, workspaces::list, workspaces::get, workspaces::create_build, workspaces::get_build,
         workspaces::logs, workspaces::execute,
     ),
@@ -146,6 +147,8 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{user}/status/activate", put(users::activate))
         .route("/users/{user}/keys", get(users::list_keys).post(users::create_key))
         .route("/users/{user}/keys/{id}", axum::routing::delete(users::delete_key))
+        .route("/users/{user}/organizations", get(users::organizations))
+        .route("/users/{user}/organizations/{org}", get(users::organization))
         .route("/organizations", get(orgs::list).post(orgs::create))
         .route("/organizations/{org}", get(orgs::get).patch(orgs::update).delete(orgs::delete))
         .route("/organizations/{org}/members", get(orgs::members))
@@ -154,6 +157,7 @@ pub fn router(state: AppState) -> Router {
         .route("/organizations/{org}/members/{user}/roles", put(orgs::update_member_roles))
         .route("/organizations/{org}/templates", get(templates::list).post(templates::create))
         .route("/organizations/{org}/members/{user}/workspaces", post(workspaces::create))
+        .route("/templates", get(templates::list_all))
         .route("/templates/{id}", get(templates::get).patch(templates::update).delete(templates::delete))
         .route("/templates/{id}/versions", get(templates::versions))
         .route("/workspaces", get(workspaces::list))

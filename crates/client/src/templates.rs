@@ -16,6 +16,22 @@ impl Client {
         self.get(&format!("/api/v2/organizations/{org}/templates?limit={limit}&offset={offset}")).await
     }
 
+    /// Every template the caller may read, in any organization (`GET /api/v2/templates`).
+    pub async fn all_templates(&self, limit: i64, offset: i64) -> Result<Vec<sdk::Template>> {
+        self.search_templates("", limit, offset).await
+    }
+
+    /// The templates the caller may read that match Coder's search string `q`
+    /// (`organization:`, `deprecated:`, `exact_name:`, words in the name).
+    pub async fn search_templates(&self, q: &str, limit: i64, offset: i64) -> Result<Vec<sdk::Template>> {
+        let rb = self.request(Method::GET, "/api/v2/templates").query(&[
+            ("q", q.to_string()),
+            ("limit", limit.to_string()),
+            ("offset", offset.to_string()),
+        ]);
+        self.send(rb).await
+    }
+
     pub async fn create_template(&self, org: &str, req: &sdk::CreateTemplateRequest) -> Result<sdk::Template> {
         self.json(Method::POST, &format!("/api/v2/organizations/{org}/templates"), req).await
     }

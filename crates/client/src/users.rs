@@ -42,8 +42,30 @@ impl Client {
         self.get(&format!("/api/v2/users/{user}")).await
     }
 
-    pub async fn users(&self, limit: i64, offset: i64) -> Result<Vec<sdk::User>> {
-        self.get(&format!("/api/v2/users?limit={limit}&offset={offset}")).await
+    /// One page of users, by username, with how many there are in all.
+    pub async fn users(&self, limit: i64, offset: i64) -> Result<sdk::GetUsersResponse> {
+        self.search_users("", limit, offset).await
+    }
+
+    /// One page of the users matching Coder's search string `q` (`status:active`,
+    /// `role:owner`, words in the username or email), with how many match in all.
+    pub async fn search_users(&self, q: &str, limit: i64, offset: i64) -> Result<sdk::GetUsersResponse> {
+        let rb = self.request(Method::GET, "/api/v2/users").query(&[
+            ("q", q.to_string()),
+            ("limit", limit.to_string()),
+            ("offset", offset.to_string()),
+        ]);
+        self.send(rb).await
+    }
+
+    /// The organizations a user (id, username or `me`) belongs to that the caller may read.
+    pub async fn user_organizations(&self, user: &str) -> Result<Vec<sdk::Organization>> {
+        self.get(&format!("/api/v2/users/{user}/organizations")).await
+    }
+
+    /// One of [`Client::user_organizations`], by id or name.
+    pub async fn user_organization(&self, user: &str, org: &str) -> Result<sdk::Organization> {
+        self.get(&format!("/api/v2/users/{user}/organizations/{org}")).await
     }
 
     pub async fn create_user(&self, req: &sdk::CreateUserRequest) -> Result<sdk::User> {

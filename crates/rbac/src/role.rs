@@ -95,6 +95,17 @@ impl SiteRole {
         SiteRole::ALL.into_iter().find(|r| r.name() == name)
     }
 
+    /// The name people read (Coder's `display_name`).
+    pub const fn display_name(self) -> &'static str {
+        match self {
+            SiteRole::Owner => "Owner",
+            SiteRole::Member => "Member",
+            SiteRole::Auditor => "Auditor",
+            SiteRole::TemplateAdmin => "Template Admin",
+            SiteRole::UserAdmin => "User Admin",
+        }
+    }
+
     pub const fn role(self) -> &'static Role {
         match self {
             SiteRole::Owner => &OWNER,
@@ -133,6 +144,19 @@ impl OrgRole {
 
     pub fn parse(name: &str) -> Option<OrgRole> {
         OrgRole::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// The name people read (Coder's `display_name`).
+    pub const fn display_name(self) -> &'static str {
+        match self {
+            OrgRole::OrganizationAdmin => "Organization Admin",
+            OrgRole::OrganizationMember => "Organization Member",
+            OrgRole::OrganizationAuditor => "Organization Auditor",
+            OrgRole::OrganizationUserAdmin => "Organization User Admin",
+            OrgRole::OrganizationTemplateAdmin => "Organization Template Admin",
+            OrgRole::OrganizationWorkspaceCreationBan => "Organization Workspace Creation Ban",
+            OrgRole::AgentsAccess => "Agents Access",
+        }
     }
 
     pub const fn role(self) -> &'static Role {

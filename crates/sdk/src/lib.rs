@@ -32,15 +32,59 @@ pub struct ValidationError {
     pub detail: String,
 }
 
+/// `GET /api/v2/buildinfo`: Coder's `BuildInfoResponse`, plus agentry's `workspace_isolation`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct BuildInfo {
     pub version: String,
     pub external_url: String,
+    /// Where the web UI is served: the access URL (agentry has no separate dashboard).
+    #[serde(default)]
+    pub dashboard_url: String,
+    /// Always false: agentry sends no telemetry.
+    #[serde(default)]
+    pub telemetry: bool,
+    /// Always false: this is a server, never a Coder workspace proxy.
+    #[serde(default)]
+    pub workspace_proxy: bool,
+    /// Empty: agentry does not speak Coder's workspace-agent API.
+    #[serde(default)]
+    pub agent_api_version: String,
+    /// Empty: agentry does not speak Coder's provisioner-daemon API.
+    #[serde(default)]
+    pub provisioner_api_version: String,
+    /// Empty: agentry has no upgrade advice to show.
+    #[serde(default)]
+    pub upgrade_message: String,
+    /// Identifies this deployment; generated once, when the database is created.
+    #[serde(default)]
+    pub deployment_id: String,
     /// How workspace processes are isolated: `sandbox` (bubblewrap, the default),
     /// `unsandboxed` (the operator passed `--unsafe-unsandboxed-workspaces`: workspaces run as
     /// the server's own user) or `unavailable` (no sandbox on this host: workspaces cannot start).
     #[serde(default)]
     pub workspace_isolation: String,
+}
+
+/// Coder writes "no organization" (a site role) as an empty string rather than null. agentry
+/// writes it the same way and reads either.
+mod empty_as_none {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use uuid::Uuid;
+
+    pub fn serialize<S: Serializer>(v: &Option<Uuid>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(id) => s.collect_str(id),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) if s.is_empty() => Ok(None),
+            Some(s) => Uuid::parse_str(&s).map(Some).map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 // ---- users and sessions ----
@@ -90,24 +134,55 @@ pub enum UserStatus {
     Suspended,
 }
 
-/// A role held by a user: a site role (`organization_id` null) or an org role.
+/// How a user signs in. agentry has passwords only (Coder also has `github`, `oidc`, `none`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginType {
+    Password,
+}
+
+/// A role held by a user: a site role (`organization_id` is `""`, as in Coder) or an org role.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 pub struct SlimRole {
     pub name: String,
+    /// The name people read (`Organization Admin`); empty for a role agentry does not know.
+    #[serde(default)]
+    pub display_name: String,
+    /// The organization an org role is held in; `""` for a site role.
+    #[serde(with = "empty_as_none", default)]
+    #[schema(value_type = String)]
     pub organization_id: Option<Uuid>,
 }
 
+/// A user: Coder's `User` (`ReducedUser` plus `organization_ids` and `roles`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct User {
     pub id: Uuid,
     pub username: String,
     pub email: String,
     pub name: String,
+    /// Always empty: agentry has no avatars.
+    #[serde(default)]
+    pub avatar_url: String,
     pub status: UserStatus,
-    /// Site roles.
+    /// Always `password`.
+    pub login_type: LoginType,
+    /// Site roles, the implicit `member` included.
     pub roles: Vec<SlimRole>,
     pub organization_ids: Vec<Uuid>,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The last authenticated request, to the minute; `0001-01-01T00:00:00Z` (Coder's zero
+    /// time) for a user who has never made one.
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// `GET /api/v2/users`: one page of users and how many match in all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GetUsersResponse {
+    pub users: Vec<User>,
+    /// Users matching the query, across all pages.
+    pub count: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -115,12 +190,41 @@ pub struct UpdateRolesRequest {
     pub roles: Vec<String>,
 }
 
-/// A role as listed by the role endpoints, with whether the caller may assign it.
+/// One permission of a role: `(negate, resource_type, action)`, as in Coder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Permission {
+    pub negate: bool,
+    pub resource_type: String,
+    pub action: String,
+}
+
+/// A role as listed by the role endpoints (Coder's `AssignableRoles`): its permissions at each
+/// level, and whether the caller may assign it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AssignableRole {
     pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    /// The organization an org role is listed for; `""` for a site role.
+    #[serde(with = "empty_as_none", default)]
+    #[schema(value_type = String)]
     pub organization_id: Option<Uuid>,
+    /// Grants on every object.
+    #[serde(default)]
+    pub site_permissions: Vec<Permission>,
+    /// Grants on the objects of the organization the role is held in.
+    #[serde(default)]
+    pub organization_permissions: Vec<Permission>,
+    /// Grants on the holder's own objects in that organization.
+    #[serde(default)]
+    pub organization_member_permissions: Vec<Permission>,
+    /// Grants on the holder's own objects that belong to no organization.
+    #[serde(default)]
+    pub user_permissions: Vec<Permission>,
     pub assignable: bool,
+    /// Always true: agentry has no custom roles.
+    #[serde(default)]
+    pub built_in: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
@@ -182,19 +286,32 @@ pub struct Organization {
     pub name: String,
     pub display_name: String,
     pub description: String,
+    /// Always empty: agentry has no organization icons.
+    #[serde(default)]
+    pub icon: String,
     pub is_default: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
+/// A membership with its user's details (Coder's `OrganizationMemberWithUserData`); every
+/// member route answers with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrganizationMember {
     pub organization_id: Uuid,
     pub user_id: Uuid,
     pub username: String,
+    pub name: String,
+    pub email: String,
+    /// Always empty: agentry has no avatars.
+    #[serde(default)]
+    pub avatar_url: String,
     /// Assigned org roles (the implicit `organization-member` is not listed).
     pub roles: Vec<SlimRole>,
+    /// The user's site roles, the implicit `member` included.
+    pub global_roles: Vec<SlimRole>,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 // ---- authorization checks ----

@@ -109,9 +109,19 @@ pub struct UpdateTemplateRequest {
 pub struct Template {
     pub id: Uuid,
     pub organization_id: Uuid,
+    #[serde(default)]
+    pub organization_name: String,
+    #[serde(default)]
+    pub organization_display_name: String,
+    /// Always empty: agentry has no organization icons.
+    #[serde(default)]
+    pub organization_icon: String,
     pub name: String,
     pub display_name: String,
     pub description: String,
+    /// Always empty: agentry has no template icons.
+    #[serde(default)]
+    pub icon: String,
     /// The version new workspaces are built from; `startup_script`, `parameters` and
     /// `network` are its content.
     pub active_version_id: Uuid,
@@ -119,7 +129,13 @@ pub struct Template {
     pub parameters: Vec<TemplateParameter>,
     pub network: NetworkMode,
     pub deprecated: bool,
+    /// Always empty: agentry's deprecation is a flag without a message.
+    #[serde(default)]
+    pub deprecation_message: String,
     pub created_by_id: Option<Uuid>,
+    /// The creator's username; empty when the creator's account no longer exists.
+    #[serde(default)]
+    pub created_by_name: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

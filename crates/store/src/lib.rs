@@ -10,6 +10,7 @@
 //! **Invariant:** the connection pool is private to this crate; no other crate runs SQL.
 //! **Invariant:** every multi-row change, and the audit entry describing it, is one transaction.
 
+pub mod activity;
 mod args;
 pub mod audit;
 pub mod auth_cache;
@@ -41,6 +42,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Store {
     pool: PgPool,
     auth: std::sync::Arc<auth_cache::AuthCache>,
+    seen: std::sync::Arc<activity::Seen>,
 }
 
 impl Store {
@@ -51,7 +53,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Store { pool, auth: Default::default() })
+        Ok(Store { pool, auth: Default::default(), seen: Default::default() })
     }
 
     /// Starts caching authenticated sessions in this process, kept correct by change
@@ -84,7 +86,7 @@ impl Store {
 
     /// Tasks that run without an acting subject. Each is named for the one job it does.
     pub fn system(&self) -> System<'_> {
-        System { pool: &self.pool, auth: &self.auth }
+        System { pool: &self.pool, auth: &self.auth, seen: &self.seen }
     }
 
     pub async fn close(&self) {
@@ -109,6 +111,7 @@ impl Actor<'_> {
 pub struct System<'a> {
     pool: &'a PgPool,
     auth: &'a auth_cache::AuthCache,
+    seen: &'a activity::Seen,
 }
 
 impl System<'_> {

@@ -15,9 +15,14 @@ pub struct Member {
     pub organization_id: Uuid,
     pub user_id: Uuid,
     pub username: String,
+    pub name: String,
+    pub email: String,
     /// Assigned roles; `organization-member` is implied and not stored.
     pub roles: Vec<String>,
+    /// The user's stored site roles (the implicit `member` is not stored).
+    pub site_roles: Vec<String>,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// The RBAC object for a membership: in its org, owned by the member.
@@ -25,7 +30,8 @@ pub fn member_object(org: Uuid, user: Uuid) -> Object {
     Object::new(ResourceType::OrganizationMember).owned_by(user).in_org(org)
 }
 
-const MEMBER_SELECT: &str = "SELECT m.organization_id, m.user_id, u.username, m.roles, m.created_at
+const MEMBER_SELECT: &str = "SELECT m.organization_id, m.user_id, u.username, u.name, u.email, m.roles,
+        u.site_roles, m.created_at, m.updated_at
     FROM organization_members m JOIN users u ON u.id = m.user_id";
 
 impl Actor<'_> {

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::args::Args;
 use crate::audit::{self, Entry};
 use crate::error::unique_violation;
+use crate::users::UserRef;
 use crate::{Actor, Result, StoreError};
 
 #[derive(Debug, Clone, FromRow)]
@@ -72,6 +73,31 @@ impl Actor<'_> {
             "SELECT * FROM organizations WHERE {f} ORDER BY is_default DESC, lower(name)"
         );
         Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+    }
+
+    /// The organizations `user` belongs to that the actor may read, default first, then by
+    /// name. The user must be readable (else not found); for `me` these are the actor's own.
+    pub async fn user_organizations(&self, user: &UserRef<'_>) -> Result<Vec<Organization>> {
+        let user = self.user(user).await?;
+        let filter = self.subject.prepare(Action::Read, ResourceType::Organization);
+        let mut args = Args::default();
+        let u = args.push(user.id);
+        let f = args.filter(&filter, Columns { org: Some("o.id"), owner: None });
+        let sql = format!(
+            "SELECT o.* FROM organizations o JOIN organization_members m ON m.organization_id = o.id
+             WHERE m.user_id = {u} AND {f} ORDER BY o.is_default DESC, lower(o.name)"
+        );
+        Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+    }
+
+    /// One of [`Actor::user_organizations`], by id or name (ignoring case).
+    pub async fn user_organization(&self, user: &UserRef<'_>, id_or_name: &str) -> Result<Organization> {
+        let id = Uuid::parse_str(id_or_name).ok();
+        self.user_organizations(user)
+            .await?
+            .into_iter()
+            .find(|o| Some(o.id) == id || o.name.eq_ignore_ascii_case(id_or_name))
+            .ok_or(StoreError::NotFound)
     }
 
     /// Creates an organization; the creator joins it as `organization-admin`.

@@ -104,6 +104,8 @@ pub type FieldError = (String, String);
 pub struct Template {
     pub id: Uuid,
     pub organization_id: Uuid,
+    pub organization_name: String,
+    pub organization_display_name: String,
     pub name: String,
     pub display_name: String,
     pub description: String,
@@ -118,6 +120,8 @@ pub struct Template {
     pub network: NetworkMode,
     pub deprecated: bool,
     pub created_by: Option<Uuid>,
+    /// The creator's username; empty once the creator's account is gone.
+    pub created_by_name: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -139,10 +143,13 @@ pub struct TemplateVersion {
 }
 
 /// Templates joined with their active version; `t` and `v` for further conditions.
-pub(crate) const TEMPLATE_SELECT: &str = "SELECT t.id, t.organization_id, t.name, t.display_name, t.description,
+pub(crate) const TEMPLATE_SELECT: &str = "SELECT t.id, t.organization_id, o.name AS organization_name,
+        o.display_name AS organization_display_name, t.name, t.display_name, t.description,
         t.active_version_id, v.startup_script, v.parameters, v.network, t.deprecated, t.created_by,
-        t.created_at, t.updated_at
-    FROM templates t JOIN template_versions v ON v.id = t.active_version_id";
+        COALESCE(cu.username, '') AS created_by_name, t.created_at, t.updated_at
+    FROM templates t JOIN template_versions v ON v.id = t.active_version_id
+        JOIN organizations o ON o.id = t.organization_id
+        LEFT JOIN users cu ON cu.id = t.created_by";
 
 const VERSION_SELECT: &str = "SELECT v.id, v.template_id, t.organization_id, v.number, v.startup_script,
         v.parameters, v.network, v.created_by, v.created_at
@@ -214,6 +221,46 @@ pub struct TemplatePatch<'a> {
     pub parameters: Option<Vec<TemplateParameter>>,
     pub network: Option<NetworkMode>,
     pub deprecated: Option<bool>,
+}
+
+/// What a list of templates across organizations is narrowed to (`GET /api/v2/templates?q=`);
+/// the default matches every template the actor may read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TemplateQuery {
+    /// Words that must each appear in the name or the display name, ignoring case.
+    pub words: Vec<String>,
+    /// The whole name, ignoring case.
+    pub exact_name: Option<String>,
+    /// The organization's id or name.
+    pub organization: Option<String>,
+    pub deprecated: Option<bool>,
+}
+
+impl TemplateQuery {
+    /// The query's conditions as SQL over `t` and `o` (the template's organization), its
+    /// values added to `args`.
+    fn to_sql(&self, args: &mut Args) -> String {
+        let mut sql = String::new();
+        for w in &self.words {
+            let p = args.push(w.to_lowercase());
+            sql.push_str(&format!(
+                " AND (strpos(lower(t.name), {p}) > 0 OR strpos(lower(t.display_name), {p}) > 0)"
+            ));
+        }
+        if let Some(name) = &self.exact_name {
+            let p = args.push(name.to_lowercase());
+            sql.push_str(&format!(" AND lower(t.name) = {p}"));
+        }
+        if let Some(org) = &self.organization {
+            let p = args.push(org.to_lowercase());
+            sql.push_str(&format!(" AND (o.id::text = {p} OR lower(o.name) = {p})"));
+        }
+        if let Some(d) = self.deprecated {
+            let p = args.push(d);
+            sql.push_str(&format!(" AND t.deprecated = {p}"));
+        }
+        sql
+    }
 }
 
 /// The canonical form of `value` for `kind`, or why it is not one.
@@ -372,6 +419,37 @@ impl Actor<'_> {
         let sql = format!(
             "{TEMPLATE_SELECT} WHERE t.organization_id = {o} AND {f} {after}
              ORDER BY lower(t.name) LIMIT {l} OFFSET {off}"
+        );
+        Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+    }
+
+    /// Every template the actor may read that matches `query`, in any organization, by
+    /// organization name and then template name; `after_id` continues after that template.
+    pub async fn all_templates(
+        &self,
+        query: &TemplateQuery,
+        limit: i64,
+        offset: i64,
+        after_id: Option<Uuid>,
+    ) -> Result<Vec<Template>> {
+        let filter = self.subject.prepare(Action::Read, ResourceType::Template);
+        let mut args = Args::default();
+        let f = args.filter(&filter, Columns { org: Some("t.organization_id"), owner: None });
+        let q = query.to_sql(&mut args);
+        let after = match after_id {
+            Some(id) => {
+                let p = args.push(id);
+                format!(
+                    "AND (lower(o.name), lower(t.name)) > (SELECT lower(ao.name), lower(at.name)
+                        FROM templates at JOIN organizations ao ON ao.id = at.organization_id WHERE at.id = {p})"
+                )
+            }
+            None => String::new(),
+        };
+        let (l, off) = (args.push(limit), args.push(offset));
+        let sql = format!(
+            "{TEMPLATE_SELECT} WHERE {f}{q} {after}
+             ORDER BY lower(o.name), lower(t.name) LIMIT {l} OFFSET {off}"
         );
         Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
     }

@@ -29,6 +29,9 @@ pub struct User {
     /// Organizations the user belongs to, oldest membership first.
     pub organization_ids: Vec<Uuid>,
     pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The last authenticated request, to the minute; `None` before the first one.
+    pub last_seen_at: Option<DateTime<Utc>>,
 }
 
 impl User {
@@ -38,6 +41,7 @@ impl User {
 }
 
 const USER_COLUMNS: &str = "u.id, u.email, u.username, u.name, u.status, u.site_roles, u.created_at,
+    u.updated_at, u.last_seen_at,
     ARRAY(SELECT m.organization_id FROM organization_members m
           WHERE m.user_id = u.id ORDER BY m.created_at, m.organization_id) AS organization_ids";
 
@@ -62,6 +66,39 @@ impl<'a> UserRef<'a> {
         } else {
             UserRef::Username(s)
         }
+    }
+}
+
+/// What a users list is narrowed to (`GET /api/v2/users?q=`); the default matches everyone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserQuery {
+    /// Words that must each appear in the username or the email, ignoring case.
+    pub words: Vec<String>,
+    /// `active` or `suspended`.
+    pub status: Option<String>,
+    /// A site role the user must hold; `member` (which everyone holds) narrows nothing.
+    pub role: Option<SiteRole>,
+}
+
+impl UserQuery {
+    /// The query's conditions as SQL over `u`, its values added to `args`.
+    fn to_sql(&self, args: &mut Args) -> String {
+        let mut sql = String::new();
+        for w in &self.words {
+            let p = args.push(w.to_lowercase());
+            sql.push_str(&format!(
+                " AND (strpos(lower(u.username), {p}) > 0 OR strpos(lower(u.email), {p}) > 0)"
+            ));
+        }
+        if let Some(status) = &self.status {
+            let p = args.push(status.clone());
+            sql.push_str(&format!(" AND u.status = {p}"));
+        }
+        if let Some(role) = self.role.filter(|r| *r != SiteRole::Member) {
+            let p = args.push(role.name());
+            sql.push_str(&format!(" AND {p} = ANY(u.site_roles)"));
+        }
+        sql
     }
 }
 
@@ -419,25 +456,43 @@ impl Actor<'_> {
         user
     }
 
-    /// Users the actor may read, by username.
-    pub async fn users(&self, limit: i64, offset: i64, after_id: Option<Uuid>) -> Result<Vec<User>> {
+    /// One page of the users the actor may read that match `query`, by username, and how many
+    /// match in all; `after_id` continues after that user.
+    pub async fn users(
+        &self,
+        query: &UserQuery,
+        limit: i64,
+        offset: i64,
+        after_id: Option<Uuid>,
+    ) -> Result<(Vec<User>, i64)> {
         let filter = self.subject.prepare(Action::Read, ResourceType::User);
+        let cols = Columns { org: None, owner: Some("u.id") };
+
         let mut args = Args::default();
-        let f = args.filter(&filter, Columns { org: None, owner: Some("u.id") });
+        let f = args.filter(&filter, cols);
+        let q = query.to_sql(&mut args);
+        let count_sql = format!("SELECT count(*) FROM users u WHERE {f}{q}");
+        let count: i64 = sqlx::query_scalar_with(sqlx::AssertSqlSafe(count_sql), args.into_inner())
+            .fetch_one(self.pool)
+            .await?;
+
+        let mut args = Args::default();
+        let f = args.filter(&filter, cols);
+        let q = query.to_sql(&mut args);
         let after = match after_id {
             Some(id) => {
                 let p = args.push(id);
-                format!("AND lower(u.username) > (SELECT lower(username) FROM users WHERE id = {p})")
+                format!(" AND lower(u.username) > (SELECT lower(username) FROM users WHERE id = {p})")
             }
             None => String::new(),
         };
         let (l, o) = (args.push(limit), args.push(offset));
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE {f} {after}
+            "SELECT {USER_COLUMNS} FROM users u WHERE {f}{q}{after}
              ORDER BY lower(u.username) LIMIT {l} OFFSET {o}"
         );
         let rows: Vec<User> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?;
-        Ok(rows.into_iter().map(|u| self.visible(u)).collect())
+        Ok((rows.into_iter().map(|u| self.visible(u)).collect(), count))
     }
 
     /// Creates a user and adds them to `orgs` (the default organization when empty). Needs

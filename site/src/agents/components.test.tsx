@@ -59,6 +59,7 @@ describe("OrgPickerMenu", () => {
     name,
     display_name,
     description: "",
+    icon: "",
     is_default: false,
     created_at: "",
     updated_at: "",

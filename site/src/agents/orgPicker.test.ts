@@ -27,6 +27,7 @@ function org(id: string, extra: Partial<Organization> = {}): Organization {
     name: id,
     display_name: id.toUpperCase(),
     description: "",
+    icon: "",
     is_default: false,
     created_at: "2026-01-01T00:00:00Z",
     updated_at: "2026-01-01T00:00:00Z",

@@ -5,7 +5,7 @@ import { createChat } from "./chats";
 import { ApiError, setFetch, setUnauthorizedHandler } from "./http";
 import { addMember, listOrganizations, removeMember, updateMemberRoles } from "./organizations";
 import type { Organization } from "./types";
-import { firstUserExists, login, me } from "./users";
+import { firstUserExists, listUsers, login, me, userOrganizations } from "./users";
 import { listMyWorkspaces } from "./workspaces";
 
 interface Call {
@@ -42,6 +42,7 @@ const org = (id: string): Organization => ({
   name: id,
   display_name: id,
   description: "",
+  icon: "",
   is_default: false,
   created_at: "",
   updated_at: "",
@@ -99,6 +100,23 @@ describe("users", () => {
     await expect(firstUserExists()).resolves.toBe(false);
     fakeServer({ "GET /api/v2/users/first": [500, { message: "boom" }] });
     await expect(firstUserExists()).rejects.toThrow("boom");
+  });
+
+  it("lists users as Coder does: {users, count}, with the search and paging in the query", async () => {
+    const page = { users: [], count: 42 };
+    const calls = fakeServer({
+      "GET /api/v2/users": [200, page],
+      "GET /api/v2/users?q=ann+status%3Aactive&limit=20&offset=40": [200, page],
+      "GET /api/v2/users/me/organizations": [200, [org("o1")]],
+    });
+    await expect(listUsers()).resolves.toEqual(page);
+    await expect(listUsers({ q: "ann status:active", limit: 20, offset: 40 })).resolves.toEqual(page);
+    await expect(userOrganizations("me")).resolves.toEqual([org("o1")]);
+    expect(calls.map((c) => c.url)).toEqual([
+      "/api/v2/users",
+      "/api/v2/users?q=ann+status%3Aactive&limit=20&offset=40",
+      "/api/v2/users/me/organizations",
+    ]);
   });
 
   it("me is null when signed out (401)", async () => {

@@ -16,11 +16,17 @@ export interface ErrorResponse {
 export interface BuildInfo {
   version: string;
   external_url: string;
+  dashboard_url: string;
+  deployment_id: string;
+  /** `sandbox`, `unsandboxed` or `unavailable`. */
+  workspace_isolation: string;
 }
 
 export interface SlimRole {
   name: string;
-  organization_id: string | null;
+  display_name: string;
+  /** The org an org role is held in; `""` for a site role (as in Coder). */
+  organization_id: string;
 }
 
 export interface User {
@@ -28,10 +34,21 @@ export interface User {
   username: string;
   email: string;
   name: string;
+  avatar_url: string;
   status: "active" | "suspended";
+  login_type: "password";
   roles: SlimRole[];
   organization_ids: string[];
   created_at: string;
+  updated_at: string;
+  /** `0001-01-01T00:00:00Z` for a user who has never made a request. */
+  last_seen_at: string;
+}
+
+/** `GET /api/v2/users`: one page, and how many users match in all. */
+export interface GetUsersResponse {
+  users: User[];
+  count: number;
 }
 
 export interface CreateFirstUserRequest {
@@ -60,6 +77,7 @@ export interface Organization {
   name: string;
   display_name: string;
   description: string;
+  icon: string;
   is_default: boolean;
   created_at: string;
   updated_at: string;
@@ -75,15 +93,34 @@ export interface OrganizationMember {
   organization_id: string;
   user_id: string;
   username: string;
+  name: string;
+  email: string;
+  avatar_url: string;
   /** Assigned org roles; the implicit `organization-member` is not listed. */
   roles: SlimRole[];
+  /** The user's site roles, `member` included. */
+  global_roles: SlimRole[];
   created_at: string;
+  updated_at: string;
+}
+
+export interface Permission {
+  negate: boolean;
+  resource_type: string;
+  action: string;
 }
 
 export interface AssignableRole {
   name: string;
-  organization_id: string | null;
+  display_name: string;
+  /** `""` for a site role. */
+  organization_id: string;
+  site_permissions: Permission[];
+  organization_permissions: Permission[];
+  organization_member_permissions: Permission[];
+  user_permissions: Permission[];
   assignable: boolean;
+  built_in: boolean;
 }
 
 export interface AuthorizationObject {

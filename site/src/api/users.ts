@@ -6,8 +6,10 @@ import type {
   GenerateApiKeyResponse,
   CreateFirstUserRequest,
   CreateFirstUserResponse,
+  GetUsersResponse,
   LoginRequest,
   LoginResponse,
+  Organization,
   User,
 } from "./types";
 
@@ -62,4 +64,26 @@ export function createToken(req: CreateTokenRequest): Promise<GenerateApiKeyResp
 /** Revokes a token or session; it stops working at once on every server. */
 export async function deleteToken(id: string): Promise<void> {
   await request<unknown>("DELETE", `/api/v2/users/me/keys/${seg(id)}`);
+}
+
+export interface UsersQuery {
+  /** Coder's search string: words in the username or email, `status:…`, `role:…`. */
+  q?: string;
+  limit?: number;
+  offset?: number;
+}
+
+/** `GET /api/v2/users`: one page of the users the caller may see, with the total count. */
+export function listUsers(query: UsersQuery = {}): Promise<GetUsersResponse> {
+  const params = new URLSearchParams();
+  if (query.q) params.set("q", query.q);
+  if (query.limit !== undefined) params.set("limit", String(query.limit));
+  if (query.offset !== undefined) params.set("offset", String(query.offset));
+  const qs = params.toString();
+  return request("GET", qs ? `/api/v2/users?${qs}` : "/api/v2/users");
+}
+
+/** The organizations `user` (id, username or `me`) belongs to that the caller may see. */
+export function userOrganizations(user: string): Promise<Organization[]> {
+  return request("GET", `/api/v2/users/${seg(user)}/organizations`);
 }

@@ -7,13 +7,17 @@ const user: User = {
   username: "alice",
   email: "a@example.com",
   name: "",
+  avatar_url: "",
   status: "active",
+  login_type: "password",
   roles: [
-    { name: "owner", organization_id: null },
-    { name: "organization-admin", organization_id: "o1" },
+    { name: "owner", display_name: "Owner", organization_id: "" },
+    { name: "organization-admin", display_name: "Organization Admin", organization_id: "o1" },
   ],
   organization_ids: ["o1"],
   created_at: "",
+  updated_at: "",
+  last_seen_at: "",
 };
 
 describe("redirectFor", () => {

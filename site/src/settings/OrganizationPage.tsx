@@ -9,10 +9,12 @@ import {
   updateMemberRoles,
 } from "../api/organizations";
 import type { AssignableRole, Organization, OrganizationMember } from "../api/types";
+import { listUsers } from "../api/users";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { useAsync } from "../components/useAsync";
 import { Link } from "../router";
+import { memberSuggestions, userSearch } from "./addMember";
 import { memberRoleNames, roleLabel, sameRoles, toggleRole } from "./roles";
 
 /** One organization: its members, adding and removing them, and their org roles. */
@@ -73,7 +75,13 @@ function Members({ organization }: { organization: Organization }) {
         {organization.description ? ` — ${organization.description}` : null}
       </p>
       <h2>Members</h2>
-      {can.add ? <AddMemberForm organizationId={id} onAdded={reloadMembers} /> : null}
+      {can.add ? (
+        <AddMemberForm
+          organizationId={id}
+          members={members.status === "ready" ? members.value : []}
+          onAdded={reloadMembers}
+        />
+      ) : null}
       <ErrorAlert error={removeError} />
       {roles.status === "error" ? <ErrorAlert title="Could not load roles" error={roles.error} /> : null}
       {members.status === "loading" ? <p className="muted">Loading members…</p> : null}
@@ -118,8 +126,17 @@ function Members({ organization }: { organization: Organization }) {
   );
 }
 
-function AddMemberForm({ organizationId, onAdded }: { organizationId: string; onAdded: () => void }) {
+function AddMemberForm(props: { organizationId: string; members: OrganizationMember[]; onAdded: () => void }) {
+  const { organizationId, members, onAdded } = props;
   const [username, setUsername] = useState("");
+  // Suggestions come from the users list's search; a failed search just suggests nothing.
+  const search = userSearch(username);
+  const [found] = useAsync(
+    () => (search ? listUsers({ q: search, limit: 20 }) : Promise.resolve({ users: [], count: 0 })),
+    [search],
+  );
+  const suggestions = found.status === "ready" ? memberSuggestions(found.value, members) : [];
+  const listId = `add-member-suggestions-${organizationId}`;
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
 
@@ -143,8 +160,13 @@ function AddMemberForm({ organizationId, onAdded }: { organizationId: string; on
       <ErrorAlert error={error} />
       <label>
         Username
-        <input required value={username} onChange={(e) => setUsername(e.target.value)} />
+        <input required list={listId} value={username} onChange={(e) => setUsername(e.target.value)} />
       </label>
+      <datalist id={listId}>
+        {suggestions.map((name) => (
+          <option key={name} value={name} />
+        ))}
+      </datalist>
       <button type="submit" className="primary" disabled={busy}>
         {busy ? "Adding…" : "Add member"}
       </button>
@@ -182,7 +204,10 @@ function MemberRow(props: {
 
   return (
     <tr>
-      <td>{member.username}</td>
+      <td>
+        {member.username}
+        {member.email ? <div className="muted">{member.email}</div> : null}
+      </td>
       <td>
         <fieldset className="roles" disabled={busy}>
           <legend className="visually-hidden">Roles of {member.username}</legend>

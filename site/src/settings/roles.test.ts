@@ -2,10 +2,24 @@ import { describe, expect, it } from "vitest";
 import type { AssignableRole, OrganizationMember } from "../api/types";
 import { memberRoleNames, roleLabel, sameRoles, toggleRole } from "./roles";
 
+function role(name: string, assignable: boolean): AssignableRole {
+  return {
+    name,
+    display_name: name,
+    organization_id: "o1",
+    site_permissions: [],
+    organization_permissions: [],
+    organization_member_permissions: [],
+    user_permissions: [],
+    assignable,
+    built_in: true,
+  };
+}
+
 const roles: AssignableRole[] = [
-  { name: "organization-admin", organization_id: "o1", assignable: false },
-  { name: "agents-access", organization_id: "o1", assignable: true },
-  { name: "organization-auditor", organization_id: "o1", assignable: true },
+  role("organization-admin", false),
+  role("agents-access", true),
+  role("organization-auditor", true),
 ];
 
 describe("member roles", () => {
@@ -14,12 +28,17 @@ describe("member roles", () => {
       organization_id: "o1",
       user_id: "u1",
       username: "bob",
+      name: "",
+      email: "bob@example.com",
+      avatar_url: "",
       created_at: "",
+      updated_at: "",
       roles: [
-        { name: "organization-auditor", organization_id: "o1" },
-        { name: "agents-access", organization_id: "o1" },
-        { name: "organization-admin", organization_id: "o2" },
+        { name: "organization-auditor", display_name: "Organization Auditor", organization_id: "o1" },
+        { name: "agents-access", display_name: "Agents Access", organization_id: "o1" },
+        { name: "organization-admin", display_name: "Organization Admin", organization_id: "o2" },
       ],
+      global_roles: [{ name: "member", display_name: "Member", organization_id: "" }],
     };
     expect(memberRoleNames(m)).toEqual(["agents-access", "organization-auditor"]);
   });

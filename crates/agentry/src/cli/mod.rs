@@ -84,6 +84,10 @@ pub enum UsersCommand {
         out: Out,
     },
     List {
+        /// Coder's user search: `status:active|suspended`, `role:<site role>`, and words that
+        /// must appear in the username or email.
+        #[arg(long)]
+        search: Option<String>,
         #[command(flatten)]
         out: Out,
     },
@@ -220,8 +224,17 @@ pub async fn run(cmd: ClientCommand) -> Result<()> {
                     let user = c.create_user(&req).await?;
                     print_one(fmt(&out), &user, USER_HEADERS, user_row(&user))
                 }
-                UsersCommand::List { out } => {
-                    let users = c.users(1000, 0).await?;
+                UsersCommand::List { search, out } => {
+                    // Page through everything that matches: `count` says when to stop.
+                    let mut users = Vec::new();
+                    loop {
+                        let page = c.search_users(search.as_deref().unwrap_or(""), 1000, users.len() as i64).await?;
+                        let last = page.users.is_empty() || users.len() + page.users.len() >= page.count as usize;
+                        users.extend(page.users);
+                        if last {
+                            break;
+                        }
+                    }
                     print_list(fmt(&out), &users, USER_HEADERS, users.iter().map(user_row).collect())
                 }
             }

@@ -20,12 +20,19 @@ pub async fn healthz(State(s): State<AppState>) -> (StatusCode, &'static str) {
 }
 
 #[utoipa::path(get, path = "/api/v2/buildinfo", tag = "general", responses((status = 200, body = sdk::BuildInfo)))]
-pub async fn buildinfo(State(s): State<AppState>) -> Json<sdk::BuildInfo> {
-    Json(sdk::BuildInfo {
+pub async fn buildinfo(State(s): State<AppState>) -> ApiResult<Json<sdk::BuildInfo>> {
+    Ok(Json(sdk::BuildInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         external_url: s.config.access_url.clone(),
+        dashboard_url: s.config.access_url.clone(),
+        telemetry: false,
+        workspace_proxy: false,
+        agent_api_version: String::new(),
+        provisioner_api_version: String::new(),
+        upgrade_message: String::new(),
+        deployment_id: s.store.system().deployment_id().await?,
         workspace_isolation: s.provisioning.isolation().label().to_string(),
-    })
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v2/audit", tag = "audit", params(Pagination), responses((status = 200, body = sdk::AuditLogResponse)))]

@@ -151,10 +151,9 @@ pub async fn roles(
     Ok(Json(
         OrgRole::ASSIGNABLE
             .into_iter()
-            .map(|r| sdk::AssignableRole {
-                name: r.name().to_string(),
-                organization_id: Some(org.id),
-                assignable: can_assign && may_assign_org_role(&auth.subject, org.id, r),
+            .map(|r| {
+                let assignable = can_assign && may_assign_org_role(&auth.subject, org.id, r);
+                convert::role(r.role(), r.display_name(), Some(org.id), assignable)
             })
             .collect(),
     ))

@@ -4,14 +4,14 @@
 
 use agentry_rbac::{Action, Object, ResourceType};
 use agentry_sdk as sdk;
-use agentry_store::templates::{NewTemplate, TemplateParameter, TemplatePatch, check_parameter_defs};
+use agentry_store::templates::{NewTemplate, TemplateParameter, TemplatePatch, TemplateQuery, check_parameter_defs};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, messages};
 use crate::json::{ApiJson, ApiQuery, Pagination};
 use crate::{AppState, convert, validate};
 
@@ -47,6 +47,64 @@ pub async fn list(
     ApiQuery(p): ApiQuery<Pagination>,
 ) -> ApiResult<Json<Vec<sdk::Template>>> {
     let ts = s.store.actor(&auth.subject).templates(&org, p.limit(100)?, p.offset()?, p.after_id).await?;
+    Ok(Json(ts.into_iter().map(convert::template).collect()))
+}
+
+/// The query of `GET /api/v2/templates`: paging plus Coder's search string.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TemplatesParams {
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+    pub after_id: Option<Uuid>,
+    /// Space-separated terms: `organization:<id or name>`, `deprecated:true|false`,
+    /// `exact_name:<name>`, and words that must each appear in the name or display name.
+    pub q: Option<String>,
+}
+
+/// Parses Coder's template search string; unknown filters are refused, never ignored.
+fn parse_template_query(q: &str) -> ApiResult<TemplateQuery> {
+    let mut query = TemplateQuery::default();
+    let mut problems = Vec::new();
+    for term in q.split_whitespace() {
+        match term.split_once(':') {
+            None => query.words.push(term.to_string()),
+            Some(("name", v)) => query.words.push(v.to_string()),
+            Some(("exact_name", v)) => query.exact_name = Some(v.to_string()),
+            Some(("organization", v)) => query.organization = Some(v.to_string()),
+            Some(("deprecated", v)) => match v.to_ascii_lowercase().as_str() {
+                "true" => query.deprecated = Some(true),
+                "false" => query.deprecated = Some(false),
+                _ => problems.push(format!("{v:?} is not true or false.")),
+            },
+            Some((k, _)) => problems.push(format!(
+                "{k:?} is not a supported filter (organization, deprecated, exact_name, name)."
+            )),
+        }
+    }
+    if problems.is_empty() {
+        return Ok(query);
+    }
+    let mut e = ApiError::bad_request(messages::INVALID_TEMPLATE_QUERY);
+    e.validations = problems.into_iter().map(|detail| sdk::ValidationError { field: "q".into(), detail }).collect();
+    Err(e)
+}
+
+#[utoipa::path(get, path = "/api/v2/templates", tag = "templates", params(TemplatesParams),
+    responses((status = 200, description = "by organization name, then template name", body = Vec<sdk::Template>),
+        (status = 400, body = sdk::Response)))]
+pub async fn list_all(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiQuery(p): ApiQuery<TemplatesParams>,
+) -> ApiResult<Json<Vec<sdk::Template>>> {
+    let query = parse_template_query(p.q.as_deref().unwrap_or(""))?;
+    let page = Pagination { limit: p.limit, offset: p.offset, after_id: p.after_id };
+    let ts = s
+        .store
+        .actor(&auth.subject)
+        .all_templates(&query, page.limit(100)?, page.offset()?, page.after_id)
+        .await?;
     Ok(Json(ts.into_iter().map(convert::template).collect()))
 }
 

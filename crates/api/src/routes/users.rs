@@ -2,7 +2,7 @@
 
 use agentry_rbac::{Action, Object, ResourceType, SiteRole, may_assign_site_role};
 use agentry_sdk as sdk;
-use agentry_store::users::{NewUser, UserRef};
+use agentry_store::users::{NewUser, UserQuery, UserRef};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -146,14 +146,81 @@ pub async fn get(State(s): State<AppState>, auth: Auth, Path(user): Path<String>
     Ok(Json(convert::user(u)))
 }
 
-#[utoipa::path(get, path = "/api/v2/users", tag = "users", params(Pagination), responses((status = 200, body = Vec<sdk::User>)))]
+/// The query of `GET /api/v2/users`: paging plus Coder's search string.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsersParams {
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+    pub after_id: Option<uuid::Uuid>,
+    /// Space-separated terms: `status:active|suspended`, `role:<site role>`, and words that
+    /// must each appear in the username or email.
+    pub q: Option<String>,
+}
+
+/// Parses Coder's user search string. Unknown `key:value` terms are refused rather than read as
+/// words, so a filter agentry does not support never silently matches everyone.
+fn parse_user_query(q: &str) -> ApiResult<UserQuery> {
+    let mut query = UserQuery::default();
+    let mut problems = Vec::new();
+    for term in q.split_whitespace() {
+        match term.split_once(':') {
+            None => query.words.push(term.to_string()),
+            Some(("status", v)) => match v.to_ascii_lowercase().as_str() {
+                s @ ("active" | "suspended") => query.status = Some(s.to_string()),
+                _ => problems.push(format!("{v:?} is not a user status (active, suspended).")),
+            },
+            Some(("role", v)) => match SiteRole::parse(&v.to_ascii_lowercase()) {
+                Some(r) => query.role = Some(r),
+                None => problems.push(format!("{v:?} is not a site role.")),
+            },
+            Some((k, _)) => problems.push(format!("{k:?} is not a supported filter (status, role).")),
+        }
+    }
+    if problems.is_empty() {
+        return Ok(query);
+    }
+    let mut e = ApiError::bad_request(messages::INVALID_USER_QUERY);
+    e.validations = problems.into_iter().map(|detail| sdk::ValidationError { field: "q".into(), detail }).collect();
+    Err(e)
+}
+
+#[utoipa::path(get, path = "/api/v2/users", tag = "users", params(UsersParams),
+    responses((status = 200, body = sdk::GetUsersResponse), (status = 400, body = sdk::Response)))]
 pub async fn list(
     State(s): State<AppState>,
     auth: Auth,
-    ApiQuery(p): ApiQuery<Pagination>,
-) -> ApiResult<Json<Vec<sdk::User>>> {
-    let users = s.store.actor(&auth.subject).users(p.limit(100)?, p.offset()?, p.after_id).await?;
-    Ok(Json(users.into_iter().map(convert::user).collect()))
+    ApiQuery(p): ApiQuery<UsersParams>,
+) -> ApiResult<Json<sdk::GetUsersResponse>> {
+    let query = parse_user_query(p.q.as_deref().unwrap_or(""))?;
+    let page = Pagination { limit: p.limit, offset: p.offset, after_id: p.after_id };
+    let (users, count) =
+        s.store.actor(&auth.subject).users(&query, page.limit(100)?, page.offset()?, page.after_id).await?;
+    Ok(Json(sdk::GetUsersResponse { users: users.into_iter().map(convert::user).collect(), count }))
+}
+
+#[utoipa::path(get, path = "/api/v2/users/{user}/organizations", tag = "users",
+    params(("user" = String, Path, description = "id, username or me")),
+    responses((status = 200, body = Vec<sdk::Organization>), (status = 404, body = sdk::Response)))]
+pub async fn organizations(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(user): Path<String>,
+) -> ApiResult<Json<Vec<sdk::Organization>>> {
+    let orgs = s.store.actor(&auth.subject).user_organizations(&UserRef::parse(&user)).await?;
+    Ok(Json(orgs.into_iter().map(convert::organization).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v2/users/{user}/organizations/{org}", tag = "users",
+    params(("user" = String, Path, description = "id, username or me"), ("org" = String, Path, description = "id or name")),
+    responses((status = 200, body = sdk::Organization), (status = 404, body = sdk::Response)))]
+pub async fn organization(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((user, org)): Path<(String, String)>,
+) -> ApiResult<Json<sdk::Organization>> {
+    let o = s.store.actor(&auth.subject).user_organization(&UserRef::parse(&user), &org).await?;
+    Ok(Json(convert::organization(o)))
 }
 
 #[utoipa::path(post, path = "/api/v2/users", tag = "users", request_body = sdk::CreateUserRequest,
@@ -282,10 +349,9 @@ pub async fn site_roles(auth: Auth) -> Json<Vec<sdk::AssignableRole>> {
     Json(
         SiteRole::ALL
             .into_iter()
-            .map(|r| sdk::AssignableRole {
-                name: r.name().to_string(),
-                organization_id: None,
-                assignable: can_assign && may_assign_site_role(&auth.subject, r),
+            .map(|r| {
+                let assignable = can_assign && may_assign_site_role(&auth.subject, r);
+                convert::role(r.role(), r.display_name(), None, assignable)
             })
             .collect(),
     )
