@@ -289,6 +289,16 @@ async fn openapi_describes_the_same_shapes() {
     }
     let params = &doc["paths"]["/api/v2/templates"]["get"]["parameters"];
     assert!(params.as_array().unwrap().iter().any(|p| p["name"] == "limit" && p["in"] == "query"), "{params}");
+    // Every documented path parameter is in its path: query parameters documented as path
+    // parameters make generated clients build wrong URLs.
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten().filter(|p| p["in"] == "path") {
+                let name = p["name"].as_str().unwrap();
+                assert!(path.contains(&format!("{{{name}}}")), "{method} {path} documents {name} as a path parameter");
+            }
+        }
+    }
     s.stop().await;
 }
 

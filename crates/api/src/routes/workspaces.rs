@@ -74,6 +74,7 @@ fn parameter_values(values: Vec<sdk::WorkspaceBuildParameter>) -> Vec<ParameterV
 }
 
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Search terms, e.g. `owner:me status:running`.
     pub q: Option<String>,
@@ -180,6 +181,7 @@ pub async fn get_build(State(s): State<AppState>, auth: Auth, Path(id): Path<Str
 }
 
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogsQuery {
     /// Only lines with a greater id.
     pub after: Option<i64>,

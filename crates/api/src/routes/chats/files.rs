@@ -56,6 +56,7 @@ fn file_name(headers: &HeaderMap) -> String {
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UploadParams {
     /// The organization the file is for; it can only be attached to chats there.
     pub organization: Option<String>,

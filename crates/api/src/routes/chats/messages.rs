@@ -13,6 +13,7 @@ use crate::json::{ApiJson, ApiQuery};
 use crate::{AppState, convert};
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// Only messages older than this id.
     pub before_id: Option<String>,

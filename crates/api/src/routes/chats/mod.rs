@@ -41,6 +41,7 @@ async fn chat_response(actor: &Actor<'_>, chat: agentry_store::chats::Chat) -> A
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Space-separated filters: `owner:me|all|<username>`, `archived:true|false`,
     /// `organization:<name or id>`. Labels are filtered with repeated `label=key:value`.

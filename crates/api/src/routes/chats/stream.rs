@@ -42,6 +42,7 @@ const PING_EVERY: Duration = Duration::from_secs(15);
 const BATCH: usize = 256;
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamParams {
     /// Send only messages with a greater id (the newest one the client already has).
     pub after_id: Option<String>,
