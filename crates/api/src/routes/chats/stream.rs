@@ -152,6 +152,32 @@ pub async fn stream(
     Ok(ws.on_upgrade(move |socket| run_stream(s, auth, chat, after, hints, auth_changes, live, socket)))
 }
 
+/// `first` (when the caller already received it) and every live event queued for the stream
+/// right now, as stream events, without the ones the snapshot already carried.
+fn drain_live(
+    first: Option<Result<std::sync::Arc<LiveEvent>, RecvError>>,
+    live: &mut agentry_store::parts::Subscription,
+    in_snapshot: &mut std::collections::HashSet<u64>,
+) -> Vec<sdk::ChatStreamEvent> {
+    let mut batch = Vec::new();
+    let mut next = first.or_else(|| live.try_recv().ok().map(Ok));
+    while let Some(item) = next.take() {
+        match item {
+            Ok(e) => {
+                if in_snapshot.is_empty() || !in_snapshot.remove(&e.seq) {
+                    batch.extend(live_event(&e));
+                }
+            }
+            Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => break,
+        }
+        if batch.len() < BATCH {
+            next = live.try_recv().ok().map(Ok);
+        }
+    }
+    batch
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_stream(
     s: AppState,
@@ -216,22 +242,7 @@ async fn run_stream(
             first = live.recv() => {
                 // Live parts skip the database: forward this one and whatever else is queued
                 // for this chat, as one frame.
-                let mut batch = Vec::new();
-                let mut next = Some(first);
-                while let Some(item) = next.take() {
-                    match item {
-                        Ok(e) => {
-                            if in_snapshot.is_empty() || !in_snapshot.remove(&e.seq) {
-                                batch.extend(live_event(&e));
-                            }
-                        }
-                        Err(RecvError::Lagged(_)) => {}
-                        Err(RecvError::Closed) => break,
-                    }
-                    if batch.len() < BATCH {
-                        next = live.try_recv().ok().map(Ok);
-                    }
-                }
+                let batch = drain_live(Some(first), &mut live, &mut in_snapshot);
                 if !batch.is_empty() && !send_batch(&mut sink, &batch).await {
                     break;
                 }
@@ -240,6 +251,13 @@ async fn run_stream(
         };
         if !refresh {
             continue;
+        }
+        // A step's parts are published before its message is committed, so they are queued
+        // here before the hint about that message arrives: send them first, or a client could
+        // see the message and then deltas of a step that is already over.
+        let pending = drain_live(None, &mut live, &mut in_snapshot);
+        if !pending.is_empty() && !send_batch(&mut sink, &pending).await {
+            break;
         }
         let current = match s.store.actor(&auth.subject).chat(chat_id).await {
             Ok(c) => c,
