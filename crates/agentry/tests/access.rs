@@ -10,32 +10,14 @@ use std::time::Duration;
 use agentry_client::Client;
 use agentry_client::agentry_sdk as sdk;
 use agentry_fakellm::{FakeLlm, Step, Turn};
+use common::chat::{WAIT, create_chat, setup_provider, text, wait_status};
 use common::{TestServer, expect_status};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-const WAIT: Duration = Duration::from_secs(60);
 /// The text of `last_error` when the owner lost access (SPEC §7).
 const NO_AI_ACCESS: &str = "The chat owner no longer has access to start AI work in this organization.";
 
-async fn setup_provider(owner: &Client, fake: &FakeLlm) {
-    owner
-        .create_chat_provider(&sdk::CreateChatProviderRequest {
-            provider: "openai-compat".into(),
-            base_url: Some(fake.openai_base_url()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    owner
-        .create_chat_model_config(&sdk::CreateChatModelConfigRequest {
-            provider: "openai-compat".into(),
-            model: "fake-model".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-}
 
 /// Org A; alice is a member of it with agents-access; the default model runs on the fake.
 struct World {
@@ -60,28 +42,8 @@ async fn world() -> World {
     world_on(TestServer::start().await).await
 }
 
-fn text(t: &str) -> Value {
-    json!([{"type": "text", "text": t}])
-}
 
-async fn create_chat(c: &Client, org: Uuid, prompt: &str) -> sdk::Chat {
-    c.create_chat(&sdk::CreateChatRequest { organization_id: Some(org), content: Some(text(prompt)), ..Default::default() })
-        .await
-        .unwrap()
-}
 
-/// Polls (as `c`) until the chat's status satisfies `done`.
-async fn wait_status(c: &Client, id: Uuid, done: impl Fn(&str) -> bool) -> sdk::Chat {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let chat = c.chat(id).await.unwrap();
-        if done(&chat.status) {
-            return chat;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "chat {id} stuck in {}", chat.status);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// The ways an organization admin takes AI work away from a member.
 #[derive(Clone, Copy, Debug)]

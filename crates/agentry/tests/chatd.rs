@@ -9,10 +9,10 @@ use agentry_client::Client;
 use agentry_client::agentry_sdk as sdk;
 use agentry_fakellm::{FakeLlm, RecordedRequest, Step, Turn};
 use common::TestServer;
+use common::chat::{WAIT, create_chat, setup_provider, text, wait_status};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-const WAIT: Duration = Duration::from_secs(60);
 
 /// A deployment whose default model runs on the fake, with orgs A and B (a template each) and
 /// alice, a member of A with agents-access.
@@ -28,24 +28,6 @@ struct World {
     alice_id: Uuid,
 }
 
-async fn setup_provider(owner: &Client, fake: &FakeLlm) {
-    owner
-        .create_chat_provider(&sdk::CreateChatProviderRequest {
-            provider: "openai-compat".into(),
-            base_url: Some(fake.openai_base_url()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    owner
-        .create_chat_model_config(&sdk::CreateChatModelConfigRequest {
-            provider: "openai-compat".into(),
-            model: "fake-model".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-}
 
 async fn template(owner: &Client, org: &sdk::Organization, name: &str) -> sdk::Template {
     owner
@@ -75,28 +57,8 @@ async fn world() -> World {
     World { s, owner, fake, a, b, tpl_a, tpl_b, alice, alice_id: user.id }
 }
 
-fn text(t: &str) -> Value {
-    json!([{"type": "text", "text": t}])
-}
 
-async fn create_chat(c: &Client, org: Uuid, prompt: &str) -> sdk::Chat {
-    c.create_chat(&sdk::CreateChatRequest { organization_id: Some(org), content: Some(text(prompt)), ..Default::default() })
-        .await
-        .unwrap()
-}
 
-/// Polls until the chat's status satisfies `done`.
-async fn wait_status(c: &Client, id: Uuid, done: impl Fn(&str) -> bool) -> sdk::Chat {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let chat = c.chat(id).await.unwrap();
-        if done(&chat.status) {
-            return chat;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "chat {id} stuck in {}", chat.status);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn idle(c: &Client, id: Uuid) -> sdk::Chat {
     wait_status(c, id, |s| matches!(s, "waiting" | "error" | "requires_action")).await

@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::Command;
 
 use agentry_client::Client;
-use agentry_client::agentry_sdk as sdk;
 use common::{PASSWORD, ServerProcess};
 
 fn start_server(data_dir: &Path) -> (ServerProcess, String) {
@@ -31,17 +30,7 @@ async fn embedded_database_survives_a_restart() {
     let data = dir.path().join("data");
 
     let (child, url) = start_server(&data);
-    let client = Client::new(&url).unwrap();
-    client
-        .create_first_user(&sdk::CreateFirstUserRequest {
-            email: "owner@example.com".into(),
-            username: "owner".into(),
-            password: PASSWORD.into(),
-            name: None,
-        })
-        .await
-        .unwrap();
-    client.logged_in("owner@example.com", PASSWORD).await.unwrap();
+    common::first_owner(&url).await;
     assert!(postmaster_running(&data));
     stop_server(child);
     assert!(!postmaster_running(&data), "the embedded database outlived the server");

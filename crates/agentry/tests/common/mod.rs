@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod chat;
+
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
