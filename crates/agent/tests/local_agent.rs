@@ -373,10 +373,12 @@ async fn run_in_background_returns_at_once() {
 #[tokio::test]
 async fn a_chatty_background_child_does_not_hide_the_exit() {
     let (dir, agent) = workspace();
-    // `yes` writes to the shared output pipe without pause and outlives the shell.
+    // `yes` writes to the shared output pipe without pause and outlives the shell. The shell
+    // speaks first: the output keeps its head and its tail, and whatever the shell wrote after
+    // `yes` started can be pushed out of the tail by the time it exits.
     let out = agent
         .execute(cmd(
-            "yes & echo $! > yes.pid; echo shell-done",
+            "echo shell-done; yes & echo $! > yes.pid",
             Duration::from_secs(30),
         ))
         .await
