@@ -151,6 +151,25 @@ describe("message events", () => {
     expect(s.streaming).toBeNull();
   });
 
+  it("a snapshot's buffered parts of an already saved step draw no second tool card", () => {
+    // The stream's snapshot can carry a step's saved messages and, after them, the parts the
+    // server still had buffered for that step.
+    const call = { type: "tool-call", tool_call_id: "t1", tool_name: "execute", args: { command: "ls" } } as const;
+    const result = { type: "tool-result", tool_call_id: "t1", tool_name: "execute", result: { output: "" } } as const;
+    const s = apply(
+      status("running"),
+      message(msg(7, "assistant", [call])),
+      message(msg(8, "tool", [result])),
+      part(call),
+      part(result, "tool"),
+    );
+    expect(s.streaming).toBeNull();
+    expect(s.messages.map((m) => m.id)).toEqual([7, 8]);
+    // A new call of the same step still shows.
+    const next = applyStreamEvents(s, [part({ type: "tool-call", tool_call_id: "t2", tool_name: "execute", args_delta: "{" })]);
+    expect(next.streaming?.parts).toHaveLength(1);
+  });
+
   it("a user message does not clear a reply being streamed", () => {
     const s = apply(status("running"), text("partial"), message(msg(9, "user")));
     expect(s.streaming?.parts).toEqual([{ type: "text", text: "partial" }]);

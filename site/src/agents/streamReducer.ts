@@ -249,6 +249,14 @@ export function mergePart(parts: StreamPart[], part: ChatMessagePart): StreamPar
   }
 }
 
+/** Whether `part` is a tool call or tool result whose call id a saved message already holds. */
+function isSavedToolPart(messages: ChatMessage[], part: { type: string; tool_call_id?: string }): boolean {
+  if ((part.type !== "tool-call" && part.type !== "tool-result") || !part.tool_call_id) return false;
+  return messages.some((m) =>
+    m.content.some((p) => p.type === part.type && (p as { tool_call_id?: string }).tool_call_id === part.tool_call_id),
+  );
+}
+
 /** A saved message replaces the streamed preview it corresponds to. */
 function clearMatchingPartial(streaming: StreamingMessage | null, message: ChatMessage): StreamingMessage | null {
   if (!streaming) return null;
@@ -266,6 +274,10 @@ function applyEvent(state: ChatStreamState, event: ChatStreamEvent): ChatStreamS
   switch (event.type) {
     case "message_part": {
       const { role, part } = event.message_part;
+      // A tool call or result that is already saved belongs to a finished step: a snapshot can
+      // carry a step's buffered parts after the step's saved message. Showing it again as a
+      // preview would draw the same tool card twice.
+      if (isSavedToolPart(state.messages, part)) return state;
       const current = state.streaming ?? { role, parts: [] };
       return { ...state, streaming: { role: current.role, parts: mergePart(current.parts, part) } };
     }
