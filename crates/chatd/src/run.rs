@@ -335,7 +335,11 @@ async fn drive(
 
 /// Saves a step under the lease and extends the local history; `false` when the lease is lost.
 async fn save(shared: &Arc<Shared>, lease: &agentry_store::chats::worker::Lease, watermark: &AtomicI64, history: &mut Vec<Row>, record: StepRecord) -> Result<bool, String> {
-    // Other replicas' streams get this step's parts before its message.
+    // The step's buffered parts are dropped before its message is committed, so a stream that
+    // connects meanwhile never gets both the saved message and the parts it replaces (it reads
+    // the database first, then the buffer). Other replicas' streams get the parts (and the
+    // clearing) before the message.
+    shared.parts.publish(lease.chat_id, LiveKind::Clear, Value::Null);
     shared.parts.flush().await;
     let wm = watermark.load(Ordering::Acquire);
     match shared.store.system().persist_step(lease, wm, record).await.map_err(|e| e.to_string())? {
@@ -344,7 +348,6 @@ async fn save(shared: &Arc<Shared>, lease: &agentry_store::chats::worker::Lease,
                 watermark.store(max, Ordering::Release);
             }
             history.extend(saved);
-            shared.parts.publish(lease.chat_id, LiveKind::Clear, Value::Null);
             Ok(true)
         }
         Fenced::Lost => Ok(false),

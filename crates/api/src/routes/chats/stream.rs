@@ -195,10 +195,13 @@ async fn run_stream(
     let _ = s.store.actor(&auth.subject).mark_chat_read(&chat).await;
     // The snapshot: the chat's state, then the parts of the step in flight. `live` was
     // subscribed before either was read, so parts published meanwhile arrive twice; their
-    // sequence numbers let the live feed drop the copies.
+    // sequence numbers let the live feed drop the copies. The database is read first: a step's
+    // parts leave the buffer before its message is committed, so the buffer read afterwards
+    // never holds parts of a message the snapshot already carries.
+    let caught_up = seen.catch_up(&s, &auth.subject, &chat).await;
     let buffered = s.parts().buffered(chat_id);
     let mut in_snapshot: std::collections::HashSet<u64> = buffered.iter().map(|e| e.seq).collect();
-    match seen.catch_up(&s, &auth.subject, &chat).await {
+    match caught_up {
         Ok(mut events) => {
             events.extend(buffered.iter().filter_map(live_event));
             if !send_batch(&mut sink, &events).await {
