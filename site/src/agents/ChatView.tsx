@@ -9,6 +9,7 @@ import {
 } from "../api/chats";
 import type { Chat } from "../api/types";
 import { ErrorAlert } from "../components/ErrorAlert";
+import { Markdown } from "../components/Markdown";
 import { Link } from "../router";
 import { type ChatStreamState, visibleTimeline } from "./streamReducer";
 import { type BlockView, type TimelineEntry, buildTimeline, lastUserMessage, messageText } from "./timeline";
@@ -267,7 +268,7 @@ function Blocks({ blocks, streaming }: { blocks: BlockView[]; streaming: boolean
         const last = streaming && i === blocks.length - 1;
         switch (b.kind) {
           case "text":
-            return <SmoothText key={i} text={b.text} smooth={last} />;
+            return <SmoothText key={i} text={b.text} smooth={last} markdown />;
           case "reasoning":
             return (
               <details key={i} className="reasoning" open={last}>
@@ -295,8 +296,15 @@ function Blocks({ blocks, streaming }: { blocks: BlockView[]; streaming: boolean
   );
 }
 
-function SmoothText({ text, smooth }: { text: string; smooth: boolean }) {
+function SmoothText({ text, smooth, markdown = false }: { text: string; smooth: boolean; markdown?: boolean }) {
   const shown = useSmoothText(text, smooth);
+  if (markdown) {
+    return (
+      <div className="msg-text msg-markdown">
+        <Markdown text={shown} />
+      </div>
+    );
+  }
   return <div className="msg-text">{shown}</div>;
 }
 
