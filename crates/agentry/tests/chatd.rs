@@ -397,6 +397,24 @@ async fn a_provider_that_keeps_failing_leaves_a_readable_error() {
 }
 
 #[tokio::test]
+async fn a_call_of_an_unknown_tool_gets_an_error_result_and_the_turn_goes_on() {
+    // Before: a name that was neither built in nor declared counted as a client tool, so the
+    // chat parked in `requires_action` waiting for a client that did not exist.
+    let w = world().await;
+    w.fake.push_turns([Turn::tool_call("frobnicate", json!({"x": 1})), Turn::text("sorry, no such tool")]);
+    let chat = create_chat(&w.alice, w.a.id, "frobnicate it").await;
+    let done = idle(&w.alice, chat.id).await;
+    assert_eq!(done.status, "waiting", "{:?}", done.last_error);
+    let h = history(&w.alice, chat.id).await;
+    let result = h.iter().flat_map(|m| parts_of(m, "tool-result")).next().expect("a tool result");
+    assert_eq!(result["tool_name"], "frobnicate");
+    assert_eq!(result["is_error"], true);
+    assert!(result.to_string().contains("There is no tool named"), "{result}");
+    assert!(text_of(h.last().unwrap()).contains("sorry, no such tool"));
+    assert_eq!(w.fake.requests().len(), 2, "the model saw the error and answered");
+}
+
+#[tokio::test]
 async fn dynamic_tools_park_the_chat_until_results_arrive() {
     let w = world().await;
     w.fake.push_turns([Turn::tool_call("ask_client", json!({"q": "color?"})), Turn::text("client said blue")]);

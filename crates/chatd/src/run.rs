@@ -250,7 +250,10 @@ async fn drive(
         }
 
         let calls = acc.complete_calls();
-        let (builtin, dynamic): (Vec<_>, Vec<_>) = calls.into_iter().partition(|(_, name, _)| tools::is_builtin(chat, name));
+        // Only tools the chat declared wait for a client; a call of any other unknown name runs
+        // here and gets an error result, so the model can correct itself instead of the chat
+        // waiting for a client that will never answer.
+        let (dynamic, builtin): (Vec<_>, Vec<_>) = calls.into_iter().partition(|(_, name, _)| tools::is_dynamic(chat, name));
         let mut outputs: Vec<Option<ToolOutput>> = vec![None; builtin.len()];
         let mut cut_short: Option<Stop> = None;
         // Why a tool call was not run (the owner lost access, or the check itself failed).

@@ -154,6 +154,11 @@ pub fn specs(chat: &Chat) -> Vec<ToolSpec> {
     out
 }
 
+/// Whether `name` is a client-side tool this chat declared (and no built-in shadows it).
+pub fn is_dynamic(chat: &Chat, name: &str) -> bool {
+    !is_builtin(chat, name) && dynamic_tools(chat).iter().any(|t| t.name == name)
+}
+
 /// Whether `name` is one of this chat's built-in tools (anything else offered is dynamic).
 pub fn is_builtin(chat: &Chat, name: &str) -> bool {
     let child = chat.parent_chat_id.is_some();
