@@ -1,0 +1,107 @@
+// How answers look: Markdown rendered (safely), code highlighted with a copy button, and a call
+// of a tool that does not exist shown as a failed tool card while the turn goes on.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { SLOW_TIMEOUT, TEST_TIMEOUT, launchBrowser, makeUser, screenshot, seedWorld, signIn, startFakeLlm, startServer, waitUntil } from "./harness.mjs";
+
+const markdownAnswer = [
+  "## Plan",
+  "",
+  "Run **two** steps, then check the [docs](https://example.com/docs).",
+  "",
+  "| step | command |",
+  "|------|---------|",
+  "| 1 | `cargo build` |",
+  "",
+  "```rust",
+  "fn main() {",
+  '    println!("hi");',
+  "}",
+  "```",
+  "",
+  '<img src="x" onerror="window.__injected = true">',
+].join("\n");
+
+// In request order: the first chat's answer and title, then the unknown-tool chat's two model
+// steps and its title.
+const turns = [
+  { steps: [{ type: "text", text: markdownAnswer }] },
+  { steps: [{ type: "text", text: "Markdown chat" }] },
+  { steps: [{ type: "tool_call", id: "call_frob", name: "frobnicate", arguments: { x: 1 } }] },
+  { steps: [{ type: "text", text: "That tool does not exist, so here is the answer without it." }] },
+  { steps: [{ type: "text", text: "Unknown tool chat" }] },
+];
+
+let server, llm, browser, world, dev;
+
+before(
+  async () => {
+    llm = await startFakeLlm(turns);
+    server = await startServer();
+    world = await seedWorld(server.base, llm.baseUrl);
+    dev = await makeUser(world, "dev", [world.def], [world.def]);
+    browser = await launchBrowser();
+  },
+  { timeout: TEST_TIMEOUT },
+);
+
+after(
+  async () => {
+    await browser?.close();
+    await server?.close();
+    await llm?.close();
+  },
+  { timeout: TEST_TIMEOUT },
+);
+
+async function send(page, text) {
+  await page.getByRole("textbox", { name: "Chat message" }).fill(text);
+  await page.getByRole("button", { name: "Send" }).click();
+  await page.waitForURL(/\/agents\/[0-9a-f-]{36}$/);
+  return page.url().split("/").pop();
+}
+
+test("an answer renders as Markdown with a highlighted, copyable code block", { timeout: TEST_TIMEOUT }, async () => {
+  const { context, page } = await signIn(browser, server.base, dev);
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  await send(page, "Show me a plan.");
+  const answer = page.locator(".msg-assistant .markdown");
+  await answer.getByRole("heading", { name: "Plan", level: 2 }).waitFor({ timeout: SLOW_TIMEOUT });
+  await answer.locator("strong", { hasText: "two" }).waitFor();
+  await answer.getByRole("cell", { name: "cargo build" }).waitFor();
+  const link = answer.getByRole("link", { name: "docs" });
+  assert.equal(await link.getAttribute("target"), "_blank");
+  assert.match((await link.getAttribute("rel")) ?? "", /noopener/);
+  // The highlighter loads lazily, then colours the keyword.
+  const block = answer.locator(".code-block");
+  await block.locator(".hljs-keyword", { hasText: "fn" }).waitFor({ timeout: SLOW_TIMEOUT });
+  assert.equal(await block.locator(".code-block-lang").textContent(), "rust");
+  await block.getByRole("button", { name: "Copy code" }).click();
+  await block.getByRole("button", { name: "Copy code" }).getByText("Copied").waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), 'fn main() {\n    println!("hi");\n}');
+  // Raw HTML in an answer is text, never markup.
+  assert.equal(await answer.locator("img").count(), 0);
+  assert.equal(await page.evaluate(() => window.__injected === true), false);
+  await answer.getByText(/<img src="x"/).waitFor();
+  await screenshot(page, "answer-markdown");
+  // The title request is the fake's second answer: wait for it so the next test's requests
+  // meet the next answers in the script.
+  await page.getByRole("link", { name: /Markdown chat/ }).waitFor({ timeout: SLOW_TIMEOUT });
+  await context.close();
+});
+
+test("a call of a tool that does not exist fails its card and the answer continues", { timeout: TEST_TIMEOUT }, async () => {
+  const { context, page } = await signIn(browser, server.base, dev);
+  const chatId = await send(page, "Frobnicate it.");
+  await page.getByText("That tool does not exist, so here is the answer without it.").waitFor({ timeout: SLOW_TIMEOUT });
+  const card = page.locator('details.tool-card[data-tool="frobnicate"]');
+  await card.waitFor();
+  await card.click();
+  await card.getByText(/There is no tool named/).waitFor();
+  await waitUntil("chat waiting", async () => (await world.owner.get(`/api/experimental/chats/${chatId}`)).status === "waiting");
+  // Nothing says the chat waits for a client tool.
+  assert.equal(await page.getByText(/Waiting for a client tool result/).count(), 0);
+  await screenshot(page, "answer-unknown-tool");
+  await context.close();
+});
