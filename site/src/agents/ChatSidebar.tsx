@@ -3,15 +3,19 @@ import { chatWatchPath, listChats, socketUrl } from "../api/chats";
 import type { Chat, ChatWatchEvent } from "../api/types";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { Link } from "../router";
-import { type ChatListState, applyWatchEvent, chatListLoaded } from "./chatList";
+import { type ChatListState, applyWatchEvent, chatListLoaded, markRead } from "./chatList";
 import { openReconnectingSocket } from "./socket";
 import { StatusIcon } from "./StatusIcon";
 
-type Action = { type: "loaded"; chats: Chat[]; archived: boolean } | { type: "events"; events: ChatWatchEvent[] };
+type Action =
+  | { type: "loaded"; chats: Chat[]; archived: boolean }
+  | { type: "events"; events: ChatWatchEvent[] }
+  | { type: "read"; id: string };
 
 function reducer(state: ChatListState | null, action: Action): ChatListState | null {
   if (action.type === "loaded") return chatListLoaded(action.chats, action.archived);
   if (!state) return state;
+  if (action.type === "read") return markRead(state, action.id);
   return action.events.reduce(applyWatchEvent, state);
 }
 
@@ -51,7 +55,10 @@ export function useChatList() {
     return () => sock.close();
   }, [refetch]);
 
-  return { state, error, archived, setArchived, refetch };
+  // The server advances the read cursor when a chat's stream closes; the row follows at once.
+  const read = useCallback((id: string) => dispatch({ type: "read", id }), []);
+
+  return { state, error, archived, setArchived, refetch, read };
 }
 
 export function ChatSidebar(props: { list: ReturnType<typeof useChatList>; activeId: string | null }) {
@@ -123,7 +130,7 @@ function ChatRow({ chat, activeId }: { chat: Chat; activeId: string | null }) {
         <Link to={`/agents/${encodeURIComponent(chat.id)}`} className="chat-link" aria-current={chat.id === activeId ? "page" : undefined}>
           <StatusIcon status={chat.status} />
           <span className="chat-row-text">
-            <span className={`chat-row-title${chat.has_unread ? " unread" : ""}`}>{chat.title || "New Chat"}</span>
+            <span className={`chat-row-title${chat.has_unread && chat.id !== activeId ? " unread" : ""}`}>{chat.title || "New Chat"}</span>
             {chat.status === "error" && chat.last_error ? <span className="chat-row-error">{chat.last_error}</span> : null}
           </span>
         </Link>

@@ -19,9 +19,18 @@ import { useSmoothText } from "./useSmoothText";
 import { StatusIcon } from "./StatusIcon";
 
 /** `/agents/:chatId`: the timeline, the live tail, the queue and the composer. */
-export function ChatView({ chatId, parentTitle }: { chatId: string; parentTitle?: (id: string) => string | undefined }) {
+export function ChatView({ chatId, titleOf }: { chatId: string; titleOf?: (id: string) => string | undefined }) {
   const { chat, state, socket, refreshChat, reloadHistory, submitEdit, retry } = useChatStream(chatId);
   const [actionError, setActionError] = useState<unknown>(null);
+  // The chat list follows the watch socket, so it has a regenerated title before this view's
+  // own copy of the chat does.
+  const title = (chat.status === "ready" ? (titleOf?.(chatId) ?? chat.value.title) : undefined) || "New Chat";
+  useEffect(() => {
+    document.title = `${title} · agentry`;
+    return () => {
+      document.title = "agentry";
+    };
+  }, [title]);
 
   if (chat.status === "loading") return <p className="muted page">Loading chat…</p>;
   if (chat.status === "error") {
@@ -38,7 +47,7 @@ export function ChatView({ chatId, parentTitle }: { chatId: string; parentTitle?
   const c = chat.value;
   const status = state.status ?? c.status;
   const busy = status === "running" || status === "pending";
-  const parentName = c.parent_chat_id ? (parentTitle?.(c.parent_chat_id) ?? "Parent") : null;
+  const parentName = c.parent_chat_id ? (titleOf?.(c.parent_chat_id) ?? "Parent") : null;
 
   async function run(f: () => Promise<unknown>) {
     setActionError(null);
@@ -73,7 +82,7 @@ export function ChatView({ chatId, parentTitle }: { chatId: string; parentTitle?
               <span aria-hidden="true"> › </span>
             </>
           ) : null}
-          <h1 className="chat-title">{c.title || "New Chat"}</h1>
+          <h1 className="chat-title">{title}</h1>
         </nav>
         <StatusIcon status={status} />
         {c.archived ? <span className="badge">Archived</span> : null}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Chat } from "../api/types";
-import { applyWatchEvent, chatListLoaded, findChat } from "./chatList";
+import { applyWatchEvent, chatListLoaded, findChat, markRead } from "./chatList";
 
 function chat(id: string, over: Partial<Chat> = {}): Chat {
   return {
@@ -51,5 +51,19 @@ describe("chat list", () => {
       false,
     );
     expect(s.chats.map((c) => c.id)).toEqual(["pinned", "new"]);
+  });
+});
+
+describe("markRead", () => {
+  it("clears the unread mark of the chat the user saw and keeps the order", () => {
+    const a = chat("a", { updated_at: "2026-01-02T00:00:00Z", has_unread: true });
+    const b = chat("b", { updated_at: "2026-01-01T00:00:00Z", has_unread: true });
+    const state = chatListLoaded([a, b], false);
+    const next = markRead(state, "b");
+    expect(next.chats.map((c) => [c.id, c.has_unread])).toEqual([
+      ["a", true],
+      ["b", false],
+    ]);
+    expect(markRead(next, "b")).toBe(next);
   });
 });

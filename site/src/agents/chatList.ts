@@ -72,6 +72,13 @@ export function applyWatchEvent(state: ChatListState, event: ChatWatchEvent): Ch
   return { ...state, chats: upsert(state.chats, chat) };
 }
 
+/** The list after the user has seen `id` (its stream advanced the server's read cursor). */
+export function markRead(state: ChatListState, id: string): ChatListState {
+  const chat = findChat(state.chats, id);
+  if (!chat?.has_unread) return state;
+  return { ...state, chats: upsert(state.chats, { ...chat, has_unread: false }) };
+}
+
 /** The ids of `id` and its ancestors, to expand the open chat's family. */
 export function ancestry(state: ChatListState, id: string): string[] {
   const chat = findChat(state.chats, id);
