@@ -88,6 +88,10 @@ test("an answer renders as Markdown with a highlighted, copyable code block", { 
   // The title request is the fake's second answer: wait for it so the next test's requests
   // meet the next answers in the script.
   await page.getByRole("link", { name: /Markdown chat/ }).waitFor({ timeout: SLOW_TIMEOUT });
+  // The header and the tab follow the generated title, and the open chat is not unread.
+  await page.getByRole("heading", { name: "Markdown chat", level: 1 }).waitFor();
+  await waitUntil("tab title", async () => (await page.title()) === "Markdown chat · agentry");
+  assert.equal(await page.locator(".chat-row.active .chat-row-title.unread").count(), 0);
   await context.close();
 });
 
