@@ -31,6 +31,9 @@ const turns = [
   { steps: [{ type: "tool_call", id: "call_frob", name: "frobnicate", arguments: { x: 1 } }] },
   { steps: [{ type: "text", text: "That tool does not exist, so here is the answer without it." }] },
   { steps: [{ type: "text", text: "Unknown tool chat" }] },
+  { steps: [{ type: "text", text: "First answer." }] },
+  { steps: [{ type: "text", text: "Access chat" }] },
+  { steps: [{ type: "text", text: "Second answer, after access came back." }] },
 ];
 
 let server, llm, browser, world, dev;
@@ -107,5 +110,34 @@ test("a call of a tool that does not exist fails its card and the answer continu
   // Nothing says the chat waits for a client tool.
   assert.equal(await page.getByText(/Waiting for a client tool result/).count(), 0);
   await screenshot(page, "answer-unknown-tool");
+  await context.close();
+});
+
+test("a failed send can be dismissed, a successful one clears it, and focus stays in the composer", { timeout: TEST_TIMEOUT }, async () => {
+  const { context, page } = await signIn(browser, server.base, dev);
+  await send(page, "Hello.");
+  await page.getByText("First answer.").waitFor({ timeout: SLOW_TIMEOUT });
+  await page.getByRole("link", { name: /Access chat/ }).waitFor({ timeout: SLOW_TIMEOUT });
+  const box = page.getByRole("textbox", { name: "Chat message" });
+
+  // Access withdrawn: the send fails with the server's message, which can be dismissed.
+  await world.owner.put(`/api/v2/organizations/${world.def.id}/members/dev/roles`, { roles: [] });
+  await box.fill("Are you there?");
+  await box.press("Enter");
+  const alert = page.locator(".chat-bottom [role=alert]");
+  await alert.waitFor();
+  await screenshot(page, "chat-send-failed");
+  await alert.getByRole("button", { name: "Dismiss error" }).click();
+  await alert.waitFor({ state: "detached" });
+
+  // The same failure again, then access comes back and the retry succeeds: no stale alert.
+  await page.getByRole("button", { name: "Send" }).click();
+  await alert.waitFor();
+  await world.owner.put(`/api/v2/organizations/${world.def.id}/members/dev/roles`, { roles: ["agents-access"] });
+  await page.getByRole("button", { name: "Send" }).click();
+  await page.getByText("Second answer, after access came back.").waitFor({ timeout: SLOW_TIMEOUT });
+  assert.equal(await alert.count(), 0);
+  // Sending with the button handed focus back to the message box.
+  assert.equal(await box.evaluate((el) => el === document.activeElement), true);
   await context.close();
 });

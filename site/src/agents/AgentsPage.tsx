@@ -56,14 +56,9 @@ export function AgentsPage() {
       <div className="agents-column">
         <h1>New agent</h1>
 
-        {state.submitError ? <ErrorAlert error={state.submitError} /> : null}
+        {state.submitError ? <ErrorAlert error={state.submitError} onDismiss={() => picker.dispatch({ type: "dismissSubmitError" })} /> : null}
         {state.permissions.status === "error" ? (
-          <div>
-            <ErrorAlert title="Could not check your permissions" error={state.permissions.error} />
-            <button type="button" onClick={picker.refreshPermissions}>
-              Retry
-            </button>
-          </div>
+          <ErrorAlert title="Could not check your permissions" error={state.permissions.error} onRetry={picker.refreshPermissions} />
         ) : null}
         {state.workspaces.status === "error" ? (
           <ErrorAlert title="Could not load your workspaces" error={state.workspaces.error} />

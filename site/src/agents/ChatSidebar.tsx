@@ -77,14 +77,7 @@ export function ChatSidebar(props: { list: ReturnType<typeof useChatList>; activ
           </select>
         </label>
       </div>
-      {error ? (
-        <div>
-          <ErrorAlert title="Could not load chats" error={error} />
-          <button type="button" onClick={refetch}>
-            Retry
-          </button>
-        </div>
-      ) : null}
+      <ErrorAlert title="Could not load chats" error={error} onRetry={refetch} />
       {state === null && !error ? (
         <ul className="chat-list" aria-busy="true">
           {[0, 1, 2].map((i) => (

@@ -37,10 +37,7 @@ export function ChatView({ chatId, titleOf }: { chatId: string; titleOf?: (id: s
     return (
       <section className="page chat-failed">
         <h1>Failed to load chat</h1>
-        <ErrorAlert error={chat.error} />
-        <button type="button" onClick={retry}>
-          Try again
-        </button>
+        <ErrorAlert error={chat.error} onRetry={retry} />
       </section>
     );
   }
@@ -95,7 +92,7 @@ export function ChatView({ chatId, titleOf }: { chatId: string; titleOf?: (id: s
       </div>
 
       <div className="chat-bottom">
-        <ErrorAlert error={actionError} />
+        <ErrorAlert error={actionError} onDismiss={() => setActionError(null)} />
         {state.queuedMessages.length > 0 ? (
           <section className="queue" aria-label="Queued messages">
             <h2 className="queue-title">Queued</h2>
@@ -405,6 +402,7 @@ function ChatComposer(props: { chatId: string; busy: boolean; onError: (e: unkno
   const [text, setText] = useState("");
   const [sending, setSending] = useState(false);
   const [stopping, setStopping] = useState(false);
+  const input = useRef<HTMLTextAreaElement>(null);
   useEffect(() => {
     if (!props.busy) setStopping(false);
   }, [props.busy]);
@@ -413,6 +411,7 @@ function ChatComposer(props: { chatId: string; busy: boolean; onError: (e: unkno
     const t = text.trim();
     if (!t || sending) return;
     setSending(true);
+    props.onError(null); // A new attempt: the last failure no longer describes anything.
     try {
       await sendMessage(props.chatId, [{ type: "text", text: t }]);
       setText("");
@@ -420,11 +419,14 @@ function ChatComposer(props: { chatId: string; busy: boolean; onError: (e: unkno
       props.onError(e);
     } finally {
       setSending(false);
+      // Keep typing where you were: the button press must not leave focus on the page body.
+      input.current?.focus();
     }
   }
 
   async function stop() {
     setStopping(true);
+    props.onError(null);
     try {
       await interruptChat(props.chatId);
     } catch (e) {
@@ -456,8 +458,10 @@ function ChatComposer(props: { chatId: string; busy: boolean; onError: (e: unkno
         data-testid="chat-message-input"
         placeholder={props.busy ? "Send a follow-up; it waits in the queue…" : "Reply to the agent…"}
         rows={3}
+        ref={input}
         value={text}
-        disabled={sending}
+        readOnly={sending}
+        aria-busy={sending}
         onChange={(e) => setText(e.target.value)}
         onKeyDown={onKeyDown}
       />

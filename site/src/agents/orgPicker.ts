@@ -67,6 +67,7 @@ export type OrgPickerAction =
   | { type: "removeAttachment"; fileId: string }
   | { type: "submitStarted" }
   | { type: "submitFailed"; error: unknown }
+  | { type: "dismissSubmitError" }
   | { type: "submitSucceeded"; chat: Chat };
 
 export function initialOrgPickerState(stored: StoredChoice, attachments: Attachment[] = []): OrgPickerState {
@@ -189,6 +190,8 @@ export function orgPickerReducer(state: OrgPickerState, action: OrgPickerAction)
     case "submitFailed":
       // Everything the user chose stays so they can fix the cause (switch org, detach) and retry.
       return { ...state, submitting: false, submitError: action.error };
+    case "dismissSubmitError":
+      return { ...state, submitError: null };
     case "submitSucceeded": {
       const sent = state.selectedOrgId;
       return { ...state, submitting: false, submitError: null, attachments: state.attachments.filter((a) => a.organizationId !== sent) };

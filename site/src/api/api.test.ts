@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { loadChatCreatePermissions } from "../agents/data";
 import { chatCreateChecks } from "./authcheck";
 import { createChat } from "./chats";
-import { ApiError, setFetch, setUnauthorizedHandler } from "./http";
+import { ApiError, plainDetail, setFetch, setUnauthorizedHandler } from "./http";
 import { addMember, listOrganizations, removeMember, updateMemberRoles } from "./organizations";
 import type { Organization } from "./types";
 import { firstUserExists, listUsers, login, me, userOrganizations } from "./users";
@@ -69,6 +69,21 @@ describe("http", () => {
   it("describes a non-JSON failure by its status and body", async () => {
     fakeServer({ "GET /api/v2/users/me": [502, "Bad gateway from proxy"] });
     await expect(me()).rejects.toMatchObject({ status: 502, detail: "Bad gateway from proxy" });
+  });
+
+  it("shows a proxy's HTML error page by its title, never as markup", async () => {
+    const page = "<!DOCTYPE html><html><head><title>403 Forbidden</title><style>b{}</style></head><body><h1>403 Forbidden</h1><hr>nginx</body></html>";
+    fakeServer({ "GET /api/v2/organizations": [403, page] });
+    const err = (await listOrganizations().catch((e: unknown) => e)) as ApiError;
+    expect(err.status).toBe(403);
+    expect(err.detail).toMatch(/^403 Forbidden — The answer came from something between you and the agentry server/);
+    expect(err.detail).not.toContain("<");
+  });
+
+  it("reads an untitled HTML page's text and cuts long plain bodies", () => {
+    expect(plainDetail("<html><body><p>Service &amp; more <b>down</b></p></body></html>", "text/html")).toMatch(/^Service & more down — /);
+    expect(plainDetail("x".repeat(600), "text/plain")).toHaveLength(501);
+    expect(plainDetail("  ", null)).toBeUndefined();
   });
 
   it("reports a lost session (401 on a signed-in call) but not a failed login or the me probe", async () => {

@@ -55,7 +55,40 @@ async function toError(res: Response): Promise<ApiError> {
     // Not JSON (a proxy error page, for example).
   }
   const statusText = res.statusText || `HTTP ${res.status}`;
-  return new ApiError(res.status, { message: `Request failed: ${statusText}.`, detail: text.trim() || undefined });
+  return new ApiError(res.status, { message: `Request failed: ${statusText}.`, detail: plainDetail(text, res.headers.get("content-type")) });
+}
+
+/**
+ * What to show of a body that is not agentry's error shape. A proxy or load balancer in front of
+ * the server answers with an HTML page: its title says what happened, its markup is noise.
+ */
+export function plainDetail(text: string, contentType: string | null): string | undefined {
+  const body = text.trim();
+  if (body === "") return undefined;
+  const html = /html/i.test(contentType ?? "") || /^<(!doctype|html|head|body)\b/i.test(body);
+  if (!html) return body.length > 500 ? `${body.slice(0, 500)}…` : body;
+  const said = htmlTitle(body) || htmlText(body);
+  const note = "The answer came from something between you and the agentry server (a proxy?), not from agentry.";
+  return said ? `${said} — ${note}` : note;
+}
+
+// Just enough of an HTML page's text without a DOM (the unit tests run under Node).
+function htmlTitle(html: string): string {
+  return decode(/<title[^>]*>([\s\S]*?)<\/title>/i.exec(html)?.[1] ?? "").trim();
+}
+
+function htmlText(html: string): string {
+  const text = decode(
+    html
+      .replace(/<(script|style)[^>]*>[\s\S]*?<\/\1>/gi, " ")
+      .replace(/<[^>]+>/g, " ")
+      .replace(/\s+/g, " "),
+  ).trim();
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+function decode(s: string): string {
+  return s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, "&");
 }
 
 export interface RequestOptions {

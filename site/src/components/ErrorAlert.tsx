@@ -1,7 +1,11 @@
 import { errorText } from "./errors";
 
-/** An error alert: the server's `message`, then `detail`, then any per-field validations. */
-export function ErrorAlert({ error, title }: { error: unknown; title?: string }) {
+/**
+ * An error alert: the server's `message`, then `detail`, then any per-field validations. With
+ * `onRetry` it offers to try again; with `onDismiss` it can be closed (an old error must never
+ * outlive the situation it described).
+ */
+export function ErrorAlert({ error, title, onRetry, onDismiss }: { error: unknown; title?: string; onRetry?: () => void; onDismiss?: () => void }) {
   if (error === null || error === undefined) return null;
   const { message, detail, validations } = errorText(error);
   return (
@@ -17,6 +21,20 @@ export function ErrorAlert({ error, title }: { error: unknown; title?: string })
             </li>
           ))}
         </ul>
+      ) : null}
+      {onRetry || onDismiss ? (
+        <div className="alert-actions">
+          {onRetry ? (
+            <button type="button" onClick={onRetry}>
+              Retry
+            </button>
+          ) : null}
+          {onDismiss ? (
+            <button type="button" className="link-button" onClick={onDismiss} aria-label="Dismiss error">
+              Dismiss
+            </button>
+          ) : null}
+        </div>
       ) : null}
     </div>
   );
