@@ -3,7 +3,7 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { SLOW_TIMEOUT, TEST_TIMEOUT, launchBrowser, makeUser, screenshot, seedWorld, signIn, startFakeLlm, startServer, waitUntil } from "./harness.mjs";
+import { PASSWORD, SLOW_TIMEOUT, TEST_TIMEOUT, launchBrowser, makeUser, screenshot, seedWorld, signIn, startFakeLlm, startServer, waitUntil } from "./harness.mjs";
 
 const markdownAnswer = [
   "## Plan",
@@ -139,5 +139,18 @@ test("a failed send can be dismissed, a successful one clears it, and focus stay
   assert.equal(await alert.count(), 0);
   // Sending with the button handed focus back to the message box.
   assert.equal(await box.evaluate((el) => el === document.activeElement), true);
+  await context.close();
+});
+
+test("a deep link survives signing in", { timeout: TEST_TIMEOUT }, async () => {
+  const context = await browser.newContext({ baseURL: server.base, viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto("/settings/tokens?tab=1");
+  await page.waitForURL(/\/login\?redirect=/);
+  await page.getByLabel("Email").fill(dev.email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(/\/settings\/tokens\?tab=1$/);
+  await page.getByRole("heading", { name: "Tokens", level: 1 }).waitFor();
   await context.close();
 });

@@ -127,12 +127,22 @@ describe("organization picker", () => {
     await context.close();
   });
 
-  test("no permitted organization: permission alert, Send disabled", t, async () => {
+  test("no permitted organization: the alert names the missing role and where, no composer", t, async () => {
     const { context, page } = await signIn(browser, server.base, users.none);
-    await page.getByRole("alert").filter({ hasText: "Permission required" }).waitFor();
-    await page.getByRole("textbox", { name: "Chat message" }).fill("can I?");
-    assert.equal(await page.getByRole("button", { name: "Send" }).isDisabled(), true);
+    const alert = page.getByRole("alert").filter({ hasText: "Permission required" });
+    await alert.waitFor();
+    await alert.getByText(`Ask an organization admin for Agents access in ${world.def.display_name}.`).waitFor();
+    // Nothing that looks usable but is not: no message box, no Send, no workspace menu.
+    assert.equal(await page.getByRole("textbox", { name: "Chat message" }).count(), 0);
+    assert.equal(await page.getByRole("button", { name: "Send" }).count(), 0);
     assert.equal(await orgTrigger(page).count(), 0);
+    // Plain members do not see the deployment's AI settings, and reaching them by URL says why.
+    assert.equal(await page.getByRole("link", { name: "Providers" }).count(), 0);
+    assert.equal(await page.getByRole("link", { name: "Models" }).count(), 0);
+    await page.goto("/settings/models");
+    await page.getByText("Providers and models are managed by the deployment's owners.").waitFor();
+    assert.equal(await page.getByText("Forbidden.").count(), 0);
+    assert.equal(await page.getByText("Add a provider first.").count(), 0);
     await screenshot(page, "create-form-permission-required");
     await context.close();
   });

@@ -1,4 +1,5 @@
 import { useEffect, useState } from "react";
+import type { Organization } from "../api/types";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { navigate } from "../router";
@@ -67,27 +68,11 @@ export function AgentsPage() {
         {phase === "no-permission" ? (
           <div role="alert" className="alert alert-info">
             <strong className="alert-title">Permission required</strong>
-            <p className="alert-message">
-              You don't have permission to use agents in any organization. Contact your administrator, then refresh.
-            </p>
+            <p className="alert-message">{noAccessMessage(state.permissions.status === "ready" ? state.permissions.value.organizations : [])}</p>
             <button type="button" onClick={picker.refreshPermissions}>
-              Refresh
+              Check again
             </button>
           </div>
-        ) : null}
-        {phase === "no-permission" ? (
-          <Composer
-            text={text}
-            onTextChange={setText}
-            canSend={false}
-            busy={false}
-            hint={null}
-            onSend={() => {}}
-            workspaces={[]}
-            workspacesLoading
-            selectedWorkspace={null}
-            onSelectWorkspace={() => {}}
-          />
         ) : (
           <>
             {showPicker(state) && state.selectedOrgId ? (
@@ -123,4 +108,12 @@ export function AgentsPage() {
       />
     </section>
   );
+}
+
+/** Names what is missing and who can grant it: the role, in words, and the organizations. */
+export function noAccessMessage(orgs: Organization[]): string {
+  if (orgs.length === 0) return "You are not a member of any organization yet. Ask an administrator to add you to one.";
+  const names = orgs.map((o) => o.display_name || o.name);
+  const list = names.length === 1 ? names[0] : `${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}`;
+  return `You need the Agents access role to start agents. Ask an organization admin for Agents access in ${list}.`;
 }

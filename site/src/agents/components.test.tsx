@@ -10,6 +10,7 @@ import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { Composer } from "./Composer";
 import { OrgPickerMenu } from "./OrgPickerMenu";
+import { noAccessMessage } from "./AgentsPage";
 
 const noop = () => {};
 
@@ -109,5 +110,16 @@ describe("ErrorAlert", () => {
 
   it("renders nothing without an error", () => {
     expect(renderToStaticMarkup(<ErrorAlert error={null} />)).toBe("");
+  });
+});
+
+describe("noAccessMessage", () => {
+  const org = (name: string, display_name: string) => ({ id: name, name, display_name }) as Organization;
+  it("names the role and the organizations", () => {
+    expect(noAccessMessage([org("acme", "Acme")])).toBe(
+      "You need the Agents access role to start agents. Ask an organization admin for Agents access in Acme.",
+    );
+    expect(noAccessMessage([org("a", "A"), org("b", ""), org("c", "C")])).toMatch(/in A, b or C\.$/);
+    expect(noAccessMessage([])).toMatch(/not a member of any organization/);
   });
 });

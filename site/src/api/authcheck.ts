@@ -25,3 +25,16 @@ export async function chatCreatePermissions(orgs: Organization[]): Promise<Autho
   if (orgs.length === 0) return {};
   return authcheck(chatCreateChecks(orgs));
 }
+
+/** What the signed-in user may administer across the deployment; drives which pages they see. */
+export interface SitePermissions {
+  /** Providers and model configs (deployment-wide AI settings). */
+  manageAi: boolean;
+}
+
+export async function sitePermissions(): Promise<SitePermissions> {
+  const answer = await authcheck({
+    checks: { manageAi: { object: { resource_type: "chat_provider" }, action: "update" } },
+  });
+  return { manageAi: answer.manageAi === true };
+}

@@ -12,6 +12,7 @@ import { TokensPage } from "../settings/TokensPage";
 import { LoginPage } from "./LoginPage";
 import { type Session, redirectFor } from "./session";
 import { SetupPage } from "./SetupPage";
+import { RequireSitePermission, SitePermissionsProvider } from "./permissions";
 import { Shell } from "./Shell";
 
 async function loadSession(): Promise<Session> {
@@ -34,7 +35,7 @@ export function App() {
     return () => setUnauthorizedHandler(() => {});
   }, []);
 
-  const redirect = redirectFor(session, path);
+  const redirect = redirectFor(session, path, window.location.search);
   useEffect(() => {
     if (redirect) navigate(redirect, { replace: true });
   }, [redirect]);
@@ -58,18 +59,34 @@ export function App() {
   if (session.status === "signed-out") return <LoginPage onSignedIn={refresh} />;
 
   return (
-    <Shell user={session.user} onSignedOut={() => setSession({ status: "signed-out" })}>
-      <Routes path={path} />
-    </Shell>
+    <SitePermissionsProvider key={session.user.id}>
+      <Shell user={session.user} onSignedOut={() => setSession({ status: "signed-out" })}>
+        <Routes path={path} />
+      </Shell>
+    </SitePermissionsProvider>
   );
 }
+
+const ownersOnly = "Providers and models are managed by the deployment's owners. Ask a site owner to add or change them.";
 
 function Routes({ path }: { path: string }) {
   if (matchPath("/agents", path)) return <AgentsLayout chatId={null} />;
   const chat = matchPath("/agents/:chatId", path);
   if (chat) return <AgentsLayout chatId={chat.chatId!} />;
-  if (matchPath("/settings/providers", path)) return <ProvidersPage />;
-  if (matchPath("/settings/models", path)) return <ModelsPage />;
+  if (matchPath("/settings/providers", path)) {
+    return (
+      <RequireSitePermission allowed="manageAi" title="Providers" who={ownersOnly}>
+        <ProvidersPage />
+      </RequireSitePermission>
+    );
+  }
+  if (matchPath("/settings/models", path)) {
+    return (
+      <RequireSitePermission allowed="manageAi" title="Models" who={ownersOnly}>
+        <ModelsPage />
+      </RequireSitePermission>
+    );
+  }
   if (matchPath("/settings/tokens", path)) return <TokensPage />;
   if (matchPath("/settings/organizations", path)) return <OrganizationsPage />;
   const org = matchPath("/settings/organizations/:org", path);

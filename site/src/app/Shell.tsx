@@ -3,10 +3,12 @@ import type { User } from "../api/types";
 import { logout } from "../api/users";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { Link, usePathname } from "../router";
+import { useSitePermissions } from "./permissions";
 
 /** The signed-in layout: a sidebar (navigation, who is signed in, sign out) and the main area. */
 export function Shell({ user, onSignedOut, children }: { user: User; onSignedOut: () => void; children: ReactNode }) {
   const path = usePathname();
+  const perms = useSitePermissions();
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
 
@@ -41,8 +43,8 @@ export function Shell({ user, onSignedOut, children }: { user: User; onSignedOut
           <ul>
             {item("/agents", "Agents")}
             {item("/settings/organizations", "Organizations")}
-            {item("/settings/providers", "Providers")}
-            {item("/settings/models", "Models")}
+            {perms?.manageAi ? item("/settings/providers", "Providers") : null}
+            {perms?.manageAi ? item("/settings/models", "Models") : null}
             {item("/settings/tokens", "Tokens")}
           </ul>
         </nav>

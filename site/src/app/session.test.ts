@@ -28,7 +28,9 @@ describe("redirectFor", () => {
   });
 
   it("sends signed-out visitors to /login", () => {
-    expect(redirectFor({ status: "signed-out" }, "/settings/organizations")).toBe("/login");
+    expect(redirectFor({ status: "signed-out" }, "/settings/organizations")).toBe("/login?redirect=%2Fsettings%2Forganizations");
+    expect(redirectFor({ status: "signed-out" }, "/agents/c1", "?x=1")).toBe("/login?redirect=%2Fagents%2Fc1%3Fx%3D1");
+    expect(redirectFor({ status: "signed-out" }, "/")).toBe("/login");
     expect(redirectFor({ status: "signed-out" }, "/setup")).toBe("/login");
     expect(redirectFor({ status: "signed-out" }, "/login")).toBeNull();
   });
@@ -37,6 +39,11 @@ describe("redirectFor", () => {
     const s = { status: "signed-in" as const, user };
     expect(redirectFor(s, "/")).toBe("/agents");
     expect(redirectFor(s, "/login")).toBe("/agents");
+    // The deep link a signed-out visitor came with, but only a path on this site.
+    expect(redirectFor(s, "/login", "?redirect=%2Fagents%2Fc1")).toBe("/agents/c1");
+    for (const evil of ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "/login"]) {
+      expect(redirectFor(s, "/login", `?redirect=${encodeURIComponent(evil)}`)).toBe("/agents");
+    }
     expect(redirectFor(s, "/setup")).toBe("/agents");
     expect(redirectFor(s, "/settings/organizations/acme")).toBeNull();
   });

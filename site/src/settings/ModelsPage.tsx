@@ -78,7 +78,8 @@ export function ModelsPage() {
           </table>
         )
       ) : null}
-      <CreateModelForm providers={providers.status === "ready" ? [...new Set(providers.value.map((p) => p.provider))] : []} onCreated={reload} />
+      {providers.status === "error" ? <ErrorAlert title="Could not load providers" error={providers.error} /> : null}
+      {providers.status === "ready" ? <CreateModelForm providers={[...new Set(providers.value.map((p) => p.provider))]} onCreated={reload} /> : null}
     </section>
   );
 }
