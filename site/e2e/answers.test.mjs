@@ -154,3 +154,47 @@ test("a deep link survives signing in", { timeout: TEST_TIMEOUT }, async () => {
   await page.getByRole("heading", { name: "Tokens", level: 1 }).waitFor();
   await context.close();
 });
+
+test("at 390×844 the menu and the chat list are drawers and the composer stays on screen", { timeout: TEST_TIMEOUT }, async () => {
+  const { context, page } = await signIn(browser, server.base, dev);
+  await page.setViewportSize({ width: 390, height: 844 });
+  const inView = async (locator) => {
+    const box = await locator.boundingBox();
+    return box !== null && box.y >= 0 && box.y + box.height <= 844 && box.x >= 0 && box.x + box.width <= 390;
+  };
+  // The create form: composer visible without scrolling, navigation tucked away.
+  const box = page.getByRole("textbox", { name: "Chat message" });
+  await box.waitFor();
+  assert.ok(await inView(box), "composer on screen");
+  const nav = page.getByRole("navigation", { name: "Main" });
+  await nav.waitFor({ state: "hidden" }); // After the resize's transition.
+  await screenshot(page, "mobile-new-agent");
+
+  // The menu opens as a drawer, closes on Escape, and closes by itself after navigating.
+  await page.getByRole("button", { name: "Open menu" }).click();
+  await nav.waitFor({ state: "visible" });
+  await screenshot(page, "mobile-menu-open");
+  await page.keyboard.press("Escape");
+  await nav.waitFor({ state: "hidden" });
+  await page.getByRole("button", { name: "Open menu" }).click();
+  await nav.getByRole("link", { name: "Tokens" }).click();
+  await page.getByRole("heading", { name: "Tokens", level: 1 }).waitFor();
+  await nav.waitFor({ state: "hidden" });
+
+  // The chat list is a drawer too; choosing a chat closes it, and the chat's composer is on screen.
+  await page.getByRole("button", { name: "Open menu" }).click();
+  await nav.getByRole("link", { name: "Agents" }).click();
+  const list = page.getByRole("list", { name: "Chats" });
+  await list.waitFor({ state: "hidden" });
+  await page.getByRole("button", { name: "Show chats" }).click();
+  await list.waitFor({ state: "visible" });
+  await screenshot(page, "mobile-chat-list");
+  await list.getByRole("link", { name: /Markdown chat/ }).click();
+  await page.getByRole("heading", { name: "Markdown chat", level: 1 }).waitFor();
+  await list.waitFor({ state: "hidden" });
+  const reply = page.getByRole("textbox", { name: "Chat message" });
+  assert.ok(await inView(reply), "chat composer on screen");
+  assert.ok(await inView(page.getByRole("button", { name: "Send" })), "Send on screen");
+  await screenshot(page, "mobile-chat");
+  await context.close();
+});

@@ -225,5 +225,5 @@ export async function signIn(browser, base, user) {
 
 export async function screenshot(page, name) {
   mkdirSync(artifacts, { recursive: true });
-  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true, animations: "disabled" });
 }

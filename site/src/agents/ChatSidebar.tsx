@@ -61,10 +61,10 @@ export function useChatList() {
   return { state, error, archived, setArchived, refetch, read };
 }
 
-export function ChatSidebar(props: { list: ReturnType<typeof useChatList>; activeId: string | null }) {
+export function ChatSidebar(props: { list: ReturnType<typeof useChatList>; activeId: string | null; id?: string }) {
   const { state, error, archived, setArchived, refetch } = props.list;
   return (
-    <aside className="chat-sidebar" aria-label="Agents">
+    <aside className="chat-sidebar drawer" aria-label="Agents" id={props.id}>
       <div className="chat-sidebar-head">
         <Link to="/agents" className="button primary">
           New agent

@@ -1,4 +1,4 @@
-import { type ReactNode, useState } from "react";
+import { type ReactNode, useEffect, useState } from "react";
 import type { User } from "../api/types";
 import { logout } from "../api/users";
 import { ErrorAlert } from "../components/ErrorAlert";
@@ -9,6 +9,15 @@ import { useSitePermissions } from "./permissions";
 export function Shell({ user, onSignedOut, children }: { user: User; onSignedOut: () => void; children: ReactNode }) {
   const path = usePathname();
   const perms = useSitePermissions();
+  const [menuOpen, setMenuOpen] = useState(false);
+  // The drawer closes when the user goes somewhere or presses Escape.
+  useEffect(() => setMenuOpen(false), [path]);
+  useEffect(() => {
+    if (!menuOpen) return;
+    const onKey = (e: KeyboardEvent) => e.key === "Escape" && setMenuOpen(false);
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [menuOpen]);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
 
@@ -36,8 +45,16 @@ export function Shell({ user, onSignedOut, children }: { user: User; onSignedOut
   };
 
   return (
-    <div className="shell">
-      <aside className="sidebar" aria-label="Sidebar">
+    <div className={`shell${menuOpen ? " drawer-open" : ""}`}>
+      {/* Narrow screens: a bar with the menu button; the sidebar becomes a drawer. */}
+      <header className="mobile-bar">
+        <button type="button" className="icon-button" aria-label={menuOpen ? "Close menu" : "Open menu"} aria-expanded={menuOpen} aria-controls="main-sidebar" onClick={() => setMenuOpen(!menuOpen)}>
+          ☰
+        </button>
+        <span className="brand">agentry</span>
+      </header>
+      {menuOpen ? <div className="drawer-backdrop" aria-hidden="true" onClick={() => setMenuOpen(false)} /> : null}
+      <aside id="main-sidebar" className="sidebar drawer" aria-label="Sidebar">
         <div className="brand">agentry</div>
         <nav aria-label="Main">
           <ul>
