@@ -15,6 +15,7 @@ import {
 } from "./orgPicker";
 import { OrgPickerMenu } from "./OrgPickerMenu";
 import { DRAFT_KEY, readKey, writeKey } from "./storage";
+import { NoModelNotice, OnboardingChecklist, useModelsAvailable } from "./Onboarding";
 import { useOrgPicker } from "./useOrgPicker";
 
 const hints: Record<SendBlocker, string | null> = {
@@ -39,6 +40,7 @@ export function AgentsPage() {
 
   useEffect(() => writeKey(window.localStorage, DRAFT_KEY, text), [text]);
 
+  const modelsAvailable = useModelsAvailable();
   const phase = pickerPhase(state);
   const blocker = sendBlocker(state, text);
   const permitted = permittedOrganizations(state);
@@ -56,6 +58,8 @@ export function AgentsPage() {
     <section className="page agents-page">
       <div className="agents-column">
         <h1>New agent</h1>
+        <OnboardingChecklist />
+        {modelsAvailable === false && phase !== "no-permission" ? <NoModelNotice /> : null}
 
         {state.submitError ? <ErrorAlert error={state.submitError} onDismiss={() => picker.dispatch({ type: "dismissSubmitError" })} /> : null}
         {state.permissions.status === "error" ? (

@@ -11,6 +11,7 @@ import { ErrorAlert } from "../components/ErrorAlert";
 import { Composer } from "./Composer";
 import { OrgPickerMenu } from "./OrgPickerMenu";
 import { noAccessMessage } from "./AgentsPage";
+import { setupSteps } from "./Onboarding";
 
 const noop = () => {};
 
@@ -121,5 +122,16 @@ describe("noAccessMessage", () => {
     );
     expect(noAccessMessage([org("a", "A"), org("b", ""), org("c", "C")])).toMatch(/in A, b or C\.$/);
     expect(noAccessMessage([])).toMatch(/not a member of any organization/);
+  });
+});
+
+describe("setupSteps", () => {
+  it("lists provider, model and people in order with their pages", () => {
+    const steps = setupSteps({ provider: true, model: false, people: false });
+    expect(steps.map((s) => [s.to, s.done])).toEqual([
+      ["/settings/providers", true],
+      ["/settings/models", false],
+      ["/settings/organizations", false],
+    ]);
   });
 });
