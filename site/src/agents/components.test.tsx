@@ -12,6 +12,7 @@ import { Composer } from "./Composer";
 import { OrgPickerMenu } from "./OrgPickerMenu";
 import { noAccessMessage } from "./AgentsPage";
 import { setupSteps } from "./Onboarding";
+import { noSuchUser } from "../settings/OrganizationPage";
 
 const noop = () => {};
 
@@ -133,5 +134,12 @@ describe("setupSteps", () => {
       ["/settings/models", false],
       ["/settings/organizations", false],
     ]);
+  });
+});
+
+describe("noSuchUser", () => {
+  it("says what to do, by who may create accounts", () => {
+    expect(noSuchUser("zed", true)).toBe('There is no user named "zed" that you can add. Create the account on the Users page first.');
+    expect(noSuchUser("zed", false)).toMatch(/Ask a site owner or user admin/);
   });
 });

@@ -30,11 +30,16 @@ export async function chatCreatePermissions(orgs: Organization[]): Promise<Autho
 export interface SitePermissions {
   /** Providers and model configs (deployment-wide AI settings). */
   manageAi: boolean;
+  /** Creating users, suspending them and assigning site roles. */
+  manageUsers: boolean;
 }
 
 export async function sitePermissions(): Promise<SitePermissions> {
   const answer = await authcheck({
-    checks: { manageAi: { object: { resource_type: "chat_provider" }, action: "update" } },
+    checks: {
+      manageAi: { object: { resource_type: "chat_provider" }, action: "update" },
+      manageUsers: { object: { resource_type: "user" }, action: "create" },
+    },
   });
-  return { manageAi: answer.manageAi === true };
+  return { manageAi: answer.manageAi === true, manageUsers: answer.manageUsers === true };
 }

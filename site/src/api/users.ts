@@ -1,6 +1,7 @@
 import { ApiError, request, seg } from "./http";
 import type {
   ApiKey,
+  AssignableRole,
   BuildInfo,
   CreateTokenRequest,
   GenerateApiKeyResponse,
@@ -86,4 +87,36 @@ export function listUsers(query: UsersQuery = {}): Promise<GetUsersResponse> {
 /** The organizations `user` (id, username or `me`) belongs to that the caller may see. */
 export function userOrganizations(user: string): Promise<Organization[]> {
   return request("GET", `/api/v2/users/${seg(user)}/organizations`);
+}
+
+export interface CreateUserRequest {
+  email: string;
+  username: string;
+  password: string;
+  name?: string;
+  /** Organizations to join; the default organization when absent. */
+  organization_ids?: string[];
+}
+
+/** Creates a user with a password (site owners and user admins). */
+export function createUser(req: CreateUserRequest): Promise<User> {
+  return request("POST", "/api/v2/users", { body: req });
+}
+
+export function suspendUser(user: string): Promise<User> {
+  return request("PUT", `/api/v2/users/${seg(user)}/status/suspend`);
+}
+
+export function activateUser(user: string): Promise<User> {
+  return request("PUT", `/api/v2/users/${seg(user)}/status/activate`);
+}
+
+/** The site roles the caller may assign. */
+export function siteRoles(): Promise<AssignableRole[]> {
+  return request("GET", "/api/v2/users/roles");
+}
+
+/** Replaces a user's site roles. */
+export function updateSiteRoles(user: string, roles: string[]): Promise<User> {
+  return request("PUT", `/api/v2/users/${seg(user)}/roles`, { body: { roles } });
 }

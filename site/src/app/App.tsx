@@ -9,6 +9,7 @@ import { OrganizationsPage } from "../settings/OrganizationsPage";
 import { ModelsPage } from "../settings/ModelsPage";
 import { ProvidersPage } from "../settings/ProvidersPage";
 import { TokensPage } from "../settings/TokensPage";
+import { UsersPage } from "../settings/UsersPage";
 import { LoginPage } from "./LoginPage";
 import { type Session, redirectFor } from "./session";
 import { SetupPage } from "./SetupPage";
@@ -88,6 +89,13 @@ function Routes({ path }: { path: string }) {
     );
   }
   if (matchPath("/settings/tokens", path)) return <TokensPage />;
+  if (matchPath("/settings/users", path)) {
+    return (
+      <RequireSitePermission allowed="manageUsers" title="Users" who="Users are managed by site owners and user admins. Ask one of them to add or change an account.">
+        <UsersPage />
+      </RequireSitePermission>
+    );
+  }
   if (matchPath("/settings/organizations", path)) return <OrganizationsPage />;
   const org = matchPath("/settings/organizations/:org", path);
   if (org) return <OrganizationPage org={org.org!} />;

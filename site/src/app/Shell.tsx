@@ -60,6 +60,7 @@ export function Shell({ user, onSignedOut, children }: { user: User; onSignedOut
           <ul>
             {item("/agents", "Agents")}
             {item("/settings/organizations", "Organizations")}
+            {perms?.manageUsers ? item("/settings/users", "Users") : null}
             {perms?.manageAi ? item("/settings/providers", "Providers") : null}
             {perms?.manageAi ? item("/settings/models", "Models") : null}
             {item("/settings/tokens", "Tokens")}

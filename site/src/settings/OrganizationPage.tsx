@@ -9,13 +9,15 @@ import {
   updateMemberRoles,
 } from "../api/organizations";
 import type { AssignableRole, Organization, OrganizationMember } from "../api/types";
+import { ApiError } from "../api/http";
 import { listUsers } from "../api/users";
+import { useSitePermissions } from "../app/permissions";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { useAsync } from "../components/useAsync";
 import { Link } from "../router";
 import { memberSuggestions, userSearch } from "./addMember";
-import { memberRoleNames, roleLabel, sameRoles, toggleRole } from "./roles";
+import { describeRole, memberRoleNames, roleLabel, sameRoles, toggleRole } from "./roles";
 
 /** One organization: its members, adding and removing them, and their org roles. */
 export function OrganizationPage({ org }: { org: string }) {
@@ -139,6 +141,7 @@ function AddMemberForm(props: { organizationId: string; members: OrganizationMem
   const listId = `add-member-suggestions-${organizationId}`;
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  const perms = useSitePermissions();
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -149,28 +152,37 @@ function AddMemberForm(props: { organizationId: string; members: OrganizationMem
       setUsername("");
       onAdded();
     } catch (err) {
-      setError(err);
+      // The server does not say whether an account exists to those who may not see it; say what
+      // to do instead of its "Resource not found".
+      setError(err instanceof ApiError && err.status === 404 ? new Error(noSuchUser(username.trim(), perms?.manageUsers === true)) : err);
     } finally {
       setBusy(false);
     }
   }
 
   return (
-    <form className="inline-form" onSubmit={submit}>
-      <ErrorAlert error={error} />
-      <label>
-        Username
-        <input required list={listId} value={username} onChange={(e) => setUsername(e.target.value)} />
-      </label>
-      <datalist id={listId}>
-        {suggestions.map((name) => (
-          <option key={name} value={name} />
-        ))}
-      </datalist>
-      <button type="submit" className="primary" disabled={busy}>
-        {busy ? "Adding…" : "Add member"}
-      </button>
-    </form>
+    <>
+      <ErrorAlert error={error} onDismiss={() => setError(null)} />
+      {perms?.manageUsers ? (
+        <p className="muted">
+          Only existing accounts can be added. <Link to="/settings/users">Create an account</Link> first for someone new.
+        </p>
+      ) : null}
+      <form className="inline-form" onSubmit={submit}>
+        <label>
+          Username
+          <input required list={listId} value={username} onChange={(e) => setUsername(e.target.value)} />
+        </label>
+        <datalist id={listId}>
+          {suggestions.map((name) => (
+            <option key={name} value={name} />
+          ))}
+        </datalist>
+        <button type="submit" className="primary" disabled={busy}>
+          {busy ? "Adding…" : "Add member"}
+        </button>
+      </form>
+    </>
   );
 }
 
@@ -212,7 +224,7 @@ function MemberRow(props: {
         <fieldset className="roles" disabled={busy}>
           <legend className="visually-hidden">Roles of {member.username}</legend>
           {roles.map((r) => (
-            <label key={r.name} className="checkbox" title={r.assignable ? undefined : "You cannot assign this role."}>
+            <label key={r.name} className="checkbox" title={r.assignable ? describeRole(r.name) : "You cannot assign this role."}>
               <input
                 type="checkbox"
                 checked={draft.includes(r.name)}
@@ -244,4 +256,10 @@ function MemberRow(props: {
       </td>
     </tr>
   );
+}
+
+/** What to tell someone whose add-member attempt named no account they can see. */
+export function noSuchUser(username: string, canCreate: boolean): string {
+  const fix = canCreate ? "Create the account on the Users page first." : "Ask a site owner or user admin to create the account first.";
+  return `There is no user named "${username}" that you can add. ${fix}`;
 }

@@ -26,3 +26,19 @@ export function roleLabel(name: string): string {
   const text = words.join(" ");
   return text ? text.charAt(0).toUpperCase() + text.slice(1) : name;
 }
+export const roleDescriptions: Record<string, string> = {
+  owner: "Everything in the deployment: users, organizations, providers, models and all chats.",
+  auditor: "Reads everything in the deployment, including the audit log; changes nothing.",
+  "user-admin": "Creates, suspends and edits users and their organization memberships.",
+  "template-admin": "Manages templates in every organization and reads all workspaces.",
+  "organization-admin": "Everything in this organization: members, roles, templates, workspaces and chats.",
+  "organization-auditor": "Reads this organization's chats, workspaces and audit log; changes nothing.",
+  "organization-user-admin": "Adds and removes members of this organization and assigns their roles (not admin).",
+  "organization-template-admin": "Manages this organization's templates and reads its workspaces.",
+  "organization-workspace-creation-ban": "May not create workspaces in this organization.",
+  "agents-access": "May start and use agent chats in this organization.",
+};
+
+export function describeRole(name: string): string | undefined {
+  return roleDescriptions[name];
+}
