@@ -40,8 +40,8 @@ export function AgentsPage() {
 
   useEffect(() => writeKey(window.localStorage, DRAFT_KEY, text), [text]);
 
-  const modelsAvailable = useModelsAvailable();
   const phase = pickerPhase(state);
+  const modelsAvailable = useModelsAvailable(phase === "ready");
   const blocker = sendBlocker(state, text);
   const permitted = permittedOrganizations(state);
 

@@ -171,7 +171,7 @@ function Timeline(props: { state: ChatStreamState; chat: Chat; onSave: SaveEdit;
   const shown = visibleTimeline(props.state);
   const entries = buildTimeline(shown.messages, shown.streaming);
   const lastUser = lastUserMessage(shown.messages);
-  const endRef = useRef<HTMLDivElement>(null);
+  const endRef = useRef<HTMLLIElement>(null);
   const count = entries.length;
   const tail = entries[entries.length - 1];
   const tailSize = tail ? JSON.stringify(tail.blocks).length : 0;
@@ -191,7 +191,7 @@ function Timeline(props: { state: ChatStreamState; chat: Chat; onSave: SaveEdit;
           onError={props.onError}
         />
       ))}
-      <div ref={endRef} />
+      <li ref={endRef} className="timeline-end" aria-hidden="true" />
     </ol>
   );
 }

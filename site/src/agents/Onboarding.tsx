@@ -68,9 +68,12 @@ export function OnboardingChecklist() {
  * Whether a new chat has a model: some provider is usable and has the default model (a chat
  * created without choosing one gets the default). `null` until known.
  */
-export function useModelsAvailable(): boolean | null {
+export function useModelsAvailable(enabled: boolean): boolean | null {
   const [available, setAvailable] = useState<boolean | null>(null);
   useEffect(() => {
+    // Asked only once the form knows where the chat would go (permissions settled), like the
+    // model list itself.
+    if (!enabled) return;
     let live = true;
     listModels().then(
       (r) => live && setAvailable(r.providers.some((p) => p.available && p.models.some((m) => m.is_default))),
@@ -79,7 +82,7 @@ export function useModelsAvailable(): boolean | null {
     return () => {
       live = false;
     };
-  }, []);
+  }, [enabled]);
   return available;
 }
 

@@ -67,7 +67,6 @@ export function OrgPickerMenu(props: {
       <button
         type="button"
         className="org-trigger"
-        aria-label={`Organization: ${selectedLabel}`}
         aria-haspopup="listbox"
         aria-expanded={open}
         aria-controls={open ? listId : undefined}
@@ -77,7 +76,10 @@ export function OrgPickerMenu(props: {
         <span className="avatar" aria-hidden="true">
           {initials(selectedLabel)}
         </span>
-        <span>{selectedLabel}</span>
+        <span>
+          <span className="visually-hidden">Organization: </span>
+          {selectedLabel}
+        </span>
         <span aria-hidden="true">▾</span>
       </button>
       {open ? (
