@@ -127,9 +127,11 @@ def fuzz(schemathesis: str, base: str, who: str, identity: dict, report_dir: pat
         "--suppress-health-check", "all", "--no-color",
         "--report", "junit,ndjson", "--report-dir", str(report_dir / who),
     ]
+    (report_dir / who).mkdir(parents=True, exist_ok=True)
     print(f"schemathesis as the {who}: {' '.join(args[1:4])} ...", flush=True)
     started = time.monotonic()
-    rc = subprocess.run(args, env=env, cwd=HERE).returncode
+    # schemathesis keeps a cache in its working directory: the report directory, not the repository.
+    rc = subprocess.run(args, env=env, cwd=report_dir / who).returncode
     return rc, time.monotonic() - started
 
 
@@ -153,7 +155,8 @@ def main() -> int:
             ids = seed(base)
             for who in ("member", "owner"):
                 rc, secs = fuzz(schemathesis, base, who, ids[who], report_dir)
-                print(f"schemathesis as the {who}: exit {rc} after {secs:.0f} s", flush=True)
+                (report_dir / who).mkdir(parents=True, exist_ok=True)
+    print(f"schemathesis as the {who}: exit {rc} after {secs:.0f} s", flush=True)
                 failed |= rc != 0
     except Exception as e:  # noqa: BLE001 - reported and turned into a failure
         print(f"api fuzzing failed: {e}", file=sys.stderr)
