@@ -13,6 +13,7 @@ mod csrf;
 mod headers;
 pub mod error;
 mod json;
+pub mod openapi;
 pub mod login_limit;
 mod routes;
 mod validate;
@@ -26,6 +27,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
+
+use openapi::Complete as CompleteDoc;
 
 use routes::chats::{self, admin as chat_admin, files as chat_files, messages as chat_messages, stream as chat_stream};
 use routes::{authcheck, meta, orgs, templates, users, workspaces};
@@ -125,6 +128,7 @@ impl AppState {
         workspaces::create, workspaces::list, workspaces::get, workspaces::create_build, workspaces::get_build,
         workspaces::logs, workspaces::execute,
     ),
+    modifiers(&CompleteDoc),
 )]
 pub struct ApiDoc;
 
@@ -202,6 +206,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/experimental/chats", chats)
         // Unknown `/api` routes are JSON 404s; every other GET is the web UI (SPA fallback).
         .fallback(routes::site::serve)
+        .layer(axum::middleware::from_fn(json::refuse_nul_in_path))
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::same_origin))
         .layer(axum::middleware::from_fn_with_state(state.clone(), headers::security_headers))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))

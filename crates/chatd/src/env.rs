@@ -4,11 +4,12 @@
 //! - `OPENAI_API_KEY` set: the `openai` provider row is created, or its key is replaced, and it
 //!   is enabled; `OPENAI_BASE_URL`, when set, becomes its base URL (otherwise an existing base URL
 //!   is kept).
-//! - `ANTHROPIC_API_KEY` set: the same for the `anthropic` provider.
+//! - `ANTHROPIC_API_KEY` set: the same for the `anthropic` provider, with `ANTHROPIC_BASE_URL`
+//!   (as Anthropic's SDKs read it: with or without the `/v1` suffix).
 //! - If the deployment then has no default model config, one is created for the first provider
-//!   applied (OpenAI before Anthropic): `AGENTRY_DEFAULT_MODEL` if set, else
-//!   [`DEFAULT_OPENAI_MODEL`] / [`DEFAULT_ANTHROPIC_MODEL`], with no prices. Existing model
-//!   configs are never changed.
+//!   applied (OpenAI before Anthropic): that provider's `OPENAI_MODEL` / `ANTHROPIC_MODEL` if
+//!   set, else `AGENTRY_DEFAULT_MODEL`, else [`DEFAULT_OPENAI_MODEL`] / [`DEFAULT_ANTHROPIC_MODEL`],
+//!   with no prices. Existing model configs are never changed.
 //!
 //! Empty variables count as unset. Every replica applies the same environment; the writes are
 //! idempotent and serialized in the database.
@@ -25,10 +26,12 @@ pub fn wanted(get: impl Fn(&str) -> Option<String>) -> Vec<(String, String, Opti
     let model = var("AGENTRY_DEFAULT_MODEL");
     let mut out = Vec::new();
     if let Some(key) = var("OPENAI_API_KEY") {
-        out.push(("openai".into(), key, var("OPENAI_BASE_URL"), model.clone().unwrap_or(DEFAULT_OPENAI_MODEL.into())));
+        let m = var("OPENAI_MODEL").or_else(|| model.clone()).unwrap_or(DEFAULT_OPENAI_MODEL.into());
+        out.push(("openai".into(), key, var("OPENAI_BASE_URL"), m));
     }
     if let Some(key) = var("ANTHROPIC_API_KEY") {
-        out.push(("anthropic".into(), key, None, model.unwrap_or(DEFAULT_ANTHROPIC_MODEL.into())));
+        let m = var("ANTHROPIC_MODEL").or(model).unwrap_or(DEFAULT_ANTHROPIC_MODEL.into());
+        out.push(("anthropic".into(), key, var("ANTHROPIC_BASE_URL"), m));
     }
     out
 }
@@ -58,5 +61,19 @@ mod tests {
         assert_eq!(w[1], ("anthropic".into(), "a-1".into(), None, DEFAULT_ANTHROPIC_MODEL.into()));
         let w = wanted(env(&[("ANTHROPIC_API_KEY", "a"), ("AGENTRY_DEFAULT_MODEL", "claude-haiku-4-5")]));
         assert_eq!(w[0].3, "claude-haiku-4-5");
+    }
+
+    #[test]
+    fn reads_the_sdks_base_url_and_model_variables() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        let w = wanted(env(&[
+            ("ANTHROPIC_API_KEY", "a-1"),
+            ("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+            ("ANTHROPIC_MODEL", "claude-opus-4-1"),
+            ("AGENTRY_DEFAULT_MODEL", "ignored-for-anthropic"),
+        ]));
+        assert_eq!(w[0], ("anthropic".into(), "a-1".into(), Some("https://api.anthropic.com".into()), "claude-opus-4-1".into()));
+        let w = wanted(env(&[("OPENAI_API_KEY", "sk-1"), ("OPENAI_MODEL", "gpt-5"), ("AGENTRY_DEFAULT_MODEL", "other")]));
+        assert_eq!(w[0].3, "gpt-5");
     }
 }

@@ -13,6 +13,14 @@ use crate::decode::{Decoder, ToolCalls, parse_json};
 use crate::{ChatRequest, FinishReason, LlmError, Message, StreamEvent, Usage, UserPart};
 
 pub(crate) const DEFAULT_BASE_URL: &str = "https://api.anthropic.com/v1";
+
+/// The base URL up to and including `/v1`. Anthropic's SDKs take the base URL without the
+/// version (`https://api.anthropic.com`, also in `ANTHROPIC_BASE_URL`) and add `/v1/messages`;
+/// agentry has always taken it with `/v1`. Both spellings work: `/v1` is added when missing.
+pub(crate) fn versioned_base(base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    if base.ends_with("/v1") { base.to_string() } else { format!("{base}/v1") }
+}
 pub(crate) const API_VERSION: &str = "2023-06-01";
 
 /// Anthropic requires `max_tokens`. 32,000 is chatd's default output budget and is accepted by

@@ -111,6 +111,13 @@ impl Prepared {
                 LlmError::Config("an OpenAI-compatible provider needs a base URL".into())
             })?
             .trim_end_matches('/');
+        let anthropic_base;
+        let base = if matches!(protocol, Protocol::Anthropic) {
+            anthropic_base = anthropic::versioned_base(base);
+            anthropic_base.as_str()
+        } else {
+            base
+        };
         let key = cfg.api_key.as_deref().filter(|k| !k.is_empty());
         if key.is_none() && cfg.kind != ProviderKind::OpenAiCompat {
             return Err(LlmError::Config(format!("{:?} needs an API key", cfg.kind)));

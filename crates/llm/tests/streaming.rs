@@ -348,3 +348,31 @@ async fn dropping_the_stream_hangs_up_on_a_hanging_provider() {
     let (events, _) = collect(&fake, ProviderKind::Anthropic, &req, &RetryPolicy::none()).await;
     assert_eq!(text_of(&events), agentry_fakellm::DEFAULT_TEXT);
 }
+
+/// Anthropic's SDKs spell the base URL without the version (`https://api.anthropic.com`, as in
+/// `ANTHROPIC_BASE_URL`); agentry's own form has `/v1`. Every spelling reaches `/v1/messages`.
+#[tokio::test]
+async fn anthropic_base_urls_work_with_or_without_v1() {
+    use futures::StreamExt;
+    let fake = FakeLlm::start().await;
+    let root = fake.anthropic_base_url().trim_end_matches("/v1").to_string();
+    let client = agentry_llm::Client::new().unwrap();
+    for base in [root.clone(), format!("{root}/"), format!("{root}/v1"), format!("{root}/v1/")] {
+        let cfg = agentry_llm::ProviderConfig::new(ProviderKind::Anthropic)
+            .with_api_key("test-key")
+            .with_base_url(base.clone());
+        let events = client
+            .stream(&cfg, &request("hi"), &RetryPolicy::none())
+            .collect::<Vec<_>>()
+            .await;
+        assert!(events.iter().all(|e| e.is_ok()), "{base}: {events:?}");
+        let text: String = events
+            .iter()
+            .filter_map(|e| match e {
+                Ok(StreamEvent::TextDelta(t)) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(text, agentry_fakellm::DEFAULT_TEXT, "{base}");
+    }
+}

@@ -274,6 +274,7 @@ pub struct ChatProviderConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 pub struct CreateChatProviderRequest {
+    #[schema(value_type = ChatProviderKind, example = "anthropic")]
     pub provider: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
@@ -316,7 +317,10 @@ pub struct ChatModelConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 pub struct CreateChatModelConfigRequest {
+    #[schema(value_type = ChatProviderKind)]
     pub provider: String,
+    /// The provider's model name; not blank.
+    #[schema(pattern = "\\S", example = "claude-sonnet-4-5")]
     pub model: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
@@ -325,16 +329,21 @@ pub struct CreateChatModelConfigRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
     pub context_limit: Option<i64>,
+    /// Dollars per million tokens, from 0 up to (not including) 1,000,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, exclusive_maximum = 1000000)]
     pub input_price_per_million: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, exclusive_maximum = 1000000)]
     pub output_price_per_million: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 pub struct UpdateChatModelConfigRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "\\S")]
     pub model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
@@ -343,18 +352,44 @@ pub struct UpdateChatModelConfigRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
     pub context_limit: Option<i64>,
+    /// Dollars per million tokens, from 0 up to (not including) 1,000,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, exclusive_maximum = 1000000)]
     pub input_price_per_million: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0, exclusive_maximum = 1000000)]
     pub output_price_per_million: Option<f64>,
+}
+
+/// The providers agentry speaks to (the `provider` of a provider or a model config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum ChatProviderKind {
+    #[serde(rename = "openai")]
+    OpenAi,
+    #[serde(rename = "anthropic")]
+    Anthropic,
+    #[serde(rename = "openai-compat")]
+    OpenAiCompat,
+}
+
+/// The period a usage limit applies to (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UsagePeriod {
+    Day,
+    Week,
+    Month,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct UsageLimitConfig {
     pub enabled: bool,
+    #[schema(minimum = 0, example = 5000000)]
     pub limit_micros: i64,
     /// `day`, `week` or `month` (UTC).
+    #[schema(value_type = UsagePeriod)]
     pub period: String,
 }
 

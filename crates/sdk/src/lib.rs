@@ -91,8 +91,11 @@ mod empty_as_none {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateFirstUserRequest {
+    #[schema(format = Email, max_length = 254, example = "dev@example.com")]
     pub email: String,
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$", example = "dev")]
     pub username: String,
+    #[schema(min_length = 8, max_length = 256, example = "correct horse battery")]
     pub password: String,
     #[serde(default)]
     pub name: Option<String>,
@@ -106,7 +109,9 @@ pub struct CreateFirstUserResponse {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(example = "dev@example.com")]
     pub email: String,
+    #[schema(example = "correct horse battery")]
     pub password: String,
 }
 
@@ -117,8 +122,11 @@ pub struct LoginResponse {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
+    #[schema(format = Email, max_length = 254, example = "dev@example.com")]
     pub email: String,
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$", example = "dev")]
     pub username: String,
+    #[schema(min_length = 8, max_length = 256, example = "correct horse battery")]
     pub password: String,
     #[serde(default)]
     pub name: Option<String>,
@@ -229,8 +237,9 @@ pub struct AssignableRole {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 pub struct CreateTokenRequest {
-    /// Lifetime in seconds; 30 days when absent.
+    /// Lifetime in seconds (60 seconds to 365 days); 30 days when absent.
     #[serde(default)]
+    #[schema(minimum = 60, maximum = 31536000, example = 86400)]
     pub lifetime_seconds: Option<i64>,
     #[serde(default)]
     pub token_name: Option<String>,
@@ -263,6 +272,8 @@ pub struct ApiKey {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateOrganizationRequest {
+    /// 1–32 letters, digits, `-` or `_`; not `me`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$", example = "platform-team")]
     pub name: String,
     #[serde(default)]
     pub display_name: Option<String>,
@@ -273,6 +284,7 @@ pub struct CreateOrganizationRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 pub struct UpdateOrganizationRequest {
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$")]
     pub name: Option<String>,
     #[serde(default)]
     pub display_name: Option<String>,

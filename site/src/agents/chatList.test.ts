@@ -13,6 +13,12 @@ function chat(id: string, over: Partial<Chat> = {}): Chat {
     updated_at: "2025-01-01T00:00:00Z",
     archived: false,
     children: [],
+    has_unread: false,
+    labels: {},
+    last_model_config_id: "m",
+    mcp_server_ids: [],
+    pin_order: 0,
+    root_chat_id: id,
     ...over,
   };
 }

@@ -543,6 +543,12 @@ describe("sending", () => {
       created_at: "",
       updated_at: "",
       archived: false,
+      has_unread: false,
+      labels: {},
+      last_model_config_id: "m",
+      mcp_server_ids: [],
+      pin_order: 0,
+      root_chat_id: "c",
     };
     const s = run(before, { type: "submitStarted" }, { type: "submitSucceeded", chat });
     expect(s.submitting).toBe(false);

@@ -12,7 +12,7 @@ export class ApiError extends Error {
     super(body.message);
     this.name = "ApiError";
     this.status = status;
-    this.detail = body.detail;
+    this.detail = body.detail ?? undefined;
     this.validations = body.validations ?? [];
   }
 }

@@ -1,5 +1,6 @@
 import { type FormEvent, useState } from "react";
 import { createModelConfig, deleteModelConfig, listModelConfigs, listProviders, updateModelConfig } from "../api/chats";
+import type { ProviderKind } from "../api/types";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { useAsync } from "../components/useAsync";
 
@@ -103,7 +104,8 @@ function CreateModelForm({ providers, onCreated }: { providers: string[]; onCrea
     const num = (s: string) => (s.trim() === "" ? undefined : Number(s));
     try {
       await createModelConfig({
-        provider: chosen,
+        // The providers offered are those configured, so each is a provider kind.
+        provider: chosen as ProviderKind,
         model: model.trim(),
         ...(displayName ? { display_name: displayName } : {}),
         ...(num(contextLimit) !== undefined ? { context_limit: num(contextLimit) } : {}),

@@ -1,6 +1,6 @@
 import { type FormEvent, useState } from "react";
 import { createProvider, deleteProvider, listProviders, updateProvider } from "../api/chats";
-import type { ChatProviderConfig } from "../api/types";
+import type { ChatProviderConfig, ProviderKind } from "../api/types";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { useAsync } from "../components/useAsync";
 
@@ -138,7 +138,7 @@ function ProviderCard({ provider, onChanged }: { provider: ChatProviderConfig; o
 }
 
 function CreateProviderForm({ onCreated }: { onCreated: () => void }) {
-  const [provider, setProvider] = useState("openai");
+  const [provider, setProvider] = useState<ProviderKind>("openai");
   const [displayName, setDisplayName] = useState("");
   const [apiKey, setApiKey] = useState("");
   const [baseUrl, setBaseUrl] = useState("");
@@ -174,7 +174,7 @@ function CreateProviderForm({ onCreated }: { onCreated: () => void }) {
       <ErrorAlert error={error} />
       <label>
         Type
-        <select value={provider} onChange={(e) => setProvider(e.target.value)}>
+        <select value={provider} onChange={(e) => setProvider(e.target.value as ProviderKind)}>
           {kinds.map((k) => (
             <option key={k.value} value={k.value}>
               {k.label}

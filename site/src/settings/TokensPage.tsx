@@ -82,7 +82,7 @@ function KeyCard({ apiKey, onRevoked }: { apiKey: ApiKey; onRevoked: () => void 
         <dt>Created</dt>
         <dd>{new Date(apiKey.created_at).toLocaleString()}</dd>
         <dt>Last used</dt>
-        <dd>{ago(apiKey.last_used, new Date())}</dd>
+        <dd>{ago(apiKey.last_used ?? null, new Date())}</dd>
         <dt>Expires</dt>
         <dd>{new Date(apiKey.expires_at).toLocaleString()}</dd>
       </dl>

@@ -45,7 +45,6 @@ pub async fn audit(
     Ok(Json(sdk::AuditLogResponse { audit_logs: rows.into_iter().map(convert::audit).collect(), count }))
 }
 
-pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    use utoipa::OpenApi;
-    Json(crate::ApiDoc::openapi())
+pub async fn openapi() -> Json<serde_json::Value> {
+    Json(crate::openapi::document())
 }

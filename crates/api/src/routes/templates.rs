@@ -54,7 +54,10 @@ pub async fn list(
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TemplatesParams {
+    /// 1 to 1000; absent or 0 means the route's default.
+    #[param(minimum = 0, maximum = 1000)]
     pub limit: Option<i64>,
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
     pub after_id: Option<Uuid>,
     /// Space-separated terms: `organization:<id or name>`, `deprecated:true|false`,

@@ -73,7 +73,8 @@ fn session_cookie(token: &str, max_age: i64, secure: bool) -> HeaderValue {
 }
 
 #[utoipa::path(post, path = "/api/v2/users/login", tag = "users", request_body = sdk::LoginRequest,
-    responses((status = 201, body = sdk::LoginResponse), (status = 401, body = sdk::Response)))]
+    responses((status = 201, body = sdk::LoginResponse), (status = 401, body = sdk::Response),
+        (status = 429, description = "Too many failed logins; `Retry-After` says when to try again.", body = sdk::Response)))]
 pub async fn login(
     State(s): State<AppState>,
     PeerIp(ip): PeerIp,
@@ -150,7 +151,10 @@ pub async fn get(State(s): State<AppState>, auth: Auth, Path(user): Path<String>
 #[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UsersParams {
+    /// 1 to 1000; absent or 0 means the route's default.
+    #[param(minimum = 0, maximum = 1000)]
     pub limit: Option<i64>,
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
     pub after_id: Option<uuid::Uuid>,
     /// Space-separated terms: `status:active|suspended`, `role:<site role>`, and words that
@@ -275,7 +279,7 @@ pub async fn update_roles(
 }
 
 #[utoipa::path(put, path = "/api/v2/users/{user}/status/suspend", tag = "users", params(("user" = String, Path)),
-    responses((status = 200, body = sdk::User)))]
+    responses((status = 200, body = sdk::User), (status = 400, description = "You cannot suspend yourself.", body = sdk::Response)))]
 pub async fn suspend(State(s): State<AppState>, auth: Auth, Path(user): Path<String>) -> ApiResult<Json<sdk::User>> {
     let u = s.store.actor(&auth.subject).set_user_status(&UserRef::parse(&user), false).await?;
     Ok(Json(convert::user(u)))

@@ -191,7 +191,8 @@ pub struct LogsQuery {
 
 #[utoipa::path(get, path = "/api/v2/workspacebuilds/{id}/logs", tag = "workspaces", params(("id" = Uuid, Path), LogsQuery),
     responses((status = 200, description = "a JSON array, or with follow=true an NDJSON stream of WorkspaceBuildLog",
-        body = Vec<sdk::WorkspaceBuildLog>), (status = 404, body = sdk::Response)))]
+        content((Vec<sdk::WorkspaceBuildLog> = "application/json"), (sdk::WorkspaceBuildLog = "application/x-ndjson"))),
+        (status = 404, body = sdk::Response)))]
 pub async fn logs(
     State(s): State<AppState>,
     auth: Auth,

@@ -60,7 +60,8 @@ pub async fn models(State(s): State<AppState>, auth: Auth) -> ApiResult<Json<sdk
     Ok(Json(sdk::ChatModelsResponse { providers: out }))
 }
 
-#[utoipa::path(get, path = "/api/experimental/chats/providers", tag = "chat administration", responses((status = 200, body = Vec<sdk::ChatProviderConfig>)))]
+#[utoipa::path(get, path = "/api/experimental/chats/providers", tag = "chat administration",
+    responses((status = 200, body = Vec<sdk::ChatProviderConfig>), (status = 403, body = sdk::Response)))]
 pub async fn list_providers(State(s): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<sdk::ChatProviderConfig>>> {
     let rows = s.store.actor(&auth.subject).providers().await?;
     Ok(Json(rows.into_iter().map(convert::provider).collect()))
@@ -164,7 +165,8 @@ pub async fn delete_model_config(State(s): State<AppState>, auth: Auth, Path(cid
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/experimental/chats/usage-limits", tag = "chat administration", responses((status = 200, body = sdk::UsageLimitConfig)))]
+#[utoipa::path(get, path = "/api/experimental/chats/usage-limits", tag = "chat administration",
+    responses((status = 200, body = sdk::UsageLimitConfig), (status = 403, body = sdk::Response)))]
 pub async fn usage_limits(State(s): State<AppState>, auth: Auth) -> ApiResult<Json<sdk::UsageLimitConfig>> {
     let c = s.store.actor(&auth.subject).usage_limit_config().await?;
     Ok(Json(sdk::UsageLimitConfig { enabled: c.enabled, limit_micros: c.default_limit_micros, period: c.period }))

@@ -46,7 +46,10 @@ pub struct ListParams {
     /// Space-separated filters: `owner:me|all|<username>`, `archived:true|false`,
     /// `organization:<name or id>`. Labels are filtered with repeated `label=key:value`.
     pub q: Option<String>,
+    /// 1 to 1000; absent or 0 means the route's default.
+    #[param(minimum = 0, maximum = 1000)]
     pub limit: Option<i64>,
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
     pub after_id: Option<Uuid>,
 }
