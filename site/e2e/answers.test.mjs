@@ -34,6 +34,9 @@ const turns = [
   { steps: [{ type: "text", text: "First answer." }] },
   { steps: [{ type: "text", text: "Access chat" }] },
   { steps: [{ type: "text", text: "Second answer, after access came back." }] },
+  { steps: [{ type: "text", text: "I read your notes." }] },
+  { steps: [{ type: "text", text: "Notes chat" }] },
+  { steps: [{ type: "text", text: "Answered by the first model again." }] },
 ];
 
 let server, llm, browser, world, dev;
@@ -196,5 +199,38 @@ test("at 390×844 the menu and the chat list are drawers and the composer stays 
   assert.ok(await inView(reply), "chat composer on screen");
   assert.ok(await inView(page.getByRole("button", { name: "Send" })), "Send on screen");
   await screenshot(page, "mobile-chat");
+  await context.close();
+});
+
+test("the composer picks a model and attaches files, on a new chat and on a reply", { timeout: TEST_TIMEOUT }, async () => {
+  const second = await world.owner.post("/api/experimental/chats/model-configs", { provider: "openai-compat", model: "fake-model-2", display_name: "Second model" });
+  const { context, page } = await signIn(browser, server.base, dev);
+  const model = page.getByRole("combobox", { name: "Model" });
+  await model.selectOption({ label: "Second model" });
+  await page.getByRole("button", { name: "More options" }).click();
+  const chooser = page.waitForEvent("filechooser");
+  await page.getByRole("menuitem", { name: "Attach file…" }).click();
+  await (await chooser).setFiles({ name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("remember the milk") });
+  await page.getByRole("button", { name: "Remove attachment notes.txt" }).waitFor();
+  const chatId = await send(page, "Read my notes.");
+  await page.getByText("I read your notes.").waitFor({ timeout: SLOW_TIMEOUT });
+  const chat = await world.owner.get(`/api/experimental/chats/${chatId}`);
+  assert.equal(chat.last_model_config_id, second.id);
+  const { messages } = await world.owner.get(`/api/experimental/chats/${chatId}/messages`);
+  const user = messages.find((m) => m.role === "user");
+  assert.ok(user.content.some((p) => p.type === "file"), JSON.stringify(user.content));
+  // The choice is remembered for the next new chat.
+  assert.equal(await page.evaluate(() => localStorage.getItem("agents.last-model-config-id")), second.id);
+
+  // A reply starts on the chat's model; switching sends with the other one.
+  await page.getByRole("link", { name: /Notes chat/ }).waitFor({ timeout: SLOW_TIMEOUT });
+  await waitUntil("reply model preselected", async () => (await model.inputValue()) === second.id);
+  await model.selectOption({ label: "Fake model (default)" });
+  await page.getByRole("textbox", { name: "Chat message" }).fill("And now?");
+  await page.getByRole("button", { name: "Send" }).click();
+  await page.getByText("Answered by the first model again.").waitFor({ timeout: SLOW_TIMEOUT });
+  const after = await world.owner.get(`/api/experimental/chats/${chatId}`);
+  assert.notEqual(after.last_model_config_id, second.id);
+  await screenshot(page, "composer-model-and-file");
   await context.close();
 });

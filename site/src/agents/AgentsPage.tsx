@@ -6,6 +6,7 @@ import { navigate } from "../router";
 import { Composer } from "./Composer";
 import {
   type SendBlocker,
+  attachmentsForSelectedOrg,
   effectiveWorkspace,
   permittedOrganizations,
   pickerPhase,
@@ -15,7 +16,10 @@ import {
 } from "./orgPicker";
 import { OrgPickerMenu } from "./OrgPickerMenu";
 import { DRAFT_KEY, readKey, writeKey } from "./storage";
-import { NoModelNotice, OnboardingChecklist, useModelsAvailable } from "./Onboarding";
+import { uploadFile } from "../api/chats";
+import { LAST_MODEL_KEY, hasDefaultModel, preselectModel, useModelCatalog } from "./models";
+import { ModelSelect } from "./ModelSelect";
+import { NoModelNotice, OnboardingChecklist } from "./Onboarding";
 import { useOrgPicker } from "./useOrgPicker";
 
 const hints: Record<SendBlocker, string | null> = {
@@ -41,12 +45,34 @@ export function AgentsPage() {
   useEffect(() => writeKey(window.localStorage, DRAFT_KEY, text), [text]);
 
   const phase = pickerPhase(state);
-  const modelsAvailable = useModelsAvailable(phase === "ready");
+  const catalog = useModelCatalog(phase === "ready");
+  const models = catalog.status === "ready" ? catalog.models : [];
+  const [pickedModel, setPickedModel] = useState<string | null>(() => readKey(window.localStorage, LAST_MODEL_KEY));
+  const modelId = preselectModel(models, [pickedModel]);
+  const [uploading, setUploading] = useState(false);
+  const [uploadError, setUploadError] = useState<unknown>(null);
+
+  async function attachFiles(files: File[]) {
+    const org = state.selectedOrgId;
+    if (!org) return;
+    setUploading(true);
+    setUploadError(null);
+    try {
+      for (const file of files) {
+        const { id } = await uploadFile(org, file);
+        dispatch({ type: "addAttachment", attachment: { fileId: id, name: file.name, organizationId: org } });
+      }
+    } catch (e) {
+      setUploadError(e);
+    } finally {
+      setUploading(false);
+    }
+  }
   const blocker = sendBlocker(state, text);
   const permitted = permittedOrganizations(state);
 
   async function send() {
-    const chat = await picker.send(text);
+    const chat = await picker.send(text, modelId);
     if (chat) {
       setText("");
       writeKey(window.localStorage, DRAFT_KEY, null);
@@ -59,7 +85,8 @@ export function AgentsPage() {
       <div className="agents-column">
         <h1>New agent</h1>
         <OnboardingChecklist />
-        {modelsAvailable === false && phase !== "no-permission" ? <NoModelNotice /> : null}
+        {hasDefaultModel(catalog) === false && phase !== "no-permission" ? <NoModelNotice /> : null}
+        <ErrorAlert title="Could not attach the file" error={uploadError} onDismiss={() => setUploadError(null)} />
 
         {state.submitError ? <ErrorAlert error={state.submitError} onDismiss={() => picker.dispatch({ type: "dismissSubmitError" })} /> : null}
         {state.permissions.status === "error" ? (
@@ -98,6 +125,21 @@ export function AgentsPage() {
               workspacesLoading={state.workspaces.status === "loading" || phase !== "ready"}
               selectedWorkspace={effectiveWorkspace(state)}
               onSelectWorkspace={(workspaceId) => dispatch({ type: "selectWorkspace", workspaceId })}
+              attachments={attachmentsForSelectedOrg(state)}
+              uploading={uploading}
+              onAttachFiles={attachFiles}
+              onRemoveAttachment={(fileId) => dispatch({ type: "removeAttachment", fileId })}
+              modelSelect={
+                <ModelSelect
+                  models={models}
+                  value={modelId}
+                  disabled={state.submitting}
+                  onChange={(id) => {
+                    setPickedModel(id);
+                    writeKey(window.localStorage, LAST_MODEL_KEY, id);
+                  }}
+                />
+              }
             />
           </>
         )}

@@ -6,10 +6,14 @@ import {
   regenerateTitle,
   sendMessage,
   updateChat,
+  uploadFile,
 } from "../api/chats";
-import type { Chat } from "../api/types";
+import type { Chat, ChatInputPart } from "../api/types";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { Markdown } from "../components/Markdown";
+import { AttachmentChips, type ComposerAttachment, useFilePicker } from "./Composer";
+import { preselectModel, useModelCatalog } from "./models";
+import { ModelSelect } from "./ModelSelect";
 import { Link } from "../router";
 import { type ChatStreamState, visibleTimeline } from "./streamReducer";
 import { type BlockView, type TimelineEntry, buildTimeline, lastUserMessage, messageText } from "./timeline";
@@ -116,6 +120,8 @@ export function ChatView({ chatId, titleOf }: { chatId: string; titleOf?: (id: s
         ) : (
           <ChatComposer
             chatId={c.id}
+            organizationId={c.organization_id}
+            chatModelId={c.last_model_config_id}
             busy={busy}
             onError={setActionError}
             onEditLast={() => document.querySelector<HTMLButtonElement>('[data-edit-last="true"]')?.click()}
@@ -398,8 +404,36 @@ function StatusCallout(props: {
   return null;
 }
 
-function ChatComposer(props: { chatId: string; busy: boolean; onError: (e: unknown) => void; onEditLast: () => void }) {
+function ChatComposer(props: {
+  chatId: string;
+  organizationId: string;
+  chatModelId: string;
+  busy: boolean;
+  onError: (e: unknown) => void;
+  onEditLast: () => void;
+}) {
   const [text, setText] = useState("");
+  const catalog = useModelCatalog(true);
+  const models = catalog.status === "ready" ? catalog.models : [];
+  // A reply keeps the chat's model unless the user picks another one here.
+  const [picked, setPicked] = useState<string | null>(null);
+  const modelId = preselectModel(models, [picked, props.chatModelId]);
+  const [attachments, setAttachments] = useState<ComposerAttachment[]>([]);
+  const [uploading, setUploading] = useState(false);
+  const files = useFilePicker(async (chosen) => {
+    setUploading(true);
+    props.onError(null);
+    try {
+      for (const file of chosen) {
+        const { id } = await uploadFile(props.organizationId, file);
+        setAttachments((a) => [...a, { fileId: id, name: file.name }]);
+      }
+    } catch (e) {
+      props.onError(e);
+    } finally {
+      setUploading(false);
+    }
+  });
   const [sending, setSending] = useState(false);
   const [stopping, setStopping] = useState(false);
   const input = useRef<HTMLTextAreaElement>(null);
@@ -409,12 +443,14 @@ function ChatComposer(props: { chatId: string; busy: boolean; onError: (e: unkno
 
   async function send() {
     const t = text.trim();
-    if (!t || sending) return;
+    if (!t || sending || uploading) return;
     setSending(true);
     props.onError(null); // A new attempt: the last failure no longer describes anything.
     try {
-      await sendMessage(props.chatId, [{ type: "text", text: t }]);
+      const content: ChatInputPart[] = [{ type: "text", text: t }, ...attachments.map((a) => ({ type: "file" as const, file_id: a.fileId }))];
+      await sendMessage(props.chatId, content, modelId !== props.chatModelId ? modelId : null);
       setText("");
+      setAttachments([]);
     } catch (e) {
       props.onError(e);
     } finally {
@@ -465,7 +501,22 @@ function ChatComposer(props: { chatId: string; busy: boolean; onError: (e: unkno
         onChange={(e) => setText(e.target.value)}
         onKeyDown={onKeyDown}
       />
+      {attachments.length > 0 || uploading ? (
+        <div className="chips">
+          <AttachmentChips
+            attachments={attachments}
+            uploading={uploading}
+            disabled={sending}
+            onRemove={(id) => setAttachments((a) => a.filter((x) => x.fileId !== id))}
+          />
+        </div>
+      ) : null}
       <div className="composer-toolbar">
+        <button type="button" aria-label="Attach file" title="Attach file" onClick={files.open} disabled={sending || uploading}>
+          +
+        </button>
+        {files.input}
+        <ModelSelect models={models} value={modelId} disabled={sending} onChange={setPicked} />
         <span className="muted hint" aria-live="polite">
           {props.busy ? "The agent is working. New messages are queued." : null}
         </span>

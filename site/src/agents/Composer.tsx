@@ -1,5 +1,11 @@
-import { type FormEvent, type KeyboardEvent, useEffect, useRef, useState } from "react";
+import { type FormEvent, type KeyboardEvent, type ReactNode, useEffect, useRef, useState } from "react";
 import type { Workspace } from "../api/types";
+
+/** A file uploaded for the next message. */
+export interface ComposerAttachment {
+  fileId: string;
+  name: string;
+}
 
 /**
  * The prompt box with its toolbar. It owns only menu visibility; the text, the workspace choice and
@@ -18,7 +24,14 @@ export function Composer(props: {
   workspacesLoading: boolean;
   selectedWorkspace: Workspace | null;
   onSelectWorkspace: (workspaceId: string | null) => void;
+  attachments?: ComposerAttachment[];
+  uploading?: boolean;
+  onAttachFiles?: (files: File[]) => void;
+  onRemoveAttachment?: (fileId: string) => void;
+  /** The model picker, shown in the toolbar. */
+  modelSelect?: ReactNode;
 }) {
+  const attachments = props.attachments ?? [];
   function submit(e: FormEvent) {
     e.preventDefault();
     if (props.canSend) props.onSend();
@@ -43,19 +56,22 @@ export function Composer(props: {
         onChange={(e) => props.onTextChange(e.target.value)}
         onKeyDown={onKeyDown}
       />
-      {props.selectedWorkspace ? (
+      {props.selectedWorkspace || attachments.length > 0 || props.uploading ? (
         <div className="chips">
-          <span className="chip">
-            Workspace: {props.selectedWorkspace.name}
-            <button
-              type="button"
-              aria-label={`Remove workspace ${props.selectedWorkspace.name}`}
-              disabled={props.busy}
-              onClick={() => props.onSelectWorkspace(null)}
-            >
-              ×
-            </button>
-          </span>
+          {props.selectedWorkspace ? (
+            <span className="chip">
+              Workspace: {props.selectedWorkspace.name}
+              <button
+                type="button"
+                aria-label={`Remove workspace ${props.selectedWorkspace.name}`}
+                disabled={props.busy}
+                onClick={() => props.onSelectWorkspace(null)}
+              >
+                ×
+              </button>
+            </span>
+          ) : null}
+          <AttachmentChips attachments={attachments} uploading={props.uploading === true} disabled={props.busy} onRemove={props.onRemoveAttachment} />
         </div>
       ) : null}
       <div className="composer-toolbar">
@@ -65,7 +81,9 @@ export function Composer(props: {
           workspacesLoading={props.workspacesLoading}
           selectedWorkspaceId={props.selectedWorkspace?.id ?? null}
           onSelectWorkspace={props.onSelectWorkspace}
+          onAttachFiles={props.onAttachFiles}
         />
+        {props.modelSelect}
         <span className="muted hint" aria-live="polite">
           {props.hint}
         </span>
@@ -77,16 +95,58 @@ export function Composer(props: {
   );
 }
 
+/** The files picked for the next message, each removable; "Uploading…" while one is on its way. */
+export function AttachmentChips(props: { attachments: ComposerAttachment[]; uploading: boolean; disabled: boolean; onRemove?: (fileId: string) => void }) {
+  return (
+    <>
+      {props.attachments.map((a) => (
+        <span key={a.fileId} className="chip">
+          {a.name}
+          {props.onRemove ? (
+            <button type="button" aria-label={`Remove attachment ${a.name}`} disabled={props.disabled} onClick={() => props.onRemove?.(a.fileId)}>
+              ×
+            </button>
+          ) : null}
+        </span>
+      ))}
+      {props.uploading ? <span className="chip muted">Uploading…</span> : null}
+    </>
+  );
+}
+
+/** A hidden file input and the function that opens it. */
+export function useFilePicker(onFiles?: (files: File[]) => void) {
+  const ref = useRef<HTMLInputElement>(null);
+  const input = onFiles ? (
+    <input
+      ref={ref}
+      type="file"
+      multiple
+      hidden
+      aria-hidden="true"
+      tabIndex={-1}
+      onChange={(e) => {
+        const files = [...(e.target.files ?? [])];
+        e.target.value = "";
+        if (files.length > 0) onFiles(files);
+      }}
+    />
+  ) : null;
+  return { input, open: () => ref.current?.click() };
+}
+
 function MoreOptions(props: {
   disabled: boolean;
   workspaces: Workspace[];
   workspacesLoading: boolean;
   selectedWorkspaceId: string | null;
   onSelectWorkspace: (workspaceId: string | null) => void;
+  onAttachFiles?: (files: File[]) => void;
 }) {
   const [open, setOpen] = useState<"closed" | "menu" | "workspaces">("closed");
   const [query, setQuery] = useState("");
   const rootRef = useRef<HTMLDivElement>(null);
+  const picker = useFilePicker(props.onAttachFiles);
 
   useEffect(() => {
     if (open === "closed") return;
@@ -143,8 +203,21 @@ function MoreOptions(props: {
           >
             Attach workspace{props.workspacesLoading ? " (loading…)" : ""}
           </button>
+          {props.onAttachFiles ? (
+            <button
+              type="button"
+              role="menuitem"
+              onClick={() => {
+                close();
+                picker.open();
+              }}
+            >
+              Attach file…
+            </button>
+          ) : null}
         </div>
       ) : null}
+      {picker.input}
       {open === "workspaces" ? (
         <div className="popover" role="group" aria-label="Attach workspace">
           <input

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { listModelConfigs, listModels, listProviders } from "../api/chats";
+import { listModelConfigs, listProviders } from "../api/chats";
 import { listUsers } from "../api/users";
 import { useSitePermissions } from "../app/permissions";
 import { Link } from "../router";
@@ -62,28 +62,6 @@ export function OnboardingChecklist() {
       </ol>
     </section>
   );
-}
-
-/**
- * Whether a new chat has a model: some provider is usable and has the default model (a chat
- * created without choosing one gets the default). `null` until known.
- */
-export function useModelsAvailable(enabled: boolean): boolean | null {
-  const [available, setAvailable] = useState<boolean | null>(null);
-  useEffect(() => {
-    // Asked only once the form knows where the chat would go (permissions settled), like the
-    // model list itself.
-    if (!enabled) return;
-    let live = true;
-    listModels().then(
-      (r) => live && setAvailable(r.providers.some((p) => p.available && p.models.some((m) => m.is_default))),
-      () => live && setAvailable(null),
-    );
-    return () => {
-      live = false;
-    };
-  }, [enabled]);
-  return available;
 }
 
 /** Said above the composer when no model can be used: sending would only fail. */

@@ -12,7 +12,7 @@ export interface OrgPicker {
   /** Asks the server again which organizations allow chat creation. */
   refreshPermissions: () => void;
   /** Creates the chat; resolves to it, or to null when Send is disabled or the request failed. */
-  send: (text: string) => Promise<Chat | null>;
+  send: (text: string, modelConfigId?: string | null) => Promise<Chat | null>;
 }
 
 /**
@@ -62,9 +62,10 @@ export function useOrgPicker(storage: KeyValueStorage = window.localStorage): Or
 
   const stateRef = useRef(state);
   stateRef.current = state;
-  const send = useCallback(async (text: string) => {
+  const send = useCallback(async (text: string, modelConfigId: string | null = null) => {
     const req = createChatRequest(stateRef.current, text);
     if (!req) return null;
+    if (modelConfigId) req.model_config_id = modelConfigId;
     dispatch({ type: "submitStarted" });
     try {
       const chat = await createChat(req);

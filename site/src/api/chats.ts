@@ -60,8 +60,9 @@ export interface SendMessageResponse {
 }
 
 /** Sends a message; while the chat is busy it is queued (the server's default `busy_behavior`). */
-export function sendMessage(chatId: string, content: ChatInputPart[]): Promise<SendMessageResponse> {
-  return request("POST", `${chatsBase}/${seg(chatId)}/messages`, { body: { content } });
+export function sendMessage(chatId: string, content: ChatInputPart[], modelConfigId?: string | null): Promise<SendMessageResponse> {
+  const body = modelConfigId ? { content, model_config_id: modelConfigId } : { content };
+  return request("POST", `${chatsBase}/${seg(chatId)}/messages`, { body });
 }
 
 /** Replaces a user message; the server drops everything after it and runs the chat again. */
