@@ -30,7 +30,7 @@ export function AgentsLayout({ chatId }: { chatId: string | null }) {
       </button>
       {listOpen ? <div className="drawer-backdrop" aria-hidden="true" onClick={() => setListOpen(false)} /> : null}
       <ChatSidebar list={list} activeId={chatId} id="chat-list-drawer" />
-      <div className="agents-main">{chatId ? <ChatView key={chatId} chatId={chatId} titleOf={title} /> : <AgentsPage />}</div>
+      <div className="agents-main">{chatId ? <ChatView key={chatId} chatId={chatId} titleOf={title} onChatsChanged={list.refetch} /> : <AgentsPage />}</div>
     </div>
   );
 }

@@ -3,43 +3,58 @@ import { chatWatchPath, listChats, socketUrl } from "../api/chats";
 import type { Chat, ChatWatchEvent } from "../api/types";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { Link } from "../router";
-import { type ChatListState, applyWatchEvent, chatListLoaded, markRead } from "./chatList";
+import { authcheck } from "../api/authcheck";
+import { listOrganizations } from "../api/organizations";
+import type { AuthorizationRequest, Organization } from "../api/types";
+import { getUser } from "../api/users";
+import { useAsync } from "../components/useAsync";
+import { type ChatListState, applyWatchEvent, chatListLoaded, groupChats, markRead } from "./chatList";
 import { openReconnectingSocket } from "./socket";
 import { StatusIcon } from "./StatusIcon";
 
 type Action =
-  | { type: "loaded"; chats: Chat[]; archived: boolean }
+  | { type: "loaded"; chats: Chat[]; filter: ChatFilter }
   | { type: "events"; events: ChatWatchEvent[] }
   | { type: "read"; id: string };
 
 function reducer(state: ChatListState | null, action: Action): ChatListState | null {
-  if (action.type === "loaded") return chatListLoaded(action.chats, action.archived);
+  if (action.type === "loaded") return chatListLoaded(action.chats, action.filter.archived, action.filter.organizationId);
   if (!state) return state;
   if (action.type === "read") return markRead(state, action.id);
   return action.events.reduce(applyWatchEvent, state);
 }
 
+/** Which chats the sidebar lists. */
+export interface ChatFilter {
+  archived: boolean;
+  organizationId: string | null;
+  /** Everyone's chats the user may read, not only their own. */
+  everyone: boolean;
+}
+
+const sameFilter = (a: ChatFilter, b: ChatFilter) => a.archived === b.archived && a.organizationId === b.organizationId && a.everyone === b.everyone;
+
 /** Chat list state shared by the sidebar and the chat view (for breadcrumbs). */
 export function useChatList() {
-  const [archived, setArchived] = useState(false);
+  const [filter, setFilter] = useState<ChatFilter>({ archived: false, organizationId: null, everyone: false });
   const [state, dispatch] = useReducer(reducer, null);
   const [error, setError] = useState<unknown>(null);
-  const archivedRef = useRef(archived);
-  archivedRef.current = archived;
+  const filterRef = useRef(filter);
+  filterRef.current = filter;
 
   const refetch = useCallback(() => {
-    const want = archivedRef.current;
-    listChats({ archived: want, limit: 100 }).then(
+    const want = filterRef.current;
+    listChats({ ...want, limit: 100 }).then(
       (chats) => {
-        if (archivedRef.current !== want) return;
+        if (!sameFilter(filterRef.current, want)) return;
         setError(null);
-        dispatch({ type: "loaded", chats, archived: want });
+        dispatch({ type: "loaded", chats, filter: want });
       },
       (e: unknown) => setError(e),
     );
   }, []);
 
-  useEffect(refetch, [archived, refetch]);
+  useEffect(refetch, [filter, refetch]);
 
   useEffect(() => {
     // Events sent while the socket was down are lost, so every reconnect refetches the list.
@@ -58,11 +73,31 @@ export function useChatList() {
   // The server advances the read cursor when a chat's stream closes; the row follows at once.
   const read = useCallback((id: string) => dispatch({ type: "read", id }), []);
 
-  return { state, error, archived, setArchived, refetch, read };
+  return { state, error, filter, setFilter, refetch, read };
 }
 
+/** The user's organizations and whether they may list other people's chats in any of them. */
+async function loadScope(): Promise<{ organizations: Organization[]; everyone: boolean }> {
+  const organizations = await listOrganizations();
+  if (organizations.length === 0) return { organizations, everyone: false };
+  // Someone else's chat in each org: readable only to org admins and auditors (and site roles).
+  const checks: AuthorizationRequest["checks"] = {};
+  for (const o of organizations) {
+    checks[o.id] = { object: { resource_type: "chat", organization_id: o.id, owner_id: NOBODY }, action: "read" };
+  }
+  const answer = await authcheck({ checks });
+  return { organizations, everyone: Object.values(answer).some(Boolean) };
+}
+
+const NOBODY = "00000000-0000-0000-0000-000000000000";
+
 export function ChatSidebar(props: { list: ReturnType<typeof useChatList>; activeId: string | null; id?: string }) {
-  const { state, error, archived, setArchived, refetch } = props.list;
+  const { state, error, filter, setFilter, refetch } = props.list;
+  const [scope] = useAsync(loadScope, []);
+  const orgs = scope.status === "ready" ? scope.value.organizations : [];
+  // A badge names each chat's organization when the list mixes several.
+  const orgName = orgs.length > 1 && !filter.organizationId ? new Map(orgs.map((o) => [o.id, o.display_name || o.name])) : null;
+  const groups = state ? groupChats(state.chats, new Date()) : [];
   return (
     <aside className="chat-sidebar drawer" aria-label="Agents" id={props.id}>
       <div className="chat-sidebar-head">
@@ -71,12 +106,36 @@ export function ChatSidebar(props: { list: ReturnType<typeof useChatList>; activ
         </Link>
         <label className="inline-label">
           <span className="visually-hidden">Show</span>
-          <select aria-label="Filter chats" value={archived ? "archived" : "active"} onChange={(e) => setArchived(e.target.value === "archived")}>
+          <select aria-label="Filter chats" value={filter.archived ? "archived" : "active"} onChange={(e) => setFilter({ ...filter, archived: e.target.value === "archived" })}>
             <option value="active">Active</option>
             <option value="archived">Archived</option>
           </select>
         </label>
       </div>
+      {orgs.length > 1 || (scope.status === "ready" && scope.value.everyone) ? (
+        <div className="chat-sidebar-filters">
+          {orgs.length > 1 ? (
+            <select
+              aria-label="Organization filter"
+              value={filter.organizationId ?? ""}
+              onChange={(e) => setFilter({ ...filter, organizationId: e.target.value || null })}
+            >
+              <option value="">All organizations</option>
+              {orgs.map((o) => (
+                <option key={o.id} value={o.id}>
+                  {o.display_name || o.name}
+                </option>
+              ))}
+            </select>
+          ) : null}
+          {scope.status === "ready" && scope.value.everyone ? (
+            <select aria-label="Whose chats" value={filter.everyone ? "all" : "me"} onChange={(e) => setFilter({ ...filter, everyone: e.target.value === "all" })}>
+              <option value="me">My chats</option>
+              <option value="all">Everyone&apos;s chats</option>
+            </select>
+          ) : null}
+        </div>
+      ) : null}
       <ErrorAlert title="Could not load chats" error={error} onRetry={refetch} />
       {state === null && !error ? (
         <ul className="chat-list" aria-busy="true">
@@ -85,11 +144,20 @@ export function ChatSidebar(props: { list: ReturnType<typeof useChatList>; activ
           ))}
         </ul>
       ) : null}
-      {state && state.chats.length === 0 ? <p className="muted empty">{archived ? "No archived chats." : "No chats yet."}</p> : null}
+      {state && state.chats.length === 0 ? <p className="muted empty">{filter.archived ? "No archived chats." : "No chats yet."}</p> : null}
       {state && state.chats.length > 0 ? (
-        <ul className="chat-list" aria-label={archived ? "Archived chats" : "Chats"}>
-          {state.chats.map((c) => (
-            <ChatRow key={c.id} chat={c} activeId={props.activeId} />
+        <ul className="chat-list" aria-label={filter.archived ? "Archived chats" : "Chats"}>
+          {groups.map((g) => (
+            <li key={g.label} className="chat-group">
+              <h2 className="chat-group-title" id={`chat-group-${g.label.replaceAll(" ", "-")}`}>
+                {g.label}
+              </h2>
+              <ul aria-labelledby={`chat-group-${g.label.replaceAll(" ", "-")}`}>
+                {g.chats.map((c) => (
+                  <ChatRow key={c.id} chat={c} activeId={props.activeId} orgName={orgName?.get(c.organization_id)} mine={!filter.everyone} />
+                ))}
+              </ul>
+            </li>
           ))}
         </ul>
       ) : null}
@@ -97,7 +165,7 @@ export function ChatSidebar(props: { list: ReturnType<typeof useChatList>; activ
   );
 }
 
-function ChatRow({ chat, activeId }: { chat: Chat; activeId: string | null }) {
+function ChatRow({ chat, activeId, orgName, mine }: { chat: Chat; activeId: string | null; orgName?: string; mine: boolean }) {
   const kids = chat.children ?? [];
   const familyActive = activeId !== null && kids.some((k) => k.id === activeId);
   const [expanded, setExpanded] = useState(familyActive);
@@ -124,6 +192,8 @@ function ChatRow({ chat, activeId }: { chat: Chat; activeId: string | null }) {
           <StatusIcon status={chat.status} />
           <span className="chat-row-text">
             <span className={`chat-row-title${chat.has_unread && chat.id !== activeId ? " unread" : ""}`}>{chat.title || "New Chat"}</span>
+            {orgName ? <span className="chat-row-org">{orgName}</span> : null}
+            {!mine && chat.owner_id ? <OwnerName id={chat.owner_id} /> : null}
             {chat.status === "error" && chat.last_error ? <span className="chat-row-error">{chat.last_error}</span> : null}
           </span>
         </Link>
@@ -145,4 +215,24 @@ function ChatRow({ chat, activeId }: { chat: Chat; activeId: string | null }) {
       ) : null}
     </li>
   );
+}
+
+// Usernames of other people's chats, fetched once per owner while the page lives.
+const ownerNames = new Map<string, Promise<string>>();
+
+function ownerName(id: string): Promise<string> {
+  let name = ownerNames.get(id);
+  if (!name) {
+    name = getUser(id).then(
+      (u) => u.username,
+      () => "unknown user",
+    );
+    ownerNames.set(id, name);
+  }
+  return name;
+}
+
+function OwnerName({ id }: { id: string }) {
+  const [name] = useAsync(() => ownerName(id), [id]);
+  return <span className="chat-row-owner">{name.status === "ready" ? `by ${name.value}` : "\u00a0"}</span>;
 }

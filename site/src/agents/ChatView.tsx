@@ -11,6 +11,7 @@ import {
 import type { Chat, ChatInputPart } from "../api/types";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { Markdown } from "../components/Markdown";
+import { menuKeyDown } from "../components/menuKeys";
 import { AttachmentChips, type ComposerAttachment, useFilePicker } from "./Composer";
 import { preselectModel, useModelCatalog } from "./models";
 import { ModelSelect } from "./ModelSelect";
@@ -23,9 +24,10 @@ import { useSmoothText } from "./useSmoothText";
 import { StatusIcon } from "./StatusIcon";
 
 /** `/agents/:chatId`: the timeline, the live tail, the queue and the composer. */
-export function ChatView({ chatId, titleOf }: { chatId: string; titleOf?: (id: string) => string | undefined }) {
+export function ChatView({ chatId, titleOf, onChatsChanged }: { chatId: string; titleOf?: (id: string) => string | undefined; onChatsChanged?: () => void }) {
   const { chat, state, socket, refreshChat, reloadHistory, submitEdit, retry } = useChatStream(chatId);
   const [actionError, setActionError] = useState<unknown>(null);
+  const [renaming, setRenaming] = useState(false);
   // The chat list follows the watch socket, so it has a regenerated title before this view's
   // own copy of the chat does.
   const title = (chat.status === "ready" ? (titleOf?.(chatId) ?? chat.value.title) : undefined) || "New Chat";
@@ -83,11 +85,32 @@ export function ChatView({ chatId, titleOf }: { chatId: string; titleOf?: (id: s
               <span aria-hidden="true"> › </span>
             </>
           ) : null}
-          <h1 className="chat-title">{title}</h1>
+          {renaming ? (
+            <RenameTitle
+              chat={c}
+              onDone={() => {
+                setRenaming(false);
+                refreshChat();
+              }}
+              onCancel={() => setRenaming(false)}
+              onError={setActionError}
+            />
+          ) : (
+            <h1 className="chat-title">{title}</h1>
+          )}
         </nav>
         <StatusIcon status={status} />
         {c.archived ? <span className="badge">Archived</span> : null}
-        <ChatActions chat={c} onDone={refreshChat} onError={setActionError} />
+        <ChatActions
+          chat={c}
+          onDone={() => {
+            refreshChat();
+            // Pinning changes the list's order, which the watch socket does not announce.
+            onChatsChanged?.();
+          }}
+          onError={setActionError}
+          onRename={() => setRenaming(true)}
+        />
       </header>
 
       <div className="chat-scroll">
@@ -132,9 +155,10 @@ export function ChatView({ chatId, titleOf }: { chatId: string; titleOf?: (id: s
   );
 }
 
-function ChatActions({ chat, onDone, onError }: { chat: Chat; onDone: () => void; onError: (e: unknown) => void }) {
+function ChatActions({ chat, onDone, onError, onRename }: { chat: Chat; onDone: () => void; onError: (e: unknown) => void; onRename: () => void }) {
   const [open, setOpen] = useState(false);
   const ref = useRef<HTMLDivElement>(null);
+  const trigger = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     if (!open) return;
     const onDown = (e: MouseEvent) => {
@@ -143,6 +167,10 @@ function ChatActions({ chat, onDone, onError }: { chat: Chat; onDone: () => void
     document.addEventListener("mousedown", onDown);
     return () => document.removeEventListener("mousedown", onDown);
   }, [open]);
+  function close() {
+    setOpen(false);
+    trigger.current?.focus();
+  }
   async function act(f: () => Promise<void>) {
     setOpen(false);
     try {
@@ -152,22 +180,78 @@ function ChatActions({ chat, onDone, onError }: { chat: Chat; onDone: () => void
       onError(e);
     }
   }
+  const pinned = (chat.pin_order ?? 0) > 0;
   return (
     <div className="chat-actions" ref={ref}>
-      <button type="button" aria-label="Open agent actions" aria-haspopup="menu" aria-expanded={open} onClick={() => setOpen(!open)}>
+      <button ref={trigger} type="button" aria-label="Open agent actions" aria-haspopup="menu" aria-expanded={open} onClick={() => setOpen(!open)}>
         ⋯
       </button>
       {open ? (
-        <div role="menu" aria-label="Agent actions" className="popover popover-right">
-          <button type="button" role="menuitem" autoFocus onClick={() => act(() => regenerateTitle(chat.id))}>
+        <div role="menu" aria-label="Agent actions" className="popover popover-right" onKeyDown={(e) => menuKeyDown(e, close)}>
+          <button
+            type="button"
+            role="menuitem"
+            autoFocus
+            onClick={() => {
+              setOpen(false);
+              onRename();
+            }}
+          >
+            Rename
+          </button>
+          <button type="button" role="menuitem" onClick={() => act(() => regenerateTitle(chat.id))}>
             Generate new title
           </button>
+          {chat.parent_chat_id ? null : (
+            <button type="button" role="menuitem" onClick={() => act(() => updateChat(chat.id, { pin_order: pinned ? 0 : 1 }))}>
+              {pinned ? "Unpin" : "Pin"}
+            </button>
+          )}
           <button type="button" role="menuitem" onClick={() => act(() => updateChat(chat.id, { archived: !chat.archived }))}>
             {chat.archived ? "Unarchive" : "Archive"}
           </button>
         </div>
       ) : null}
     </div>
+  );
+}
+
+/** The chat's title as an editable field: Enter saves, Escape cancels. */
+function RenameTitle({ chat, onDone, onCancel, onError }: { chat: Chat; onDone: () => void; onCancel: () => void; onError: (e: unknown) => void }) {
+  const [title, setTitle] = useState(chat.title);
+  const [busy, setBusy] = useState(false);
+  async function save() {
+    const t = title.trim();
+    if (t === "" || t === chat.title) return onCancel();
+    setBusy(true);
+    try {
+      await updateChat(chat.id, { title: t });
+      onDone();
+    } catch (e) {
+      onError(e);
+      setBusy(false);
+    }
+  }
+  return (
+    <input
+      className="chat-title-input"
+      aria-label="Chat title"
+      value={title}
+      autoFocus
+      maxLength={200}
+      readOnly={busy}
+      onChange={(e) => setTitle(e.target.value)}
+      onBlur={() => void save()}
+      onKeyDown={(e) => {
+        if (e.key === "Enter") {
+          e.preventDefault();
+          void save();
+        } else if (e.key === "Escape") {
+          e.preventDefault();
+          onCancel();
+        }
+      }}
+    />
   );
 }
 

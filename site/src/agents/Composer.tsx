@@ -1,5 +1,6 @@
 import { type FormEvent, type KeyboardEvent, type ReactNode, useEffect, useRef, useState } from "react";
 import type { Workspace } from "../api/types";
+import { menuKeyDown } from "../components/menuKeys";
 
 /** A file uploaded for the next message. */
 export interface ComposerAttachment {
@@ -193,7 +194,7 @@ function MoreOptions(props: {
         +
       </button>
       {open === "menu" ? (
-        <div role="menu" aria-label="More options" className="popover">
+        <div role="menu" aria-label="More options" className="popover" onKeyDown={(e) => menuKeyDown(e, close)}>
           <button
             type="button"
             role="menuitem"
@@ -228,7 +229,7 @@ function MoreOptions(props: {
             autoFocus
             onChange={(e) => setQuery(e.target.value)}
           />
-          <div role="menu" aria-label="Workspaces">
+          <div role="menu" aria-label="Workspaces" onKeyDown={(e) => menuKeyDown(e, close)}>
             <button
               type="button"
               role="menuitemradio"

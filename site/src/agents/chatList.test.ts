@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Chat } from "../api/types";
-import { applyWatchEvent, chatListLoaded, findChat, markRead } from "./chatList";
+import { applyWatchEvent, chatListLoaded, findChat, groupChats, markRead } from "./chatList";
 
 function chat(id: string, over: Partial<Chat> = {}): Chat {
   return {
@@ -71,5 +71,35 @@ describe("markRead", () => {
       ["b", false],
     ]);
     expect(markRead(next, "b")).toBe(next);
+  });
+});
+
+describe("groupChats", () => {
+  it("puts pinned chats first, then sections by last change, leaving out empty ones", () => {
+    const now = new Date(2026, 10, 30, 12, 0, 0);
+    const at = (d: number, h = 10) => new Date(2026, 10, d, h).toISOString();
+    const chats = [
+      chat("p", { pin_order: 1, updated_at: at(1) }),
+      chat("today", { updated_at: at(30, 9) }),
+      chat("yesterday", { updated_at: at(29, 23) }),
+      chat("week", { updated_at: at(25) }),
+      chat("old", { updated_at: new Date(2026, 0, 1).toISOString() }),
+    ];
+    expect(groupChats(chats, now).map((g) => [g.label, g.chats.map((c) => c.id)])).toEqual([
+      ["Pinned", ["p"]],
+      ["Today", ["today"]],
+      ["Yesterday", ["yesterday"]],
+      ["Previous 7 days", ["week"]],
+      ["Older", ["old"]],
+    ]);
+  });
+});
+
+describe("organization filter", () => {
+  it("drops events of chats in other organizations", () => {
+    let s = chatListLoaded([chat("a", { organization_id: "o1" })], false, "o1");
+    s = applyWatchEvent(s, { kind: "created", chat: chat("b", { organization_id: "o2" }) });
+    s = applyWatchEvent(s, { kind: "created", chat: chat("c", { organization_id: "o1", updated_at: "2025-02-01T00:00:00Z" }) });
+    expect(s.chats.map((c) => c.id)).toEqual(["c", "a"]);
   });
 });

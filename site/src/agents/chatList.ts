@@ -8,6 +8,8 @@ export interface ChatListState {
   /** Root chats, each with its `children`, in display order. */
   chats: Chat[];
   archived: boolean;
+  /** Only this organization's chats, when set. */
+  organizationId?: string | null;
 }
 
 function sortRoots(chats: Chat[]): Chat[] {
@@ -52,8 +54,8 @@ function upsert(chats: Chat[], chat: Chat): Chat[] {
   return sortRoots([...chats.filter((c) => c.id !== chat.id), merged]);
 }
 
-export function chatListLoaded(chats: Chat[], archived: boolean): ChatListState {
-  return { chats: sortRoots(chats), archived };
+export function chatListLoaded(chats: Chat[], archived: boolean, organizationId: string | null = null): ChatListState {
+  return { chats: sortRoots(chats), archived, organizationId };
 }
 
 export function applyWatchEvent(state: ChatListState, event: ChatWatchEvent): ChatListState {
@@ -62,7 +64,7 @@ export function applyWatchEvent(state: ChatListState, event: ChatWatchEvent): Ch
     // Archiving sends `deleted`: gone from the active list. The archived view refetches instead.
     return state.archived ? state : { ...state, chats: removeChat(state.chats, chat.id) };
   }
-  if (chat.archived !== state.archived) {
+  if (chat.archived !== state.archived || (state.organizationId && chat.organization_id !== state.organizationId)) {
     return { ...state, chats: removeChat(state.chats, chat.id) };
   }
   if (event.kind === "created" || findChat(state.chats, chat.id)) {
@@ -87,3 +89,35 @@ export function ancestry(state: ChatListState, id: string): string[] {
 }
 
 export { findChat };
+
+export interface ChatGroup {
+  label: string;
+  chats: Chat[];
+}
+
+/**
+ * The sidebar's sections: pinned chats first, then by when they last changed (Today, Yesterday,
+ * Previous 7 days, Previous 30 days, Older), in the list's order. Empty sections are left out.
+ */
+export function groupChats(chats: Chat[], now: Date): ChatGroup[] {
+  const startOfToday = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
+  const day = 24 * 60 * 60 * 1000;
+  const bounds: [string, number][] = [
+    ["Today", startOfToday],
+    ["Yesterday", startOfToday - day],
+    ["Previous 7 days", startOfToday - 7 * day],
+    ["Previous 30 days", startOfToday - 30 * day],
+    ["Older", -Infinity],
+  ];
+  const groups: ChatGroup[] = [{ label: "Pinned", chats: [] }, ...bounds.map(([label]) => ({ label, chats: [] as Chat[] }))];
+  for (const c of chats) {
+    if ((c.pin_order ?? 0) > 0) {
+      groups[0]!.chats.push(c);
+      continue;
+    }
+    const t = Date.parse(c.updated_at);
+    const i = bounds.findIndex(([, from]) => t >= from);
+    groups[1 + (i < 0 ? bounds.length - 1 : i)]!.chats.push(c);
+  }
+  return groups.filter((g) => g.chats.length > 0);
+}

@@ -24,11 +24,17 @@ export function createChat(req: CreateChatRequest): Promise<Chat> {
 export interface ListChatsOptions {
   archived?: boolean;
   limit?: number;
+  /** Only this organization's chats. */
+  organizationId?: string | null;
+  /** Everyone's chats the caller may read (org admins and auditors), not only their own. */
+  everyone?: boolean;
 }
 
-/** Root chats of the caller, children embedded, pinned first then newest first. */
+/** Root chats, children embedded, pinned first then newest first: the caller's unless `everyone`. */
 export function listChats(opts: ListChatsOptions = {}): Promise<Chat[]> {
-  const q = ["owner:me", `archived:${opts.archived ? "true" : "false"}`].join(" ");
+  const terms = [opts.everyone ? "owner:all" : "owner:me", `archived:${opts.archived ? "true" : "false"}`];
+  if (opts.organizationId) terms.push(`organization:${opts.organizationId}`);
+  const q = terms.join(" ");
   const params = new URLSearchParams({ q });
   if (opts.limit) params.set("limit", String(opts.limit));
   return request("GET", `${chatsBase}?${params}`);

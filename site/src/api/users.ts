@@ -120,3 +120,8 @@ export function siteRoles(): Promise<AssignableRole[]> {
 export function updateSiteRoles(user: string, roles: string[]): Promise<User> {
   return request("PUT", `/api/v2/users/${seg(user)}/roles`, { body: { roles } });
 }
+
+/** One user by id, username or `me` (404 when the caller may not see them). */
+export function getUser(user: string): Promise<User> {
+  return request("GET", `/api/v2/users/${seg(user)}`);
+}

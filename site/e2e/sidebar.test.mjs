@@ -1,0 +1,102 @@
+// The chat list: sections by date with pinned chats first, organization badges and filter,
+// everyone's chats for those who may read them, and rename/pin from the chat's menu (keyboard too).
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { SLOW_TIMEOUT, TEST_TIMEOUT, launchBrowser, login, makeUser, screenshot, seedWorld, signIn, startFakeLlm, startServer, waitUntil } from "./harness.mjs";
+
+// Every request gets a short answer (chats and their titles alike).
+const turns = Array.from({ length: 12 }, () => ({ steps: [{ type: "text", text: "Noted." }] }));
+
+let server, llm, browser, world, dev, chatA, chatB;
+
+before(
+  async () => {
+    llm = await startFakeLlm(turns);
+    server = await startServer();
+    world = await seedWorld(server.base, llm.baseUrl);
+    dev = await makeUser(world, "dev", [world.def, world.second], [world.def, world.second]);
+    const api = await login(server.base, dev.email);
+    chatA = await api.post("/api/experimental/chats", { organization_id: world.def.id, content: [{ type: "text", text: "alpha" }] });
+    chatB = await api.post("/api/experimental/chats", { organization_id: world.second.id, content: [{ type: "text", text: "beta" }] });
+    for (const c of [chatA, chatB]) {
+      await waitUntil(`chat ${c.id} done`, async () => (await api.get(`/api/experimental/chats/${c.id}`)).status === "waiting");
+    }
+    browser = await launchBrowser();
+  },
+  { timeout: TEST_TIMEOUT },
+);
+
+after(
+  async () => {
+    await browser?.close();
+    await server?.close();
+    await llm?.close();
+  },
+  { timeout: TEST_TIMEOUT },
+);
+
+const row = (page, id) => page.locator(`.chat-link[href="/agents/${id}"]`);
+
+test("sections, organization badges and the organization filter", { timeout: TEST_TIMEOUT }, async () => {
+  const { context, page } = await signIn(browser, server.base, dev);
+  const list = page.getByRole("list", { name: "Chats" });
+  await list.getByRole("list", { name: "Today" }).waitFor();
+  await row(page, chatB.id).getByText("Second Org").waitFor();
+  await page.getByRole("combobox", { name: "Organization filter" }).selectOption({ label: "Second Org" });
+  await row(page, chatA.id).waitFor({ state: "detached" });
+  await row(page, chatB.id).waitFor();
+  assert.equal(await row(page, chatB.id).getByText("Second Org").count(), 0, "no badge when one organization is shown");
+  await page.getByRole("combobox", { name: "Organization filter" }).selectOption({ label: "All organizations" });
+  await row(page, chatA.id).waitFor();
+  await screenshot(page, "sidebar-sections");
+  await context.close();
+});
+
+test("rename and pin from the chat's menu, by keyboard", { timeout: TEST_TIMEOUT }, async () => {
+  const { context, page } = await signIn(browser, server.base, dev);
+  await row(page, chatA.id).click();
+  const trigger = page.getByRole("button", { name: "Open agent actions" });
+  await trigger.click();
+  const menu = page.getByRole("menu", { name: "Agent actions" });
+  // Arrow keys move between items; Escape closes and gives focus back to the button.
+  await page.keyboard.press("ArrowDown");
+  assert.equal(await menu.getByRole("menuitem", { name: "Generate new title" }).evaluate((el) => el === document.activeElement), true);
+  await page.keyboard.press("End");
+  assert.equal(await menu.getByRole("menuitem", { name: "Archive" }).evaluate((el) => el === document.activeElement), true);
+  await page.keyboard.press("Escape");
+  await menu.waitFor({ state: "detached" });
+  assert.equal(await trigger.evaluate((el) => el === document.activeElement), true);
+
+  await page.keyboard.press("Enter");
+  await menu.getByRole("menuitem", { name: "Rename" }).press("Enter");
+  const input = page.getByRole("textbox", { name: "Chat title" });
+  await input.fill("Renamed chat");
+  await input.press("Enter");
+  await page.getByRole("heading", { name: "Renamed chat", level: 1 }).waitFor();
+  await row(page, chatA.id).getByText("Renamed chat").waitFor();
+
+  await trigger.click();
+  await menu.getByRole("menuitem", { name: "Pin" }).click();
+  await page.getByRole("list", { name: "Pinned" }).getByText("Renamed chat").waitFor({ timeout: SLOW_TIMEOUT });
+  const stored = await world.owner.get(`/api/experimental/chats/${chatA.id}`);
+  assert.equal(stored.title, "Renamed chat");
+  assert.equal(stored.pin_order, 1);
+  await trigger.click();
+  await menu.getByRole("menuitem", { name: "Unpin" }).click();
+  await page.getByRole("list", { name: "Pinned" }).waitFor({ state: "detached", timeout: SLOW_TIMEOUT });
+  await context.close();
+});
+
+test("an owner lists everyone's chats with their owners; a member has no such choice", { timeout: TEST_TIMEOUT }, async () => {
+  const member = await signIn(browser, server.base, dev);
+  await row(member.page, chatA.id).waitFor();
+  assert.equal(await member.page.getByRole("combobox", { name: "Whose chats" }).count(), 0);
+  await member.context.close();
+
+  const { context, page } = await signIn(browser, server.base, { email: "owner@example.com" });
+  await page.getByRole("combobox", { name: "Whose chats" }).selectOption({ label: "Everyone's chats" });
+  await row(page, chatB.id).getByText("by dev").waitFor();
+  await screenshot(page, "sidebar-everyone");
+  await context.close();
+});
