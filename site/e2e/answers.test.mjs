@@ -37,6 +37,7 @@ const turns = [
   { steps: [{ type: "text", text: "I read your notes." }] },
   { steps: [{ type: "text", text: "Notes chat" }] },
   { steps: [{ type: "text", text: "Answered by the first model again." }] },
+  { steps: [{ type: "text", text: "A retried answer." }] },
 ];
 
 let server, llm, browser, world, dev;
@@ -203,7 +204,13 @@ test("at 390×844 the menu and the chat list are drawers and the composer stays 
 });
 
 test("the composer picks a model and attaches files, on a new chat and on a reply", { timeout: TEST_TIMEOUT }, async () => {
-  const second = await world.owner.post("/api/experimental/chats/model-configs", { provider: "openai-compat", model: "fake-model-2", display_name: "Second model" });
+  const second = await world.owner.post("/api/experimental/chats/model-configs", {
+    provider: "openai-compat",
+    model: "fake-model-2",
+    display_name: "Second model",
+    input_price_per_million: 3,
+    output_price_per_million: 15,
+  });
   const { context, page } = await signIn(browser, server.base, dev);
   const model = page.getByRole("combobox", { name: "Model" });
   await model.selectOption({ label: "Second model" });
@@ -214,6 +221,10 @@ test("the composer picks a model and attaches files, on a new chat and on a repl
   await page.getByRole("button", { name: "Remove attachment notes.txt" }).waitFor();
   const chatId = await send(page, "Read my notes.");
   await page.getByText("I read your notes.").waitFor({ timeout: SLOW_TIMEOUT });
+  // Each answer says what it used and cost; the header sums the chat.
+  const footer = page.locator(".msg-assistant .msg-usage").first();
+  await footer.getByText(/[\d.]+k? in · [\d.]+k? out · cost \d/).waitFor({ timeout: SLOW_TIMEOUT });
+  await page.getByLabel("Chat usage").getByText(/tokens · cost/).waitFor();
   const chat = await world.owner.get(`/api/experimental/chats/${chatId}`);
   assert.equal(chat.last_model_config_id, second.id);
   const { messages } = await world.owner.get(`/api/experimental/chats/${chatId}/messages`);
@@ -232,5 +243,15 @@ test("the composer picks a model and attaches files, on a new chat and on a repl
   const after = await world.owner.get(`/api/experimental/chats/${chatId}`);
   assert.notEqual(after.last_model_config_id, second.id);
   await screenshot(page, "composer-model-and-file");
+
+  // Retry runs the last message again: the newest answer is replaced.
+  await waitUntil("chat idle", async () => (await world.owner.get(`/api/experimental/chats/${chatId}`)).status === "waiting");
+  await page.getByRole("button", { name: "Retry" }).click();
+  await page.getByText("A retried answer.").waitFor({ timeout: SLOW_TIMEOUT });
+  await page.getByText("Answered by the first model again.").waitFor({ state: "detached" });
+  // Copy puts the answer's text on the clipboard.
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  await page.getByRole("button", { name: "Copy answer" }).last().click();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), "A retried answer.");
   await context.close();
 });

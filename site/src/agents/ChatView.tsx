@@ -17,7 +17,17 @@ import { preselectModel, useModelCatalog } from "./models";
 import { ModelSelect } from "./ModelSelect";
 import { Link } from "../router";
 import { type ChatStreamState, visibleTimeline } from "./streamReducer";
-import { type BlockView, type TimelineEntry, buildTimeline, lastUserMessage, messageText } from "./timeline";
+import {
+  type BlockView,
+  type ChatUsageSummary,
+  type TimelineEntry,
+  buildTimeline,
+  formatCost,
+  formatTokens,
+  lastUserMessage,
+  messageText,
+  summarizeUsage,
+} from "./timeline";
 import { ToolCard } from "./ToolCard";
 import { useChatStream } from "./useChatStream";
 import { useSmoothText } from "./useSmoothText";
@@ -49,6 +59,7 @@ export function ChatView({ chatId, titleOf, onChatsChanged }: { chatId: string; 
   }
   const c = chat.value;
   const status = state.status ?? c.status;
+  const usage = summarizeUsage(state.messages);
   const busy = status === "running" || status === "pending";
   const parentName = c.parent_chat_id ? (titleOf?.(c.parent_chat_id) ?? "Parent") : null;
 
@@ -99,6 +110,7 @@ export function ChatView({ chatId, titleOf, onChatsChanged }: { chatId: string; 
             <h1 className="chat-title">{title}</h1>
           )}
         </nav>
+        {usage ? <UsageMeter summary={usage} /> : null}
         <StatusIcon status={status} />
         {c.archived ? <span className="badge">Archived</span> : null}
         <ChatActions
@@ -114,7 +126,7 @@ export function ChatView({ chatId, titleOf, onChatsChanged }: { chatId: string; 
       </header>
 
       <div className="chat-scroll">
-        <Timeline state={state} chat={c} onSave={saveEdit} onError={setActionError} />
+        <Timeline state={state} chat={c} status={status} onSave={saveEdit} onError={setActionError} />
         <StatusCallout state={state} status={status} socket={socket} lastError={c.last_error ?? null} />
       </div>
 
@@ -257,10 +269,19 @@ function RenameTitle({ chat, onDone, onCancel, onError }: { chat: Chat; onDone: 
 
 type SaveEdit = (messageId: number, text: string) => Promise<void>;
 
-function Timeline(props: { state: ChatStreamState; chat: Chat; onSave: SaveEdit; onError: (e: unknown) => void }) {
+function Timeline(props: { state: ChatStreamState; chat: Chat; status: string; onSave: SaveEdit; onError: (e: unknown) => void }) {
   const shown = visibleTimeline(props.state);
   const entries = buildTimeline(shown.messages, shown.streaming);
   const lastUser = lastUserMessage(shown.messages);
+  const lastAnswerKey = [...entries].reverse().find((e) => e.role === "assistant")?.key;
+  const idle = props.status === "waiting" || props.status === "error";
+  const retryText = lastUser ? messageText(lastUser) : "";
+  const retry =
+    idle && !props.chat.archived && lastUser && retryText
+      ? () => {
+          props.onSave(lastUser.id, retryText).catch(props.onError);
+        }
+      : undefined;
   const endRef = useRef<HTMLLIElement>(null);
   const count = entries.length;
   const tail = entries[entries.length - 1];
@@ -279,6 +300,7 @@ function Timeline(props: { state: ChatStreamState; chat: Chat; onSave: SaveEdit;
           editable={!props.chat.archived && e.messageId !== undefined && e.messageId === lastUser?.id}
           onSave={props.onSave}
           onError={props.onError}
+          onRetry={e.key === lastAnswerKey && retry ? retry : undefined}
         />
       ))}
       <li ref={endRef} className="timeline-end" aria-hidden="true" />
@@ -286,7 +308,15 @@ function Timeline(props: { state: ChatStreamState; chat: Chat; onSave: SaveEdit;
   );
 }
 
-function Entry(props: { entry: TimelineEntry; chat: Chat; editable: boolean; onSave: SaveEdit; onError: (e: unknown) => void }) {
+function Entry(props: {
+  entry: TimelineEntry;
+  chat: Chat;
+  editable: boolean;
+  onSave: SaveEdit;
+  onError: (e: unknown) => void;
+  /** Runs the last user message again (the newest answer only, when the chat is idle). */
+  onRetry?: () => void;
+}) {
   const { entry } = props;
   const [editing, setEditing] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
@@ -353,7 +383,63 @@ function Entry(props: { entry: TimelineEntry; chat: Chat; editable: boolean; onS
   return (
     <li className={`msg msg-assistant${entry.streaming ? " msg-streaming" : ""}`} data-message-id={entry.messageId}>
       <Blocks blocks={entry.blocks} streaming={entry.streaming} />
+      {entry.streaming ? null : (
+        <div className="msg-footer">
+          {text ? <CopyText text={text} /> : null}
+          {props.onRetry ? (
+            <button type="button" className="link-button" onClick={props.onRetry}>
+              Retry
+            </button>
+          ) : null}
+          {entry.usage ? (
+            <span className="muted msg-usage" title="Tokens in and out of this model call, and what it cost">
+              {formatTokens(entry.usage.inputTokens)} in · {formatTokens(entry.usage.outputTokens)} out
+              {entry.usage.costMicros !== null ? ` · cost ${formatCost(entry.usage.costMicros)}` : ""}
+            </span>
+          ) : null}
+        </div>
+      )}
     </li>
+  );
+}
+
+function CopyText({ text }: { text: string }) {
+  const [copied, setCopied] = useState(false);
+  return (
+    <button
+      type="button"
+      className="link-button"
+      aria-label="Copy answer"
+      onClick={async () => {
+        try {
+          await navigator.clipboard.writeText(text);
+          setCopied(true);
+          window.setTimeout(() => setCopied(false), 1500);
+        } catch {
+          // Clipboard refused (an insecure origin): nothing to copy into.
+        }
+      }}
+    >
+      {copied ? "Copied" : "Copy"}
+    </button>
+  );
+}
+
+/** How much of the model's context the chat fills, and the chat's spend so far. */
+function UsageMeter({ summary }: { summary: ChatUsageSummary }) {
+  const pct = summary.contextUsed !== null ? Math.round(summary.contextUsed * 100) : null;
+  return (
+    <div className="usage-meter" aria-label="Chat usage">
+      {pct !== null ? (
+        <span title={`${summary.contextTokens} of ${summary.contextLimit} context tokens used at the last model call`}>
+          <meter min={0} max={100} value={pct} aria-label="Context used" /> {pct}% context
+        </span>
+      ) : null}
+      <span className="muted">
+        {formatTokens(summary.inputTokens + summary.outputTokens)} tokens
+        {summary.costMicros !== null ? ` · cost ${formatCost(summary.costMicros)}` : ""}
+      </span>
+    </div>
   );
 }
 

@@ -50,6 +50,10 @@ export interface ChatMessage {
   created_at: string;
   created_by?: string | null;
   model_config_id?: string | null;
+  /** Tokens of the model call that produced an assistant message (saved messages only). */
+  usage?: { input_tokens?: number | null; output_tokens?: number | null; context_limit?: number | null } | null;
+  /** What that call cost, in millionths of the price unit. */
+  total_cost_micros?: number | null;
 }
 
 export interface ChatQueuedMessage {

@@ -28,6 +28,63 @@ export interface TimelineEntry {
   messageId?: number;
   blocks: BlockView[];
   streaming: boolean;
+  /** What the model call behind a saved assistant message used. */
+  usage?: EntryUsage;
+}
+
+export interface EntryUsage {
+  inputTokens: number;
+  outputTokens: number;
+  costMicros: number | null;
+}
+
+function entryUsage(m: ChatMessage): EntryUsage | undefined {
+  if (m.role !== "assistant" || !m.usage) return undefined;
+  return { inputTokens: m.usage.input_tokens ?? 0, outputTokens: m.usage.output_tokens ?? 0, costMicros: m.total_cost_micros ?? null };
+}
+
+/** The chat's totals, and how full the model's context window was at the last call. */
+export interface ChatUsageSummary {
+  inputTokens: number;
+  outputTokens: number;
+  costMicros: number | null;
+  /** Input tokens of the last call over its context limit (0..1), when both are known. */
+  contextUsed: number | null;
+  contextTokens: number | null;
+  contextLimit: number | null;
+}
+
+export function summarizeUsage(messages: ChatMessage[]): ChatUsageSummary | null {
+  const calls = messages.filter((m) => m.role === "assistant" && m.usage);
+  if (calls.length === 0) return null;
+  let cost: number | null = null;
+  for (const m of calls) if (m.total_cost_micros != null) cost = (cost ?? 0) + m.total_cost_micros;
+  const last = calls[calls.length - 1]!.usage!;
+  const limit = last.context_limit ?? null;
+  const used = last.input_tokens ?? null;
+  return {
+    inputTokens: calls.reduce((n, m) => n + (m.usage!.input_tokens ?? 0), 0),
+    outputTokens: calls.reduce((n, m) => n + (m.usage!.output_tokens ?? 0), 0),
+    costMicros: cost,
+    contextUsed: limit && used !== null ? Math.min(1, used / limit) : null,
+    contextTokens: used,
+    contextLimit: limit,
+  };
+}
+
+/** `1234567` micros → `"1.2346"`; tiny costs keep their first significant digits. */
+export function formatCost(micros: number): string {
+  const units = micros / 1_000_000;
+  if (units === 0) return "0";
+  if (units >= 0.01) return units.toFixed(4).replace(/0+$/, "").replace(/\.$/, "");
+  return units.toPrecision(2);
+}
+
+/** `12345` → `"12.3k"`. */
+export function formatTokens(n: number): string {
+  if (n < 1000) return String(n);
+  if (n < 1_000_000) return `${(n / 1000).toFixed(n < 10_000 ? 1 : 0)}k`;
+  return `${(n / 1_000_000).toFixed(1)}M`;
 }
 
 interface ResultInfo {
@@ -90,7 +147,7 @@ export function buildTimeline(messages: ChatMessage[], streaming: StreamingMessa
     if (m.role !== "user" && m.role !== "assistant") continue;
     const blocks = savedBlocks(m.content, results);
     if (blocks.length === 0) continue;
-    entries.push({ key: `m${m.id}`, role: m.role, messageId: m.id, blocks, streaming: false });
+    entries.push({ key: `m${m.id}`, role: m.role, messageId: m.id, blocks, streaming: false, usage: entryUsage(m) });
   }
   if (streaming && streaming.role === "assistant") {
     const blocks: BlockView[] = [];
