@@ -111,6 +111,8 @@ test("a call of a tool that does not exist fails its card and the answer continu
   await card.click();
   await card.getByText(/There is no tool named/).waitFor();
   await waitUntil("chat waiting", async () => (await world.owner.get(`/api/experimental/chats/${chatId}`)).status === "waiting");
+  // Screen readers hear the answer once it is done.
+  await page.getByTestId("announcer").getByText("The agent finished answering.").waitFor();
   // Nothing says the chat waits for a client tool.
   assert.equal(await page.getByText(/Waiting for a client tool result/).count(), 0);
   await screenshot(page, "answer-unknown-tool");
@@ -149,6 +151,8 @@ test("a failed send can be dismissed, a successful one clears it, and focus stay
 test("a deep link survives signing in", { timeout: TEST_TIMEOUT }, async () => {
   const context = await browser.newContext({ baseURL: server.base, viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
+  // The favicon is served.
+  assert.equal((await fetch(`${server.base}/favicon.svg`)).headers.get("content-type"), "image/svg+xml");
   await page.goto("/settings/tokens?tab=1");
   await page.waitForURL(/\/login\?redirect=/);
   await page.getByLabel("Email").fill(dev.email);

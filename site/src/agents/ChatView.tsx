@@ -128,6 +128,7 @@ export function ChatView({ chatId, titleOf, onChatsChanged }: { chatId: string; 
       <div className="chat-scroll">
         <Timeline state={state} chat={c} status={status} onSave={saveEdit} onError={setActionError} />
         <StatusCallout state={state} status={status} socket={socket} lastError={c.last_error ?? null} />
+        <Announcer status={status} />
       </div>
 
       <div className="chat-bottom">
@@ -510,6 +511,29 @@ function useNow(active: boolean): number {
     return () => clearInterval(t);
   }, [active]);
   return now;
+}
+
+/**
+ * Tells screen readers what the streamed answer does not: that the agent started and when it is
+ * done (streaming token by token into a live region would be noise, and repeating the answer
+ * here would read it twice).
+ */
+function Announcer({ status }: { status: string }) {
+  const [said, setSaid] = useState("");
+  const previous = useRef(status);
+  useEffect(() => {
+    const was = previous.current;
+    previous.current = status;
+    if (was === status) return;
+    if (status === "running" && was !== "running") setSaid("The agent is working on an answer.");
+    if (status === "waiting" && (was === "running" || was === "pending")) setSaid("The agent finished answering.");
+    if (status === "error" && was !== "error") setSaid("The agent stopped with an error.");
+  }, [status]);
+  return (
+    <div className="visually-hidden" aria-live="polite" role="status" data-testid="announcer">
+      {said}
+    </div>
+  );
 }
 
 function StatusCallout(props: {
