@@ -78,6 +78,7 @@ for (const scheme of ["light", "dark"]) {
       ["/settings/providers", "Providers"],
       ["/settings/models", "Models"],
       ["/settings/tokens", "Tokens"],
+      ["/settings/audit", "Audit log"],
     ];
     for (const [path, heading] of pages) {
       await op.goto(path);

@@ -62,6 +62,15 @@ test("an owner creates a user, edits their site roles, suspends and activates th
   await screenshot(page, "admin-users");
   await page.setViewportSize({ width: 390, height: 844 });
   await screenshot(page, "admin-users-mobile");
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  // What was just done is in the audit log, newest first, by who did it.
+  await page.goto("/settings/audit");
+  const log = page.getByRole("table", { name: "Audit log" });
+  const created = log.getByRole("row").filter({ hasText: "ada" }).filter({ hasText: "create" }).first();
+  await created.waitFor();
+  await created.getByRole("cell", { name: "owner", exact: true }).waitFor();
+  await screenshot(page, "admin-audit");
   await context.close();
 });
 
@@ -85,6 +94,7 @@ test("a plain member sees no Users page and is told who manages users", { timeou
   await world.owner.post("/api/v2/users", { email: "carol@example.com", username: "carol", password: PASSWORD, organization_ids: [world.def.id] });
   const { context, page } = await signIn(browser, server.base, { email: "carol@example.com" });
   assert.equal(await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Users" }).count(), 0);
+  assert.equal(await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Audit log" }).count(), 0);
   await page.goto("/settings/users");
   await page.getByText("Users are managed by site owners and user admins.").waitFor();
   assert.equal(await page.getByRole("form", { name: "Create user" }).count(), 0);

@@ -6,7 +6,7 @@ import { Link } from "../router";
 import { authcheck } from "../api/authcheck";
 import { listOrganizations } from "../api/organizations";
 import type { AuthorizationRequest, Organization } from "../api/types";
-import { getUser } from "../api/users";
+import { userName } from "../api/userNames";
 import { useAsync } from "../components/useAsync";
 import { type ChatListState, applyWatchEvent, chatListLoaded, groupChats, markRead } from "./chatList";
 import { openReconnectingSocket } from "./socket";
@@ -217,22 +217,7 @@ function ChatRow({ chat, activeId, orgName, mine }: { chat: Chat; activeId: stri
   );
 }
 
-// Usernames of other people's chats, fetched once per owner while the page lives.
-const ownerNames = new Map<string, Promise<string>>();
-
-function ownerName(id: string): Promise<string> {
-  let name = ownerNames.get(id);
-  if (!name) {
-    name = getUser(id).then(
-      (u) => u.username,
-      () => "unknown user",
-    );
-    ownerNames.set(id, name);
-  }
-  return name;
-}
-
 function OwnerName({ id }: { id: string }) {
-  const [name] = useAsync(() => ownerName(id), [id]);
+  const [name] = useAsync(() => userName(id), [id]);
   return <span className="chat-row-owner">{name.status === "ready" ? `by ${name.value}` : "\u00a0"}</span>;
 }

@@ -32,6 +32,8 @@ export interface SitePermissions {
   manageAi: boolean;
   /** Creating users, suspending them and assigning site roles. */
   manageUsers: boolean;
+  /** Reading the audit log. */
+  readAudit: boolean;
 }
 
 export async function sitePermissions(): Promise<SitePermissions> {
@@ -39,7 +41,8 @@ export async function sitePermissions(): Promise<SitePermissions> {
     checks: {
       manageAi: { object: { resource_type: "chat_provider" }, action: "update" },
       manageUsers: { object: { resource_type: "user" }, action: "create" },
+      readAudit: { object: { resource_type: "audit_log" }, action: "read" },
     },
   });
-  return { manageAi: answer.manageAi === true, manageUsers: answer.manageUsers === true };
+  return { manageAi: answer.manageAi === true, manageUsers: answer.manageUsers === true, readAudit: answer.readAudit === true };
 }

@@ -2,6 +2,7 @@ import { ApiError, request, seg } from "./http";
 import type {
   ApiKey,
   AssignableRole,
+  AuditLogResponse,
   BuildInfo,
   CreateTokenRequest,
   GenerateApiKeyResponse,
@@ -124,4 +125,9 @@ export function updateSiteRoles(user: string, roles: string[]): Promise<User> {
 /** One user by id, username or `me` (404 when the caller may not see them). */
 export function getUser(user: string): Promise<User> {
   return request("GET", `/api/v2/users/${seg(user)}`);
+}
+
+/** `GET /api/v2/audit`: newest first, `count` in all. */
+export function listAuditLogs(limit: number, offset: number): Promise<AuditLogResponse> {
+  return request("GET", `/api/v2/audit?limit=${limit}&offset=${offset}`);
 }

@@ -6,6 +6,7 @@ import { ErrorAlert } from "../components/ErrorAlert";
 import { matchPath, navigate, usePathname } from "../router";
 import { OrganizationPage } from "../settings/OrganizationPage";
 import { OrganizationsPage } from "../settings/OrganizationsPage";
+import { AuditPage } from "../settings/AuditPage";
 import { ModelsPage } from "../settings/ModelsPage";
 import { ProvidersPage } from "../settings/ProvidersPage";
 import { TokensPage } from "../settings/TokensPage";
@@ -89,6 +90,13 @@ function Routes({ path }: { path: string }) {
     );
   }
   if (matchPath("/settings/tokens", path)) return <TokensPage />;
+  if (matchPath("/settings/audit", path)) {
+    return (
+      <RequireSitePermission allowed="readAudit" title="Audit log" who="The audit log is for site owners and auditors.">
+        <AuditPage />
+      </RequireSitePermission>
+    );
+  }
   if (matchPath("/settings/users", path)) {
     return (
       <RequireSitePermission allowed="manageUsers" title="Users" who="Users are managed by site owners and user admins. Ask one of them to add or change an account.">

@@ -63,6 +63,7 @@ export function Shell({ user, onSignedOut, children }: { user: User; onSignedOut
             {perms?.manageUsers ? item("/settings/users", "Users") : null}
             {perms?.manageAi ? item("/settings/providers", "Providers") : null}
             {perms?.manageAi ? item("/settings/models", "Models") : null}
+            {perms?.readAudit ? item("/settings/audit", "Audit log") : null}
             {item("/settings/tokens", "Tokens")}
           </ul>
         </nav>

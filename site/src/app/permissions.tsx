@@ -12,7 +12,7 @@ export function SitePermissionsProvider({ children }: { children: ReactNode }) {
     // A failed check shows nothing extra: the pages' own requests would fail the same way.
     sitePermissions().then(
       (p) => live && setPerms(p),
-      () => live && setPerms({ manageAi: false, manageUsers: false }),
+      () => live && setPerms({ manageAi: false, manageUsers: false, readAudit: false }),
     );
     return () => {
       live = false;
