@@ -79,11 +79,13 @@ for (const scheme of ["light", "dark"]) {
       ["/settings/models", "Models"],
       ["/settings/tokens", "Tokens"],
       ["/settings/audit", "Audit log"],
+      ["/settings/account", "Account"],
     ];
     for (const [path, heading] of pages) {
       await op.goto(path);
       await op.getByRole("heading", { name: heading, level: 1 }).waitFor();
       await op.waitForLoadState("networkidle");
+      assert.equal(await op.evaluate(() => document.documentElement.dataset.theme), scheme, "the page follows the system's scheme");
       await check(op, `owner${path.replaceAll("/", "-")}`);
     }
     await oc.close();

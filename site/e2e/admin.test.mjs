@@ -98,5 +98,18 @@ test("a plain member sees no Users page and is told who manages users", { timeou
   await page.goto("/settings/users");
   await page.getByText("Users are managed by site owners and user admins.").waitFor();
   assert.equal(await page.getByRole("form", { name: "Create user" }).count(), 0);
+
+  // Her own settings: profile and theme (kept across reloads).
+  await page.getByRole("link", { name: "carol" }).click();
+  await page.getByRole("heading", { name: "Account", level: 1 }).waitFor();
+  await page.getByRole("region", { name: "Profile" }).getByText("carol@example.com").waitFor();
+  await page.getByRole("radio", { name: "Dark" }).check();
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "dark");
+  await page.reload();
+  await page.getByRole("radio", { name: "Dark" }).waitFor();
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "dark");
+  await screenshot(page, "account-dark");
+  await page.getByRole("radio", { name: "Light" }).check();
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "light");
   await context.close();
 });

@@ -6,6 +6,8 @@ import { ErrorAlert } from "../components/ErrorAlert";
 import { matchPath, navigate, usePathname } from "../router";
 import { OrganizationPage } from "../settings/OrganizationPage";
 import { OrganizationsPage } from "../settings/OrganizationsPage";
+import type { User } from "../api/types";
+import { AccountPage } from "../settings/AccountPage";
 import { AuditPage } from "../settings/AuditPage";
 import { ModelsPage } from "../settings/ModelsPage";
 import { ProvidersPage } from "../settings/ProvidersPage";
@@ -63,7 +65,7 @@ export function App() {
   return (
     <SitePermissionsProvider key={session.user.id}>
       <Shell user={session.user} onSignedOut={() => setSession({ status: "signed-out" })}>
-        <Routes path={path} />
+        <Routes path={path} user={session.user} />
       </Shell>
     </SitePermissionsProvider>
   );
@@ -71,7 +73,7 @@ export function App() {
 
 const ownersOnly = "Providers and models are managed by the deployment's owners. Ask a site owner to add or change them.";
 
-function Routes({ path }: { path: string }) {
+function Routes({ path, user }: { path: string; user: User }) {
   if (matchPath("/agents", path)) return <AgentsLayout chatId={null} />;
   const chat = matchPath("/agents/:chatId", path);
   if (chat) return <AgentsLayout chatId={chat.chatId!} />;
@@ -90,6 +92,7 @@ function Routes({ path }: { path: string }) {
     );
   }
   if (matchPath("/settings/tokens", path)) return <TokensPage />;
+  if (matchPath("/settings/account", path)) return <AccountPage user={user} />;
   if (matchPath("/settings/audit", path)) {
     return (
       <RequireSitePermission allowed="readAudit" title="Audit log" who="The audit log is for site owners and auditors.">

@@ -70,7 +70,7 @@ export function Shell({ user, onSignedOut, children }: { user: User; onSignedOut
         <div className="sidebar-footer">
           <ErrorAlert error={error} />
           <div className="whoami" title={user.email}>
-            Signed in as <strong>{user.username}</strong>
+            Signed in as <Link to="/settings/account">{user.username}</Link>
           </div>
           <button type="button" onClick={signOut} disabled={busy}>
             Sign out
