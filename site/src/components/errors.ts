@@ -10,7 +10,9 @@ export interface ErrorText {
 /** What to show for a failure: the server's message, then its detail and field errors. */
 export function errorText(error: unknown): ErrorText {
   if (error instanceof ApiError) {
-    return { message: error.message, detail: error.detail, validations: error.validations };
+    // A detail that repeats the message or a field's error would be shown twice.
+    const repeats = error.detail !== undefined && (error.detail === error.message || error.validations.some((v) => v.detail === error.detail));
+    return { message: error.message, detail: repeats ? undefined : error.detail, validations: error.validations };
   }
   if (error instanceof Error) return { message: error.message, validations: [] };
   return { message: String(error), validations: [] };

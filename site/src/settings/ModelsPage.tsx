@@ -9,6 +9,8 @@ export function ModelsPage() {
   const [configs, reload] = useAsync(listModelConfigs, []);
   const [providers] = useAsync(listProviders, []);
   const [error, setError] = useState<unknown>(null);
+  // Models name their provider by kind; the table shows the name the owner gave it.
+  const providerName = (kind: string) => (providers.status === "ready" ? providers.value.find((p) => p.provider === kind)?.display_name : undefined) || kind;
 
   async function act(f: () => Promise<unknown>) {
     setError(null);
@@ -50,7 +52,7 @@ export function ModelsPage() {
                     {m.display_name || m.model} <code className="muted">{m.model}</code>
                     {m.is_default ? <span className="badge">Default</span> : null}
                   </td>
-                  <td>{m.provider}</td>
+                  <td>{providerName(m.provider)}</td>
                   <td>{m.context_limit.toLocaleString()}</td>
                   <td>
                     {m.input_price_per_million ?? "–"} / {m.output_price_per_million ?? "–"}
@@ -80,12 +82,19 @@ export function ModelsPage() {
         )
       ) : null}
       {providers.status === "error" ? <ErrorAlert title="Could not load providers" error={providers.error} /> : null}
-      {providers.status === "ready" ? <CreateModelForm providers={[...new Set(providers.value.map((p) => p.provider))]} onCreated={reload} /> : null}
+      {providers.status === "ready" ? <CreateModelForm providers={providers.value.map((p) => ({ kind: p.provider, name: p.display_name || p.provider }))} onCreated={reload} /> : null}
     </section>
   );
 }
 
-function CreateModelForm({ providers, onCreated }: { providers: string[]; onCreated: () => void }) {
+/** A positive whole number of tokens, or `undefined` for "use the default"; `null` when invalid. */
+export function parseContextLimit(text: string): number | undefined | null {
+  const t = text.trim();
+  if (t === "") return undefined;
+  return /^\d+$/.test(t) && Number(t) > 0 ? Number(t) : null;
+}
+
+function CreateModelForm({ providers, onCreated }: { providers: { kind: string; name: string }[]; onCreated: () => void }) {
   const [provider, setProvider] = useState("");
   const [model, setModel] = useState("");
   const [displayName, setDisplayName] = useState("");
@@ -95,20 +104,26 @@ function CreateModelForm({ providers, onCreated }: { providers: string[]; onCrea
   const [isDefault, setIsDefault] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  const chosen = provider || providers[0] || "";
+  const chosen = provider || providers[0]?.kind || "";
 
   async function submit(e: FormEvent) {
     e.preventDefault();
     setBusy(true);
     setError(null);
     const num = (s: string) => (s.trim() === "" ? undefined : Number(s));
+    const limit = parseContextLimit(contextLimit);
+    if (limit === null) {
+      setError(new Error("The context limit must be a whole number of tokens above zero."));
+      setBusy(false);
+      return;
+    }
     try {
       await createModelConfig({
         // The providers offered are those configured, so each is a provider kind.
         provider: chosen as ProviderKind,
         model: model.trim(),
         ...(displayName ? { display_name: displayName } : {}),
-        ...(num(contextLimit) !== undefined ? { context_limit: num(contextLimit) } : {}),
+        ...(limit !== undefined ? { context_limit: limit } : {}),
         ...(num(inPrice) !== undefined ? { input_price_per_million: num(inPrice) } : {}),
         ...(num(outPrice) !== undefined ? { output_price_per_million: num(outPrice) } : {}),
         is_default: isDefault,
@@ -133,8 +148,8 @@ function CreateModelForm({ providers, onCreated }: { providers: string[]; onCrea
         Provider
         <select value={chosen} onChange={(e) => setProvider(e.target.value)} disabled={providers.length === 0}>
           {providers.map((p) => (
-            <option key={p} value={p}>
-              {p}
+            <option key={p.kind} value={p.kind}>
+              {p.name}
             </option>
           ))}
         </select>
@@ -149,7 +164,7 @@ function CreateModelForm({ providers, onCreated }: { providers: string[]; onCrea
       </label>
       <label>
         Context limit (tokens)
-        <input inputMode="numeric" value={contextLimit} onChange={(e) => setContextLimit(e.target.value)} />
+        <input inputMode="numeric" pattern="[0-9]*" value={contextLimit} onChange={(e) => setContextLimit(e.target.value)} placeholder="128000" />
       </label>
       <label>
         Input price per million tokens (USD)

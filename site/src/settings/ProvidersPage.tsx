@@ -4,6 +4,13 @@ import type { ChatProviderConfig, ProviderKind } from "../api/types";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { useAsync } from "../components/useAsync";
 
+// An OpenAI-compatible server has no default address; the others do.
+const baseUrlPlaceholder: Record<ProviderKind, string> = {
+  openai: "Default: https://api.openai.com/v1",
+  anthropic: "Default: https://api.anthropic.com",
+  "openai-compat": "https://llm.example.com/v1",
+};
+
 const kinds = [
   { value: "openai", label: "OpenAI" },
   { value: "anthropic", label: "Anthropic" },
@@ -191,8 +198,14 @@ function CreateProviderForm({ onCreated }: { onCreated: () => void }) {
         <input type="password" autoComplete="off" value={apiKey} onChange={(e) => setApiKey(e.target.value)} />
       </label>
       <label>
-        Base URL
-        <input value={baseUrl} onChange={(e) => setBaseUrl(e.target.value)} placeholder="Leave empty for the provider's default" />
+        Base URL{provider === "openai-compat" ? "" : " (optional)"}
+        <input
+          type="url"
+          value={baseUrl}
+          required={provider === "openai-compat"}
+          onChange={(e) => setBaseUrl(e.target.value)}
+          placeholder={baseUrlPlaceholder[provider]}
+        />
       </label>
       <button type="submit" className="primary" disabled={busy}>
         Add provider
