@@ -62,7 +62,7 @@ async function attachWorkspace(page, name) {
 
 async function pickOrg(page, org) {
   await orgTrigger(page).click();
-  await page.getByRole("option", { name: label(org) }).click();
+  await page.getByRole("listbox", { name: "Organizations" }).getByRole("option", { name: label(org) }).click();
 }
 
 /** Types a prompt, clicks Send and returns the create request's body and the response. */
@@ -102,6 +102,32 @@ describe("organization picker", () => {
     await orgTriggerFor(page, world.second).waitFor();
     names = await workspaceOptions(page);
     assert.deepEqual(names, ["Auto-create Workspace", "multi-second-ws"]);
+    await context.close();
+  });
+
+  test("by keyboard: the current org is checked, Escape forgets the search, choosing returns focus", t, async () => {
+    const { context, page } = await signIn(browser, server.base, users.multi);
+    const trigger = orgTriggerFor(page, world.def);
+    await trigger.waitFor();
+    await trigger.focus();
+    await page.keyboard.press("Enter");
+    const search = page.getByRole("searchbox", { name: "Find organization" });
+    await search.waitFor();
+    const current = page.getByRole("listbox", { name: "Organizations" }).getByRole("option", { name: world.def.display_name });
+    assert.equal(await current.getAttribute("aria-selected"), "true");
+    assert.equal(await current.locator(".option-check").count(), 1);
+    await search.fill("second");
+    await page.keyboard.press("Escape");
+    await search.waitFor({ state: "detached" });
+    await page.keyboard.press("Enter");
+    assert.equal(await page.getByRole("searchbox", { name: "Find organization" }).inputValue(), "", "the old search is gone");
+    await page.getByRole("listbox", { name: "Organizations" }).getByRole("option", { name: world.second.display_name }).waitFor();
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("Enter");
+    const chosen = orgTriggerFor(page, world.second);
+    await chosen.waitFor();
+    assert.equal(await chosen.evaluate((el) => el === document.activeElement), true, "focus is back on the picker");
     await context.close();
   });
 

@@ -83,7 +83,7 @@ const isMessagesGet = (chatId) => (r) =>
 test("round trip: pick org and workspace, stream an answer with a tool card, stop, edit", { timeout: TEST_TIMEOUT }, async () => {
   const { context, page } = await signIn(browser, server.base, dev);
   await page.getByRole("button", { name: /^Organization: / }).click();
-  await page.getByRole("option", { name: world.second.display_name }).click();
+  await page.getByRole("listbox", { name: "Organizations" }).getByRole("option", { name: world.second.display_name }).click();
   await page.getByRole("button", { name: "More options" }).click();
   await page.getByRole("menuitem", { name: /^Attach workspace/ }).click();
   await page.getByRole("menuitemradio", { name: "dev-second-ws" }).click();

@@ -30,18 +30,25 @@ export function OrgPickerMenu(props: {
     (o) => q === "" || (labels.get(o.id) ?? "").toLowerCase().includes(q) || o.name.toLowerCase().includes(q),
   );
 
+  // Closing in any way forgets the search, so the next opening lists every organization.
+  function close() {
+    setOpen(false);
+    setQuery("");
+  }
+
   useEffect(() => {
     if (!open) return;
     const onDown = (e: MouseEvent) => {
-      if (rootRef.current && !rootRef.current.contains(e.target as Node)) setOpen(false);
+      if (rootRef.current && !rootRef.current.contains(e.target as Node)) close();
     };
     document.addEventListener("mousedown", onDown);
     return () => document.removeEventListener("mousedown", onDown);
   }, [open]);
 
   function choose(id: string) {
-    setOpen(false);
-    setQuery("");
+    close();
+    // Focus goes back to the button (a confirmation dialog, if one opens, returns it there too).
+    rootRef.current?.querySelector<HTMLElement>("button")?.focus();
     props.onSelect(id);
   }
 
@@ -57,7 +64,7 @@ export function OrgPickerMenu(props: {
       else options[i - 1]?.focus();
     } else if (e.key === "Escape") {
       e.preventDefault();
-      setOpen(false);
+      close();
       rootRef.current?.querySelector<HTMLElement>("button")?.focus();
     }
   }
@@ -71,7 +78,7 @@ export function OrgPickerMenu(props: {
         aria-expanded={open}
         aria-controls={open ? listId : undefined}
         disabled={props.disabled}
-        onClick={() => setOpen(!open)}
+        onClick={() => (open ? close() : setOpen(true))}
       >
         <span className="avatar" aria-hidden="true">
           {initials(selectedLabel)}
@@ -116,6 +123,11 @@ export function OrgPickerMenu(props: {
                       {initials(label)}
                     </span>
                     {label}
+                    {o.id === props.selectedId ? (
+                      <span className="option-check" aria-hidden="true">
+                        ✓
+                      </span>
+                    ) : null}
                   </li>
                 );
               })}
