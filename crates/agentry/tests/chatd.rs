@@ -3,6 +3,8 @@
 
 mod common;
 
+use agentry_sdk::ClientError;
+
 use std::time::Duration;
 
 use agentry_client::Client;
@@ -416,7 +418,7 @@ async fn dynamic_tools_park_the_chat_until_results_arrive() {
     let good = call["tool_call_id"].as_str().unwrap();
     for wrong in [vec![result("not-a-call")], vec![result(good), result(good)], vec![result(good), result("extra")]] {
         let r = w.alice.submit_tool_results(chat.id, &sdk::SubmitToolResultsRequest { results: wrong }).await;
-        assert_eq!(common::expect_status(r, 400).message(), Some("Tool results do not match the pending tool calls."));
+        assert!(common::expect_status(r, 400).is(&ClientError::ToolResultsMismatch { expected: vec![] }));
     }
     assert_eq!(w.alice.chat(chat.id).await.unwrap().status, "requires_action", "nothing was recorded");
     w.alice
@@ -628,7 +630,7 @@ async fn the_cli_streams_an_answer_with_its_tool_calls() {
     // Without agents-access in the org the CLI reports the server's refusal.
     let (bob, _) = w.s.user(&w.owner, "bob", &[w.a.id]).await;
     let (ok, _, stderr) = cli(&w.s, &bob, &["chats", "create", "--org", "org-a", "hi"]).await;
-    assert!(!ok && stderr.contains("Forbidden."), "{stderr}");
+    assert!(!ok && stderr.contains(&ClientError::Forbidden.message()), "{stderr}");
     w.s.stop().await;
 }
 

@@ -12,7 +12,7 @@
 //! rebuilt from the database before every model call and before every tool call (and the
 //! daemon stops a run at once when an auth change says the owner lost it): a run never outlives
 //! its owner's access by more than the call in flight. Losing it ends the turn in `error` with
-//! [`NO_AI_ACCESS`]; the queue stays stored.
+//! [`ClientError::NoAiAccess`]; the queue stays stored.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use std::time::Instant;
 use agentry_llm::{ChatRequest, FinishReason, ProviderConfig, StreamEvent, Usage};
 use agentry_store::chats::messages::{Message as Row, NewMessage, Usage as StoredUsage};
 use agentry_store::chats::models::ModelConfig;
-use agentry_store::chats::NO_AI_ACCESS;
+use agentry_types::ClientError;
 use agentry_store::chats::worker::{Claimed, Fenced, Outcome, StepRecord};
 use agentry_store::parts::LiveKind;
 use futures::StreamExt;
@@ -143,17 +143,17 @@ async fn generate_title(shared: Arc<Shared>, chat: agentry_store::chats::Chat, m
 fn stop_outcome(s: Stop) -> End {
     match s {
         Stop::Shutdown => End::Finish(Outcome::Shutdown),
-        Stop::Revoked => End::Finish(Outcome::Error(NO_AI_ACCESS.into())),
+        Stop::Revoked => End::Finish(Outcome::Error(ClientError::NoAiAccess.message())),
         _ => End::Finish(Outcome::Interrupted),
     }
 }
 
 /// The owner's subject rebuilt from the database, if the owner may still start AI work in the
-/// chat's organization; `Err` ends the turn (`NO_AI_ACCESS`, or the store's failure).
+/// chat's organization; `Err` ends the turn (`ClientError::NoAiAccess`, or the store's failure).
 async fn ai_work_subject(shared: &Shared, chat: &agentry_store::chats::Chat) -> Result<agentry_rbac::Subject, String> {
     match shared.store.system().ai_work_subject(chat).await {
         Ok(Some(s)) => Ok(s),
-        Ok(None) => Err(NO_AI_ACCESS.into()),
+        Ok(None) => Err(ClientError::NoAiAccess.message()),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -267,7 +267,7 @@ async fn drive(
                     }
                     Err(e) => {
                         tracing::info!(chat = %chat.id, tool = %name, error = %e, "tool call not run");
-                        let not_run = if e == NO_AI_ACCESS { NOT_RUN_NO_ACCESS.to_string() } else { format!("tool call did not run: {e}") };
+                        let not_run = if e == ClientError::NoAiAccess.message() { NOT_RUN_NO_ACCESS.to_string() } else { format!("tool call did not run: {e}") };
                         denied.lock().expect("denied lock").get_or_insert(e);
                         ToolOutput::error(not_run)
                     }

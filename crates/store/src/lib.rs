@@ -31,6 +31,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use error::StoreError;
+pub use agentry_types::ClientError;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

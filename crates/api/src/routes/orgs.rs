@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
+use agentry_types::Problem;
 use crate::{AppState, convert, validate};
 
 #[utoipa::path(get, path = "/api/v2/organizations", tag = "organizations", responses((status = 200, body = Vec<sdk::Organization>)))]
@@ -128,10 +129,7 @@ pub async fn update_member_roles(
         .iter()
         .map(|n| {
             OrgRole::parse(n).ok_or_else(|| {
-                ApiError::validation(vec![sdk::ValidationError {
-                    field: "roles".into(),
-                    detail: format!("{n:?} is not an organization role."),
-                }])
+                ApiError::validation(vec![validate::entry("roles", Problem::NotAnOrganizationRole { value: n.clone() })])
             })
         })
         .collect::<ApiResult<Vec<_>>>()?;

@@ -11,8 +11,9 @@ use axum::http::StatusCode;
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult, messages};
+use crate::error::{ApiError, ApiResult, ClientError};
 use crate::json::{ApiJson, ApiQuery, Pagination};
+use agentry_types::Problem;
 use crate::{AppState, convert, validate};
 
 /// Most bytes a startup script may have.
@@ -26,15 +27,15 @@ pub(crate) fn path_id(s: &str) -> ApiResult<Uuid> {
 /// Checks and canonicalises parameter definitions, adding every problem to `v`.
 fn parameters(defs: Vec<sdk::TemplateParameter>, v: &mut Vec<sdk::ValidationError>) -> Vec<TemplateParameter> {
     let mut defs: Vec<TemplateParameter> = defs.into_iter().map(convert::template_parameter_in).collect();
-    for (field, detail) in check_parameter_defs(&mut defs) {
-        v.push(sdk::ValidationError { field, detail });
+    for (field, problem) in check_parameter_defs(&mut defs) {
+        v.push(sdk::ValidationError { field, detail: problem.to_string() });
     }
     defs
 }
 
 fn script(s: &str, v: &mut Vec<sdk::ValidationError>) {
     if s.len() > MAX_SCRIPT {
-        v.push(sdk::ValidationError { field: "startup_script".into(), detail: "Must be at most 64 KiB.".into() });
+        v.push(validate::entry("startup_script", Problem::ScriptTooLarge));
     }
 }
 
@@ -75,19 +76,16 @@ fn parse_template_query(q: &str) -> ApiResult<TemplateQuery> {
             Some(("deprecated", v)) => match v.to_ascii_lowercase().as_str() {
                 "true" => query.deprecated = Some(true),
                 "false" => query.deprecated = Some(false),
-                _ => problems.push(format!("{v:?} is not true or false.")),
+                _ => problems.push(Problem::NotABool { value: v.to_string() }),
             },
-            Some((k, _)) => problems.push(format!(
-                "{k:?} is not a supported filter (organization, deprecated, exact_name, name)."
-            )),
+            Some((k, _)) => problems.push(Problem::UnsupportedTemplateFilter { key: k.to_string() }),
         }
     }
     if problems.is_empty() {
         return Ok(query);
     }
-    let mut e = ApiError::bad_request(messages::INVALID_TEMPLATE_QUERY);
-    e.validations = problems.into_iter().map(|detail| sdk::ValidationError { field: "q".into(), detail }).collect();
-    Err(e)
+    let validations = problems.into_iter().map(|p| validate::entry("q", p)).collect();
+    Err(ApiError::with_validations(ClientError::InvalidTemplateQuery, validations))
 }
 
 #[utoipa::path(get, path = "/api/v2/templates", tag = "templates", params(TemplatesParams),

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use crate::{Actor, Result, StoreError, System};
+use crate::{Actor, ClientError, Result, StoreError, System};
 
 /// Most files one chat may have attached.
 pub const MAX_FILES_PER_CHAT: i64 = 50;
@@ -46,7 +46,7 @@ pub(crate) async fn link(conn: &mut PgConnection, chat_id: Uuid, file_ids: &[Uui
         .fetch_one(&mut *conn)
         .await?;
     if count > MAX_FILES_PER_CHAT {
-        return Err(StoreError::invalid(format!("A chat can have at most {MAX_FILES_PER_CHAT} files.")));
+        return Err(ClientError::TooManyChatFiles { max: MAX_FILES_PER_CHAT }.into());
     }
     Ok(())
 }

@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use super::{Chat, MAX_QUEUED, change, chat_by_id, limits, lock_chat};
 use crate::pubsub::{self, ChangeKind};
-use crate::{Actor, Result, StoreError};
+use agentry_types::notices;
+use crate::{Actor, ClientError, Result, StoreError};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Message {
@@ -161,7 +162,7 @@ pub(crate) enum Promotion {
     /// The head is in history and the chat is pending.
     Promoted,
     /// The owner may no longer start AI work here: the chat is in `error` with
-    /// [`super::NO_AI_ACCESS`] and the queue is untouched.
+    /// [`super::no_ai_access`] and the queue is untouched.
     Refused,
 }
 
@@ -184,7 +185,7 @@ pub(crate) async fn promote_next(conn: &mut PgConnection, chat: &Chat) -> Result
              WHERE id = $1",
         )
         .bind(chat.id)
-        .bind(super::NO_AI_ACCESS)
+        .bind(super::no_ai_access())
         .execute(&mut *conn)
         .await?;
         return Ok(Promotion::Refused);
@@ -286,7 +287,7 @@ impl Actor<'_> {
 
         let sent = if chat.is_busy() || queued_count > 0 {
             if queued_count >= MAX_QUEUED {
-                return Err(StoreError::QueueFull);
+                return Err(ClientError::QueueFull { max: MAX_QUEUED }.into());
             }
             let q: QueuedMessage = sqlx::query_as(
                 "INSERT INTO chat_queued_messages (chat_id, content, created_by, model_config_id)
@@ -328,9 +329,9 @@ impl Actor<'_> {
         .bind(chat.id)
         .fetch_optional(&mut *tx)
         .await?;
-        let old = old.ok_or(StoreError::MessageNotFound)?;
+        let old = old.ok_or(ClientError::ChatMessageNotFound)?;
         if old.role != "user" {
-            return Err(StoreError::invalid("Only user messages can be edited."));
+            return Err(ClientError::OnlyUserMessagesEditable.into());
         }
         limits::check(&mut tx, chat.owner_id).await?;
         sqlx::query("UPDATE chat_messages SET deleted = true WHERE chat_id = $1 AND id >= $2")
@@ -360,7 +361,7 @@ impl Actor<'_> {
             .execute(&mut *tx)
             .await?;
         if gone.rows_affected() == 0 {
-            return Err(StoreError::QueuedNotFound);
+            return Err(ClientError::QueuedMessageNotFound.into());
         }
         pubsub::notify(&mut tx, change(&chat, ChangeKind::Queue)).await?;
         tx.commit().await?;
@@ -379,8 +380,8 @@ impl Actor<'_> {
                 .bind(chat.id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let q = q.ok_or(StoreError::QueuedNotFound)?;
-        cancel_pending_tool_calls(&mut tx, &chat, "The user sent a new message instead.").await?;
+        let q = q.ok_or(ClientError::QueuedMessageNotFound)?;
+        cancel_pending_tool_calls(&mut tx, &chat, notices::TOOL_CALL_CANCELLED_BY_MESSAGE).await?;
         let by = q.created_by.unwrap_or(chat.owner_id);
         let msg = insert(&mut tx, chat.id, NewMessage::user(q.content.0, by, q.model_config_id)).await?;
         set_pending(&mut tx, chat.id).await?;
@@ -409,7 +410,7 @@ impl Actor<'_> {
         let chat = lock_chat(&mut tx, chat_id).await?;
         self.authorize_ai_work_locked(&chat)?;
         if chat.status != "requires_action" {
-            return Err(StoreError::Conflict("Chat is not waiting for tool results.".into()));
+            return Err(ClientError::NotAwaitingToolResults.into());
         }
         let pending = pending_tool_calls(&mut tx, &chat).await?;
         let mut given: Vec<&str> = results.iter().map(|r| r.tool_call_id.as_str()).collect();
@@ -418,10 +419,8 @@ impl Actor<'_> {
         let mut wanted: Vec<&str> = pending.iter().map(|c| c.tool_call_id.as_str()).collect();
         wanted.sort_unstable();
         if dup || given != wanted {
-            return Err(StoreError::Invalid {
-                message: "Tool results do not match the pending tool calls.".into(),
-                field: Some(format!("results: expected tool_call_ids [{}]", wanted.join(", "))),
-            });
+            let expected = wanted.iter().map(|s| s.to_string()).collect();
+            return Err(ClientError::ToolResultsMismatch { expected }.into());
         }
         for r in results {
             let name = pending.iter().find(|c| c.tool_call_id == r.tool_call_id).map(|c| c.tool_name.clone()).unwrap_or_default();
@@ -485,7 +484,7 @@ async fn interrupt_locked(conn: &mut PgConnection, chat: &Chat) -> Result<()> {
     if !chat.is_busy() {
         return Ok(());
     }
-    cancel_pending_tool_calls(conn, chat, "The user interrupted the turn.").await?;
+    cancel_pending_tool_calls(conn, chat, notices::TOOL_CALL_CANCELLED_BY_INTERRUPT).await?;
     sqlx::query(
         "UPDATE chats SET status = 'waiting', worker_id = NULL, started_at = NULL, heartbeat_at = NULL,
              version = version + 1, updated_at = now()

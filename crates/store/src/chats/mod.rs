@@ -24,18 +24,18 @@ use uuid::Uuid;
 use crate::args::Args;
 use crate::audit::{self, Entry};
 use crate::pubsub::{self, ChangeKind, ChatChange};
-use crate::{Actor, Result, StoreError};
+use crate::{Actor, ClientError, Result, StoreError};
 
 /// `last_error` of a chat stopped because its owner may no longer start AI work in its
 /// organization (access taken away, removed from the organization, suspended). One text for
 /// every place that checks: promotion, claim, model calls and tool calls.
-pub const NO_AI_ACCESS: &str = "The chat owner no longer has access to start AI work in this organization.";
+pub fn no_ai_access() -> String {
+    ClientError::NoAiAccess.message()
+}
 
 /// The longest queue a chat may have.
 pub const MAX_QUEUED: i64 = 20;
 
-/// The answer while a manual title regeneration runs.
-pub const TITLE_REGENERATING: &str = "Title regeneration already in progress.";
 /// How long a title regeneration may hold its lease (a crashed one frees the chat by then).
 const TITLE_LEASE_SECONDS: f64 = 60.0;
 
@@ -374,17 +374,11 @@ impl Actor<'_> {
         self.subject.authorize(Action::Update, &current.object()).map_err(StoreError::Forbidden)?;
         if let Some(Some(ws)) = patch.workspace_id {
             let ws = self.workspace_for_chat(ws).await.map_err(|e| match e {
-                StoreError::NotFound => StoreError::invalid_field(
-                    "workspace_id",
-                    "Workspace not found or you do not have access to this resource",
-                ),
+                StoreError::NotFound => ClientError::WorkspaceNotFound { field: Some("workspace_id") }.into(),
                 e => e,
             })?;
             if ws.organization_id != current.organization_id {
-                return Err(StoreError::invalid_field(
-                    "workspace_id",
-                    "Workspace does not belong to this chat's organization.",
-                ));
+                return Err(ClientError::WorkspaceInOtherChatOrganization.into());
             }
         }
 
@@ -401,7 +395,7 @@ impl Actor<'_> {
             .fetch_one(&mut *tx)
             .await?;
             if regenerating {
-                return Err(StoreError::Conflict(TITLE_REGENERATING.into()));
+                return Err(ClientError::TitleRegenerating.into());
             }
             sqlx::query("UPDATE chats SET title = $2 WHERE id = $1").bind(id).bind(title).execute(&mut *tx).await?;
             diff.insert("title".into(), serde_json::json!({"old": chat.title, "new": title}));
@@ -419,11 +413,7 @@ impl Actor<'_> {
         }
         if let Some(archived) = patch.archived {
             if archived == chat.archived {
-                return Err(StoreError::invalid(if archived {
-                    "Chat is already archived."
-                } else {
-                    "Chat is not archived."
-                }));
+                return Err(if archived { ClientError::ChatAlreadyArchived } else { ClientError::ChatNotArchived }.into());
             }
             if !archived && chat.parent_chat_id.is_some() {
                 let parent_archived: bool = sqlx::query_scalar("SELECT archived FROM chats WHERE id = $1")
@@ -431,7 +421,7 @@ impl Actor<'_> {
                     .fetch_one(&mut *tx)
                     .await?;
                 if parent_archived {
-                    return Err(StoreError::invalid("Cannot unarchive a chat whose parent is archived."));
+                    return Err(ClientError::ParentChatArchived.into());
                 }
             }
             // The family: the chat and every chat whose root it is. Locked in id order.
@@ -462,7 +452,7 @@ impl Actor<'_> {
         if let Some(pin) = patch.pin_order {
             let archived_now = patch.archived.unwrap_or(chat.archived);
             if pin > 0 && archived_now {
-                return Err(StoreError::invalid("Cannot pin an archived chat."));
+                return Err(ClientError::CannotPinArchived.into());
             }
             set_pin_order(&mut tx, &chat, pin).await?;
             kinds.push((chat.clone(), ChangeKind::Updated));
@@ -509,7 +499,7 @@ impl Actor<'_> {
         .execute(self.pool)
         .await?;
         if taken.rows_affected() == 0 {
-            return Err(StoreError::Conflict(TITLE_REGENERATING.into()));
+            return Err(ClientError::TitleRegenerating.into());
         }
         Ok(())
     }
@@ -544,7 +534,7 @@ impl Actor<'_> {
 /// renumbering the owner's other pinned chats so the order stays 1..=n.
 async fn set_pin_order(conn: &mut PgConnection, chat: &Chat, pin: i32) -> Result<()> {
     if pin < 0 {
-        return Err(StoreError::invalid_field("pin_order", "pin_order must not be negative."));
+        return Err(ClientError::NegativePinOrder.into());
     }
     let mut pinned: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM chats WHERE owner_id = $1 AND pin_order > 0 AND id <> $2 AND NOT archived

@@ -22,9 +22,9 @@ use uuid::Uuid;
 
 use super::messages::{self, Message, NewMessage};
 use super::models::ModelConfig;
-use super::{CHAT_COLUMNS, Chat, NO_AI_ACCESS, change, chat_by_id, lock_chat, owner_may_start_ai_work};
+use super::{CHAT_COLUMNS, Chat, change, chat_by_id, lock_chat, owner_may_start_ai_work};
 use crate::pubsub::{self, ChangeKind};
-use crate::{Actor, Result, StoreError, System};
+use crate::{Actor, ClientError, Result, StoreError, System};
 
 /// One run of one chat by one worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,7 +173,7 @@ impl System<'_> {
             // A chat whose owner lost the right to start AI work here never runs: it stops
             // with an error instead, its queue kept.
             if !owner_may_start_ai_work(&mut tx, &chat).await? {
-                release(&mut tx, id, "error", Some(NO_AI_ACCESS)).await?;
+                release(&mut tx, id, "error", Some(&super::no_ai_access())).await?;
                 continue;
             }
             claimed.push(Claimed { chat, lease: Lease { chat_id: id, worker_id, started_at } });
@@ -372,7 +372,7 @@ impl System<'_> {
 
     /// The subject the worker acts as for `chat`, rebuilt from the database now, when its owner
     /// may still start AI work in the chat's organization; `None` when not (the run must stop
-    /// with [`NO_AI_ACCESS`]). Asked before every model call and every tool call.
+    /// with [`super::no_ai_access`]). Asked before every model call and every tool call.
     pub async fn ai_work_subject(&self, chat: &Chat) -> Result<Option<Subject>> {
         let mut conn = self.pool.acquire().await?;
         let Some(owner) = crate::users::stored_subject(&mut conn, chat.owner_id).await? else { return Ok(None) };
@@ -439,7 +439,7 @@ impl Actor<'_> {
     /// children. Needs `chat create` in the organization and passes the usage limit.
     pub async fn spawn_child_chat(&self, parent: &Chat, new: NewChildChat) -> Result<Chat> {
         if parent.parent_chat_id.is_some() {
-            return Err(StoreError::invalid("delegated chats cannot create child subagents"));
+            return Err(ClientError::NestedSubagent.into());
         }
         self.may_start_ai_work(parent)?;
         let me = self.subject.user_id();

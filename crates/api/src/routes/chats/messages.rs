@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 
 use super::{chat_id, input};
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult, messages as msg};
+use crate::error::{ApiError, ApiResult, ClientError};
 use crate::json::{ApiJson, ApiQuery};
 use crate::{AppState, convert};
 
@@ -34,14 +34,14 @@ pub async fn list(
         None => None,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n > 0 => Some(n),
-            _ => return Err(ApiError::bad_request("Invalid before_id parameter.")),
+            _ => return Err(ClientError::InvalidBeforeId.into()),
         },
     };
     let limit = match p.limit.as_deref() {
         None => 50,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if (1..=200).contains(&n) => n,
-            _ => return Err(ApiError::bad_request("Invalid limit parameter (1-200).")),
+            _ => return Err(ClientError::InvalidMessageLimit.into()),
         },
     };
     let actor = s.store.actor(&auth.subject);
@@ -71,13 +71,13 @@ pub async fn send(
     let busy = match req.busy_behavior.as_deref() {
         None | Some("") | Some("queue") => BusyBehavior::Queue,
         Some("interrupt") => BusyBehavior::Interrupt,
-        Some(_) => return Err(ApiError::bad_request("Invalid busy_behavior value.")),
+        Some(_) => return Err(ClientError::InvalidBusyBehavior.into()),
     };
     let (_, mut content) = input::parse_content(req.content.as_ref())?;
     input::check_files(&actor, chat.organization_id, &mut content).await?;
     if let Some(m) = req.model_config_id
         && (m.is_nil() || actor.usable_model_config(m).await?.is_none()) {
-            return Err(ApiError::bad_request(msg::INVALID_MODEL_CONFIG));
+            return Err(ClientError::InvalidModelConfig.into());
         }
     let sent = actor.send_message(chat.id, content.parts, req.model_config_id, busy, &content.file_ids).await?;
     Ok(Json(match sent {
@@ -98,7 +98,7 @@ pub async fn edit(
     let id = chat_id(&id)?;
     let message_id = match message.parse::<i64>() {
         Ok(n) if n > 0 => n,
-        _ => return Err(ApiError::bad_request("Invalid chat message ID.")),
+        _ => return Err(ClientError::InvalidChatMessageId.into()),
     };
     let actor = s.store.actor(&auth.subject);
     let chat = actor.chat(id).await?;
@@ -112,7 +112,7 @@ pub async fn edit(
 fn queued_id(s: &str) -> ApiResult<i64> {
     match s.parse::<i64>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(ApiError::bad_request("Invalid queued message ID.")),
+        _ => Err(ClientError::InvalidQueuedMessageId.into()),
     }
 }
 
@@ -164,19 +164,14 @@ pub async fn tool_results(
     let chat = actor.chat(id).await?;
     actor.may_start_ai_work(&chat)?;
     if req.results.is_empty() {
-        return Err(ApiError::bad_request("At least one tool result is required."));
+        return Err(ClientError::ToolResultsRequired.into());
     }
     let results: Vec<ToolResult> = req
         .results
         .into_iter()
         .map(|r| ToolResult { tool_call_id: r.tool_call_id, output: r.output, is_error: r.is_error })
         .collect();
-    actor.submit_tool_results(chat.id, &results).await.map_err(|e| match e {
-        agentry_store::StoreError::Invalid { message, field } => {
-            ApiError::bad_request(message).with_detail(field.unwrap_or_default())
-        }
-        e => e.into(),
-    })?;
+    actor.submit_tool_results(chat.id, &results).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -201,7 +196,7 @@ pub async fn regenerate_title(State(s): State<AppState>, auth: Auth, Path(id): P
     s.store.system().check_usage_limit(chat.owner_id).await?;
     let model = match actor.usable_model_config(chat.last_model_config_id).await? {
         Some(m) => m,
-        None => actor.default_model_config().await?.ok_or_else(|| ApiError::bad_request(msg::NO_DEFAULT_MODEL))?,
+        None => actor.default_model_config().await?.ok_or(ClientError::NoDefaultModel)?,
     };
     let first = actor.first_user_text(&chat).await?.unwrap_or_default();
     // One regeneration at a time per chat (a second, or a rename, meanwhile is a 409).
@@ -216,7 +211,7 @@ pub async fn regenerate_title(State(s): State<AppState>, auth: Auth, Path(id): P
     };
     let chat = actor.finish_title_regeneration(&chat, title).await?;
     if let Err(e) = generated {
-        return Err(ApiError::new(StatusCode::BAD_GATEWAY, "Failed to generate a title.").with_detail(e.to_string()));
+        return Err(ClientError::TitleGenerationFailed { reason: e.to_string() }.into());
     }
     Ok(Json(convert::chat(chat, Vec::new())))
 }

@@ -23,13 +23,15 @@ use axum::http::StatusCode;
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult, messages as msg};
+use agentry_types::Problem;
+use crate::validate;
+use crate::error::{ApiError, ApiResult, ClientError};
 use crate::json::{ApiJson, ApiQuery, Pagination};
 use crate::{AppState, convert};
 
 /// Parses a chat id from the path: malformed is 400, not 404.
 pub(crate) fn chat_id(s: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(s).map_err(|_| ApiError::bad_request(msg::INVALID_CHAT_ID))
+    Uuid::parse_str(s).map_err(|_| ClientError::InvalidChatId.into())
 }
 
 /// Reads a chat through the facade and converts it, with its files.
@@ -73,7 +75,7 @@ pub async fn list(
     };
     let mut invalid = Vec::new();
     for term in p.q.as_deref().unwrap_or("").split_whitespace() {
-        let bad = |detail: &str| sdk::ValidationError { field: "q".into(), detail: format!("{term}: {detail}") };
+        let t = term.to_string();
         match term.split_once(':') {
             Some(("owner", "me")) => query.owner = OwnerFilter::Me,
             Some(("owner", "all")) => query.owner = OwnerFilter::All,
@@ -85,17 +87,17 @@ pub async fn list(
             },
             Some(("archived", "true")) => query.archived = Some(true),
             Some(("archived", "false")) => query.archived = Some(false),
-            Some(("archived", _)) => invalid.push(bad("archived must be true or false")),
+            Some(("archived", _)) => invalid.push(validate::entry("q", Problem::ChatSearchArchived { term: t })),
             Some(("organization", org)) if !org.is_empty() => match actor.organization(org).await {
                 Ok(o) => query.organization_id = Some(o.id),
                 Err(StoreError::NotFound) => return Ok(Json(Vec::new())),
                 Err(e) => return Err(e.into()),
             },
-            _ => invalid.push(bad("unknown filter; use owner:, archived: or organization:")),
+            _ => invalid.push(validate::entry("q", Problem::ChatSearchUnknown { term: t })),
         }
     }
     if !invalid.is_empty() {
-        return Err(ApiError { validations: invalid, ..ApiError::bad_request("Invalid search query.") });
+        return Err(ApiError::with_validations(ClientError::InvalidChatSearch, invalid));
     }
     let chats = actor.chats(&query).await?;
     Ok(Json(
@@ -120,10 +122,10 @@ pub async fn create(
     // The checks run in the order SPEC §3.1 fixes, so each failure has one answer.
     let org = match req.organization_id {
         Some(o) if !o.is_nil() => o,
-        _ => return Err(ApiError::bad_request(msg::ORGANIZATION_REQUIRED)),
+        _ => return Err(ClientError::OrganizationRequired.into()),
     };
     if !auth.subject.is_member_of(org) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, msg::NOT_A_MEMBER));
+        return Err(ClientError::NotAMember.into());
     }
     let me = auth.subject.user_id();
     if !auth.subject.can(Action::Create, &Object::new(ResourceType::Chat).owned_by(me).in_org(org)) {
@@ -132,22 +134,22 @@ pub async fn create(
     let (_, mut content) = input::parse_content(req.content.as_ref())?;
     if let Some(p) = &req.system_prompt
         && p.chars().count() > 10_000 {
-            return Err(ApiError::bad_request("System prompt exceeds maximum length."));
+            return Err(ClientError::SystemPromptTooLong.into());
         }
     if let Some(ws) = req.workspace_id {
         let ws = match actor.workspace_for_chat(ws).await {
             Ok(ws) => ws,
-            Err(StoreError::NotFound) => return Err(ApiError::bad_request(msg::WORKSPACE_NOT_FOUND)),
+            Err(StoreError::NotFound) => return Err(ClientError::WorkspaceNotFound { field: None }.into()),
             Err(e) => return Err(e.into()),
         };
         if ws.organization_id != org {
-            return Err(ApiError::bad_request(msg::WORKSPACE_OTHER_ORG));
+            return Err(ClientError::WorkspaceInOtherOrganization.into());
         }
     }
     let model = match req.model_config_id {
-        Some(id) if id.is_nil() => return Err(ApiError::bad_request(msg::INVALID_MODEL_CONFIG)),
-        Some(id) => actor.usable_model_config(id).await?.ok_or_else(|| ApiError::bad_request(msg::INVALID_MODEL_CONFIG))?,
-        None => actor.default_model_config().await?.ok_or_else(|| ApiError::bad_request(msg::NO_DEFAULT_MODEL))?,
+        Some(id) if id.is_nil() => return Err(ClientError::InvalidModelConfig.into()),
+        Some(id) => actor.usable_model_config(id).await?.ok_or(ClientError::InvalidModelConfig)?,
+        None => actor.default_model_config().await?.ok_or(ClientError::NoDefaultModel)?,
     };
     input::check_files(&actor, org, &mut content).await?;
     let labels = req.labels.clone().unwrap_or_default();
@@ -193,10 +195,7 @@ pub async fn patch(
         Some(t) => {
             let t = t.trim();
             if t.is_empty() || t.chars().count() > 200 {
-                return Err(ApiError::validation(vec![sdk::ValidationError {
-                    field: "title".into(),
-                    detail: "The title must be 1–200 characters.".into(),
-                }]));
+                return Err(ApiError::validation(vec![validate::entry("title", Problem::TitleLength)]));
             }
             Some(t.to_string())
         }

@@ -31,7 +31,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::chat_id;
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ClientError};
 use crate::json::ApiQuery;
 use crate::{AppState, convert};
 
@@ -142,7 +142,7 @@ pub async fn stream(
     let id = chat_id(&id)?;
     let after = match p.after_id.as_deref() {
         None | Some("") => 0,
-        Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| ApiError::bad_request("Invalid after_id parameter."))?,
+        Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| ApiError::from(ClientError::InvalidAfterId))?,
     };
     // Refuse before upgrading, so failures are plain HTTP answers.
     let chat = s.store.actor(&auth.subject).chat(id).await?;
