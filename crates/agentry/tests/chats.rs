@@ -178,7 +178,7 @@ async fn create_checks_run_in_the_documented_order() {
         .unwrap();
     assert_eq!(chat.organization_id, w.a.id);
     assert_eq!(chat.workspace_id, Some(alices_a_ws.id));
-    assert_eq!(chat.status, "pending");
+    assert_eq!(chat.status, sdk::ChatStatus::Pending);
     assert_eq!(chat.title, "Build the thing please now today…");
     assert_eq!(chat.last_model_config_id, w.model.id);
     assert_eq!(chat.root_chat_id, chat.id);
@@ -353,7 +353,7 @@ async fn messages_queue_edit_and_interrupt() {
 
     // Interrupt a chat with no worker: it stops and the queue head runs next.
     let after = m.interrupt_chat(chat.id).await.unwrap();
-    assert_eq!(after.status, "pending");
+    assert_eq!(after.status, sdk::ChatStatus::Pending);
     let history = m.chat_messages(chat.id, None, None).await.unwrap();
     assert_eq!(history.messages[0].content, text("q2"), "the queue head was promoted");
     assert_eq!(history.queued_messages.len(), 17);
@@ -390,7 +390,7 @@ async fn archive_cascades_and_pins_reset() {
     let archived = m.chat(chat.id).await.unwrap();
     assert!(archived.archived);
     assert_eq!(archived.pin_order, 0);
-    assert_eq!(archived.status, "waiting", "archiving stops a pending run");
+    assert_eq!(archived.status, sdk::ChatStatus::Waiting, "archiving stops a pending run");
     let e = expect_status(m.update_chat(chat.id, &sdk::UpdateChatRequest { archived: Some(true), ..Default::default() }).await, 400);
     assert!(e.is(&ClientError::ChatAlreadyArchived), "{}", e);
     let e = expect_status(m.update_chat(chat.id, &sdk::UpdateChatRequest { pin_order: Some(1), ..Default::default() }).await, 400);
@@ -481,24 +481,24 @@ async fn stream_sends_a_snapshot_then_live_events() {
 
     let mut stream = m.stream_chat(chat.id, 0).await.unwrap();
     let snapshot = next(&mut stream).await;
-    let kinds: Vec<&str> = snapshot.iter().map(|e| e.kind.as_str()).collect();
+    let kinds: Vec<&str> = snapshot.iter().map(|e| e.kind()).collect();
     assert_eq!(kinds, vec!["status", "message", "queue_update"]);
-    assert_eq!(snapshot[0].status.as_ref().unwrap().status, "pending");
+    assert_eq!(snapshot[0].status(), Some(sdk::ChatStatus::Pending));
 
     let sent = m.send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text("queued one")), ..Default::default() }).await.unwrap();
     assert!(sent.queued);
     let ev = next_of(&mut stream, "queue_update").await;
-    assert_eq!(ev.queued_messages.unwrap().len(), 1);
+    assert!(matches!(&ev, sdk::ChatStreamEvent::QueueUpdate { queued_messages, .. } if queued_messages.len() == 1), "{ev:?}");
     m.interrupt_chat(chat.id).await.unwrap();
     let ev = next_of(&mut stream, "message").await;
-    assert_eq!(ev.message.unwrap().content, text("queued one"));
+    assert_eq!(ev.message().unwrap().content, text("queued one"));
     stream.close().await;
 
     // Resuming after the newest message sends only what is newer.
     let last = m.chat_messages(chat.id, None, Some(1)).await.unwrap().messages[0].id;
     let mut resumed = m.stream_chat(chat.id, last).await.unwrap();
     let snap = next(&mut resumed).await;
-    assert!(snap.iter().all(|e| e.kind != "message"), "{snap:?}");
+    assert!(snap.iter().all(|e| e.kind() != "message"), "{snap:?}");
     w.s.stop().await;
 }
 
@@ -509,7 +509,7 @@ async fn next(s: &mut agentry_client::EventStream<sdk::ChatStreamEvent>) -> Vec<
 async fn next_of(s: &mut agentry_client::EventStream<sdk::ChatStreamEvent>, kind: &str) -> sdk::ChatStreamEvent {
     loop {
         for e in next(s).await {
-            if e.kind == kind {
+            if e.kind() == kind {
                 return e;
             }
         }
@@ -527,18 +527,18 @@ async fn watch_reaches_clients_of_another_server_process() {
     let chat = m.create_chat(&create_req(w.a.id, "cross replica")).await.unwrap();
     let mut stream2 = via2.stream_chat(chat.id, 0).await.unwrap();
     let first = tokio::time::timeout(Duration::from_secs(60), watch.next_batch()).await.unwrap().unwrap().unwrap();
-    assert_eq!((first[0].kind.as_str(), first[0].chat.id), ("created", chat.id));
+    assert_eq!((first[0].kind, first[0].chat.id), (sdk::ChatWatchKind::Created, chat.id));
     next(&mut stream2).await;
 
     // A request to server 1 that changes status and adds a message is seen through server 2.
     m.interrupt_chat(chat.id).await.unwrap();
     let ev = next_of(&mut stream2, "status").await;
-    assert_eq!(ev.status.unwrap().status, "waiting");
+    assert_eq!(ev.status(), Some(sdk::ChatStatus::Waiting));
     let w_ev = tokio::time::timeout(Duration::from_secs(60), watch.next_batch()).await.unwrap().unwrap().unwrap();
-    assert_eq!(w_ev[0].kind, "status_change");
+    assert_eq!(w_ev[0].kind, sdk::ChatWatchKind::StatusChange);
     m.send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text("over there")), ..Default::default() }).await.unwrap();
     let ev = next_of(&mut stream2, "message").await;
-    assert_eq!(ev.message.unwrap().content, text("over there"));
+    assert_eq!(ev.message().unwrap().content, text("over there"));
     common::stop_server_process(child);
     w.s.stop().await;
 }

@@ -5,6 +5,8 @@
 //! plain number here. The store returns these errors, the API maps them onto responses, the
 //! SDK carries their codes, and tests compare against them instead of copying strings.
 
+pub mod chat;
 pub mod errors;
 
+pub use chat::{ChatStatus, LivePart, MessageRole, Part, RetryInfo, Visibility};
 pub use errors::{ClientError, Problem, notices};

@@ -170,7 +170,8 @@ export interface CreateChatRequest {
 }
 
 /** `waiting` is idle (the normal finished state); `pending` is queued for the daemon. */
-export type ChatStatus = "waiting" | "pending" | "running" | "paused" | "completed" | "error" | "requires_action";
+/** Exactly the statuses the database allows (`chats.status`; `agentry_types::ChatStatus`). */
+export type ChatStatus = "waiting" | "pending" | "running" | "error" | "requires_action";
 
 export interface Chat {
   id: string;

@@ -25,6 +25,7 @@ use crate::args::Args;
 use crate::audit::{self, Entry};
 use crate::pubsub::{self, ChangeKind, ChatChange};
 use crate::{Actor, ClientError, Result, StoreError};
+pub use agentry_types::ChatStatus;
 
 /// `last_error` of a chat stopped because its owner may no longer start AI work in its
 /// organization (access taken away, removed from the organization, suspended). One text for
@@ -49,7 +50,8 @@ pub struct Chat {
     pub root_chat_id: Option<Uuid>,
     pub last_model_config_id: Uuid,
     pub title: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ChatStatus,
     pub version: i64,
     pub worker_id: Option<Uuid>,
     pub archived: bool,
@@ -70,7 +72,7 @@ impl Chat {
 
     /// Busy chats queue new messages instead of taking them.
     pub fn is_busy(&self) -> bool {
-        matches!(self.status.as_str(), "pending" | "running" | "requires_action")
+        self.status.is_busy()
     }
 
     pub fn root_id(&self) -> Uuid {
@@ -336,7 +338,7 @@ impl Actor<'_> {
         .execute(&mut *tx)
         .await?;
         if let Some(prompt) = &new.system_prompt {
-            let content = serde_json::json!([{"type": "text", "text": prompt}]);
+            let content = agentry_types::Part::content(&[agentry_types::Part::text(prompt.clone())]);
             messages::insert(&mut tx, id, messages::NewMessage::system(content)).await?;
         }
         messages::insert(

@@ -5,16 +5,16 @@ use std::collections::BTreeMap;
 
 use agentry_sdk as sdk;
 use agentry_store::Actor;
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, ClientError};
 use crate::validate;
-use agentry_types::Problem;
+use agentry_types::{Part, Problem};
 
 /// Content ready to store, and the files it references.
 pub struct ParsedContent {
-    pub parts: Value,
+    pub parts: Vec<Part>,
     pub file_ids: Vec<Uuid>,
     pub first_text: Option<String>,
 }
@@ -46,12 +46,12 @@ pub fn parse_content(content: Option<&Value>) -> ApiResult<(Vec<sdk::ChatInputPa
                     return Err(invalid_part(Problem::PartTextEmpty { index: i }));
                 }
                 first_text.get_or_insert_with(|| text.clone());
-                parts.push(json!({"type": "text", "text": text}));
+                parts.push(Part::text(text));
             }
             "file" => {
                 let id = part.file_id.ok_or_else(|| invalid_part(Problem::PartFileIdRequired { index: i }))?;
                 file_ids.push(id);
-                parts.push(json!({"type": "file", "file_id": id}));
+                parts.push(Part::File { file_id: id, media_type: None, name: None });
             }
             "file-reference" => {
                 let name = part.file_name.as_deref().unwrap_or("").trim();
@@ -62,30 +62,26 @@ pub fn parse_content(content: Option<&Value>) -> ApiResult<(Vec<sdk::ChatInputPa
                 if start < 1 || end < start {
                     return Err(invalid_part(Problem::PartLineRange { index: i }));
                 }
-                parts.push(json!({
-                    "type": "file-reference", "file_name": name, "start_line": start, "end_line": end,
-                    "content": part.content.clone().unwrap_or_default(),
-                }));
+                parts.push(Part::FileReference {
+                    file_name: name.to_string(),
+                    start_line: start,
+                    end_line: end,
+                    content: part.content.clone().unwrap_or_default(),
+                });
             }
             other => return Err(invalid_part(Problem::PartType { index: i, kind: other.to_string() })),
         }
         parsed.push(part);
     }
-    Ok((parsed, ParsedContent { parts: Value::Array(parts), file_ids, first_text }))
+    Ok((parsed, ParsedContent { parts, file_ids, first_text }))
 }
 
 /// Every file part must name a file the caller can read, uploaded for `org`. Fills in the
 /// media type of each file part.
 pub async fn check_files(actor: &Actor<'_>, org: Uuid, content: &mut ParsedContent) -> ApiResult<()> {
-    let Some(parts) = content.parts.as_array_mut() else { return Ok(()) };
-    let mut file_index = 0;
-    for (i, part) in parts.iter_mut().enumerate() {
-        if part["type"] != "file" {
-            continue;
-        }
-        let id = content.file_ids[file_index];
-        file_index += 1;
-        let meta = match actor.chat_file_meta(id).await {
+    for (i, part) in content.parts.iter_mut().enumerate() {
+        let Part::File { file_id, media_type, name } = part else { continue };
+        let meta = match actor.chat_file_meta(*file_id).await {
             Ok(m) => m,
             Err(agentry_store::StoreError::NotFound) => {
                 return Err(invalid_part(Problem::PartFileMissing { index: i }));
@@ -95,8 +91,8 @@ pub async fn check_files(actor: &Actor<'_>, org: Uuid, content: &mut ParsedConte
         if meta.organization_id != org {
             return Err(ClientError::FileInOtherOrganization { index: i }.into());
         }
-        part["media_type"] = json!(meta.mimetype);
-        part["name"] = json!(meta.name);
+        *media_type = Some(meta.mimetype);
+        *name = Some(meta.name);
     }
     Ok(())
 }
@@ -177,6 +173,7 @@ pub fn label_filter(raw_query: Option<&str>) -> ApiResult<BTreeMap<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn titles() {
@@ -192,6 +189,6 @@ mod tests {
         assert_eq!(*e.error, ClientError::InvalidInputPart { problem: Problem::PartTextEmpty { index: 1 } });
         assert_eq!(parse_content(Some(&json!([]))).err().unwrap().error, Box::new(ClientError::ContentRequired));
         let (_, ok) = parse_content(Some(&json!([{"type": " TEXT ", "text": " hi "}]))).unwrap();
-        assert_eq!(ok.parts, json!([{"type": "text", "text": "hi"}]));
+        assert_eq!(Part::content(&ok.parts), json!([{"type": "text", "text": "hi"}]));
     }
 }

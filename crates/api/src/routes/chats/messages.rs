@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use super::{chat_id, input};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ClientError};
+use agentry_types::Part;
 use crate::json::{ApiJson, ApiQuery};
 use crate::{AppState, convert};
 
@@ -79,7 +80,7 @@ pub async fn send(
         && (m.is_nil() || actor.usable_model_config(m).await?.is_none()) {
             return Err(ClientError::InvalidModelConfig.into());
         }
-    let sent = actor.send_message(chat.id, content.parts, req.model_config_id, busy, &content.file_ids).await?;
+    let sent = actor.send_message(chat.id, Part::content(&content.parts), req.model_config_id, busy, &content.file_ids).await?;
     Ok(Json(match sent {
         Sent::Message(m) => sdk::CreateChatMessageResponse { queued: false, message: Some(convert::message(m)), queued_message: None },
         Sent::Queued(q) => sdk::CreateChatMessageResponse { queued: true, message: None, queued_message: Some(convert::queued(q)) },
@@ -105,7 +106,7 @@ pub async fn edit(
     actor.may_start_ai_work(&chat)?;
     let (_, mut content) = input::parse_content(req.content.as_ref())?;
     input::check_files(&actor, chat.organization_id, &mut content).await?;
-    let m = actor.edit_message(chat.id, message_id, content.parts, &content.file_ids).await?;
+    let m = actor.edit_message(chat.id, message_id, Part::content(&content.parts), &content.file_ids).await?;
     Ok(Json(sdk::EditChatMessageResponse { message: convert::message(m) }))
 }
 

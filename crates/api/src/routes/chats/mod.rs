@@ -164,7 +164,7 @@ pub async fn create(
             model_config_id: model.id,
             title: input::title_from(content.first_text.as_deref()),
             system_prompt: req.system_prompt.clone().filter(|p| !p.trim().is_empty()),
-            content: content.parts,
+            content: agentry_types::Part::content(&content.parts),
             labels,
             dynamic_tools: (!tools.is_empty()).then(|| serde_json::to_value(&tools).expect("tools serialize")),
             file_ids: content.file_ids,
