@@ -58,10 +58,8 @@ impl ApiError {
     /// The response body, as clients see it.
     pub fn body(&self) -> ErrorBody {
         let message = self.error.message();
-        let mut validations = Vec::new();
-        if let Some(field) = self.error.field() {
-            validations.push(ValidationError { field, detail: message.clone() });
-        }
+        let mut validations: Vec<ValidationError> =
+            self.error.validations().into_iter().map(|(field, detail)| ValidationError { field, detail }).collect();
         validations.extend(self.validations.iter().cloned());
         ErrorBody {
             message,

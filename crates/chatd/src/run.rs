@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::daemon::{Shared, Stop};
+use crate::state::{Shared, Stop};
 use crate::tools::{self, ToolCtx, ToolOutput};
 use crate::{cost, prompt, title};
 

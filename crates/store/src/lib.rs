@@ -16,6 +16,7 @@ pub mod audit;
 pub mod auth_cache;
 pub mod chats;
 mod error;
+pub mod may;
 pub mod members;
 pub mod orgs;
 pub mod parts;

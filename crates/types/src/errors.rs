@@ -220,7 +220,8 @@ catalogue! {
     InvalidMessageLimit => "invalid_message_limit", 400, "Invalid limit parameter (1-200).";
     InvalidBusyBehavior => "invalid_busy_behavior", 400, "Invalid busy_behavior value.";
     InvalidChatSearch => "invalid_chat_search", 400, "Invalid search query.";
-    InvalidLabels => "invalid_labels", 400, "Invalid labels.";
+    /// Labels break their rules; each problem is a validation entry.
+    InvalidLabels { problems: Vec<(String, Problem)> } => "invalid_labels", 400, "Invalid labels.";
     InvalidLabelFilter { value: String } => "invalid_label_filter", 400, "Invalid label filter: {value:?}.",
         detail = "Use label=key:value.";
     TooManyDynamicTools => "too_many_dynamic_tools", 400, "Too many dynamic tools.";
@@ -272,6 +273,15 @@ catalogue! {
 }
 
 impl ClientError {
+    /// The `validations` entries `(field, detail)` the error carries: one for the field the
+    /// catalogue names (detail = the message), or the problems it lists.
+    pub fn validations(&self) -> Vec<(String, String)> {
+        match self {
+            ClientError::InvalidLabels { problems } => problems.iter().map(|(f, p)| (f.clone(), p.to_string())).collect(),
+            other => other.field().map(|f| vec![(f, other.message())]).unwrap_or_default(),
+        }
+    }
+
     /// Extra top-level fields of the response body, for errors that carry data clients read.
     pub fn extra(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut m = serde_json::Map::new();

@@ -5,19 +5,23 @@
 use agentry_rbac::{Action, Object, ResourceType};
 use agentry_sdk as sdk;
 use axum::Json;
+use axum::extract::State;
 use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult, ClientError};
 use agentry_types::errors::CheckProblem;
 use crate::json::ApiJson;
+use crate::AppState;
 
 #[utoipa::path(post, path = "/api/v2/authcheck", tag = "authorization", request_body = sdk::AuthorizationRequest,
     responses((status = 200, body = std::collections::BTreeMap<String, bool>), (status = 400, body = sdk::Response)))]
 pub async fn check(
+    State(s): State<AppState>,
     auth: Auth,
     ApiJson(req): ApiJson<sdk::AuthorizationRequest>,
 ) -> ApiResult<Json<sdk::AuthorizationResponse>> {
+    let actor = s.store.actor(&auth.subject);
     if req.checks.len() > 1000 {
         return Err(ClientError::TooManyAuthorizationChecks.into());
     }
@@ -41,7 +45,7 @@ pub async fn check(
         if let Some(id) = c.object.resource_id {
             obj = obj.with_id(id);
         }
-        out.insert(key, auth.subject.can(action, &obj));
+        out.insert(key, actor.may(action, &obj));
     }
     Ok(Json(out))
 }

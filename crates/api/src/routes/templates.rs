@@ -2,7 +2,6 @@
 //! `/api/v2/templates/{id}/versions`: an organization's workspace templates and their immutable
 //! versions.
 
-use agentry_rbac::{Action, Object, ResourceType};
 use agentry_sdk as sdk;
 use agentry_store::templates::{NewTemplate, TemplateParameter, TemplatePatch, TemplateQuery, check_parameter_defs};
 use axum::Json;
@@ -119,9 +118,7 @@ pub async fn create(
     let actor = s.store.actor(&auth.subject);
     let o = actor.organization(&org).await?;
     // Refuse before validating so a caller without the permission learns nothing more.
-    if !auth.subject.can(Action::Create, &Object::new(ResourceType::Template).in_org(o.id)) {
-        return Err(ApiError::forbidden());
-    }
+    actor.may_create_template(o.id)?;
     let mut v = Vec::new();
     validate::name("name", &req.name, &mut v);
     let startup_script = req.startup_script.unwrap_or_default();
@@ -162,9 +159,7 @@ pub async fn update(
 ) -> ApiResult<Json<sdk::Template>> {
     let actor = s.store.actor(&auth.subject);
     let t = actor.template(path_id(&id)?).await?;
-    if !auth.subject.can(Action::Update, &agentry_store::templates::template_object(t.id, t.organization_id)) {
-        return Err(ApiError::forbidden());
-    }
+    actor.may_update_template(&t)?;
     let mut v = Vec::new();
     if let Some(name) = &req.name {
         validate::name("name", name, &mut v);

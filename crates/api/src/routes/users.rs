@@ -1,6 +1,6 @@
 //! `/api/v2/users/...`: first-user set-up, login/logout, users, site roles, API keys.
 
-use agentry_rbac::{Action, Object, ResourceType, SiteRole, may_assign_site_role};
+use agentry_rbac::SiteRole;
 use agentry_sdk as sdk;
 use agentry_store::users::{NewUser, UserQuery, UserRef};
 use axum::Json;
@@ -231,9 +231,7 @@ pub async fn create(
     ApiJson(req): ApiJson<sdk::CreateUserRequest>,
 ) -> ApiResult<(StatusCode, Json<sdk::User>)> {
     // Refuse before validating or hashing so a caller without the permission learns nothing.
-    if !auth.subject.can(Action::Create, &Object::new(ResourceType::User)) {
-        return Err(ApiError::forbidden());
-    }
+    s.store.actor(&auth.subject).may_create_user()?;
     check_new_user(&req.email, &req.username, &req.password)?;
     let hashed_password = hash_password(req.password).await?;
     let new = NewUser {
@@ -338,13 +336,13 @@ pub async fn delete_key(
 }
 
 #[utoipa::path(get, path = "/api/v2/users/roles", tag = "users", responses((status = 200, body = Vec<sdk::AssignableRole>)))]
-pub async fn site_roles(auth: Auth) -> Json<Vec<sdk::AssignableRole>> {
-    let can_assign = auth.subject.can(Action::Assign, &Object::new(ResourceType::AssignRole));
+pub async fn site_roles(State(s): State<AppState>, auth: Auth) -> Json<Vec<sdk::AssignableRole>> {
+    let actor = s.store.actor(&auth.subject);
     Json(
         SiteRole::ALL
             .into_iter()
             .map(|r| {
-                let assignable = can_assign && may_assign_site_role(&auth.subject, r);
+                let assignable = actor.may_assign_site_role(r);
                 convert::role(r.role(), r.display_name(), None, assignable)
             })
             .collect(),

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use agentry_agent::ExecuteRequest;
-use agentry_rbac::{Action, Object, ResourceType};
+use agentry_rbac::Action;
 use agentry_sdk as sdk;
 use agentry_store::templates::{ParameterValue, resolve_parameters};
 use agentry_store::users::UserRef;
@@ -110,10 +110,7 @@ pub async fn create(
     let actor = s.store.actor(&auth.subject);
     let o = actor.organization(&org).await?;
     let owner = actor.user(&UserRef::parse(&user)).await?;
-    let obj = Object::new(ResourceType::Workspace).owned_by(owner.id).in_org(o.id);
-    if !auth.subject.can(Action::Create, &obj) {
-        return Err(ApiError::forbidden());
-    }
+    actor.may_create_workspace(owner.id, o.id)?;
     let values = parameter_values(req.rich_parameter_values);
     // Report every bad field at once. The store repeats each check (and the ones about the
     // template's access and organization) authoritatively; this pass only gathers details.

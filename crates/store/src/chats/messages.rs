@@ -285,7 +285,7 @@ impl Actor<'_> {
             .bind(chat.id)
             .fetch_one(&mut *tx)
             .await?;
-        super::files::link(&mut tx, chat.id, file_ids).await?;
+        super::files::link(&mut tx, chat.id, chat.organization_id, file_ids).await?;
 
         let sent = if chat.is_busy() || queued_count > 0 {
             if queued_count >= MAX_QUEUED {
@@ -342,7 +342,7 @@ impl Actor<'_> {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM chat_queued_messages WHERE chat_id = $1").bind(chat.id).execute(&mut *tx).await?;
-        super::files::link(&mut tx, chat.id, file_ids).await?;
+        super::files::link(&mut tx, chat.id, chat.organization_id, file_ids).await?;
         let msg = insert(&mut tx, chat.id, NewMessage::user(content, me, old.model_config_id)).await?;
         set_pending(&mut tx, chat.id).await?;
         for kind in [ChangeKind::Message, ChangeKind::Queue, ChangeKind::StatusChange] {

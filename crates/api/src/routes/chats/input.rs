@@ -9,7 +9,6 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, ClientError};
-use crate::validate;
 use agentry_types::{Part, Problem};
 
 /// Content ready to store, and the files it references.
@@ -79,21 +78,7 @@ pub fn parse_content(content: Option<&Value>) -> ApiResult<(Vec<sdk::ChatInputPa
 /// Every file part must name a file the caller can read, uploaded for `org`. Fills in the
 /// media type of each file part.
 pub async fn check_files(actor: &Actor<'_>, org: Uuid, content: &mut ParsedContent) -> ApiResult<()> {
-    for (i, part) in content.parts.iter_mut().enumerate() {
-        let Part::File { file_id, media_type, name } = part else { continue };
-        let meta = match actor.chat_file_meta(*file_id).await {
-            Ok(m) => m,
-            Err(agentry_store::StoreError::NotFound) => {
-                return Err(invalid_part(Problem::PartFileMissing { index: i }));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if meta.organization_id != org {
-            return Err(ClientError::FileInOtherOrganization { index: i }.into());
-        }
-        *media_type = Some(meta.mimetype);
-        *name = Some(meta.name);
-    }
+    actor.check_files(org, &mut content.parts).await?;
     Ok(())
 }
 
@@ -115,37 +100,33 @@ pub fn title_from(text: Option<&str>) -> String {
     title
 }
 
-pub fn check_labels(labels: &BTreeMap<String, String>) -> ApiResult<()> {
-    let mut v = Vec::new();
+pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<(), ClientError> {
+    let mut problems = Vec::new();
     if labels.len() > 50 {
-        v.push(validate::entry("labels", Problem::TooManyLabels));
+        problems.push(("labels".to_string(), Problem::TooManyLabels));
     }
     for (k, val) in labels {
         if k.trim().is_empty() || k.len() > 64 || val.trim().is_empty() || val.len() > 256 {
-            v.push(validate::entry(&format!("labels.{k}"), Problem::LabelSize));
+            problems.push((format!("labels.{k}"), Problem::LabelSize));
         }
     }
-    if v.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::with_validations(ClientError::InvalidLabels, v))
-    }
+    if problems.is_empty() { Ok(()) } else { Err(ClientError::InvalidLabels { problems }) }
 }
 
-pub fn check_dynamic_tools(tools: &[sdk::DynamicTool]) -> ApiResult<()> {
+pub fn check_dynamic_tools(tools: &[sdk::DynamicTool]) -> Result<(), ClientError> {
     if tools.len() > 250 {
-        return Err(ClientError::TooManyDynamicTools.into());
+        return Err(ClientError::TooManyDynamicTools);
     }
     let mut seen = std::collections::BTreeSet::new();
     for t in tools {
         if t.name.trim().is_empty() {
-            return Err(ClientError::DynamicToolNameEmpty.into());
+            return Err(ClientError::DynamicToolNameEmpty);
         }
         if !seen.insert(t.name.as_str()) {
-            return Err(ClientError::DuplicateDynamicTool { name: t.name.clone() }.into());
+            return Err(ClientError::DuplicateDynamicTool { name: t.name.clone() });
         }
         if !t.input_schema.is_object() {
-            return Err(ClientError::InvalidDynamicTool { name: t.name.clone() }.into());
+            return Err(ClientError::InvalidDynamicTool { name: t.name.clone() });
         }
     }
     Ok(())

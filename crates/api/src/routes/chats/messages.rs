@@ -176,43 +176,13 @@ pub async fn tool_results(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// One LLM client per process (connection pools are shared).
-fn llm() -> ApiResult<&'static agentry_llm::Client> {
-    static CLIENT: std::sync::OnceLock<agentry_llm::Client> = std::sync::OnceLock::new();
-    if let Some(c) = CLIENT.get() {
-        return Ok(c);
-    }
-    let c = agentry_llm::Client::new().map_err(ApiError::internal)?;
-    Ok(CLIENT.get_or_init(|| c))
-}
-
 #[utoipa::path(post, path = "/api/experimental/chats/{chat}/title/regenerate", tag = "chats", params(("chat" = Uuid, Path)),
     responses((status = 200, body = sdk::Chat), (status = 403, body = sdk::Response), (status = 404, body = sdk::Response), (status = 409, body = sdk::Response), (status = 502, body = sdk::Response)))]
 pub async fn regenerate_title(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<sdk::Chat>> {
     let id = chat_id(&id)?;
-    let actor = s.store.actor(&auth.subject);
-    let chat = actor.chat(id).await?;
-    // Asking the model for a title is a model run: the same rule as sending a message.
-    actor.may_start_ai_work(&chat)?;
-    s.store.system().check_usage_limit(chat.owner_id).await?;
-    let model = match actor.usable_model_config(chat.last_model_config_id).await? {
-        Some(m) => m,
-        None => actor.default_model_config().await?.ok_or(ClientError::NoDefaultModel)?,
-    };
-    let first = actor.first_user_text(&chat).await?.unwrap_or_default();
-    // One regeneration at a time per chat (a second, or a rename, meanwhile is a 409).
-    actor.begin_title_regeneration(&chat).await?;
-    let generated = agentry_chatd::title::generate(&s.store, llm()?, &model, &first).await;
-    let title = match &generated {
-        Ok(t) => Some(t.as_str()),
-        Err(e) => {
-            tracing::warn!(chat = %chat.id, error = %e, "title generation failed");
-            None
-        }
-    };
-    let chat = actor.finish_title_regeneration(&chat, title).await?;
-    if let Err(e) = generated {
-        return Err(ClientError::TitleGenerationFailed { reason: e.to_string() }.into());
-    }
+    let chat = agentry_chatd::title::regenerate(&s.store, &auth.subject, id).await.map_err(|e| match e {
+        agentry_chatd::title::RegenerateError::Store(e) => ApiError::from(e),
+        agentry_chatd::title::RegenerateError::Setup(e) => ApiError::internal(e),
+    })?;
     Ok(Json(convert::chat(chat, Vec::new())))
 }

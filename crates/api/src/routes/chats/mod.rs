@@ -12,9 +12,8 @@ mod input;
 pub mod messages;
 pub mod stream;
 
-use agentry_rbac::{Action, Object, ResourceType};
 use agentry_sdk as sdk;
-use agentry_store::chats::{ChatPatch, ChatQuery, NewChat, OwnerFilter};
+use agentry_store::chats::{ChatExtras, ChatPatch, ChatQuery, NewChat, NewContent, OwnerFilter};
 use agentry_store::users::UserRef;
 use agentry_store::{Actor, StoreError};
 use axum::Json;
@@ -119,55 +118,25 @@ pub async fn create(
     ApiJson(req): ApiJson<sdk::CreateChatRequest>,
 ) -> ApiResult<(StatusCode, Json<sdk::Chat>)> {
     let actor = s.store.actor(&auth.subject);
-    // The checks run in the order SPEC §3.1 fixes, so each failure has one answer.
-    let org = match req.organization_id {
-        Some(o) if !o.is_nil() => o,
-        _ => return Err(ClientError::OrganizationRequired.into()),
-    };
-    if !auth.subject.is_member_of(org) {
-        return Err(ClientError::NotAMember.into());
-    }
-    let me = auth.subject.user_id();
-    if !auth.subject.can(Action::Create, &Object::new(ResourceType::Chat).owned_by(me).in_org(org)) {
-        return Err(ApiError::forbidden());
-    }
-    let (_, mut content) = input::parse_content(req.content.as_ref())?;
-    if let Some(p) = &req.system_prompt
-        && p.chars().count() > 10_000 {
-            return Err(ClientError::SystemPromptTooLong.into());
-        }
-    if let Some(ws) = req.workspace_id {
-        let ws = match actor.workspace_for_chat(ws).await {
-            Ok(ws) => ws,
-            Err(StoreError::NotFound) => return Err(ClientError::WorkspaceNotFound { field: None }.into()),
-            Err(e) => return Err(e.into()),
-        };
-        if ws.organization_id != org {
-            return Err(ClientError::WorkspaceInOtherOrganization.into());
-        }
-    }
-    let model = match req.model_config_id {
-        Some(id) if id.is_nil() => return Err(ClientError::InvalidModelConfig.into()),
-        Some(id) => actor.usable_model_config(id).await?.ok_or(ClientError::InvalidModelConfig)?,
-        None => actor.default_model_config().await?.ok_or(ClientError::NoDefaultModel)?,
-    };
-    input::check_files(&actor, org, &mut content).await?;
+    // Decoding only: the store runs the checks of SPEC §3.1 in their order and reports what
+    // was found wrong here at its place in that order.
+    let content = input::parse_content(req.content.as_ref())
+        .map(|(_, c)| NewContent { title: input::title_from(c.first_text.as_deref()), parts: c.parts })
+        .map_err(|e| *e.error);
     let labels = req.labels.clone().unwrap_or_default();
-    input::check_labels(&labels)?;
     let tools = req.unsafe_dynamic_tools.clone().unwrap_or_default();
-    input::check_dynamic_tools(&tools)?;
-
+    let extras = input::check_labels(&labels).and_then(|()| input::check_dynamic_tools(&tools)).map(|()| ChatExtras {
+        labels,
+        dynamic_tools: (!tools.is_empty()).then(|| serde_json::to_value(&tools).expect("tools serialize")),
+    });
     let chat = actor
         .create_chat(NewChat {
-            organization_id: org,
+            organization_id: req.organization_id,
+            content,
+            system_prompt: req.system_prompt.clone(),
             workspace_id: req.workspace_id,
-            model_config_id: model.id,
-            title: input::title_from(content.first_text.as_deref()),
-            system_prompt: req.system_prompt.clone().filter(|p| !p.trim().is_empty()),
-            content: agentry_types::Part::content(&content.parts),
-            labels,
-            dynamic_tools: (!tools.is_empty()).then(|| serde_json::to_value(&tools).expect("tools serialize")),
-            file_ids: content.file_ids,
+            model_config_id: req.model_config_id,
+            extras,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(chat_response(&actor, chat).await?)))
@@ -202,7 +171,7 @@ pub async fn patch(
         None => None,
     };
     if let Some(labels) = &req.labels {
-        input::check_labels(labels)?;
+        input::check_labels(labels).map_err(ApiError::from)?;
     }
     let patch = ChatPatch {
         title,
