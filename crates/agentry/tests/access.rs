@@ -5,6 +5,8 @@
 
 mod common;
 
+use agentry_sdk::ClientError;
+
 use std::time::Duration;
 
 use agentry_client::Client;
@@ -14,10 +16,6 @@ use common::chat::{WAIT, create_chat, setup_provider, text, wait_status};
 use common::{TestServer, expect_status};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-/// The text of `last_error` when the owner lost access (SPEC §7).
-const NO_AI_ACCESS: &str = "The chat owner no longer has access to start AI work in this organization.";
-
 
 /// Org A; alice is a member of it with agents-access; the default model runs on the fake.
 struct World {
@@ -93,16 +91,16 @@ async fn queued_turns_are_kept_and_never_answered(how: Revoke) {
     revoke(&w, how).await;
     // The site owner can read any chat, whatever happened to alice.
     let after = wait_status(&w.owner, chat.id, |s| matches!(s, "waiting" | "error")).await;
-    assert_eq!(after.status, "error", "{how:?}: {:?}", after.last_error);
-    assert_eq!(after.last_error.as_deref(), Some(NO_AI_ACCESS), "{how:?}");
+    assert_eq!(after.status, sdk::ChatStatus::Error, "{how:?}: {:?}", after.last_error);
+    assert_eq!(after.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()), "{how:?}");
     // Give a (wrong) promotion time to happen, then look again.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let page = w.owner.chat_messages(chat.id, None, Some(200)).await.unwrap();
     let queued: Vec<String> = page.queued_messages.iter().map(|q| q.content[0]["text"].as_str().unwrap_or_default().to_string()).collect();
     assert_eq!(queued, ["two", "three", "four"], "{how:?}: queued messages are kept");
-    assert!(page.messages.iter().all(|m| m.role != "user" || m.content[0]["text"] == "one"), "{how:?}: nothing was promoted");
+    assert!(page.messages.iter().all(|m| m.role != sdk::MessageRole::User || m.content[0]["text"] == "one"), "{how:?}: nothing was promoted");
     assert_eq!(w.fake.requests().len(), 1, "{how:?}: the model was called only for the first turn");
-    assert_eq!(w.owner.chat(chat.id).await.unwrap().status, "error");
+    assert_eq!(w.owner.chat(chat.id).await.unwrap().status, sdk::ChatStatus::Error);
 }
 
 #[tokio::test]
@@ -136,8 +134,8 @@ async fn a_pending_chat_of_a_removed_member_is_not_run_by_another_process() {
     w.fake.set_handler(|_| Some(Turn::text("must not be asked")));
     let (_daemon, _url) = common::spawn_server_process(&w.s.database_url);
     let after = wait_status(&w.owner, chat.id, |s| matches!(s, "waiting" | "error")).await;
-    assert_eq!(after.last_error.as_deref(), Some(NO_AI_ACCESS));
-    assert_eq!(after.status, "error");
+    assert_eq!(after.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()));
+    assert_eq!(after.status, sdk::ChatStatus::Error);
     assert!(w.fake.requests().is_empty(), "the model was called for a member who had been removed");
     let page = w.owner.chat_messages(chat.id, None, Some(200)).await.unwrap();
     assert_eq!(page.queued_messages.len(), 1, "the queued message is kept");
@@ -163,8 +161,8 @@ async fn a_running_turn_does_not_run_its_next_tool_call_after_removal_on_another
     w.fake.wait_for_requests(1, WAIT).await;
     revoke(&w, Revoke::Removal).await;
     let after = wait_status(&w.owner, chat.id, |s| matches!(s, "waiting" | "error")).await;
-    assert_eq!(after.status, "error");
-    assert_eq!(after.last_error.as_deref(), Some(NO_AI_ACCESS));
+    assert_eq!(after.status, sdk::ChatStatus::Error);
+    assert_eq!(after.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let all = w.owner.chats("owner:all").await.unwrap();
     assert!(
@@ -190,7 +188,7 @@ async fn a_tool_call_after_the_role_is_revoked_does_not_run() {
     w.fake.wait_for_requests(1, WAIT).await;
     revoke(&w, Revoke::Role).await;
     let after = wait_status(&w.alice, chat.id, |s| matches!(s, "waiting" | "error")).await;
-    assert_eq!(after.last_error.as_deref(), Some(NO_AI_ACCESS));
+    assert_eq!(after.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()));
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let all = w.owner.chats("owner:all").await.unwrap();
     assert!(all.iter().all(|c| c.children.is_empty() && c.title != "spawned-after-revoke"));
@@ -203,7 +201,7 @@ async fn a_tool_call_after_the_role_is_revoked_does_not_run() {
         .await
         .unwrap();
     let done = wait_status(&w.alice, chat.id, |s| matches!(s, "waiting" | "error")).await;
-    assert_eq!(done.status, "waiting", "{:?}", done.last_error);
+    assert_eq!(done.status, sdk::ChatStatus::Waiting, "{:?}", done.last_error);
 }
 
 /// Waits until the socket ends (closed, errored) and returns how long that took.
@@ -287,7 +285,7 @@ async fn a_site_owner_who_is_not_a_member_may_not_start_ai_work_there() {
             .await,
         403,
     );
-    assert_eq!(e.message(), Some("You are not a member of the specified organization."));
+    assert!(e.is(&ClientError::NotAMember), "{}", e);
 
     w.owner.add_member("org-b", "owner").await.unwrap();
     let got = w.owner.authcheck(&sdk::AuthorizationRequest { checks }).await.unwrap();
@@ -799,18 +797,18 @@ async fn an_interrupt_does_not_promote_the_queue_of_an_owner_who_lost_access() {
     revoke(&w, Revoke::Role).await;
     // Stopping is not AI work: alice may still interrupt her own chat.
     let after = w.alice.interrupt_chat(chat.id).await.unwrap();
-    assert_eq!(after.status, "error");
-    assert_eq!(after.last_error.as_deref(), Some(NO_AI_ACCESS));
+    assert_eq!(after.status, sdk::ChatStatus::Error);
+    assert_eq!(after.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()));
     let page = w.alice.chat_messages(chat.id, None, Some(200)).await.unwrap();
     assert_eq!(page.queued_messages.len(), 2, "the queue is kept");
-    assert_eq!(page.messages.iter().filter(|m| m.role == "user").count(), 1, "nothing was promoted");
+    assert_eq!(page.messages.iter().filter(|m| m.role == sdk::MessageRole::User).count(), 1, "nothing was promoted");
 
     // Nothing is lost: with access back, alice sends the kept queue on explicitly.
     expect_status(w.alice.promote_queued_message(chat.id, page.queued_messages[0].id).await, 403);
     w.owner.update_member_roles(&w.a.id.to_string(), "alice", &["agents-access"]).await.unwrap();
     let promoted = w.alice.promote_queued_message(chat.id, page.queued_messages[0].id).await.unwrap();
     assert_eq!(promoted.content[0]["text"], "two");
-    assert_eq!(w.alice.chat(chat.id).await.unwrap().status, "pending");
+    assert_eq!(w.alice.chat(chat.id).await.unwrap().status, sdk::ChatStatus::Pending);
 }
 
 /// Item 1: subagents follow their root. The owner loses access while a child runs and the root
@@ -846,8 +844,8 @@ async fn a_subagent_and_its_root_stop_when_the_owner_loses_access() {
     let child = w.alice.chats("owner:me").await.unwrap().into_iter().find(|c| c.id == root.id).unwrap().children[0].clone();
     let child_after = wait_status(&w.alice, child.id, |s| matches!(s, "waiting" | "error")).await;
     for c in [&root_after, &child_after] {
-        assert_eq!(c.status, "error", "{}", c.title);
-        assert_eq!(c.last_error.as_deref(), Some(NO_AI_ACCESS), "{}", c.title);
+        assert_eq!(c.status, sdk::ChatStatus::Error, "{}", c.title);
+        assert_eq!(c.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()), "{}", c.title);
     }
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(w.fake.requests().len(), asked, "the model was called after the owner lost access");

@@ -3,6 +3,8 @@
 
 mod common;
 
+use agentry_sdk::ClientError;
+
 use std::time::Duration;
 
 use agentry_client::Client;
@@ -105,15 +107,15 @@ async fn collect_until(stream: &mut Events, stop: impl Fn(&[sdk::ChatStreamEvent
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match tokio::time::timeout(left, stream.recv()).await {
             Ok(Some(e)) => all.push(e),
-            Ok(None) => panic!("stream ended; events so far: {:?}", all.iter().map(|e| &e.kind).collect::<Vec<_>>()),
-            Err(_) => panic!("timed out; events so far: {:?}", all.iter().map(|e| &e.kind).collect::<Vec<_>>()),
+            Ok(None) => panic!("stream ended; events so far: {:?}", all.iter().map(|e| e.kind()).collect::<Vec<_>>()),
+            Err(_) => panic!("timed out; events so far: {:?}", all.iter().map(|e| e.kind()).collect::<Vec<_>>()),
         }
     }
     all
 }
 
 fn is_final_answer(events: &[sdk::ChatStreamEvent], needle: &str) -> bool {
-    events.iter().any(|e| e.kind == "message" && e.message.as_ref().is_some_and(|m| m.role == "assistant" && text_of(m).contains(needle)))
+    events.iter().any(|e| e.kind() == "message" && e.message().is_some_and(|m| m.role == sdk::MessageRole::Assistant && text_of(m).contains(needle)))
 }
 
 fn last_tool_message(req: &RecordedRequest) -> Option<String> {
@@ -138,7 +140,7 @@ async fn the_agents_execute_tool_runs_in_the_workspace_sandbox() {
     ]);
     let chat = create_chat(&w.alice, w.a.id, "Look around").await;
     let chat = idle(&w.alice, chat.id).await;
-    assert_eq!(chat.status, "waiting", "{:?}", chat.last_error);
+    assert_eq!(chat.status, sdk::ChatStatus::Waiting, "{:?}", chat.last_error);
     let h = history(&w.alice, chat.id).await;
     let exec = h.iter().flat_map(|m| parts_of(m, "tool-result")).find(|p| p["tool_name"] == "execute").expect("execute ran");
     assert_eq!(exec["is_error"], false, "{exec}");
@@ -189,14 +191,14 @@ async fn agent_lists_templates_creates_a_workspace_and_executes_in_its_org() {
     // Deltas of the answer arrived before the answer's message.
     let first_part = events
         .iter()
-        .position(|e| e.kind == "message_part" && e.message_part.as_ref().is_some_and(|p| p["part"]["text"].as_str().is_some_and(|t| t.contains("All"))))
+        .position(|e| e.kind() == "message_part" && e.message_part().is_some_and(|p| matches!(&p.part, sdk::Part::Text { text } if text.contains("All"))))
         .expect("text deltas were streamed");
-    let final_msg = events.iter().position(|e| e.kind == "message" && e.message.as_ref().is_some_and(|m| text_of(m).contains("All done"))).unwrap();
+    let final_msg = events.iter().position(|e| e.kind() == "message" && e.message().is_some_and(|m| text_of(m).contains("All done"))).unwrap();
     assert!(first_part < final_msg);
-    assert!(events.iter().any(|e| e.kind == "message_part" && e.message_part.as_ref().is_some_and(|p| p["part"]["type"] == "tool-call")));
+    assert!(events.iter().any(|e| e.kind() == "message_part" && e.message_part().is_some_and(|p| matches!(p.part, sdk::Part::ToolCall { .. }))));
 
     let chat = idle(&w.alice, chat.id).await;
-    assert_eq!(chat.status, "waiting", "{:?}", chat.last_error);
+    assert_eq!(chat.status, sdk::ChatStatus::Waiting, "{:?}", chat.last_error);
     let h = history(&w.alice, chat.id).await;
     let roles: Vec<&str> = h.iter().map(|m| m.role.as_str()).collect();
     assert_eq!(roles, ["user", "assistant", "tool", "assistant", "tool", "assistant", "tool", "assistant"]);
@@ -257,7 +259,7 @@ async fn another_orgs_template_is_refused_and_a_subagent_reports_back() {
     });
     let chat = create_chat(&w.alice, w.a.id, "Use org B's template, then delegate").await;
     let chat = idle(&w.alice, chat.id).await;
-    assert_eq!(chat.status, "waiting", "{:?}", chat.last_error);
+    assert_eq!(chat.status, sdk::ChatStatus::Waiting, "{:?}", chat.last_error);
     let h = history(&w.alice, chat.id).await;
 
     // The cross-organization template was a tool error naming list_templates; nothing was created.
@@ -299,15 +301,15 @@ async fn interrupt_keeps_the_partial_reply() {
     ]));
     let chat = create_chat(&w.alice, w.a.id, "Talk for a while").await;
     let mut stream = open_stream(&w.alice, chat.id).await;
-    collect_until(&mut stream, |e| e.iter().filter(|e| e.kind == "message_part").count() >= 5).await;
+    collect_until(&mut stream, |e| e.iter().filter(|e| e.kind() == "message_part").count() >= 5).await;
     w.alice.interrupt_chat(chat.id).await.unwrap();
     let chat = idle(&w.alice, chat.id).await;
-    assert_eq!(chat.status, "waiting");
+    assert_eq!(chat.status, sdk::ChatStatus::Waiting);
     // The worker saves the partial step after the interrupt; wait for it.
     let deadline = tokio::time::Instant::now() + WAIT;
     let partial = loop {
         let h = history(&w.alice, chat.id).await;
-        if let Some(m) = h.iter().find(|m| m.role == "assistant") {
+        if let Some(m) = h.iter().find(|m| m.role == sdk::MessageRole::Assistant) {
             break text_of(m);
         }
         assert!(tokio::time::Instant::now() < deadline, "partial reply never saved");
@@ -336,12 +338,12 @@ async fn a_message_sent_while_running_is_queued_and_runs_next() {
     let deadline = tokio::time::Instant::now() + WAIT;
     let h = loop {
         let h = history(&w.alice, chat.id).await;
-        if h.len() >= 4 && idle(&w.alice, chat.id).await.status == "waiting" {
+        if h.len() >= 4 && idle(&w.alice, chat.id).await.status == sdk::ChatStatus::Waiting {
             break h;
         }
         if tokio::time::Instant::now() >= deadline {
             let c = w.alice.chat(chat.id).await.unwrap();
-            let seq: Vec<(String, String)> = h.iter().map(|m| (m.role.clone(), text_of(m))).collect();
+            let seq: Vec<(String, String)> = h.iter().map(|m| (m.role.to_string(), text_of(m))).collect();
             panic!(
                 "stuck: status {} last_error {:?}; history {seq:?}; queue {:?}; provider calls {}",
                 c.status,
@@ -352,7 +354,7 @@ async fn a_message_sent_while_running_is_queued_and_runs_next() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let seq: Vec<(String, String)> = h.iter().map(|m| (m.role.clone(), text_of(m))).collect();
+    let seq: Vec<(String, String)> = h.iter().map(|m| (m.role.to_string(), text_of(m))).collect();
     assert_eq!(
         seq,
         [
@@ -376,11 +378,16 @@ async fn a_rate_limit_is_retried_and_reported_on_the_stream() {
     let mut stream = open_stream(&w.alice, chat.id).await;
     w.fake.open_gate("streaming");
     let events = collect_until(&mut stream, |e| is_final_answer(e, "answer after retry")).await;
-    let retry = events.iter().find(|e| e.kind == "retry").expect("a retry event");
-    let body = retry.retry.as_ref().unwrap();
-    assert_eq!(body["attempt"], 1);
-    assert_eq!(body["status"], 429);
-    assert_eq!(idle(&w.alice, chat.id).await.status, "waiting");
+    let retry = events
+        .iter()
+        .find_map(|e| match e {
+            sdk::ChatStreamEvent::Retry { retry, .. } => Some(retry),
+            _ => None,
+        })
+        .expect("a retry event");
+    assert_eq!(retry.attempt, 1);
+    assert_eq!(retry.status, Some(429));
+    assert_eq!(idle(&w.alice, chat.id).await.status, sdk::ChatStatus::Waiting);
 }
 
 #[tokio::test]
@@ -389,7 +396,7 @@ async fn a_provider_that_keeps_failing_leaves_a_readable_error() {
     w.fake.set_handler(|_| Some(Turn::error(503, "the model is overloaded")));
     let chat = create_chat(&w.alice, w.a.id, "hello").await;
     let chat = idle(&w.alice, chat.id).await;
-    assert_eq!(chat.status, "error");
+    assert_eq!(chat.status, sdk::ChatStatus::Error);
     let err = chat.last_error.unwrap();
     assert!(err.contains("503") && err.contains("overloaded"), "{err}");
     // The test daemon makes 3 attempts.
@@ -426,7 +433,7 @@ async fn dynamic_tools_park_the_chat_until_results_arrive() {
     }]);
     let chat = w.alice.create_chat(&req).await.unwrap();
     let parked = idle(&w.alice, chat.id).await;
-    assert_eq!(parked.status, "requires_action");
+    assert_eq!(parked.status, sdk::ChatStatus::RequiresAction);
     let h = history(&w.alice, chat.id).await;
     let call = parts_of(h.last().unwrap(), "tool-call")[0].clone();
     // The ids must match the pending calls exactly: an unknown id, or a duplicate, is refused.
@@ -434,9 +441,9 @@ async fn dynamic_tools_park_the_chat_until_results_arrive() {
     let good = call["tool_call_id"].as_str().unwrap();
     for wrong in [vec![result("not-a-call")], vec![result(good), result(good)], vec![result(good), result("extra")]] {
         let r = w.alice.submit_tool_results(chat.id, &sdk::SubmitToolResultsRequest { results: wrong }).await;
-        assert_eq!(common::expect_status(r, 400).message(), Some("Tool results do not match the pending tool calls."));
+        assert!(common::expect_status(r, 400).is(&ClientError::ToolResultsMismatch { expected: vec![] }));
     }
-    assert_eq!(w.alice.chat(chat.id).await.unwrap().status, "requires_action", "nothing was recorded");
+    assert_eq!(w.alice.chat(chat.id).await.unwrap().status, sdk::ChatStatus::RequiresAction, "nothing was recorded");
     w.alice
         .submit_tool_results(chat.id, &sdk::SubmitToolResultsRequest {
             results: vec![sdk::ToolResultInput { tool_call_id: call["tool_call_id"].as_str().unwrap().into(), output: json!("blue"), is_error: false }],
@@ -445,7 +452,7 @@ async fn dynamic_tools_park_the_chat_until_results_arrive() {
         .unwrap();
     wait_status(&w.alice, chat.id, |s| s != "requires_action").await;
     let done = idle(&w.alice, chat.id).await;
-    assert_eq!(done.status, "waiting");
+    assert_eq!(done.status, sdk::ChatStatus::Waiting);
     assert!(text_of(history(&w.alice, chat.id).await.last().unwrap()).contains("blue"));
 }
 
@@ -470,9 +477,9 @@ async fn two_server_processes_run_each_of_50_chats_exactly_once() {
     }
     for id in &ids {
         let chat = idle(&owner, *id).await;
-        assert_eq!(chat.status, "waiting", "{:?}", chat.last_error);
+        assert_eq!(chat.status, sdk::ChatStatus::Waiting, "{:?}", chat.last_error);
         let h = history(&owner, *id).await;
-        let answers = h.iter().filter(|m| m.role == "assistant").count();
+        let answers = h.iter().filter(|m| m.role == sdk::MessageRole::Assistant).count();
         assert_eq!(answers, 1, "chat {id} was answered {answers} times");
     }
     // Agent calls only; the second process also asks for titles (the test daemon does not).
@@ -513,9 +520,9 @@ async fn a_chat_whose_server_is_killed_mid_stream_is_finished_by_another() {
     let survivor = TestServer::start_with(&db, cfg).await;
     let client = survivor.client.logged_in("owner@example.com", common::PASSWORD).await.unwrap();
     let done = idle(&client, chat.id).await;
-    assert_eq!(done.status, "waiting", "{:?}", done.last_error);
+    assert_eq!(done.status, sdk::ChatStatus::Waiting, "{:?}", done.last_error);
     let h = history(&client, chat.id).await;
-    let seq: Vec<(String, String)> = h.iter().map(|m| (m.role.clone(), text_of(m))).collect();
+    let seq: Vec<(String, String)> = h.iter().map(|m| (m.role.to_string(), text_of(m))).collect();
     assert_eq!(seq, [("user".into(), "survive a crash".into()), ("assistant".into(), "finished after failover".into())]);
     assert_eq!(fake.requests().len(), 2);
     survivor.stop().await;
@@ -562,8 +569,11 @@ async fn bench_500_concurrent_streaming_chats() {
             while tokens < TOKENS {
                 let Some(Ok(batch)) = s.next_batch().await else { break };
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
-                for e in batch.iter().filter(|e| e.kind == "message_part") {
-                    let t = e.message_part.as_ref().unwrap()["part"]["text"].as_str().unwrap_or_default();
+                for e in batch.iter().filter(|e| e.kind() == "message_part") {
+                    let t = match &e.message_part().unwrap().part {
+                        sdk::Part::Text { text } => text.as_str(),
+                        _ => "",
+                    };
                     for ts in t.split('⟨').skip(1).filter_map(|x| x.split('⟩').next()?.parse::<i64>().ok()) {
                         lat.push(now - ts);
                         tokens += 1;
@@ -646,7 +656,7 @@ async fn the_cli_streams_an_answer_with_its_tool_calls() {
     // Without agents-access in the org the CLI reports the server's refusal.
     let (bob, _) = w.s.user(&w.owner, "bob", &[w.a.id]).await;
     let (ok, _, stderr) = cli(&w.s, &bob, &["chats", "create", "--org", "org-a", "hi"]).await;
-    assert!(!ok && stderr.contains("Forbidden."), "{stderr}");
+    assert!(!ok && stderr.contains(&ClientError::Forbidden.message()), "{stderr}");
     w.s.stop().await;
 }
 

@@ -5,12 +5,14 @@
 
 mod common;
 
+use agentry_sdk::ClientError;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use agentry_client::Client;
 use agentry_client::agentry_sdk as sdk;
-use common::{TestServer, expect_status};
+use common::{TestServer, expect_error, expect_status};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -104,39 +106,40 @@ async fn create_checks_run_in_the_documented_order() {
     assert_eq!(r.status(), 400);
     // 2. organization required (missing, nil)
     let e = expect_status(alice.create_chat(&sdk::CreateChatRequest { content: Some(text("hi")), ..Default::default() }).await, 400);
-    assert_eq!(e.message(), Some("organization_id is required."));
+    assert!(e.is(&ClientError::OrganizationRequired), "{}", e);
     let e = expect_status(alice.create_chat(&create_req(Uuid::nil(), "hi")).await, 400);
-    assert_eq!(e.message(), Some("organization_id is required."));
+    assert!(e.is(&ClientError::OrganizationRequired), "{}", e);
     // 3. not a member (also for an org that does not exist); checked before the content
     let e = expect_status(bob.create_chat(&sdk::CreateChatRequest { organization_id: Some(w.a.id), ..Default::default() }).await, 403);
-    assert_eq!(e.message(), Some("You are not a member of the specified organization."));
+    assert!(e.is(&ClientError::NotAMember), "{}", e);
     let e = expect_status(alice.create_chat(&create_req(Uuid::new_v4(), "hi")).await, 403);
-    assert_eq!(e.message(), Some("You are not a member of the specified organization."));
+    assert!(e.is(&ClientError::NotAMember), "{}", e);
     // 4. no agents-access in that org
     let e = expect_status(noaccess.create_chat(&create_req(w.a.id, "hi")).await, 403);
-    assert_eq!(e.message(), Some("Forbidden."));
+    assert!(e.is(&ClientError::Forbidden), "{}", e);
     // 5. content
     let e = expect_status(alice.create_chat(&sdk::CreateChatRequest { organization_id: Some(w.a.id), ..Default::default() }).await, 400);
-    assert_eq!(e.message(), Some("Content is required."));
+    assert!(e.is(&ClientError::ContentRequired), "{}", e);
     let bad = sdk::CreateChatRequest { content: Some(json!([{"type": "text", "text": "  "}])), ..create_req(w.a.id, "") };
     let e = expect_status(alice.create_chat(&bad).await, 400);
-    assert_eq!(e.message(), Some("Invalid input part."));
-    assert_eq!(e.body().unwrap().detail.as_deref(), Some("content[0].text cannot be empty."));
+    let want = ClientError::InvalidInputPart { problem: agentry_sdk::Problem::PartTextEmpty { index: 0 } };
+    assert!(e.is(&want), "{}", e);
+    assert_eq!(e.body().unwrap().detail, want.detail());
     // 6. workspaces: inaccessible (even in another org) reads as not found; a readable one in
     // another org is the cross-org error.
     let bobs_ws = w.workspace(&bob, &w.b, "bob", "bobs-box").await;
     let e = expect_status(alice.create_chat(&sdk::CreateChatRequest { workspace_id: Some(bobs_ws.id), ..create_req(w.a.id, "hi") }).await, 400);
-    assert_eq!(e.message(), Some("Workspace not found or you do not have access to this resource"));
+    assert!(e.is(&ClientError::WorkspaceNotFound { field: None }), "{}", e);
     let e = expect_status(alice.create_chat(&sdk::CreateChatRequest { workspace_id: Some(Uuid::new_v4()), ..create_req(w.a.id, "hi") }).await, 400);
-    assert_eq!(e.message(), Some("Workspace not found or you do not have access to this resource"));
+    assert!(e.is(&ClientError::WorkspaceNotFound { field: None }), "{}", e);
     let alices_b_ws = w.workspace(&alice, &w.b, "alice", "alice-b").await;
     let e = expect_status(alice.create_chat(&sdk::CreateChatRequest { workspace_id: Some(alices_b_ws.id), ..create_req(w.a.id, "hi") }).await, 400);
-    assert_eq!(e.message(), Some("Workspace does not belong to the specified organization."));
+    assert!(e.is(&ClientError::WorkspaceInOtherOrganization), "{}", e);
     // 7. model config
     let e = expect_status(alice.create_chat(&sdk::CreateChatRequest { model_config_id: Some(Uuid::nil()), ..create_req(w.a.id, "hi") }).await, 400);
-    assert_eq!(e.message(), Some("Invalid model config ID."));
+    assert!(e.is(&ClientError::InvalidModelConfig), "{}", e);
     let e = expect_status(alice.create_chat(&sdk::CreateChatRequest { model_config_id: Some(Uuid::new_v4()), ..create_req(w.a.id, "hi") }).await, 400);
-    assert_eq!(e.message(), Some("Invalid model config ID."));
+    assert!(e.is(&ClientError::InvalidModelConfig), "{}", e);
     // 8. a file uploaded for B cannot be used in a chat of A
     let file_b = alice.upload_chat_file(w.b.id, "notes.txt", "text/plain", b"hello".to_vec()).await.unwrap();
     let with_file = sdk::CreateChatRequest {
@@ -148,7 +151,7 @@ async fn create_checks_run_in_the_documented_order() {
     // 9. usage limit
     w.owner.set_usage_limits(&sdk::UsageLimitConfig { enabled: true, limit_micros: 0, period: "day".into() }).await.unwrap();
     let e = expect_status(alice.create_chat(&create_req(w.a.id, "hi")).await, 409);
-    assert_eq!(e.message(), Some("Chat usage limit exceeded."));
+    assert_eq!(e.code(), Some("usage_limit_exceeded"));
     let raw = reqwest::Client::new()
         .post(format!("{}/api/experimental/chats", w.s.url))
         .header("Coder-Session-Token", alice.token().unwrap())
@@ -175,7 +178,7 @@ async fn create_checks_run_in_the_documented_order() {
         .unwrap();
     assert_eq!(chat.organization_id, w.a.id);
     assert_eq!(chat.workspace_id, Some(alices_a_ws.id));
-    assert_eq!(chat.status, "pending");
+    assert_eq!(chat.status, sdk::ChatStatus::Pending);
     assert_eq!(chat.title, "Build the thing please now today…");
     assert_eq!(chat.last_model_config_id, w.model.id);
     assert_eq!(chat.root_chat_id, chat.id);
@@ -185,9 +188,10 @@ async fn create_checks_run_in_the_documented_order() {
 
     // PATCH binding a workspace of another org.
     let e = expect_status(alice.update_chat(chat.id, &sdk::UpdateChatRequest { workspace_id: Some(Some(alices_b_ws.id)), ..Default::default() }).await, 400);
-    assert_eq!(e.message(), Some("Workspace does not belong to this chat's organization."));
+    assert!(e.is(&ClientError::WorkspaceInOtherChatOrganization), "{}", e);
     let e = expect_status(alice.update_chat(chat.id, &sdk::UpdateChatRequest { workspace_id: Some(Some(bobs_ws.id)), ..Default::default() }).await, 400);
-    assert_eq!(e.message(), Some("Workspace not found or you do not have access to this resource"));
+    assert!(e.is(&ClientError::WorkspaceNotFound { field: Some("workspace_id") }), "{}", e);
+    assert_eq!(e.body().unwrap().validations[0].field, "workspace_id");
     alice.update_chat(chat.id, &sdk::UpdateChatRequest { workspace_id: Some(None), ..Default::default() }).await.unwrap();
     assert_eq!(alice.chat(chat.id).await.unwrap().workspace_id, None);
     w.s.stop().await;
@@ -199,7 +203,7 @@ async fn no_default_model_config_is_reported() {
     let (owner, first) = s.owner().await;
     owner.update_member_roles(&first.organization_id.to_string(), "owner", &["agents-access"]).await.unwrap();
     let e = expect_status(owner.create_chat(&create_req(first.organization_id, "hi")).await, 400);
-    assert_eq!(e.message(), Some("No default chat model config is configured."));
+    assert!(e.is(&ClientError::NoDefaultModel), "{}", e);
     s.stop().await;
 }
 
@@ -290,7 +294,7 @@ async fn agents_access_boundary_on_both_sides() {
     // Without agents-access: every model-running call is 403 ...
     w.owner.update_member_roles("org-a", "member", &[]).await.unwrap();
     let send = sdk::CreateChatMessageRequest { content: Some(text("again")), ..Default::default() };
-    assert_eq!(expect_status(m.send_chat_message(chat.id, &send).await, 403).message(), Some("Forbidden."));
+    expect_error(m.send_chat_message(chat.id, &send).await, ClientError::Forbidden);
     let edit = sdk::EditChatMessageRequest { content: Some(text("edited")) };
     expect_status(m.edit_chat_message(chat.id, first_msg, &edit).await, 403);
     expect_status(m.promote_queued_message(chat.id, qid).await, 403);
@@ -317,7 +321,7 @@ async fn agents_access_boundary_on_both_sides() {
     let q3 = m.send_chat_message(chat.id, &send).await.unwrap();
     m.promote_queued_message(chat.id, q3.queued_message.unwrap().id).await.unwrap();
     let e = expect_status(m.submit_tool_results(chat.id, &results).await, 409);
-    assert_eq!(e.message(), Some("Chat is not waiting for tool results."));
+    assert!(e.is(&ClientError::NotAwaitingToolResults), "{}", e);
     m.upload_chat_file(w.a.id, "n.txt", "text/plain", b"x".to_vec()).await.unwrap();
     m.create_chat(&create_req(w.a.id, "yes")).await.unwrap();
     m.update_chat(chat.id, &sdk::UpdateChatRequest { archived: Some(true), ..Default::default() }).await.unwrap();
@@ -338,7 +342,7 @@ async fn messages_queue_edit_and_interrupt() {
         queued.push(r.queued_message.unwrap().id);
     }
     let e = expect_status(m.send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text("overflow")), ..Default::default() }).await, 429);
-    assert_eq!(e.message(), Some("Message queue is full."));
+    assert_eq!(e.code(), Some("queue_full"));
     let page = m.chat_messages(chat.id, None, None).await.unwrap();
     assert_eq!(page.queued_messages.iter().map(|q| q.id).collect::<Vec<_>>(), queued);
 
@@ -349,7 +353,7 @@ async fn messages_queue_edit_and_interrupt() {
 
     // Interrupt a chat with no worker: it stops and the queue head runs next.
     let after = m.interrupt_chat(chat.id).await.unwrap();
-    assert_eq!(after.status, "pending");
+    assert_eq!(after.status, sdk::ChatStatus::Pending);
     let history = m.chat_messages(chat.id, None, None).await.unwrap();
     assert_eq!(history.messages[0].content, text("q2"), "the queue head was promoted");
     assert_eq!(history.queued_messages.len(), 17);
@@ -361,7 +365,7 @@ async fn messages_queue_edit_and_interrupt() {
     assert_eq!(history.messages.iter().map(|x| x.id).collect::<Vec<_>>(), vec![edited.message.id]);
     assert!(history.queued_messages.is_empty());
     let e = expect_status(m.edit_chat_message(chat.id, first_id, &sdk::EditChatMessageRequest { content: Some(text("x")) }).await, 404);
-    assert_eq!(e.message(), Some("Chat message not found."));
+    assert!(e.is(&ClientError::ChatMessageNotFound), "{}", e);
 
     // History paging newest first with before_id and has_more.
     for i in 0..3 {
@@ -386,11 +390,11 @@ async fn archive_cascades_and_pins_reset() {
     let archived = m.chat(chat.id).await.unwrap();
     assert!(archived.archived);
     assert_eq!(archived.pin_order, 0);
-    assert_eq!(archived.status, "waiting", "archiving stops a pending run");
+    assert_eq!(archived.status, sdk::ChatStatus::Waiting, "archiving stops a pending run");
     let e = expect_status(m.update_chat(chat.id, &sdk::UpdateChatRequest { archived: Some(true), ..Default::default() }).await, 400);
-    assert_eq!(e.message(), Some("Chat is already archived."));
+    assert!(e.is(&ClientError::ChatAlreadyArchived), "{}", e);
     let e = expect_status(m.update_chat(chat.id, &sdk::UpdateChatRequest { pin_order: Some(1), ..Default::default() }).await, 400);
-    assert_eq!(e.message(), Some("Cannot pin an archived chat."));
+    assert!(e.is(&ClientError::CannotPinArchived), "{}", e);
     assert!(m.chats("archived:false").await.unwrap().is_empty());
     assert_eq!(m.chats("archived:true").await.unwrap().len(), 1);
     let audit = w.owner.audit_logs(100, 0).await.unwrap();
@@ -411,12 +415,12 @@ async fn files_upload_and_download() {
     expect_status(other.download_chat_file(up.id).await, 404);
 
     let e = expect_status(m.upload_chat_file(w.a.id, "pic.png", "text/plain", png.clone()).await, 400);
-    assert_eq!(e.message(), Some("File content type does not match Content-Type header."));
+    assert!(e.is(&ClientError::FileTypeMismatch), "{}", e);
     let e = expect_status(m.upload_chat_file(w.a.id, "x.svg", "image/svg+xml", b"<svg/>".to_vec()).await, 400);
-    assert_eq!(e.message(), Some("Unsupported file type."));
+    assert_eq!(e.code(), Some("unsupported_file_type"));
     let big = vec![b'a'; 10 * 1024 * 1024 + 1];
     let e = expect_status(m.upload_chat_file(w.a.id, "big.txt", "text/plain", big).await, 413);
-    assert_eq!(e.message(), Some("File too large."));
+    assert!(e.is(&ClientError::FileTooLarge), "{}", e);
     expect_status(m.upload_chat_file(w.b.id, "b.txt", "text/plain", b"b".to_vec()).await, 404);
     w.s.stop().await;
 }
@@ -435,11 +439,11 @@ async fn bad_input_and_concurrent_posts() {
     assert_eq!(get("/api/experimental/chats?q=color:blue".into()).await.unwrap().status(), 400);
     assert_eq!(get("/api/experimental/chats?label=broken".into()).await.unwrap().status(), 400);
     let e = expect_status(m.send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(json!([])), ..Default::default() }).await, 400);
-    assert_eq!(e.message(), Some("Content is required."));
+    assert!(e.is(&ClientError::ContentRequired), "{}", e);
     let e = expect_status(m.send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text("x")), busy_behavior: Some("shout".into()), ..Default::default() }).await, 400);
-    assert_eq!(e.message(), Some("Invalid busy_behavior value."));
+    assert!(e.is(&ClientError::InvalidBusyBehavior), "{}", e);
     let e = expect_status(m.edit_chat_message(chat.id, 0, &sdk::EditChatMessageRequest { content: Some(text("x")) }).await, 400);
-    assert_eq!(e.message(), Some("Invalid chat message ID."));
+    assert!(e.is(&ClientError::InvalidChatMessageId), "{}", e);
 
     // Interrupt makes the chat idle; then 20 clients post at once. Each message ends up exactly
     // once, in history or in the queue, in one order.
@@ -477,24 +481,24 @@ async fn stream_sends_a_snapshot_then_live_events() {
 
     let mut stream = m.stream_chat(chat.id, 0).await.unwrap();
     let snapshot = next(&mut stream).await;
-    let kinds: Vec<&str> = snapshot.iter().map(|e| e.kind.as_str()).collect();
+    let kinds: Vec<&str> = snapshot.iter().map(|e| e.kind()).collect();
     assert_eq!(kinds, vec!["status", "message", "queue_update"]);
-    assert_eq!(snapshot[0].status.as_ref().unwrap().status, "pending");
+    assert_eq!(snapshot[0].status(), Some(sdk::ChatStatus::Pending));
 
     let sent = m.send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text("queued one")), ..Default::default() }).await.unwrap();
     assert!(sent.queued);
     let ev = next_of(&mut stream, "queue_update").await;
-    assert_eq!(ev.queued_messages.unwrap().len(), 1);
+    assert!(matches!(&ev, sdk::ChatStreamEvent::QueueUpdate { queued_messages, .. } if queued_messages.len() == 1), "{ev:?}");
     m.interrupt_chat(chat.id).await.unwrap();
     let ev = next_of(&mut stream, "message").await;
-    assert_eq!(ev.message.unwrap().content, text("queued one"));
+    assert_eq!(ev.message().unwrap().content, text("queued one"));
     stream.close().await;
 
     // Resuming after the newest message sends only what is newer.
     let last = m.chat_messages(chat.id, None, Some(1)).await.unwrap().messages[0].id;
     let mut resumed = m.stream_chat(chat.id, last).await.unwrap();
     let snap = next(&mut resumed).await;
-    assert!(snap.iter().all(|e| e.kind != "message"), "{snap:?}");
+    assert!(snap.iter().all(|e| e.kind() != "message"), "{snap:?}");
     w.s.stop().await;
 }
 
@@ -505,7 +509,7 @@ async fn next(s: &mut agentry_client::EventStream<sdk::ChatStreamEvent>) -> Vec<
 async fn next_of(s: &mut agentry_client::EventStream<sdk::ChatStreamEvent>, kind: &str) -> sdk::ChatStreamEvent {
     loop {
         for e in next(s).await {
-            if e.kind == kind {
+            if e.kind() == kind {
                 return e;
             }
         }
@@ -523,18 +527,18 @@ async fn watch_reaches_clients_of_another_server_process() {
     let chat = m.create_chat(&create_req(w.a.id, "cross replica")).await.unwrap();
     let mut stream2 = via2.stream_chat(chat.id, 0).await.unwrap();
     let first = tokio::time::timeout(Duration::from_secs(60), watch.next_batch()).await.unwrap().unwrap().unwrap();
-    assert_eq!((first[0].kind.as_str(), first[0].chat.id), ("created", chat.id));
+    assert_eq!((first[0].kind, first[0].chat.id), (sdk::ChatWatchKind::Created, chat.id));
     next(&mut stream2).await;
 
     // A request to server 1 that changes status and adds a message is seen through server 2.
     m.interrupt_chat(chat.id).await.unwrap();
     let ev = next_of(&mut stream2, "status").await;
-    assert_eq!(ev.status.unwrap().status, "waiting");
+    assert_eq!(ev.status(), Some(sdk::ChatStatus::Waiting));
     let w_ev = tokio::time::timeout(Duration::from_secs(60), watch.next_batch()).await.unwrap().unwrap().unwrap();
-    assert_eq!(w_ev[0].kind, "status_change");
+    assert_eq!(w_ev[0].kind, sdk::ChatWatchKind::StatusChange);
     m.send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text("over there")), ..Default::default() }).await.unwrap();
     let ev = next_of(&mut stream2, "message").await;
-    assert_eq!(ev.message.unwrap().content, text("over there"));
+    assert_eq!(ev.message().unwrap().content, text("over there"));
     common::stop_server_process(child);
     w.s.stop().await;
 }
@@ -580,7 +584,7 @@ async fn title_regeneration_asks_the_chats_model() {
     });
     fake.wait_for_requests(2, Duration::from_secs(60)).await;
     let e = expect_status(m.regenerate_chat_title(chat.id).await, 409);
-    assert_eq!(e.message(), Some("Title regeneration already in progress."));
+    assert!(e.is(&ClientError::TitleRegenerating), "{}", e);
     let rename = sdk::UpdateChatRequest { title: Some("Mine".into()), ..Default::default() };
     expect_status(m.update_chat(chat.id, &rename).await, 409);
     fake.open_gate("title");
@@ -591,7 +595,7 @@ async fn title_regeneration_asks_the_chats_model() {
     // A provider that fails is reported, and the title stays.
     fake.push_turn(agentry_fakellm::Turn::error(401, "bad key"));
     let e = expect_status(m.regenerate_chat_title(chat.id).await, 502);
-    assert_eq!(e.message(), Some("Failed to generate a title."));
+    assert_eq!(e.code(), Some("title_generation_failed"));
     assert_eq!(m.chat(chat.id).await.unwrap().title, "Flaky arm64 CI builds");
     let models = m.chat_models().await.unwrap();
     assert_eq!(models.providers[0].models[0].id, w.model.id);

@@ -3,6 +3,8 @@
 
 mod common;
 
+use agentry_sdk::ClientError;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -62,7 +64,7 @@ async fn cli_manages_users_orgs_and_members() {
         serde_json::from_str(&ok(cfg, &["users", "list", "--search", "BOB", "-o", "json"])).unwrap();
     assert_eq!(found.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(), ["bob"]);
     let (success, _, stderr) = agentry(cfg, &["users", "list", "--search", "color:blue"]);
-    assert!(!success && stderr.contains("Invalid user search query."), "{stderr}");
+    assert!(!success && stderr.contains(&ClientError::InvalidUserQuery.message()), "{stderr}");
 
     ok(cfg, &["members", "add", "bob"]);
     let member: sdk::OrganizationMember =
@@ -78,7 +80,7 @@ async fn cli_manages_users_orgs_and_members() {
     let bob_cfg = tempfile::tempdir().unwrap();
     ok(bob_cfg.path(), &["login", &s.url, "--email", "bob@example.com", "--password", PASSWORD]);
     let (success, _, stderr) = agentry(bob_cfg.path(), &["orgs", "create", "mine"]);
-    assert!(!success && stderr.contains("403") && stderr.contains("Forbidden."), "{stderr}");
+    assert!(!success && stderr.contains("403") && stderr.contains(&ClientError::Forbidden.message()), "{stderr}");
 
     ok(cfg, &["logout"]);
     assert!(!cfg.join("session.json").exists());

@@ -7,6 +7,8 @@
 
 mod common;
 
+use agentry_sdk::ClientError;
+
 use agentry_client::agentry_sdk as sdk;
 use agentry_client::{Client, Result as ClientResult};
 use common::{TestServer, expect_status};
@@ -344,7 +346,7 @@ async fn users_list_pages_counts_and_searches() {
     assert_eq!((r.users.len(), r.count), (0, 0));
     for bad in ["status:gone", "role:emperor", "color:blue"] {
         let e = expect_status(q(bad).await, 400);
-        assert_eq!(e.message(), Some("Invalid user search query."));
+        assert!(e.is(&ClientError::InvalidUserQuery), "{}", e);
         assert_eq!(e.body().unwrap().validations[0].field, "q", "{bad}");
     }
 
@@ -431,7 +433,7 @@ async fn all_templates_lists_only_readable_templates() {
     assert_eq!(search("deprecated:true".into()).await, ["default/zeta"]);
     assert_eq!(search("deprecated:false organization:default".into()).await, ["default/alpha"]);
     let e = expect_status(member.search_templates("color:blue", 100, 0).await, 400);
-    assert_eq!(e.message(), Some("Invalid template search query."));
+    assert!(e.is(&ClientError::InvalidTemplateQuery), "{}", e);
 
     // Leaving an organization hides its templates at once.
     owner.remove_member("org-a", "ann").await.unwrap();

@@ -3,6 +3,8 @@
 
 mod common;
 
+use agentry_sdk::ClientError;
+
 use std::collections::BTreeMap;
 
 use agentry_client::agentry_sdk as sdk;
@@ -39,7 +41,7 @@ async fn login_logout_and_every_way_to_send_a_token() {
     let (owner, _) = s.owner().await;
 
     let e = expect_status(s.client.login("owner@example.com", "wrong password").await, 401);
-    assert_eq!(e.message(), Some("Incorrect email or password."));
+    assert!(e.is(&ClientError::InvalidCredentials), "{}", e);
     expect_status(s.client.login("nobody@example.com", PASSWORD).await, 401);
     expect_status(s.client.me().await, 401);
     expect_status(s.client.with_token("garbage").me().await, 401);
@@ -91,7 +93,7 @@ async fn suspended_users_get_401_everywhere() {
     expect_status(by_key.organizations().await, 401);
     expect_status(s.client.login("alice@example.com", PASSWORD).await, 401);
     let e = expect_status(owner.suspend_user("me").await, 400);
-    assert_eq!(e.message(), Some("You cannot suspend yourself."));
+    assert!(e.is(&ClientError::CannotSuspendSelf), "{}", e);
 
     let back = owner.activate_user(&user.id.to_string()).await.unwrap();
     assert_eq!(back.status, sdk::UserStatus::Active);
@@ -339,7 +341,8 @@ async fn bad_input_is_answered_and_nothing_is_half_written() {
     let r = post("/api/v2/users", "{not json".into()).send().await.unwrap();
     assert_eq!(r.status(), 400);
     let body: sdk::Response = r.json().await.unwrap();
-    assert_eq!(body.message, "Request body must be valid JSON.");
+    assert_eq!(body.code.as_deref(), Some(ClientError::InvalidJson { reason: String::new() }.code()));
+    assert_eq!(body.message, ClientError::InvalidJson { reason: String::new() }.message());
     let r = post("/api/v2/users", r#"{"email": 5}"#.into()).send().await.unwrap();
     assert_eq!(r.status(), 400);
 

@@ -3,6 +3,8 @@
 
 mod common;
 
+use agentry_sdk::ClientError;
+
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
@@ -182,7 +184,7 @@ async fn org_admin_stops_a_members_workspace_but_cannot_execute_in_it() {
     owner.execute(w.id, &exec("true")).await.unwrap();
     admin.workspace(w.id).await.unwrap();
     let e = expect_status(admin.execute(w.id, &exec("id")).await, 403);
-    assert_eq!(e.message(), Some("Forbidden."));
+    assert!(e.is(&ClientError::Forbidden), "{}", e);
 
     let stop = admin.create_build(w.id, sdk::WorkspaceTransition::Stop).await.unwrap();
     assert_eq!(stop.initiator_id, Some(admin.me().await.unwrap().id));
@@ -205,7 +207,7 @@ async fn a_banned_member_cannot_create_workspaces() {
 
     owner.update_member_roles("org-a", "alice", &["organization-workspace-creation-ban"]).await.unwrap();
     let e = expect_status(alice.create_workspace("org-a", "me", &new_workspace(t.id, "after", &[])).await, 403);
-    assert_eq!(e.message(), Some("Forbidden."));
+    assert!(e.is(&ClientError::Forbidden), "{}", e);
     // The ban covers delete too; start and stop of the existing workspace remain hers.
     expect_status(alice.create_build(w.id, sdk::WorkspaceTransition::Delete).await, 403);
     let stop = alice.create_build(w.id, sdk::WorkspaceTransition::Stop).await.unwrap();
@@ -362,7 +364,7 @@ async fn bad_input_and_nonsensical_transitions() {
     finished(&owner, w.latest_build.id).await;
     // Starting a running workspace.
     let e = expect_status(owner.create_build(w.id, sdk::WorkspaceTransition::Start).await, 409);
-    assert_eq!(e.message(), Some("The workspace is already running."));
+    assert!(e.is(&ClientError::WorkspaceAlreadyRunning), "{}", e);
     // A template in use cannot be deleted; a deprecated one cannot be used.
     expect_status(owner.delete_template(t.id).await, 409);
     let dep = owner
@@ -554,7 +556,7 @@ async fn a_template_edit_does_not_run_in_a_members_workspace_until_its_owner_upd
     let stop = admin.create_build(w.id, sdk::WorkspaceTransition::Stop).await.unwrap();
     finished(&admin, stop.id).await;
     let e = expect_status(admin.create_build_with(w.id, &update_to(v2)).await, 403);
-    assert_eq!(e.message(), Some("Forbidden."));
+    assert!(e.is(&ClientError::Forbidden), "{}", e);
     // Nor change the parameter values the script sees.
     let values = vec![sdk::WorkspaceBuildParameter { name: "path".into(), value: "x".into() }];
     let with_values = sdk::CreateWorkspaceBuildRequest { template_version_id: None, rich_parameter_values: values, ..update_to(v1) };
@@ -595,7 +597,7 @@ async fn an_update_names_a_version_of_the_workspaces_own_template() {
     // Another template's version, or no version at all: 400 naming the field.
     for bad in [other.active_version_id, Uuid::now_v7()] {
         let e = expect_status(alice.create_build_with(w.id, &update_to(bad)).await, 400);
-        assert_eq!(e.message(), Some("The template version is not a version of this workspace's template."));
+        assert!(e.is(&ClientError::TemplateVersionMismatch), "{}", e);
         assert_eq!(e.body().unwrap().validations[0].field, "template_version_id");
     }
 

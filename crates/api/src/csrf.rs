@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::auth::{SESSION_COOKIE, SESSION_HEADER};
-use crate::error::{ApiError, messages};
+use crate::error::{ApiError, ClientError};
 
 /// `scheme://host[:port]` of a URL, lowercased, without a default port: what browsers send as
 /// `Origin`.
@@ -76,7 +76,7 @@ pub(crate) async fn same_origin(State(s): State<AppState>, req: Request, next: N
         next.run(req).await
     } else {
         tracing::info!(method = %req.method(), path = %req.uri().path(), origin = ?origin, "refused a cross-origin request authenticated by cookie");
-        ApiError::new(axum::http::StatusCode::FORBIDDEN, messages::CROSS_ORIGIN).into_response()
+        ApiError::from(ClientError::CrossOriginRequest).into_response()
     }
 }
 

@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, messages};
+use crate::error::{ApiError, ClientError};
 
 pub struct ApiJson<T>(pub T);
 
@@ -61,9 +61,9 @@ fn has_nul(body: &[u8]) -> bool {
 
 fn reject(r: JsonRejection) -> ApiError {
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, messages::BODY_TOO_LARGE);
+        return ClientError::BodyTooLarge.into();
     }
-    ApiError::bad_request(messages::INVALID_JSON).with_detail(r.body_text())
+    ClientError::InvalidJson { reason: r.body_text() }.into()
 }
 
 /// Query-string extractor with the same error shape as [`ApiJson`].
@@ -88,7 +88,7 @@ where
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| ApiQuery(q.0))
-            .map_err(|r| ApiError::bad_request("Invalid query parameters.").with_detail(r.body_text()))
+            .map_err(|r| ClientError::InvalidQueryParameters { reason: r.body_text() }.into())
     }
 }
 
@@ -120,7 +120,7 @@ impl Pagination {
         match self.limit {
             None | Some(0) => Ok(default),
             Some(l) if (1..=1000).contains(&l) => Ok(l),
-            Some(_) => Err(ApiError::bad_request("Invalid limit parameter (1-1000).")),
+            Some(_) => Err(ClientError::InvalidLimit.into()),
         }
     }
 
@@ -128,7 +128,7 @@ impl Pagination {
         match self.offset {
             None => Ok(0),
             Some(o) if o >= 0 => Ok(o),
-            Some(_) => Err(ApiError::bad_request("Invalid offset parameter.")),
+            Some(_) => Err(ClientError::InvalidOffset.into()),
         }
     }
 }

@@ -2,9 +2,15 @@
 //! request with several bad fields learns about all of them at once.
 
 use agentry_sdk::ValidationError;
+use agentry_types::Problem;
 
-fn err(field: &str, detail: &str) -> ValidationError {
-    ValidationError { field: field.to_string(), detail: detail.to_string() }
+/// A validation entry: `field` broke the catalogue rule `problem`.
+pub fn entry(field: &str, problem: Problem) -> ValidationError {
+    ValidationError { field: field.to_string(), detail: problem.to_string() }
+}
+
+fn err(field: &str, problem: Problem) -> ValidationError {
+    entry(field, problem)
 }
 
 pub fn email(field: &str, v: &str, out: &mut Vec<ValidationError>) {
@@ -18,27 +24,27 @@ pub fn email(field: &str, v: &str, out: &mut Vec<ValidationError>) {
             None => false,
         };
     if !ok {
-        out.push(err(field, "Must be a valid email address."));
+        out.push(err(field, Problem::InvalidEmail));
     }
 }
 
 /// Usernames and organization names: 1–32 letters, digits, `-` or `_`, not `me`.
 pub fn name(field: &str, v: &str, out: &mut Vec<ValidationError>) {
     if v.is_empty() {
-        out.push(err(field, "Must not be empty."));
+        out.push(err(field, Problem::Empty));
     } else if v.len() > 32 {
-        out.push(err(field, "Must be at most 32 characters."));
+        out.push(err(field, Problem::TooLong { max: 32 }));
     } else if !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        out.push(err(field, "Only letters, digits, '-' and '_' are allowed."));
+        out.push(err(field, Problem::NameCharacters));
     } else if v == "me" {
-        out.push(err(field, "'me' is reserved."));
+        out.push(err(field, Problem::ReservedName));
     }
 }
 
 pub fn password(field: &str, v: &str, out: &mut Vec<ValidationError>) {
     if v.chars().count() < 8 {
-        out.push(err(field, "Must be at least 8 characters."));
+        out.push(err(field, Problem::TooShort { min: 8 }));
     } else if v.len() > 256 {
-        out.push(err(field, "Must be at most 256 characters."));
+        out.push(err(field, Problem::TooLong { max: 256 }));
     }
 }

@@ -20,7 +20,7 @@ use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agentry_llm::{Client, RetryPolicy};
+use agentry_llm::Client;
 use agentry_provisioner::Provisioning;
 use agentry_store::Store;
 use agentry_store::auth_cache::AuthChange;
@@ -31,122 +31,8 @@ use tokio::sync::{Notify, broadcast::error::RecvError, watch};
 use uuid::Uuid;
 
 use crate::run;
-
-/// Intervals and limits of the daemon.
-#[derive(Debug, Clone)]
-pub struct DaemonConfig {
-    /// How often to look for pending chats without a hint (hints wake it sooner).
-    pub acquire_interval: Duration,
-    /// How often to refresh the heartbeat of running chats.
-    pub heartbeat_interval: Duration,
-    /// A running chat whose heartbeat is older than this is handed to another worker.
-    pub stale_after: Duration,
-    /// How long a chat waits in `requires_action` for client tool results.
-    pub action_deadline: Duration,
-    /// Most chats claimed per pass.
-    pub max_per_acquire: i64,
-    /// Most model steps in one turn.
-    pub max_steps: usize,
-    /// Provider retries.
-    pub retry: RetryPolicy,
-    /// Ask the model for a title after a chat's first turn.
-    pub generate_titles: bool,
-}
-
-impl Default for DaemonConfig {
-    fn default() -> Self {
-        DaemonConfig {
-            acquire_interval: Duration::from_secs(1),
-            heartbeat_interval: Duration::from_secs(30),
-            stale_after: Duration::from_secs(300),
-            action_deadline: Duration::from_secs(300),
-            max_per_acquire: 10,
-            max_steps: 200,
-            retry: RetryPolicy::default(),
-            generate_titles: true,
-        }
-    }
-}
-
-/// Why a run must stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stop {
-    Go,
-    /// The chat is no longer this run's: save what may be saved and end.
-    Interrupted,
-    /// The server is shutting down: hand the chat back.
-    Shutdown,
-    /// The owner may no longer start AI work in the chat's organization: save what may be
-    /// saved and end in `error`.
-    Revoked,
-}
-
-pub(crate) struct RunControl {
-    pub lease: Lease,
-    /// The chat as claimed (its owner and organization decide who may keep it running).
-    pub chat: agentry_store::chats::Chat,
-    /// Dropping it (a newer claim of the same chat replaced this entry) also stops the run,
-    /// as [`Stop::Interrupted`].
-    pub stop: watch::Sender<Stop>,
-    pub watermark: Arc<AtomicI64>,
-}
-
-impl RunControl {
-    /// Asks the run to stop for `why`; the first reason given wins.
-    fn signal(&self, why: Stop) {
-        self.stop.send_if_modified(|s| {
-            if *s == Stop::Go {
-                *s = why;
-                true
-            } else {
-                false
-            }
-        });
-    }
-}
-
-pub(crate) struct Shared {
-    pub store: Store,
-    pub hub: Hub,
-    pub parts: Parts,
-    pub provisioning: Provisioning,
-    pub llm: Client,
-    pub cfg: DaemonConfig,
-    pub worker_id: Uuid,
-    pub runs: Mutex<HashMap<Uuid, RunControl>>,
-    pub wake: Arc<Notify>,
-    pub idle: Notify,
-    closing: watch::Sender<bool>,
-}
-
-impl Shared {
-    fn stop(&self, chat_id: Uuid, why: Stop) {
-        if let Some(r) = self.runs.lock().expect("runs lock").get(&chat_id) {
-            r.signal(why);
-        }
-    }
-
-    /// Stops the run holding `lease`, and only that one: a lease check that finds an old lease
-    /// lost must not stop a newer run of the same chat claimed in the meantime.
-    fn stop_lease(&self, lease: &Lease, why: Stop) {
-        if let Some(r) = self.runs.lock().expect("runs lock").get(&lease.chat_id)
-            && r.lease == *lease
-        {
-            r.signal(why);
-        }
-    }
-
-    /// A run ended. A newer run of the same chat (claimed while this one was finishing) keeps
-    /// its entry.
-    pub(crate) fn finished(&self, lease: &Lease) {
-        let mut runs = self.runs.lock().expect("runs lock");
-        if runs.get(&lease.chat_id).is_some_and(|r| r.lease == *lease) {
-            runs.remove(&lease.chat_id);
-        }
-        drop(runs);
-        self.idle.notify_waiters();
-    }
-}
+use crate::state::{RunControl, Shared, Stop};
+pub use crate::config::DaemonConfig;
 
 /// A running daemon. Dropping it does not stop it; call [`Daemon::shutdown`].
 pub struct Daemon {

@@ -10,12 +10,14 @@
 //! `agentry_store` — the owner's `Actor` for anything a tool does, named `System` tasks for
 //! claiming and the worker's fenced writes. No row lock is held across a model call.
 
+mod config;
 pub mod cost;
 pub mod daemon;
 pub mod env;
 pub mod prompt;
 pub mod providers;
 mod run;
+mod state;
 pub mod title;
 pub mod tools;
 

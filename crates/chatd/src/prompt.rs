@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use agentry_llm::{Message, ToolCall, UserPart};
 use agentry_store::chats::files::AttachedFile;
 use agentry_store::chats::messages::Message as Row;
+use agentry_types::{MessageRole, Part};
 use base64::Engine;
 use serde_json::Value;
 use uuid::Uuid;
@@ -40,10 +41,12 @@ const MISSING_RESULT: &str = "tool call has no recorded result";
 pub fn file_ids(history: &[Row]) -> Vec<Uuid> {
     history
         .iter()
-        .filter(|r| r.role == "user")
-        .flat_map(|r| r.content.0.as_array().cloned().unwrap_or_default())
-        .filter(|p| p["type"] == "file")
-        .filter_map(|p| p["file_id"].as_str().and_then(|s| Uuid::parse_str(s).ok()))
+        .filter(|r| r.role == MessageRole::User)
+        .flat_map(|r| Part::parse_content(&r.content.0))
+        .filter_map(|p| match p {
+            Part::File { file_id, .. } => Some(file_id),
+            _ => None,
+        })
         .collect()
 }
 
@@ -57,36 +60,34 @@ pub fn build(history: &[Row], child: bool, files: &HashMap<Uuid, AttachedFile>) 
     let mut messages = Vec::new();
     let mut open: Vec<(String, String)> = Vec::new();
     for row in history {
-        let parts = row.content.0.as_array().cloned().unwrap_or_default();
-        if row.role != "tool" {
+        let parts = Part::parse_content(&row.content.0);
+        if row.role != MessageRole::Tool {
             close_open(&mut open, &mut messages);
         }
-        match row.role.as_str() {
-            "system" => {
+        match row.role {
+            MessageRole::System => {
                 let text = texts(&parts);
                 if !text.is_empty() {
                     system.push(text);
                 }
             }
-            "user" => {
+            MessageRole::User => {
                 let content = user_parts(&parts, files);
                 if !content.is_empty() {
                     messages.push(Message::User { content });
                 }
             }
-            "assistant" => {
+            MessageRole::Assistant => {
                 let mut text = String::new();
                 let mut reasoning = String::new();
                 let mut tool_calls = Vec::new();
-                for p in &parts {
-                    match p["type"].as_str() {
-                        Some("text") => text.push_str(p["text"].as_str().unwrap_or_default()),
-                        Some("reasoning") => reasoning.push_str(p["text"].as_str().unwrap_or_default()),
-                        Some("tool-call") => {
-                            let id = p["tool_call_id"].as_str().unwrap_or_default().to_string();
-                            let name = p["tool_name"].as_str().unwrap_or_default().to_string();
+                for p in parts {
+                    match p {
+                        Part::Text { text: t } => text.push_str(&t),
+                        Part::Reasoning { text: t } => reasoning.push_str(&t),
+                        Part::ToolCall { tool_call_id: id, tool_name: name, args, .. } => {
                             open.push((id.clone(), name.clone()));
-                            tool_calls.push(ToolCall { id, name, arguments: p.get("args").cloned().unwrap_or(Value::Null) });
+                            tool_calls.push(ToolCall { id, name, arguments: args.unwrap_or(Value::Null) });
                         }
                         _ => {}
                     }
@@ -100,20 +101,14 @@ pub fn build(history: &[Row], child: bool, files: &HashMap<Uuid, AttachedFile>) 
                     tool_calls,
                 });
             }
-            "tool" => {
-                for p in parts.iter().filter(|p| p["type"] == "tool-result") {
-                    let id = p["tool_call_id"].as_str().unwrap_or_default().to_string();
+            MessageRole::Tool => {
+                for p in parts {
+                    let Part::ToolResult { tool_call_id: id, result, is_error, .. } = p else { continue };
                     let Some(pos) = open.iter().position(|(o, _)| *o == id) else { continue };
                     let (_, name) = open.remove(pos);
-                    messages.push(Message::ToolResult {
-                        tool_call_id: id,
-                        tool_name: name,
-                        content: result_text(p.get("result").unwrap_or(&Value::Null)),
-                        is_error: p["is_error"].as_bool().unwrap_or(false),
-                    });
+                    messages.push(Message::ToolResult { tool_call_id: id, tool_name: name, content: result_text(&result), is_error });
                 }
             }
-            _ => {}
         }
     }
     close_open(&mut open, &mut messages);
@@ -131,28 +126,29 @@ fn close_open(open: &mut Vec<(String, String)>, messages: &mut Vec<Message>) {
     }
 }
 
-fn texts(parts: &[Value]) -> String {
-    parts.iter().filter(|p| p["type"] == "text").filter_map(|p| p["text"].as_str()).collect::<Vec<_>>().join("\n")
-}
-
-fn user_parts(parts: &[Value], files: &HashMap<Uuid, AttachedFile>) -> Vec<UserPart> {
+fn texts(parts: &[Part]) -> String {
     parts
         .iter()
-        .filter_map(|p| match p["type"].as_str() {
-            Some("text") => p["text"].as_str().map(|t| UserPart::Text(t.to_string())),
-            Some("file") => {
-                let id = p["file_id"].as_str().and_then(|s| Uuid::parse_str(s).ok());
-                Some(match id.and_then(|id| files.get(&id)) {
-                    Some(f) => attachment(f),
-                    None => UserPart::Text("[an attached file that is no longer available]".to_string()),
-                })
-            }
-            Some("file-reference") => {
-                let name = p["file_name"].as_str().unwrap_or("file");
-                let (start, end) = (p["start_line"].as_i64().unwrap_or(1), p["end_line"].as_i64().unwrap_or(1));
-                let content = p["content"].as_str().unwrap_or_default();
-                Some(UserPart::Text(format!("{name}, lines {start}-{end}:\n```\n{content}\n```")))
-            }
+        .filter_map(|p| match p {
+            Part::Text { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn user_parts(parts: &[Part], files: &HashMap<Uuid, AttachedFile>) -> Vec<UserPart> {
+    parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Text { text } => Some(UserPart::Text(text.clone())),
+            Part::File { file_id, .. } => Some(match files.get(file_id) {
+                Some(f) => attachment(f),
+                None => UserPart::Text("[an attached file that is no longer available]".to_string()),
+            }),
+            Part::FileReference { file_name, start_line, end_line, content } => Some(UserPart::Text(format!(
+                "{file_name}, lines {start_line}-{end_line}:\n```\n{content}\n```"
+            ))),
             _ => None,
         })
         .collect()
@@ -201,8 +197,8 @@ mod tests {
                 chat_id: Uuid::nil(),
                 created_by: None,
                 model_config_id: None,
-                role: role.into(),
-                visibility: "both".into(),
+                role: agentry_types::MessageRole::parse(role).unwrap(),
+                visibility: agentry_types::Visibility::Both,
                 content: sqlx::types::Json(content),
                 input_tokens: None,
                 output_tokens: None,

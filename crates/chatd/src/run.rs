@@ -12,7 +12,7 @@
 //! rebuilt from the database before every model call and before every tool call (and the
 //! daemon stops a run at once when an auth change says the owner lost it): a run never outlives
 //! its owner's access by more than the call in flight. Losing it ends the turn in `error` with
-//! [`NO_AI_ACCESS`]; the queue stays stored.
+//! [`ClientError::NoAiAccess`]; the queue stays stored.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use std::time::Instant;
 use agentry_llm::{ChatRequest, FinishReason, ProviderConfig, StreamEvent, Usage};
 use agentry_store::chats::messages::{Message as Row, NewMessage, Usage as StoredUsage};
 use agentry_store::chats::models::ModelConfig;
-use agentry_store::chats::NO_AI_ACCESS;
+use agentry_types::{ClientError, LivePart, MessageRole, Part, RetryInfo};
 use agentry_store::chats::worker::{Claimed, Fenced, Outcome, StepRecord};
 use agentry_store::parts::LiveKind;
 use futures::StreamExt;
@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::daemon::{Shared, Stop};
+use crate::state::{Shared, Stop};
 use crate::tools::{self, ToolCtx, ToolOutput};
 use crate::{cost, prompt, title};
 
@@ -51,10 +51,26 @@ enum End {
 struct StepAcc {
     text: String,
     reasoning: String,
-    /// Calls by stream index: (id, name, argument text so far, parsed arguments when complete).
-    calls: BTreeMap<usize, (String, String, String, Option<Value>)>,
+    /// Calls by stream index.
+    calls: BTreeMap<usize, CallAcc>,
     usage: Option<Usage>,
     finish: Option<FinishReason>,
+}
+
+/// One tool call of a streamed step.
+struct CallAcc {
+    id: String,
+    name: String,
+    /// The argument text so far.
+    raw: String,
+    /// The parsed arguments, once the call is complete.
+    args: Option<Value>,
+}
+
+impl CallAcc {
+    fn new(id: String, name: String) -> CallAcc {
+        CallAcc { id, name, raw: String::new(), args: None }
+    }
 }
 
 impl StepAcc {
@@ -64,22 +80,22 @@ impl StepAcc {
 
     /// Complete tool calls: (id, name, arguments).
     fn complete_calls(&self) -> Vec<(String, String, Value)> {
-        self.calls.values().filter_map(|(id, name, _, args)| args.clone().map(|a| (id.clone(), name.clone(), a))).collect()
+        self.calls.values().filter_map(|c| c.args.clone().map(|a| (c.id.clone(), c.name.clone(), a))).collect()
     }
 
     fn content(&self) -> Value {
         let mut parts = Vec::new();
         if !self.reasoning.is_empty() {
-            parts.push(json!({"type": "reasoning", "text": self.reasoning}));
+            parts.push(Part::reasoning(self.reasoning.clone()));
         }
         if !self.text.is_empty() {
-            parts.push(json!({"type": "text", "text": self.text}));
+            parts.push(Part::text(self.text.clone()));
         }
-        for (id, name, raw, args) in self.calls.values() {
-            let args = args.clone().unwrap_or_else(|| serde_json::from_str(raw).unwrap_or_else(|_| json!({})));
-            parts.push(json!({"type": "tool-call", "tool_call_id": id, "tool_name": name, "args": args}));
+        for c in self.calls.values() {
+            let args = c.args.clone().unwrap_or_else(|| serde_json::from_str(&c.raw).unwrap_or_else(|_| json!({})));
+            parts.push(Part::tool_call(c.id.clone(), c.name.clone(), args));
         }
-        Value::Array(parts)
+        Part::content(&parts)
     }
 }
 
@@ -143,17 +159,17 @@ async fn generate_title(shared: Arc<Shared>, chat: agentry_store::chats::Chat, m
 fn stop_outcome(s: Stop) -> End {
     match s {
         Stop::Shutdown => End::Finish(Outcome::Shutdown),
-        Stop::Revoked => End::Finish(Outcome::Error(NO_AI_ACCESS.into())),
+        Stop::Revoked => End::Finish(Outcome::Error(ClientError::NoAiAccess.message())),
         _ => End::Finish(Outcome::Interrupted),
     }
 }
 
 /// The owner's subject rebuilt from the database, if the owner may still start AI work in the
-/// chat's organization; `Err` ends the turn (`NO_AI_ACCESS`, or the store's failure).
+/// chat's organization; `Err` ends the turn (`ClientError::NoAiAccess`, or the store's failure).
 async fn ai_work_subject(shared: &Shared, chat: &agentry_store::chats::Chat) -> Result<agentry_rbac::Subject, String> {
     match shared.store.system().ai_work_subject(chat).await {
         Ok(Some(s)) => Ok(s),
-        Ok(None) => Err(NO_AI_ACCESS.into()),
+        Ok(None) => Err(ClientError::NoAiAccess.message()),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -178,7 +194,7 @@ async fn drive(
     let owner = ai_work_subject(shared, chat).await?;
     let mut history: Vec<Row> = system.prompt_history(chat.id).await.map_err(|e| e.to_string())?;
     watermark.store(history.iter().map(|m| m.id).max().unwrap_or(0), Ordering::Release);
-    *first_turn = !history.iter().any(|m| m.role == "assistant");
+    *first_turn = !history.iter().any(|m| m.role == MessageRole::Assistant);
     *model_for_title = Some(model.clone());
 
     let ctx = ToolCtx {
@@ -240,7 +256,7 @@ async fn drive(
             let results = acc
                 .calls
                 .values()
-                .map(|(id, name, _, _)| tool_message(id, name, &ToolOutput::error(INTERRUPTED_RESULT)))
+                .map(|c| tool_message(&c.id, &c.name, &ToolOutput::error(INTERRUPTED_RESULT)))
                 .collect();
             let record = step_record(&model, &acc, results, started, true);
             return match save(shared, lease, watermark, &mut history, record).await? {
@@ -270,7 +286,7 @@ async fn drive(
                     }
                     Err(e) => {
                         tracing::info!(chat = %chat.id, tool = %name, error = %e, "tool call not run");
-                        let not_run = if e == NO_AI_ACCESS { NOT_RUN_NO_ACCESS.to_string() } else { format!("tool call did not run: {e}") };
+                        let not_run = if e == ClientError::NoAiAccess.message() { NOT_RUN_NO_ACCESS.to_string() } else { format!("tool call did not run: {e}") };
                         denied.lock().expect("denied lock").get_or_insert(e);
                         ToolOutput::error(not_run)
                     }
@@ -372,23 +388,20 @@ fn step_record(model: &ModelConfig, acc: &StepAcc, tool_results: Vec<NewMessage>
     StepRecord { assistant: NewMessage::assistant(acc.content(), Some(model.id), stored), tool_results, partial }
 }
 
-fn tool_message(id: &str, name: &str, out: &ToolOutput) -> NewMessage {
-    NewMessage::tool(json!([{
-        "type": "tool-result", "tool_call_id": id, "tool_name": name, "result": out.result, "is_error": out.is_error,
-    }]))
+fn result_part(id: &str, name: &str, out: &ToolOutput) -> Part {
+    Part::tool_result(id, name, out.result.clone(), out.is_error)
 }
 
-fn publish_part(shared: &Arc<Shared>, chat_id: Uuid, role: &str, part: Value) {
-    shared.parts.publish(chat_id, LiveKind::Part, json!({"role": role, "part": part}));
+fn tool_message(id: &str, name: &str, out: &ToolOutput) -> NewMessage {
+    NewMessage::tool(Part::content(&[result_part(id, name, out)]))
+}
+
+fn publish_part(shared: &Arc<Shared>, chat_id: Uuid, role: MessageRole, part: Part) {
+    shared.parts.publish(chat_id, LiveKind::Part, LivePart { role, part }.to_value());
 }
 
 fn publish_result(shared: &Arc<Shared>, chat_id: Uuid, id: &str, name: &str, out: &ToolOutput) {
-    publish_part(
-        shared,
-        chat_id,
-        "tool",
-        json!({"type": "tool-result", "tool_call_id": id, "tool_name": name, "result": out.result, "is_error": out.is_error}),
-    );
+    publish_part(shared, chat_id, MessageRole::Tool, result_part(id, name, out));
 }
 
 async fn stream_step(
@@ -420,34 +433,30 @@ async fn stream_step(
         match event {
             StreamEvent::TextDelta(t) => {
                 acc.text.push_str(&t);
-                publish_part(shared, chat_id, "assistant", json!({"type": "text", "text": t}));
+                publish_part(shared, chat_id, MessageRole::Assistant, Part::text(t));
             }
             StreamEvent::ReasoningDelta(t) => {
                 acc.reasoning.push_str(&t);
-                publish_part(shared, chat_id, "assistant", json!({"type": "reasoning", "text": t}));
+                publish_part(shared, chat_id, MessageRole::Assistant, Part::reasoning(t));
             }
             StreamEvent::ToolCallStart { index, id, name } => {
-                publish_part(shared, chat_id, "assistant", json!({"type": "tool-call", "tool_call_id": id, "tool_name": name, "args_delta": ""}));
-                acc.calls.insert(index, (id, name, String::new(), None));
+                publish_part(shared, chat_id, MessageRole::Assistant, Part::tool_call_delta(id.clone(), name.clone(), ""));
+                acc.calls.insert(index, CallAcc::new(id, name));
             }
             StreamEvent::ToolCallArgsDelta { index, delta } => {
-                if let Some((id, name, raw, _)) = acc.calls.get_mut(&index) {
-                    raw.push_str(&delta);
-                    publish_part(shared, chat_id, "assistant", json!({"type": "tool-call", "tool_call_id": id, "tool_name": name, "args_delta": delta}));
+                if let Some(call) = acc.calls.get_mut(&index) {
+                    call.raw.push_str(&delta);
+                    publish_part(shared, chat_id, MessageRole::Assistant, Part::tool_call_delta(call.id.clone(), call.name.clone(), delta));
                 }
             }
             StreamEvent::ToolCallEnd { index, id, name, arguments } => {
-                publish_part(shared, chat_id, "assistant", json!({"type": "tool-call", "tool_call_id": id, "tool_name": name, "args": arguments}));
-                let entry = acc.calls.entry(index).or_insert_with(|| (id.clone(), name.clone(), String::new(), None));
-                entry.3 = Some(arguments);
+                publish_part(shared, chat_id, MessageRole::Assistant, Part::tool_call(id.clone(), name.clone(), arguments.clone()));
+                acc.calls.entry(index).or_insert_with(|| CallAcc::new(id, name)).args = Some(arguments);
             }
             StreamEvent::Usage(u) => acc.usage = Some(u),
             StreamEvent::Retry { attempt, delay, error, status } => {
-                shared.parts.publish(
-                    chat_id,
-                    LiveKind::Retry,
-                    json!({"attempt": attempt, "delay_ms": delay.as_millis() as u64, "error": error, "status": status}),
-                );
+                let retry = RetryInfo { attempt, delay_ms: delay.as_millis() as u64, error, status };
+                shared.parts.publish(chat_id, LiveKind::Retry, serde_json::to_value(retry).expect("retry serializes"));
             }
             StreamEvent::Finish { reason } => acc.finish = Some(reason),
         }

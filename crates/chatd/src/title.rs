@@ -1,9 +1,12 @@
 //! Chat titles written by the chat's model from the first user message.
 
-use agentry_llm::{ChatRequest, Client, Message, RetryPolicy, StreamEvent};
-use agentry_store::Store;
+use agentry_llm::{ChatRequest, Client, LlmError, Message, RetryPolicy, StreamEvent};
+use agentry_rbac::Subject;
+use agentry_store::chats::Chat;
 use agentry_store::chats::models::ModelConfig;
+use agentry_store::{ClientError, Store, StoreError};
 use futures::StreamExt;
+use uuid::Uuid;
 
 use crate::providers::{self, ProviderError};
 
@@ -37,6 +40,59 @@ pub async fn generate(
         }
     }
     Ok(clean(&text))
+}
+
+/// Why a manual title regeneration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegenerateError {
+    /// Refused or failed in the store; a failed model call is
+    /// `ClientError::TitleGenerationFailed`.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No LLM client could be built (TLS set-up).
+    #[error("LLM client: {0}")]
+    Setup(#[from] LlmError),
+}
+
+/// One LLM client per process for manual regenerations (connection pools are shared).
+fn client() -> Result<&'static Client, LlmError> {
+    static CLIENT: std::sync::OnceLock<Client> = std::sync::OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c);
+    }
+    let c = Client::new()?;
+    Ok(CLIENT.get_or_init(|| c))
+}
+
+/// A title regeneration a user asked for (`POST /chats/{chat}/title/regenerate`). Asking the
+/// model for a title is a model run: the same rule as sending a message (the AI-work rule and
+/// the owner's usage limit). The model is the chat's last one, else the default; one
+/// regeneration at a time per chat (a second, or a rename, meanwhile is a conflict).
+pub async fn regenerate(store: &Store, subject: &Subject, chat_id: Uuid) -> Result<Chat, RegenerateError> {
+    let actor = store.actor(subject);
+    let chat = actor.chat(chat_id).await?;
+    actor.may_start_ai_work(&chat)?;
+    store.system().check_usage_limit(chat.owner_id).await?;
+    let model = match actor.usable_model_config(chat.last_model_config_id).await? {
+        Some(m) => m,
+        None => actor.default_model_config().await?.ok_or(StoreError::Client(ClientError::NoDefaultModel))?,
+    };
+    let first = actor.first_user_text(&chat).await?.unwrap_or_default();
+    let client = client()?;
+    actor.begin_title_regeneration(&chat).await?;
+    let generated = generate(store, client, &model, &first).await;
+    let title = match &generated {
+        Ok(t) => Some(t.as_str()),
+        Err(e) => {
+            tracing::warn!(chat = %chat.id, error = %e, "title generation failed");
+            None
+        }
+    };
+    let chat = actor.finish_title_regeneration(&chat, title).await?;
+    match generated {
+        Ok(_) => Ok(chat),
+        Err(e) => Err(StoreError::Client(ClientError::TitleGenerationFailed { reason: e.to_string() }).into()),
+    }
 }
 
 /// One line, no wrapping quotes or trailing period, at most 80 characters.

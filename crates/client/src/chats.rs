@@ -179,8 +179,7 @@ impl Client {
                 let status = reqwest::StatusCode::from_u16(resp.status().as_u16()).unwrap_or(reqwest::StatusCode::BAD_GATEWAY);
                 let body = resp.body().as_deref().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(sdk::Response {
                     message: status.to_string(),
-                    detail: None,
-                    validations: vec![],
+                    ..Default::default()
                 });
                 Error::Api { status, body }
             }

@@ -50,6 +50,26 @@ impl Error {
         }
     }
 
+    /// The stable code of an API error (`agentry_sdk::ClientError::code`).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Api { body, .. } => body.code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the catalogue error `expected`: its status, code and message.
+    pub fn is(&self, expected: &sdk::ClientError) -> bool {
+        match self {
+            Error::Api { status, body } => {
+                status.as_u16() == expected.status()
+                    && body.code.as_deref() == Some(expected.code())
+                    && body.message == expected.message()
+            }
+            _ => false,
+        }
+    }
+
     pub fn body(&self) -> Option<&sdk::Response> {
         match self {
             Error::Api { body, .. } => Some(body),
@@ -140,7 +160,7 @@ impl Client {
         if status.is_success() {
             Ok(text)
         } else {
-            Err(Error::Api { status, body: sdk::Response { message: text, detail: None, validations: vec![] } })
+            Err(Error::Api { status, body: sdk::Response { message: text, ..Default::default() } })
         }
     }
 
@@ -160,6 +180,6 @@ impl Client {
 pub(crate) async fn error_from(status: StatusCode, resp: reqwest::Response) -> Error {
     let text = resp.text().await.unwrap_or_default();
     let body = serde_json::from_str::<sdk::Response>(&text)
-        .unwrap_or(sdk::Response { message: text, detail: None, validations: vec![] });
+        .unwrap_or(sdk::Response { message: text, ..Default::default() });
     Error::Api { status, body }
 }

@@ -8,6 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use agentry_types::chat::{ChatStatus, LivePart, MessageRole, Part, RetryInfo, Visibility};
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Chat {
     pub id: Uuid,
@@ -19,8 +21,7 @@ pub struct Chat {
     pub root_chat_id: Uuid,
     pub last_model_config_id: Uuid,
     pub title: String,
-    /// `waiting`, `pending`, `running`, `requires_action` or `error`.
-    pub status: String,
+    pub status: ChatStatus,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -140,8 +141,7 @@ pub struct ChatMessage {
     pub created_by: Option<Uuid>,
     pub model_config_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
-    /// `user`, `assistant`, `tool` (or `system`).
-    pub role: String,
+    pub role: MessageRole,
     /// Typed parts: `text`, `reasoning`, `tool-call`, `tool-result`, `file`, `file-reference`.
     #[schema(value_type = Vec<Object>)]
     pub content: serde_json::Value,
@@ -405,58 +405,168 @@ pub struct UsageLimitStatus {
 
 // ---- streams ----
 
-/// One event of `GET /chats/{chat}/stream`. Each WebSocket text frame is a JSON array of these.
+/// One event of `GET /chats/{chat}/stream`. Each WebSocket text frame is a JSON array of these,
+/// each `{"type": "<kind>", "chat_id": …, "<kind's payload field>": …}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ChatStreamEvent {
-    /// `message_part`, `message`, `status`, `error`, `retry`, `queue_update`, `action_required`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub chat_id: Uuid,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<ChatMessage>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub message_part: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<ChatStatusPayload>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub error: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub retry: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queued_messages: Option<Vec<ChatQueuedMessage>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub action_required: Option<serde_json::Value>,
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChatStreamEvent {
+    /// A live part of the step being streamed (not yet saved).
+    MessagePart { chat_id: Uuid, message_part: LivePart },
+    /// A saved message.
+    Message { chat_id: Uuid, message: ChatMessage },
+    Status { chat_id: Uuid, status: ChatStatusPayload },
+    /// Why the chat is in `error`.
+    Error { chat_id: Uuid, error: ChatErrorPayload },
+    /// The provider failed; the call is retried.
+    Retry { chat_id: Uuid, retry: RetryInfo },
+    /// The queue as it is now.
+    QueueUpdate { chat_id: Uuid, queued_messages: Vec<ChatQueuedMessage> },
+    /// Dynamic tool calls wait for the client's results.
+    ActionRequired { chat_id: Uuid, action_required: ActionRequiredPayload },
 }
 
 impl ChatStreamEvent {
-    pub fn new(kind: &str, chat_id: Uuid) -> ChatStreamEvent {
-        ChatStreamEvent {
-            kind: kind.into(),
-            chat_id,
-            message: None,
-            message_part: None,
-            status: None,
-            error: None,
-            retry: None,
-            queued_messages: None,
-            action_required: None,
+    pub fn chat_id(&self) -> Uuid {
+        match self {
+            ChatStreamEvent::MessagePart { chat_id, .. }
+            | ChatStreamEvent::Message { chat_id, .. }
+            | ChatStreamEvent::Status { chat_id, .. }
+            | ChatStreamEvent::Error { chat_id, .. }
+            | ChatStreamEvent::Retry { chat_id, .. }
+            | ChatStreamEvent::QueueUpdate { chat_id, .. }
+            | ChatStreamEvent::ActionRequired { chat_id, .. } => *chat_id,
+        }
+    }
+
+    /// The saved message of a `message` event.
+    pub fn message(&self) -> Option<&ChatMessage> {
+        match self {
+            ChatStreamEvent::Message { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The live part of a `message_part` event.
+    pub fn message_part(&self) -> Option<&LivePart> {
+        match self {
+            ChatStreamEvent::MessagePart { message_part, .. } => Some(message_part),
+            _ => None,
+        }
+    }
+
+    /// The status of a `status` event.
+    pub fn status(&self) -> Option<ChatStatus> {
+        match self {
+            ChatStreamEvent::Status { status, .. } => Some(status.status),
+            _ => None,
+        }
+    }
+
+    /// The event's `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChatStreamEvent::MessagePart { .. } => "message_part",
+            ChatStreamEvent::Message { .. } => "message",
+            ChatStreamEvent::Status { .. } => "status",
+            ChatStreamEvent::Error { .. } => "error",
+            ChatStreamEvent::Retry { .. } => "retry",
+            ChatStreamEvent::QueueUpdate { .. } => "queue_update",
+            ChatStreamEvent::ActionRequired { .. } => "action_required",
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ChatStatusPayload {
-    pub status: String,
+    pub status: ChatStatus,
 }
 
-/// One event of `GET /chats/watch`: `created`, `status_change`, `title_change`, `deleted`
-/// (archived) or `action_required`, with the chat as it is now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatErrorPayload {
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ActionRequiredPayload {
+    pub tool_calls: Vec<PendingToolCall>,
+}
+
+/// A dynamic tool call the chat waits on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PendingToolCall {
+    pub tool_call_id: String,
+    pub tool_name: String,
+    #[schema(value_type = Object)]
+    pub args: serde_json::Value,
+}
+
+/// One event of `GET /chats/watch`, with the chat as it is now.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ChatWatchEvent {
-    pub kind: String,
+    pub kind: ChatWatchKind,
     pub chat: Chat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatWatchKind {
+    /// Created, or unarchived.
+    Created,
+    StatusChange,
+    TitleChange,
+    /// Archived.
+    Deleted,
+    ActionRequired,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The stream events serialize to the JSON the server sent before they were typed.
+    #[test]
+    fn stream_events_are_todays_json() {
+        let id = Uuid::nil();
+        let cases = [
+            (
+                ChatStreamEvent::Status { chat_id: id, status: ChatStatusPayload { status: ChatStatus::RequiresAction } },
+                json!({"type": "status", "chat_id": id, "status": {"status": "requires_action"}}),
+            ),
+            (
+                ChatStreamEvent::Error { chat_id: id, error: ChatErrorPayload { message: "boom".into() } },
+                json!({"type": "error", "chat_id": id, "error": {"message": "boom"}}),
+            ),
+            (
+                ChatStreamEvent::MessagePart {
+                    chat_id: id,
+                    message_part: LivePart { role: MessageRole::Assistant, part: Part::text("a") },
+                },
+                json!({"type": "message_part", "chat_id": id, "message_part": {"role": "assistant", "part": {"type": "text", "text": "a"}}}),
+            ),
+            (
+                ChatStreamEvent::Retry { chat_id: id, retry: RetryInfo { attempt: 2, delay_ms: 10, error: "e".into(), status: Some(529) } },
+                json!({"type": "retry", "chat_id": id, "retry": {"attempt": 2, "delay_ms": 10, "error": "e", "status": 529}}),
+            ),
+            (
+                ChatStreamEvent::QueueUpdate { chat_id: id, queued_messages: vec![] },
+                json!({"type": "queue_update", "chat_id": id, "queued_messages": []}),
+            ),
+            (
+                ChatStreamEvent::ActionRequired {
+                    chat_id: id,
+                    action_required: ActionRequiredPayload {
+                        tool_calls: vec![PendingToolCall { tool_call_id: "c".into(), tool_name: "t".into(), args: json!({}) }],
+                    },
+                },
+                json!({"type": "action_required", "chat_id": id, "action_required": {"tool_calls": [{"tool_call_id": "c", "tool_name": "t", "args": {}}]}}),
+            ),
+        ];
+        for (event, wire) in cases {
+            assert_eq!(serde_json::to_value(&event).unwrap(), wire);
+            assert_eq!(serde_json::from_value::<ChatStreamEvent>(wire).unwrap(), event);
+        }
+        assert_eq!(serde_json::to_value(ChatWatchKind::StatusChange).unwrap(), json!("status_change"));
+        assert_eq!(serde_json::to_value(ChatWatchKind::Deleted).unwrap(), json!("deleted"));
+    }
 }

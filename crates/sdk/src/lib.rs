@@ -6,6 +6,7 @@
 mod chats;
 mod workspaces;
 
+pub use agentry_types::{ClientError, Problem, errors::CheckProblem, errors::ValueProblem, notices};
 pub use chats::*;
 pub use workspaces::*;
 
@@ -16,14 +17,25 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// Every error response: a human message, an optional detail and per-field validations.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// Every error response: a human message, an optional detail and per-field validations, plus
+/// the stable `code` of the error (see `agentry_types::ClientError`; absent in answers that
+/// are not errors and in payloads from servers that predate codes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 pub struct Response {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub validations: Vec<ValidationError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+impl Response {
+    /// A successful answer that carries only a message.
+    pub fn notice(message: &str) -> Response {
+        Response { message: message.to_string(), ..Default::default() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -375,4 +387,19 @@ pub struct AuditLog {
 pub struct AuditLogResponse {
     pub audit_logs: Vec<AuditLog>,
     pub count: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_without_a_code_still_parse() {
+        let old: Response = serde_json::from_str(r#"{"message":"Forbidden."}"#).unwrap();
+        assert_eq!(old.code, None);
+        let new: Response = serde_json::from_str(r#"{"message":"Forbidden.","code":"forbidden"}"#).unwrap();
+        assert_eq!(new.code.as_deref(), Some(ClientError::Forbidden.code()));
+        // A notice carries no code, so its JSON is what it always was.
+        assert_eq!(serde_json::to_string(&Response::notice(notices::LOGGED_OUT)).unwrap(), r#"{"message":"Logged out."}"#);
+    }
 }

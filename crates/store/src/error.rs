@@ -1,4 +1,5 @@
 use agentry_rbac::Denial;
+use agentry_types::ClientError;
 
 /// Errors of the storage layer. The API maps each to a status; `Database` and `Migration`
 /// text is logged, never shown to clients.
@@ -10,41 +11,14 @@ pub enum StoreError {
     /// The actor may read the object but not perform this action on it.
     #[error("forbidden: {0}")]
     Forbidden(Denial),
-    /// A uniqueness or state conflict, with a client-facing message.
+    /// A refusal the client is told about: a conflict, invalid input, a limit. Its code,
+    /// status and message come from the catalogue (`agentry_types::ClientError`).
     #[error("{0}")]
-    Conflict(String),
-    /// Input that is well-formed but not acceptable, with a client-facing message.
-    #[error("{message}")]
-    Invalid { message: String, field: Option<String> },
-    /// The chat's queue already holds the maximum number of messages.
-    #[error("message queue is full")]
-    QueueFull,
-    /// A chat message id that is not in this chat (or was deleted by an edit).
-    #[error("chat message not found")]
-    MessageNotFound,
-    /// A queued message id that is not in this chat's queue.
-    #[error("queued message not found")]
-    QueuedNotFound,
-    /// A template version that is not a version of the workspace's template (or no version).
-    #[error("template version of another template")]
-    TemplateVersionMismatch,
-    /// The owner's spend in the current period reached the limit.
-    #[error("usage limit exceeded")]
-    UsageLimit { spent_micros: i64, limit_micros: i64, resets_at: chrono::DateTime<chrono::Utc> },
+    Client(#[from] ClientError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(String),
-}
-
-impl StoreError {
-    pub fn invalid(message: impl Into<String>) -> StoreError {
-        StoreError::Invalid { message: message.into(), field: None }
-    }
-
-    pub fn invalid_field(field: &str, message: impl Into<String>) -> StoreError {
-        StoreError::Invalid { message: message.into(), field: Some(field.to_string()) }
-    }
 }
 
 /// The name of the unique index a write violated, if that is what failed.

@@ -16,6 +16,7 @@ pub mod audit;
 pub mod auth_cache;
 pub mod chats;
 mod error;
+pub mod may;
 pub mod members;
 pub mod orgs;
 pub mod parts;
@@ -31,6 +32,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use error::StoreError;
+pub use agentry_types::ClientError;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::args::Args;
 use crate::audit::{self, Entry};
 use crate::users::UserRef;
-use crate::{Actor, Result, StoreError};
+use crate::{Actor, ClientError, Result, StoreError};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Member {
@@ -77,7 +77,7 @@ impl Actor<'_> {
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
-            return Err(StoreError::Conflict("User is already a member of this organization.".into()));
+            return Err(ClientError::AlreadyMember.into());
         }
         audit::record(
             &mut tx,

@@ -9,7 +9,7 @@ use crate::args::Args;
 use crate::audit::{self, Entry};
 use crate::error::unique_violation;
 use crate::users::UserRef;
-use crate::{Actor, Result, StoreError};
+use crate::{Actor, ClientError, Result, StoreError};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Organization {
@@ -38,7 +38,7 @@ pub struct OrgPatch<'a> {
 fn map_conflict(e: sqlx::Error) -> StoreError {
     match unique_violation(&e) {
         Some("organizations_name_idx") => {
-            StoreError::Conflict("An organization with this name already exists.".into())
+            ClientError::OrganizationNameTaken.into()
         }
         _ => e.into(),
     }
@@ -199,7 +199,7 @@ impl Actor<'_> {
         let org = self.organization(id_or_name).await?;
         self.subject.authorize(Action::Delete, &org_object(org.id)).map_err(StoreError::Forbidden)?;
         if org.is_default {
-            return Err(StoreError::invalid("The default organization cannot be deleted."));
+            return Err(ClientError::DefaultOrganizationUndeletable.into());
         }
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM organizations WHERE id = $1").bind(org.id).execute(&mut *tx).await?;

@@ -23,7 +23,8 @@ use uuid::Uuid;
 use crate::args::Args;
 use crate::audit::{self, Entry};
 use crate::error::unique_violation;
-use crate::{Actor, Result, StoreError};
+use agentry_types::errors::{Problem, ValueProblem};
+use crate::{Actor, ClientError, Result, StoreError};
 
 /// Most parameters one template may declare.
 pub const MAX_PARAMETERS: usize = 64;
@@ -96,8 +97,8 @@ impl TryFrom<String> for NetworkMode {
     }
 }
 
-/// A problem with one input field: `(field, client-facing detail)`.
-pub type FieldError = (String, String);
+/// A problem with one input field: `(field, the rule it broke)`.
+pub type FieldError = (String, Problem);
 
 /// A template with the content of its active version.
 #[derive(Debug, Clone, FromRow)]
@@ -264,16 +265,16 @@ impl TemplateQuery {
 }
 
 /// The canonical form of `value` for `kind`, or why it is not one.
-pub fn canonical_value(kind: ParameterType, value: &str) -> Result<String, &'static str> {
+pub fn canonical_value(kind: ParameterType, value: &str) -> Result<String, ValueProblem> {
     match kind {
         ParameterType::String => Ok(value.to_string()),
         ParameterType::Number => match value.trim().parse::<f64>() {
             Ok(n) if n.is_finite() => Ok(value.trim().to_string()),
-            _ => Err("must be a number"),
+            _ => Err(ValueProblem::NotANumber),
         },
         ParameterType::Bool => match value.trim().to_ascii_lowercase().as_str() {
             v @ ("true" | "false") => Ok(v.to_string()),
-            _ => Err("must be true or false"),
+            _ => Err(ValueProblem::NotABool),
         },
     }
 }
@@ -292,19 +293,16 @@ fn valid_parameter_name(name: &str) -> bool {
 pub fn check_parameter_defs(defs: &mut [TemplateParameter]) -> Vec<FieldError> {
     let mut errors = Vec::new();
     if defs.len() > MAX_PARAMETERS {
-        errors.push(("parameters".into(), format!("At most {MAX_PARAMETERS} parameters are allowed.")));
+        errors.push(("parameters".into(), Problem::TooManyParameters { max: MAX_PARAMETERS }));
         return errors;
     }
     let mut seen: Vec<String> = Vec::new();
     for (i, p) in defs.iter_mut().enumerate() {
         let field = |f: &str| format!("parameters[{i}].{f}");
         if !valid_parameter_name(&p.name) {
-            errors.push((
-                field("name"),
-                "Must start with a letter or '_' and contain only letters, digits and '_' (at most 64).".into(),
-            ));
+            errors.push((field("name"), Problem::ParameterName));
         } else if seen.contains(&p.name.to_ascii_lowercase()) {
-            errors.push((field("name"), format!("Parameter {:?} is declared twice.", p.name)));
+            errors.push((field("name"), Problem::ParameterDeclaredTwice { name: p.name.clone() }));
         } else {
             seen.push(p.name.to_ascii_lowercase());
         }
@@ -312,23 +310,23 @@ pub fn check_parameter_defs(defs: &mut [TemplateParameter]) -> Vec<FieldError> {
         for (j, o) in p.options.iter().enumerate() {
             match canonical_value(p.kind, o) {
                 Ok(v) if options.contains(&v) => {
-                    errors.push((format!("parameters[{i}].options[{j}]"), format!("Option {o:?} is listed twice.")))
+                    errors.push((format!("parameters[{i}].options[{j}]"), Problem::OptionListedTwice { option: o.clone() }))
                 }
                 Ok(v) => options.push(v),
-                Err(why) => errors.push((format!("parameters[{i}].options[{j}]"), format!("Option {o:?} {why}."))),
+                Err(why) => errors.push((format!("parameters[{i}].options[{j}]"), Problem::OptionInvalid { option: o.clone(), why })),
             }
         }
         p.options = options;
         if let Some(d) = &p.default {
             if p.required {
-                errors.push((field("default"), "A required parameter cannot have a default.".into()));
+                errors.push((field("default"), Problem::RequiredWithDefault));
             }
             match canonical_value(p.kind, d) {
                 Ok(v) if !p.options.is_empty() && !p.options.contains(&v) => {
-                    errors.push((field("default"), "The default must be one of the options.".into()))
+                    errors.push((field("default"), Problem::DefaultNotAnOption))
                 }
                 Ok(v) => p.default = Some(v),
-                Err(why) => errors.push((field("default"), format!("The default {why}."))),
+                Err(why) => errors.push((field("default"), Problem::DefaultInvalid { why })),
             }
         }
     }
@@ -346,9 +344,9 @@ pub fn resolve_parameters(
     let field = |name: &str| format!("rich_parameter_values.{name}");
     for (i, v) in given.iter().enumerate() {
         if !defs.iter().any(|d| d.name == v.name) {
-            errors.push((field(&v.name), format!("The template has no parameter named {:?}.", v.name)));
+            errors.push((field(&v.name), Problem::UnknownParameter { name: v.name.clone() }));
         } else if given[..i].iter().any(|o| o.name == v.name) {
-            errors.push((field(&v.name), format!("Parameter {:?} is given twice.", v.name)));
+            errors.push((field(&v.name), Problem::ParameterGivenTwice { name: v.name.clone() }));
         }
     }
     let mut out = Vec::new();
@@ -357,13 +355,13 @@ pub fn resolve_parameters(
             Some(v) => match canonical_value(d.kind, &v.value) {
                 Ok(c) if !d.options.is_empty() && !d.options.contains(&c) => errors.push((
                     field(&d.name),
-                    format!("Parameter {:?} must be one of: {}.", d.name, d.options.join(", ")),
+                    Problem::ParameterNotAnOption { name: d.name.clone(), options: d.options.join(", ") },
                 )),
                 Ok(c) => out.push(ParameterValue { name: d.name.clone(), value: c }),
-                Err(why) => errors.push((field(&d.name), format!("Parameter {:?} {why}.", d.name))),
+                Err(why) => errors.push((field(&d.name), Problem::ParameterInvalid { name: d.name.clone(), why })),
             },
             None if d.required => {
-                errors.push((field(&d.name), format!("Parameter {:?} is required.", d.name)))
+                errors.push((field(&d.name), Problem::ParameterRequired { name: d.name.clone() }))
             }
             None => {
                 if let Some(def) = &d.default {
@@ -377,14 +375,14 @@ pub fn resolve_parameters(
 
 /// The first problem as a store error; the API reports every problem before calling the store.
 pub(crate) fn first_invalid(errors: Vec<FieldError>) -> StoreError {
-    let (field, detail) = errors.into_iter().next().expect("at least one error");
-    StoreError::invalid_field(&field, detail)
+    let (field, problem) = errors.into_iter().next().expect("at least one error");
+    ClientError::InvalidParameter { field, problem }.into()
 }
 
 fn map_conflict(e: sqlx::Error) -> StoreError {
     match unique_violation(&e) {
         Some("templates_org_name_idx") => {
-            StoreError::Conflict("A template with this name already exists in the organization.".into())
+            ClientError::TemplateNameTaken.into()
         }
         _ => e.into(),
     }
@@ -631,10 +629,7 @@ impl Actor<'_> {
                 .fetch_one(&mut *tx)
                 .await?;
         if in_use > 0 {
-            return Err(StoreError::Conflict(format!(
-                "Template {:?} is used by {in_use} workspace(s); delete them first.",
-                t.name
-            )));
+            return Err(ClientError::TemplateInUse { name: t.name.clone(), workspaces: in_use }.into());
         }
         sqlx::query("DELETE FROM templates WHERE id = $1").bind(t.id).execute(&mut *tx).await?;
         audit::record(
@@ -730,7 +725,8 @@ mod tests {
                 "rich_parameter_values.debug",
             ]
         );
-        assert_eq!(errs[1].1, "Parameter \"repo\" is required.");
-        assert_eq!(errs[2].1, "Parameter \"cpus\" must be a number.");
+        assert_eq!(errs[1].1, Problem::ParameterRequired { name: "repo".into() });
+        assert_eq!(errs[2].1, Problem::ParameterInvalid { name: "cpus".into(), why: ValueProblem::NotANumber });
+        assert_eq!(errs[2].1.to_string(), "Parameter \"cpus\" must be a number.");
     }
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::args::Args;
 use crate::audit::{self, Entry};
 use crate::error::unique_violation;
-use crate::{Actor, Result, StoreError, System};
+use crate::{Actor, ClientError, Result, StoreError, System};
 
 /// A user as the API shows it.
 #[derive(Debug, Clone, FromRow)]
@@ -238,9 +238,9 @@ async fn insert_api_key(
 
 fn map_user_conflict(e: sqlx::Error) -> StoreError {
     match unique_violation(&e) {
-        Some("users_email_idx") => StoreError::Conflict("A user with this email already exists.".into()),
+        Some("users_email_idx") => ClientError::EmailTaken.into(),
         Some("users_username_idx") => {
-            StoreError::Conflict("A user with this username already exists.".into())
+            ClientError::UsernameTaken.into()
         }
         _ => e.into(),
     }
@@ -397,7 +397,7 @@ impl System<'_> {
             .fetch_one(&mut *tx)
             .await?
         {
-            return Err(StoreError::Conflict("The first user has already been created.".into()));
+            return Err(ClientError::FirstUserExists.into());
         }
         let id = insert_user(&mut tx, new, &[SiteRole::Owner.name()]).await?;
         let org_id: Uuid = sqlx::query_scalar("SELECT id FROM organizations WHERE is_default")
@@ -514,10 +514,7 @@ impl Actor<'_> {
                 .await?;
             let readable = self.subject.can(Action::Read, &crate::orgs::org_object(org));
             if !exists || !readable {
-                return Err(StoreError::invalid_field(
-                    "organization_ids",
-                    format!("Organization {org} not found."),
-                ));
+                return Err(ClientError::UnknownOrganization { id: org }.into());
             }
             // The new user's id is not known yet; membership creation is decided per org.
             let membership = Object::new(ResourceType::OrganizationMember).in_org(org);
@@ -560,7 +557,7 @@ impl Actor<'_> {
             .authorize(Action::Update, &user_object(target.id))
             .map_err(StoreError::Forbidden)?;
         if !active && target.id == self.subject.user_id() {
-            return Err(StoreError::invalid("You cannot suspend yourself."));
+            return Err(ClientError::CannotSuspendSelf.into());
         }
         // Only an owner changes an owner's status: a user admin must not lock the owner out.
         let target_is_owner = target.site_roles.iter().any(|r| r == SiteRole::Owner.name());

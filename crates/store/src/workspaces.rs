@@ -33,7 +33,7 @@ use crate::templates::{
     NetworkMode, ParameterValue, fetch_template, fetch_version, first_invalid, resolve_parameters, template_object,
 };
 use crate::users::UserRef;
-use crate::{Actor, Result, StoreError, System};
+use crate::{Actor, ClientError, Result, StoreError, System};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -306,7 +306,7 @@ async fn latest_build(conn: impl sqlx::PgExecutor<'_>, workspace: Uuid) -> Resul
 fn map_conflict(name: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
     move |e| match unique_violation(&e) {
         Some("workspaces_owner_name_idx") => {
-            StoreError::Conflict(format!("A workspace named {name:?} already exists for this user."))
+            ClientError::WorkspaceNameTaken { name: name.to_string() }.into()
         }
         _ => e.into(),
     }
@@ -420,10 +420,7 @@ impl Actor<'_> {
             .authorize(Action::Create, &Object::new(ResourceType::Workspace).owned_by(owner.id).in_org(org.id))
             .map_err(StoreError::Forbidden)?;
         if !owner.organization_ids.contains(&org.id) {
-            return Err(StoreError::invalid(format!(
-                "User {:?} is not a member of organization {:?}.",
-                owner.username, org.name
-            )));
+            return Err(ClientError::OwnerNotInOrganization { user: owner.username, organization: org.name }.into());
         }
         let mut tx = self.pool.begin().await?;
         // The share lock keeps the template from being deleted, and its active version from
@@ -435,21 +432,11 @@ impl Actor<'_> {
             return Err(StoreError::NotFound);
         }
         if template.organization_id != org.id {
-            return Err(StoreError::invalid_field(
-                "template_id",
-                format!(
-                    "Template {:?} belongs to another organization; a workspace in organization {:?} \
-                     must use a template of that organization.",
-                    template.name, org.name
-                ),
-            ));
+            return Err(ClientError::TemplateInOtherOrganization { template: template.name, organization: org.name }.into());
         }
         self.subject.authorize(Action::Use, &tobj).map_err(StoreError::Forbidden)?;
         if template.deprecated {
-            return Err(StoreError::invalid_field(
-                "template_id",
-                format!("Template {:?} is deprecated; choose another template.", template.name),
-            ));
+            return Err(ClientError::TemplateDeprecated { template: template.name }.into());
         }
         let parameters = resolve_parameters(&template.parameters.0, new.parameters).map_err(first_invalid)?;
 
@@ -527,37 +514,34 @@ impl Actor<'_> {
         let update = version != pinned || !new.parameters.is_empty();
         if update && transition != Transition::Start {
             let field = if version != pinned { "template_version_id" } else { "rich_parameter_values" };
-            return Err(StoreError::invalid_field(
-                field,
-                "A template version or parameter values can only be given with transition \"start\".",
-            ));
+            return Err(ClientError::UpdateNeedsStart { field }.into());
         }
         let target = if update {
             // What runs in someone's workspace is theirs to change.
             self.subject.authorize(Action::Ssh, &obj).map_err(StoreError::Forbidden)?;
             let v = fetch_version(&mut *tx, version).await?;
-            Some(v.filter(|v| v.template_id == template).ok_or(StoreError::TemplateVersionMismatch)?)
+            Some(v.filter(|v| v.template_id == template).ok_or(ClientError::TemplateVersionMismatch)?)
         } else {
             None
         };
         if deleted {
-            return Err(StoreError::Conflict("The workspace has been deleted.".into()));
+            return Err(ClientError::WorkspaceDeleted.into());
         }
         let latest = latest_build(&mut *tx, workspace_id).await?;
         if latest.status.is_active() {
-            return Err(StoreError::Conflict(format!(
-                "Build #{} ({}) is still {}; wait for it to finish.",
-                latest.build_number,
-                latest.transition.as_str(),
-                latest.status.as_str()
-            )));
+            return Err(ClientError::BuildInProgress {
+                number: latest.build_number,
+                transition: latest.transition.as_str().into(),
+                status: latest.status.as_str().into(),
+            }
+            .into());
         }
         match (transition, WorkspaceStatus::of(latest.transition, latest.status)) {
             (Transition::Start, WorkspaceStatus::Running) => {
-                return Err(StoreError::Conflict("The workspace is already running.".into()));
+                return Err(ClientError::WorkspaceAlreadyRunning.into());
             }
             (Transition::Stop, WorkspaceStatus::Stopped) => {
-                return Err(StoreError::Conflict("The workspace is already stopped.".into()));
+                return Err(ClientError::WorkspaceAlreadyStopped.into());
             }
             _ => {}
         }

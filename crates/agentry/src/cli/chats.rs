@@ -66,7 +66,7 @@ pub enum ChatsCommand {
 const HEADERS: &[&str] = &["ID", "TITLE", "STATUS", "ORGANIZATION", "UPDATED"];
 
 fn row(c: &sdk::Chat) -> Vec<String> {
-    vec![c.id.to_string(), c.title.clone(), c.status.clone(), c.organization_id.to_string(), c.updated_at.to_rfc3339()]
+    vec![c.id.to_string(), c.title.clone(), c.status.to_string(), c.organization_id.to_string(), c.updated_at.to_rfc3339()]
 }
 
 fn text_content(t: &str) -> serde_json::Value {
@@ -169,8 +169,8 @@ pub async fn run(c: &Client, cmd: ChatsCommand) -> Result<()> {
             }
             for m in history.messages.iter().rev() {
                 println!("\n{}:", m.role);
-                for p in m.content.as_array().into_iter().flatten() {
-                    print_part(p);
+                for p in sdk::Part::parse_content(&m.content) {
+                    print_part(&p);
                 }
                 println!();
             }
@@ -188,17 +188,25 @@ pub async fn run(c: &Client, cmd: ChatsCommand) -> Result<()> {
 }
 
 /// Prints one stored part of a message.
-fn print_part(p: &serde_json::Value) {
-    match p["type"].as_str().unwrap_or("") {
-        "text" => print!("{}", p["text"].as_str().unwrap_or("")),
-        "reasoning" => print!("(thinking) {}", p["text"].as_str().unwrap_or("")),
-        "tool-call" => print!("\n→ {} {}", p["tool_name"].as_str().unwrap_or("?"), p["args"]),
-        "tool-result" => {
-            let ok = if p["is_error"].as_bool().unwrap_or(false) { "error" } else { "ok" };
-            print!("\n← {} {}: {}", p["tool_name"].as_str().unwrap_or("?"), ok, summarize(&p["result"]));
+fn print_part(p: &sdk::Part) {
+    match p {
+        sdk::Part::Text { text } => print!("{text}"),
+        sdk::Part::Reasoning { text } => print!("(thinking) {text}"),
+        sdk::Part::ToolCall { tool_name, args, .. } => {
+            print!("\n→ {tool_name} {}", args.clone().unwrap_or(serde_json::Value::Null))
         }
-        other => print!("[{other}]"),
+        sdk::Part::ToolResult { tool_name, result, is_error, .. } => {
+            let ok = if *is_error { "error" } else { "ok" };
+            print!("\n← {tool_name} {ok}: {}", summarize(result));
+        }
+        sdk::Part::File { .. } => print!("[file]"),
+        sdk::Part::FileReference { .. } => print!("[file-reference]"),
     }
+}
+
+/// A payload as the compact JSON the CLI prints.
+fn json_text(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 fn summarize(v: &serde_json::Value) -> String {
@@ -216,65 +224,58 @@ async fn follow(c: &Client, chat: Uuid, after: i64, until_idle: bool) -> Result<
     let mut streamed_text = false;
     while let Some(batch) = stream.next_batch().await {
         for e in batch? {
-            match e.kind.as_str() {
-                "message_part" => {
-                    let part = e.message_part.as_ref().map(|m| &m["part"]).cloned().unwrap_or_default();
-                    match part["type"].as_str() {
-                        Some("text") => {
-                            print!("{}", part["text"].as_str().unwrap_or(""));
-                            streamed_text = true;
-                        }
-                        Some("tool-call") if part.get("args").is_some() => {
-                            print!("\n→ {} {}", part["tool_name"].as_str().unwrap_or("?"), part["args"]);
-                        }
-                        _ => {}
+            match e {
+                sdk::ChatStreamEvent::MessagePart { message_part, .. } => match message_part.part {
+                    sdk::Part::Text { text } => {
+                        print!("{text}");
+                        streamed_text = true;
                     }
-                }
-                "message" => {
-                    let Some(m) = e.message else { continue };
-                    match m.role.as_str() {
-                        "tool" => {
-                            for p in m.content.as_array().into_iter().flatten() {
-                                print_part(p);
+                    sdk::Part::ToolCall { tool_name, args: Some(args), .. } => print!("\n→ {tool_name} {args}"),
+                    _ => {}
+                },
+                sdk::ChatStreamEvent::Message { message: m, .. } => {
+                    match m.role {
+                        sdk::MessageRole::Tool => {
+                            for p in sdk::Part::parse_content(&m.content) {
+                                print_part(&p);
                             }
                             println!();
                         }
-                        "assistant" if !streamed_text => {
-                            for p in m.content.as_array().into_iter().flatten() {
-                                print_part(p);
+                        sdk::MessageRole::Assistant if !streamed_text => {
+                            for p in sdk::Part::parse_content(&m.content) {
+                                print_part(&p);
                             }
                         }
                         _ => {}
                     }
-                    if m.role == "assistant" {
+                    if m.role == sdk::MessageRole::Assistant {
                         streamed_text = false;
                     }
                 }
-                "retry" => eprintln!("\n(provider busy, retrying: {})", e.retry.unwrap_or_default()),
-                "error" => eprintln!("\nerror: {}", e.error.unwrap_or_default()),
-                "action_required" => eprintln!("\nwaiting for client tool results: {}", e.action_required.unwrap_or_default()),
-                "status" => {
-                    let status = e.status.map(|s| s.status).unwrap_or_default();
-                    match status.as_str() {
-                        "pending" | "running" => ran = true,
-                        "waiting" if until_idle && ran => {
-                            println!();
-                            stream.close().await;
-                            return Ok(());
-                        }
-                        "error" if until_idle => {
-                            println!();
-                            let chat = c.chat(chat).await?;
-                            return Err(format!("the chat stopped with an error: {}", chat.last_error.unwrap_or_default()).into());
-                        }
-                        "requires_action" if until_idle => {
-                            println!();
-                            return Ok(());
-                        }
-                        _ => {}
-                    }
+                sdk::ChatStreamEvent::Retry { retry, .. } => eprintln!("\n(provider busy, retrying: {})", json_text(&retry)),
+                sdk::ChatStreamEvent::Error { error, .. } => eprintln!("\nerror: {}", json_text(&error)),
+                sdk::ChatStreamEvent::ActionRequired { action_required, .. } => {
+                    eprintln!("\nwaiting for client tool results: {}", json_text(&action_required))
                 }
-                _ => {}
+                sdk::ChatStreamEvent::Status { status, .. } => match status.status {
+                    sdk::ChatStatus::Pending | sdk::ChatStatus::Running => ran = true,
+                    sdk::ChatStatus::Waiting if until_idle && ran => {
+                        println!();
+                        stream.close().await;
+                        return Ok(());
+                    }
+                    sdk::ChatStatus::Error if until_idle => {
+                        println!();
+                        let chat = c.chat(chat).await?;
+                        return Err(format!("the chat stopped with an error: {}", chat.last_error.unwrap_or_default()).into());
+                    }
+                    sdk::ChatStatus::RequiresAction if until_idle => {
+                        println!();
+                        return Ok(());
+                    }
+                    _ => {}
+                },
+                sdk::ChatStreamEvent::QueueUpdate { .. } => {}
             }
             out.flush()?;
         }

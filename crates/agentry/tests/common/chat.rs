@@ -48,7 +48,7 @@ pub async fn wait_status(c: &Client, id: Uuid, done: impl Fn(&str) -> bool) -> s
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let chat = c.chat(id).await.unwrap();
-        if done(&chat.status) {
+        if done(chat.status.as_str()) {
             return chat;
         }
         assert!(tokio::time::Instant::now() < deadline, "chat {id} stuck in {}", chat.status);

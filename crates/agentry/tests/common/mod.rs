@@ -204,6 +204,26 @@ pub fn expect_status<T: std::fmt::Debug>(r: agentry_client::Result<T>, status: u
     }
 }
 
+/// Asserts that `r` failed with the catalogue error `expected` (status, code and message, all
+/// from `agentry_sdk::ClientError`), and returns the error for further checks.
+#[track_caller]
+pub fn expect_error<T: std::fmt::Debug>(r: agentry_client::Result<T>, expected: agentry_sdk::ClientError) -> agentry_client::Error {
+    match r {
+        Ok(v) => panic!("expected {} ({}), got success: {v:?}", expected.code(), expected.status()),
+        Err(e) => {
+            assert!(
+                e.is(&expected),
+                "expected HTTP {} {:?} {:?}, got {e} (code {:?})",
+                expected.status(),
+                expected.code(),
+                expected.message(),
+                e.code()
+            );
+            e
+        }
+    }
+}
+
 /// Starts the real `agentry` binary as a separate process; returns it and the URL it printed.
 /// With `database_url`, it joins that database; without, it runs its embedded PostgreSQL in
 /// `data_dir`.

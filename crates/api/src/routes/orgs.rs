@@ -1,6 +1,6 @@
 //! `/api/v2/organizations/...`: organizations, their members and org role assignment.
 
-use agentry_rbac::{Action, Object, OrgRole, ResourceType, may_assign_org_role};
+use agentry_rbac::OrgRole;
 use agentry_sdk as sdk;
 use agentry_store::orgs::OrgPatch;
 use agentry_store::users::UserRef;
@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
+use agentry_types::Problem;
 use crate::{AppState, convert, validate};
 
 #[utoipa::path(get, path = "/api/v2/organizations", tag = "organizations", responses((status = 200, body = Vec<sdk::Organization>)))]
@@ -26,9 +27,7 @@ pub async fn create(
     auth: Auth,
     ApiJson(req): ApiJson<sdk::CreateOrganizationRequest>,
 ) -> ApiResult<(StatusCode, Json<sdk::Organization>)> {
-    if !auth.subject.can(Action::Create, &Object::new(ResourceType::Organization)) {
-        return Err(ApiError::forbidden());
-    }
+    s.store.actor(&auth.subject).may_create_organization()?;
     let mut v = Vec::new();
     validate::name("name", &req.name, &mut v);
     if !v.is_empty() {
@@ -128,10 +127,7 @@ pub async fn update_member_roles(
         .iter()
         .map(|n| {
             OrgRole::parse(n).ok_or_else(|| {
-                ApiError::validation(vec![sdk::ValidationError {
-                    field: "roles".into(),
-                    detail: format!("{n:?} is not an organization role."),
-                }])
+                ApiError::validation(vec![validate::entry("roles", Problem::NotAnOrganizationRole { value: n.clone() })])
             })
         })
         .collect::<ApiResult<Vec<_>>>()?;
@@ -146,13 +142,13 @@ pub async fn roles(
     auth: Auth,
     Path(org): Path<String>,
 ) -> ApiResult<Json<Vec<sdk::AssignableRole>>> {
-    let org = s.store.actor(&auth.subject).organization(&org).await?;
-    let can_assign = auth.subject.can(Action::Assign, &Object::new(ResourceType::AssignOrgRole).in_org(org.id));
+    let actor = s.store.actor(&auth.subject);
+    let org = actor.organization(&org).await?;
     Ok(Json(
         OrgRole::ASSIGNABLE
             .into_iter()
             .map(|r| {
-                let assignable = can_assign && may_assign_org_role(&auth.subject, org.id, r);
+                let assignable = actor.may_assign_org_role(org.id, r);
                 convert::role(r.role(), r.display_name(), Some(org.id), assignable)
             })
             .collect(),

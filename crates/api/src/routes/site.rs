@@ -16,11 +16,11 @@
 //! immutable; `index.html` and anything else is revalidated on every load.
 
 use axum::body::Body;
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ClientError};
 
 #[derive(RustEmbed)]
 #[folder = "../../site/dist"]
@@ -47,7 +47,7 @@ To get the web UI, build it and then the server:</p>
 pub async fn serve(method: Method, uri: Uri) -> Response {
     let path = uri.path();
     if path == "/api" || path.starts_with("/api/") || !(method == Method::GET || method == Method::HEAD) {
-        return ApiError::new(StatusCode::NOT_FOUND, "Route not found.").into_response();
+        return ApiError::from(ClientError::RouteNotFound).into_response();
     }
     let file = path.trim_start_matches('/');
     if !file.is_empty()
@@ -58,7 +58,7 @@ pub async fn serve(method: Method, uri: Uri) -> Response {
         return asset_response(asset, cache);
     }
     if file.starts_with("assets/") {
-        return ApiError::new(StatusCode::NOT_FOUND, "Asset not found.").into_response();
+        return ApiError::from(ClientError::AssetNotFound).into_response();
     }
     match Dist::get("index.html") {
         Some(index) => asset_response(index, REVALIDATE),
@@ -92,6 +92,7 @@ fn html(body: &'static str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     async fn get(path: &str) -> Response {
         serve(Method::GET, path.parse().unwrap()).await

@@ -2,7 +2,6 @@
 //! `/api/v2/templates/{id}/versions`: an organization's workspace templates and their immutable
 //! versions.
 
-use agentry_rbac::{Action, Object, ResourceType};
 use agentry_sdk as sdk;
 use agentry_store::templates::{NewTemplate, TemplateParameter, TemplatePatch, TemplateQuery, check_parameter_defs};
 use axum::Json;
@@ -11,8 +10,9 @@ use axum::http::StatusCode;
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult, messages};
+use crate::error::{ApiError, ApiResult, ClientError};
 use crate::json::{ApiJson, ApiQuery, Pagination};
+use agentry_types::Problem;
 use crate::{AppState, convert, validate};
 
 /// Most bytes a startup script may have.
@@ -26,15 +26,15 @@ pub(crate) fn path_id(s: &str) -> ApiResult<Uuid> {
 /// Checks and canonicalises parameter definitions, adding every problem to `v`.
 fn parameters(defs: Vec<sdk::TemplateParameter>, v: &mut Vec<sdk::ValidationError>) -> Vec<TemplateParameter> {
     let mut defs: Vec<TemplateParameter> = defs.into_iter().map(convert::template_parameter_in).collect();
-    for (field, detail) in check_parameter_defs(&mut defs) {
-        v.push(sdk::ValidationError { field, detail });
+    for (field, problem) in check_parameter_defs(&mut defs) {
+        v.push(sdk::ValidationError { field, detail: problem.to_string() });
     }
     defs
 }
 
 fn script(s: &str, v: &mut Vec<sdk::ValidationError>) {
     if s.len() > MAX_SCRIPT {
-        v.push(sdk::ValidationError { field: "startup_script".into(), detail: "Must be at most 64 KiB.".into() });
+        v.push(validate::entry("startup_script", Problem::ScriptTooLarge));
     }
 }
 
@@ -78,19 +78,16 @@ fn parse_template_query(q: &str) -> ApiResult<TemplateQuery> {
             Some(("deprecated", v)) => match v.to_ascii_lowercase().as_str() {
                 "true" => query.deprecated = Some(true),
                 "false" => query.deprecated = Some(false),
-                _ => problems.push(format!("{v:?} is not true or false.")),
+                _ => problems.push(Problem::NotABool { value: v.to_string() }),
             },
-            Some((k, _)) => problems.push(format!(
-                "{k:?} is not a supported filter (organization, deprecated, exact_name, name)."
-            )),
+            Some((k, _)) => problems.push(Problem::UnsupportedTemplateFilter { key: k.to_string() }),
         }
     }
     if problems.is_empty() {
         return Ok(query);
     }
-    let mut e = ApiError::bad_request(messages::INVALID_TEMPLATE_QUERY);
-    e.validations = problems.into_iter().map(|detail| sdk::ValidationError { field: "q".into(), detail }).collect();
-    Err(e)
+    let validations = problems.into_iter().map(|p| validate::entry("q", p)).collect();
+    Err(ApiError::with_validations(ClientError::InvalidTemplateQuery, validations))
 }
 
 #[utoipa::path(get, path = "/api/v2/templates", tag = "templates", params(TemplatesParams),
@@ -124,9 +121,7 @@ pub async fn create(
     let actor = s.store.actor(&auth.subject);
     let o = actor.organization(&org).await?;
     // Refuse before validating so a caller without the permission learns nothing more.
-    if !auth.subject.can(Action::Create, &Object::new(ResourceType::Template).in_org(o.id)) {
-        return Err(ApiError::forbidden());
-    }
+    actor.may_create_template(o.id)?;
     let mut v = Vec::new();
     validate::name("name", &req.name, &mut v);
     let startup_script = req.startup_script.unwrap_or_default();
@@ -167,9 +162,7 @@ pub async fn update(
 ) -> ApiResult<Json<sdk::Template>> {
     let actor = s.store.actor(&auth.subject);
     let t = actor.template(path_id(&id)?).await?;
-    if !auth.subject.can(Action::Update, &agentry_store::templates::template_object(t.id, t.organization_id)) {
-        return Err(ApiError::forbidden());
-    }
+    actor.may_update_template(&t)?;
     let mut v = Vec::new();
     if let Some(name) = &req.name {
         validate::name("name", name, &mut v);

@@ -1,6 +1,6 @@
 //! `/api/v2/users/...`: first-user set-up, login/logout, users, site roles, API keys.
 
-use agentry_rbac::{Action, Object, ResourceType, SiteRole, may_assign_site_role};
+use agentry_rbac::SiteRole;
 use agentry_sdk as sdk;
 use agentry_store::users::{NewUser, UserQuery, UserRef};
 use axum::Json;
@@ -9,8 +9,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::{Auth, SESSION_COOKIE, dummy_hash, hash_password, verify_password};
-use crate::error::{ApiError, ApiResult, messages};
+use crate::error::{ApiError, ApiResult, ClientError};
 use crate::json::{ApiJson, ApiQuery, Pagination};
+use agentry_types::Problem;
 use crate::{AppState, convert, validate};
 
 /// 200 when the first user exists, 404 while the deployment still needs set-up.
@@ -18,9 +19,9 @@ use crate::{AppState, convert, validate};
     responses((status = 200, body = sdk::Response), (status = 404, body = sdk::Response)))]
 pub async fn first_exists(State(s): State<AppState>) -> ApiResult<Json<sdk::Response>> {
     if s.store.system().has_users().await? {
-        Ok(Json(sdk::Response { message: "The first user has been created.".into(), detail: None, validations: vec![] }))
+        Ok(Json(sdk::Response::notice(sdk::notices::FIRST_USER_CREATED)))
     } else {
-        Err(ApiError::new(StatusCode::NOT_FOUND, "The initial user has not been created."))
+        Err(ClientError::FirstUserMissing.into())
     }
 }
 
@@ -41,7 +42,7 @@ pub async fn create_first(
     check_new_user(&req.email, &req.username, &req.password)?;
     // Refuse early so a late second call does not spend a password hash.
     if s.store.system().has_users().await? {
-        return Err(ApiError::new(StatusCode::CONFLICT, "The first user has already been created."));
+        return Err(ClientError::FirstUserExists.into());
     }
     let hashed_password = hash_password(req.password).await?;
     let new = NewUser {
@@ -83,7 +84,7 @@ pub async fn login(
     let attempt = match s.logins.begin(&req.email, ip) {
         Ok(a) => a,
         Err(wait) => {
-            let mut r = ApiError::new(StatusCode::TOO_MANY_REQUESTS, messages::TOO_MANY_LOGINS).into_response();
+            let mut r = ApiError::from(ClientError::TooManyLoginAttempts).into_response();
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
             return Ok(r);
         }
@@ -101,11 +102,11 @@ pub async fn login(
         if let Err(e) = s.store.system().audit_failed_login(&req.email, ip.as_deref()).await {
             tracing::warn!(error = %e, "recording a failed login failed");
         }
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, messages::INVALID_CREDENTIALS));
+        return Err(ClientError::InvalidCredentials.into());
     };
     s.logins.succeeded(attempt);
     if !user.is_active() {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "Your account is suspended. Contact an administrator."));
+        return Err(ClientError::AccountSuspended.into());
     }
     let lifetime = s.config.session_lifetime;
     let token = s.store.system().create_session(user.id, lifetime).await?;
@@ -132,7 +133,7 @@ pub async fn logout(State(s): State<AppState>, auth: Auth) -> ApiResult<impl Int
     s.store.system().delete_api_key(&auth.key_id).await?;
     let mut headers = HeaderMap::new();
     headers.insert(header::SET_COOKIE, session_cookie("", 0, s.config.secure_cookies));
-    Ok((headers, Json(sdk::Response { message: "Logged out.".into(), detail: None, validations: vec![] })))
+    Ok((headers, Json(sdk::Response::notice(sdk::notices::LOGGED_OUT))))
 }
 
 #[utoipa::path(get, path = "/api/v2/users/me", tag = "users", responses((status = 200, body = sdk::User), (status = 401, body = sdk::Response)))]
@@ -172,21 +173,20 @@ fn parse_user_query(q: &str) -> ApiResult<UserQuery> {
             None => query.words.push(term.to_string()),
             Some(("status", v)) => match v.to_ascii_lowercase().as_str() {
                 s @ ("active" | "suspended") => query.status = Some(s.to_string()),
-                _ => problems.push(format!("{v:?} is not a user status (active, suspended).")),
+                _ => problems.push(Problem::NotAUserStatus { value: v.to_string() }),
             },
             Some(("role", v)) => match SiteRole::parse(&v.to_ascii_lowercase()) {
                 Some(r) => query.role = Some(r),
-                None => problems.push(format!("{v:?} is not a site role.")),
+                None => problems.push(Problem::NotASiteRole { value: v.to_string() }),
             },
-            Some((k, _)) => problems.push(format!("{k:?} is not a supported filter (status, role).")),
+            Some((k, _)) => problems.push(Problem::UnsupportedUserFilter { key: k.to_string() }),
         }
     }
     if problems.is_empty() {
         return Ok(query);
     }
-    let mut e = ApiError::bad_request(messages::INVALID_USER_QUERY);
-    e.validations = problems.into_iter().map(|detail| sdk::ValidationError { field: "q".into(), detail }).collect();
-    Err(e)
+    let validations = problems.into_iter().map(|p| validate::entry("q", p)).collect();
+    Err(ApiError::with_validations(ClientError::InvalidUserQuery, validations))
 }
 
 #[utoipa::path(get, path = "/api/v2/users", tag = "users", params(UsersParams),
@@ -235,9 +235,7 @@ pub async fn create(
     ApiJson(req): ApiJson<sdk::CreateUserRequest>,
 ) -> ApiResult<(StatusCode, Json<sdk::User>)> {
     // Refuse before validating or hashing so a caller without the permission learns nothing.
-    if !auth.subject.can(Action::Create, &Object::new(ResourceType::User)) {
-        return Err(ApiError::forbidden());
-    }
+    s.store.actor(&auth.subject).may_create_user()?;
     check_new_user(&req.email, &req.username, &req.password)?;
     let hashed_password = hash_password(req.password).await?;
     let new = NewUser {
@@ -256,10 +254,7 @@ fn parse_site_roles(names: &[String]) -> ApiResult<Vec<SiteRole>> {
         .iter()
         .map(|n| {
             SiteRole::parse(n).ok_or_else(|| {
-                ApiError::validation(vec![sdk::ValidationError {
-                    field: "roles".into(),
-                    detail: format!("{n:?} is not a site role."),
-                }])
+                ApiError::validation(vec![validate::entry("roles", Problem::NotASiteRole { value: n.clone() })])
             })
         })
         .collect()
@@ -305,17 +300,14 @@ pub async fn create_key(
     let req: sdk::CreateTokenRequest = if body.is_empty() {
         sdk::CreateTokenRequest::default()
     } else if !is_json(&headers) {
-        return Err(ApiError::bad_request(messages::INVALID_JSON).with_detail(messages::JSON_CONTENT_TYPE));
+        return Err(ClientError::JsonContentTypeRequired.into());
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(messages::INVALID_JSON).with_detail(e.to_string()))?
+            .map_err(|e| ApiError::from(ClientError::InvalidJson { reason: e.to_string() }))?
     };
     let seconds = req.lifetime_seconds.unwrap_or(30 * 24 * 3600);
     if !(60..=365 * 24 * 3600).contains(&seconds) {
-        return Err(ApiError::validation(vec![sdk::ValidationError {
-            field: "lifetime_seconds".into(),
-            detail: "Must be between 60 seconds and 365 days.".into(),
-        }]));
+        return Err(ApiError::validation(vec![validate::entry("lifetime_seconds", Problem::TokenLifetime)]));
     }
     let key = s
         .store
@@ -348,13 +340,13 @@ pub async fn delete_key(
 }
 
 #[utoipa::path(get, path = "/api/v2/users/roles", tag = "users", responses((status = 200, body = Vec<sdk::AssignableRole>)))]
-pub async fn site_roles(auth: Auth) -> Json<Vec<sdk::AssignableRole>> {
-    let can_assign = auth.subject.can(Action::Assign, &Object::new(ResourceType::AssignRole));
+pub async fn site_roles(State(s): State<AppState>, auth: Auth) -> Json<Vec<sdk::AssignableRole>> {
+    let actor = s.store.actor(&auth.subject);
     Json(
         SiteRole::ALL
             .into_iter()
             .map(|r| {
-                let assignable = can_assign && may_assign_site_role(&auth.subject, r);
+                let assignable = actor.may_assign_site_role(r);
                 convert::role(r.role(), r.display_name(), None, assignable)
             })
             .collect(),

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use agentry_agent::ExecuteRequest;
-use agentry_rbac::{Action, Object, ResourceType};
+use agentry_rbac::Action;
 use agentry_sdk as sdk;
 use agentry_store::templates::{ParameterValue, resolve_parameters};
 use agentry_store::users::UserRef;
@@ -23,9 +23,10 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ClientError};
 use crate::json::{ApiJson, ApiQuery, Pagination};
 use crate::routes::templates::path_id;
+use agentry_types::Problem;
 use crate::{AppState, convert, validate};
 
 const DEFAULT_EXECUTE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -33,8 +34,8 @@ const MAX_EXECUTE_TIMEOUT: Duration = Duration::from_secs(600);
 /// Log lines per database read (and per non-following answer).
 const LOG_PAGE: i64 = 1000;
 
-fn q_error(detail: String) -> ApiError {
-    ApiError::validation(vec![sdk::ValidationError { field: "q".into(), detail }])
+fn q_error(problem: Problem) -> ApiError {
+    ApiError::validation(vec![validate::entry("q", problem)])
 }
 
 /// Parses `owner:me|<name> organization:<name> template:<name> status:<status> name:<text>`;
@@ -44,7 +45,7 @@ pub(crate) fn parse_query(q: &str) -> ApiResult<WorkspaceQuery> {
     for term in q.split_whitespace() {
         let (key, value) = term.split_once(':').unwrap_or(("name", term));
         if value.is_empty() {
-            return Err(q_error(format!("{key:?} needs a value, e.g. {key}:something.")));
+            return Err(q_error(Problem::SearchTermNeedsValue { key: key.to_string() }));
         }
         match key {
             "owner" => {
@@ -56,13 +57,11 @@ pub(crate) fn parse_query(q: &str) -> ApiResult<WorkspaceQuery> {
             "status" => {
                 out.status = Some(WorkspaceStatus::parse(value).ok_or_else(|| {
                     let all: Vec<&str> = WorkspaceStatus::ALL.iter().map(|s| s.as_str()).collect();
-                    q_error(format!("Unknown status {value:?}; use one of {}.", all.join(", ")))
+                    q_error(Problem::UnknownWorkspaceStatus { value: value.to_string(), all: all.join(", ") })
                 })?)
             }
             other => {
-                return Err(q_error(format!(
-                    "Unknown search key {other:?}; use owner, organization, template, status or name."
-                )));
+                return Err(q_error(Problem::UnknownWorkspaceSearchKey { key: other.to_string() }));
             }
         }
     }
@@ -111,10 +110,7 @@ pub async fn create(
     let actor = s.store.actor(&auth.subject);
     let o = actor.organization(&org).await?;
     let owner = actor.user(&UserRef::parse(&user)).await?;
-    let obj = Object::new(ResourceType::Workspace).owned_by(owner.id).in_org(o.id);
-    if !auth.subject.can(Action::Create, &obj) {
-        return Err(ApiError::forbidden());
-    }
+    actor.may_create_workspace(owner.id, o.id)?;
     let values = parameter_values(req.rich_parameter_values);
     // Report every bad field at once. The store repeats each check (and the ones about the
     // template's access and organization) authoritatively; this pass only gathers details.
@@ -124,7 +120,7 @@ pub async fn create(
         && t.organization_id == o.id
         && let Err(errors) = resolve_parameters(&t.parameters.0, &values)
     {
-        v.extend(errors.into_iter().map(|(field, detail)| sdk::ValidationError { field, detail }));
+        v.extend(errors.into_iter().map(|(field, problem)| sdk::ValidationError { field, detail: problem.to_string() }));
     }
     if !v.is_empty() {
         return Err(ApiError::validation(v));
@@ -139,7 +135,7 @@ pub async fn create(
 /// Fails closed: when workspaces cannot be sandboxed on this host (and the operator did not
 /// opt out), creating or starting one is refused before anything is stored or run.
 fn sandbox_ready(s: &AppState) -> ApiResult<()> {
-    s.provisioning.isolation().ready().map_err(|reason| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, reason))
+    s.provisioning.isolation().ready().map_err(|reason| ClientError::WorkspaceIsolationUnavailable { reason: reason.to_string() }.into())
 }
 
 #[utoipa::path(get, path = "/api/v2/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
@@ -305,25 +301,16 @@ pub async fn execute(
     let w = s.store.actor(&auth.subject).workspace_for(path_id(&id)?, Action::Ssh).await?;
     let timeout = req.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_EXECUTE_TIMEOUT);
     if timeout.is_zero() || timeout > MAX_EXECUTE_TIMEOUT {
-        return Err(ApiError::validation(vec![sdk::ValidationError {
-            field: "timeout_ms".into(),
-            detail: "Must be between 1 and 600000.".into(),
-        }]));
+        return Err(ApiError::validation(vec![validate::entry("timeout_ms", Problem::ExecuteTimeout)]));
     }
     if req.command.trim().is_empty() {
-        return Err(ApiError::validation(vec![sdk::ValidationError {
-            field: "command".into(),
-            detail: "Must not be empty.".into(),
-        }]));
+        return Err(ApiError::validation(vec![validate::entry("command", Problem::Empty)]));
     }
     if w.status() != WorkspaceStatus::Running {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("The workspace is not running (status: {}); start it first.", w.status().as_str()),
-        ));
+        return Err(ClientError::WorkspaceNotRunning { status: w.status().as_str().into() }.into());
     }
     let agent = s.provisioning.agent(w.id).ok_or_else(|| {
-        ApiError::new(StatusCode::CONFLICT, "The workspace agent is not connected to this server.")
+        ApiError::from(ClientError::WorkspaceAgentNotConnected)
     })?;
     let r = agent
         .execute(ExecuteRequest {
@@ -334,7 +321,7 @@ pub async fn execute(
             env: Vec::new(),
         })
         .await
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        .map_err(|e| ApiError::from(ClientError::ExecuteRefused { reason: e.to_string() }))?;
     Ok(Json(sdk::WorkspaceExecuteResponse {
         exit_code: r.exit_code,
         output: r.output,
@@ -359,7 +346,7 @@ mod tests {
         assert_eq!(parse_query("owner:alice organization:acme").unwrap().organization.as_deref(), Some("acme"));
         for bad in ["color:red", "status:sleeping", "owner:"] {
             let e = parse_query(bad).unwrap_err();
-            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{bad}");
             assert_eq!(e.validations[0].field, "q");
         }
     }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use agentry_store::StoreError;
+use agentry_store::{ClientError, StoreError};
 use agentry_store::chats::ChatPatch;
 use agentry_store::templates::{ParameterValue, Template};
 use agentry_store::users::UserRef;
@@ -199,13 +199,13 @@ pub async fn create_workspace(ctx: &ToolCtx, a: CreateWorkspaceArgs) -> ToolResu
                 created = Some(w);
                 break;
             }
-            Err(StoreError::Conflict(_)) if attempt < 2 => {
+            Err(StoreError::Client(ClientError::WorkspaceNameTaken { .. })) if attempt < 2 => {
                 name = format!("{}-{}", name.chars().take(24).collect::<String>(), &Uuid::new_v4().simple().to_string()[..6]);
             }
-            Err(StoreError::Invalid { message, field }) => {
-                return Err(match field {
-                    Some(f) => format!("{message} ({f})"),
-                    None => message,
+            Err(StoreError::Client(e)) if e.status() == 400 => {
+                return Err(match e.field() {
+                    Some(f) => format!("{e} ({f})"),
+                    None => e.to_string(),
                 });
             }
             Err(e) => return Err(store_error(e)),
@@ -241,7 +241,7 @@ pub async fn start_workspace(ctx: &ToolCtx, _: StartWorkspaceArgs) -> ToolResult
     match actor.create_build(id, NewBuild::plain(Transition::Start)).await {
         Ok(_) => ctx.provisioning.build_queued(),
         // Started meanwhile (or running): wait for whatever is there.
-        Err(StoreError::Conflict(_)) => {}
+        Err(StoreError::Client(e)) if e.status() == 409 => {}
         Err(e) => return Err(store_error(e)),
     }
     let w = wait_for_build(ctx, id).await?;

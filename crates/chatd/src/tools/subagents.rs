@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use agentry_store::StoreError;
 use agentry_store::chats::Chat;
+use agentry_store::chats::ChatStatus;
 use agentry_store::chats::messages::BusyBehavior;
 use agentry_store::chats::worker::NewChildChat;
 use agentry_store::pubsub::ChatHint;
@@ -62,7 +63,7 @@ fn store_error(e: StoreError) -> String {
     match e {
         StoreError::NotFound => "Not found.".into(),
         StoreError::Forbidden(_) => "The chat owner is not allowed to start AI work in this organization.".into(),
-        StoreError::UsageLimit { .. } => "The chat owner's usage limit is reached; no subagent can start.".into(),
+        StoreError::Client(agentry_types::ClientError::UsageLimitExceeded { .. }) => "The chat owner's usage limit is reached; no subagent can start.".into(),
         e => e.to_string(),
     }
 }
@@ -105,9 +106,9 @@ pub async fn wait_agent(ctx: &ToolCtx, a: WaitAgentArgs) -> ToolResult {
     let actor = ctx.store.actor(&owner);
     loop {
         let c = actor.chat(id).await.map_err(store_error)?;
-        if !matches!(c.status.as_str(), "pending" | "running") {
+        if !matches!(c.status, ChatStatus::Pending | ChatStatus::Running) {
             let report = actor.last_assistant_text(&c).await.map_err(store_error)?;
-            if c.status == "error" {
+            if c.status == ChatStatus::Error {
                 return Err(format!(
                     "Subagent {id} failed: {}. Its last report: {}",
                     c.last_error.as_deref().unwrap_or("unknown error"),

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use crate::{Actor, Result, StoreError, System};
+use agentry_types::{Part, Problem};
+
+use crate::{Actor, ClientError, Result, StoreError, System};
 
 /// Most files one chat may have attached.
 pub const MAX_FILES_PER_CHAT: i64 = 50;
@@ -32,9 +34,22 @@ pub struct FileData {
 const META_COLUMNS: &str = "f.id, f.owner_id, f.organization_id, f.name, f.mimetype,
     octet_length(f.data)::bigint AS size_bytes, f.created_at";
 
-pub(crate) async fn link(conn: &mut PgConnection, chat_id: Uuid, file_ids: &[Uuid]) -> Result<()> {
+/// Links files to a chat of organization `org`. A file of another organization is refused
+/// here too, inside the transaction that links it, whatever the caller checked before.
+pub(crate) async fn link(conn: &mut PgConnection, chat_id: Uuid, org: Uuid, file_ids: &[Uuid]) -> Result<()> {
     if file_ids.is_empty() {
         return Ok(());
+    }
+    let foreign: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM chat_files WHERE id = ANY($1) AND organization_id <> $2 LIMIT 1",
+    )
+    .bind(file_ids)
+    .bind(org)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(f) = foreign {
+        let index = file_ids.iter().position(|id| *id == f).unwrap_or_default();
+        return Err(ClientError::FileInOtherOrganization { index }.into());
     }
     sqlx::query("INSERT INTO chat_file_links (chat_id, file_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING")
         .bind(chat_id)
@@ -46,12 +61,35 @@ pub(crate) async fn link(conn: &mut PgConnection, chat_id: Uuid, file_ids: &[Uui
         .fetch_one(&mut *conn)
         .await?;
     if count > MAX_FILES_PER_CHAT {
-        return Err(StoreError::invalid(format!("A chat can have at most {MAX_FILES_PER_CHAT} files.")));
+        return Err(ClientError::TooManyChatFiles { max: MAX_FILES_PER_CHAT }.into());
     }
     Ok(())
 }
 
 impl Actor<'_> {
+    /// Every file part must name a file the caller can read, uploaded for `org`; fills in each
+    /// file part's media type and name. Returns the files' ids, to link.
+    pub async fn check_files(&self, org: Uuid, parts: &mut [Part]) -> Result<Vec<Uuid>> {
+        let mut ids = Vec::new();
+        for (i, part) in parts.iter_mut().enumerate() {
+            let Part::File { file_id, media_type, name } = part else { continue };
+            let meta = match self.chat_file_meta(*file_id).await {
+                Ok(m) => m,
+                Err(StoreError::NotFound) => {
+                    return Err(ClientError::InvalidInputPart { problem: Problem::PartFileMissing { index: i } }.into());
+                }
+                Err(e) => return Err(e),
+            };
+            if meta.organization_id != org {
+                return Err(ClientError::FileInOtherOrganization { index: i }.into());
+            }
+            *media_type = Some(meta.mimetype);
+            *name = Some(meta.name);
+            ids.push(meta.id);
+        }
+        Ok(ids)
+    }
+
     pub async fn upload_chat_file(&self, org: Uuid, name: &str, mimetype: &str, data: &[u8]) -> Result<FileMeta> {
         let me = self.subject.user_id();
         if !self.subject.is_member_of(org) && !self.subject.can(Action::Read, &crate::orgs::org_object(org)) {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use crate::{Actor, Result, StoreError, System};
+use crate::{Actor, ClientError, Result, System};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct LimitConfig {
@@ -61,7 +61,7 @@ pub(crate) async fn check(conn: &mut PgConnection, owner: Uuid) -> Result<()> {
     let (start, end) = period_bounds(&cfg.period, Utc::now());
     let spent = spent(&mut *conn, owner, start).await?;
     if spent >= cfg.default_limit_micros {
-        return Err(StoreError::UsageLimit { spent_micros: spent, limit_micros: cfg.default_limit_micros, resets_at: end });
+        return Err(ClientError::UsageLimitExceeded { spent_micros: spent, limit_micros: cfg.default_limit_micros, resets_at: end }.into());
     }
     Ok(())
 }
@@ -87,10 +87,10 @@ impl Actor<'_> {
     pub async fn set_usage_limit_config(&self, enabled: bool, limit_micros: i64, period: &str) -> Result<LimitConfig> {
         super::models::authorize_admin(self.subject, agentry_rbac::Action::Update)?;
         if !matches!(period, "day" | "week" | "month") {
-            return Err(StoreError::invalid_field("period", "period must be day, week or month."));
+            return Err(ClientError::InvalidLimitPeriod.into());
         }
         if limit_micros < 0 {
-            return Err(StoreError::invalid_field("limit_micros", "The limit must not be negative."));
+            return Err(ClientError::NegativeUsageLimit.into());
         }
         Ok(sqlx::query_as(
             "UPDATE chat_usage_limit_config SET enabled = $1, default_limit_micros = $2, period = $3, updated_at = now()

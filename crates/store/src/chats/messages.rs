@@ -7,9 +7,10 @@ use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use super::{Chat, MAX_QUEUED, change, chat_by_id, limits, lock_chat};
+use super::{Chat, ChatStatus, MAX_QUEUED, change, chat_by_id, limits, lock_chat};
 use crate::pubsub::{self, ChangeKind};
-use crate::{Actor, Result, StoreError};
+use agentry_types::{MessageRole, Part, Visibility, notices};
+use crate::{Actor, ClientError, Result, StoreError};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Message {
@@ -17,8 +18,10 @@ pub struct Message {
     pub chat_id: Uuid,
     pub created_by: Option<Uuid>,
     pub model_config_id: Option<Uuid>,
-    pub role: String,
-    pub visibility: String,
+    #[sqlx(try_from = "String")]
+    pub role: MessageRole,
+    #[sqlx(try_from = "String")]
+    pub visibility: Visibility,
     pub content: Json<serde_json::Value>,
     pub input_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
@@ -61,8 +64,8 @@ pub struct Usage {
 /// A message to insert.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub role: &'static str,
-    pub visibility: &'static str,
+    pub role: MessageRole,
+    pub visibility: Visibility,
     pub content: serde_json::Value,
     pub created_by: Option<Uuid>,
     pub model_config_id: Option<Uuid>,
@@ -71,20 +74,20 @@ pub struct NewMessage {
 
 impl NewMessage {
     pub fn user(content: serde_json::Value, by: Uuid, model: Option<Uuid>) -> NewMessage {
-        NewMessage { role: "user", visibility: "both", content, created_by: Some(by), model_config_id: model, usage: Usage::default() }
+        NewMessage { role: MessageRole::User, visibility: Visibility::Both, content, created_by: Some(by), model_config_id: model, usage: Usage::default() }
     }
 
     /// Instructions for the model, hidden from the history the user sees.
     pub fn system(content: serde_json::Value) -> NewMessage {
-        NewMessage { role: "system", visibility: "model", content, created_by: None, model_config_id: None, usage: Usage::default() }
+        NewMessage { role: MessageRole::System, visibility: Visibility::Model, content, created_by: None, model_config_id: None, usage: Usage::default() }
     }
 
     pub fn assistant(content: serde_json::Value, model: Option<Uuid>, usage: Usage) -> NewMessage {
-        NewMessage { role: "assistant", visibility: "both", content, created_by: None, model_config_id: model, usage }
+        NewMessage { role: MessageRole::Assistant, visibility: Visibility::Both, content, created_by: None, model_config_id: model, usage }
     }
 
     pub fn tool(content: serde_json::Value) -> NewMessage {
-        NewMessage { role: "tool", visibility: "both", content, created_by: None, model_config_id: None, usage: Usage::default() }
+        NewMessage { role: MessageRole::Tool, visibility: Visibility::Both, content, created_by: None, model_config_id: None, usage: Usage::default() }
     }
 }
 
@@ -101,8 +104,8 @@ pub(crate) async fn insert(conn: &mut PgConnection, chat_id: Uuid, m: NewMessage
         .bind(chat_id)
         .bind(m.created_by)
         .bind(m.model_config_id)
-        .bind(m.role)
-        .bind(m.visibility)
+        .bind(m.role.as_str())
+        .bind(m.visibility.as_str())
         .bind(Json(&m.content))
         .bind(u.input_tokens)
         .bind(u.output_tokens)
@@ -161,7 +164,7 @@ pub(crate) enum Promotion {
     /// The head is in history and the chat is pending.
     Promoted,
     /// The owner may no longer start AI work here: the chat is in `error` with
-    /// [`super::NO_AI_ACCESS`] and the queue is untouched.
+    /// [`super::no_ai_access`] and the queue is untouched.
     Refused,
 }
 
@@ -184,7 +187,7 @@ pub(crate) async fn promote_next(conn: &mut PgConnection, chat: &Chat) -> Result
              WHERE id = $1",
         )
         .bind(chat.id)
-        .bind(super::NO_AI_ACCESS)
+        .bind(super::no_ai_access())
         .execute(&mut *conn)
         .await?;
         return Ok(Promotion::Refused);
@@ -282,11 +285,11 @@ impl Actor<'_> {
             .bind(chat.id)
             .fetch_one(&mut *tx)
             .await?;
-        super::files::link(&mut tx, chat.id, file_ids).await?;
+        super::files::link(&mut tx, chat.id, chat.organization_id, file_ids).await?;
 
         let sent = if chat.is_busy() || queued_count > 0 {
             if queued_count >= MAX_QUEUED {
-                return Err(StoreError::QueueFull);
+                return Err(ClientError::QueueFull { max: MAX_QUEUED }.into());
             }
             let q: QueuedMessage = sqlx::query_as(
                 "INSERT INTO chat_queued_messages (chat_id, content, created_by, model_config_id)
@@ -328,9 +331,9 @@ impl Actor<'_> {
         .bind(chat.id)
         .fetch_optional(&mut *tx)
         .await?;
-        let old = old.ok_or(StoreError::MessageNotFound)?;
-        if old.role != "user" {
-            return Err(StoreError::invalid("Only user messages can be edited."));
+        let old = old.ok_or(ClientError::ChatMessageNotFound)?;
+        if old.role != MessageRole::User {
+            return Err(ClientError::OnlyUserMessagesEditable.into());
         }
         limits::check(&mut tx, chat.owner_id).await?;
         sqlx::query("UPDATE chat_messages SET deleted = true WHERE chat_id = $1 AND id >= $2")
@@ -339,7 +342,7 @@ impl Actor<'_> {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM chat_queued_messages WHERE chat_id = $1").bind(chat.id).execute(&mut *tx).await?;
-        super::files::link(&mut tx, chat.id, file_ids).await?;
+        super::files::link(&mut tx, chat.id, chat.organization_id, file_ids).await?;
         let msg = insert(&mut tx, chat.id, NewMessage::user(content, me, old.model_config_id)).await?;
         set_pending(&mut tx, chat.id).await?;
         for kind in [ChangeKind::Message, ChangeKind::Queue, ChangeKind::StatusChange] {
@@ -360,7 +363,7 @@ impl Actor<'_> {
             .execute(&mut *tx)
             .await?;
         if gone.rows_affected() == 0 {
-            return Err(StoreError::QueuedNotFound);
+            return Err(ClientError::QueuedMessageNotFound.into());
         }
         pubsub::notify(&mut tx, change(&chat, ChangeKind::Queue)).await?;
         tx.commit().await?;
@@ -379,8 +382,8 @@ impl Actor<'_> {
                 .bind(chat.id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let q = q.ok_or(StoreError::QueuedNotFound)?;
-        cancel_pending_tool_calls(&mut tx, &chat, "The user sent a new message instead.").await?;
+        let q = q.ok_or(ClientError::QueuedMessageNotFound)?;
+        cancel_pending_tool_calls(&mut tx, &chat, notices::TOOL_CALL_CANCELLED_BY_MESSAGE).await?;
         let by = q.created_by.unwrap_or(chat.owner_id);
         let msg = insert(&mut tx, chat.id, NewMessage::user(q.content.0, by, q.model_config_id)).await?;
         set_pending(&mut tx, chat.id).await?;
@@ -408,8 +411,8 @@ impl Actor<'_> {
         let mut tx = self.pool.begin().await?;
         let chat = lock_chat(&mut tx, chat_id).await?;
         self.authorize_ai_work_locked(&chat)?;
-        if chat.status != "requires_action" {
-            return Err(StoreError::Conflict("Chat is not waiting for tool results.".into()));
+        if chat.status != ChatStatus::RequiresAction {
+            return Err(ClientError::NotAwaitingToolResults.into());
         }
         let pending = pending_tool_calls(&mut tx, &chat).await?;
         let mut given: Vec<&str> = results.iter().map(|r| r.tool_call_id.as_str()).collect();
@@ -418,17 +421,12 @@ impl Actor<'_> {
         let mut wanted: Vec<&str> = pending.iter().map(|c| c.tool_call_id.as_str()).collect();
         wanted.sort_unstable();
         if dup || given != wanted {
-            return Err(StoreError::Invalid {
-                message: "Tool results do not match the pending tool calls.".into(),
-                field: Some(format!("results: expected tool_call_ids [{}]", wanted.join(", "))),
-            });
+            let expected = wanted.iter().map(|s| s.to_string()).collect();
+            return Err(ClientError::ToolResultsMismatch { expected }.into());
         }
         for r in results {
             let name = pending.iter().find(|c| c.tool_call_id == r.tool_call_id).map(|c| c.tool_name.clone()).unwrap_or_default();
-            let part = serde_json::json!([{
-                "type": "tool-result", "tool_call_id": r.tool_call_id, "tool_name": name,
-                "result": r.output, "is_error": r.is_error,
-            }]);
+            let part = Part::content(&[Part::tool_result(r.tool_call_id.clone(), name, r.output.clone(), r.is_error)]);
             insert(&mut tx, chat.id, NewMessage::tool(part)).await?;
         }
         set_pending(&mut tx, chat.id).await?;
@@ -447,11 +445,12 @@ impl Actor<'_> {
         .fetch_optional(self.pool)
         .await?;
         Ok(content.map(|c| {
-            c.0.as_array()
+            Part::parse_content(&c.0)
                 .into_iter()
-                .flatten()
-                .filter(|p| p["type"] == "text")
-                .filter_map(|p| p["text"].as_str())
+                .filter_map(|p| match p {
+                    Part::Text { text } => Some(text),
+                    _ => None,
+                })
                 .collect::<Vec<_>>()
                 .join("\n")
         }))
@@ -485,7 +484,7 @@ async fn interrupt_locked(conn: &mut PgConnection, chat: &Chat) -> Result<()> {
     if !chat.is_busy() {
         return Ok(());
     }
-    cancel_pending_tool_calls(conn, chat, "The user interrupted the turn.").await?;
+    cancel_pending_tool_calls(conn, chat, notices::TOOL_CALL_CANCELLED_BY_INTERRUPT).await?;
     sqlx::query(
         "UPDATE chats SET status = 'waiting', worker_id = NULL, started_at = NULL, heartbeat_at = NULL,
              version = version + 1, updated_at = now()
@@ -494,7 +493,7 @@ async fn interrupt_locked(conn: &mut PgConnection, chat: &Chat) -> Result<()> {
     .bind(chat.id)
     .execute(&mut *conn)
     .await?;
-    if chat.worker_id.is_none() || chat.status != "running" {
+    if chat.worker_id.is_none() || chat.status != ChatStatus::Running {
         promote_next(conn, chat).await?;
     }
     pubsub::notify(conn, change(chat, ChangeKind::StatusChange)).await?;
@@ -546,14 +545,12 @@ pub(crate) async fn pending_tool_calls(conn: &mut PgConnection, chat: &Chat) -> 
 /// Answers every unanswered dynamic tool call with an error, so history stays valid for every
 /// provider (each call needs a result) before a user message follows.
 async fn cancel_pending_tool_calls(conn: &mut PgConnection, chat: &Chat, why: &str) -> Result<()> {
-    if chat.status != "requires_action" {
+    if chat.status != ChatStatus::RequiresAction {
         return Ok(());
     }
     for call in pending_tool_calls(conn, chat).await? {
-        let part = serde_json::json!([{
-            "type": "tool-result", "tool_call_id": call.tool_call_id, "tool_name": call.tool_name,
-            "result": {"error": why}, "is_error": true,
-        }]);
+        let result = serde_json::json!({"error": why});
+        let part = Part::content(&[Part::tool_result(call.tool_call_id, call.tool_name, result, true)]);
         insert(&mut *conn, chat.id, NewMessage::tool(part)).await?;
     }
     Ok(())

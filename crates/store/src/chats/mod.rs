@@ -24,18 +24,20 @@ use uuid::Uuid;
 use crate::args::Args;
 use crate::audit::{self, Entry};
 use crate::pubsub::{self, ChangeKind, ChatChange};
-use crate::{Actor, Result, StoreError};
+use crate::{Actor, ClientError, Result, StoreError};
+pub use agentry_types::ChatStatus;
+use agentry_types::Part;
 
 /// `last_error` of a chat stopped because its owner may no longer start AI work in its
 /// organization (access taken away, removed from the organization, suspended). One text for
 /// every place that checks: promotion, claim, model calls and tool calls.
-pub const NO_AI_ACCESS: &str = "The chat owner no longer has access to start AI work in this organization.";
+pub fn no_ai_access() -> String {
+    ClientError::NoAiAccess.message()
+}
 
 /// The longest queue a chat may have.
 pub const MAX_QUEUED: i64 = 20;
 
-/// The answer while a manual title regeneration runs.
-pub const TITLE_REGENERATING: &str = "Title regeneration already in progress.";
 /// How long a title regeneration may hold its lease (a crashed one frees the chat by then).
 const TITLE_LEASE_SECONDS: f64 = 60.0;
 
@@ -49,7 +51,8 @@ pub struct Chat {
     pub root_chat_id: Option<Uuid>,
     pub last_model_config_id: Uuid,
     pub title: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ChatStatus,
     pub version: i64,
     pub worker_id: Option<Uuid>,
     pub archived: bool,
@@ -70,7 +73,7 @@ impl Chat {
 
     /// Busy chats queue new messages instead of taking them.
     pub fn is_busy(&self) -> bool {
-        matches!(self.status.as_str(), "pending" | "running" | "requires_action")
+        self.status.is_busy()
     }
 
     pub fn root_id(&self) -> Uuid {
@@ -103,10 +106,18 @@ pub(crate) async fn lock_chat(conn: &mut PgConnection, id: Uuid) -> Result<Chat>
 
 /// The rule for AI work on `chat`, for `subject`: see [`Actor::may_start_ai_work`].
 pub(crate) fn ai_work_rule(subject: &agentry_rbac::Subject, chat: &Chat) -> Result<()> {
-    if chat.owner_id != subject.user_id() {
+    ai_work_rule_for(subject, chat.owner_id, chat.organization_id)
+}
+
+/// The AI-work rule, written once: model work for a chat owned by `owner` in `org` runs only
+/// for the owner, and only while they hold `chat create` there (which includes membership:
+/// `ResourceType::needs_membership`). Creating a chat, sending, editing, promoting, claiming,
+/// every model and tool call, titles and subagents all ask this.
+pub(crate) fn ai_work_rule_for(subject: &agentry_rbac::Subject, owner: Uuid, org: Uuid) -> Result<()> {
+    if owner != subject.user_id() {
         return Err(StoreError::Forbidden(Denial::NoGrant));
     }
-    let obj = Object::new(ResourceType::Chat).owned_by(chat.owner_id).in_org(chat.organization_id);
+    let obj = Object::new(ResourceType::Chat).owned_by(owner).in_org(org);
     subject.authorize(Action::Create, &obj).map_err(StoreError::Forbidden)
 }
 
@@ -155,17 +166,33 @@ pub struct ChatWithChildren {
 }
 
 /// What a new chat starts with. The API has already validated it in the spec's order.
+/// A chat to create, as the request gave it. Decoding (JSON shapes) happens at the edge; what
+/// the edge found wrong travels here as an `Err` so that [`Actor::create_chat`] reports it at
+/// its place in the order of SPEC §3.1.
 pub struct NewChat {
-    pub organization_id: Uuid,
-    pub workspace_id: Option<Uuid>,
-    pub model_config_id: Uuid,
-    pub title: String,
+    pub organization_id: Option<Uuid>,
+    /// The first message's parts and the title derived from it, or why the content is invalid.
+    pub content: std::result::Result<NewContent, ClientError>,
     pub system_prompt: Option<String>,
-    pub content: serde_json::Value,
+    pub workspace_id: Option<Uuid>,
+    pub model_config_id: Option<Uuid>,
+    /// Labels and client-executed tools, or why they are invalid.
+    pub extras: std::result::Result<ChatExtras, ClientError>,
+}
+
+pub struct NewContent {
+    pub parts: Vec<Part>,
+    pub title: String,
+}
+
+#[derive(Default)]
+pub struct ChatExtras {
     pub labels: BTreeMap<String, String>,
     pub dynamic_tools: Option<serde_json::Value>,
-    pub file_ids: Vec<Uuid>,
 }
+
+/// Longest system prompt a chat may be created with, in characters.
+pub const MAX_SYSTEM_PROMPT: usize = 10_000;
 
 /// Changes to a chat; `None` leaves a field alone.
 #[derive(Debug, Default, Clone)]
@@ -313,10 +340,46 @@ impl Actor<'_> {
     }
 
     /// Creates a chat with its first messages, pending for the agent loop.
+    ///
+    /// The checks of SPEC §3.1 run here, in its order, so each failure has one answer: the
+    /// organization, membership, the AI-work rule, the content, the system prompt, the
+    /// workspace (access before organization, so an inaccessible workspace in another
+    /// organization is not revealed), the model config, the files (each the caller may read and
+    /// of this organization), labels and tools, and in the transaction the usage limit.
     pub async fn create_chat(&self, new: NewChat) -> Result<Chat> {
         let me = self.subject.user_id();
-        let obj = Object::new(ResourceType::Chat).owned_by(me).in_org(new.organization_id);
-        self.subject.authorize(Action::Create, &obj).map_err(StoreError::Forbidden)?;
+        let org = match new.organization_id {
+            Some(o) if !o.is_nil() => o,
+            _ => return Err(ClientError::OrganizationRequired.into()),
+        };
+        if !self.subject.is_member_of(org) {
+            return Err(ClientError::NotAMember.into());
+        }
+        ai_work_rule_for(self.subject, me, org)?;
+        let mut content = new.content?;
+        if new.system_prompt.as_ref().is_some_and(|p| p.chars().count() > MAX_SYSTEM_PROMPT) {
+            return Err(ClientError::SystemPromptTooLong.into());
+        }
+        if let Some(ws) = new.workspace_id {
+            let ws = match self.workspace_for_chat(ws).await {
+                Ok(ws) => ws,
+                Err(StoreError::NotFound) => return Err(ClientError::WorkspaceNotFound { field: None }.into()),
+                Err(e) => return Err(e),
+            };
+            if ws.organization_id != org {
+                return Err(ClientError::WorkspaceInOtherOrganization.into());
+            }
+        }
+        let model = match new.model_config_id {
+            Some(id) if id.is_nil() => return Err(ClientError::InvalidModelConfig.into()),
+            Some(id) => self.usable_model_config(id).await?.ok_or(ClientError::InvalidModelConfig)?,
+            None => self.default_model_config().await?.ok_or(ClientError::NoDefaultModel)?,
+        };
+        let file_ids = self.check_files(org, &mut content.parts).await?;
+        let extras = new.extras?;
+        let system_prompt = new.system_prompt.filter(|p| !p.trim().is_empty());
+        let title = content.title;
+
         let mut tx = self.pool.begin().await?;
         limits::check(&mut tx, me).await?;
         let id = Uuid::now_v7();
@@ -326,37 +389,37 @@ impl Actor<'_> {
              VALUES ($1, $2, $3, $4, $5, $6, 'pending', 1, $7, $8)",
         )
         .bind(id)
-        .bind(new.organization_id)
+        .bind(org)
         .bind(me)
         .bind(new.workspace_id)
-        .bind(new.model_config_id)
-        .bind(&new.title)
-        .bind(Json(&new.labels))
-        .bind(new.dynamic_tools.as_ref().map(Json))
+        .bind(model.id)
+        .bind(&title)
+        .bind(Json(&extras.labels))
+        .bind(extras.dynamic_tools.as_ref().map(Json))
         .execute(&mut *tx)
         .await?;
-        if let Some(prompt) = &new.system_prompt {
-            let content = serde_json::json!([{"type": "text", "text": prompt}]);
+        if let Some(prompt) = &system_prompt {
+            let content = agentry_types::Part::content(&[agentry_types::Part::text(prompt.clone())]);
             messages::insert(&mut tx, id, messages::NewMessage::system(content)).await?;
         }
         messages::insert(
             &mut tx,
             id,
-            messages::NewMessage::user(new.content.clone(), me, Some(new.model_config_id)),
+            messages::NewMessage::user(Part::content(&content.parts), me, Some(model.id)),
         )
         .await?;
-        files::link(&mut tx, id, &new.file_ids).await?;
+        files::link(&mut tx, id, org, &file_ids).await?;
         audit::record(
             &mut tx,
             Entry {
                 user_id: Some(me),
-                organization_id: Some(new.organization_id),
+                organization_id: Some(org),
                 action: "create",
                 resource_type: "chat",
                 resource_id: id,
-                resource_target: &new.title,
-                diff: serde_json::json!({"workspace_id": new.workspace_id, "model_config_id": new.model_config_id}),
-                description: format!("created chat {}", new.title),
+                resource_target: &title,
+                diff: serde_json::json!({"workspace_id": new.workspace_id, "model_config_id": model.id}),
+                description: format!("created chat {title}"),
             },
         )
         .await?;
@@ -374,17 +437,11 @@ impl Actor<'_> {
         self.subject.authorize(Action::Update, &current.object()).map_err(StoreError::Forbidden)?;
         if let Some(Some(ws)) = patch.workspace_id {
             let ws = self.workspace_for_chat(ws).await.map_err(|e| match e {
-                StoreError::NotFound => StoreError::invalid_field(
-                    "workspace_id",
-                    "Workspace not found or you do not have access to this resource",
-                ),
+                StoreError::NotFound => ClientError::WorkspaceNotFound { field: Some("workspace_id") }.into(),
                 e => e,
             })?;
             if ws.organization_id != current.organization_id {
-                return Err(StoreError::invalid_field(
-                    "workspace_id",
-                    "Workspace does not belong to this chat's organization.",
-                ));
+                return Err(ClientError::WorkspaceInOtherChatOrganization.into());
             }
         }
 
@@ -401,7 +458,7 @@ impl Actor<'_> {
             .fetch_one(&mut *tx)
             .await?;
             if regenerating {
-                return Err(StoreError::Conflict(TITLE_REGENERATING.into()));
+                return Err(ClientError::TitleRegenerating.into());
             }
             sqlx::query("UPDATE chats SET title = $2 WHERE id = $1").bind(id).bind(title).execute(&mut *tx).await?;
             diff.insert("title".into(), serde_json::json!({"old": chat.title, "new": title}));
@@ -419,11 +476,7 @@ impl Actor<'_> {
         }
         if let Some(archived) = patch.archived {
             if archived == chat.archived {
-                return Err(StoreError::invalid(if archived {
-                    "Chat is already archived."
-                } else {
-                    "Chat is not archived."
-                }));
+                return Err(if archived { ClientError::ChatAlreadyArchived } else { ClientError::ChatNotArchived }.into());
             }
             if !archived && chat.parent_chat_id.is_some() {
                 let parent_archived: bool = sqlx::query_scalar("SELECT archived FROM chats WHERE id = $1")
@@ -431,7 +484,7 @@ impl Actor<'_> {
                     .fetch_one(&mut *tx)
                     .await?;
                 if parent_archived {
-                    return Err(StoreError::invalid("Cannot unarchive a chat whose parent is archived."));
+                    return Err(ClientError::ParentChatArchived.into());
                 }
             }
             // The family: the chat and every chat whose root it is. Locked in id order.
@@ -462,7 +515,7 @@ impl Actor<'_> {
         if let Some(pin) = patch.pin_order {
             let archived_now = patch.archived.unwrap_or(chat.archived);
             if pin > 0 && archived_now {
-                return Err(StoreError::invalid("Cannot pin an archived chat."));
+                return Err(ClientError::CannotPinArchived.into());
             }
             set_pin_order(&mut tx, &chat, pin).await?;
             kinds.push((chat.clone(), ChangeKind::Updated));
@@ -509,7 +562,7 @@ impl Actor<'_> {
         .execute(self.pool)
         .await?;
         if taken.rows_affected() == 0 {
-            return Err(StoreError::Conflict(TITLE_REGENERATING.into()));
+            return Err(ClientError::TitleRegenerating.into());
         }
         Ok(())
     }
@@ -544,7 +597,7 @@ impl Actor<'_> {
 /// renumbering the owner's other pinned chats so the order stays 1..=n.
 async fn set_pin_order(conn: &mut PgConnection, chat: &Chat, pin: i32) -> Result<()> {
     if pin < 0 {
-        return Err(StoreError::invalid_field("pin_order", "pin_order must not be negative."));
+        return Err(ClientError::NegativePinOrder.into());
     }
     let mut pinned: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM chats WHERE owner_id = $1 AND pin_order > 0 AND id <> $2 AND NOT archived

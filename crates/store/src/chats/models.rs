@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Entry};
 use crate::error::unique_violation;
-use crate::{Actor, Result, StoreError, System};
+use crate::{Actor, ClientError, Result, StoreError, System};
 
 pub const PROVIDERS: [&str; 3] = ["openai", "anthropic", "openai-compat"];
 
@@ -71,7 +71,7 @@ fn check_provider_name(p: &str) -> Result<()> {
     if PROVIDERS.contains(&p) {
         Ok(())
     } else {
-        Err(StoreError::invalid_field("provider", "provider must be one of openai, anthropic, openai-compat."))
+        Err(ClientError::UnknownProvider.into())
     }
 }
 
@@ -89,7 +89,7 @@ impl Actor<'_> {
         let provider = input.provider.as_deref().unwrap_or_default();
         check_provider_name(provider)?;
         if provider == "openai-compat" && input.base_url.as_deref().unwrap_or("").is_empty() {
-            return Err(StoreError::invalid_field("base_url", "An OpenAI-compatible provider needs a base_url."));
+            return Err(ClientError::BaseUrlRequired.into());
         }
         let mut tx = self.pool.begin().await?;
         let row: Provider = sqlx::query_as(
@@ -105,7 +105,7 @@ impl Actor<'_> {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| match unique_violation(&e) {
-            Some(_) => StoreError::Conflict("This provider is already configured.".into()),
+            Some(_) => StoreError::from(ClientError::ProviderExists),
             None => e.into(),
         })?;
         self.audit_provider(&mut tx, "create", &row).await?;
@@ -196,7 +196,7 @@ impl Actor<'_> {
         check_provider_name(provider)?;
         let model = input.model.as_deref().unwrap_or_default().trim();
         if model.is_empty() {
-            return Err(StoreError::invalid_field("model", "model is required."));
+            return Err(ClientError::ModelRequired.into());
         }
         check_numbers(input)?;
         let mut tx = self.pool.begin().await?;
@@ -302,14 +302,14 @@ impl Actor<'_> {
 
 fn check_numbers(input: &ModelConfigInput) -> Result<()> {
     if input.context_limit.is_some_and(|c| c <= 0) {
-        return Err(StoreError::invalid_field("context_limit", "context_limit must be positive."));
+        return Err(ClientError::ContextLimitNotPositive.into());
     }
     for (field, v) in [
         ("input_price_per_million", input.input_price_micros_per_million),
         ("output_price_per_million", input.output_price_micros_per_million),
     ] {
         if v.is_some_and(|p| p < 0) {
-            return Err(StoreError::invalid_field(field, "Prices must not be negative."));
+            return Err(ClientError::NegativePrice { field }.into());
         }
     }
     Ok(())

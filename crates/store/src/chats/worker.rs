@@ -22,9 +22,11 @@ use uuid::Uuid;
 
 use super::messages::{self, Message, NewMessage};
 use super::models::ModelConfig;
-use super::{CHAT_COLUMNS, Chat, NO_AI_ACCESS, change, chat_by_id, lock_chat, owner_may_start_ai_work};
+use agentry_types::Part;
+
+use super::{CHAT_COLUMNS, Chat, ChatStatus, change, chat_by_id, lock_chat, owner_may_start_ai_work};
 use crate::pubsub::{self, ChangeKind};
-use crate::{Actor, Result, StoreError, System};
+use crate::{Actor, ClientError, Result, StoreError, System};
 
 /// One run of one chat by one worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,10 +107,10 @@ async fn lease_state(conn: &mut PgConnection, lease: &Lease, watermark: i64) -> 
         .bind(lease.chat_id)
         .fetch_one(&mut *conn)
         .await?;
-    if chat.status == "running" && chat.worker_id == Some(lease.worker_id) && started == Some(lease.started_at) {
+    if chat.status == ChatStatus::Running && chat.worker_id == Some(lease.worker_id) && started == Some(lease.started_at) {
         return Ok((LeaseState::Held, chat));
     }
-    if chat.status == "waiting" && chat.worker_id.is_none() {
+    if chat.status == ChatStatus::Waiting && chat.worker_id.is_none() {
         let newest: Option<i64> =
             sqlx::query_scalar("SELECT max(id) FROM chat_messages WHERE chat_id = $1 AND NOT deleted")
                 .bind(lease.chat_id)
@@ -126,14 +128,16 @@ async fn lease_state(conn: &mut PgConnection, lease: &Lease, watermark: i64) -> 
     Ok((LeaseState::Lost, chat))
 }
 
-async fn release(conn: &mut PgConnection, chat_id: Uuid, status: &str, last_error: Option<&str>) -> Result<()> {
+/// Ends a worker's hold on `chat`, moving it to `status` (a move the state machine allows).
+async fn release(conn: &mut PgConnection, chat: &Chat, status: ChatStatus, last_error: Option<&str>) -> Result<()> {
+    debug_assert!(chat.status.allows(status), "chat {} cannot go from {} to {status}", chat.id, chat.status);
     sqlx::query(
         "UPDATE chats SET status = $2, last_error = $3, worker_id = NULL, started_at = NULL,
              heartbeat_at = NULL, version = version + 1, updated_at = now()
          WHERE id = $1",
     )
-    .bind(chat_id)
-    .bind(status)
+    .bind(chat.id)
+    .bind(status.as_str())
     .bind(last_error)
     .execute(conn)
     .await?;
@@ -173,7 +177,7 @@ impl System<'_> {
             // A chat whose owner lost the right to start AI work here never runs: it stops
             // with an error instead, its queue kept.
             if !owner_may_start_ai_work(&mut tx, &chat).await? {
-                release(&mut tx, id, "error", Some(NO_AI_ACCESS)).await?;
+                release(&mut tx, &chat, ChatStatus::Error, Some(&super::no_ai_access())).await?;
                 continue;
             }
             claimed.push(Claimed { chat, lease: Lease { chat_id: id, worker_id, started_at } });
@@ -221,10 +225,10 @@ impl System<'_> {
                 .bind(id)
                 .fetch_one(&mut *tx)
                 .await?;
-            if chat.status != "running" || hb.is_some_and(|h| h >= now - stale) {
+            if chat.status != ChatStatus::Running || hb.is_some_and(|h| h >= now - stale) {
                 continue;
             }
-            release(&mut tx, id, "pending", None).await?;
+            release(&mut tx, &chat, ChatStatus::Pending, None).await?;
             pubsub::notify(&mut tx, change(&chat, ChangeKind::StatusChange)).await?;
             tx.commit().await?;
             out.requeued.push(id);
@@ -238,17 +242,15 @@ impl System<'_> {
         for id in parked {
             let mut tx = self.pool.begin().await?;
             let chat = lock_chat(&mut tx, id).await?;
-            if chat.status != "requires_action" || chat.updated_at >= now - deadline {
+            if chat.status != ChatStatus::RequiresAction || chat.updated_at >= now - deadline {
                 continue;
             }
             for call in messages::pending_tool_calls(&mut tx, &chat).await? {
-                let part = serde_json::json!([{
-                    "type": "tool-result", "tool_call_id": call.tool_call_id, "tool_name": call.tool_name,
-                    "result": {"error": DYNAMIC_TOOL_TIMEOUT}, "is_error": true,
-                }]);
+                let result = serde_json::json!({"error": DYNAMIC_TOOL_TIMEOUT});
+                let part = Part::content(&[Part::tool_result(call.tool_call_id, call.tool_name, result, true)]);
                 messages::insert(&mut tx, id, NewMessage::tool(part)).await?;
             }
-            release(&mut tx, id, "error", Some(DYNAMIC_TOOL_TIMEOUT)).await?;
+            release(&mut tx, &chat, ChatStatus::Error, Some(DYNAMIC_TOOL_TIMEOUT)).await?;
             pubsub::notify(&mut tx, change(&chat, ChangeKind::Message)).await?;
             pubsub::notify(&mut tx, change(&chat, ChangeKind::StatusChange)).await?;
             tx.commit().await?;
@@ -265,7 +267,7 @@ impl System<'_> {
         for id in idle {
             let mut tx = self.pool.begin().await?;
             let chat = lock_chat(&mut tx, id).await?;
-            if chat.status != "waiting" || chat.archived || chat.updated_at >= now - stale {
+            if chat.status != ChatStatus::Waiting || chat.archived || chat.updated_at >= now - stale {
                 continue;
             }
             match messages::promote_next(&mut tx, &chat).await? {
@@ -331,15 +333,15 @@ impl System<'_> {
         }
         match &outcome {
             Outcome::Done | Outcome::Interrupted => {
-                release(&mut tx, chat.id, "waiting", None).await?;
+                release(&mut tx, &chat, ChatStatus::Waiting, None).await?;
                 promote_if_queued(&mut tx, &chat).await?;
             }
-            Outcome::Error(e) => release(&mut tx, chat.id, "error", Some(e)).await?,
+            Outcome::Error(e) => release(&mut tx, &chat, ChatStatus::Error, Some(e)).await?,
             Outcome::RequiresAction => {
-                release(&mut tx, chat.id, "requires_action", None).await?;
+                release(&mut tx, &chat, ChatStatus::RequiresAction, None).await?;
                 pubsub::notify(&mut tx, change(&chat, ChangeKind::ActionRequired)).await?;
             }
-            Outcome::Shutdown => release(&mut tx, chat.id, "pending", None).await?,
+            Outcome::Shutdown => release(&mut tx, &chat, ChatStatus::Pending, None).await?,
         }
         pubsub::notify(&mut tx, change(&chat, ChangeKind::StatusChange)).await?;
         let after = chat_by_id(&mut *tx, chat.id).await?.ok_or(StoreError::NotFound)?;
@@ -355,8 +357,8 @@ impl System<'_> {
             .bind(lease.chat_id)
             .fetch_one(&mut *tx)
             .await?;
-        if chat.status == "running" && chat.worker_id == Some(lease.worker_id) && started == Some(lease.started_at) {
-            release(&mut tx, chat.id, "pending", None).await?;
+        if chat.status == ChatStatus::Running && chat.worker_id == Some(lease.worker_id) && started == Some(lease.started_at) {
+            release(&mut tx, &chat, ChatStatus::Pending, None).await?;
             pubsub::notify(&mut tx, change(&chat, ChangeKind::StatusChange)).await?;
         }
         tx.commit().await?;
@@ -372,7 +374,7 @@ impl System<'_> {
 
     /// The subject the worker acts as for `chat`, rebuilt from the database now, when its owner
     /// may still start AI work in the chat's organization; `None` when not (the run must stop
-    /// with [`NO_AI_ACCESS`]). Asked before every model call and every tool call.
+    /// with [`super::no_ai_access`]). Asked before every model call and every tool call.
     pub async fn ai_work_subject(&self, chat: &Chat) -> Result<Option<Subject>> {
         let mut conn = self.pool.acquire().await?;
         let Some(owner) = crate::users::stored_subject(&mut conn, chat.owner_id).await? else { return Ok(None) };
@@ -439,7 +441,7 @@ impl Actor<'_> {
     /// children. Needs `chat create` in the organization and passes the usage limit.
     pub async fn spawn_child_chat(&self, parent: &Chat, new: NewChildChat) -> Result<Chat> {
         if parent.parent_chat_id.is_some() {
-            return Err(StoreError::invalid("delegated chats cannot create child subagents"));
+            return Err(ClientError::NestedSubagent.into());
         }
         self.may_start_ai_work(parent)?;
         let me = self.subject.user_id();
@@ -461,9 +463,9 @@ impl Actor<'_> {
         .bind(&new.title)
         .execute(&mut *tx)
         .await?;
-        let system = serde_json::json!([{"type": "text", "text": new.instructions}]);
+        let system = Part::content(&[Part::text(new.instructions.clone())]);
         messages::insert(&mut tx, id, NewMessage::system(system)).await?;
-        let content = serde_json::json!([{"type": "text", "text": new.prompt}]);
+        let content = Part::content(&[Part::text(new.prompt.clone())]);
         messages::insert(&mut tx, id, NewMessage::user(content, me, Some(parent.last_model_config_id))).await?;
         let chat = chat_by_id(&mut *tx, id).await?.ok_or(StoreError::NotFound)?;
         pubsub::notify(&mut tx, change(&chat, ChangeKind::Created)).await?;

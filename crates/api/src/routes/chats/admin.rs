@@ -8,12 +8,14 @@ use axum::http::StatusCode;
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult};
+use agentry_types::Problem;
+use crate::validate;
+use crate::error::{ApiError, ApiResult, ClientError};
 use crate::json::ApiJson;
 use crate::{AppState, convert};
 
 fn id(s: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(s).map_err(|_| ApiError::bad_request("Invalid ID."))
+    Uuid::parse_str(s).map_err(|_| ClientError::InvalidId.into())
 }
 
 /// Dollars per million tokens → micro-dollars per million tokens.
@@ -21,10 +23,7 @@ fn micros(dollars: Option<f64>, field: &str) -> ApiResult<Option<i64>> {
     match dollars {
         None => Ok(None),
         Some(d) if d.is_finite() && (0.0..1e6).contains(&d) => Ok(Some((d * 1e6).round() as i64)),
-        Some(_) => Err(ApiError::validation(vec![sdk::ValidationError {
-            field: field.into(),
-            detail: "Prices are non-negative dollars per million tokens.".into(),
-        }])),
+        Some(_) => Err(ApiError::validation(vec![validate::entry(field, Problem::InvalidPriceInput)])),
     }
 }
 

@@ -13,7 +13,7 @@ use axum::Json;
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ClientError};
 use crate::json::ApiQuery;
 use crate::AppState;
 
@@ -73,8 +73,8 @@ pub async fn upload(
     body: Body,
 ) -> ApiResult<(StatusCode, Json<sdk::UploadChatFileResponse>)> {
     let org = match p.organization.as_deref() {
-        None | Some("") => return Err(ApiError::bad_request("Missing organization query parameter.")),
-        Some(o) => Uuid::parse_str(o).map_err(|_| ApiError::bad_request("Invalid organization ID."))?,
+        None | Some("") => return Err(ClientError::MissingOrganizationParameter.into()),
+        Some(o) => Uuid::parse_str(o).map_err(|_| ApiError::from(ClientError::InvalidOrganizationId))?,
     };
     let declared = headers
         .get(header::CONTENT_TYPE)
@@ -82,13 +82,13 @@ pub async fn upload(
         .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
         .unwrap_or_default();
     if !ALLOWED.contains(&declared.as_str()) {
-        return Err(ApiError::bad_request("Unsupported file type.").with_detail(format!("{declared:?} is not allowed.")));
+        return Err(ClientError::UnsupportedFileType { declared: declared.to_string() }.into());
     }
     let data = axum::body::to_bytes(body, MAX_FILE_BYTES)
         .await
-        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "File too large.").with_detail("The limit is 10 MiB."))?;
+        .map_err(|_| ApiError::from(ClientError::FileTooLarge))?;
     if sniff(&data) != Some(declared.as_str()) {
-        return Err(ApiError::bad_request("File content type does not match Content-Type header."));
+        return Err(ClientError::FileTypeMismatch.into());
     }
     let meta = s.store.actor(&auth.subject).upload_chat_file(org, &file_name(&headers), &declared, &data).await?;
     Ok((StatusCode::CREATED, Json(sdk::UploadChatFileResponse { id: meta.id })))
@@ -97,7 +97,7 @@ pub async fn upload(
 #[utoipa::path(get, path = "/api/experimental/chats/files/{file}", tag = "chats", params(("file" = Uuid, Path)),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = sdk::Response)))]
 pub async fn download(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Response> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::bad_request("Invalid file ID."))?;
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::from(ClientError::InvalidFileId))?;
     let file = s.store.actor(&auth.subject).chat_file(id).await?;
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(&file.meta.mimetype).map_err(ApiError::internal)?);

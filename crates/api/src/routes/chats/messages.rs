@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 
 use super::{chat_id, input};
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult, messages as msg};
+use crate::error::{ApiError, ApiResult, ClientError};
+use agentry_types::Part;
 use crate::json::{ApiJson, ApiQuery};
 use crate::{AppState, convert};
 
@@ -34,14 +35,14 @@ pub async fn list(
         None => None,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n > 0 => Some(n),
-            _ => return Err(ApiError::bad_request("Invalid before_id parameter.")),
+            _ => return Err(ClientError::InvalidBeforeId.into()),
         },
     };
     let limit = match p.limit.as_deref() {
         None => 50,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if (1..=200).contains(&n) => n,
-            _ => return Err(ApiError::bad_request("Invalid limit parameter (1-200).")),
+            _ => return Err(ClientError::InvalidMessageLimit.into()),
         },
     };
     let actor = s.store.actor(&auth.subject);
@@ -71,15 +72,15 @@ pub async fn send(
     let busy = match req.busy_behavior.as_deref() {
         None | Some("") | Some("queue") => BusyBehavior::Queue,
         Some("interrupt") => BusyBehavior::Interrupt,
-        Some(_) => return Err(ApiError::bad_request("Invalid busy_behavior value.")),
+        Some(_) => return Err(ClientError::InvalidBusyBehavior.into()),
     };
     let (_, mut content) = input::parse_content(req.content.as_ref())?;
     input::check_files(&actor, chat.organization_id, &mut content).await?;
     if let Some(m) = req.model_config_id
         && (m.is_nil() || actor.usable_model_config(m).await?.is_none()) {
-            return Err(ApiError::bad_request(msg::INVALID_MODEL_CONFIG));
+            return Err(ClientError::InvalidModelConfig.into());
         }
-    let sent = actor.send_message(chat.id, content.parts, req.model_config_id, busy, &content.file_ids).await?;
+    let sent = actor.send_message(chat.id, Part::content(&content.parts), req.model_config_id, busy, &content.file_ids).await?;
     Ok(Json(match sent {
         Sent::Message(m) => sdk::CreateChatMessageResponse { queued: false, message: Some(convert::message(m)), queued_message: None },
         Sent::Queued(q) => sdk::CreateChatMessageResponse { queued: true, message: None, queued_message: Some(convert::queued(q)) },
@@ -98,21 +99,21 @@ pub async fn edit(
     let id = chat_id(&id)?;
     let message_id = match message.parse::<i64>() {
         Ok(n) if n > 0 => n,
-        _ => return Err(ApiError::bad_request("Invalid chat message ID.")),
+        _ => return Err(ClientError::InvalidChatMessageId.into()),
     };
     let actor = s.store.actor(&auth.subject);
     let chat = actor.chat(id).await?;
     actor.may_start_ai_work(&chat)?;
     let (_, mut content) = input::parse_content(req.content.as_ref())?;
     input::check_files(&actor, chat.organization_id, &mut content).await?;
-    let m = actor.edit_message(chat.id, message_id, content.parts, &content.file_ids).await?;
+    let m = actor.edit_message(chat.id, message_id, Part::content(&content.parts), &content.file_ids).await?;
     Ok(Json(sdk::EditChatMessageResponse { message: convert::message(m) }))
 }
 
 fn queued_id(s: &str) -> ApiResult<i64> {
     match s.parse::<i64>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(ApiError::bad_request("Invalid queued message ID.")),
+        _ => Err(ClientError::InvalidQueuedMessageId.into()),
     }
 }
 
@@ -164,59 +165,24 @@ pub async fn tool_results(
     let chat = actor.chat(id).await?;
     actor.may_start_ai_work(&chat)?;
     if req.results.is_empty() {
-        return Err(ApiError::bad_request("At least one tool result is required."));
+        return Err(ClientError::ToolResultsRequired.into());
     }
     let results: Vec<ToolResult> = req
         .results
         .into_iter()
         .map(|r| ToolResult { tool_call_id: r.tool_call_id, output: r.output, is_error: r.is_error })
         .collect();
-    actor.submit_tool_results(chat.id, &results).await.map_err(|e| match e {
-        agentry_store::StoreError::Invalid { message, field } => {
-            ApiError::bad_request(message).with_detail(field.unwrap_or_default())
-        }
-        e => e.into(),
-    })?;
+    actor.submit_tool_results(chat.id, &results).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// One LLM client per process (connection pools are shared).
-fn llm() -> ApiResult<&'static agentry_llm::Client> {
-    static CLIENT: std::sync::OnceLock<agentry_llm::Client> = std::sync::OnceLock::new();
-    if let Some(c) = CLIENT.get() {
-        return Ok(c);
-    }
-    let c = agentry_llm::Client::new().map_err(ApiError::internal)?;
-    Ok(CLIENT.get_or_init(|| c))
 }
 
 #[utoipa::path(post, path = "/api/experimental/chats/{chat}/title/regenerate", tag = "chats", params(("chat" = Uuid, Path)),
     responses((status = 200, body = sdk::Chat), (status = 403, body = sdk::Response), (status = 404, body = sdk::Response), (status = 409, body = sdk::Response), (status = 502, body = sdk::Response)))]
 pub async fn regenerate_title(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<sdk::Chat>> {
     let id = chat_id(&id)?;
-    let actor = s.store.actor(&auth.subject);
-    let chat = actor.chat(id).await?;
-    // Asking the model for a title is a model run: the same rule as sending a message.
-    actor.may_start_ai_work(&chat)?;
-    s.store.system().check_usage_limit(chat.owner_id).await?;
-    let model = match actor.usable_model_config(chat.last_model_config_id).await? {
-        Some(m) => m,
-        None => actor.default_model_config().await?.ok_or_else(|| ApiError::bad_request(msg::NO_DEFAULT_MODEL))?,
-    };
-    let first = actor.first_user_text(&chat).await?.unwrap_or_default();
-    // One regeneration at a time per chat (a second, or a rename, meanwhile is a 409).
-    actor.begin_title_regeneration(&chat).await?;
-    let generated = agentry_chatd::title::generate(&s.store, llm()?, &model, &first).await;
-    let title = match &generated {
-        Ok(t) => Some(t.as_str()),
-        Err(e) => {
-            tracing::warn!(chat = %chat.id, error = %e, "title generation failed");
-            None
-        }
-    };
-    let chat = actor.finish_title_regeneration(&chat, title).await?;
-    if let Err(e) = generated {
-        return Err(ApiError::new(StatusCode::BAD_GATEWAY, "Failed to generate a title.").with_detail(e.to_string()));
-    }
+    let chat = agentry_chatd::title::regenerate(&s.store, &auth.subject, id).await.map_err(|e| match e {
+        agentry_chatd::title::RegenerateError::Store(e) => ApiError::from(e),
+        agentry_chatd::title::RegenerateError::Setup(e) => ApiError::internal(e),
+    })?;
     Ok(Json(convert::chat(chat, Vec::new())))
 }

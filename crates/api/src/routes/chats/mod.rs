@@ -12,9 +12,8 @@ mod input;
 pub mod messages;
 pub mod stream;
 
-use agentry_rbac::{Action, Object, ResourceType};
 use agentry_sdk as sdk;
-use agentry_store::chats::{ChatPatch, ChatQuery, NewChat, OwnerFilter};
+use agentry_store::chats::{ChatExtras, ChatPatch, ChatQuery, NewChat, NewContent, OwnerFilter};
 use agentry_store::users::UserRef;
 use agentry_store::{Actor, StoreError};
 use axum::Json;
@@ -23,13 +22,15 @@ use axum::http::StatusCode;
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult, messages as msg};
+use agentry_types::Problem;
+use crate::validate;
+use crate::error::{ApiError, ApiResult, ClientError};
 use crate::json::{ApiJson, ApiQuery, Pagination};
 use crate::{AppState, convert};
 
 /// Parses a chat id from the path: malformed is 400, not 404.
 pub(crate) fn chat_id(s: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(s).map_err(|_| ApiError::bad_request(msg::INVALID_CHAT_ID))
+    Uuid::parse_str(s).map_err(|_| ClientError::InvalidChatId.into())
 }
 
 /// Reads a chat through the facade and converts it, with its files.
@@ -76,7 +77,7 @@ pub async fn list(
     };
     let mut invalid = Vec::new();
     for term in p.q.as_deref().unwrap_or("").split_whitespace() {
-        let bad = |detail: &str| sdk::ValidationError { field: "q".into(), detail: format!("{term}: {detail}") };
+        let t = term.to_string();
         match term.split_once(':') {
             Some(("owner", "me")) => query.owner = OwnerFilter::Me,
             Some(("owner", "all")) => query.owner = OwnerFilter::All,
@@ -88,17 +89,17 @@ pub async fn list(
             },
             Some(("archived", "true")) => query.archived = Some(true),
             Some(("archived", "false")) => query.archived = Some(false),
-            Some(("archived", _)) => invalid.push(bad("archived must be true or false")),
+            Some(("archived", _)) => invalid.push(validate::entry("q", Problem::ChatSearchArchived { term: t })),
             Some(("organization", org)) if !org.is_empty() => match actor.organization(org).await {
                 Ok(o) => query.organization_id = Some(o.id),
                 Err(StoreError::NotFound) => return Ok(Json(Vec::new())),
                 Err(e) => return Err(e.into()),
             },
-            _ => invalid.push(bad("unknown filter; use owner:, archived: or organization:")),
+            _ => invalid.push(validate::entry("q", Problem::ChatSearchUnknown { term: t })),
         }
     }
     if !invalid.is_empty() {
-        return Err(ApiError { validations: invalid, ..ApiError::bad_request("Invalid search query.") });
+        return Err(ApiError::with_validations(ClientError::InvalidChatSearch, invalid));
     }
     let chats = actor.chats(&query).await?;
     Ok(Json(
@@ -120,55 +121,25 @@ pub async fn create(
     ApiJson(req): ApiJson<sdk::CreateChatRequest>,
 ) -> ApiResult<(StatusCode, Json<sdk::Chat>)> {
     let actor = s.store.actor(&auth.subject);
-    // The checks run in the order SPEC §3.1 fixes, so each failure has one answer.
-    let org = match req.organization_id {
-        Some(o) if !o.is_nil() => o,
-        _ => return Err(ApiError::bad_request(msg::ORGANIZATION_REQUIRED)),
-    };
-    if !auth.subject.is_member_of(org) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, msg::NOT_A_MEMBER));
-    }
-    let me = auth.subject.user_id();
-    if !auth.subject.can(Action::Create, &Object::new(ResourceType::Chat).owned_by(me).in_org(org)) {
-        return Err(ApiError::forbidden());
-    }
-    let (_, mut content) = input::parse_content(req.content.as_ref())?;
-    if let Some(p) = &req.system_prompt
-        && p.chars().count() > 10_000 {
-            return Err(ApiError::bad_request("System prompt exceeds maximum length."));
-        }
-    if let Some(ws) = req.workspace_id {
-        let ws = match actor.workspace_for_chat(ws).await {
-            Ok(ws) => ws,
-            Err(StoreError::NotFound) => return Err(ApiError::bad_request(msg::WORKSPACE_NOT_FOUND)),
-            Err(e) => return Err(e.into()),
-        };
-        if ws.organization_id != org {
-            return Err(ApiError::bad_request(msg::WORKSPACE_OTHER_ORG));
-        }
-    }
-    let model = match req.model_config_id {
-        Some(id) if id.is_nil() => return Err(ApiError::bad_request(msg::INVALID_MODEL_CONFIG)),
-        Some(id) => actor.usable_model_config(id).await?.ok_or_else(|| ApiError::bad_request(msg::INVALID_MODEL_CONFIG))?,
-        None => actor.default_model_config().await?.ok_or_else(|| ApiError::bad_request(msg::NO_DEFAULT_MODEL))?,
-    };
-    input::check_files(&actor, org, &mut content).await?;
+    // Decoding only: the store runs the checks of SPEC §3.1 in their order and reports what
+    // was found wrong here at its place in that order.
+    let content = input::parse_content(req.content.as_ref())
+        .map(|(_, c)| NewContent { title: input::title_from(c.first_text.as_deref()), parts: c.parts })
+        .map_err(|e| *e.error);
     let labels = req.labels.clone().unwrap_or_default();
-    input::check_labels(&labels)?;
     let tools = req.unsafe_dynamic_tools.clone().unwrap_or_default();
-    input::check_dynamic_tools(&tools)?;
-
+    let extras = input::check_labels(&labels).and_then(|()| input::check_dynamic_tools(&tools)).map(|()| ChatExtras {
+        labels,
+        dynamic_tools: (!tools.is_empty()).then(|| serde_json::to_value(&tools).expect("tools serialize")),
+    });
     let chat = actor
         .create_chat(NewChat {
-            organization_id: org,
+            organization_id: req.organization_id,
+            content,
+            system_prompt: req.system_prompt.clone(),
             workspace_id: req.workspace_id,
-            model_config_id: model.id,
-            title: input::title_from(content.first_text.as_deref()),
-            system_prompt: req.system_prompt.clone().filter(|p| !p.trim().is_empty()),
-            content: content.parts,
-            labels,
-            dynamic_tools: (!tools.is_empty()).then(|| serde_json::to_value(&tools).expect("tools serialize")),
-            file_ids: content.file_ids,
+            model_config_id: req.model_config_id,
+            extras,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(chat_response(&actor, chat).await?)))
@@ -196,17 +167,14 @@ pub async fn patch(
         Some(t) => {
             let t = t.trim();
             if t.is_empty() || t.chars().count() > 200 {
-                return Err(ApiError::validation(vec![sdk::ValidationError {
-                    field: "title".into(),
-                    detail: "The title must be 1–200 characters.".into(),
-                }]));
+                return Err(ApiError::validation(vec![validate::entry("title", Problem::TitleLength)]));
             }
             Some(t.to_string())
         }
         None => None,
     };
     if let Some(labels) = &req.labels {
-        input::check_labels(labels)?;
+        input::check_labels(labels).map_err(ApiError::from)?;
     }
     let patch = ChatPatch {
         title,

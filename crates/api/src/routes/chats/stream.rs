@@ -20,7 +20,7 @@ use agentry_rbac::Subject;
 use agentry_sdk as sdk;
 use agentry_store::StoreError;
 use agentry_store::auth_cache::AuthChange;
-use agentry_store::chats::Chat;
+use agentry_store::chats::{Chat, ChatStatus};
 use agentry_store::parts::{LiveEvent, LiveKind};
 use agentry_store::pubsub::{ChangeKind, ChatHint};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -31,7 +31,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::chat_id;
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ClientError};
 use crate::json::ApiQuery;
 use crate::{AppState, convert};
 
@@ -48,18 +48,18 @@ pub struct StreamParams {
     pub after_id: Option<String>,
 }
 
-/// A live event as a stream event; `None` for the hub's own bookkeeping (`Clear`).
+/// A live event as a stream event; `None` for the hub's own bookkeeping (`Clear`) and for a
+/// body that is not the payload its kind promises (never written by the chat daemon).
 fn live_event(e: &LiveEvent) -> Option<sdk::ChatStreamEvent> {
+    let chat_id = e.chat_id;
     match e.kind {
         LiveKind::Part => {
-            let mut ev = sdk::ChatStreamEvent::new("message_part", e.chat_id);
-            ev.message_part = Some(e.body.clone());
-            Some(ev)
+            let message_part = serde_json::from_value(e.body.clone()).ok()?;
+            Some(sdk::ChatStreamEvent::MessagePart { chat_id, message_part })
         }
         LiveKind::Retry => {
-            let mut ev = sdk::ChatStreamEvent::new("retry", e.chat_id);
-            ev.retry = Some(e.body.clone());
-            Some(ev)
+            let retry = serde_json::from_value(e.body.clone()).ok()?;
+            Some(sdk::ChatStreamEvent::Retry { chat_id, retry })
         }
         LiveKind::Clear => None,
     }
@@ -78,7 +78,7 @@ async fn send_batch(sink: &mut futures::stream::SplitSink<WebSocket, Message>, e
 /// What the client has been told, so a re-read sends only the difference.
 struct Seen {
     last_message_id: i64,
-    status: Option<String>,
+    status: Option<ChatStatus>,
     queue: Option<Vec<i64>>,
     action_required: Vec<String>,
 }
@@ -88,42 +88,36 @@ impl Seen {
     async fn catch_up(&mut self, s: &AppState, subject: &Subject, chat: &Chat) -> Result<Vec<sdk::ChatStreamEvent>, StoreError> {
         let actor = s.store.actor(subject);
         let mut events = Vec::new();
-        if self.status.as_deref() != Some(chat.status.as_str()) {
-            let mut e = sdk::ChatStreamEvent::new("status", chat.id);
-            e.status = Some(sdk::ChatStatusPayload { status: chat.status.clone() });
-            events.push(e);
-            if chat.status == "error"
+        let chat_id = chat.id;
+        if self.status != Some(chat.status) {
+            events.push(sdk::ChatStreamEvent::Status { chat_id, status: sdk::ChatStatusPayload { status: chat.status } });
+            if chat.status == ChatStatus::Error
                 && let Some(err) = &chat.last_error {
-                    let mut e = sdk::ChatStreamEvent::new("error", chat.id);
-                    e.error = Some(serde_json::json!({"message": err}));
-                    events.push(e);
+                    let error = sdk::ChatErrorPayload { message: err.clone() };
+                    events.push(sdk::ChatStreamEvent::Error { chat_id, error });
                 }
-            self.status = Some(chat.status.clone());
+            self.status = Some(chat.status);
         }
         for m in actor.messages_after(chat, self.last_message_id).await? {
             self.last_message_id = self.last_message_id.max(m.id);
-            let mut e = sdk::ChatStreamEvent::new("message", chat.id);
-            e.message = Some(convert::message(m));
-            events.push(e);
+            events.push(sdk::ChatStreamEvent::Message { chat_id, message: convert::message(m) });
         }
         let queue = actor.queued_messages(chat).await?;
         let ids: Vec<i64> = queue.iter().map(|q| q.id).collect();
         if self.queue.as_ref() != Some(&ids) {
-            let mut e = sdk::ChatStreamEvent::new("queue_update", chat.id);
-            e.queued_messages = Some(queue.into_iter().map(convert::queued).collect());
-            events.push(e);
+            let queued_messages = queue.into_iter().map(convert::queued).collect();
+            events.push(sdk::ChatStreamEvent::QueueUpdate { chat_id, queued_messages });
             self.queue = Some(ids);
         }
-        let pending = if chat.status == "requires_action" { actor.pending_tool_calls(chat).await? } else { Vec::new() };
+        let pending = if chat.status == ChatStatus::RequiresAction { actor.pending_tool_calls(chat).await? } else { Vec::new() };
         let pending_ids: Vec<String> = pending.iter().map(|c| c.tool_call_id.clone()).collect();
         if !pending.is_empty() && pending_ids != self.action_required {
-            let mut e = sdk::ChatStreamEvent::new("action_required", chat.id);
-            let calls: Vec<serde_json::Value> = pending
+            let tool_calls = pending
                 .into_iter()
-                .map(|c| serde_json::json!({"tool_call_id": c.tool_call_id, "tool_name": c.tool_name, "args": c.args}))
+                .map(|c| sdk::PendingToolCall { tool_call_id: c.tool_call_id, tool_name: c.tool_name, args: c.args })
                 .collect();
-            e.action_required = Some(serde_json::json!({"tool_calls": calls}));
-            events.push(e);
+            let action_required = sdk::ActionRequiredPayload { tool_calls };
+            events.push(sdk::ChatStreamEvent::ActionRequired { chat_id, action_required });
         }
         self.action_required = pending_ids;
         Ok(events)
@@ -142,7 +136,7 @@ pub async fn stream(
     let id = chat_id(&id)?;
     let after = match p.after_id.as_deref() {
         None | Some("") => 0,
-        Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| ApiError::bad_request("Invalid after_id parameter."))?,
+        Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| ApiError::from(ClientError::InvalidAfterId))?,
     };
     // Refuse before upgrading, so failures are plain HTTP answers.
     let chat = s.store.actor(&auth.subject).chat(id).await?;
@@ -299,13 +293,14 @@ fn concerns(change: Result<AuthChange, RecvError>, user: uuid::Uuid) -> bool {
     }
 }
 
-fn watch_kind(kind: ChangeKind) -> Option<&'static str> {
+fn watch_kind(kind: ChangeKind) -> Option<sdk::ChatWatchKind> {
+    use sdk::ChatWatchKind as W;
     match kind {
-        ChangeKind::Created | ChangeKind::Unarchived => Some("created"),
-        ChangeKind::StatusChange => Some("status_change"),
-        ChangeKind::TitleChange => Some("title_change"),
-        ChangeKind::Archived => Some("deleted"),
-        ChangeKind::ActionRequired => Some("action_required"),
+        ChangeKind::Created | ChangeKind::Unarchived => Some(W::Created),
+        ChangeKind::StatusChange => Some(W::StatusChange),
+        ChangeKind::TitleChange => Some(W::TitleChange),
+        ChangeKind::Archived => Some(W::Deleted),
+        ChangeKind::ActionRequired => Some(W::ActionRequired),
         ChangeKind::Message | ChangeKind::Queue | ChangeKind::Updated => None,
     }
 }
@@ -362,7 +357,7 @@ async fn run_watch(
             Err(StoreError::NotFound) => continue,
             Err(_) => break,
         };
-        let event = sdk::ChatWatchEvent { kind: kind.into(), chat: convert::chat(chat, Vec::new()) };
+        let event = sdk::ChatWatchEvent { kind, chat: convert::chat(chat, Vec::new()) };
         if !send_batch(&mut sink, &[event]).await {
             break;
         }
