@@ -74,3 +74,65 @@ async fn a_chat_streams_token_by_token_to_a_client_that_accepts_compression() {
     read_until(&mut ws, "tokentwo", None).await;
     s.stop().await;
 }
+
+/// The README's run command as root on a fresh machine: no `--data-dir`, so the default one,
+/// with root's home 0700 as usual. The embedded PostgreSQL runs as the `postgres` system user,
+/// which cannot enter a 0700 home; the server used to stop with "/root is not traversable by the
+/// system user `postgres`". Root's default is now `/var/lib/agentry`. The server runs in a
+/// bubblewrap mount namespace with a private, empty `/var/lib`, so the host's is not touched.
+#[tokio::test]
+async fn the_readme_run_works_as_root_with_a_0700_home_and_the_default_data_directory() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: this test is about running as root");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut cmd = std::process::Command::new("bwrap");
+    cmd.args(["--dev-bind", "/", "/", "--tmpfs", "/var/lib", "--cap-add", "ALL", "--die-with-parent", "--"])
+        .arg(env!("CARGO_BIN_EXE_agentry"))
+        .args(["server", "--http-address", "127.0.0.1:0", "--chat-daemon", "false"])
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("AGENTRY_DATA_DIR")
+        .env_remove("AGENTRY_POSTGRES_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit());
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut server = Guard(cmd.spawn().expect("spawn bwrap"));
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("agentry listening on ")
+        .unwrap_or_else(|| panic!("the server did not start (first line {line:?}); see its log above"))
+        .to_string();
+    let owner = common::first_owner(&url).await;
+    assert_eq!(owner.me().await.unwrap().username, "owner");
+    // A graceful stop (SIGINT, as Ctrl-C) also stops the embedded database. The signal goes to
+    // agentry itself, bubblewrap's child; bubblewrap exits with its status.
+    let bwrap = server.0.id();
+    let children = std::fs::read_to_string(format!("/proc/{bwrap}/task/{bwrap}/children")).unwrap();
+    let agentry: i32 = children.split_whitespace().next().expect("bubblewrap runs agentry").parse().unwrap();
+    // SAFETY: signalling a process this test started.
+    unsafe { libc::kill(agentry, libc::SIGINT) };
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            assert!(status.success(), "the server exited with {status}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server did not stop");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
