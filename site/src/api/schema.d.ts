@@ -1932,12 +1932,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The file, with the type it was uploaded as (one of the allowed types). */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": number[];
+                    "image/gif": number[];
+                    "image/jpeg": number[];
+                    "image/png": number[];
+                    "image/webp": number[];
+                    "text/plain": number[];
                 };
             };
             /** @description The request is invalid: malformed JSON or parameters, or a field fails validation. */
@@ -3924,6 +3929,15 @@ export interface operations {
             };
             /** @description The object does not exist or is not visible to the caller. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description The name is taken. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
