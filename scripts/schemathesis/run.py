@@ -35,7 +35,7 @@ import urllib.request
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 PHASES = "examples,coverage,fuzzing,stateful"
-CHECKS = "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance"
+CHECKS = os.environ.get("AGENTRY_FUZZ_CHECKS", "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance")
 TIMEOUT = 60
 
 
@@ -132,6 +132,7 @@ def seed(base: str, model_url: str) -> dict:
             ["/api/experimental/chats/model-configs/", "config", [model["id"]]],
             ["/api/experimental/chats/", "chat", [chat["id"]]],
         ],
+        "query": [["POST", "/api/experimental/chats/files", "organization", [org]]],
         "body": [
             ["POST", "/api/experimental/chats", "organization_id", [org]],
             ["POST", "/api/v2/organizations/{org}/members/{user}/workspaces", "template_id", [template["id"]]],

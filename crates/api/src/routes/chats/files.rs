@@ -58,7 +58,9 @@ fn file_name(headers: &HeaderMap) -> String {
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UploadParams {
-    /// The organization the file is for; it can only be attached to chats there.
+    /// The organization the file is for (id or name); it can only be attached to chats there.
+    /// Required: its absence is a 400.
+    #[param(required = true)]
     pub organization: Option<String>,
 }
 
