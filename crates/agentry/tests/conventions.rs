@@ -136,3 +136,40 @@ async fn the_readme_run_works_as_root_with_a_0700_home_and_the_default_data_dire
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// PostgreSQL's text cannot hold a NUL character; before issue 12 one in a JSON body or a
+/// query reached the database and came back as a 500 (found by schemathesis). It is the
+/// client's error: 400 for a body or a query, 404 for a path (no name or id contains one).
+#[tokio::test]
+async fn a_nul_character_is_refused_before_it_reaches_the_database() {
+    let s = TestServer::start_api_only().await;
+    let (owner, _) = s.owner().await;
+    let http = reqwest::Client::new();
+    let token = owner.token().unwrap().to_string();
+    let res = http
+        .post(format!("{}/api/v2/organizations", s.url))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"name": "nul-org", "display_name": "a\u0000b"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["message"], "Request body must be valid JSON.");
+    // The escaped backslash is ordinary text.
+    let res = http
+        .post(format!("{}/api/v2/organizations", s.url))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"name": "ok-org", "display_name": "a\\u0000b"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let res = http.get(format!("{}/api/v2/workspaces?q=%00", s.url)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let res = http.get(format!("{}/api/v2/users/a%00b", s.url)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    s.stop().await;
+}
