@@ -13,6 +13,12 @@ elsewhere:
   pointed at another user (the "victim") instead.
 
 Suspending oneself is refused by the server (400), so it needs no hook.
+
+Reach: random ids name nothing, so most `{id}` routes would only ever answer 404. During
+fuzzing, path parameters and a few body fields are drawn half the time from the objects
+run.py seeded (the organization, users, a template, a workspace and its build, a chat, a file,
+the provider and the model): `AGENTRY_FUZZ_KNOWN`, path parameters keyed by path prefix and
+name, query parameters and body fields by operation.
 """
 
 import json
@@ -20,12 +26,73 @@ import os
 import urllib.request
 
 import schemathesis
+from hypothesis import strategies as st
 
 BASE = os.environ["AGENTRY_FUZZ_BASE"]
 TOKEN = os.environ["AGENTRY_FUZZ_TOKEN"]
 SELF = {v.lower() for v in ("me", os.environ["AGENTRY_FUZZ_USER_ID"], os.environ["AGENTRY_FUZZ_USERNAME"])}
 KEY_ID = os.environ["AGENTRY_FUZZ_KEY_ID"]
 VICTIM = os.environ["AGENTRY_FUZZ_VICTIM_ID"]
+# {"path": [[path prefix, parameter, [values]], ...], "query"/"body": [[method, path, name, [values]], ...]}
+KNOWN = json.loads(os.environ.get("AGENTRY_FUZZ_KNOWN", "{}"))
+
+
+def _known_path_values(path: str, params: dict) -> dict:
+    """For each parameter of this path, the seeded values that fit it."""
+    out = {}
+    for prefix, name, values in KNOWN.get("path", []):
+        if name in params and path.startswith(prefix) and ("{" + name + "}") in path:
+            out.setdefault(name, values)
+    return out
+
+
+@schemathesis.hook
+def flatmap_path_parameters(ctx, path_parameters):
+    if not path_parameters or ctx.operation is None:
+        return st.just(path_parameters)
+    known = _known_path_values(ctx.operation.path, path_parameters)
+    if not known:
+        return st.just(path_parameters)
+    swapped = st.fixed_dictionaries({k: st.sampled_from(v) for k, v in known.items()}).map(
+        lambda chosen: {**path_parameters, **chosen}
+    )
+    return st.one_of(st.just(path_parameters), swapped)
+
+
+@schemathesis.hook
+def flatmap_query(ctx, query):
+    if not isinstance(query, dict) or ctx.operation is None:
+        return st.just(query)
+    op = ctx.operation
+    known = {
+        name: values
+        for method, path, name, values in KNOWN.get("query", [])
+        if method == op.method.upper() and path == op.path
+    }
+    if not known:
+        return st.just(query)
+    swapped = st.fixed_dictionaries({k: st.sampled_from(v) for k, v in known.items()}).map(
+        lambda chosen: {**query, **chosen}
+    )
+    return st.one_of(st.just(query), swapped)
+
+
+@schemathesis.hook
+def flatmap_body(ctx, body):
+    if not isinstance(body, dict) or ctx.operation is None:
+        return st.just(body)
+    op = ctx.operation
+    known = {
+        field: values
+        for method, path, field, values in KNOWN.get("body", [])
+        if method == op.method.upper() and path == op.path
+    }
+    if not known:
+        return st.just(body)
+    swapped = st.fixed_dictionaries({k: st.sampled_from(v) for k, v in known.items()}).map(
+        lambda chosen: {**body, **chosen}
+    )
+    return st.one_of(st.just(body), swapped)
 
 
 def _fresh_key() -> str:

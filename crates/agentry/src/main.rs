@@ -27,7 +27,8 @@ struct ServerArgs {
     /// Address to serve HTTP on.
     #[arg(long, env = "AGENTRY_HTTP_ADDRESS", default_value = "127.0.0.1:3000")]
     http_address: String,
-    /// Where the server keeps its state (the embedded database, workspaces).
+    /// Where the server keeps its state (the embedded database, workspaces). Default:
+    /// /var/lib/agentry as root, else $XDG_DATA_HOME/agentry or ~/.local/share/agentry.
     #[arg(long, env = "AGENTRY_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// An external PostgreSQL database; several servers may share one.
@@ -86,7 +87,18 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// The data directory when `--data-dir` is not given: `/var/lib/agentry` for root, else
+/// `$XDG_DATA_HOME/agentry` or `~/.local/share/agentry`.
+///
+/// As root, the embedded PostgreSQL runs as the `postgres` system user (PostgreSQL refuses to
+/// run as root), which must be able to traverse every directory above the data directory. Root's
+/// home is 0700, so a default under it stopped the server ("/root is not traversable by the
+/// system user `postgres`"); `/var/lib` is where system services keep their state.
 fn default_data_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/agentry");
+    }
     if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
         return PathBuf::from(d).join("agentry");
     }

@@ -411,7 +411,7 @@ async fn a_call_of_an_unknown_tool_gets_an_error_result_and_the_turn_goes_on() {
     w.fake.push_turns([Turn::tool_call("frobnicate", json!({"x": 1})), Turn::text("sorry, no such tool")]);
     let chat = create_chat(&w.alice, w.a.id, "frobnicate it").await;
     let done = idle(&w.alice, chat.id).await;
-    assert_eq!(done.status, "waiting", "{:?}", done.last_error);
+    assert_eq!(done.status, sdk::ChatStatus::Waiting, "{:?}", done.last_error);
     let h = history(&w.alice, chat.id).await;
     let result = h.iter().flat_map(|m| parts_of(m, "tool-result")).next().expect("a tool result");
     assert_eq!(result["tool_name"], "frobnicate");

@@ -22,10 +22,8 @@ where
         let headers = parts.headers.clone();
         let bytes = match axum::body::Bytes::from_request(Request::from_parts(parts, body), state).await {
             Ok(b) => b,
-            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, messages::BODY_TOO_LARGE));
-            }
-            Err(r) => return Err(ApiError::bad_request(messages::INVALID_JSON).with_detail(r.body_text())),
+            Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(ClientError::BodyTooLarge.into()),
+            Err(r) => return Err(ClientError::InvalidJson { reason: r.body_text() }.into()),
         };
         // The same checks (content type, syntax, shape) and rejections as `axum::Json`.
         let mut again = Request::new(axum::body::Body::from(bytes.clone()));
@@ -35,7 +33,7 @@ where
             Err(rejection) => return Err(reject(rejection)),
         };
         if has_nul(&bytes) {
-            return Err(ApiError::bad_request(messages::INVALID_JSON).with_detail(NUL_DETAIL));
+            return Err(ClientError::InvalidJson { reason: NUL_DETAIL.into() }.into());
         }
         Ok(ApiJson(value))
     }
@@ -83,7 +81,7 @@ where
         // `%00` is the only way to put a NUL into a query; no value with one is valid (and
         // PostgreSQL's text cannot hold it).
         if parts.uri.query().is_some_and(|q| q.contains("%00")) {
-            return Err(ApiError::bad_request("Invalid query parameters.").with_detail(NUL_DETAIL));
+            return Err(ClientError::InvalidQueryParameters { reason: NUL_DETAIL.into() }.into());
         }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await

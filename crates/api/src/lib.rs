@@ -210,9 +210,24 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::same_origin))
         .layer(axum::middleware::from_fn_with_state(state.clone(), headers::security_headers))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(json_compression())
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Compresses JSON answers of 1 KiB or more (gzip or brotli, as the request accepts). Only
+/// `application/json`: WebSocket upgrades and the NDJSON log stream pass through untouched, so
+/// nothing that streams is held back by an encoder's buffer; the UI's assets come compressed
+/// already (`routes::site`).
+fn json_compression() -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{Predicate, SizeAbove};
+    let json = |_: axum::http::StatusCode, _: axum::http::Version, h: &axum::http::HeaderMap, _: &axum::http::Extensions| {
+        h.get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"))
+    };
+    tower_http::compression::CompressionLayer::new().compress_when(SizeAbove::new(1024).and(json))
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then drains open requests.

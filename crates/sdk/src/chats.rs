@@ -105,7 +105,9 @@ pub struct CreateChatRequest {
 /// PATCH body. `workspace_id: null` (or the nil UUID) clears the binding; absent leaves it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 pub struct UpdateChatRequest {
+    /// 1–200 characters once trimmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "\\S", max_length = 200)]
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archived: Option<bool>,
@@ -215,6 +217,7 @@ pub struct ToolResultInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 pub struct SubmitToolResultsRequest {
     #[serde(default)]
+    #[schema(min_items = 1)]
     pub results: Vec<ToolResultInput>,
 }
 

@@ -68,6 +68,8 @@ pub enum NetworkMode {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateTemplateRequest {
+    /// 1–32 letters, digits, `-` or `_`; not `me`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$", example = "dev-box")]
     pub name: String,
     #[serde(default)]
     pub display_name: Option<String>,
@@ -88,6 +90,7 @@ pub struct CreateTemplateRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 pub struct UpdateTemplateRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$")]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
@@ -166,6 +169,8 @@ pub struct WorkspaceBuildParameter {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateWorkspaceRequest {
     pub template_id: Uuid,
+    /// 1–32 letters, digits, `-` or `_`; not `me`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,32}$")]
     pub name: String,
     #[serde(default)]
     pub rich_parameter_values: Vec<WorkspaceBuildParameter>,
@@ -309,6 +314,7 @@ pub struct WorkspaceExecuteRequest {
     /// How long to wait before the command is left running in the background; 60 s when
     /// absent, at most 600 s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 600000)]
     pub timeout_ms: Option<u64>,
     /// Return at once with a process id.
     #[serde(default)]

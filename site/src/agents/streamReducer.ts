@@ -18,6 +18,7 @@
 //   up to, not including, its replacement — and drops them. Ids in such a range are never taken
 //   back, from a page or from the stream. A refused edit (`editFailed`) just shows the turn again.
 
+import type { components } from "../api/schema";
 import type { ChatStatus, ErrorResponse } from "../api/types";
 
 export type ChatRole = "system" | "user" | "assistant" | "tool";
@@ -42,26 +43,20 @@ export interface ChatMessagePart {
   media_type?: string;
 }
 
-export interface ChatMessage {
-  id: number;
-  chat_id: string;
+type Schemas = components["schemas"];
+
+/**
+ * A message as the API sends it: the generated type, with `role` and `content` narrowed to what
+ * the document does not spell out yet (it has them as a string and untyped objects).
+ */
+export type ChatMessage = Omit<Schemas["ChatMessage"], "role" | "content"> & {
   role: ChatRole;
   content: ChatMessagePart[];
-  created_at: string;
-  created_by?: string | null;
-  model_config_id?: string | null;
-  /** Tokens of the model call that produced an assistant message (saved messages only). */
-  usage?: { input_tokens?: number | null; output_tokens?: number | null; context_limit?: number | null } | null;
-  /** What that call cost, in millionths of the price unit. */
-  total_cost_micros?: number | null;
-}
+};
 
-export interface ChatQueuedMessage {
-  id: number;
-  chat_id: string;
+export type ChatQueuedMessage = Omit<Schemas["ChatQueuedMessage"], "content"> & {
   content: ChatMessagePart[];
-  created_at: string;
-}
+};
 
 export interface ChatStreamError {
   message: string;

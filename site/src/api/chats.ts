@@ -1,4 +1,5 @@
 import type { ChatMessage, ChatQueuedMessage } from "../agents/streamReducer";
+import type { components } from "./schema";
 import { ApiError, request, seg } from "./http";
 import type {
   Chat,
@@ -48,22 +49,20 @@ export async function updateChat(id: string, req: UpdateChatRequest): Promise<vo
   await request<unknown>("PATCH", `${chatsBase}/${seg(id)}`, { body: req });
 }
 
-export interface ChatMessagesPage {
-  /** Newest first. */
+/** `GET …/messages`: newest first; the queue comes with the first page only. */
+export type ChatMessagesPage = Omit<components["schemas"]["ChatMessagesResponse"], "messages" | "queued_messages"> & {
   messages: ChatMessage[];
-  queued_messages: ChatQueuedMessage[];
-  has_more: boolean;
-}
+  queued_messages?: ChatQueuedMessage[];
+};
 
 export function listMessages(chatId: string, limit = 200): Promise<ChatMessagesPage> {
   return request("GET", `${chatsBase}/${seg(chatId)}/messages?limit=${limit}`);
 }
 
-export interface SendMessageResponse {
-  queued: boolean;
+export type SendMessageResponse = Omit<components["schemas"]["CreateChatMessageResponse"], "message" | "queued_message"> & {
   message?: ChatMessage;
   queued_message?: ChatQueuedMessage;
-}
+};
 
 /** Sends a message; while the chat is busy it is queued (the server's default `busy_behavior`). */
 export function sendMessage(chatId: string, content: ChatInputPart[], modelConfigId?: string | null): Promise<SendMessageResponse> {

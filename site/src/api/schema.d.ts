@@ -1246,6 +1246,10 @@ export interface components {
         CreateTemplateRequest: {
             description?: string | null;
             display_name?: string | null;
+            /**
+             * @description 1–32 letters, digits, `-` or `_`; not `me`.
+             * @example dev-box
+             */
             name: string;
             network?: null | components["schemas"]["NetworkMode"];
             parameters?: components["schemas"]["TemplateParameter"][] | null;
@@ -1287,6 +1291,7 @@ export interface components {
             transition: components["schemas"]["WorkspaceTransition"];
         };
         CreateWorkspaceRequest: {
+            /** @description 1–32 letters, digits, `-` or `_`; not `me`. */
             name: string;
             rich_parameter_values?: components["schemas"]["WorkspaceBuildParameter"][];
             /** Format: uuid */
@@ -1514,6 +1519,7 @@ export interface components {
             } | null;
             /** Format: int32 */
             pin_order?: number | null;
+            /** @description 1–200 characters once trimmed. */
             title?: string | null;
             /** Format: uuid */
             workspace_id?: string | null;
@@ -1855,9 +1861,12 @@ export interface operations {
     };
     upload: {
         parameters: {
-            query?: {
-                /** @description The organization the file is for; it can only be attached to chats there. */
-                organization?: string;
+            query: {
+                /**
+                 * @description The organization the file is for (id or name); it can only be attached to chats there.
+                 *     Required: its absence is a 400.
+                 */
+                organization: string;
             };
             header?: never;
             path?: never;
@@ -1932,12 +1941,17 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description The file, with the type it was uploaded as (one of the allowed types). */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": number[];
+                    "image/gif": number[];
+                    "image/jpeg": number[];
+                    "image/png": number[];
+                    "image/webp": number[];
+                    "text/plain": number[];
                 };
             };
             /** @description The request is invalid: malformed JSON or parameters, or a field fails validation. */
@@ -2924,9 +2938,9 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Only messages older than this id. */
-                before_id?: string;
+                before_id?: number;
                 /** @description 1..=200, default 50. */
-                limit?: string;
+                limit?: number;
             };
             header?: never;
             path: {
@@ -3924,6 +3938,15 @@ export interface operations {
             };
             /** @description The object does not exist or is not visible to the caller. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description The name is taken. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

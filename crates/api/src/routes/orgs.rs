@@ -49,7 +49,8 @@ pub async fn get(State(s): State<AppState>, auth: Auth, Path(org): Path<String>)
 }
 
 #[utoipa::path(patch, path = "/api/v2/organizations/{org}", tag = "organizations", params(("org" = String, Path)),
-    request_body = sdk::UpdateOrganizationRequest, responses((status = 200, body = sdk::Organization)))]
+    request_body = sdk::UpdateOrganizationRequest,
+    responses((status = 200, body = sdk::Organization), (status = 409, description = "The name is taken.", body = sdk::Response)))]
 pub async fn update(
     State(s): State<AppState>,
     auth: Auth,

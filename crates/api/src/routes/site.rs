@@ -14,9 +14,19 @@
 //!
 //! Caching: files under `/assets/` carry a content hash in their names (Vite), so they are
 //! immutable; `index.html` and anything else is revalidated on every load.
+//!
+//! Compression: text assets (scripts, styles, HTML, SVG, JSON) are served brotli- or
+//! gzip-compressed as the request's `Accept-Encoding` allows (brotli preferred), with
+//! `Vary: Accept-Encoding`. Each is compressed once, at the highest levels, the first time it is
+//! asked for, and kept (the bundle is a few hundred kB); so `cargo build` needs no Node and no
+//! build step of its own. The API's JSON is compressed by `tower-http` (see `crate::router`).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use axum::body::Body;
-use axum::http::{HeaderValue, Method, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
@@ -44,7 +54,8 @@ To get the web UI, build it and then the server:</p>
 ";
 
 /// The router's fallback: JSON 404 for unknown API routes, the UI for everything else.
-pub async fn serve(method: Method, uri: Uri) -> Response {
+pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let encoding = Encoding::accepted(&headers);
     let path = uri.path();
     if path == "/api" || path.starts_with("/api/") || !(method == Method::GET || method == Method::HEAD) {
         return ApiError::from(ClientError::RouteNotFound).into_response();
@@ -55,23 +66,115 @@ pub async fn serve(method: Method, uri: Uri) -> Response {
         && let Some(asset) = Dist::get(file)
     {
         let cache = if file.starts_with("assets/") { IMMUTABLE } else { REVALIDATE };
-        return asset_response(asset, cache);
+        return asset_response(file, asset, cache, encoding);
     }
     if file.starts_with("assets/") {
         return ApiError::from(ClientError::AssetNotFound).into_response();
     }
     match Dist::get("index.html") {
-        Some(index) => asset_response(index, REVALIDATE),
+        Some(index) => asset_response("index.html", index, REVALIDATE, encoding),
         None => html(NOT_BUILT),
     }
 }
 
-fn asset_response(asset: rust_embed::EmbeddedFile, cache: &'static str) -> Response {
+/// A content coding the client accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Encoding {
+    Brotli,
+    Gzip,
+    Identity,
+}
+
+impl Encoding {
+    /// The best coding `Accept-Encoding` allows: brotli, then gzip (a `q=0` refuses one).
+    fn accepted(headers: &HeaderMap) -> Encoding {
+        let mut br = false;
+        let mut gzip = false;
+        for item in headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')) {
+            let mut parts = item.split(';');
+            let name = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let refused = parts.any(|p| {
+                p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()).is_some_and(|q| q <= 0.0)
+            });
+            match name.as_str() {
+                "br" => br = !refused,
+                "gzip" => gzip = !refused,
+                _ => {}
+            }
+        }
+        if br {
+            Encoding::Brotli
+        } else if gzip {
+            Encoding::Gzip
+        } else {
+            Encoding::Identity
+        }
+    }
+
+    fn header(self) -> Option<&'static str> {
+        match self {
+            Encoding::Brotli => Some("br"),
+            Encoding::Gzip => Some("gzip"),
+            Encoding::Identity => None,
+        }
+    }
+}
+
+/// Whether a type is worth compressing (images and fonts are compressed already).
+fn compressible(mime: &str) -> bool {
+    mime.starts_with("text/")
+        || mime.starts_with("application/javascript")
+        || mime.starts_with("application/json")
+        || mime.starts_with("image/svg+xml")
+}
+
+/// Compressed copies of the embedded files, made on first use.
+static COMPRESSED: LazyLock<Mutex<HashMap<(String, Encoding), Arc<[u8]>>>> = LazyLock::new(Default::default);
+
+fn compress(data: &[u8], encoding: Encoding) -> Vec<u8> {
+    match encoding {
+        Encoding::Brotli => {
+            let mut out = Vec::new();
+            let params = brotli::enc::BrotliEncoderParams { quality: 11, lgwin: 22, ..Default::default() };
+            brotli::BrotliCompress(&mut &data[..], &mut out, &params).expect("compressing into memory");
+            out
+        }
+        Encoding::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(data).expect("compressing into memory");
+            e.finish().expect("compressing into memory")
+        }
+        Encoding::Identity => data.to_vec(),
+    }
+}
+
+fn compressed(name: &str, data: &[u8], encoding: Encoding) -> Arc<[u8]> {
+    let key = (name.to_string(), encoding);
+    if let Some(c) = COMPRESSED.lock().expect("cache lock").get(&key) {
+        return c.clone();
+    }
+    // Compressed outside the lock; two first requests at once may both compress (same result).
+    let c: Arc<[u8]> = compress(data, encoding).into();
+    COMPRESSED.lock().expect("cache lock").insert(key, c.clone());
+    c
+}
+
+fn asset_response(name: &str, asset: rust_embed::EmbeddedFile, cache: &'static str, encoding: Encoding) -> Response {
     let mime = asset.metadata.mimetype().to_string();
-    let mut res = Response::new(Body::from(asset.data.into_owned()));
+    let encoding = if compressible(&mime) { encoding } else { Encoding::Identity };
+    let mut res = match encoding {
+        Encoding::Identity => Response::new(Body::from(asset.data.into_owned())),
+        _ => Response::new(Body::from(axum::body::Bytes::from_owner(compressed(name, &asset.data, encoding)))),
+    };
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&mime) {
         headers.insert(header::CONTENT_TYPE, v);
+    }
+    if compressible(&mime) {
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    if let Some(e) = encoding.header() {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(e));
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -95,7 +198,7 @@ mod tests {
     use axum::http::StatusCode;
 
     async fn get(path: &str) -> Response {
-        serve(Method::GET, path.parse().unwrap()).await
+        serve(Method::GET, path.parse().unwrap(), HeaderMap::new()).await
     }
 
     #[tokio::test]
@@ -103,7 +206,7 @@ mod tests {
         let res = get("/api/v2/nope").await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
         assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
-        let res = serve(Method::POST, "/agents".parse().unwrap()).await;
+        let res = serve(Method::POST, "/agents".parse().unwrap(), HeaderMap::new()).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
     }
 
@@ -125,5 +228,54 @@ mod tests {
             assert_eq!(res.headers()[header::CACHE_CONTROL], IMMUTABLE);
         }
         assert_eq!(get("/assets/missing-0000.js").await.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn accept_encoding_prefers_brotli_then_gzip() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+            m
+        };
+        assert_eq!(Encoding::accepted(&h("br, gzip")), Encoding::Brotli);
+        assert_eq!(Encoding::accepted(&h("gzip, deflate, br;q=0.5")), Encoding::Brotli);
+        assert_eq!(Encoding::accepted(&h("gzip, br;q=0")), Encoding::Gzip);
+        assert_eq!(Encoding::accepted(&h("identity")), Encoding::Identity);
+        assert_eq!(Encoding::accepted(&HeaderMap::new()), Encoding::Identity);
+    }
+
+    #[test]
+    fn both_codings_give_back_the_original_bytes() {
+        use std::io::Read;
+        let data = "const a = 1;\n".repeat(500).into_bytes();
+        let br = compress(&data, Encoding::Brotli);
+        let mut out = Vec::new();
+        brotli::BrotliDecompress(&mut &br[..], &mut out).unwrap();
+        assert_eq!(out, data);
+        let gz = compress(&data, Encoding::Gzip);
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut out).unwrap();
+        assert_eq!(out, data);
+        assert!(br.len() < data.len() / 10 && gz.len() < data.len() / 10);
+    }
+
+    #[tokio::test]
+    async fn scripts_are_served_compressed_as_accepted() {
+        let Some(name) = Dist::iter().find(|f| f.starts_with("assets/") && f.ends_with(".js")) else { return };
+        let original = Dist::get(&name).unwrap().data.into_owned();
+        for (accept, coding) in [("br, gzip", Some("br")), ("gzip", Some("gzip")), ("identity", None)] {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(accept));
+            let res = serve(Method::GET, format!("/{name}").parse().unwrap(), h).await;
+            assert_eq!(res.status(), StatusCode::OK);
+            assert_eq!(res.headers().get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap()), coding, "{accept}");
+            assert_eq!(res.headers()[header::VARY], "accept-encoding");
+            let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+            if coding.is_none() {
+                assert_eq!(body.as_ref(), &original[..]);
+            } else {
+                assert!(body.len() < original.len() / 2, "{accept}: {} of {}", body.len(), original.len());
+            }
+        }
     }
 }

@@ -58,7 +58,9 @@ fn file_name(headers: &HeaderMap) -> String {
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UploadParams {
-    /// The organization the file is for; it can only be attached to chats there.
+    /// The organization the file is for (id or name); it can only be attached to chats there.
+    /// Required: its absence is a 400.
+    #[param(required = true)]
     pub organization: Option<String>,
 }
 
@@ -95,7 +97,9 @@ pub async fn upload(
 }
 
 #[utoipa::path(get, path = "/api/experimental/chats/files/{file}", tag = "chats", params(("file" = Uuid, Path)),
-    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = sdk::Response)))]
+    responses((status = 200, description = "The file, with the type it was uploaded as (one of the allowed types).",
+        content((Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"), (Vec<u8> = "image/gif"), (Vec<u8> = "image/webp"), (Vec<u8> = "text/plain"))),
+        (status = 404, body = sdk::Response)))]
 pub async fn download(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Response> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::from(ClientError::InvalidFileId))?;
     let file = s.store.actor(&auth.subject).chat_file(id).await?;

@@ -17,8 +17,10 @@ use crate::{AppState, convert};
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// Only messages older than this id.
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub before_id: Option<String>,
     /// 1..=200, default 50.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
 }
 
@@ -88,7 +90,7 @@ pub async fn send(
 }
 
 #[utoipa::path(patch, path = "/api/experimental/chats/{chat}/messages/{message}", tag = "chats",
-    params(("chat" = Uuid, Path), ("message" = i64, Path)), request_body = sdk::EditChatMessageRequest,
+    params(("chat" = Uuid, Path), ("message" = i64, Path, minimum = 1)), request_body = sdk::EditChatMessageRequest,
     responses((status = 200, body = sdk::EditChatMessageResponse), (status = 400, body = sdk::Response), (status = 404, body = sdk::Response)))]
 pub async fn edit(
     State(s): State<AppState>,
@@ -118,7 +120,7 @@ fn queued_id(s: &str) -> ApiResult<i64> {
 }
 
 #[utoipa::path(delete, path = "/api/experimental/chats/{chat}/queue/{queued}", tag = "chats",
-    params(("chat" = Uuid, Path), ("queued" = i64, Path)), responses((status = 204), (status = 404, body = sdk::Response)))]
+    params(("chat" = Uuid, Path), ("queued" = i64, Path, minimum = 1)), responses((status = 204), (status = 404, body = sdk::Response)))]
 pub async fn delete_queued(
     State(s): State<AppState>,
     auth: Auth,
@@ -130,7 +132,7 @@ pub async fn delete_queued(
 }
 
 #[utoipa::path(post, path = "/api/experimental/chats/{chat}/queue/{queued}/promote", tag = "chats",
-    params(("chat" = Uuid, Path), ("queued" = i64, Path)),
+    params(("chat" = Uuid, Path), ("queued" = i64, Path, minimum = 1)),
     responses((status = 200, body = sdk::ChatMessage), (status = 403, body = sdk::Response), (status = 404, body = sdk::Response)))]
 pub async fn promote_queued(
     State(s): State<AppState>,
