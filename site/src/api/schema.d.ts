@@ -1017,8 +1017,7 @@ export interface components {
              * @description The root of the chat's family; its own id for a root chat.
              */
             root_chat_id: string;
-            /** @description `waiting`, `pending`, `running`, `requires_action` or `error`. */
-            status: string;
+            status: components["schemas"]["ChatStatus"];
             title: string;
             /** Format: date-time */
             updated_at: string;
@@ -1066,8 +1065,7 @@ export interface components {
             id: number;
             /** Format: uuid */
             model_config_id?: string | null;
-            /** @description `user`, `assistant`, `tool` (or `system`). */
-            role: string;
+            role: components["schemas"]["MessageRole"];
             /** Format: int64 */
             total_cost_micros?: number | null;
             usage?: null | components["schemas"]["ChatUsage"];
@@ -1146,6 +1144,8 @@ export interface components {
             /** Format: int64 */
             id: number;
         };
+        /** @enum {string} */
+        ChatStatus: "waiting" | "pending" | "running" | "requires_action" | "error";
         ChatUsage: {
             /** Format: int64 */
             cache_creation_tokens?: number | null;
@@ -1337,6 +1337,8 @@ export interface components {
          * @enum {string}
          */
         LoginType: "password";
+        /** @enum {string} */
+        MessageRole: "system" | "user" | "assistant" | "tool";
         /**
          * @description What a workspace's processes may reach on the network: `full` (the default) or `none`.
          * @enum {string}
@@ -1398,8 +1400,13 @@ export interface components {
         };
         /** @enum {string} */
         ProvisionerJobStatus: "pending" | "running" | "succeeded" | "failed" | "canceled";
-        /** @description Every error response: a human message, an optional detail and per-field validations. */
+        /**
+         * @description Every error response: a human message, an optional detail and per-field validations, plus
+         *     the stable `code` of the error (see `agentry_types::ClientError`; absent in answers that
+         *     are not errors and in payloads from servers that predate codes).
+         */
         Response: {
+            code?: string | null;
             detail?: string | null;
             message: string;
             validations?: components["schemas"]["ValidationError"][];
