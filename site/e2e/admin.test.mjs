@@ -59,6 +59,14 @@ test("an owner creates a user, edits their site roles, suspends and activates th
   await row.getByRole("button", { name: "Activate ada" }).click();
   await row.getByRole("button", { name: "Suspend ada" }).waitFor();
   await login(server.base, "ada@example.com");
+
+  // The owner resets her password: the old one stops working.
+  await row.getByRole("button", { name: "Reset password of ada" }).click();
+  await row.getByPlaceholder("New password").fill("a brand new one");
+  await row.getByRole("button", { name: "Set" }).click();
+  await row.getByRole("button", { name: "Reset password of ada" }).waitFor();
+  await assert.rejects(login(server.base, "ada@example.com"));
+  await login(server.base, "ada@example.com", "a brand new one");
   await screenshot(page, "admin-users");
   await page.setViewportSize({ width: 390, height: 844 });
   await screenshot(page, "admin-users-mobile");
@@ -99,9 +107,18 @@ test("a plain member sees no Users page and is told who manages users", { timeou
   await page.getByText("Users are managed by site owners and user admins.").waitFor();
   assert.equal(await page.getByRole("form", { name: "Create user" }).count(), 0);
 
-  // Her own settings: profile and theme (kept across reloads).
+  // Her own settings: profile, password and theme (kept across reloads).
   await page.getByRole("link", { name: "carol" }).click();
   await page.getByRole("heading", { name: "Account", level: 1 }).waitFor();
+  const pw = page.getByRole("form", { name: "Change password" });
+  await pw.getByLabel("Current password").fill("not it at all");
+  await pw.getByLabel("New password").fill("carol's new password");
+  await pw.getByRole("button", { name: "Change password" }).click();
+  await pw.getByRole("alert").getByText("Your current password is incorrect.").waitFor();
+  await pw.getByLabel("Current password").fill(PASSWORD);
+  await pw.getByRole("button", { name: "Change password" }).click();
+  await pw.getByRole("status").getByText(/Password changed/).waitFor();
+  await login(server.base, "carol@example.com", "carol's new password");
   await page.getByRole("region", { name: "Profile" }).getByText("carol@example.com").waitFor();
   await page.getByRole("radio", { name: "Dark" }).check();
   assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "dark");

@@ -156,8 +156,8 @@ export function api(base, token) {
   };
 }
 
-export async function login(base, email) {
-  const { session_token } = await api(base).post("/api/v2/users/login", { email, password: PASSWORD });
+export async function login(base, email, password = PASSWORD) {
+  const { session_token } = await api(base).post("/api/v2/users/login", { email, password });
   return api(base, session_token);
 }
 

@@ -149,6 +149,42 @@ async fn user_admin_creates_users_and_members_cannot() {
 }
 
 #[tokio::test]
+async fn passwords_change_with_the_current_one_and_only_the_owner_resets_others() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let (alice, _) = s.user(&owner, "alice", &[]).await;
+    let other_session = s.client.logged_in("alice@example.com", PASSWORD).await.unwrap();
+    let (admin, _) = s.user(&owner, "useradmin", &[]).await;
+    owner.update_site_roles("useradmin", &["user-admin"]).await.unwrap();
+    let change = |old: Option<&str>, new: &str| sdk::UpdateUserPasswordRequest { old_password: old.map(Into::into), password: new.into() };
+
+    // Your own: the current password is required and checked, the new one validated.
+    let e = alice.update_password("me", &change(None, "a new secret 1")).await.unwrap_err();
+    assert!(e.is(&sdk::ClientError::OldPasswordRequired), "{e:?}");
+    let e = alice.update_password("me", &change(Some("wrong password"), "a new secret 1")).await.unwrap_err();
+    assert!(e.is(&sdk::ClientError::OldPasswordIncorrect), "{e:?}");
+    expect_status(alice.update_password("me", &change(Some(PASSWORD), "short")).await, 400);
+    alice.update_password("me", &change(Some(PASSWORD), "a new secret 1")).await.unwrap();
+    // The session it was changed from goes on; the other sign-in ends; the new password works.
+    alice.me().await.unwrap();
+    expect_status(other_session.me().await, 401);
+    expect_status(s.client.login("alice@example.com", PASSWORD).await, 401);
+    s.client.logged_in("alice@example.com", "a new secret 1").await.unwrap();
+
+    // Someone else's: a user admin may not (a password is the account), nor a member; the owner may.
+    expect_status(admin.update_password("alice", &change(None, "taken over!")).await, 403);
+    // A member cannot even see other users.
+    expect_status(alice.update_password("useradmin", &change(None, "taken over!")).await, 404);
+    expect_status(admin.update_password("owner", &change(None, "taken over!")).await, 403);
+    owner.update_password("alice", &change(None, "reset by owner")).await.unwrap();
+    expect_status(alice.me().await, 401);
+    s.client.logged_in("alice@example.com", "reset by owner").await.unwrap();
+    let log = owner.audit_logs(50, 0).await.unwrap();
+    assert!(log.audit_logs.iter().any(|e| e.description == "changed the password of alice"));
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn org_boundaries_for_members_and_admins() {
     let s = TestServer::start().await;
     let (owner, _) = s.owner().await;

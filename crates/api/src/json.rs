@@ -33,13 +33,11 @@ where
             Err(rejection) => return Err(reject(rejection)),
         };
         if has_nul(&bytes) {
-            return Err(ClientError::InvalidJson { reason: NUL_DETAIL.into() }.into());
+            return Err(ClientError::NulInBody.into());
         }
         Ok(ApiJson(value))
     }
 }
-
-const NUL_DETAIL: &str = "Text must not contain the NUL character (\\u0000).";
 
 /// Whether a JSON document has a string (or key) with a NUL character. PostgreSQL's `text`
 /// and `jsonb` cannot hold one, so such a body is refused up front (it would otherwise fail
@@ -81,7 +79,7 @@ where
         // `%00` is the only way to put a NUL into a query; no value with one is valid (and
         // PostgreSQL's text cannot hold it).
         if parts.uri.query().is_some_and(|q| q.contains("%00")) {
-            return Err(ClientError::InvalidQueryParameters { reason: NUL_DETAIL.into() }.into());
+            return Err(ClientError::NulInQuery.into());
         }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await

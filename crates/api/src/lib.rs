@@ -109,7 +109,7 @@ impl AppState {
     paths(
         meta::buildinfo, meta::audit,
         users::first_exists, users::create_first, users::login, users::logout, users::me, users::get,
-        users::list, users::create, users::update_roles, users::suspend, users::activate,
+        users::list, users::create, users::update_roles, users::update_password, users::suspend, users::activate,
         users::create_key, users::list_keys, users::delete_key, users::site_roles, users::organizations,
         users::organization,
         orgs::list, orgs::create, orgs::get, orgs::update, orgs::delete, orgs::members,
@@ -147,6 +147,7 @@ pub fn router(state: AppState) -> Router {
         .route("/users", get(users::list).post(users::create))
         .route("/users/{user}", get(users::get))
         .route("/users/{user}/roles", put(users::update_roles))
+        .route("/users/{user}/password", put(users::update_password))
         .route("/users/{user}/status/suspend", put(users::suspend))
         .route("/users/{user}/status/activate", put(users::activate))
         .route("/users/{user}/keys", get(users::list_keys).post(users::create_key))

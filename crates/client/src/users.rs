@@ -77,6 +77,12 @@ impl Client {
         self.json(Method::PUT, &format!("/api/v2/users/{user}/roles"), &req).await
     }
 
+    /// Changes a password: your own (with `old_password`), or anyone's as the site owner.
+    pub async fn update_password(&self, user: &str, req: &sdk::UpdateUserPasswordRequest) -> Result<()> {
+        let rb = self.request(Method::PUT, &format!("/api/v2/users/{user}/password")).json(req);
+        self.send_empty(rb).await
+    }
+
     pub async fn suspend_user(&self, user: &str) -> Result<sdk::User> {
         self.send(self.request(Method::PUT, &format!("/api/v2/users/{user}/status/suspend"))).await
     }

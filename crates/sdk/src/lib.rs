@@ -132,6 +132,17 @@ pub struct LoginResponse {
     pub session_token: String,
 }
 
+/// `PUT /api/v2/users/{user}/password`. Your own password needs `old_password`; a site owner
+/// setting someone else's does not.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+pub struct UpdateUserPasswordRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 256)]
+    pub old_password: Option<String>,
+    #[schema(min_length = 8, max_length = 256)]
+    pub password: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
     #[schema(format = Email, max_length = 254, example = "dev@example.com")]

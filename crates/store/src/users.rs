@@ -641,6 +641,46 @@ impl Actor<'_> {
         Ok(self.visible(user))
     }
 
+    /// The caller's own password hash, to check the current password before a change.
+    pub async fn own_password_hash(&self) -> Result<String> {
+        Ok(sqlx::query_scalar("SELECT hashed_password FROM users WHERE id = $1")
+            .bind(self.subject.user_id())
+            .fetch_one(self.pool)
+            .await?)
+    }
+
+    /// Sets a user's password (already hashed) and ends their sign-in sessions but `keep` (the
+    /// session a user changing their own password is using); API tokens stay. Yourself
+    /// (`update_personal`, the caller having checked your current password), or anyone for the
+    /// site owner: a new password *is* access to the account, so as with API keys a user admin
+    /// must not be able to take over other accounts (the owner's included) this way.
+    pub async fn set_password(&self, user: &UserRef<'_>, hashed_password: &str, keep: Option<&str>) -> Result<User> {
+        let target = self.user(user).await?;
+        let own = target.id == self.subject.user_id();
+        if own {
+            self.subject
+                .authorize(Action::UpdatePersonal, &user_object(target.id))
+                .map_err(StoreError::Forbidden)?;
+        } else if !self.subject.has_site_role(SiteRole::Owner) {
+            return Err(StoreError::Forbidden(agentry_rbac::Denial::NoGrant));
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE users SET hashed_password = $2, updated_at = now() WHERE id = $1")
+            .bind(target.id)
+            .bind(hashed_password)
+            .execute(&mut *tx)
+            .await?;
+        let ended = sqlx::query("DELETE FROM api_keys WHERE user_id = $1 AND login_type = 'password' AND id IS DISTINCT FROM $2")
+            .bind(target.id)
+            .bind(keep)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let description = format!("changed the password of {}", target.username);
+        self.finish_user_write(tx, &target, serde_json::json!({"password": "changed", "sessions_ended": ended}), description)
+            .await
+    }
+
     /// Issues an API key for a user: yourself (`update_personal` on your own user), or anyone
     /// for the site owner. A key *is* its user, so minting one for someone else is acting as
     /// them; a user admin, who may edit other users, must not be able to become the owner.

@@ -117,6 +117,11 @@ catalogue! {
     BodyTooLarge => "body_too_large", 413, "Request body is too large.";
     InvalidQueryParameters { reason: String } => "invalid_query_parameters", 400, "Invalid query parameters.",
         detail = reason;
+    /// PostgreSQL's text cannot hold a NUL character, so no request may carry one.
+    NulInBody => "nul_in_body", 400, "Request body must be valid JSON.",
+        detail = "Text must not contain the NUL character (\\u0000).";
+    NulInQuery => "nul_in_query", 400, "Invalid query parameters.",
+        detail = "Text must not contain the NUL character (\\u0000).";
     InvalidLimit => "invalid_limit", 400, "Invalid limit parameter (1-1000).";
     InvalidOffset => "invalid_offset", 400, "Invalid offset parameter.";
     /// One or more fields are invalid; the response lists them in `validations`.
@@ -136,6 +141,11 @@ catalogue! {
     EmailTaken => "email_taken", 409, "A user with this email already exists.";
     UsernameTaken => "username_taken", 409, "A user with this username already exists.";
     CannotSuspendSelf => "cannot_suspend_self", 400, "You cannot suspend yourself.";
+    /// Changing your own password needs the current one.
+    OldPasswordRequired => "old_password_required", 400, "Your current password is required to change it.",
+        field = "old_password";
+    OldPasswordIncorrect => "old_password_incorrect", 400, "Your current password is incorrect.",
+        field = "old_password";
     /// An organization named when creating a user does not exist or is not readable.
     UnknownOrganization { id: Uuid } => "unknown_organization", 400, "Organization {id} not found.",
         field = "organization_ids";

@@ -63,6 +63,11 @@ fn no_client_facing_message_literals_outside_the_catalogue() {
     let skip = ["tracing::", "expect(", "description", "panic!", "assert!", "println!", "eprintln!", "#[utoipa", "info("];
     let mut found = Vec::new();
     for file in files {
+        // The OpenAPI document's response descriptions document statuses; they are not
+        // messages a client receives.
+        if file.ends_with("api/src/openapi.rs") {
+            continue;
+        }
         let text = std::fs::read_to_string(&file).unwrap();
         let code = text.split("#[cfg(test)]").next().unwrap();
         for (n, line) in code.lines().enumerate() {

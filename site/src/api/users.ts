@@ -131,3 +131,8 @@ export function getUser(user: string): Promise<User> {
 export function listAuditLogs(limit: number, offset: number): Promise<AuditLogResponse> {
   return request("GET", `/api/v2/audit?limit=${limit}&offset=${offset}`);
 }
+
+/** Changes a password: your own (`user` = "me", with the current one) or, as the site owner, anyone's. */
+export async function updatePassword(user: string, req: { old_password?: string; password: string }): Promise<void> {
+  await request<unknown>("PUT", `/api/v2/users/${seg(user)}/password`, { body: req });
+}

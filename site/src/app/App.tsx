@@ -103,7 +103,7 @@ function Routes({ path, user }: { path: string; user: User }) {
   if (matchPath("/settings/users", path)) {
     return (
       <RequireSitePermission allowed="manageUsers" title="Users" who="Users are managed by site owners and user admins. Ask one of them to add or change an account.">
-        <UsersPage />
+        <UsersPage me={user.id} isOwner={user.roles.some((r) => r.name === "owner")} />
       </RequireSitePermission>
     );
   }

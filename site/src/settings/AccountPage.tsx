@@ -1,5 +1,7 @@
-import { useState } from "react";
+import { type FormEvent, useState } from "react";
 import type { User } from "../api/types";
+import { updatePassword } from "../api/users";
+import { ErrorAlert } from "../components/ErrorAlert";
 import { type ThemeChoice, currentTheme, setTheme } from "../app/theme";
 import { Link } from "../router";
 import { describeRole } from "./roles";
@@ -36,6 +38,7 @@ export function AccountPage({ user }: { user: User }) {
           </dd>
         </dl>
       </section>
+      <ChangePasswordForm />
       <fieldset className="card form theme-choice">
         <legend>Theme</legend>
         {(["system", "light", "dark"] as const).map((t) => (
@@ -58,5 +61,53 @@ export function AccountPage({ user }: { user: User }) {
         API tokens and sessions: <Link to="/settings/tokens">Tokens</Link>.
       </p>
     </section>
+  );
+}
+
+function ChangePasswordForm() {
+  const [old, setOld] = useState("");
+  const [next, setNext] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [done, setDone] = useState(false);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    setDone(false);
+    try {
+      await updatePassword("me", { old_password: old, password: next });
+      setOld("");
+      setNext("");
+      setDone(true);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form className="card form" onSubmit={submit} aria-label="Change password">
+      <h2>Password</h2>
+      <ErrorAlert error={error} onDismiss={() => setError(null)} />
+      {done ? (
+        <p role="status" className="alert alert-success">
+          Password changed. Your other sign-ins have been ended.
+        </p>
+      ) : null}
+      <label>
+        Current password
+        <input type="password" autoComplete="current-password" required value={old} onChange={(e) => setOld(e.target.value)} />
+      </label>
+      <label>
+        New password
+        <input type="password" autoComplete="new-password" required minLength={8} value={next} onChange={(e) => setNext(e.target.value)} />
+      </label>
+      <button type="submit" className="primary" disabled={busy}>
+        {busy ? "Changing…" : "Change password"}
+      </button>
+    </form>
   );
 }

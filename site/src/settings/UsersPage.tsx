@@ -1,13 +1,13 @@
 import { type FormEvent, useState } from "react";
 import { listOrganizations } from "../api/organizations";
 import type { AssignableRole, User } from "../api/types";
-import { activateUser, createUser, listUsers, siteRoles, suspendUser, updateSiteRoles } from "../api/users";
+import { activateUser, createUser, listUsers, siteRoles, suspendUser, updatePassword, updateSiteRoles } from "../api/users";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { useAsync } from "../components/useAsync";
 import { describeRole } from "./roles";
 
-/** Deployment users: search, create, suspend or activate, and site roles. */
-export function UsersPage() {
+/** Deployment users: search, create, suspend or activate, site roles, and (owners) password resets. */
+export function UsersPage({ me, isOwner }: { me: string; isOwner: boolean }) {
   const [query, setQuery] = useState("");
   const [users, reload] = useAsync(() => listUsers({ q: query.trim() || undefined, limit: 100 }), [query]);
   const [roles] = useAsync(siteRoles, []);
@@ -53,7 +53,7 @@ export function UsersPage() {
               </thead>
               <tbody>
                 {users.value.users.map((u) => (
-                  <UserRow key={u.id} user={u} roles={roles.status === "ready" ? roles.value : []} act={act} />
+                  <UserRow key={u.id} user={u} roles={roles.status === "ready" ? roles.value : []} act={act} canReset={isOwner && u.id !== me} />
                 ))}
               </tbody>
             </table>
@@ -69,7 +69,7 @@ function lastSeen(at: string): string {
   return at.startsWith("0001-") ? "Never" : new Date(at).toLocaleString();
 }
 
-function UserRow({ user, roles, act }: { user: User; roles: AssignableRole[]; act: (f: () => Promise<unknown>) => Promise<void> }) {
+function UserRow({ user, roles, act, canReset }: { user: User; roles: AssignableRole[]; act: (f: () => Promise<unknown>) => Promise<void>; canReset: boolean }) {
   const [editing, setEditing] = useState(false);
   // `member` is every user's implicit site role: not shown, not assignable.
   const shown = user.roles.filter((r) => r.name !== "member");
@@ -142,6 +142,7 @@ function UserRow({ user, roles, act }: { user: User; roles: AssignableRole[]; ac
             Roles
           </button>
         ) : null}
+        {canReset ? <ResetPassword user={user} act={act} /> : null}
         {suspended ? (
           <button type="button" onClick={() => act(() => activateUser(user.username))} aria-label={`Activate ${user.username}`}>
             Activate
@@ -226,6 +227,44 @@ function CreateUserForm({ onCreated }: { onCreated: () => void }) {
       ) : null}
       <button type="submit" className="primary" disabled={busy}>
         {busy ? "Creating…" : "Create user"}
+      </button>
+    </form>
+  );
+}
+
+/** A site owner sets a new password for someone (their sign-ins end); nobody else may. */
+function ResetPassword({ user, act }: { user: User; act: (f: () => Promise<unknown>) => Promise<void> }) {
+  const [open, setOpen] = useState(false);
+  const [password, setPassword] = useState("");
+  if (!open) {
+    return (
+      <button type="button" onClick={() => setOpen(true)} aria-label={`Reset password of ${user.username}`}>
+        Reset password
+      </button>
+    );
+  }
+  return (
+    <form
+      className="inline-form"
+      aria-label={`New password for ${user.username}`}
+      onSubmit={(e) => {
+        e.preventDefault();
+        void act(async () => {
+          await updatePassword(user.username, { password });
+          setOpen(false);
+          setPassword("");
+        });
+      }}
+    >
+      <label>
+        <span className="visually-hidden">New password for {user.username}</span>
+        <input type="password" autoComplete="new-password" required minLength={8} placeholder="New password" value={password} onChange={(e) => setPassword(e.target.value)} />
+      </label>
+      <button type="submit" className="primary">
+        Set
+      </button>
+      <button type="button" onClick={() => setOpen(false)}>
+        Cancel
       </button>
     </form>
   );

@@ -16,5 +16,7 @@ describe("errorText", () => {
     const err = new ApiError(400, { message: "Validation failed.", detail: "base_url is required.", validations: [{ field: "base_url", detail: "base_url is required." }] });
     expect(errorText(err).detail).toBeUndefined();
     expect(errorText(new ApiError(400, { message: "m", detail: "d" })).detail).toBe("d");
+    const same = new ApiError(400, { message: "Wrong.", validations: [{ field: "old_password", detail: "Wrong." }] });
+    expect(errorText(same).validations).toEqual([]);
   });
 });

@@ -273,6 +273,37 @@ pub async fn update_roles(
     Ok(Json(convert::user(u)))
 }
 
+#[utoipa::path(put, path = "/api/v2/users/{user}/password", tag = "users", params(("user" = String, Path)),
+    request_body = sdk::UpdateUserPasswordRequest,
+    responses((status = 204, description = "Changed; the user's other sign-in sessions ended."),
+        (status = 400, description = "A missing or wrong current password, or a too short new one.", body = sdk::Response)))]
+pub async fn update_password(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(user): Path<String>,
+    ApiJson(req): ApiJson<sdk::UpdateUserPasswordRequest>,
+) -> ApiResult<StatusCode> {
+    let actor = s.store.actor(&auth.subject);
+    let target = actor.user(&UserRef::parse(&user)).await?;
+    let own = target.id == auth.user.id;
+    let mut v = Vec::new();
+    validate::password("password", &req.password, &mut v);
+    if !v.is_empty() {
+        return Err(ApiError::validation(v));
+    }
+    if own {
+        let Some(old) = req.old_password else { return Err(ClientError::OldPasswordRequired.into()) };
+        if !verify_password(old, actor.own_password_hash().await?).await? {
+            return Err(ClientError::OldPasswordIncorrect.into());
+        }
+    }
+    let hashed = hash_password(req.password).await?;
+    // Your own change keeps the session you made it from; a reset by the owner ends them all.
+    let keep = own.then_some(auth.key_id.as_str());
+    actor.set_password(&UserRef::Id(target.id), &hashed, keep).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[utoipa::path(put, path = "/api/v2/users/{user}/status/suspend", tag = "users", params(("user" = String, Path)),
     responses((status = 200, body = sdk::User), (status = 400, description = "You cannot suspend yourself.", body = sdk::Response)))]
 pub async fn suspend(State(s): State<AppState>, auth: Auth, Path(user): Path<String>) -> ApiResult<Json<sdk::User>> {
