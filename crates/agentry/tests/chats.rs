@@ -602,3 +602,26 @@ async fn title_regeneration_asks_the_chats_model() {
     assert!(models.providers[0].available);
     w.s.stop().await;
 }
+
+#[tokio::test]
+async fn the_same_model_config_twice_is_refused() {
+    let s = TestServer::start_api_only().await;
+    let (owner, _) = s.owner().await;
+    owner
+        .create_chat_provider(&sdk::CreateChatProviderRequest { provider: "openai".into(), api_key: Some("k".into()), ..Default::default() })
+        .await
+        .unwrap();
+    let req = |name: Option<&str>| sdk::CreateChatModelConfigRequest {
+        provider: "openai".into(),
+        model: "gpt-x".into(),
+        display_name: name.map(Into::into),
+        ..Default::default()
+    };
+    owner.create_chat_model_config(&req(None)).await.unwrap();
+    let e = expect_status(owner.create_chat_model_config(&req(None)).await, 409);
+    assert!(e.is(&ClientError::ModelConfigExists), "{e}");
+    // Same model under another name is a distinct entry (e.g. other prices).
+    owner.create_chat_model_config(&req(Some("GPT X (batch)"))).await.unwrap();
+    assert_eq!(owner.chat_model_configs().await.unwrap().len(), 2);
+    s.stop().await;
+}

@@ -275,6 +275,8 @@ catalogue! {
         field = "base_url";
     ProviderExists => "provider_exists", 409, "This provider is already configured.";
     ModelRequired => "model_required", 400, "model is required.", field = "model";
+    /// The same provider, model and display name twice would be two entries nobody can tell apart.
+    ModelConfigExists => "model_config_exists", 409, "A model with this provider, model identifier and display name already exists.";
     ContextLimitNotPositive => "context_limit_not_positive", 400, "context_limit must be positive.",
         field = "context_limit";
     NegativePrice { field: &'static str } => "negative_price", 400, "Prices must not be negative.", field = field;

@@ -2105,6 +2105,15 @@ export interface operations {
                     "application/json": components["schemas"]["Response"];
                 };
             };
+            /** @description The same provider, model identifier and display name exist already. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
             /** @description The request body is too large. */
             413: {
                 headers: {

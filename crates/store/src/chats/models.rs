@@ -199,7 +199,22 @@ impl Actor<'_> {
             return Err(ClientError::ModelRequired.into());
         }
         check_numbers(input)?;
+        let display_name = input.display_name.as_deref().unwrap_or(model);
         let mut tx = self.pool.begin().await?;
+        // One creation at a time, so two identical requests cannot both pass the check below.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('chat_model_configs'))").execute(&mut *tx).await?;
+        let duplicate: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM chat_model_configs
+                 WHERE provider = $1 AND model = $2 AND display_name = $3 AND NOT deleted)",
+        )
+        .bind(provider)
+        .bind(model)
+        .bind(display_name)
+        .fetch_one(&mut *tx)
+        .await?;
+        if duplicate {
+            return Err(ClientError::ModelConfigExists.into());
+        }
         // The first model config becomes the default, so a fresh deployment can chat at once.
         let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM chat_model_configs WHERE is_default AND NOT deleted)")
             .fetch_one(&mut *tx)
@@ -217,7 +232,7 @@ impl Actor<'_> {
             .bind(Uuid::now_v7())
             .bind(provider)
             .bind(model)
-            .bind(input.display_name.as_deref().unwrap_or(model))
+            .bind(display_name)
             .bind(input.enabled.unwrap_or(true))
             .bind(is_default)
             .bind(input.context_limit)

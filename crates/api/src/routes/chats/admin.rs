@@ -116,7 +116,8 @@ pub async fn list_model_configs(State(s): State<AppState>, auth: Auth) -> ApiRes
 }
 
 #[utoipa::path(post, path = "/api/experimental/chats/model-configs", tag = "chat administration", request_body = sdk::CreateChatModelConfigRequest,
-    responses((status = 201, body = sdk::ChatModelConfig), (status = 400, body = sdk::Response), (status = 403, body = sdk::Response)))]
+    responses((status = 201, body = sdk::ChatModelConfig), (status = 400, body = sdk::Response), (status = 403, body = sdk::Response),
+        (status = 409, description = "The same provider, model identifier and display name exist already.", body = sdk::Response)))]
 pub async fn create_model_config(
     State(s): State<AppState>,
     auth: Auth,
