@@ -319,6 +319,47 @@ async fn interrupt_keeps_the_partial_reply() {
 }
 
 #[tokio::test]
+async fn stop_leaves_queued_messages_waiting_until_the_user_sends_again() {
+    let w = world().await;
+    w.fake.push_turns([
+        Turn::new(vec![Step::text("working on it "), Step::Hang]),
+        Turn::text("answer to two"),
+        Turn::text("answer to three"),
+    ]);
+    let chat = create_chat(&w.alice, w.a.id, "one").await;
+    w.fake.wait_for_requests(1, WAIT).await;
+    let send = |t: &str| sdk::CreateChatMessageRequest { content: Some(text(t)), ..Default::default() };
+    assert!(w.alice.send_chat_message(chat.id, &send("two")).await.unwrap().queued);
+    w.alice.interrupt_chat(chat.id).await.unwrap();
+    // The worker saves the partial step and ends the turn; the queued message must not run.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !history(&w.alice, chat.id).await.iter().any(|m| m.role == sdk::MessageRole::Assistant) {
+        assert!(tokio::time::Instant::now() < deadline, "partial reply never saved");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(w.fake.requests().len(), 1, "nothing ran after Stop");
+        let c = w.alice.chat(chat.id).await.unwrap();
+        assert_eq!(c.status, sdk::ChatStatus::Waiting);
+    }
+    assert_eq!(w.alice.chat_messages(chat.id, None, None).await.unwrap().queued_messages.len(), 1);
+    // Sending again resumes: the held message first, then the new one.
+    w.alice.send_chat_message(chat.id, &send("three")).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let texts = loop {
+        let h = history(&w.alice, chat.id).await;
+        let texts: Vec<String> = h.iter().map(text_of).collect();
+        if texts.last().is_some_and(|t| t == "answer to three") {
+            break texts;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "stuck: {texts:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(texts[2..], ["two", "answer to two", "three", "answer to three"].map(String::from));
+}
+
+#[tokio::test]
 async fn a_message_sent_while_running_is_queued_and_runs_next() {
     let w = world().await;
     w.fake.push_turns([

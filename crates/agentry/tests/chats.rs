@@ -351,12 +351,20 @@ async fn messages_queue_edit_and_interrupt() {
     let promoted = m.promote_queued_message(chat.id, queued[1]).await.unwrap();
     assert_eq!(promoted.content, text("q1"));
 
-    // Interrupt a chat with no worker: it stops and the queue head runs next.
+    // Stop: the chat stops and its queue waits (before, the queue head ran right after Stop).
     let after = m.interrupt_chat(chat.id).await.unwrap();
-    assert_eq!(after.status, sdk::ChatStatus::Pending);
+    assert_eq!(after.status, sdk::ChatStatus::Waiting);
+    let history = m.chat_messages(chat.id, None, None).await.unwrap();
+    assert_eq!(history.messages[0].content, text("q1"), "nothing new was promoted");
+    assert_eq!(history.queued_messages.len(), 18);
+    // Sending again resumes the queue in order: its head runs, the new message goes last.
+    let resumed = m.send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text("resume")), ..Default::default() }).await.unwrap();
+    assert!(resumed.queued, "behind the held queue");
     let history = m.chat_messages(chat.id, None, None).await.unwrap();
     assert_eq!(history.messages[0].content, text("q2"), "the queue head was promoted");
-    assert_eq!(history.queued_messages.len(), 17);
+    assert_eq!(history.queued_messages.len(), 18);
+    assert_eq!(history.queued_messages.last().unwrap().content, text("resume"));
+    assert_eq!(m.chat(chat.id).await.unwrap().status, sdk::ChatStatus::Pending);
 
     // Edit: the message and everything after it go; the replacement is last; the queue clears.
     let first_id = history.messages.last().unwrap().id;

@@ -136,6 +136,7 @@ export function ChatView({ chatId, titleOf, onChatsChanged }: { chatId: string; 
         {state.queuedMessages.length > 0 ? (
           <section className="queue" aria-label="Queued messages">
             <h2 className="queue-title">Queued</h2>
+            {!busy ? <p className="muted queue-held">Stopped: these wait until you send a message or choose Send now.</p> : null}
             <ul>
               {state.queuedMessages.map((q) => (
                 <li key={q.id}>

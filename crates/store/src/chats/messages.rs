@@ -130,7 +130,7 @@ pub(crate) async fn queue(conn: impl sqlx::PgExecutor<'_>, chat_id: Uuid) -> Res
 async fn set_pending(conn: &mut PgConnection, chat_id: Uuid) -> Result<()> {
     sqlx::query(
         "UPDATE chats SET status = 'pending', worker_id = NULL, started_at = NULL, heartbeat_at = NULL,
-             last_error = NULL, version = version + 1, updated_at = now()
+             last_error = NULL, queue_held = false, version = version + 1, updated_at = now()
          WHERE id = $1",
     )
     .bind(chat_id)
@@ -303,7 +303,12 @@ impl Actor<'_> {
             .await?;
             pubsub::notify(&mut tx, change(&chat, ChangeKind::Queue)).await?;
             if busy == BusyBehavior::Interrupt {
-                interrupt_locked(&mut tx, &chat).await?;
+                // Interrupt *to send this*: the queue goes on after the stop.
+                interrupt_locked(&mut tx, &chat, QueueAfterStop::Continue).await?;
+            } else if !chat.is_busy() {
+                // Idle with a queue held by a Stop: sending again resumes it, oldest first.
+                promote_next(&mut tx, &chat).await?;
+                pubsub::notify(&mut tx, change(&chat, ChangeKind::StatusChange)).await?;
             }
             Sent::Queued(q)
         } else {
@@ -399,7 +404,7 @@ impl Actor<'_> {
         let mut tx = self.pool.begin().await?;
         let chat = lock_chat(&mut tx, chat_id).await?;
         self.authorize_locked(&chat, Action::Update)?;
-        interrupt_locked(&mut tx, &chat).await?;
+        interrupt_locked(&mut tx, &chat, QueueAfterStop::Hold).await?;
         let chat = chat_by_id(&mut *tx, chat_id).await?.ok_or(StoreError::NotFound)?;
         tx.commit().await?;
         Ok(chat)
@@ -480,20 +485,31 @@ impl Actor<'_> {
 /// Stops a turn under the row lock: a running turn's worker sees the new version and stops
 /// (persisting its partial step, then promoting the queue head); a chat with no worker promotes
 /// the queue head at once.
-async fn interrupt_locked(conn: &mut PgConnection, chat: &Chat) -> Result<()> {
+/// What a stopped turn leaves behind for the queued messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QueueAfterStop {
+    /// The user pressed Stop: nothing more runs until they send or promote a message.
+    Hold,
+    /// The stop makes room for a message just queued (`busy_behavior: interrupt`).
+    Continue,
+}
+
+async fn interrupt_locked(conn: &mut PgConnection, chat: &Chat, queue: QueueAfterStop) -> Result<()> {
     if !chat.is_busy() {
         return Ok(());
     }
     cancel_pending_tool_calls(conn, chat, notices::TOOL_CALL_CANCELLED_BY_INTERRUPT).await?;
     sqlx::query(
         "UPDATE chats SET status = 'waiting', worker_id = NULL, started_at = NULL, heartbeat_at = NULL,
-             version = version + 1, updated_at = now()
+             queue_held = $2, version = version + 1, updated_at = now()
          WHERE id = $1",
     )
     .bind(chat.id)
+    .bind(queue == QueueAfterStop::Hold)
     .execute(&mut *conn)
     .await?;
-    if chat.worker_id.is_none() || chat.status != ChatStatus::Running {
+    // A running worker promotes when it has saved its partial step (`finish_turn`).
+    if queue == QueueAfterStop::Continue && (chat.worker_id.is_none() || chat.status != ChatStatus::Running) {
         promote_next(conn, chat).await?;
     }
     pubsub::notify(conn, change(chat, ChangeKind::StatusChange)).await?;

@@ -151,6 +151,11 @@ async fn promote_if_queued(conn: &mut PgConnection, chat: &Chat) -> Result<bool>
     if chat.archived {
         return Ok(false);
     }
+    // After the user's Stop the queue waits for them (see `interrupt_chat`).
+    let held: bool = sqlx::query_scalar("SELECT queue_held FROM chats WHERE id = $1").bind(chat.id).fetch_one(&mut *conn).await?;
+    if held {
+        return Ok(false);
+    }
     Ok(messages::promote_next(conn, chat).await? != messages::Promotion::Empty)
 }
 
@@ -258,8 +263,8 @@ impl System<'_> {
         }
 
         let idle: Vec<Uuid> = sqlx::query_scalar(
-            "SELECT c.id FROM chats c WHERE c.status = 'waiting' AND NOT c.archived AND c.updated_at < $1
-               AND EXISTS (SELECT 1 FROM chat_queued_messages q WHERE q.chat_id = c.id)",
+            "SELECT c.id FROM chats c WHERE c.status = 'waiting' AND NOT c.archived AND NOT c.queue_held
+               AND c.updated_at < $1 AND EXISTS (SELECT 1 FROM chat_queued_messages q WHERE q.chat_id = c.id)",
         )
         .bind(now - stale)
         .fetch_all(self.pool)
