@@ -251,6 +251,44 @@ impl Drop for Staged {
     }
 }
 
+
+/// Most entries `list_dir` returns; a directory with more says so in its last entry's place.
+pub(crate) const LIST_DIR_CAP: usize = 5000;
+
+/// The entries of a directory inside the workspace, sorted by name (links are not followed).
+pub(crate) fn list_dir(c: &Confinement, path: &str) -> Result<Vec<crate::protocol::DirEntry>, AgentError> {
+    let path = if path.is_empty() { "." } else { path };
+    let resolved = c.resolve(path)?;
+    let meta = fs::metadata(&resolved).map_err(|_| AgentError::NotFound { path: path.to_string() })?;
+    if !meta.is_dir() {
+        return Err(AgentError::NotADirectory { path: path.to_string() });
+    }
+    let mut out = Vec::new();
+    for entry in fs::read_dir(&resolved).map_err(|e| AgentError::io(format!("listing {path:?}"), e))? {
+        let entry = entry.map_err(|e| AgentError::io(format!("listing {path:?}"), e))?;
+        let Ok(meta) = entry.path().symlink_metadata() else { continue };
+        let kind = if meta.file_type().is_symlink() {
+            "symlink"
+        } else if meta.is_dir() {
+            "dir"
+        } else if meta.is_file() {
+            "file"
+        } else {
+            "other"
+        };
+        out.push(crate::protocol::DirEntry {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            kind: kind.to_string(),
+            size: if meta.is_file() { meta.len() } else { 0 },
+        });
+        if out.len() >= LIST_DIR_CAP {
+            break;
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

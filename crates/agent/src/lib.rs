@@ -31,6 +31,8 @@ mod files;
 mod local;
 mod paths;
 mod process;
+pub mod protocol;
+pub mod remote;
 mod sandbox;
 mod types;
 
@@ -40,7 +42,7 @@ use std::time::Duration;
 pub use error::AgentError;
 pub use local::{DEFAULT_SHUTDOWN_GRACE, LocalAgent};
 pub use sandbox::{
-    Identity, Network, SandboxSpec, WORKSPACE_MOUNT, WORKSPACE_PATH, WORKSPACE_USER, find_bwrap,
+    AGENT_BINARY, AGENT_SOCKET, Identity, Network, SandboxSpec, WORKSPACE_MOUNT, WORKSPACE_PATH, WORKSPACE_USER, find_bwrap,
     is_root,
 };
 pub use types::{
@@ -76,4 +78,7 @@ pub trait WorkspaceAgent: Send + Sync {
 
     /// Sends a signal to a tracked process's whole process group.
     async fn process_signal(&self, id: &str, signal: Signal) -> Result<(), AgentError>;
+
+    /// The entries of a directory (relative to the workspace root; `""` is the root).
+    async fn list_dir(&self, path: &str) -> Result<Vec<protocol::DirEntry>, AgentError>;
 }

@@ -320,4 +320,9 @@ impl WorkspaceAgent for LocalAgent {
     async fn process_signal(&self, id: &str, signal: Signal) -> Result<(), AgentError> {
         self.processes.signal(id, signal)
     }
+
+    async fn list_dir(&self, path: &str) -> Result<Vec<crate::protocol::DirEntry>, AgentError> {
+        let path = path.to_string();
+        self.file_op(move |c| files::list_dir(c, &path)).await
+    }
 }

@@ -9,6 +9,10 @@ use axum::response::{IntoResponse, Response};
 
 /// Client-facing messages the spec pins, kept in one place so tests can assert them.
 pub mod messages {
+    /// The agent route refused a token (unknown, revoked, or of a deleted workspace).
+    pub const AGENT_TOKEN_INVALID: &str = "The workspace agent token is invalid or has been revoked.";
+    /// A workspace operation whose workspace is not running.
+    pub const WORKSPACE_NOT_RUNNING: &str = "The workspace is not running; start it first.";
     pub const NOT_FOUND: &str = "Resource not found or you do not have access to this resource";
     pub const FORBIDDEN: &str = "Forbidden.";
     pub const UNAUTHORIZED: &str = "You must be logged in to do that.";

@@ -28,7 +28,7 @@ use tokio::net::TcpListener;
 use utoipa::OpenApi;
 
 use routes::chats::{self, admin as chat_admin, files as chat_files, messages as chat_messages, stream as chat_stream};
-use routes::{authcheck, meta, orgs, templates, users, workspaces};
+use routes::{authcheck, meta, orgs, templates, users, workspaceagents, workspaces};
 
 /// Largest JSON body accepted; larger bodies get 413.
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -165,7 +165,9 @@ pub fn router(state: AppState) -> Router {
         .route("/workspaces/{id}/builds", post(workspaces::create_build))
         .route("/workspaces/{id}/execute", post(workspaces::execute))
         .route("/workspacebuilds/{id}", get(workspaces::get_build))
-        .route("/workspacebuilds/{id}/logs", get(workspaces::logs));
+        .route("/workspacebuilds/{id}/logs", get(workspaces::logs))
+        .route("/workspaceagents/me/rpc", get(workspaceagents::connect))
+        .route("/internal/relay/workspaces/{id}", post(workspaceagents::relay));
 
     let chats = Router::new()
         .route("/", get(chats::list).post(chats::create))
@@ -208,6 +210,21 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The routes served on the local agent socket: only the agent's own WebSocket.
+pub fn agent_router(state: AppState) -> Router {
+    Router::new().route(agentry_agent::protocol::CONNECT_PATH, get(workspaceagents::connect)).with_state(state)
+}
+
+/// Serves [`agent_router`] on the unix socket that local sandboxes reach their server through,
+/// until `shutdown` resolves.
+pub async fn serve_agent_socket(
+    listener: tokio::net::UnixListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, agent_router(state)).with_graceful_shutdown(shutdown).await
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then drains open requests.

@@ -592,6 +592,13 @@ impl Actor<'_> {
             .bind(version)
             .execute(&mut *tx)
             .await?;
+        if transition != Transition::Start {
+            // A stopped or deleted workspace's agent tokens are worth nothing from now on.
+            sqlx::query("UPDATE workspace_agent_tokens SET revoked_at = now() WHERE workspace_id = $1 AND revoked_at IS NULL")
+                .bind(workspace_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut diff = serde_json::json!({"workspace_id": workspace_id, "build_number": b.build_number});
         if version != pinned {
             diff["template_version_id"] = serde_json::json!({"old": pinned, "new": version});

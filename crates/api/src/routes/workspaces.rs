@@ -321,9 +321,15 @@ pub async fn execute(
             format!("The workspace is not running (status: {}); start it first.", w.status().as_str()),
         ));
     }
-    let agent = s.provisioning.agent(w.id).ok_or_else(|| {
-        ApiError::new(StatusCode::CONFLICT, "The workspace agent is not connected to this server.")
-    })?;
+    let agent_error = |e: agentry_agent::AgentError| {
+        if e.is_retryable() {
+            // The agent is reconnecting, or its replica went away: try again shortly.
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+        } else {
+            ApiError::bad_request(e.to_string())
+        }
+    };
+    let agent = s.provisioning.agent(w.id).await.map_err(agent_error)?;
     let r = agent
         .execute(ExecuteRequest {
             command: req.command,
@@ -333,7 +339,7 @@ pub async fn execute(
             env: Vec::new(),
         })
         .await
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        .map_err(agent_error)?;
     Ok(Json(sdk::WorkspaceExecuteResponse {
         exit_code: r.exit_code,
         output: r.output,
