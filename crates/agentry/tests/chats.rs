@@ -62,6 +62,7 @@ impl World {
                     startup_script: None,
                     parameters: None,
                     network: None,
+                    kind: None,
                 })
                 .await
                 .unwrap(),

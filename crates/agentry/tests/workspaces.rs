@@ -58,6 +58,7 @@ async fn template(c: &Client, org: &str, name: &str, script: &str, params: Vec<s
             startup_script: Some(script.into()),
             parameters: Some(params),
             network: None,
+            kind: None,
         },
     )
     .await
@@ -350,6 +351,7 @@ async fn bad_input_and_nonsensical_transitions() {
         startup_script: None,
         parameters: Some(vec![param("n", sdk::TemplateParameterType::Number, Some("ten"), false)]),
         network: None,
+        kind: None,
     };
     let e = expect_status(owner.create_template("default", &bad).await, 400);
     assert_eq!(e.body().unwrap().validations[0].field, "parameters[0].default");
@@ -650,6 +652,7 @@ async fn only_content_edits_make_template_versions() {
         startup_script: Some("echo one".into()),
         parameters: None,
         network: Some(sdk::NetworkMode::None),
+        kind: None,
     };
     let t = owner.create_template("org-a", &req).await.unwrap();
     assert_eq!(t.network, sdk::NetworkMode::None);

@@ -13,6 +13,9 @@ pub mod messages {
     pub const AGENT_TOKEN_INVALID: &str = "The workspace agent token is invalid or has been revoked.";
     /// A workspace operation whose workspace is not running.
     pub const WORKSPACE_NOT_RUNNING: &str = "The workspace is not running; start it first.";
+    /// `external-agent` on a workspace whose agent the server runs itself.
+    pub const NOT_EXTERNAL_WORKSPACE: &str =
+        "This workspace's agent is run by the server (its template's kind is local); only external workspaces have an agent command.";
     pub const NOT_FOUND: &str = "Resource not found or you do not have access to this resource";
     pub const FORBIDDEN: &str = "Forbidden.";
     pub const UNAUTHORIZED: &str = "You must be logged in to do that.";

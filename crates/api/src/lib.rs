@@ -123,7 +123,7 @@ impl AppState {
         chat_admin::set_usage_limits, chat_admin::usage_status,
         templates::list, templates::list_all, templates::create, templates::get, templates::update, templates::delete, templates::versions,
         workspaces::create, workspaces::list, workspaces::get, workspaces::create_build, workspaces::get_build,
-        workspaces::logs, workspaces::execute,
+        workspaces::logs, workspaces::execute, workspaces::external_agent,
     ),
 )]
 pub struct ApiDoc;
@@ -164,6 +164,7 @@ pub fn router(state: AppState) -> Router {
         .route("/workspaces/{id}", get(workspaces::get))
         .route("/workspaces/{id}/builds", post(workspaces::create_build))
         .route("/workspaces/{id}/execute", post(workspaces::execute))
+        .route("/workspaces/{id}/external-agent", get(workspaces::external_agent))
         .route("/workspacebuilds/{id}", get(workspaces::get_build))
         .route("/workspacebuilds/{id}/logs", get(workspaces::logs))
         .route("/workspaceagents/me/rpc", get(workspaceagents::connect))

@@ -104,6 +104,11 @@ impl Client {
     }
 
     /// Runs a command in a running workspace (needs `ssh` on it: the owner or the site owner).
+    /// The command that runs an external workspace's agent, with a freshly minted token.
+    pub async fn external_agent(&self, workspace: Uuid) -> Result<sdk::ExternalAgentCredentials> {
+        self.get(&format!("/api/v2/workspaces/{workspace}/external-agent")).await
+    }
+
     pub async fn execute(&self, workspace: Uuid, req: &sdk::WorkspaceExecuteRequest) -> Result<sdk::WorkspaceExecuteResponse> {
         self.json(Method::POST, &format!("/api/v2/workspaces/{workspace}/execute"), req).await
     }

@@ -331,6 +331,35 @@ impl Agents {
         if let Some(c) = self.local(workspace_id) {
             return Ok(Arc::new(OpClient(Local(c))));
         }
+        match self.relay_for(workspace_id).await? {
+            Some(relay) => Ok(Arc::new(OpClient(relay))),
+            None => Err(AgentError::disconnected("no server has a connection from the workspace's agent")),
+        }
+    }
+
+    /// Carries one operation to the workspace's agent, wherever it is connected.
+    pub async fn call(&self, workspace_id: Uuid, op: Op) -> Result<serde_json::Value, AgentError> {
+        if let Some(c) = self.local(workspace_id) {
+            return c.call_streaming(op, None).await;
+        }
+        match self.relay_for(workspace_id).await? {
+            Some(relay) => relay.call(op).await,
+            None => Err(AgentError::disconnected("no server has a connection from the workspace's agent")),
+        }
+    }
+
+    /// The connected agent's version, if the workspace's agent is connected to a live replica.
+    pub async fn connected_version(&self, workspace_id: Uuid) -> Option<String> {
+        if let Some(c) = self.local(workspace_id) {
+            return Some(c.version.clone());
+        }
+        let sys = self.store.system();
+        sys.agent_route(workspace_id).await.ok().flatten()?;
+        let states = sys.agent_versions(&[workspace_id]).await.ok()?;
+        states.into_iter().next().map(|(_, v)| v)
+    }
+
+    async fn relay_for(&self, workspace_id: Uuid) -> Result<Option<RelayConn>, AgentError> {
         let route = self
             .store
             .system()
@@ -341,9 +370,9 @@ impl Agents {
             Some(r) if r.replica_id != self.replica_id => {
                 let secret = self.relay_secret().await?.to_string();
                 let url = format!("{}{RELAY_PATH}{workspace_id}", r.relay_address.trim_end_matches('/'));
-                Ok(Arc::new(OpClient(RelayConn { http: self.http.clone(), url, secret, replica_id: r.replica_id })))
+                Ok(Some(RelayConn { http: self.http.clone(), url, secret, replica_id: r.replica_id }))
             }
-            _ => Err(AgentError::disconnected("no server has a connection from the workspace's agent")),
+            _ => Ok(None),
         }
     }
 

@@ -21,6 +21,7 @@
 //! lives on the host that built it.
 
 pub mod agents;
+mod external;
 mod isolation;
 mod local;
 mod runner;
@@ -33,6 +34,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 pub use agents::Agents;
+pub use external::{EXTERNAL_CONNECT_TIMEOUT, ExternalProvisioner};
 pub use isolation::Isolation;
 pub use local::LocalProvisioner;
 pub use runner::{BuildRunner, Provisioning};

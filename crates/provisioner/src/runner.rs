@@ -5,13 +5,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agentry_agent::{AgentError, WorkspaceAgent};
+use agentry_store::templates::TemplateKind;
 use agentry_store::workspaces::{BuildJob, JobStatus, LogStream, Transition};
 use agentry_store::{Store, StoreError};
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::{Agents, BuildSpec, Isolation, LogLine, Logs, Provisioner, ResumeSpec};
+use crate::{Agents, ExternalProvisioner, BuildSpec, Isolation, LogLine, Logs, Provisioner, ResumeSpec};
 
 /// Longest log line kept, in bytes; longer lines are cut at a character boundary.
 const MAX_LOG_LINE: usize = 8 * 1024;
@@ -21,9 +22,14 @@ const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 const SHUTDOWN_REASON: &str = "The server shut down while this build was running.";
 const RESTART_REASON: &str = "The server restarted while this build was running.";
+const REPLICA_GONE_REASON: &str = "The server running this build went away.";
+/// How often the runner fails builds whose replica is gone.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
 
 struct Inner {
     provisioner: Arc<dyn Provisioner>,
+    /// Runs the builds of `external` templates' workspaces.
+    external: ExternalProvisioner,
     agents: Arc<Agents>,
     wake: Notify,
     changed: broadcast::Sender<Uuid>,
@@ -40,7 +46,8 @@ impl Provisioning {
     pub fn new(provisioner: Arc<dyn Provisioner>, agents: Arc<Agents>) -> Provisioning {
         let (changed, _) = broadcast::channel(1024);
         let (closing, _) = watch::channel(false);
-        Provisioning { inner: Arc::new(Inner { provisioner, agents, wake: Notify::new(), changed, closing }) }
+        let external = ExternalProvisioner::new(agents.clone());
+        Provisioning { inner: Arc::new(Inner { provisioner, external, agents, wake: Notify::new(), changed, closing }) }
     }
 
     /// This replica's agent registry.
@@ -103,8 +110,9 @@ impl BuildRunner {
             tracing::warn!(count = failed.len(), "failed builds interrupted by a restart");
         }
         for ws in self.store.system().running_workspaces().await? {
-            // An agent connected to a live replica is that replica's to serve.
-            if self.store.system().agent_is_connected(ws.id).await? {
+            // External agents reconnect by themselves; an agent connected to a live replica is
+            // that replica's to serve.
+            if ws.kind == TemplateKind::External || self.store.system().agent_is_connected(ws.id).await? {
                 continue;
             }
             let agent_token = self.store.system().mint_agent_token(ws.id, None).await?;
@@ -122,9 +130,17 @@ impl BuildRunner {
         let mut closing = self.p.closing();
         let in_flight: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
         let mut tasks = JoinSet::new();
+        let mut swept = tokio::time::Instant::now();
         while !*closing.borrow() {
+            if swept.elapsed() >= SWEEP_INTERVAL {
+                swept = tokio::time::Instant::now();
+                match self.store.system().fail_running_builds(REPLICA_GONE_REASON).await {
+                    Ok(ids) => ids.into_iter().for_each(|id| self.p.changed(id)),
+                    Err(e) => tracing::warn!(error = %e, "failing the builds of gone replicas failed"),
+                }
+            }
             loop {
-                match self.store.system().claim_build().await {
+                match self.store.system().claim_build(self.p.inner.agents.replica_id()).await {
                     Ok(Some(job)) => {
                         in_flight.lock().expect("in-flight lock").insert(job.build_id);
                         let (store, p, in_flight) = (self.store.clone(), self.p.clone(), in_flight.clone());
@@ -218,8 +234,12 @@ async fn run_build(store: &Store, p: &Provisioning, job: BuildJob) {
         job.workspace_name,
         job.template_version_number
     ));
-    let provisioner = &p.inner.provisioner;
+    let provisioner: &dyn Provisioner = match job.kind {
+        TemplateKind::Local => p.inner.provisioner.as_ref(),
+        TemplateKind::External => &p.inner.external,
+    };
     let result = match transition {
+        Transition::Start if job.kind == TemplateKind::External => provisioner.start(&spec, &logs).await,
         Transition::Start => match store.system().mint_agent_token(job.workspace_id, Some(job.build_id)).await {
             Ok(token) => {
                 let spec = BuildSpec { agent_token: token, ..spec.clone() };

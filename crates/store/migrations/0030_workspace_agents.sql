@@ -42,3 +42,12 @@ CREATE TABLE workspace_agents (
 -- the server processes.
 INSERT INTO site_config (key, value)
 VALUES ('replica_relay_secret', replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''));
+
+-- A template's kind says who runs its workspaces' agents: `local` (this server starts the
+-- agent in a sandbox on its host) or `external` (the user starts `agentry agent` wherever the
+-- workspace should live). Fixed when the template is created.
+ALTER TABLE templates ADD COLUMN kind text NOT NULL DEFAULT 'local' CHECK (kind IN ('local', 'external'));
+
+-- The replica running a build, so a replica that starts fails only the builds of replicas
+-- that are gone (not a live peer's).
+ALTER TABLE workspace_builds ADD COLUMN runner_replica_id uuid;

@@ -204,6 +204,14 @@ impl System<'_> {
         .await?)
     }
 
+    /// The last announced agent version of each workspace that has one.
+    pub async fn agent_versions(&self, workspace_ids: &[Uuid]) -> Result<Vec<(Uuid, String)>> {
+        Ok(sqlx::query_as("SELECT workspace_id, version FROM workspace_agents WHERE workspace_id = ANY($1)")
+            .bind(workspace_ids)
+            .fetch_all(self.pool)
+            .await?)
+    }
+
     /// Whether an agent of the workspace is connected to a live replica.
     pub async fn agent_is_connected(&self, workspace_id: Uuid) -> Result<bool> {
         Ok(self.agent_route(workspace_id).await?.is_some())

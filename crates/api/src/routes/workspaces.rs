@@ -14,7 +14,7 @@ use agentry_rbac::{Action, Object, ResourceType};
 use agentry_sdk as sdk;
 use agentry_store::templates::{ParameterValue, resolve_parameters};
 use agentry_store::users::UserRef;
-use agentry_store::workspaces::{NewBuild, NewWorkspace, OwnerQuery, WorkspaceQuery, WorkspaceStatus};
+use agentry_store::workspaces::{JobStatus, NewBuild, NewWorkspace, OwnerQuery, WorkspaceQuery, WorkspaceStatus};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
 use crate::auth::Auth;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, messages};
 use crate::json::{ApiJson, ApiQuery, Pagination};
 use crate::routes::templates::path_id;
 use crate::{AppState, convert, validate};
@@ -94,7 +94,16 @@ pub async fn list(
         .actor(&auth.subject)
         .workspaces(&q, page.limit(100)?, page.offset()?, page.after_id)
         .await?;
-    Ok(Json(sdk::WorkspacesResponse { workspaces: rows.into_iter().map(convert::workspace).collect(), count }))
+    let actor = s.store.actor(&auth.subject);
+    let states = actor.agent_states(&rows.iter().collect::<Vec<_>>()).await?;
+    let workspaces = rows
+        .into_iter()
+        .map(|w| {
+            let state = states.iter().find(|a| a.workspace_id == w.id);
+            convert::workspace_with_agent(w, state)
+        })
+        .collect();
+    Ok(Json(sdk::WorkspacesResponse { workspaces, count }))
 }
 
 #[utoipa::path(post, path = "/api/v2/organizations/{org}/members/{user}/workspaces", tag = "workspaces",
@@ -120,7 +129,8 @@ pub async fn create(
     // template's access and organization) authoritatively; this pass only gathers details.
     let mut v = Vec::new();
     validate::name("name", &req.name, &mut v);
-    if let Ok(t) = actor.template(req.template_id).await
+    let template = actor.template(req.template_id).await.ok();
+    if let Some(t) = &template
         && t.organization_id == o.id
         && let Err(errors) = resolve_parameters(&t.parameters.0, &values)
     {
@@ -129,7 +139,10 @@ pub async fn create(
     if !v.is_empty() {
         return Err(ApiError::validation(v));
     }
-    sandbox_ready(&s)?;
+    // An external workspace runs nothing on this host.
+    if template.is_none_or(|t| t.kind == agentry_store::templates::TemplateKind::Local) {
+        sandbox_ready(&s)?;
+    }
     let new = NewWorkspace { template_id: req.template_id, name: &req.name, parameters: &values };
     let w = actor.create_workspace(&o.id.to_string(), &UserRef::Id(owner.id), &new).await?;
     s.provisioning.build_queued();
@@ -145,7 +158,10 @@ fn sandbox_ready(s: &AppState) -> ApiResult<()> {
 #[utoipa::path(get, path = "/api/v2/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
     responses((status = 200, body = sdk::Workspace), (status = 404, body = sdk::Response)))]
 pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<sdk::Workspace>> {
-    Ok(Json(convert::workspace(s.store.actor(&auth.subject).workspace(path_id(&id)?).await?)))
+    let actor = s.store.actor(&auth.subject);
+    let w = actor.workspace(path_id(&id)?).await?;
+    let states = actor.agent_states(&[&w]).await?;
+    Ok(Json(convert::workspace_with_agent(w, states.first())))
 }
 
 #[utoipa::path(post, path = "/api/v2/workspaces/{id}/builds", tag = "workspaces", params(("id" = Uuid, Path)),
@@ -166,8 +182,10 @@ pub async fn create_build(
     };
     if new.transition == agentry_store::workspaces::Transition::Start {
         // Reading the workspace first keeps the 404 for those who may not see it.
-        s.store.actor(&auth.subject).workspace(path_id(&id)?).await?;
-        sandbox_ready(&s)?;
+        let w = s.store.actor(&auth.subject).workspace(path_id(&id)?).await?;
+        if w.template_kind == agentry_store::templates::TemplateKind::Local {
+            sandbox_ready(&s)?;
+        }
     }
     let b = s.store.actor(&auth.subject).create_build(path_id(&id)?, new).await?;
     s.provisioning.build_queued();
@@ -368,4 +386,32 @@ mod tests {
             assert_eq!(e.validations[0].field, "q");
         }
     }
+}
+
+#[utoipa::path(get, path = "/api/v2/workspaces/{id}/external-agent", tag = "workspaces", params(("id" = Uuid, Path)),
+    responses((status = 200, body = sdk::ExternalAgentCredentials), (status = 403, body = sdk::Response),
+        (status = 404, body = sdk::Response), (status = 409, body = sdk::Response)))]
+/// The exact command that runs an external workspace's agent anywhere. Needs `ssh` on the
+/// workspace (the agent executes its commands); each call mints a new agent token for the
+/// workspace's current build, revoked like the others when the workspace stops.
+pub async fn external_agent(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<sdk::ExternalAgentCredentials>> {
+    let w = s.store.actor(&auth.subject).workspace_for(path_id(&id)?, Action::Ssh).await?;
+    if w.template_kind != agentry_store::templates::TemplateKind::External {
+        return Err(ApiError::new(StatusCode::CONFLICT, messages::NOT_EXTERNAL_WORKSPACE));
+    }
+    let b = &w.latest_build.0;
+    if w.deleted || b.transition != agentry_store::workspaces::Transition::Start || b.status == JobStatus::Failed || b.status == JobStatus::Canceled {
+        return Err(ApiError::new(StatusCode::CONFLICT, messages::WORKSPACE_NOT_RUNNING));
+    }
+    let token = s.store.system().mint_agent_token(w.id, Some(b.id)).await?;
+    let url = s.config.access_url.trim_end_matches('/').to_string();
+    Ok(Json(sdk::ExternalAgentCredentials {
+        command: format!("AGENTRY_AGENT_TOKEN={token} agentry agent --url {url}"),
+        url,
+        token,
+    }))
 }
