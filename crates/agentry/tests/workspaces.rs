@@ -480,7 +480,9 @@ async fn the_cli_manages_templates_and_workspaces() {
     cli(&s, &token, &["templates", "edit", "base", "--startup-script", "echo cli-v2-$AGENTRY_PARAM_WHO"]).await;
     let (out, _) = cli(&s, &token, &["workspaces", "list"]).await;
     let (header, line) = (out.lines().next().unwrap(), out.lines().nth(1).unwrap());
-    assert!(header.ends_with("OUTDATED") && line.trim_end().ends_with("true"), "{out}");
+    assert!(header.ends_with("OUTDATED  AGENT") && line.contains("  true  "), "{out}");
+    // The agent's column: connected, with its version and replica.
+    assert!(line.trim_end().contains(&format!("connected ({}, replica ", env!("CARGO_PKG_VERSION"))), "{out}");
     let (out, err) = cli(&s, &token, &["workspaces", "update", "ws", "-o", "json"]).await;
     let updated: sdk::Workspace = serde_json::from_str(&out).unwrap();
     assert_eq!((updated.status, updated.outdated), (sdk::WorkspaceStatus::Running, false));
