@@ -1,5 +1,6 @@
 import { type FormEvent, type KeyboardEvent, useEffect, useRef, useState } from "react";
 import type { Workspace } from "../api/types";
+import { agentLabel } from "./workspaceAgent";
 
 /**
  * The prompt box with its toolbar. It owns only menu visibility; the text, the workspace choice and
@@ -172,7 +173,7 @@ function MoreOptions(props: {
                 aria-checked={props.selectedWorkspaceId === w.id}
                 onClick={() => choose(w.id)}
               >
-                {w.name}
+                <WorkspaceOption workspace={w} />
               </button>
             ))}
           </div>
@@ -180,5 +181,20 @@ function MoreOptions(props: {
         </div>
       ) : null}
     </div>
+  );
+}
+
+/** A workspace in the attach menu: its name and its agent's state. */
+export function WorkspaceOption({ workspace: w }: { workspace: Workspace }) {
+  return (
+    <>
+      {w.name}
+      {w.agent ? (
+        <span className={`muted workspace-agent${w.agent.status === "connected" ? " connected" : ""}`}>
+          {" · "}
+          {agentLabel(w.agent)}
+        </span>
+      ) : null}
+    </>
   );
 }

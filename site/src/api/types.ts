@@ -142,12 +142,25 @@ export interface AuthorizationRequest {
 
 export type AuthorizationResponse = Record<string, boolean>;
 
+/** A workspace agent's connection, as the server last saw it. */
+export interface WorkspaceAgentStatus {
+  /** `connected`, `disconnected` or `never_connected`. */
+  status: string;
+  version: string;
+  replica_id?: string | null;
+  connected_at?: string | null;
+  last_seen_at?: string | null;
+}
+
 /** The fields of a workspace the agents UI needs (SPEC §3.4 lists the full shape). */
 export interface Workspace {
   id: string;
   name: string;
   organization_id: string;
   owner_id?: string;
+  /** `local` (the server runs its agent) or `external` (its user does). */
+  kind?: string;
+  agent?: WorkspaceAgentStatus;
 }
 
 export interface ChatTextPart {
