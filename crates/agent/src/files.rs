@@ -157,6 +157,34 @@ pub(crate) fn read_existing_file(
     cap: u64,
 ) -> Result<(Vec<u8>, u64), AgentError> {
     use std::io::Read;
+    let (file, meta) = open_regular(resolved, path)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(cap)).unwrap_or(0));
+    file.take(cap)
+        .read_to_end(&mut bytes)
+        .map_err(|e| AgentError::io(format!("reading {path:?}"), e))?;
+    Ok((bytes, meta.len()))
+}
+
+/// Most bytes one `read_bytes` call returns.
+pub(crate) const READ_BYTES_CAP: u64 = 4 * 1024 * 1024;
+
+/// Up to `length` bytes (at most [`READ_BYTES_CAP`]) of a regular file from byte `offset`:
+/// the bytes, the file's size, and whether they reach its end. For whole-file transfers,
+/// which `read_file` (text, 1 MiB) is not.
+pub(crate) fn read_bytes(c: &Confinement, path: &str, offset: u64, length: u64) -> Result<(Vec<u8>, u64, bool), AgentError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let resolved = c.resolve(path)?;
+    let (mut file, meta) = open_regular(&resolved, path)?;
+    let want = length.min(READ_BYTES_CAP);
+    file.seek(SeekFrom::Start(offset)).map_err(|e| AgentError::io(format!("reading {path:?}"), e))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(want.min(meta.len().saturating_sub(offset))).unwrap_or(0));
+    file.take(want).read_to_end(&mut bytes).map_err(|e| AgentError::io(format!("reading {path:?}"), e))?;
+    let eof = offset + bytes.len() as u64 >= meta.len();
+    Ok((bytes, meta.len(), eof))
+}
+
+/// Opens an existing regular file without blocking and without following a final link.
+fn open_regular(resolved: &Path, path: &str) -> Result<(fs::File, fs::Metadata), AgentError> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = fs::OpenOptions::new()
         .read(true)
@@ -189,11 +217,7 @@ pub(crate) fn read_existing_file(
             path: path.to_string(),
         });
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(cap)).unwrap_or(0));
-    file.take(cap)
-        .read_to_end(&mut bytes)
-        .map_err(|e| AgentError::io(format!("reading {path:?}"), e))?;
-    Ok((bytes, meta.len()))
+    Ok((file, meta))
 }
 
 fn is_not_found(e: &io::Error) -> bool {

@@ -47,7 +47,7 @@ pub use sandbox::{
 };
 pub use types::{
     DEFAULT_READ_LIMIT, EditFilesResponse, FILE_READ_CAP, ExecuteRequest, ExecuteResponse, FileDiff, FileEdit,
-    OUTPUT_CAP, ProcessInfo, ProcessOutput, ReadFileRequest, ReadFileResponse, Signal,
+    OUTPUT_CAP, ProcessInfo, ProcessOutput, ReadBytesResponse, ReadFileRequest, ReadFileResponse, Signal,
     WriteFileResponse,
 };
 
@@ -81,4 +81,7 @@ pub trait WorkspaceAgent: Send + Sync {
 
     /// The entries of a directory (relative to the workspace root; `""` is the root).
     async fn list_dir(&self, path: &str) -> Result<Vec<protocol::DirEntry>, AgentError>;
+
+    /// Up to `length` bytes (at most 4 MiB) of any regular file from byte `offset`.
+    async fn read_bytes(&self, path: &str, offset: u64, length: u64) -> Result<ReadBytesResponse, AgentError>;
 }

@@ -53,6 +53,7 @@ pub enum Op {
     ProcessList,
     ProcessSignal { id: String, signal: Signal },
     ListDir { path: String },
+    ReadBytes { path: String, offset: u64, length: u64 },
     /// The startup script: its output lines come as [`AgentFrame::Line`]s, the answer is its
     /// exit code.
     RunScript { script: String, env: Vec<(String, String)> },
@@ -72,6 +73,7 @@ impl Op {
             Op::ProcessList => "process_list",
             Op::ProcessSignal { .. } => "process_signal",
             Op::ListDir { .. } => "list_dir",
+            Op::ReadBytes { .. } => "read_bytes",
             Op::RunScript { .. } => "run_script",
             Op::Shutdown => "shutdown",
         }
@@ -167,6 +169,10 @@ impl<T: CallOp> crate::WorkspaceAgent for OpClient<T> {
 
     async fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>, crate::AgentError> {
         decode("list_dir", self.0.call(Op::ListDir { path: path.to_string() }).await?)
+    }
+
+    async fn read_bytes(&self, path: &str, offset: u64, length: u64) -> Result<crate::ReadBytesResponse, crate::AgentError> {
+        decode("read_bytes", self.0.call(Op::ReadBytes { path: path.to_string(), offset, length }).await?)
     }
 }
 

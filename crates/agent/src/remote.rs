@@ -293,6 +293,7 @@ where
         Op::ProcessList => json(agent.process_list().await?),
         Op::ProcessSignal { id, signal } => json(agent.process_signal(&id, signal).await?),
         Op::ListDir { path } => json(agent.list_dir(&path).await?),
+        Op::ReadBytes { path, offset, length } => json(agent.read_bytes(&path, offset, length).await?),
         Op::RunScript { script, env } => json(agent.run_script(&script, &env, on_line).await?),
         Op::Shutdown => {
             agent.shutdown().await;

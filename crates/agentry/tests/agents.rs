@@ -219,6 +219,15 @@ async fn an_external_workspace_comes_up_with_the_shown_command_and_its_token_die
     let (member, _) = s.user(&owner, "member", &[]).await;
     expect_status(member.external_agent(w.id).await, 404);
 
+    // Whole files come back through the agent, across chunks, confined to the workspace.
+    let big: Vec<u8> = (0..2_500_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(home.path().join("big.bin"), &big).unwrap();
+    assert_eq!(owner.workspace_file(w.id, "big.bin").await.unwrap(), big);
+    assert_eq!(owner.workspace_file(w.id, "made.txt").await.unwrap(), b"made-here\n");
+    let e = expect_status(owner.workspace_file(w.id, "../../etc/passwd").await, 400);
+    assert!(e.message().unwrap().contains("outside the workspace"), "{e}");
+    expect_status(member.workspace_file(w.id, "made.txt").await, 404);
+
     // Stopping the workspace ends the agent and revokes its tokens.
     let stop = owner.create_build(w.id, sdk::WorkspaceTransition::Stop).await.unwrap();
     let b = finished(&owner, stop.id).await;

@@ -124,6 +124,7 @@ impl AppState {
         templates::list, templates::list_all, templates::create, templates::get, templates::update, templates::delete, templates::versions,
         workspaces::create, workspaces::list, workspaces::get, workspaces::create_build, workspaces::get_build,
         workspaces::logs, workspaces::execute, workspaces::external_agent,
+        workspaces::file_content,
     ),
 )]
 pub struct ApiDoc;
@@ -165,6 +166,7 @@ pub fn router(state: AppState) -> Router {
         .route("/workspaces/{id}/builds", post(workspaces::create_build))
         .route("/workspaces/{id}/execute", post(workspaces::execute))
         .route("/workspaces/{id}/external-agent", get(workspaces::external_agent))
+        .route("/workspaces/{id}/files/content", get(workspaces::file_content))
         .route("/workspacebuilds/{id}", get(workspaces::get_build))
         .route("/workspacebuilds/{id}/logs", get(workspaces::logs))
         .route("/workspaceagents/me/rpc", get(workspaceagents::connect))

@@ -339,14 +339,6 @@ pub async fn execute(
             format!("The workspace is not running (status: {}); start it first.", w.status().as_str()),
         ));
     }
-    let agent_error = |e: agentry_agent::AgentError| {
-        if e.is_retryable() {
-            // The agent is reconnecting, or its replica went away: try again shortly.
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-        } else {
-            ApiError::bad_request(e.to_string())
-        }
-    };
     let agent = s.provisioning.agent(w.id).await.map_err(agent_error)?;
     let r = agent
         .execute(ExecuteRequest {
@@ -414,4 +406,73 @@ pub async fn external_agent(
         url,
         token,
     }))
+}
+
+/// Bytes per agent call while streaming a file.
+const FILE_CHUNK: u64 = 1024 * 1024;
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct FileQuery {
+    /// Path relative to the workspace root (or absolute inside it).
+    pub path: String,
+}
+
+#[utoipa::path(get, path = "/api/v2/workspaces/{id}/files/content", tag = "workspaces", params(("id" = Uuid, Path), FileQuery),
+    responses((status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 400, body = sdk::Response), (status = 403, body = sdk::Response), (status = 404, body = sdk::Response),
+        (status = 409, body = sdk::Response), (status = 503, body = sdk::Response)))]
+/// A file of the workspace, read through its agent in chunks wherever the agent is connected.
+/// Needs `ssh` on the workspace, like `execute`; the agent confines the path to the workspace.
+pub async fn file_content(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<FileQuery>,
+) -> ApiResult<Response> {
+    let w = s.store.actor(&auth.subject).workspace_for(path_id(&id)?, Action::Ssh).await?;
+    if w.status() != WorkspaceStatus::Running {
+        return Err(ApiError::new(StatusCode::CONFLICT, messages::WORKSPACE_NOT_RUNNING));
+    }
+    let agent = s.provisioning.agent(w.id).await.map_err(agent_error)?;
+    // The first chunk decides the status; later failures end the body early.
+    let first = agent.read_bytes(&q.path, 0, FILE_CHUNK).await.map_err(agent_error)?;
+    let size = first.size;
+    let path = q.path;
+    let stream = futures::stream::unfold(Some((first, 0u64)), move |state| {
+        let agent = agent.clone();
+        let path = path.clone();
+        async move {
+            let (chunk, offset) = state?;
+            use base64::Engine;
+            let bytes = match base64::engine::general_purpose::STANDARD.decode(&chunk.data) {
+                Ok(b) => b,
+                Err(e) => return Some((Err(std::io::Error::other(e)), None)),
+            };
+            let next_offset = offset + bytes.len() as u64;
+            let next = if chunk.eof || bytes.is_empty() {
+                None
+            } else {
+                match agent.read_bytes(&path, next_offset, FILE_CHUNK).await {
+                    Ok(c) => Some((c, next_offset)),
+                    Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+                }
+            };
+            Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(bytes)), next))
+        }
+    });
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, size)
+        .body(Body::from_stream(stream))
+        .map_err(ApiError::internal)?)
+}
+
+/// An operation on the agent failed: retryable (503) when the agent was unreachable, else the
+/// agent's own message (400, or 404 for a missing file).
+fn agent_error(e: agentry_agent::AgentError) -> ApiError {
+    if e.is_retryable() {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    } else {
+        ApiError::bad_request(e.to_string())
+    }
 }
