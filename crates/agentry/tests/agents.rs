@@ -423,3 +423,44 @@ async fn a_chat_on_another_replica_reaches_the_agent_and_survives_that_replica_d
     assert_eq!(results[6]["is_error"], false, "{}", results[6]);
     assert_eq!(results[6]["result"]["output"], "alpha\ngamma\n", "{}", results[6]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_refuses_a_server_of_another_protocol_version() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A server that upgrades but speaks protocol 2.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = sock.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    return;
+                }
+                req.extend_from_slice(&buf[..n]);
+            }
+            let text = String::from_utf8_lossy(&req).to_string();
+            let key = text
+                .lines()
+                .find_map(|l| l.strip_prefix("sec-websocket-key: ").or_else(|| l.strip_prefix("Sec-WebSocket-Key: ")))
+                .unwrap()
+                .trim()
+                .to_string();
+            let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+            let resp = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {accept}\r\nagentry-agent-protocol: 2\r\n\r\n"
+            );
+            sock.write_all(resp.as_bytes()).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    let home = agent_home();
+    let mut agent = run_as_agent_user(&format!("AGENTRY_AGENT_TOKEN=agentry-agent-00 agentry agent --url http://{addr}"), home.path());
+    let status = tokio::task::block_in_place(|| wait_exit(&mut agent, Duration::from_secs(30)));
+    assert!(!status.success());
+    let said = stderr_of(&mut agent);
+    assert!(said.contains("protocol mismatch") && said.contains("the server speaks 2"), "{said}");
+}

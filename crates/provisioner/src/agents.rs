@@ -411,3 +411,42 @@ impl Agents {
 fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn calls_are_multiplexed_cancelled_when_dropped_and_failed_when_the_connection_closes() {
+        let (conn, mut out) = AgentConn::new(Uuid::now_v7(), "test".into());
+
+        // A caller that gives up tells the agent to drop the work.
+        let gave_up = tokio::time::timeout(Duration::from_millis(50), conn.call_streaming(Op::ProcessList, None)).await;
+        assert!(gave_up.is_err());
+        assert!(matches!(out.recv().await, Some(ServerFrame::Call { id: 1, op: Op::ProcessList })));
+        assert_eq!(out.recv().await, Some(ServerFrame::Cancel { id: 1 }));
+
+        // Two calls in flight; answers are matched by id, in any order.
+        let spawn = |op: Op| {
+            let c = Arc::clone(&conn);
+            tokio::spawn(async move { c.call_streaming(op, None).await })
+        };
+        let first = spawn(Op::ListDir { path: "a".into() });
+        let second = spawn(Op::ListDir { path: "b".into() });
+        let mut ids = HashMap::new();
+        for _ in 0..2 {
+            match out.recv().await {
+                Some(ServerFrame::Call { id, op: Op::ListDir { path } }) => ids.insert(path, id),
+                other => panic!("unexpected frame {other:?}"),
+            };
+        }
+        conn.deliver(AgentFrame::Ok { id: ids["b"], value: serde_json::json!("for b") });
+        assert_eq!(second.await.unwrap().unwrap(), serde_json::json!("for b"));
+
+        // The connection goes away: the call still in flight fails, retryably, and so does the next.
+        conn.close("the agent's connection closed");
+        let e = first.await.unwrap().unwrap_err();
+        assert!(e.is_retryable() && e.to_string().starts_with("workspace agent disconnected"), "{e}");
+        assert!(conn.call_streaming(Op::ProcessList, None).await.unwrap_err().is_retryable());
+    }
+}

@@ -197,7 +197,11 @@ impl LocalProvisioner {
         let child = self.procs.lock().expect("procs lock").remove(&workspace_id);
         let conn = self.agents.local(workspace_id);
         if child.is_none() && conn.is_none() {
-            logs.info("No workspace agent is running; nothing to stop.");
+            // Started by another replica: its agent is there, reachable through the relay.
+            match tokio::time::timeout(SHUTDOWN_TIMEOUT, self.agents.call(workspace_id, Op::Shutdown)).await {
+                Ok(Ok(_)) => logs.info("The workspace agent on another server ended every process it started."),
+                _ => logs.info("No workspace agent is running; nothing to stop."),
+            }
             return;
         }
         logs.info("Stopping every process the workspace started.");

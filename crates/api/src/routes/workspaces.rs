@@ -460,11 +460,11 @@ pub async fn file_content(
             Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(bytes)), next))
         }
     });
-    Ok(Response::builder()
+    Response::builder()
         .header(header::CONTENT_TYPE, "application/octet-stream")
         .header(header::CONTENT_LENGTH, size)
         .body(Body::from_stream(stream))
-        .map_err(ApiError::internal)?)
+        .map_err(ApiError::internal)
 }
 
 /// An operation on the agent failed: retryable (503) when the agent was unreachable, else the
