@@ -5,8 +5,9 @@
 //! workspace whose `agentry agent` (the real binary) connects to replica A, then measures, in
 //! one run:
 //!
-//! - `POST /workspaces/{id}/execute` of `true` (500 calls after 50 warm-up calls) sent to A
-//!   (same replica: HTTP → A → agent) and to B (relayed: HTTP → B → A → agent);
+//! - `POST /workspaces/{id}/execute` of `true` (500 calls each after 50 warm-up calls, A and B
+//!   alternating) sent to A (same replica: HTTP → A → agent) and to B (relayed: HTTP → B → A →
+//!   agent);
 //! - `GET /workspaces/{id}/files/content` of a 10 MiB file, 10 times through each.
 //!
 //! Results: `docs/benchmarks/agent-relay.md`. Run with a PostgreSQL at `DATABASE_URL`
@@ -61,20 +62,26 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
-async fn execute_round_trips(c: &Client, ws: uuid::Uuid) -> Vec<Duration> {
+/// Round trips of `execute("true")` through `a` and `b`, interleaved call by call so both see
+/// the same machine load.
+async fn execute_round_trips(a: &Client, b: &Client, ws: uuid::Uuid) -> (Vec<Duration>, Vec<Duration>) {
     let req = sdk::WorkspaceExecuteRequest { command: "true".into(), workdir: None, timeout_ms: Some(60_000), run_in_background: false };
     for _ in 0..WARMUP {
-        c.execute(ws, &req).await.unwrap();
+        a.execute(ws, &req).await.unwrap();
+        b.execute(ws, &req).await.unwrap();
     }
-    let mut times = Vec::with_capacity(CALLS);
+    let (mut ta, mut tb) = (Vec::with_capacity(CALLS), Vec::with_capacity(CALLS));
     for _ in 0..CALLS {
-        let t = Instant::now();
-        let r = c.execute(ws, &req).await.unwrap();
-        times.push(t.elapsed());
-        assert_eq!(r.exit_code, Some(0));
+        for (c, times) in [(a, &mut ta), (b, &mut tb)] {
+            let t = Instant::now();
+            let r = c.execute(ws, &req).await.unwrap();
+            times.push(t.elapsed());
+            assert_eq!(r.exit_code, Some(0));
+        }
     }
-    times.sort();
-    times
+    ta.sort();
+    tb.sort();
+    (ta, tb)
 }
 
 async fn file_reads(c: &Client, ws: uuid::Uuid) -> Vec<Duration> {
@@ -152,8 +159,7 @@ async fn main() {
     assert_eq!(build.job.status, sdk::ProvisionerJobStatus::Succeeded, "{:?}", build.job.error);
     let via_b = Client::new(&url_b).unwrap().with_token(owner.token().unwrap());
 
-    let same = execute_round_trips(&owner, w.id).await;
-    let relayed = execute_round_trips(&via_b, w.id).await;
+    let (same, relayed) = execute_round_trips(&owner, &via_b, w.id).await;
     let read_same = file_reads(&owner, w.id).await;
     let read_relayed = file_reads(&via_b, w.id).await;
 
