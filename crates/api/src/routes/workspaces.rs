@@ -412,6 +412,7 @@ pub async fn external_agent(
 const FILE_CHUNK: u64 = 1024 * 1024;
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FileQuery {
     /// Path relative to the workspace root (or absolute inside it).
     pub path: String,
