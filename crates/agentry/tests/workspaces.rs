@@ -718,3 +718,26 @@ async fn only_content_edits_make_template_versions() {
     expect_status(bob.template_versions(t.id).await, 404);
     s.stop().await;
 }
+
+/// The startup script runs through the workspace's agent process inside the sandbox: a failing
+/// script fails the build with its exit code and output, and leaves nothing running; the
+/// parameters never replace the shell's own variables.
+#[tokio::test]
+async fn a_failing_startup_script_fails_the_build_and_leaves_no_agent() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let script = "test \"$PATH\" != not-the-PATH && echo path-intact\nsleep 300 &\necho about to fail; exit 3";
+    let t = template(&owner, "default", "failing", script, vec![param("path", sdk::TemplateParameterType::String, Some("not-the-PATH"), false)]).await;
+    let w = owner.create_workspace("default", "me", &new_workspace(t.id, "ws", &[])).await.unwrap();
+    let b = finished(&owner, w.latest_build.id).await;
+    assert_eq!(b.job.status, sdk::ProvisionerJobStatus::Failed);
+    assert_eq!(b.job.error.as_deref(), Some("the startup script exited with code 3"));
+    let logs: Vec<String> = owner.build_logs(b.id, 0).await.unwrap().into_iter().map(|l| l.output).collect();
+    assert!(logs.iter().any(|l| l == "path-intact") && logs.iter().any(|l| l == "about to fail"), "{logs:?}");
+    let uid = dir_owner(&s.data_dir.path().join("workspaces").join(w.id.to_string()));
+    eventually("the script's background process to be gone", || async { (sleepers(uid) == 0).then_some(()) }).await;
+    let agent = owner.workspace(w.id).await.unwrap().agent.unwrap();
+    assert_eq!(agent.status, "disconnected", "{agent:?}");
+    expect_status(owner.execute(w.id, &exec("true")).await, 409);
+    s.stop().await;
+}
