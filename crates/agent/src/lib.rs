@@ -1,12 +1,12 @@
 //! agentry's workspace agent: the file and process operations the chat tools perform inside one
 //! workspace directory.
 //!
-//! [`WorkspaceAgent`] is the interface the chat daemon calls (`read_file`, `write_file`,
-//! `edit_files`, `execute`, `process_output`, `process_list`, `process_signal`). It says nothing
-//! about where the workspace is, so a remote agent speaking to a machine elsewhere can implement
-//! it later; its requests and responses are serde types for that reason. [`LocalAgent`] is the
-//! implementation for a directory on this host, used by the local provisioner, which also calls
-//! its [`LocalAgent::run_script`] (the startup script) and [`LocalAgent::shutdown`] (stop).
+//! [`WorkspaceAgent`] is the interface the chat daemon and the API call (`read_file`,
+//! `write_file`, `edit_files`, `execute`, `process_output`, `process_list`, `process_signal`,
+//! `list_dir`, `read_bytes`). It says nothing about where the workspace is. [`LocalAgent`] is the
+//! implementation for a directory on the agent's own host; the agent process ([`remote`],
+//! `agentry agent`) serves one over the wire [`protocol`], and the server reaches it through
+//! [`protocol::OpClient`], directly or relayed through another replica.
 //!
 //! **Invariant:** every path an operation touches — file paths and a command's `workdir` — is
 //! resolved by `paths::Confinement`, which refuses anything that resolves outside the workspace

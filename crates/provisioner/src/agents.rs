@@ -189,6 +189,18 @@ impl RelayAnswer {
     }
 }
 
+/// How long a relayed operation may take before the relaying replica is given up on (it hangs
+/// rather than dies): the operation's own wait, plus a margin.
+fn relay_deadline(op: &Op) -> Duration {
+    const MARGIN: Duration = Duration::from_secs(60);
+    match op {
+        Op::Execute(req) if !req.run_in_background => req.timeout.saturating_add(MARGIN),
+        Op::ProcessOutput { wait_ms, .. } => Duration::from_millis(*wait_ms).saturating_add(MARGIN),
+        Op::RunScript { .. } => Duration::from_secs(24 * 3600),
+        _ => MARGIN * 2,
+    }
+}
+
 /// Operations relayed over HTTP to the replica holding the agent's connection.
 pub struct RelayConn {
     http: reqwest::Client,
@@ -210,6 +222,7 @@ impl CallOp for RelayConn {
             .http
             .post(&self.url)
             .header(RELAY_SECRET_HEADER, &self.secret)
+            .timeout(relay_deadline(&op))
             .json(&op)
             .send()
             .await
