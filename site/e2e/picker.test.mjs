@@ -48,7 +48,9 @@ const enabledSend = (page) => page.getByRole("button", { name: "Send" }).and(pag
 async function workspaceOptions(page) {
   await page.getByRole("button", { name: "More options" }).click();
   await page.getByRole("menuitem", { name: /^Attach workspace/ }).click();
-  const names = await page.getByRole("menu", { name: "Workspaces" }).getByRole("menuitemradio").allTextContents();
+  const items = await page.getByRole("menu", { name: "Workspaces" }).getByRole("menuitemradio").allTextContents();
+  // Each workspace's line ends with its agent's state (" · agent connected (0.1.0)").
+  const names = items.map((text) => text.split(" · ")[0]);
   await page.keyboard.press("Escape");
   return names;
 }

@@ -72,6 +72,19 @@ pub enum AgentError {
     #[error("the workspace agent is shutting down and no longer starts processes")]
     ShuttingDown,
 
+    /// An error the agent process reported for an operation; the text is the agent's own
+    /// message (one of the other variants, rendered there).
+    #[error("{message}")]
+    Remote { message: String },
+
+    /// The workspace's agent cannot be reached right now (its connection dropped, or the
+    /// replica holding it went away). Retryable: the agent reconnects on its own.
+    #[error(
+        "workspace agent disconnected: {detail}. The agent reconnects by itself; retry in a few \
+         seconds (if this persists, check that the workspace is running)"
+    )]
+    Disconnected { detail: String },
+
     /// An operating-system error that is none of the above.
     #[error("{context}: {source}")]
     Io {
@@ -87,6 +100,16 @@ impl AgentError {
             context: context.into(),
             source,
         }
+    }
+
+    /// The agent is unreachable for `detail`; see [`AgentError::Disconnected`].
+    pub fn disconnected(detail: impl Into<String>) -> Self {
+        AgentError::Disconnected { detail: detail.into() }
+    }
+
+    /// Whether retrying the same operation later may succeed (the agent was unreachable).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, AgentError::Disconnected { .. })
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {

@@ -157,6 +157,34 @@ pub(crate) fn read_existing_file(
     cap: u64,
 ) -> Result<(Vec<u8>, u64), AgentError> {
     use std::io::Read;
+    let (file, meta) = open_regular(resolved, path)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(cap)).unwrap_or(0));
+    file.take(cap)
+        .read_to_end(&mut bytes)
+        .map_err(|e| AgentError::io(format!("reading {path:?}"), e))?;
+    Ok((bytes, meta.len()))
+}
+
+/// Most bytes one `read_bytes` call returns.
+pub(crate) const READ_BYTES_CAP: u64 = 4 * 1024 * 1024;
+
+/// Up to `length` bytes (at most [`READ_BYTES_CAP`]) of a regular file from byte `offset`:
+/// the bytes, the file's size, and whether they reach its end. For whole-file transfers,
+/// which `read_file` (text, 1 MiB) is not.
+pub(crate) fn read_bytes(c: &Confinement, path: &str, offset: u64, length: u64) -> Result<(Vec<u8>, u64, bool), AgentError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let resolved = c.resolve(path)?;
+    let (mut file, meta) = open_regular(&resolved, path)?;
+    let want = length.min(READ_BYTES_CAP);
+    file.seek(SeekFrom::Start(offset)).map_err(|e| AgentError::io(format!("reading {path:?}"), e))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(want.min(meta.len().saturating_sub(offset))).unwrap_or(0));
+    file.take(want).read_to_end(&mut bytes).map_err(|e| AgentError::io(format!("reading {path:?}"), e))?;
+    let eof = offset + bytes.len() as u64 >= meta.len();
+    Ok((bytes, meta.len(), eof))
+}
+
+/// Opens an existing regular file without blocking and without following a final link.
+fn open_regular(resolved: &Path, path: &str) -> Result<(fs::File, fs::Metadata), AgentError> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = fs::OpenOptions::new()
         .read(true)
@@ -189,11 +217,7 @@ pub(crate) fn read_existing_file(
             path: path.to_string(),
         });
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len().min(cap)).unwrap_or(0));
-    file.take(cap)
-        .read_to_end(&mut bytes)
-        .map_err(|e| AgentError::io(format!("reading {path:?}"), e))?;
-    Ok((bytes, meta.len()))
+    Ok((file, meta))
 }
 
 fn is_not_found(e: &io::Error) -> bool {
@@ -249,6 +273,44 @@ impl Drop for Staged {
             let _ = fs::remove_file(&self.temp);
         }
     }
+}
+
+
+/// Most entries `list_dir` returns; a directory with more says so in its last entry's place.
+pub(crate) const LIST_DIR_CAP: usize = 5000;
+
+/// The entries of a directory inside the workspace, sorted by name (links are not followed).
+pub(crate) fn list_dir(c: &Confinement, path: &str) -> Result<Vec<crate::protocol::DirEntry>, AgentError> {
+    let path = if path.is_empty() { "." } else { path };
+    let resolved = c.resolve(path)?;
+    let meta = fs::metadata(&resolved).map_err(|_| AgentError::NotFound { path: path.to_string() })?;
+    if !meta.is_dir() {
+        return Err(AgentError::NotADirectory { path: path.to_string() });
+    }
+    let mut out = Vec::new();
+    for entry in fs::read_dir(&resolved).map_err(|e| AgentError::io(format!("listing {path:?}"), e))? {
+        let entry = entry.map_err(|e| AgentError::io(format!("listing {path:?}"), e))?;
+        let Ok(meta) = entry.path().symlink_metadata() else { continue };
+        let kind = if meta.file_type().is_symlink() {
+            "symlink"
+        } else if meta.is_dir() {
+            "dir"
+        } else if meta.is_file() {
+            "file"
+        } else {
+            "other"
+        };
+        out.push(crate::protocol::DirEntry {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            kind: kind.to_string(),
+            size: if meta.is_file() { meta.len() } else { 0 },
+        });
+        if out.len() >= LIST_DIR_CAP {
+            break;
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
 }
 
 #[cfg(test)]

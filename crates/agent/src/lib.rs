@@ -1,12 +1,12 @@
 //! agentry's workspace agent: the file and process operations the chat tools perform inside one
 //! workspace directory.
 //!
-//! [`WorkspaceAgent`] is the interface the chat daemon calls (`read_file`, `write_file`,
-//! `edit_files`, `execute`, `process_output`, `process_list`, `process_signal`). It says nothing
-//! about where the workspace is, so a remote agent speaking to a machine elsewhere can implement
-//! it later; its requests and responses are serde types for that reason. [`LocalAgent`] is the
-//! implementation for a directory on this host, used by the local provisioner, which also calls
-//! its [`LocalAgent::run_script`] (the startup script) and [`LocalAgent::shutdown`] (stop).
+//! [`WorkspaceAgent`] is the interface the chat daemon and the API call (`read_file`,
+//! `write_file`, `edit_files`, `execute`, `process_output`, `process_list`, `process_signal`,
+//! `list_dir`, `read_bytes`). It says nothing about where the workspace is. [`LocalAgent`] is the
+//! implementation for a directory on the agent's own host; the agent process ([`remote`],
+//! `agentry agent`) serves one over the wire [`protocol`], and the server reaches it through
+//! [`protocol::OpClient`], directly or relayed through another replica.
 //!
 //! **Invariant:** every path an operation touches — file paths and a command's `workdir` — is
 //! resolved by `paths::Confinement`, which refuses anything that resolves outside the workspace
@@ -31,6 +31,8 @@ mod files;
 mod local;
 mod paths;
 mod process;
+pub mod protocol;
+pub mod remote;
 mod sandbox;
 mod types;
 
@@ -40,12 +42,12 @@ use std::time::Duration;
 pub use error::AgentError;
 pub use local::{DEFAULT_SHUTDOWN_GRACE, LocalAgent};
 pub use sandbox::{
-    Identity, Network, SandboxSpec, WORKSPACE_MOUNT, WORKSPACE_PATH, WORKSPACE_USER, find_bwrap,
+    AGENT_BINARY, AGENT_SOCKET, Identity, Network, SandboxSpec, WORKSPACE_MOUNT, WORKSPACE_PATH, WORKSPACE_USER, find_bwrap,
     is_root,
 };
 pub use types::{
     DEFAULT_READ_LIMIT, EditFilesResponse, FILE_READ_CAP, ExecuteRequest, ExecuteResponse, FileDiff, FileEdit,
-    OUTPUT_CAP, ProcessInfo, ProcessOutput, ReadFileRequest, ReadFileResponse, Signal,
+    OUTPUT_CAP, ProcessInfo, ProcessOutput, ReadBytesResponse, ReadFileRequest, ReadFileResponse, Signal,
     WriteFileResponse,
 };
 
@@ -76,4 +78,10 @@ pub trait WorkspaceAgent: Send + Sync {
 
     /// Sends a signal to a tracked process's whole process group.
     async fn process_signal(&self, id: &str, signal: Signal) -> Result<(), AgentError>;
+
+    /// The entries of a directory (relative to the workspace root; `""` is the root).
+    async fn list_dir(&self, path: &str) -> Result<Vec<protocol::DirEntry>, AgentError>;
+
+    /// Up to `length` bytes (at most 4 MiB) of any regular file from byte `offset`.
+    async fn read_bytes(&self, path: &str, offset: u64, length: u64) -> Result<ReadBytesResponse, AgentError>;
 }

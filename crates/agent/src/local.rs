@@ -320,4 +320,16 @@ impl WorkspaceAgent for LocalAgent {
     async fn process_signal(&self, id: &str, signal: Signal) -> Result<(), AgentError> {
         self.processes.signal(id, signal)
     }
+
+    async fn read_bytes(&self, path: &str, offset: u64, length: u64) -> Result<crate::ReadBytesResponse, AgentError> {
+        use base64::Engine;
+        let path = path.to_string();
+        let (bytes, size, eof) = self.file_op(move |c| files::read_bytes(c, &path, offset, length)).await?;
+        Ok(crate::ReadBytesResponse { data: base64::engine::general_purpose::STANDARD.encode(bytes), size, eof })
+    }
+
+    async fn list_dir(&self, path: &str) -> Result<Vec<crate::protocol::DirEntry>, AgentError> {
+        let path = path.to_string();
+        self.file_op(move |c| files::list_dir(c, &path)).await
+    }
 }

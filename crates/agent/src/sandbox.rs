@@ -39,6 +39,12 @@ pub const WORKSPACE_MOUNT: &str = "/workspace";
 /// `PATH` inside a workspace.
 pub const WORKSPACE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// Where the agent binary appears inside a sandbox that runs the workspace agent.
+pub const AGENT_BINARY: &str = "/.agentry/agentry";
+
+/// Where the server's agent socket appears inside such a sandbox.
+pub const AGENT_SOCKET: &str = "/run/agentry/agent.sock";
+
 /// The user name a sandboxed workspace process has (in `USER` and the sandbox's `/etc/passwd`).
 pub const WORKSPACE_USER: &str = "workspace";
 
@@ -134,14 +140,8 @@ impl SandboxSpec {
     ) -> Command {
         let mut c = Command::new(&self.bwrap);
         c.env_clear();
-        c.args(self.bwrap_args(root, cwd_inside));
-        if let Identity::Uid { uid, gid } = self.identity {
-            c.arg("setpriv")
-                .arg(format!("--reuid={uid}"))
-                .arg(format!("--regid={gid}"))
-                .args(["--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
-                .args(["--no-new-privs", "--"]);
-        }
+        c.args(self.bwrap_args(root, cwd_inside, &[]));
+        self.drop_to_user(&mut c);
         c.args(["env", "-i", "--"]);
         c.args(env.iter().filter(|(k, _)| is_env_name(k)).map(|(k, v)| format!("{k}={v}")));
         c.args(["sh", "-c", WAITER, "agentry-sandbox", script]);
@@ -149,8 +149,57 @@ impl SandboxSpec {
         c
     }
 
+    /// The command that runs the workspace agent (`agentry agent`) as the sandbox's only
+    /// process: `binary` is bound read-only at [`AGENT_BINARY`], the server's agent socket at
+    /// [`AGENT_SOCKET`], and the agent starts in [`WORKSPACE_MOUNT`] as the workspace user with
+    /// exactly `env`. Everything the workspace runs is the agent's child, so it is inside the
+    /// sandbox by construction; when the agent exits, the PID namespace and all of it end.
+    pub fn agent_command(&self, root: &Path, binary: &Path, socket: &Path, env: &[(String, String)]) -> Command {
+        // bwrap would create the mount points' parents readable by root only.
+        let dir = |path: &str| ["--perms", "0755", "--dir", path].map(str::to_string);
+        let binds = [
+            dir("/.agentry").as_slice(),
+            dir("/run").as_slice(),
+            dir("/run/agentry").as_slice(),
+        ]
+        .concat();
+        let binds = [
+            binds,
+            vec![
+            "--ro-bind".to_string(),
+            binary.to_string_lossy().into_owned(),
+            AGENT_BINARY.to_string(),
+            "--bind".to_string(),
+            socket.to_string_lossy().into_owned(),
+            AGENT_SOCKET.to_string(),
+            ],
+        ]
+        .concat();
+        let mut c = Command::new(&self.bwrap);
+        c.env_clear();
+        c.args(self.bwrap_args(root, Path::new(WORKSPACE_MOUNT), &binds));
+        self.drop_to_user(&mut c);
+        c.args(["env", "-i", "--"]);
+        c.args(env.iter().filter(|(k, _)| is_env_name(k)).map(|(k, v)| format!("{k}={v}")));
+        c.args([AGENT_BINARY, "agent"]);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// With a uid of its own, setpriv drops to it (no capabilities, no new privileges) before
+    /// anything of the workspace runs.
+    fn drop_to_user(&self, c: &mut Command) {
+        if let Identity::Uid { uid, gid } = self.identity {
+            c.arg("setpriv")
+                .arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={gid}"))
+                .args(["--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+                .args(["--no-new-privs", "--"]);
+        }
+    }
+
     /// bwrap's options, up to and including the `--` before the command.
-    fn bwrap_args(&self, root: &Path, cwd_inside: &Path) -> Vec<String> {
+    fn bwrap_args(&self, root: &Path, cwd_inside: &Path, extra: &[String]) -> Vec<String> {
         let mut a: Vec<String> = Vec::new();
         let mut push = |parts: &[&str]| a.extend(parts.iter().map(|s| s.to_string()));
         push(&["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]);
@@ -187,6 +236,8 @@ impl SandboxSpec {
         push(&["--bind", &self.state_dir.join("tmp").to_string_lossy(), "/tmp"]);
         push(&["--dir", "/var", "--symlink", "/tmp", "/var/tmp"]);
         push(&["--bind", &root.to_string_lossy(), WORKSPACE_MOUNT]);
+        a.extend(extra.iter().cloned());
+        let mut push = |parts: &[&str]| a.extend(parts.iter().map(|s| s.to_string()));
         push(&["--chdir", &cwd_inside.to_string_lossy()]);
         push(&["--"]);
         a

@@ -191,3 +191,14 @@ mod duration_ms {
         u64::deserialize(d).map(Duration::from_millis)
     }
 }
+
+/// A slice of a file's bytes (`read_bytes`), base64 in `data` so it travels as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadBytesResponse {
+    /// Standard base64 of the bytes read.
+    pub data: String,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// The bytes reach the end of the file.
+    pub eof: bool,
+}

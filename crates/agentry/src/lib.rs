@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use agentry_api::{AppState, Config};
 use agentry_pgembed::{EmbeddedPostgres, Options};
-use agentry_provisioner::{BuildRunner, Isolation, LocalProvisioner, Provisioning};
+use agentry_provisioner::{Agents, BuildRunner, Isolation, LocalProvisioner, Provisioning};
 use agentry_chatd::{Daemon, DaemonConfig};
 use agentry_store::Store;
 use agentry_store::parts::Parts;
@@ -33,6 +33,19 @@ pub struct ServerConfig {
     /// Run workspace processes on the host as the server's own user instead of in the
     /// bubblewrap sandbox (`--unsafe-unsandboxed-workspaces`).
     pub unsafe_unsandboxed_workspaces: bool,
+    /// The base URL other replicas reach this one at to relay workspace operations;
+    /// `http://<bound address>` when `None`.
+    pub relay_address: Option<String>,
+}
+
+/// What [`serve_opts`] needs beyond the basics.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// The `agentry` executable that local workspaces run as their agent; this process's own
+    /// executable when `None`.
+    pub agent_binary: Option<PathBuf>,
+    /// See [`ServerConfig::relay_address`].
+    pub relay_address: Option<String>,
 }
 
 /// Connections per server process. Each request holds one only for its queries.
@@ -68,7 +81,9 @@ pub async fn run(
             tracing::warn!(error = %e, "applying provider keys from the environment failed");
         }
         let isolation = workspace_isolation(cfg.unsafe_unsandboxed_workspaces).await;
-        serve_with(store.clone(), listener, Config::new(access_url), cfg.data_dir.clone(), isolation, cfg.chatd.clone(), shutdown).await?;
+        let opts = ServeOptions { agent_binary: None, relay_address: cfg.relay_address.clone() };
+        serve_opts(store.clone(), listener, Config::new(access_url), cfg.data_dir.clone(), isolation, cfg.chatd.clone(), opts, shutdown)
+            .await?;
         store.close().await;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
     }
@@ -118,9 +133,7 @@ pub async fn workspace_isolation(unsafe_unsandboxed: bool) -> Isolation {
     isolation
 }
 
-/// [`serve`] with the chat daemon configured by `chatd` (none when `None`). The daemon shares the process's change
-/// hub and live-parts hub with the API; on `shutdown` it stops claiming and hands its running
-/// chats back (`pending`) before the provisioner shuts down.
+/// [`serve`] with the chat daemon configured by `chatd` (none when `None`). See [`serve_opts`].
 pub async fn serve_with(
     store: Store,
     listener: TcpListener,
@@ -130,14 +143,77 @@ pub async fn serve_with(
     chatd: Option<DaemonConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let provisioner = LocalProvisioner::new(data_dir.join("workspaces"), isolation);
-    let provisioning = Provisioning::new(std::sync::Arc::new(provisioner));
-    let runner = BuildRunner::new(store.clone(), provisioning.clone());
-    runner.recover().await.map_err(std::io::Error::other)?;
-    let runner = tokio::spawn(runner.run());
+    serve_opts(store, listener, config, data_dir, isolation, chatd, ServeOptions::default(), shutdown).await
+}
+
+/// Binds the unix socket local sandboxes reach their server through: in a directory only the
+/// server's account can list, the socket itself open to every uid (the workspaces' uids reach
+/// it through the bind mount; the token is what counts).
+fn bind_agent_socket(path: &std::path::Path) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let listener = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+    Ok(listener)
+}
+
+/// The server: the API on `listener`, the agent socket for local workspaces, this replica's
+/// heartbeat, the build runner and (with `chatd`) the chat daemon. The daemon shares the
+/// process's change hub and live-parts hub with the API; on `shutdown` it stops claiming and
+/// hands its running chats back (`pending`) before the provisioner shuts down.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve_opts(
+    store: Store,
+    listener: TcpListener,
+    config: Config,
+    data_dir: PathBuf,
+    isolation: Isolation,
+    chatd: Option<DaemonConfig>,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let agent_binary = match opts.agent_binary {
+        Some(b) => b,
+        None => std::env::current_exe()?,
+    };
+    let relay_address = match opts.relay_address {
+        Some(a) => a,
+        None => {
+            let addr = listener.local_addr()?;
+            if addr.ip().is_unspecified() {
+                format!("http://127.0.0.1:{}", addr.port())
+            } else {
+                format!("http://{addr}")
+            }
+        }
+    };
+    let agents = Agents::new(store.clone());
+    let workspaces = data_dir.join("workspaces");
+    let socket_path = LocalProvisioner::socket_path(&data_dir);
+    let agent_socket = bind_agent_socket(&socket_path)?;
+    let provisioner = LocalProvisioner::new(workspaces, isolation, agents.clone(), agent_binary, socket_path);
+    let provisioning = Provisioning::new(std::sync::Arc::new(provisioner), agents.clone());
+    agents.register().await.map_err(std::io::Error::other)?;
+    let heartbeat = tokio::spawn(agents.clone().run_heartbeat(relay_address));
     let hub = Hub::start(&store).await.map_err(std::io::Error::other)?;
     let parts = Parts::start(&store).await.map_err(std::io::Error::other)?;
     store.start_session_cache();
+    let state = AppState::new(store.clone(), config, provisioning.clone()).with_hub(hub.clone()).with_parts(parts.clone());
+    let mut socket_closing = provisioning.closing();
+    let socket_server = tokio::spawn(agentry_api::serve_agent_socket(agent_socket, state.clone(), async move {
+        let _ = socket_closing.wait_for(|c| *c).await;
+    }));
+    // Resuming local workspaces starts their agents, which dial in through the socket above.
+    let runner = BuildRunner::new(store.clone(), provisioning.clone());
+    runner.recover().await.map_err(std::io::Error::other)?;
+    let runner = tokio::spawn(runner.run());
     let daemon = match chatd {
         Some(cfg) => Some(std::sync::Arc::new(
             Daemon::start(store.clone(), hub.clone(), parts.clone(), provisioning.clone(), cfg).map_err(std::io::Error::other)?,
@@ -153,7 +229,6 @@ pub async fn serve_with(
         }
         closer.close();
     };
-    let state = AppState::new(store, config, provisioning.clone()).with_hub(hub).with_parts(parts);
     let result = agentry_api::serve(listener, state, shutdown).await;
     if let Some(d) = daemon {
         d.shutdown().await;
@@ -161,5 +236,9 @@ pub async fn serve_with(
     // Also when the API failed without a shutdown signal.
     provisioning.close();
     runner.await.map_err(std::io::Error::other)?;
+    heartbeat.abort();
+    agents.deregister().await;
+    let _ = socket_server.await;
+    let _ = std::fs::remove_file(LocalProvisioner::socket_path(&data_dir));
     result
 }

@@ -18,6 +18,8 @@ struct Args {
 enum Command {
     /// Run the server (with an embedded PostgreSQL unless --postgres-url is given).
     Server(ServerArgs),
+    /// Run a workspace agent: serve this directory's workspace to the server at --url.
+    Agent(AgentArgs),
     #[command(flatten)]
     Client(cli::ClientCommand),
 }
@@ -64,6 +66,23 @@ struct ServerArgs {
     /// only for a single trusted team on a host without bubblewrap.
     #[arg(long, env = "AGENTRY_UNSAFE_UNSANDBOXED_WORKSPACES", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     unsafe_unsandboxed_workspaces: bool,
+    /// The base URL other replicas reach this one at to relay workspace operations to the
+    /// agents connected here (default: http://<http address>).
+    #[arg(long, env = "AGENTRY_RELAY_ADDRESS")]
+    relay_address: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct AgentArgs {
+    /// The server's URL (http://host:port), or unix:/path for a local sandbox's socket.
+    #[arg(long, env = "AGENTRY_AGENT_URL")]
+    url: String,
+    /// The workspace's agent token, shown with the workspace's build.
+    #[arg(long, env = "AGENTRY_AGENT_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The workspace directory; the current directory when not given.
+    #[arg(long, env = "AGENTRY_AGENT_DIR")]
+    dir: Option<PathBuf>,
 }
 
 /// `500ms`, `2s`, `5m`, `1h`, or plain seconds.
@@ -139,6 +158,7 @@ async fn main() -> std::process::ExitCode {
                 postgres_bin_dir: a.postgres_bin_dir,
                 access_url: a.access_url,
                 unsafe_unsandboxed_workspaces: a.unsafe_unsandboxed_workspaces,
+                relay_address: a.relay_address,
                 chatd: a.chat_daemon.then(|| agentry_chatd::DaemonConfig {
                     acquire_interval: a.chat_acquire_interval,
                     heartbeat_interval: a.chat_heartbeat_interval,
@@ -155,6 +175,23 @@ async fn main() -> std::process::ExitCode {
             .await;
             match result {
                 Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Agent(a) => {
+            let dir = match a.dir.map(Ok).unwrap_or_else(std::env::current_dir) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("error: the current directory is not accessible: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            let opts = agentry_agent::remote::AgentOptions { url: a.url, token: a.token, dir };
+            match agentry_agent::remote::run(opts).await {
+                Ok(_) => std::process::ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
                     std::process::ExitCode::FAILURE

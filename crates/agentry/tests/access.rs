@@ -494,6 +494,7 @@ async fn a_followed_build_log_ends_when_the_follower_is_removed() {
             startup_script: Some("echo starting; sleep 30; echo done".into()),
             parameters: None,
             network: None,
+            kind: None,
         })
         .await
         .unwrap();

@@ -40,6 +40,7 @@ async fn template(owner: &Client, org: &sdk::Organization, name: &str) -> sdk::T
             startup_script: None,
             parameters: None,
             network: None,
+            kind: None,
         })
         .await
         .unwrap()

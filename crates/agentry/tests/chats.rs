@@ -64,6 +64,7 @@ impl World {
                     startup_script: None,
                     parameters: None,
                     network: None,
+                    kind: None,
                 })
                 .await
                 .unwrap(),

@@ -132,6 +132,7 @@ async fn template(c: &Client, org: &str, name: &str) -> sdk::Template {
             startup_script: None,
             parameters: None,
             network: None,
+            kind: None,
         },
     )
     .await

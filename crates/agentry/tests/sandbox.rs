@@ -67,6 +67,7 @@ async fn workspace_with(
             startup_script: Some("echo started".into()),
             parameters: None,
             network: Some(network),
+            kind: None,
         })
         .await
         .unwrap();
@@ -187,6 +188,7 @@ async fn without_bwrap_nothing_runs_unless_the_operator_says_so() {
             startup_script: Some("touch ran.txt".into()),
             parameters: None,
             network: None,
+            kind: None,
         })
         .await
         .unwrap();

@@ -60,6 +60,7 @@ async fn template(c: &Client, org: &str, name: &str, script: &str, params: Vec<s
             startup_script: Some(script.into()),
             parameters: Some(params),
             network: None,
+            kind: None,
         },
     )
     .await
@@ -352,6 +353,7 @@ async fn bad_input_and_nonsensical_transitions() {
         startup_script: None,
         parameters: Some(vec![param("n", sdk::TemplateParameterType::Number, Some("ten"), false)]),
         network: None,
+        kind: None,
     };
     let e = expect_status(owner.create_template("default", &bad).await, 400);
     assert_eq!(e.body().unwrap().validations[0].field, "parameters[0].default");
@@ -480,7 +482,9 @@ async fn the_cli_manages_templates_and_workspaces() {
     cli(&s, &token, &["templates", "edit", "base", "--startup-script", "echo cli-v2-$AGENTRY_PARAM_WHO"]).await;
     let (out, _) = cli(&s, &token, &["workspaces", "list"]).await;
     let (header, line) = (out.lines().next().unwrap(), out.lines().nth(1).unwrap());
-    assert!(header.ends_with("OUTDATED") && line.trim_end().ends_with("true"), "{out}");
+    assert!(header.ends_with("OUTDATED  AGENT") && line.contains("  true  "), "{out}");
+    // The agent's column: connected, with its version and replica.
+    assert!(line.trim_end().contains(&format!("connected ({}, replica ", env!("CARGO_PKG_VERSION"))), "{out}");
     let (out, err) = cli(&s, &token, &["workspaces", "update", "ws", "-o", "json"]).await;
     let updated: sdk::Workspace = serde_json::from_str(&out).unwrap();
     assert_eq!((updated.status, updated.outdated), (sdk::WorkspaceStatus::Running, false));
@@ -652,6 +656,7 @@ async fn only_content_edits_make_template_versions() {
         startup_script: Some("echo one".into()),
         parameters: None,
         network: Some(sdk::NetworkMode::None),
+        kind: None,
     };
     let t = owner.create_template("org-a", &req).await.unwrap();
     assert_eq!(t.network, sdk::NetworkMode::None);
@@ -713,5 +718,28 @@ async fn only_content_edits_make_template_versions() {
     let b = s.org(&owner, "org-b").await;
     let (bob, _) = s.user(&owner, "bob", &[b.id]).await;
     expect_status(bob.template_versions(t.id).await, 404);
+    s.stop().await;
+}
+
+/// The startup script runs through the workspace's agent process inside the sandbox: a failing
+/// script fails the build with its exit code and output, and leaves nothing running; the
+/// parameters never replace the shell's own variables.
+#[tokio::test]
+async fn a_failing_startup_script_fails_the_build_and_leaves_no_agent() {
+    let s = TestServer::start().await;
+    let (owner, _) = s.owner().await;
+    let script = "test \"$PATH\" != not-the-PATH && echo path-intact\nsleep 300 &\necho about to fail; exit 3";
+    let t = template(&owner, "default", "failing", script, vec![param("path", sdk::TemplateParameterType::String, Some("not-the-PATH"), false)]).await;
+    let w = owner.create_workspace("default", "me", &new_workspace(t.id, "ws", &[])).await.unwrap();
+    let b = finished(&owner, w.latest_build.id).await;
+    assert_eq!(b.job.status, sdk::ProvisionerJobStatus::Failed);
+    assert_eq!(b.job.error.as_deref(), Some("the startup script exited with code 3"));
+    let logs: Vec<String> = owner.build_logs(b.id, 0).await.unwrap().into_iter().map(|l| l.output).collect();
+    assert!(logs.iter().any(|l| l == "path-intact") && logs.iter().any(|l| l == "about to fail"), "{logs:?}");
+    let uid = dir_owner(&s.data_dir.path().join("workspaces").join(w.id.to_string()));
+    eventually("the script's background process to be gone", || async { (sleepers(uid) == 0).then_some(()) }).await;
+    let agent = owner.workspace(w.id).await.unwrap().agent.unwrap();
+    assert_eq!(agent.status, "disconnected", "{agent:?}");
+    expect_status(owner.execute(w.id, &exec("true")).await, 409);
     s.stop().await;
 }

@@ -202,6 +202,7 @@ pub fn template(t: Template) -> sdk::Template {
         startup_script: t.startup_script,
         parameters: t.parameters.0.into_iter().map(template_parameter).collect(),
         network: network(t.network),
+        kind: template_kind(t.kind),
         deprecated: t.deprecated,
         deprecation_message: String::new(),
         created_by_id: t.created_by,
@@ -301,7 +302,45 @@ pub fn workspace(w: Workspace) -> sdk::Workspace {
         latest_build: build(w.latest_build.0),
         created_at: w.created_at,
         updated_at: w.updated_at,
+        kind: template_kind(w.template_kind),
+        agent: None,
     }
+}
+
+pub fn template_kind(k: agentry_store::templates::TemplateKind) -> sdk::TemplateKind {
+    match k {
+        agentry_store::templates::TemplateKind::Local => sdk::TemplateKind::Local,
+        agentry_store::templates::TemplateKind::External => sdk::TemplateKind::External,
+    }
+}
+
+pub fn template_kind_in(k: sdk::TemplateKind) -> agentry_store::templates::TemplateKind {
+    match k {
+        sdk::TemplateKind::Local => agentry_store::templates::TemplateKind::Local,
+        sdk::TemplateKind::External => agentry_store::templates::TemplateKind::External,
+    }
+}
+
+/// A workspace with its agent's connection state (`state` from `Actor::agent_states`; none
+/// when its agent never connected).
+pub fn workspace_with_agent(w: Workspace, state: Option<&agentry_store::agents::AgentState>) -> sdk::Workspace {
+    let agent = Some(match state {
+        None => sdk::WorkspaceAgentStatus {
+            status: "never_connected".into(),
+            version: String::new(),
+            replica_id: None,
+            connected_at: None,
+            last_seen_at: None,
+        },
+        Some(a) => sdk::WorkspaceAgentStatus {
+            status: if a.connected { "connected" } else { "disconnected" }.into(),
+            version: a.version.clone(),
+            replica_id: a.replica_id,
+            connected_at: a.connected_at,
+            last_seen_at: a.last_seen_at,
+        },
+    });
+    sdk::Workspace { agent, ..workspace(w) }
 }
 
 pub fn build_log(l: BuildLog) -> sdk::WorkspaceBuildLog {

@@ -31,7 +31,7 @@ use utoipa::OpenApi;
 use openapi::Complete as CompleteDoc;
 
 use routes::chats::{self, admin as chat_admin, files as chat_files, messages as chat_messages, stream as chat_stream};
-use routes::{authcheck, meta, orgs, templates, users, workspaces};
+use routes::{authcheck, meta, orgs, templates, users, workspaceagents, workspaces};
 
 /// Largest JSON body accepted; larger bodies get 413.
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -126,7 +126,8 @@ impl AppState {
         chat_admin::set_usage_limits, chat_admin::usage_status,
         templates::list, templates::list_all, templates::create, templates::get, templates::update, templates::delete, templates::versions,
         workspaces::create, workspaces::list, workspaces::get, workspaces::create_build, workspaces::get_build,
-        workspaces::logs, workspaces::execute,
+        workspaces::logs, workspaces::execute, workspaces::external_agent,
+        workspaces::file_content,
     ),
     modifiers(&CompleteDoc),
 )]
@@ -169,8 +170,12 @@ pub fn router(state: AppState) -> Router {
         .route("/workspaces/{id}", get(workspaces::get))
         .route("/workspaces/{id}/builds", post(workspaces::create_build))
         .route("/workspaces/{id}/execute", post(workspaces::execute))
+        .route("/workspaces/{id}/external-agent", get(workspaces::external_agent))
+        .route("/workspaces/{id}/files/content", get(workspaces::file_content))
         .route("/workspacebuilds/{id}", get(workspaces::get_build))
-        .route("/workspacebuilds/{id}/logs", get(workspaces::logs));
+        .route("/workspacebuilds/{id}/logs", get(workspaces::logs))
+        .route("/workspaceagents/me/rpc", get(workspaceagents::connect))
+        .route("/internal/relay/workspaces/{id}", post(workspaceagents::relay));
 
     let chats = Router::new()
         .route("/", get(chats::list).post(chats::create))
@@ -229,6 +234,21 @@ fn json_compression() -> tower_http::compression::CompressionLayer<impl tower_ht
             .is_some_and(|v| v.starts_with("application/json"))
     };
     tower_http::compression::CompressionLayer::new().compress_when(SizeAbove::new(1024).and(json))
+}
+
+/// The routes served on the local agent socket: only the agent's own WebSocket.
+pub fn agent_router(state: AppState) -> Router {
+    Router::new().route(agentry_agent::protocol::CONNECT_PATH, get(workspaceagents::connect)).with_state(state)
+}
+
+/// Serves [`agent_router`] on the unix socket that local sandboxes reach their server through,
+/// until `shutdown` resolves.
+pub async fn serve_agent_socket(
+    listener: tokio::net::UnixListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, agent_router(state)).with_graceful_shutdown(shutdown).await
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then drains open requests.

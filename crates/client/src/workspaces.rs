@@ -104,6 +104,26 @@ impl Client {
     }
 
     /// Runs a command in a running workspace (needs `ssh` on it: the owner or the site owner).
+    /// A file's bytes, read from the workspace through its agent (`path` relative to the
+    /// workspace's root).
+    pub async fn workspace_file(&self, workspace: Uuid, path: &str) -> Result<Vec<u8>> {
+        let resp = self
+            .request(Method::GET, &format!("/api/v2/workspaces/{workspace}/files/content"))
+            .query(&[("path", path)])
+            .send()
+            .await?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(error_from(status, resp).await);
+        }
+        Ok(resp.bytes().await?.to_vec())
+    }
+
+    /// The command that runs an external workspace's agent, with a freshly minted token.
+    pub async fn external_agent(&self, workspace: Uuid) -> Result<sdk::ExternalAgentCredentials> {
+        self.get(&format!("/api/v2/workspaces/{workspace}/external-agent")).await
+    }
+
     pub async fn execute(&self, workspace: Uuid, req: &sdk::WorkspaceExecuteRequest) -> Result<sdk::WorkspaceExecuteResponse> {
         self.json(Method::POST, &format!("/api/v2/workspaces/{workspace}/execute"), req).await
     }

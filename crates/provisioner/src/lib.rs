@@ -1,12 +1,11 @@
 //! Provisioners bring workspaces up and down; the [`BuildRunner`] executes workspace builds
 //! with one.
 //!
-//! [`Provisioner`] is the interface: `start`, `stop` and `delete` a workspace, and hand out its
-//! [`WorkspaceAgent`]. It knows nothing about the database, so a remote provisioner (one that
-//! starts a machine elsewhere and talks to an agent there) can implement it later.
-//! [`LocalProvisioner`] is the built-in one: a workspace is a directory under the server's data
-//! directory and its agent is an `agentry_agent::LocalAgent` whose processes run in a
-//! bubblewrap sandbox as the workspace's own uid ([`Isolation`]).
+//! [`Provisioner`] is the interface: `start`, `stop` and `delete` a workspace. It knows nothing
+//! about the database. [`LocalProvisioner`] is the built-in one: a workspace is a directory
+//! under the server's data directory, served by an `agentry agent` process that runs in a
+//! bubblewrap sandbox as the workspace's own uid ([`Isolation`]) and dials in to this server.
+//! Agents are found through [`Agents`] (the `agents` module), wherever they are connected.
 //!
 //! The runner is the only place builds change state: it claims pending builds from the store
 //! (`pending → running`), runs the provisioner, streams log lines into the build's logs and
@@ -21,19 +20,21 @@
 //! runs builds for a database, which the local provisioner needs anyway: a workspace directory
 //! lives on the host that built it.
 
+pub mod agents;
+mod external;
 mod isolation;
 mod local;
 mod runner;
 
-use std::sync::Arc;
-
-use agentry_agent::{AgentError, WorkspaceAgent};
+use agentry_agent::AgentError;
 use agentry_store::templates::NetworkMode;
 use agentry_store::workspaces::LogStream;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+pub use agents::Agents;
+pub use external::{EXTERNAL_CONNECT_TIMEOUT, ExternalProvisioner};
 pub use isolation::Isolation;
 pub use local::LocalProvisioner;
 pub use runner::{BuildRunner, Provisioning};
@@ -53,6 +54,8 @@ pub struct BuildSpec {
     pub network: NetworkMode,
     /// The host uid the workspace's processes run as.
     pub sandbox_uid: u32,
+    /// A fresh agent token for this build (only `start` has one).
+    pub agent_token: String,
 }
 
 /// What a provisioner needs to bring a running workspace's agent back after a restart.
@@ -61,6 +64,8 @@ pub struct ResumeSpec {
     pub workspace_id: Uuid,
     pub sandbox_uid: u32,
     pub network: NetworkMode,
+    /// A fresh agent token for the resumed agent.
+    pub agent_token: String,
 }
 
 /// One line for the build log.
@@ -130,9 +135,6 @@ pub trait Provisioner: Send + Sync {
     /// How this provisioner isolates workspaces. With [`Isolation::Unavailable`] every start
     /// fails, and the API refuses to create or start workspaces with its message.
     fn isolation(&self) -> &Isolation;
-
-    /// The running workspace's agent, if it has one here.
-    fn agent(&self, workspace_id: Uuid) -> Option<Arc<dyn WorkspaceAgent>>;
 
     /// Server shutdown: ends every workspace's processes.
     async fn shutdown(&self);

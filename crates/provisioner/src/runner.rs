@@ -4,14 +4,15 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agentry_agent::WorkspaceAgent;
+use agentry_agent::{AgentError, WorkspaceAgent};
+use agentry_store::templates::TemplateKind;
 use agentry_store::workspaces::{BuildJob, JobStatus, LogStream, Transition};
 use agentry_store::{Store, StoreError};
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::{BuildSpec, Isolation, LogLine, Logs, Provisioner, ResumeSpec};
+use crate::{Agents, ExternalProvisioner, BuildSpec, Isolation, LogLine, Logs, Provisioner, ResumeSpec};
 
 /// Longest log line kept, in bytes; longer lines are cut at a character boundary.
 const MAX_LOG_LINE: usize = 8 * 1024;
@@ -21,9 +22,15 @@ const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 const SHUTDOWN_REASON: &str = "The server shut down while this build was running.";
 const RESTART_REASON: &str = "The server restarted while this build was running.";
+const REPLICA_GONE_REASON: &str = "The server running this build went away.";
+/// How often the runner fails builds whose replica is gone.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
 
 struct Inner {
     provisioner: Arc<dyn Provisioner>,
+    /// Runs the builds of `external` templates' workspaces.
+    external: ExternalProvisioner,
+    agents: Arc<Agents>,
     wake: Notify,
     changed: broadcast::Sender<Uuid>,
     closing: watch::Sender<bool>,
@@ -36,10 +43,16 @@ pub struct Provisioning {
 }
 
 impl Provisioning {
-    pub fn new(provisioner: Arc<dyn Provisioner>) -> Provisioning {
+    pub fn new(provisioner: Arc<dyn Provisioner>, agents: Arc<Agents>) -> Provisioning {
         let (changed, _) = broadcast::channel(1024);
         let (closing, _) = watch::channel(false);
-        Provisioning { inner: Arc::new(Inner { provisioner, wake: Notify::new(), changed, closing }) }
+        let external = ExternalProvisioner::new(agents.clone());
+        Provisioning { inner: Arc::new(Inner { provisioner, external, agents, wake: Notify::new(), changed, closing }) }
+    }
+
+    /// This replica's agent registry.
+    pub fn agents(&self) -> &Arc<Agents> {
+        &self.inner.agents
     }
 
     /// How workspaces are isolated here (see [`Isolation`]).
@@ -47,9 +60,9 @@ impl Provisioning {
         self.inner.provisioner.isolation()
     }
 
-    /// The running workspace's agent, if this server has one for it.
-    pub fn agent(&self, workspace_id: Uuid) -> Option<Arc<dyn WorkspaceAgent>> {
-        self.inner.provisioner.agent(workspace_id)
+    /// The workspace's agent, wherever it is connected (see [`Agents::get`]).
+    pub async fn agent(&self, workspace_id: Uuid) -> Result<Arc<dyn WorkspaceAgent>, AgentError> {
+        self.inner.agents.get(workspace_id).await
     }
 
     /// Wakes the runner: a build was queued.
@@ -97,7 +110,13 @@ impl BuildRunner {
             tracing::warn!(count = failed.len(), "failed builds interrupted by a restart");
         }
         for ws in self.store.system().running_workspaces().await? {
-            let spec = ResumeSpec { workspace_id: ws.id, sandbox_uid: sandbox_uid(ws.sandbox_uid), network: ws.network };
+            // External agents reconnect by themselves; an agent connected to a live replica is
+            // that replica's to serve.
+            if ws.kind == TemplateKind::External || self.store.system().agent_is_connected(ws.id).await? {
+                continue;
+            }
+            let agent_token = self.store.system().mint_agent_token(ws.id, None).await?;
+            let spec = ResumeSpec { workspace_id: ws.id, sandbox_uid: sandbox_uid(ws.sandbox_uid), network: ws.network, agent_token };
             if let Err(e) = self.p.inner.provisioner.resume(&spec).await {
                 tracing::warn!(workspace = %ws.id, error = %e, "could not resume workspace");
             }
@@ -111,9 +130,17 @@ impl BuildRunner {
         let mut closing = self.p.closing();
         let in_flight: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
         let mut tasks = JoinSet::new();
+        let mut swept = tokio::time::Instant::now();
         while !*closing.borrow() {
+            if swept.elapsed() >= SWEEP_INTERVAL {
+                swept = tokio::time::Instant::now();
+                match self.store.system().fail_running_builds(REPLICA_GONE_REASON).await {
+                    Ok(ids) => ids.into_iter().for_each(|id| self.p.changed(id)),
+                    Err(e) => tracing::warn!(error = %e, "failing the builds of gone replicas failed"),
+                }
+            }
             loop {
-                match self.store.system().claim_build().await {
+                match self.store.system().claim_build(self.p.inner.agents.replica_id()).await {
                     Ok(Some(job)) => {
                         in_flight.lock().expect("in-flight lock").insert(job.build_id);
                         let (store, p, in_flight) = (self.store.clone(), self.p.clone(), in_flight.clone());
@@ -193,6 +220,7 @@ async fn run_build(store: &Store, p: &Provisioning, job: BuildJob) {
         parameters: job.parameters.0.iter().map(|v| (v.name.clone(), v.value.clone())).collect(),
         sandbox_uid: sandbox_uid(job.sandbox_uid),
         network: job.network,
+        agent_token: String::new(),
     };
     p.changed(job.build_id);
     let (tx, rx) = mpsc::unbounded_channel();
@@ -206,9 +234,19 @@ async fn run_build(store: &Store, p: &Provisioning, job: BuildJob) {
         job.workspace_name,
         job.template_version_number
     ));
-    let provisioner = &p.inner.provisioner;
+    let provisioner: &dyn Provisioner = match job.kind {
+        TemplateKind::Local => p.inner.provisioner.as_ref(),
+        TemplateKind::External => &p.inner.external,
+    };
     let result = match transition {
-        Transition::Start => provisioner.start(&spec, &logs).await,
+        Transition::Start if job.kind == TemplateKind::External => provisioner.start(&spec, &logs).await,
+        Transition::Start => match store.system().mint_agent_token(job.workspace_id, Some(job.build_id)).await {
+            Ok(token) => {
+                let spec = BuildSpec { agent_token: token, ..spec.clone() };
+                provisioner.start(&spec, &logs).await
+            }
+            Err(e) => Err(crate::ProvisionError::Io { context: "minting the agent token".into(), source: std::io::Error::other(e) }),
+        },
         Transition::Stop => provisioner.stop(&spec, &logs).await,
         Transition::Delete => provisioner.delete(&spec, &logs).await,
     };

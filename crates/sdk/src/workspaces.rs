@@ -66,6 +66,43 @@ pub enum NetworkMode {
     None,
 }
 
+/// Who runs a template's workspace agents: `local` (the server, in a sandbox on its host; the
+/// default) or `external` (the user runs `agentry agent` wherever the workspace should live).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateKind {
+    #[default]
+    Local,
+    External,
+}
+
+/// A workspace agent's connection, as the server last saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WorkspaceAgentStatus {
+    /// `connected`, `disconnected`, or `never_connected`.
+    pub status: String,
+    /// The agent's release version.
+    #[serde(default)]
+    pub version: String,
+    /// The server replica holding (or that last held) its connection.
+    #[serde(default)]
+    pub replica_id: Option<Uuid>,
+    #[serde(default)]
+    pub connected_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// How to run an external workspace's agent (`GET /workspaces/{id}/external-agent`). Each call
+/// mints a new agent token for the workspace's current build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ExternalAgentCredentials {
+    /// The exact shell command that runs the agent on any machine with the `agentry` binary.
+    pub command: String,
+    pub url: String,
+    pub token: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreateTemplateRequest {
     /// 1–32 letters, digits, `-` or `_`; not `me`.
@@ -82,6 +119,9 @@ pub struct CreateTemplateRequest {
     /// `full` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkMode>,
+    /// `local` when absent; fixed once the template exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<TemplateKind>,
 }
 
 /// Changes to a template; absent fields stay. A change to `startup_script`, `parameters` or
@@ -131,6 +171,8 @@ pub struct Template {
     pub startup_script: String,
     pub parameters: Vec<TemplateParameter>,
     pub network: NetworkMode,
+    #[serde(default)]
+    pub kind: TemplateKind,
     pub deprecated: bool,
     /// Always empty: agentry's deprecation is a flag without a message.
     #[serde(default)]
@@ -264,6 +306,12 @@ pub struct Workspace {
     pub latest_build: WorkspaceBuild,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The template's kind: who runs the workspace's agent.
+    #[serde(default)]
+    pub kind: TemplateKind,
+    /// The workspace agent's connection; `None` only in answers that do not look it up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<WorkspaceAgentStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

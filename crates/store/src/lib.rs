@@ -11,6 +11,7 @@
 //! **Invariant:** every multi-row change, and the audit entry describing it, is one transaction.
 
 pub mod activity;
+pub mod agents;
 mod args;
 pub mod audit;
 pub mod auth_cache;

@@ -97,6 +97,38 @@ impl TryFrom<String> for NetworkMode {
     }
 }
 
+/// Who runs the agents of a template's workspaces (migration 0030).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateKind {
+    /// This server starts each workspace's agent in a sandbox on its host.
+    #[default]
+    Local,
+    /// The user starts `agentry agent` wherever the workspace should live; the workspace is
+    /// running once that agent connects.
+    External,
+}
+
+impl TemplateKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TemplateKind::Local => "local",
+            TemplateKind::External => "external",
+        }
+    }
+}
+
+impl TryFrom<String> for TemplateKind {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "local" => Ok(TemplateKind::Local),
+            "external" => Ok(TemplateKind::External),
+            _ => Err(s),
+        }
+    }
+}
+
 /// A problem with one input field: `(field, the rule it broke)`.
 pub type FieldError = (String, Problem);
 
@@ -119,6 +151,9 @@ pub struct Template {
     /// The active version's network mode.
     #[sqlx(try_from = "String")]
     pub network: NetworkMode,
+    /// Fixed at creation.
+    #[sqlx(try_from = "String")]
+    pub kind: TemplateKind,
     pub deprecated: bool,
     pub created_by: Option<Uuid>,
     /// The creator's username; empty once the creator's account is gone.
@@ -146,7 +181,7 @@ pub struct TemplateVersion {
 /// Templates joined with their active version; `t` and `v` for further conditions.
 pub(crate) const TEMPLATE_SELECT: &str = "SELECT t.id, t.organization_id, o.name AS organization_name,
         o.display_name AS organization_display_name, t.name, t.display_name, t.description,
-        t.active_version_id, v.startup_script, v.parameters, v.network, t.deprecated, t.created_by,
+        t.active_version_id, v.startup_script, v.parameters, v.network, t.kind, t.deprecated, t.created_by,
         COALESCE(cu.username, '') AS created_by_name, t.created_at, t.updated_at
     FROM templates t JOIN template_versions v ON v.id = t.active_version_id
         JOIN organizations o ON o.id = t.organization_id
@@ -209,6 +244,7 @@ pub struct NewTemplate<'a> {
     pub startup_script: &'a str,
     pub parameters: Vec<TemplateParameter>,
     pub network: NetworkMode,
+    pub kind: TemplateKind,
 }
 
 /// Changes to a template; `None` leaves a field as it is. A change to the startup script, the
@@ -491,8 +527,8 @@ impl Actor<'_> {
         let id = Uuid::now_v7();
         let version = Uuid::now_v7();
         sqlx::query(
-            "INSERT INTO templates (id, organization_id, name, display_name, description, active_version_id, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO templates (id, organization_id, name, display_name, description, active_version_id, created_by, kind)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(id)
         .bind(org.id)
@@ -501,6 +537,7 @@ impl Actor<'_> {
         .bind(new.description)
         .bind(version)
         .bind(self.subject.user_id())
+        .bind(new.kind.as_str())
         .execute(&mut *tx)
         .await
         .map_err(map_conflict)?;
@@ -528,7 +565,7 @@ impl Actor<'_> {
                 resource_target: &t.name,
                 diff: serde_json::json!({
                     "name": t.name, "parameters": t.parameters.0, "network": t.network.as_str(),
-                    "active_version_id": t.active_version_id,
+                    "kind": t.kind.as_str(), "active_version_id": t.active_version_id,
                 }),
                 description: format!("created template {} in organization {}", t.name, org.name),
             },

@@ -193,6 +193,9 @@ pub struct Workspace {
     pub owner_name: String,
     pub template_id: Uuid,
     pub template_name: String,
+    /// Who runs the workspace's agent (the template's kind).
+    #[sqlx(try_from = "String")]
+    pub template_kind: crate::templates::TemplateKind,
     /// The version the workspace builds with until it is updated.
     pub template_version_id: Uuid,
     /// The template's active version, which an update moves to.
@@ -278,7 +281,7 @@ pub struct WorkspaceQuery {
 }
 
 const WORKSPACE_SELECT: &str = "SELECT w.id, w.organization_id, w.owner_id, u.username AS owner_name,
-        w.template_id, t.name AS template_name, w.template_version_id,
+        w.template_id, t.name AS template_name, t.kind AS template_kind, w.template_version_id,
         t.active_version_id AS template_active_version_id, w.name, w.deleted, w.created_at, w.updated_at,
         to_jsonb(lb) AS latest_build
     FROM workspaces w
@@ -576,6 +579,13 @@ impl Actor<'_> {
             .bind(version)
             .execute(&mut *tx)
             .await?;
+        if transition != Transition::Start {
+            // A stopped or deleted workspace's agent tokens are worth nothing from now on.
+            sqlx::query("UPDATE workspace_agent_tokens SET revoked_at = now() WHERE workspace_id = $1 AND revoked_at IS NULL")
+                .bind(workspace_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut diff = serde_json::json!({"workspace_id": workspace_id, "build_number": b.build_number});
         if version != pinned {
             diff["template_version_id"] = serde_json::json!({"old": pinned, "new": version});
@@ -659,6 +669,9 @@ pub struct BuildJob {
     pub parameters: Json<Vec<ParameterValue>>,
     /// The host uid the workspace's processes run as (migration 0008).
     pub sandbox_uid: i32,
+    /// The workspace's template's kind (migration 0030).
+    #[sqlx(try_from = "String")]
+    pub kind: crate::templates::TemplateKind,
 }
 
 /// A workspace that should have an agent running (its latest build is a successful start).
@@ -669,6 +682,8 @@ pub struct RunningWorkspace {
     /// The network mode of the version its latest start ran.
     #[sqlx(try_from = "String")]
     pub network: NetworkMode,
+    #[sqlx(try_from = "String")]
+    pub kind: crate::templates::TemplateKind,
 }
 
 /// A transition read from a text column.
@@ -701,7 +716,7 @@ impl LogStream {
 impl System<'_> {
     /// Claims the oldest pending build (`pending → running`). `SKIP LOCKED` lets several
     /// runners claim concurrently without taking the same build.
-    pub async fn claim_build(&self) -> Result<Option<BuildJob>> {
+    pub async fn claim_build(&self, replica_id: Uuid) -> Result<Option<BuildJob>> {
         let mut tx = self.pool.begin().await?;
         let id: Option<Uuid> = sqlx::query_scalar(
             "SELECT id FROM workspace_builds WHERE status = 'pending'
@@ -710,16 +725,19 @@ impl System<'_> {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(id) = id else { return Ok(None) };
-        sqlx::query("UPDATE workspace_builds SET status = 'running', started_at = now() WHERE id = $1")
+        sqlx::query("UPDATE workspace_builds SET status = 'running', started_at = now(), runner_replica_id = $2 WHERE id = $1")
             .bind(id)
+            .bind(replica_id)
             .execute(&mut *tx)
             .await?;
         let job: BuildJob = sqlx::query_as(
             "SELECT b.id AS build_id, b.build_number, w.id AS workspace_id, w.name AS workspace_name,
                     w.organization_id, w.owner_id, u.username AS owner_name, b.transition,
-                    b.template_version_id, v.number AS template_version_number, v.startup_script, v.network, b.parameters, w.sandbox_uid
+                    b.template_version_id, v.number AS template_version_number, v.startup_script, v.network, b.parameters, w.sandbox_uid,
+                    t.kind
              FROM workspace_builds b
              JOIN workspaces w ON w.id = b.workspace_id
+             JOIN templates t ON t.id = w.template_id
              JOIN users u ON u.id = w.owner_id
              JOIN template_versions v ON v.id = b.template_version_id
              WHERE b.id = $1",
@@ -775,15 +793,20 @@ impl System<'_> {
         Ok(true)
     }
 
-    /// Fails every build left `running` (by a server that stopped or died), with `reason` as
-    /// its error and last log line. Returns their ids. Pending builds are left for the runner.
+    /// Fails every build left `running` by a server that stopped or died (its replica has no
+    /// live heartbeat; builds of live replicas are theirs), with `reason` as its error and last
+    /// log line. Returns their ids. Pending builds are left for the runner.
     pub async fn fail_running_builds(&self, reason: &str) -> Result<Vec<Uuid>> {
         let mut tx = self.pool.begin().await?;
         let ids: Vec<Uuid> = sqlx::query_scalar(
-            "UPDATE workspace_builds SET status = 'failed', error = $1, completed_at = now()
-             WHERE status = 'running' RETURNING id",
+            "UPDATE workspace_builds b SET status = 'failed', error = $1, completed_at = now()
+             WHERE b.status = 'running'
+               AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = b.runner_replica_id
+                               AND r.last_heartbeat_at > now() - make_interval(secs => $2))
+             RETURNING id",
         )
         .bind(reason)
+        .bind(crate::agents::REPLICA_DEAD_AFTER.as_secs_f64())
         .fetch_all(&mut *tx)
         .await?;
         sqlx::query(
@@ -801,7 +824,8 @@ impl System<'_> {
     /// Workspaces whose latest build is a successful start: the ones that should have an agent.
     pub async fn running_workspaces(&self) -> Result<Vec<RunningWorkspace>> {
         Ok(sqlx::query_as(
-            "SELECT w.id, w.sandbox_uid, v.network FROM workspaces w
+            "SELECT w.id, w.sandbox_uid, v.network, t.kind FROM workspaces w
+             JOIN templates t ON t.id = w.template_id
              JOIN LATERAL (SELECT transition, status, template_version_id FROM workspace_builds b
                            WHERE b.workspace_id = w.id ORDER BY b.build_number DESC LIMIT 1) lb ON true
              JOIN template_versions v ON v.id = lb.template_version_id

@@ -183,8 +183,18 @@ catalogue! {
     WorkspaceAlreadyStopped => "workspace_already_stopped", 409, "The workspace is already stopped.";
     WorkspaceNotRunning { status: String } => "workspace_not_running", 409,
         "The workspace is not running (status: {status}); start it first.";
-    WorkspaceAgentNotConnected => "workspace_agent_not_connected", 409,
-        "The workspace agent is not connected to this server.";
+    /// The agent could not be reached (not connected anywhere, or its replica went away while
+    /// the operation ran); retrying later can succeed. `reason` is the agent layer's account.
+    WorkspaceAgentUnreachable { reason: String } => "workspace_agent_unreachable", 503, "{reason}";
+    /// The agent ran the operation and refused it (a path outside the workspace, …).
+    WorkspaceAgentRefused { reason: String } => "workspace_agent_refused", 400, "{reason}";
+    /// The agent speaks another protocol version; `reason` names both (the agent prints it).
+    AgentProtocolMismatch { reason: String } => "agent_protocol_mismatch", 400, "{reason}";
+    /// The agent route refused a token (unknown, revoked, or of a deleted workspace).
+    AgentTokenInvalid => "agent_token_invalid", 401, "The workspace agent token is invalid or has been revoked.";
+    /// `external-agent` on a workspace whose agent the server runs itself.
+    NotExternalWorkspace => "not_external_workspace", 409,
+        "This workspace's agent is run by the server (its template's kind is local); only external workspaces have an agent command.";
     /// Workspaces cannot be sandboxed on this host; `reason` says what is missing.
     WorkspaceIsolationUnavailable { reason: String } => "workspace_isolation_unavailable", 503, "{reason}";
     /// The workspace agent refused a command (bad working directory, …).

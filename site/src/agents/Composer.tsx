@@ -1,5 +1,6 @@
 import { type FormEvent, type KeyboardEvent, type ReactNode, useEffect, useRef, useState } from "react";
 import type { Workspace } from "../api/types";
+import { agentLabel } from "./workspaceAgent";
 import { menuKeyDown } from "../components/menuKeys";
 
 /** A file uploaded for the next message. */
@@ -246,7 +247,7 @@ function MoreOptions(props: {
                 aria-checked={props.selectedWorkspaceId === w.id}
                 onClick={() => choose(w.id)}
               >
-                {w.name}
+                <WorkspaceOption workspace={w} />
               </button>
             ))}
           </div>
@@ -254,5 +255,20 @@ function MoreOptions(props: {
         </div>
       ) : null}
     </div>
+  );
+}
+
+/** A workspace in the attach menu: its name and its agent's state. */
+export function WorkspaceOption({ workspace: w }: { workspace: Workspace }) {
+  return (
+    <>
+      {w.name}
+      {w.agent ? (
+        <span className={`muted workspace-agent${w.agent.status === "connected" ? " connected" : ""}`}>
+          {" · "}
+          {agentLabel(w.agent)}
+        </span>
+      ) : null}
+    </>
   );
 }

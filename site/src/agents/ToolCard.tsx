@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { Link } from "../router";
 import type { ToolCallView } from "./timeline";
+import { isAgentDisconnected } from "./workspaceAgent";
 
 type Obj = Record<string, unknown>;
 
@@ -57,9 +58,26 @@ export function ToolCard({ call }: { call: ToolCallView }) {
         <span className="tool-label">{label}</span>
         <span className="muted tool-name">{call.toolName}</span>
       </summary>
-      <div className="tool-body">{call.done && call.isError ? <pre className="tool-error">{errorText(call)}</pre> : <ToolBody call={call} args={args} />}</div>
+      <div className="tool-body">
+        {call.done && call.isError ? <ToolError text={errorText(call)} /> : <ToolBody call={call} args={args} />}
+      </div>
     </details>
   );
+}
+
+/** A failed tool call. An unreachable workspace agent gets its own banner: it is temporary (the
+ * agent reconnects by itself) and says nothing about the command or file the model asked for. */
+export function ToolError({ text }: { text: string }) {
+  if (isAgentDisconnected(text)) {
+    return (
+      <div className="tool-agent-disconnected" role="alert">
+        <strong>Workspace agent disconnected</strong>
+        <p className="muted">The workspace&apos;s agent could not be reached; it reconnects by itself, and the call can be retried.</p>
+        <pre className="tool-error">{text}</pre>
+      </div>
+    );
+  }
+  return <pre className="tool-error">{text}</pre>;
 }
 
 function ToolBody({ call, args }: { call: ToolCallView; args: Obj }) {

@@ -8,11 +8,12 @@ import type { Organization } from "../api/types";
 import { ApiError } from "../api/http";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ErrorAlert } from "../components/ErrorAlert";
-import { Composer } from "./Composer";
+import { Composer, WorkspaceOption } from "./Composer";
 import { OrgPickerMenu } from "./OrgPickerMenu";
 import { noAccessMessage } from "./AgentsPage";
 import { setupSteps } from "./Onboarding";
 import { noSuchUser } from "../settings/OrganizationPage";
+import { ToolError } from "./ToolCard";
 
 const noop = () => {};
 
@@ -144,5 +145,33 @@ describe("noSuchUser", () => {
   it("says what to do, by who may create accounts", () => {
     expect(noSuchUser("zed", true)).toBe('There is no user named "zed" that you can add. Create the account on the Users page first.');
     expect(noSuchUser("zed", false)).toMatch(/Ask a site owner or user admin/);
+  });
+});
+
+describe("ToolError", () => {
+  it("shows an unreachable workspace agent as its own banner", () => {
+    const html = renderToStaticMarkup(
+      <ToolError text="workspace agent disconnected: the agent's connection closed. The agent reconnects by itself; retry in a few seconds" />,
+    );
+    expect(html).toContain('class="tool-agent-disconnected" role="alert"');
+    expect(html).toContain("<strong>Workspace agent disconnected</strong>");
+    expect(html).toContain("retry in a few seconds");
+  });
+
+  it("shows other errors as they are", () => {
+    const html = renderToStaticMarkup(<ToolError text="&quot;x&quot; does not exist in the workspace" />);
+    expect(html).not.toContain("tool-agent-disconnected");
+    expect(html).toContain('<pre class="tool-error">');
+  });
+});
+
+describe("WorkspaceOption", () => {
+  it("shows the workspace's agent state", () => {
+    const w = { id: "w1", name: "dev", organization_id: "o1", agent: { status: "connected", version: "0.1.0" } };
+    const html = renderToStaticMarkup(<WorkspaceOption workspace={w} />);
+    expect(html).toContain("dev");
+    expect(html).toContain("agent connected (0.1.0)");
+    const away = { ...w, agent: { status: "never_connected", version: "" } };
+    expect(renderToStaticMarkup(<WorkspaceOption workspace={away} />)).toContain("agent never connected");
   });
 });

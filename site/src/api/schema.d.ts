@@ -885,6 +885,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/workspaces/{id}/external-agent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The exact command that runs an external workspace's agent anywhere. Needs `ssh` on the
+         *     workspace (the agent executes its commands); each call mints a new agent token for the
+         *     workspace's current build, revoked like the others when the workspace stops.
+         */
+        get: operations["external_agent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/workspaces/{id}/files/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A file of the workspace, read through its agent in chunks wherever the agent is connected.
+         *     Needs `ssh` on the workspace, like `execute`; the agent confines the path to the workspace.
+         */
+        get: operations["file_content"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1262,6 +1303,7 @@ export interface components {
         CreateTemplateRequest: {
             description?: string | null;
             display_name?: string | null;
+            kind?: null | components["schemas"]["TemplateKind"];
             /**
              * @description 1–32 letters, digits, `-` or `_`; not `me`.
              * @example dev-box
@@ -1324,6 +1366,16 @@ export interface components {
         };
         EditChatMessageResponse: {
             message: components["schemas"]["ChatMessage"];
+        };
+        /**
+         * @description How to run an external workspace's agent (`GET /workspaces/{id}/external-agent`). Each call
+         *     mints a new agent token for the workspace's current build.
+         */
+        ExternalAgentCredentials: {
+            /** @description The exact shell command that runs the agent on any machine with the `agentry` binary. */
+            command: string;
+            token: string;
+            url: string;
         };
         GenerateApiKeyResponse: {
             key: string;
@@ -1460,6 +1512,7 @@ export interface components {
             icon?: string;
             /** Format: uuid */
             id: string;
+            kind?: components["schemas"]["TemplateKind"];
             name: string;
             network: components["schemas"]["NetworkMode"];
             organization_display_name?: string;
@@ -1473,6 +1526,12 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /**
+         * @description Who runs a template's workspace agents: `local` (the server, in a sandbox on its host; the
+         *     default) or `external` (the user runs `agentry agent` wherever the workspace should live).
+         * @enum {string}
+         */
+        TemplateKind: "local" | "external";
         /**
          * @description A template parameter. Values travel as text; numbers and booleans are also accepted as
          *     JSON numbers and booleans.
@@ -1643,10 +1702,13 @@ export interface components {
             field: string;
         };
         Workspace: {
+            agent?: null | components["schemas"]["WorkspaceAgentStatus"];
             /** Format: date-time */
             created_at: string;
             /** Format: uuid */
             id: string;
+            /** @description The template's kind: who runs the workspace's agent. */
+            kind?: components["schemas"]["TemplateKind"];
             latest_build: components["schemas"]["WorkspaceBuild"];
             name: string;
             /** Format: uuid */
@@ -1672,6 +1734,22 @@ export interface components {
             template_version_id: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        /** @description A workspace agent's connection, as the server last saw it. */
+        WorkspaceAgentStatus: {
+            /** Format: date-time */
+            connected_at?: string | null;
+            /** Format: date-time */
+            last_seen_at?: string | null;
+            /**
+             * Format: uuid
+             * @description The server replica holding (or that last held) its connection.
+             */
+            replica_id?: string | null;
+            /** @description `connected`, `disconnected`, or `never_connected`. */
+            status: string;
+            /** @description The agent's release version. */
+            version?: string;
         };
         WorkspaceBuild: {
             /** Format: int32 */
@@ -6307,6 +6385,161 @@ export interface operations {
             };
             /** @description An internal error. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+        };
+    };
+    external_agent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExternalAgentCredentials"];
+                };
+            };
+            /** @description The request is invalid: malformed JSON or parameters, or a field fails validation. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description No valid session or API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description An internal error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+        };
+    };
+    file_content: {
+        parameters: {
+            query: {
+                /** @description Path relative to the workspace root (or absolute inside it). */
+                path: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file's bytes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description No valid session or API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description An internal error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

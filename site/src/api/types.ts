@@ -29,7 +29,9 @@ export type AuthorizationCheck = Schemas["AuthorizationCheck"];
 export type AuthorizationRequest = Schemas["AuthorizationRequest"];
 /** The fields of a workspace the agents UI reads (the API sends the whole `Workspace`). */
 export type Workspace = Pick<Schemas["Workspace"], "id" | "name" | "organization_id"> &
-  Partial<Pick<Schemas["Workspace"], "owner_id">>;
+  Partial<Pick<Schemas["Workspace"], "owner_id" | "kind" | "agent">>;
+/** A workspace agent's connection, as the server last saw it. */
+export type WorkspaceAgentStatus = Schemas["WorkspaceAgentStatus"];
 export type ChatInputPart = Schemas["ChatInputPart"];
 export type CreateChatRequest = Schemas["CreateChatRequest"];
 export type Chat = Schemas["Chat"];

@@ -27,6 +27,10 @@ pub enum TemplatesCommand {
         /// What workspaces may reach on the network: full (default) or none.
         #[arg(long, value_parser = parse_network)]
         network: Option<sdk::NetworkMode>,
+        /// Who runs the workspaces' agents: local (this server, in a sandbox; default) or
+        /// external (you run `agentry agent` wherever the workspace should live).
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<sdk::TemplateKind>,
         #[command(flatten)]
         out: Out,
     },
@@ -79,6 +83,14 @@ fn parse_network(s: &str) -> std::result::Result<sdk::NetworkMode, String> {
         "full" => Ok(sdk::NetworkMode::Full),
         "none" => Ok(sdk::NetworkMode::None),
         other => Err(format!("{other:?} is not a network mode (full or none)")),
+    }
+}
+
+fn parse_kind(s: &str) -> std::result::Result<sdk::TemplateKind, String> {
+    match s {
+        "local" => Ok(sdk::TemplateKind::Local),
+        "external" => Ok(sdk::TemplateKind::External),
+        other => Err(format!("{other:?} is not a template kind (local or external)")),
     }
 }
 
@@ -214,7 +226,7 @@ const VERSION_HEADERS: &[&str] = &["ID", "NAME", "NETWORK", "ACTIVE", "CREATED"]
 
 pub async fn run(c: &Client, cmd: TemplatesCommand) -> Result<()> {
     match cmd {
-        TemplatesCommand::Create { name, org, display_name, description, script, params, network, out } => {
+        TemplatesCommand::Create { name, org, display_name, description, script, params, network, kind, out } => {
             let org = org_or_default(c, org).await?;
             let req = sdk::CreateTemplateRequest {
                 name,
@@ -223,6 +235,7 @@ pub async fn run(c: &Client, cmd: TemplatesCommand) -> Result<()> {
                 startup_script: script.get()?,
                 parameters: params.get()?,
                 network,
+                kind,
             };
             let t = c.create_template(&org, &req).await?;
             print_one(fmt(&out), &t, HEADERS, row(&t))

@@ -58,6 +58,12 @@ pub enum WorkspacesCommand {
     /// Move a workspace to its template's active version and start it (stopping it first if it
     /// runs). Only its owner (or a site owner) may.
     Update(BuildArgs),
+    /// Show the exact command that runs an external workspace's agent (each call mints a new
+    /// agent token for the workspace's current build).
+    AgentCommand {
+        /// Workspace id, name (yours) or owner/name.
+        workspace: String,
+    },
     /// Show the log of the workspace's latest build.
     Logs {
         /// Workspace id, name (yours) or owner/name.
@@ -102,9 +108,25 @@ fn row(w: &sdk::Workspace) -> Vec<String> {
         format!("{:?}", w.status).to_lowercase(),
         format!("#{} {:?} {:?}", b.build_number, b.transition, b.job.status).to_lowercase(),
         w.outdated.to_string(),
+        agent_cell(w),
     ]
 }
-const HEADERS: &[&str] = &["ID", "NAME", "OWNER", "TEMPLATE", "STATUS", "LATEST BUILD", "OUTDATED"];
+const HEADERS: &[&str] = &["ID", "NAME", "OWNER", "TEMPLATE", "STATUS", "LATEST BUILD", "OUTDATED", "AGENT"];
+
+/// The agent's state for the table: `connected (v0.1.0, replica 0190ab12)`, `disconnected
+/// (last seen …)`, `never connected`.
+fn agent_cell(w: &sdk::Workspace) -> String {
+    let Some(a) = &w.agent else { return String::new() };
+    let replica = a.replica_id.map(|r| r.simple().to_string()[..8].to_string()).unwrap_or_default();
+    match a.status.as_str() {
+        "connected" => format!("connected ({}, replica {replica})", a.version),
+        "disconnected" => match a.last_seen_at {
+            Some(t) => format!("disconnected (last seen {})", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            None => "disconnected".to_string(),
+        },
+        _ => "never connected".to_string(),
+    }
+}
 
 fn print_log(l: &sdk::WorkspaceBuildLog) {
     eprintln!("{}", l.output);
@@ -146,6 +168,10 @@ pub async fn run(c: &Client, cmd: WorkspacesCommand) -> Result<()> {
             }
             let req = sdk::CreateWorkspaceRequest { template_id: t.id, name, rich_parameter_values: values };
             let w = c.create_workspace(&org, &owner, &req).await?;
+            if w.kind == sdk::TemplateKind::External {
+                let creds = c.external_agent(w.id).await?;
+                eprintln!("Run the workspace agent where the workspace should live:\n\n    {}\n", creds.command);
+            }
             finish(c, w.id, w.latest_build.id, no_wait, &out).await
         }
         WorkspacesCommand::List { search, all, out } => {
@@ -157,6 +183,11 @@ pub async fn run(c: &Client, cmd: WorkspacesCommand) -> Result<()> {
         WorkspacesCommand::Stop(a) => build(c, a, sdk::WorkspaceTransition::Stop).await,
         WorkspacesCommand::Delete(a) => build(c, a, sdk::WorkspaceTransition::Delete).await,
         WorkspacesCommand::Update(a) => update(c, a).await,
+        WorkspacesCommand::AgentCommand { workspace } => {
+            let w = resolve(c, &workspace).await?;
+            println!("{}", c.external_agent(w.id).await?.command);
+            Ok(())
+        }
         WorkspacesCommand::Logs { workspace, follow } => {
             let w = resolve(c, &workspace).await?;
             let build = w.latest_build.id;

@@ -97,7 +97,10 @@ impl TestServer {
         // Workspaces are sandboxed as in a default deployment.
         let isolation = agentry::workspace_isolation(false).await;
         let task = tokio::spawn(async move {
-            agentry::serve_with(store, listener, config, dir, isolation, chatd, async {
+            // In-process servers run in the test binary; their local workspaces' agents are
+            // the real `agentry` binary.
+            let opts = agentry::ServeOptions { agent_binary: Some(env!("CARGO_BIN_EXE_agentry").into()), relay_address: None };
+            agentry::serve_opts(store, listener, config, dir, isolation, chatd, opts, async {
                 let _ = rx.await;
             })
             .await

@@ -8,3 +8,4 @@ pub mod site;
 pub mod templates;
 pub mod users;
 pub mod workspaces;
+pub mod workspaceagents;

@@ -138,6 +138,7 @@ pub async fn create(
         startup_script: &startup_script,
         parameters: params,
         network: req.network.map(convert::network_in).unwrap_or_default(),
+        kind: req.kind.map(convert::template_kind_in).unwrap_or_default(),
     };
     let t = actor.create_template(&o.id.to_string(), new).await?;
     Ok((StatusCode::CREATED, Json(convert::template(t))))

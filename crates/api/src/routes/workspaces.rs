@@ -14,7 +14,7 @@ use agentry_rbac::Action;
 use agentry_sdk as sdk;
 use agentry_store::templates::{ParameterValue, resolve_parameters};
 use agentry_store::users::UserRef;
-use agentry_store::workspaces::{NewBuild, NewWorkspace, OwnerQuery, WorkspaceQuery, WorkspaceStatus};
+use agentry_store::workspaces::{JobStatus, NewBuild, NewWorkspace, OwnerQuery, WorkspaceQuery, WorkspaceStatus};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -93,7 +93,16 @@ pub async fn list(
         .actor(&auth.subject)
         .workspaces(&q, page.limit(100)?, page.offset()?, page.after_id)
         .await?;
-    Ok(Json(sdk::WorkspacesResponse { workspaces: rows.into_iter().map(convert::workspace).collect(), count }))
+    let actor = s.store.actor(&auth.subject);
+    let states = actor.agent_states(&rows.iter().collect::<Vec<_>>()).await?;
+    let workspaces = rows
+        .into_iter()
+        .map(|w| {
+            let state = states.iter().find(|a| a.workspace_id == w.id);
+            convert::workspace_with_agent(w, state)
+        })
+        .collect();
+    Ok(Json(sdk::WorkspacesResponse { workspaces, count }))
 }
 
 #[utoipa::path(post, path = "/api/v2/organizations/{org}/members/{user}/workspaces", tag = "workspaces",
@@ -116,7 +125,8 @@ pub async fn create(
     // template's access and organization) authoritatively; this pass only gathers details.
     let mut v = Vec::new();
     validate::name("name", &req.name, &mut v);
-    if let Ok(t) = actor.template(req.template_id).await
+    let template = actor.template(req.template_id).await.ok();
+    if let Some(t) = &template
         && t.organization_id == o.id
         && let Err(errors) = resolve_parameters(&t.parameters.0, &values)
     {
@@ -125,7 +135,10 @@ pub async fn create(
     if !v.is_empty() {
         return Err(ApiError::validation(v));
     }
-    sandbox_ready(&s)?;
+    // An external workspace runs nothing on this host.
+    if template.is_none_or(|t| t.kind == agentry_store::templates::TemplateKind::Local) {
+        sandbox_ready(&s)?;
+    }
     let new = NewWorkspace { template_id: req.template_id, name: &req.name, parameters: &values };
     let w = actor.create_workspace(&o.id.to_string(), &UserRef::Id(owner.id), &new).await?;
     s.provisioning.build_queued();
@@ -141,7 +154,10 @@ fn sandbox_ready(s: &AppState) -> ApiResult<()> {
 #[utoipa::path(get, path = "/api/v2/workspaces/{id}", tag = "workspaces", params(("id" = Uuid, Path)),
     responses((status = 200, body = sdk::Workspace), (status = 404, body = sdk::Response)))]
 pub async fn get(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<sdk::Workspace>> {
-    Ok(Json(convert::workspace(s.store.actor(&auth.subject).workspace(path_id(&id)?).await?)))
+    let actor = s.store.actor(&auth.subject);
+    let w = actor.workspace(path_id(&id)?).await?;
+    let states = actor.agent_states(&[&w]).await?;
+    Ok(Json(convert::workspace_with_agent(w, states.first())))
 }
 
 #[utoipa::path(post, path = "/api/v2/workspaces/{id}/builds", tag = "workspaces", params(("id" = Uuid, Path)),
@@ -162,8 +178,10 @@ pub async fn create_build(
     };
     if new.transition == agentry_store::workspaces::Transition::Start {
         // Reading the workspace first keeps the 404 for those who may not see it.
-        s.store.actor(&auth.subject).workspace(path_id(&id)?).await?;
-        sandbox_ready(&s)?;
+        let w = s.store.actor(&auth.subject).workspace(path_id(&id)?).await?;
+        if w.template_kind == agentry_store::templates::TemplateKind::Local {
+            sandbox_ready(&s)?;
+        }
     }
     let b = s.store.actor(&auth.subject).create_build(path_id(&id)?, new).await?;
     s.provisioning.build_queued();
@@ -309,9 +327,7 @@ pub async fn execute(
     if w.status() != WorkspaceStatus::Running {
         return Err(ClientError::WorkspaceNotRunning { status: w.status().as_str().into() }.into());
     }
-    let agent = s.provisioning.agent(w.id).ok_or_else(|| {
-        ApiError::from(ClientError::WorkspaceAgentNotConnected)
-    })?;
+    let agent = s.provisioning.agent(w.id).await.map_err(agent_error)?;
     let r = agent
         .execute(ExecuteRequest {
             command: req.command,
@@ -321,7 +337,7 @@ pub async fn execute(
             env: Vec::new(),
         })
         .await
-        .map_err(|e| ApiError::from(ClientError::ExecuteRefused { reason: e.to_string() }))?;
+        .map_err(agent_error)?;
     Ok(Json(sdk::WorkspaceExecuteResponse {
         exit_code: r.exit_code,
         output: r.output,
@@ -349,5 +365,104 @@ mod tests {
             assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{bad}");
             assert_eq!(e.validations[0].field, "q");
         }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v2/workspaces/{id}/external-agent", tag = "workspaces", params(("id" = Uuid, Path)),
+    responses((status = 200, body = sdk::ExternalAgentCredentials), (status = 403, body = sdk::Response),
+        (status = 404, body = sdk::Response), (status = 409, body = sdk::Response)))]
+/// The exact command that runs an external workspace's agent anywhere. Needs `ssh` on the
+/// workspace (the agent executes its commands); each call mints a new agent token for the
+/// workspace's current build, revoked like the others when the workspace stops.
+pub async fn external_agent(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<sdk::ExternalAgentCredentials>> {
+    let w = s.store.actor(&auth.subject).workspace_for(path_id(&id)?, Action::Ssh).await?;
+    if w.template_kind != agentry_store::templates::TemplateKind::External {
+        return Err(ClientError::NotExternalWorkspace.into());
+    }
+    let b = &w.latest_build.0;
+    if w.deleted || b.transition != agentry_store::workspaces::Transition::Start || b.status == JobStatus::Failed || b.status == JobStatus::Canceled {
+        return Err(ClientError::WorkspaceNotRunning { status: w.status().as_str().into() }.into());
+    }
+    let token = s.store.system().mint_agent_token(w.id, Some(b.id)).await?;
+    let url = s.config.access_url.trim_end_matches('/').to_string();
+    Ok(Json(sdk::ExternalAgentCredentials {
+        command: format!("AGENTRY_AGENT_TOKEN={token} agentry agent --url {url}"),
+        url,
+        token,
+    }))
+}
+
+/// Bytes per agent call while streaming a file.
+const FILE_CHUNK: u64 = 1024 * 1024;
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FileQuery {
+    /// Path relative to the workspace root (or absolute inside it).
+    pub path: String,
+}
+
+#[utoipa::path(get, path = "/api/v2/workspaces/{id}/files/content", tag = "workspaces", params(("id" = Uuid, Path), FileQuery),
+    responses((status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 400, body = sdk::Response), (status = 403, body = sdk::Response), (status = 404, body = sdk::Response),
+        (status = 409, body = sdk::Response), (status = 503, body = sdk::Response)))]
+/// A file of the workspace, read through its agent in chunks wherever the agent is connected.
+/// Needs `ssh` on the workspace, like `execute`; the agent confines the path to the workspace.
+pub async fn file_content(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<FileQuery>,
+) -> ApiResult<Response> {
+    let w = s.store.actor(&auth.subject).workspace_for(path_id(&id)?, Action::Ssh).await?;
+    if w.status() != WorkspaceStatus::Running {
+        return Err(ClientError::WorkspaceNotRunning { status: w.status().as_str().into() }.into());
+    }
+    let agent = s.provisioning.agent(w.id).await.map_err(agent_error)?;
+    // The first chunk decides the status; later failures end the body early.
+    let first = agent.read_bytes(&q.path, 0, FILE_CHUNK).await.map_err(agent_error)?;
+    let size = first.size;
+    let path = q.path;
+    let stream = futures::stream::unfold(Some((first, 0u64)), move |state| {
+        let agent = agent.clone();
+        let path = path.clone();
+        async move {
+            let (chunk, offset) = state?;
+            use base64::Engine;
+            let bytes = match base64::engine::general_purpose::STANDARD.decode(&chunk.data) {
+                Ok(b) => b,
+                Err(e) => return Some((Err(std::io::Error::other(e)), None)),
+            };
+            let next_offset = offset + bytes.len() as u64;
+            let next = if chunk.eof || bytes.is_empty() {
+                None
+            } else {
+                match agent.read_bytes(&path, next_offset, FILE_CHUNK).await {
+                    Ok(c) => Some((c, next_offset)),
+                    Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+                }
+            };
+            Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(bytes)), next))
+        }
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, size)
+        .body(Body::from_stream(stream))
+        .map_err(ApiError::internal)
+}
+
+/// An operation on the agent failed: retryable (503) when the agent was unreachable, else the
+/// agent's own message (400, or 404 for a missing file).
+fn agent_error(e: agentry_agent::AgentError) -> ApiError {
+    let reason = e.to_string();
+    if e.is_retryable() {
+        ClientError::WorkspaceAgentUnreachable { reason }.into()
+    } else {
+        ClientError::WorkspaceAgentRefused { reason }.into()
     }
 }

@@ -235,7 +235,7 @@ pub async fn start_workspace(ctx: &ToolCtx, _: StartWorkspaceArgs) -> ToolResult
         let w = wait_for_build(ctx, id).await?;
         return Ok(workspace_item(&w));
     }
-    if b.transition == Transition::Start && b.status == JobStatus::Succeeded && ctx.provisioning.agent(id).is_some() {
+    if b.transition == Transition::Start && b.status == JobStatus::Succeeded && ctx.provisioning.agent(id).await.is_ok() {
         return Ok(workspace_item(&w));
     }
     match actor.create_build(id, NewBuild::plain(Transition::Start)).await {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use agentry_agent::{ExecuteRequest, FileEdit, ReadFileRequest, Signal, WorkspaceAgent};
 use agentry_rbac::Action;
 use agentry_store::StoreError;
+use agentry_store::workspaces::WorkspaceStatus;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
@@ -106,13 +107,14 @@ async fn agent(ctx: &ToolCtx) -> Result<Arc<dyn WorkspaceAgent>, String> {
     if w.deleted {
         return Err("The chat's workspace was deleted. Use create_workspace to create a new one.".into());
     }
-    ctx.provisioning.agent(id).ok_or_else(|| {
-        if ctx.is_child() {
+    if w.status() != WorkspaceStatus::Running {
+        return Err(if ctx.is_child() {
             "The workspace is not running. Report this to the parent agent.".to_string()
         } else {
             "The workspace is not running. Use start_workspace to start it.".to_string()
-        }
-    })
+        });
+    }
+    ctx.provisioning.agent(id).await.map_err(|e| e.to_string())
 }
 
 fn json_of<T: serde::Serialize>(v: T) -> ToolResult {
