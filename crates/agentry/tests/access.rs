@@ -562,15 +562,11 @@ async fn a_revoked_key_is_refused_at_once_on_another_process() {
 
     let id = key.split_once('-').unwrap().0;
     // Its use is recorded (in the background, so poll).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let keys = loop {
+    let keys = common::eventually("the key's last_used to be recorded", || async {
         let keys = w.alice.api_keys("me").await.unwrap();
-        if keys.iter().any(|k| k.id == id && k.last_used.is_some()) {
-            break keys;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "last_used was never recorded: {keys:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        keys.iter().any(|k| k.id == id && k.last_used.is_some()).then_some(keys)
+    })
+    .await;
     let listed = keys.iter().find(|k| k.id == id).expect("the new key is listed");
     assert_eq!(listed.name, "ci");
     assert_eq!(listed.scope, "all");
@@ -832,12 +828,12 @@ async fn a_subagent_and_its_root_stop_when_the_owner_loses_access() {
         Some(Turn::text("must not be asked"))
     });
     let root = create_chat(&w.alice, w.a.id, "delegate").await;
-    let deadline = tokio::time::Instant::now() + WAIT;
     // The root asked twice (spawn, then wait) and the child once, slowly.
-    while !(w.fake.requests().len() >= 3 && w.fake.requests().iter().any(|r| r.body.to_string().contains("You are a subagent"))) {
-        assert!(tokio::time::Instant::now() < deadline, "the root and the child never both called the model");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::eventually("the root and the child to both call the model", || async {
+        let requests = w.fake.requests();
+        (requests.len() >= 3 && requests.iter().any(|r| r.body.to_string().contains("You are a subagent"))).then_some(())
+    })
+    .await;
     let asked = w.fake.requests().len();
     revoke(&w, Revoke::Role).await;
     let root_after = wait_status(&w.alice, root.id, |s| matches!(s, "waiting" | "error")).await;

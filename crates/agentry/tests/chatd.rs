@@ -306,15 +306,11 @@ async fn interrupt_keeps_the_partial_reply() {
     let chat = idle(&w.alice, chat.id).await;
     assert_eq!(chat.status, sdk::ChatStatus::Waiting);
     // The worker saves the partial step after the interrupt; wait for it.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let partial = loop {
+    let partial = common::eventually("the partial reply to be saved", || async {
         let h = history(&w.alice, chat.id).await;
-        if let Some(m) = h.iter().find(|m| m.role == sdk::MessageRole::Assistant) {
-            break text_of(m);
-        }
-        assert!(tokio::time::Instant::now() < deadline, "partial reply never saved");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        h.iter().find(|m| m.role == sdk::MessageRole::Assistant).map(text_of)
+    })
+    .await;
     assert!(partial.starts_with("tok0 tok1 tok2 tok3 tok4"), "{partial}");
 }
 
