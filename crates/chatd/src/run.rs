@@ -114,7 +114,7 @@ pub(crate) async fn run_chat(shared: Arc<Shared>, claimed: Claimed, stop: watch:
         Ok(end) => end,
         Err(e) => End::Finish(Outcome::Error(e)),
     };
-    let system = shared.store.system();
+    let system = shared.store.worker();
     let wm = watermark.load(Ordering::Acquire);
     let result = match end {
         End::Lost => Ok(()),
@@ -148,7 +148,7 @@ async fn generate_title(shared: Arc<Shared>, chat: agentry_store::chats::Chat, m
     let Ok(Some(first)) = shared.store.actor(&owner).first_user_text(&chat).await else { return };
     match title::generate(&shared.store, &shared.llm, &model, &first).await {
         Ok(t) => {
-            if let Err(e) = shared.store.system().set_generated_title(chat.id, &chat.title, &t).await {
+            if let Err(e) = shared.store.worker().set_generated_title(chat.id, &chat.title, &t).await {
                 tracing::warn!(chat = %chat.id, error = %e, "saving a generated title failed");
             }
         }
@@ -167,7 +167,7 @@ fn stop_outcome(s: Stop) -> End {
 /// The owner's subject rebuilt from the database, if the owner may still start AI work in the
 /// chat's organization; `Err` ends the turn (`ClientError::NoAiAccess`, or the store's failure).
 async fn ai_work_subject(shared: &Shared, chat: &agentry_store::chats::Chat) -> Result<agentry_rbac::Subject, String> {
-    match shared.store.system().ai_work_subject(chat).await {
+    match shared.store.worker().ai_work_subject(chat).await {
         Ok(Some(s)) => Ok(s),
         Ok(None) => Err(ClientError::NoAiAccess.message()),
         Err(e) => Err(e.to_string()),
@@ -182,7 +182,7 @@ async fn drive(
     first_turn: &mut bool,
     model_for_title: &mut Option<ModelConfig>,
 ) -> Result<End, String> {
-    let system = shared.store.system();
+    let system = shared.store.worker();
     let chat = &claimed.chat;
     let lease = &claimed.lease;
     let model = system
@@ -358,7 +358,7 @@ async fn save(shared: &Arc<Shared>, lease: &agentry_store::chats::worker::Lease,
     shared.parts.publish(lease.chat_id, LiveKind::Clear, Value::Null);
     shared.parts.flush().await;
     let wm = watermark.load(Ordering::Acquire);
-    match shared.store.system().persist_step(lease, wm, record).await.map_err(|e| e.to_string())? {
+    match shared.store.worker().persist_step(lease, wm, record).await.map_err(|e| e.to_string())? {
         Fenced::Done(saved) => {
             if let Some(max) = saved.iter().map(|m| m.id).max() {
                 watermark.store(max, Ordering::Release);

@@ -92,11 +92,11 @@ impl BuildRunner {
     /// Start-up recovery: fails builds a previous server process left `running` and reconnects
     /// the workspaces that were running. Returns the failed builds' ids.
     pub async fn recover(&self) -> Result<Vec<Uuid>, StoreError> {
-        let failed = self.store.system().fail_running_builds(RESTART_REASON).await?;
+        let failed = self.store.builds().fail_running_builds(RESTART_REASON).await?;
         if !failed.is_empty() {
             tracing::warn!(count = failed.len(), "failed builds interrupted by a restart");
         }
-        for ws in self.store.system().running_workspaces().await? {
+        for ws in self.store.builds().running_workspaces().await? {
             let spec = ResumeSpec { workspace_id: ws.id, sandbox_uid: sandbox_uid(ws.sandbox_uid), network: ws.network };
             if let Err(e) = self.p.inner.provisioner.resume(&spec).await {
                 tracing::warn!(workspace = %ws.id, error = %e, "could not resume workspace");
@@ -113,7 +113,7 @@ impl BuildRunner {
         let mut tasks = JoinSet::new();
         while !*closing.borrow() {
             loop {
-                match self.store.system().claim_build().await {
+                match self.store.builds().claim_build().await {
                     Ok(Some(job)) => {
                         in_flight.lock().expect("in-flight lock").insert(job.build_id);
                         let (store, p, in_flight) = (self.store.clone(), self.p.clone(), in_flight.clone());
@@ -141,7 +141,7 @@ impl BuildRunner {
         while tasks.join_next().await.is_some() {}
         let interrupted: Vec<Uuid> = in_flight.lock().expect("in-flight lock").drain().collect();
         for id in interrupted {
-            let sys = self.store.system();
+            let sys = self.store.builds();
             let _ = sys.append_build_logs(id, &[(LogStream::Provisioner, SHUTDOWN_REASON.to_string())]).await;
             if let Err(e) = sys.finish_build(id, JobStatus::Failed, Some(SHUTDOWN_REASON)).await {
                 tracing::error!(build = %id, error = %e, "could not fail an interrupted build");
@@ -175,7 +175,7 @@ async fn write_logs(store: Store, p: Provisioning, build: Uuid, mut rx: mpsc::Un
     let mut buf = Vec::with_capacity(256);
     while rx.recv_many(&mut buf, 256).await > 0 {
         let lines: Vec<(LogStream, String)> = buf.drain(..).map(|l| (l.stream, cap_line(l.output))).collect();
-        if let Err(e) = store.system().append_build_logs(build, &lines).await {
+        if let Err(e) = store.builds().append_build_logs(build, &lines).await {
             tracing::error!(build = %build, error = %e, "could not store build logs");
         }
         p.changed(build);
@@ -227,7 +227,7 @@ async fn run_build(store: &Store, p: &Provisioning, job: BuildJob) {
     // final status has seen every line.
     drop(logs);
     let _ = writer.await;
-    if let Err(e) = store.system().finish_build(job.build_id, status, error.as_deref()).await {
+    if let Err(e) = store.builds().finish_build(job.build_id, status, error.as_deref()).await {
         tracing::error!(build = %job.build_id, error = %e, "could not finish a build");
     }
     p.changed(job.build_id);

@@ -85,7 +85,7 @@ pub async fn spawn_agent(ctx: &ToolCtx, a: SpawnAgentArgs) -> ToolResult {
         return Err("prompt is empty; describe the task for the subagent.".into());
     }
     // The parent as it is now (its workspace binding may have changed during this turn).
-    let mut parent = ctx.store.system().chat_for_worker(ctx.chat.id).await.map_err(store_error)?;
+    let mut parent = ctx.store.worker().chat_for_worker(ctx.chat.id).await.map_err(store_error)?;
     if let Some(ws) = ctx.workspace_id() {
         parent.workspace_id = Some(ws);
     }

@@ -26,7 +26,7 @@ use agentry_types::Part;
 
 use super::{CHAT_COLUMNS, Chat, ChatStatus, change, chat_by_id, lock_chat, owner_may_start_ai_work};
 use crate::pubsub::{self, ChangeKind};
-use crate::{Actor, ClientError, Result, StoreError, System};
+use crate::{Actor, ClientError, Result, StoreError, WorkerTasks};
 
 /// One run of one chat by one worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +154,7 @@ async fn promote_if_queued(conn: &mut PgConnection, chat: &Chat) -> Result<bool>
     Ok(messages::promote_next(conn, chat).await? != messages::Promotion::Empty)
 }
 
-impl System<'_> {
+impl WorkerTasks<'_> {
     /// Claims up to `limit` pending chats for `worker_id`, oldest first. `SKIP LOCKED` lets
     /// several replicas claim at once without ever taking the same row.
     pub async fn claim_pending(&self, worker_id: Uuid, limit: i64) -> Result<Vec<Claimed>> {
@@ -509,7 +509,7 @@ pub struct EnvProvider {
     pub default_model: Option<String>,
 }
 
-impl System<'_> {
+impl WorkerTasks<'_> {
     /// Start-up task for provider keys from the environment: creates the provider row of
     /// `provider` (`openai` or `anthropic`) or refreshes its key (and base URL, when given) and
     /// enables it; then, when the deployment has no default model config, creates one for
