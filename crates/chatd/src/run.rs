@@ -22,7 +22,7 @@ use std::time::Instant;
 use agentry_llm::{ChatRequest, FinishReason, ProviderConfig, StreamEvent, Usage};
 use agentry_store::chats::messages::{Message as Row, NewMessage, Usage as StoredUsage};
 use agentry_store::chats::models::ModelConfig;
-use agentry_types::{ClientError, LivePart, MessageRole, Part, RetryInfo};
+use agentry_types::{ChatFailure, ClientError, LivePart, MessageRole, Part, RetryInfo};
 use agentry_store::chats::worker::{Claimed, Fenced, Outcome, StepRecord};
 use agentry_store::parts::LiveKind;
 use futures::StreamExt;
@@ -189,8 +189,10 @@ async fn drive(
         .model_config(chat.last_model_config_id)
         .await
         .map_err(|e| e.to_string())?
-        .ok_or("The chat's model configuration no longer exists.")?;
-    let provider = crate::providers::resolve(&shared.store, &model).await.map_err(|e| format!("Cannot call the model: {e}."))?;
+        .ok_or_else(|| ChatFailure::ModelConfigGone.to_string())?;
+    let provider = crate::providers::resolve(&shared.store, &model)
+        .await
+        .map_err(|e| ChatFailure::ModelUnavailable { reason: e.to_string() }.to_string())?;
     let owner = ai_work_subject(shared, chat).await?;
     let mut history: Vec<Row> = system.prompt_history(chat.id).await.map_err(|e| e.to_string())?;
     watermark.store(history.iter().map(|m| m.id).max().unwrap_or(0), Ordering::Release);
@@ -246,7 +248,7 @@ async fn drive(
                     let record = step_record(&model, &acc, Vec::new(), started, true);
                     save(shared, lease, watermark, &mut history, record).await?;
                 }
-                return Ok(End::Finish(Outcome::Error(format!("The model provider failed: {e}"))));
+                return Ok(End::Finish(Outcome::Error(ChatFailure::ProviderFailed { reason: e }.to_string())));
             }
         };
         if let Some(why) = interrupted {
@@ -343,10 +345,7 @@ async fn drive(
             return Ok(End::Finish(Outcome::Done));
         }
     }
-    Ok(End::Finish(Outcome::Error(format!(
-        "The turn stopped after {} model steps without a final answer.",
-        shared.cfg.max_steps
-    ))))
+    Ok(End::Finish(Outcome::Error(ChatFailure::TooManySteps { max: shared.cfg.max_steps }.to_string())))
 }
 
 /// Saves a step under the lease and extends the local history; `false` when the lease is lost.

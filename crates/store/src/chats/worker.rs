@@ -99,7 +99,10 @@ pub struct Recovered {
 }
 
 /// The text recorded when a client tool never answered.
-pub const DYNAMIC_TOOL_TIMEOUT: &str = "Dynamic tool execution timed out";
+/// The `last_error` (and each call's result) when a client did not answer dynamic tool calls.
+pub fn dynamic_tool_timeout() -> String {
+    agentry_types::ChatFailure::DynamicToolTimeout.to_string()
+}
 
 async fn lease_state(conn: &mut PgConnection, lease: &Lease, watermark: i64) -> Result<(LeaseState, Chat)> {
     let chat = lock_chat(conn, lease.chat_id).await?;
@@ -246,11 +249,11 @@ impl WorkerTasks<'_> {
                 continue;
             }
             for call in messages::pending_tool_calls(&mut tx, &chat).await? {
-                let result = serde_json::json!({"error": DYNAMIC_TOOL_TIMEOUT});
+                let result = serde_json::json!({"error": dynamic_tool_timeout()});
                 let part = Part::content(&[Part::tool_result(call.tool_call_id, call.tool_name, result, true)]);
                 messages::insert(&mut tx, id, NewMessage::tool(part)).await?;
             }
-            release(&mut tx, &chat, ChatStatus::Error, Some(DYNAMIC_TOOL_TIMEOUT)).await?;
+            release(&mut tx, &chat, ChatStatus::Error, Some(&dynamic_tool_timeout())).await?;
             pubsub::notify(&mut tx, change(&chat, ChangeKind::Message)).await?;
             pubsub::notify(&mut tx, change(&chat, ChangeKind::StatusChange)).await?;
             tx.commit().await?;
