@@ -79,7 +79,7 @@ async fn queued_turns_are_kept_and_never_answered(how: Revoke) {
         Turn::text("answer to a queued message"),
     ]);
     let chat = create_chat(&w.alice, w.a.id, "one").await;
-    wait_status(&w.alice, chat.id, |s| s == "running").await;
+    wait_status(&w.alice, chat.id, |s| s == sdk::ChatStatus::Running).await;
     for n in ["two", "three", "four"] {
         let sent = w
             .alice
@@ -90,7 +90,7 @@ async fn queued_turns_are_kept_and_never_answered(how: Revoke) {
     }
     revoke(&w, how).await;
     // The site owner can read any chat, whatever happened to alice.
-    let after = wait_status(&w.owner, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    let after = wait_status(&w.owner, chat.id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error)).await;
     assert_eq!(after.status, sdk::ChatStatus::Error, "{how:?}: {:?}", after.last_error);
     assert_eq!(after.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()), "{how:?}");
     // Give a (wrong) promotion time to happen, then look again.
@@ -133,7 +133,7 @@ async fn a_pending_chat_of_a_removed_member_is_not_run_by_another_process() {
     revoke(&w, Revoke::Removal).await;
     w.fake.set_handler(|_| Some(Turn::text("must not be asked")));
     let (_daemon, _url) = common::spawn_server_process(&w.s.database_url);
-    let after = wait_status(&w.owner, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    let after = wait_status(&w.owner, chat.id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error)).await;
     assert_eq!(after.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()));
     assert_eq!(after.status, sdk::ChatStatus::Error);
     assert!(w.fake.requests().is_empty(), "the model was called for a member who had been removed");
@@ -157,10 +157,10 @@ async fn a_running_turn_does_not_run_its_next_tool_call_after_removal_on_another
         Turn::text("must not be asked"),
     ]);
     let chat = create_chat(&w.alice, w.a.id, "go").await;
-    wait_status(&w.alice, chat.id, |s| s == "running").await;
+    wait_status(&w.alice, chat.id, |s| s == sdk::ChatStatus::Running).await;
     w.fake.wait_for_requests(1, WAIT).await;
     revoke(&w, Revoke::Removal).await;
-    let after = wait_status(&w.owner, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    let after = wait_status(&w.owner, chat.id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error)).await;
     assert_eq!(after.status, sdk::ChatStatus::Error);
     assert_eq!(after.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()));
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -187,7 +187,7 @@ async fn a_tool_call_after_the_role_is_revoked_does_not_run() {
     let chat = create_chat(&w.alice, w.a.id, "go").await;
     w.fake.wait_for_requests(1, WAIT).await;
     revoke(&w, Revoke::Role).await;
-    let after = wait_status(&w.alice, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    let after = wait_status(&w.alice, chat.id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error)).await;
     assert_eq!(after.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()));
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let all = w.owner.chats("owner:all").await.unwrap();
@@ -200,7 +200,7 @@ async fn a_tool_call_after_the_role_is_revoked_does_not_run() {
         .send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text("again")), ..Default::default() })
         .await
         .unwrap();
-    let done = wait_status(&w.alice, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    let done = wait_status(&w.alice, chat.id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error)).await;
     assert_eq!(done.status, sdk::ChatStatus::Waiting, "{:?}", done.last_error);
 }
 
@@ -222,7 +222,7 @@ async fn a_removed_members_stream_closes_within_two_seconds() {
     let w = world().await;
     w.fake.push_turn(Turn::text("hello"));
     let chat = create_chat(&w.alice, w.a.id, "hi").await;
-    wait_status(&w.alice, chat.id, |s| s == "waiting").await;
+    wait_status(&w.alice, chat.id, |s| s == sdk::ChatStatus::Waiting).await;
     let mut stream = w.alice.stream_chat(chat.id, 0).await.unwrap();
     let mut watch = w.alice.watch_chats().await.unwrap();
     let first = stream.next_batch().await.unwrap().unwrap();
@@ -836,9 +836,9 @@ async fn a_subagent_and_its_root_stop_when_the_owner_loses_access() {
     .await;
     let asked = w.fake.requests().len();
     revoke(&w, Revoke::Role).await;
-    let root_after = wait_status(&w.alice, root.id, |s| matches!(s, "waiting" | "error")).await;
+    let root_after = wait_status(&w.alice, root.id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error)).await;
     let child = w.alice.chats("owner:me").await.unwrap().into_iter().find(|c| c.id == root.id).unwrap().children[0].clone();
-    let child_after = wait_status(&w.alice, child.id, |s| matches!(s, "waiting" | "error")).await;
+    let child_after = wait_status(&w.alice, child.id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error)).await;
     for c in [&root_after, &child_after] {
         assert_eq!(c.status, sdk::ChatStatus::Error, "{}", c.title);
         assert_eq!(c.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()), "{}", c.title);

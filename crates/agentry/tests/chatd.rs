@@ -63,7 +63,7 @@ async fn world() -> World {
 
 
 async fn idle(c: &Client, id: Uuid) -> sdk::Chat {
-    wait_status(c, id, |s| matches!(s, "waiting" | "error" | "requires_action")).await
+    wait_status(c, id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error | sdk::ChatStatus::RequiresAction)).await
 }
 
 /// The visible history, oldest first.
@@ -428,7 +428,7 @@ async fn dynamic_tools_park_the_chat_until_results_arrive() {
         })
         .await
         .unwrap();
-    wait_status(&w.alice, chat.id, |s| s != "requires_action").await;
+    wait_status(&w.alice, chat.id, |s| s != sdk::ChatStatus::RequiresAction).await;
     let done = idle(&w.alice, chat.id).await;
     assert_eq!(done.status, sdk::ChatStatus::Waiting);
     assert!(text_of(history(&w.alice, chat.id).await.last().unwrap()).contains("blue"));
@@ -485,7 +485,7 @@ async fn a_chat_whose_server_is_killed_mid_stream_is_finished_by_another() {
     let org = me.organization_ids[0];
     let chat = create_chat(&owner, org, "survive a crash").await;
     fake.wait_for_requests(1, WAIT).await;
-    wait_status(&owner, chat.id, |s| s == "running").await;
+    wait_status(&owner, chat.id, |s| s == sdk::ChatStatus::Running).await;
     doomed.kill();
 
     // Heartbeats far more often than the stale limit, so a slow machine never makes the

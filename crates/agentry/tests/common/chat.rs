@@ -44,11 +44,11 @@ pub async fn create_chat(c: &Client, org: Uuid, prompt: &str) -> sdk::Chat {
 }
 
 /// Polls (as `c`) until the chat's status satisfies `done`.
-pub async fn wait_status(c: &Client, id: Uuid, done: impl Fn(&str) -> bool) -> sdk::Chat {
+pub async fn wait_status(c: &Client, id: Uuid, done: impl Fn(sdk::ChatStatus) -> bool) -> sdk::Chat {
     let what = format!("chat {id} to reach the expected status");
     super::eventually(&what, || async {
         let chat = c.chat(id).await.unwrap();
-        done(chat.status.as_str()).then_some(chat)
+        done(chat.status).then_some(chat)
     })
     .await
 }
