@@ -129,7 +129,7 @@ async fn measure(label: &str, client: &Client, q: &str) {
 }
 
 async fn explain(label: &str, store: &Store, token: &str, owner: OwnerFilter) {
-    let auth = store.system().authenticate(token).await.unwrap().unwrap();
+    let auth = store.auth().authenticate(token).await.unwrap().unwrap();
     let q = ChatQuery {
         owner,
         archived: None,

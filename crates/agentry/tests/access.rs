@@ -79,7 +79,7 @@ async fn queued_turns_are_kept_and_never_answered(how: Revoke) {
         Turn::text("answer to a queued message"),
     ]);
     let chat = create_chat(&w.alice, w.a.id, "one").await;
-    wait_status(&w.alice, chat.id, |s| s == "running").await;
+    wait_status(&w.alice, chat.id, |s| s == sdk::ChatStatus::Running).await;
     for n in ["two", "three", "four"] {
         let sent = w
             .alice
@@ -90,7 +90,7 @@ async fn queued_turns_are_kept_and_never_answered(how: Revoke) {
     }
     revoke(&w, how).await;
     // The site owner can read any chat, whatever happened to alice.
-    let after = wait_status(&w.owner, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    let after = wait_status(&w.owner, chat.id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error)).await;
     assert_eq!(after.status, sdk::ChatStatus::Error, "{how:?}: {:?}", after.last_error);
     assert_eq!(after.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()), "{how:?}");
     // Give a (wrong) promotion time to happen, then look again.
@@ -133,7 +133,7 @@ async fn a_pending_chat_of_a_removed_member_is_not_run_by_another_process() {
     revoke(&w, Revoke::Removal).await;
     w.fake.set_handler(|_| Some(Turn::text("must not be asked")));
     let (_daemon, _url) = common::spawn_server_process(&w.s.database_url);
-    let after = wait_status(&w.owner, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    let after = wait_status(&w.owner, chat.id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error)).await;
     assert_eq!(after.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()));
     assert_eq!(after.status, sdk::ChatStatus::Error);
     assert!(w.fake.requests().is_empty(), "the model was called for a member who had been removed");
@@ -157,10 +157,10 @@ async fn a_running_turn_does_not_run_its_next_tool_call_after_removal_on_another
         Turn::text("must not be asked"),
     ]);
     let chat = create_chat(&w.alice, w.a.id, "go").await;
-    wait_status(&w.alice, chat.id, |s| s == "running").await;
+    wait_status(&w.alice, chat.id, |s| s == sdk::ChatStatus::Running).await;
     w.fake.wait_for_requests(1, WAIT).await;
     revoke(&w, Revoke::Removal).await;
-    let after = wait_status(&w.owner, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    let after = wait_status(&w.owner, chat.id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error)).await;
     assert_eq!(after.status, sdk::ChatStatus::Error);
     assert_eq!(after.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()));
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -187,7 +187,7 @@ async fn a_tool_call_after_the_role_is_revoked_does_not_run() {
     let chat = create_chat(&w.alice, w.a.id, "go").await;
     w.fake.wait_for_requests(1, WAIT).await;
     revoke(&w, Revoke::Role).await;
-    let after = wait_status(&w.alice, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    let after = wait_status(&w.alice, chat.id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error)).await;
     assert_eq!(after.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()));
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let all = w.owner.chats("owner:all").await.unwrap();
@@ -200,7 +200,7 @@ async fn a_tool_call_after_the_role_is_revoked_does_not_run() {
         .send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text("again")), ..Default::default() })
         .await
         .unwrap();
-    let done = wait_status(&w.alice, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    let done = wait_status(&w.alice, chat.id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error)).await;
     assert_eq!(done.status, sdk::ChatStatus::Waiting, "{:?}", done.last_error);
 }
 
@@ -222,7 +222,7 @@ async fn a_removed_members_stream_closes_within_two_seconds() {
     let w = world().await;
     w.fake.push_turn(Turn::text("hello"));
     let chat = create_chat(&w.alice, w.a.id, "hi").await;
-    wait_status(&w.alice, chat.id, |s| s == "waiting").await;
+    wait_status(&w.alice, chat.id, |s| s == sdk::ChatStatus::Waiting).await;
     let mut stream = w.alice.stream_chat(chat.id, 0).await.unwrap();
     let mut watch = w.alice.watch_chats().await.unwrap();
     let first = stream.next_batch().await.unwrap().unwrap();
@@ -563,15 +563,11 @@ async fn a_revoked_key_is_refused_at_once_on_another_process() {
 
     let id = key.split_once('-').unwrap().0;
     // Its use is recorded (in the background, so poll).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let keys = loop {
+    let keys = common::eventually("the key's last_used to be recorded", || async {
         let keys = w.alice.api_keys("me").await.unwrap();
-        if keys.iter().any(|k| k.id == id && k.last_used.is_some()) {
-            break keys;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "last_used was never recorded: {keys:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        keys.iter().any(|k| k.id == id && k.last_used.is_some()).then_some(keys)
+    })
+    .await;
     let listed = keys.iter().find(|k| k.id == id).expect("the new key is listed");
     assert_eq!(listed.name, "ci");
     assert_eq!(listed.scope, "all");
@@ -833,17 +829,17 @@ async fn a_subagent_and_its_root_stop_when_the_owner_loses_access() {
         Some(Turn::text("must not be asked"))
     });
     let root = create_chat(&w.alice, w.a.id, "delegate").await;
-    let deadline = tokio::time::Instant::now() + WAIT;
     // The root asked twice (spawn, then wait) and the child once, slowly.
-    while !(w.fake.requests().len() >= 3 && w.fake.requests().iter().any(|r| r.body.to_string().contains("You are a subagent"))) {
-        assert!(tokio::time::Instant::now() < deadline, "the root and the child never both called the model");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::eventually("the root and the child to both call the model", || async {
+        let requests = w.fake.requests();
+        (requests.len() >= 3 && requests.iter().any(|r| r.body.to_string().contains("You are a subagent"))).then_some(())
+    })
+    .await;
     let asked = w.fake.requests().len();
     revoke(&w, Revoke::Role).await;
-    let root_after = wait_status(&w.alice, root.id, |s| matches!(s, "waiting" | "error")).await;
+    let root_after = wait_status(&w.alice, root.id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error)).await;
     let child = w.alice.chats("owner:me").await.unwrap().into_iter().find(|c| c.id == root.id).unwrap().children[0].clone();
-    let child_after = wait_status(&w.alice, child.id, |s| matches!(s, "waiting" | "error")).await;
+    let child_after = wait_status(&w.alice, child.id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error)).await;
     for c in [&root_after, &child_after] {
         assert_eq!(c.status, sdk::ChatStatus::Error, "{}", c.title);
         assert_eq!(c.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()), "{}", c.title);

@@ -416,7 +416,7 @@ async fn a_chat_on_another_replica_reaches_the_agent_and_survives_that_replica_d
 
     // And the next tool call works.
     fake.open_gate("after-failover");
-    let chat = wait_status(&client_b, chat.id, |s| matches!(s, "waiting" | "error")).await;
+    let chat = wait_status(&client_b, chat.id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error)).await;
     assert_eq!(chat.status, sdk::ChatStatus::Waiting, "{:?}", chat.last_error);
     let results = tool_results(&client_b, chat.id).await;
     assert_eq!(results.len(), 7, "{results:#?}");

@@ -64,7 +64,7 @@ async fn world() -> World {
 
 
 async fn idle(c: &Client, id: Uuid) -> sdk::Chat {
-    wait_status(c, id, |s| matches!(s, "waiting" | "error" | "requires_action")).await
+    wait_status(c, id, |s| matches!(s, sdk::ChatStatus::Waiting | sdk::ChatStatus::Error | sdk::ChatStatus::RequiresAction)).await
 }
 
 /// The visible history, oldest first.
@@ -307,15 +307,11 @@ async fn interrupt_keeps_the_partial_reply() {
     let chat = idle(&w.alice, chat.id).await;
     assert_eq!(chat.status, sdk::ChatStatus::Waiting);
     // The worker saves the partial step after the interrupt; wait for it.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let partial = loop {
+    let partial = common::eventually("the partial reply to be saved", || async {
         let h = history(&w.alice, chat.id).await;
-        if let Some(m) = h.iter().find(|m| m.role == sdk::MessageRole::Assistant) {
-            break text_of(m);
-        }
-        assert!(tokio::time::Instant::now() < deadline, "partial reply never saved");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        h.iter().find(|m| m.role == sdk::MessageRole::Assistant).map(text_of)
+    })
+    .await;
     assert!(partial.starts_with("tok0 tok1 tok2 tok3 tok4"), "{partial}");
 }
 
@@ -492,7 +488,7 @@ async fn dynamic_tools_park_the_chat_until_results_arrive() {
         })
         .await
         .unwrap();
-    wait_status(&w.alice, chat.id, |s| s != "requires_action").await;
+    wait_status(&w.alice, chat.id, |s| s != sdk::ChatStatus::RequiresAction).await;
     let done = idle(&w.alice, chat.id).await;
     assert_eq!(done.status, sdk::ChatStatus::Waiting);
     assert!(text_of(history(&w.alice, chat.id).await.last().unwrap()).contains("blue"));
@@ -549,7 +545,7 @@ async fn a_chat_whose_server_is_killed_mid_stream_is_finished_by_another() {
     let org = me.organization_ids[0];
     let chat = create_chat(&owner, org, "survive a crash").await;
     fake.wait_for_requests(1, WAIT).await;
-    wait_status(&owner, chat.id, |s| s == "running").await;
+    wait_status(&owner, chat.id, |s| s == sdk::ChatStatus::Running).await;
     doomed.kill();
 
     // Heartbeats far more often than the stale limit, so a slow machine never makes the

@@ -5,34 +5,17 @@ mod common;
 
 use agentry_sdk::ClientError;
 
-use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
 use agentry_client::Client;
 use agentry_client::agentry_sdk as sdk;
-use common::{TestServer, expect_status};
+use common::{TestServer, eventually, expect_status};
 use futures::StreamExt;
 use sqlx::ConnectOptions;
 use uuid::Uuid;
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-/// Polls `check` until it yields a value or the deadline passes.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = tokio::time::Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Follows a build's log to its end (bounded by the deadline) and returns the finished build.
 async fn finished(c: &Client, build: Uuid) -> sdk::WorkspaceBuild {

@@ -30,8 +30,8 @@ impl Auth {
     /// Re-authenticates with the same token (for WebSockets that outlive a request). Fails if
     /// the session ended or the user was suspended; otherwise picks up role changes.
     pub async fn refresh(&mut self, state: &AppState) -> Result<(), ApiError> {
-        let a = state.store.system().authenticate(&self.token).await?.ok_or_else(ApiError::unauthorized)?;
-        state.store.system().record_activity(a.user.id).await;
+        let a = state.store.auth().authenticate(&self.token).await?.ok_or_else(ApiError::unauthorized)?;
+        state.store.auth().record_activity(a.user.id).await;
         self.user = a.user;
         self.subject = a.subject;
         Ok(())
@@ -61,9 +61,9 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = token_from(parts).ok_or_else(ApiError::unauthorized)?;
-        let found = state.store.system().authenticate(&token).await.map_err(ApiError::from)?;
+        let found = state.store.auth().authenticate(&token).await.map_err(ApiError::from)?;
         let a = found.ok_or_else(ApiError::unauthorized)?;
-        state.store.system().record_activity(a.user.id).await;
+        state.store.auth().record_activity(a.user.id).await;
         Ok(Auth { user: a.user, subject: a.subject, key_id: a.key_id, token })
     }
 }

@@ -143,7 +143,7 @@ async fn acquire_chats(shared: &Arc<Shared>) {
         return;
     }
     loop {
-        let claimed = match shared.store.system().claim_pending(shared.worker_id, shared.cfg.max_per_acquire).await {
+        let claimed = match shared.store.worker().claim_pending(shared.worker_id, shared.cfg.max_per_acquire).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "claiming pending chats failed");
@@ -178,7 +178,7 @@ fn check_leases(shared: &Arc<Shared>, only: Option<Uuid>) {
     for (lease, watermark) in leases {
         let shared = shared.clone();
         tokio::spawn(async move {
-            match shared.store.system().lease_state(&lease, watermark).await {
+            match shared.store.worker().lease_state(&lease, watermark).await {
                 Ok(LeaseState::Held) => {}
                 Ok(_) => shared.stop_lease(&lease, Stop::Interrupted),
                 Err(e) => tracing::warn!(chat = %lease.chat_id, error = %e, "lease check failed"),
@@ -200,7 +200,7 @@ fn check_access(shared: &Arc<Shared>, change: Option<AuthChange>) {
     for (lease, chat) in runs {
         let shared = shared.clone();
         tokio::spawn(async move {
-            match shared.store.system().ai_work_subject(&chat).await {
+            match shared.store.worker().ai_work_subject(&chat).await {
                 Ok(Some(_)) => {}
                 Ok(None) => {
                     tracing::info!(chat = %chat.id, owner = %chat.owner_id, "chat owner lost access to AI work; stopping the run");
@@ -217,7 +217,7 @@ async fn beat(shared: &Arc<Shared>) {
     if ids.is_empty() {
         return;
     }
-    match shared.store.system().heartbeat(shared.worker_id, &ids).await {
+    match shared.store.worker().heartbeat(shared.worker_id, &ids).await {
         Ok(held) => {
             let held: HashSet<Uuid> = held.into_iter().collect();
             for id in ids.into_iter().filter(|id| !held.contains(id)) {
@@ -230,7 +230,7 @@ async fn beat(shared: &Arc<Shared>) {
 }
 
 async fn recover(shared: &Arc<Shared>) {
-    match shared.store.system().recover_stale(shared.cfg.stale_after, shared.cfg.action_deadline).await {
+    match shared.store.worker().recover_stale(shared.cfg.stale_after, shared.cfg.action_deadline).await {
         Ok(r) => {
             if !r.requeued.is_empty() || !r.promoted.is_empty() {
                 tracing::info!(requeued = r.requeued.len(), promoted = r.promoted.len(), "recovered stale chats");

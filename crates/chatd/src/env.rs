@@ -40,7 +40,7 @@ pub fn wanted(get: impl Fn(&str) -> Option<String>) -> Vec<(String, String, Opti
 pub async fn apply(store: &Store) -> Result<Vec<EnvProvider>, agentry_store::StoreError> {
     let mut done = Vec::new();
     for (provider, key, base, model) in wanted(|k| std::env::var(k).ok()) {
-        let r = store.system().apply_env_provider(&provider, &key, base.as_deref(), &model).await?;
+        let r = store.worker().apply_env_provider(&provider, &key, base.as_deref(), &model).await?;
         tracing::info!(provider = %r.provider, created = r.created, default_model = ?r.default_model, "provider configured from the environment");
         done.push(r);
     }

@@ -20,7 +20,7 @@ pub enum ProviderError {
 /// The provider configuration for a model config: the enabled provider row of its kind.
 pub async fn resolve(store: &Store, model: &ModelConfig) -> Result<ProviderConfig, ProviderError> {
     let row = store
-        .system()
+        .worker()
         .provider_credentials(&model.provider)
         .await?
         .ok_or_else(|| ProviderError::NotConfigured(model.provider.clone()))?;

@@ -22,7 +22,7 @@ use std::time::Instant;
 use agentry_llm::{ChatRequest, FinishReason, ProviderConfig, StreamEvent, Usage};
 use agentry_store::chats::messages::{Message as Row, NewMessage, Usage as StoredUsage};
 use agentry_store::chats::models::ModelConfig;
-use agentry_types::{ClientError, LivePart, MessageRole, Part, RetryInfo};
+use agentry_types::{ChatFailure, ClientError, LivePart, MessageRole, Part, RetryInfo};
 use agentry_store::chats::worker::{Claimed, Fenced, Outcome, StepRecord};
 use agentry_store::parts::LiveKind;
 use futures::StreamExt;
@@ -114,7 +114,7 @@ pub(crate) async fn run_chat(shared: Arc<Shared>, claimed: Claimed, stop: watch:
         Ok(end) => end,
         Err(e) => End::Finish(Outcome::Error(e)),
     };
-    let system = shared.store.system();
+    let system = shared.store.worker();
     let wm = watermark.load(Ordering::Acquire);
     let result = match end {
         End::Lost => Ok(()),
@@ -148,7 +148,7 @@ async fn generate_title(shared: Arc<Shared>, chat: agentry_store::chats::Chat, m
     let Ok(Some(first)) = shared.store.actor(&owner).first_user_text(&chat).await else { return };
     match title::generate(&shared.store, &shared.llm, &model, &first).await {
         Ok(t) => {
-            if let Err(e) = shared.store.system().set_generated_title(chat.id, &chat.title, &t).await {
+            if let Err(e) = shared.store.worker().set_generated_title(chat.id, &chat.title, &t).await {
                 tracing::warn!(chat = %chat.id, error = %e, "saving a generated title failed");
             }
         }
@@ -167,7 +167,7 @@ fn stop_outcome(s: Stop) -> End {
 /// The owner's subject rebuilt from the database, if the owner may still start AI work in the
 /// chat's organization; `Err` ends the turn (`ClientError::NoAiAccess`, or the store's failure).
 async fn ai_work_subject(shared: &Shared, chat: &agentry_store::chats::Chat) -> Result<agentry_rbac::Subject, String> {
-    match shared.store.system().ai_work_subject(chat).await {
+    match shared.store.worker().ai_work_subject(chat).await {
         Ok(Some(s)) => Ok(s),
         Ok(None) => Err(ClientError::NoAiAccess.message()),
         Err(e) => Err(e.to_string()),
@@ -182,15 +182,17 @@ async fn drive(
     first_turn: &mut bool,
     model_for_title: &mut Option<ModelConfig>,
 ) -> Result<End, String> {
-    let system = shared.store.system();
+    let system = shared.store.worker();
     let chat = &claimed.chat;
     let lease = &claimed.lease;
     let model = system
         .model_config(chat.last_model_config_id)
         .await
         .map_err(|e| e.to_string())?
-        .ok_or("The chat's model configuration no longer exists.")?;
-    let provider = crate::providers::resolve(&shared.store, &model).await.map_err(|e| format!("Cannot call the model: {e}."))?;
+        .ok_or_else(|| ChatFailure::ModelConfigGone.to_string())?;
+    let provider = crate::providers::resolve(&shared.store, &model)
+        .await
+        .map_err(|e| ChatFailure::ModelUnavailable { reason: e.to_string() }.to_string())?;
     let owner = ai_work_subject(shared, chat).await?;
     let mut history: Vec<Row> = system.prompt_history(chat.id).await.map_err(|e| e.to_string())?;
     watermark.store(history.iter().map(|m| m.id).max().unwrap_or(0), Ordering::Release);
@@ -246,7 +248,7 @@ async fn drive(
                     let record = step_record(&model, &acc, Vec::new(), started, true);
                     save(shared, lease, watermark, &mut history, record).await?;
                 }
-                return Ok(End::Finish(Outcome::Error(format!("The model provider failed: {e}"))));
+                return Ok(End::Finish(Outcome::Error(ChatFailure::ProviderFailed { reason: e }.to_string())));
             }
         };
         if let Some(why) = interrupted {
@@ -346,10 +348,7 @@ async fn drive(
             return Ok(End::Finish(Outcome::Done));
         }
     }
-    Ok(End::Finish(Outcome::Error(format!(
-        "The turn stopped after {} model steps without a final answer.",
-        shared.cfg.max_steps
-    ))))
+    Ok(End::Finish(Outcome::Error(ChatFailure::TooManySteps { max: shared.cfg.max_steps }.to_string())))
 }
 
 /// Saves a step under the lease and extends the local history; `false` when the lease is lost.
@@ -361,7 +360,7 @@ async fn save(shared: &Arc<Shared>, lease: &agentry_store::chats::worker::Lease,
     shared.parts.publish(lease.chat_id, LiveKind::Clear, Value::Null);
     shared.parts.flush().await;
     let wm = watermark.load(Ordering::Acquire);
-    match shared.store.system().persist_step(lease, wm, record).await.map_err(|e| e.to_string())? {
+    match shared.store.worker().persist_step(lease, wm, record).await.map_err(|e| e.to_string())? {
         Fenced::Done(saved) => {
             if let Some(max) = saved.iter().map(|m| m.id).max() {
                 watermark.store(max, Ordering::Release);

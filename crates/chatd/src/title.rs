@@ -72,7 +72,7 @@ pub async fn regenerate(store: &Store, subject: &Subject, chat_id: Uuid) -> Resu
     let actor = store.actor(subject);
     let chat = actor.chat(chat_id).await?;
     actor.may_start_ai_work(&chat)?;
-    store.system().check_usage_limit(chat.owner_id).await?;
+    store.worker().check_usage_limit(chat.owner_id).await?;
     let model = match actor.usable_model_config(chat.last_model_config_id).await? {
         Some(m) => m,
         None => actor.default_model_config().await?.ok_or(StoreError::Client(ClientError::NoDefaultModel))?,

@@ -105,11 +105,11 @@ impl BuildRunner {
     /// Start-up recovery: fails builds a previous server process left `running` and reconnects
     /// the workspaces that were running. Returns the failed builds' ids.
     pub async fn recover(&self) -> Result<Vec<Uuid>, StoreError> {
-        let failed = self.store.system().fail_running_builds(RESTART_REASON).await?;
+        let failed = self.store.builds().fail_running_builds(RESTART_REASON).await?;
         if !failed.is_empty() {
             tracing::warn!(count = failed.len(), "failed builds interrupted by a restart");
         }
-        for ws in self.store.system().running_workspaces().await? {
+        for ws in self.store.builds().running_workspaces().await? {
             // External agents reconnect by themselves; an agent connected to a live replica is
             // that replica's to serve.
             if ws.kind == TemplateKind::External || self.store.system().agent_is_connected(ws.id).await? {
@@ -134,13 +134,13 @@ impl BuildRunner {
         while !*closing.borrow() {
             if swept.elapsed() >= SWEEP_INTERVAL {
                 swept = tokio::time::Instant::now();
-                match self.store.system().fail_running_builds(REPLICA_GONE_REASON).await {
+                match self.store.builds().fail_running_builds(REPLICA_GONE_REASON).await {
                     Ok(ids) => ids.into_iter().for_each(|id| self.p.changed(id)),
                     Err(e) => tracing::warn!(error = %e, "failing the builds of gone replicas failed"),
                 }
             }
             loop {
-                match self.store.system().claim_build(self.p.inner.agents.replica_id()).await {
+                match self.store.builds().claim_build(self.p.inner.agents.replica_id()).await {
                     Ok(Some(job)) => {
                         in_flight.lock().expect("in-flight lock").insert(job.build_id);
                         let (store, p, in_flight) = (self.store.clone(), self.p.clone(), in_flight.clone());
@@ -168,7 +168,7 @@ impl BuildRunner {
         while tasks.join_next().await.is_some() {}
         let interrupted: Vec<Uuid> = in_flight.lock().expect("in-flight lock").drain().collect();
         for id in interrupted {
-            let sys = self.store.system();
+            let sys = self.store.builds();
             let _ = sys.append_build_logs(id, &[(LogStream::Provisioner, SHUTDOWN_REASON.to_string())]).await;
             if let Err(e) = sys.finish_build(id, JobStatus::Failed, Some(SHUTDOWN_REASON)).await {
                 tracing::error!(build = %id, error = %e, "could not fail an interrupted build");
@@ -202,7 +202,7 @@ async fn write_logs(store: Store, p: Provisioning, build: Uuid, mut rx: mpsc::Un
     let mut buf = Vec::with_capacity(256);
     while rx.recv_many(&mut buf, 256).await > 0 {
         let lines: Vec<(LogStream, String)> = buf.drain(..).map(|l| (l.stream, cap_line(l.output))).collect();
-        if let Err(e) = store.system().append_build_logs(build, &lines).await {
+        if let Err(e) = store.builds().append_build_logs(build, &lines).await {
             tracing::error!(build = %build, error = %e, "could not store build logs");
         }
         p.changed(build);
@@ -265,7 +265,7 @@ async fn run_build(store: &Store, p: &Provisioning, job: BuildJob) {
     // final status has seen every line.
     drop(logs);
     let _ = writer.await;
-    if let Err(e) = store.system().finish_build(job.build_id, status, error.as_deref()).await {
+    if let Err(e) = store.builds().finish_build(job.build_id, status, error.as_deref()).await {
         tracing::error!(build = %job.build_id, error = %e, "could not finish a build");
     }
     p.changed(job.build_id);

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use crate::System;
 
 /// The finest grain `last_seen_at` is kept at.
 pub const INTERVAL: Duration = Duration::from_secs(60);
@@ -42,7 +41,7 @@ impl Seen {
     }
 }
 
-impl System<'_> {
+impl crate::AuthTasks<'_> {
     /// Notes that `user` just made an authenticated request: stores the time when a write is
     /// due (see the module docs), otherwise returns at once.
     pub async fn record_activity(&self, user: Uuid) {
@@ -60,7 +59,9 @@ impl System<'_> {
             tracing::warn!(%user, error = %e, "recording activity failed");
         }
     }
+}
 
+impl crate::System<'_> {
     /// This deployment's id, generated when its database was created.
     pub async fn deployment_id(&self) -> crate::Result<String> {
         Ok(sqlx::query_scalar("SELECT value FROM site_config WHERE key = 'deployment_id'")

@@ -87,9 +87,26 @@ impl Store {
         Actor { pool: &self.pool, subject, auth: &self.auth }
     }
 
-    /// Tasks that run without an acting subject. Each is named for the one job it does.
+    /// Site-wide tasks that run without an acting subject: health, site values, the providers
+    /// that are enabled.
     pub fn system(&self) -> System<'_> {
-        System { pool: &self.pool, auth: &self.auth, seen: &self.seen }
+        System { pool: &self.pool }
+    }
+
+    /// Authentication and sign-in: tokens, logins, sessions, first-user set-up, activity.
+    pub fn auth(&self) -> AuthTasks<'_> {
+        AuthTasks { pool: &self.pool, auth: &self.auth, seen: &self.seen }
+    }
+
+    /// The chat worker's tasks: claims, leases, fenced writes, the owner's subject, provider
+    /// keys, usage limits. What the agent loop may do without a subject, and nothing else.
+    pub fn worker(&self) -> WorkerTasks<'_> {
+        WorkerTasks { pool: &self.pool }
+    }
+
+    /// The build runner's tasks: claiming builds, their logs and results.
+    pub fn builds(&self) -> BuildTasks<'_> {
+        BuildTasks { pool: &self.pool }
     }
 
     pub async fn close(&self) {
@@ -110,11 +127,26 @@ impl Actor<'_> {
     }
 }
 
-/// Data access with no acting subject: authentication, first-user set-up, health.
+/// Site-wide data access with no acting subject (see [`Store::system`]).
 pub struct System<'a> {
+    pool: &'a PgPool,
+}
+
+/// Authentication and sign-in (see [`Store::auth`]).
+pub struct AuthTasks<'a> {
     pool: &'a PgPool,
     auth: &'a auth_cache::AuthCache,
     seen: &'a activity::Seen,
+}
+
+/// The chat worker's subject-less tasks (see [`Store::worker`]).
+pub struct WorkerTasks<'a> {
+    pool: &'a PgPool,
+}
+
+/// The build runner's tasks (see [`Store::builds`]).
+pub struct BuildTasks<'a> {
+    pool: &'a PgPool,
 }
 
 impl System<'_> {

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::args::Args;
 use crate::audit::{self, Entry};
 use crate::error::unique_violation;
-use crate::{Actor, ClientError, Result, StoreError, System};
+use crate::{Actor, ClientError, Result, StoreError, AuthTasks};
 
 /// A user as the API shows it.
 #[derive(Debug, Clone, FromRow)]
@@ -269,7 +269,7 @@ pub(crate) async fn user_by_id(conn: impl sqlx::PgExecutor<'_>, id: Uuid) -> Res
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?)
 }
 
-impl System<'_> {
+impl AuthTasks<'_> {
     /// Resolves a session token or API key. `None` for anything that is not a live key of an
     /// active user; the caller answers 401 without saying which.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Authenticated>> {

@@ -33,7 +33,7 @@ use crate::templates::{
     NetworkMode, ParameterValue, fetch_template, fetch_version, first_invalid, resolve_parameters, template_object,
 };
 use crate::users::UserRef;
-use crate::{Actor, ClientError, Result, StoreError, System};
+use crate::{Actor, ClientError, Result, StoreError, BuildTasks};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -713,7 +713,7 @@ impl LogStream {
     }
 }
 
-impl System<'_> {
+impl BuildTasks<'_> {
     /// Claims the oldest pending build (`pending → running`). `SKIP LOCKED` lets several
     /// runners claim concurrently without taking the same build.
     pub async fn claim_build(&self, replica_id: Uuid) -> Result<Option<BuildJob>> {

@@ -30,11 +30,11 @@ async fn fresh_store() -> Store {
 async fn a_file_of_another_organization_is_never_linked() {
     let store = fresh_store().await;
     let new = NewUser { email: "o@example.com", username: "owner", name: "", hashed_password: "x".into() };
-    let (owner, _) = store.system().create_first_user(&new).await.unwrap();
-    let subject = store.system().subject_for(owner.id).await.unwrap();
+    let (owner, _) = store.auth().create_first_user(&new).await.unwrap();
+    let subject = store.worker().subject_for(owner.id).await.unwrap();
     let actor = store.actor(&subject);
     let other = actor.create_organization("other", "Other", "").await.unwrap();
-    let subject = store.system().subject_for(owner.id).await.unwrap();
+    let subject = store.worker().subject_for(owner.id).await.unwrap();
     let actor = store.actor(&subject);
     let provider = ProviderInput { provider: Some("openai".into()), api_key: Some("k".into()), ..Default::default() };
     actor.create_provider(&provider).await.unwrap();

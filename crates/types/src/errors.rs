@@ -436,6 +436,36 @@ impl std::fmt::Display for ValueProblem {
     }
 }
 
+/// Why a chat's turn ended in `error`: the chat's `last_error`, which clients show (the
+/// owner losing access is [`ClientError::NoAiAccess`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatFailure {
+    /// The chat's model configuration was deleted.
+    ModelConfigGone,
+    /// The model's provider cannot be called (not configured, no key).
+    ModelUnavailable { reason: String },
+    /// The provider failed after its retries.
+    ProviderFailed { reason: String },
+    /// The turn hit the step limit.
+    TooManySteps { max: usize },
+    /// A client did not answer dynamic tool calls in time (also each call's result).
+    DynamicToolTimeout,
+}
+
+impl std::fmt::Display for ChatFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChatFailure::ModelConfigGone => f.write_str("The chat's model configuration no longer exists."),
+            ChatFailure::ModelUnavailable { reason } => write!(f, "Cannot call the model: {reason}."),
+            ChatFailure::ProviderFailed { reason } => write!(f, "The model provider failed: {reason}"),
+            ChatFailure::TooManySteps { max } => {
+                write!(f, "The turn stopped after {max} model steps without a final answer.")
+            }
+            ChatFailure::DynamicToolTimeout => f.write_str("Dynamic tool execution timed out"),
+        }
+    }
+}
+
 /// Client-facing texts that are not errors: messages of successful answers that carry only a
 /// message, and the results the server records for tool calls it cancelled.
 pub mod notices {

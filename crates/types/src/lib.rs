@@ -9,4 +9,4 @@ pub mod chat;
 pub mod errors;
 
 pub use chat::{ChatStatus, LivePart, MessageRole, Part, RetryInfo, Visibility};
-pub use errors::{ClientError, Problem, notices};
+pub use errors::{ChatFailure, ClientError, Problem, notices};

@@ -70,7 +70,7 @@ fn row(c: &sdk::Chat) -> Vec<String> {
 }
 
 fn text_content(t: &str) -> serde_json::Value {
-    serde_json::json!([{"type": "text", "text": t}])
+    sdk::Part::content(&[sdk::Part::text(t)])
 }
 
 /// A workspace given by id, or by name among the caller's workspaces in `org`.

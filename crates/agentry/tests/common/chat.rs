@@ -44,14 +44,11 @@ pub async fn create_chat(c: &Client, org: Uuid, prompt: &str) -> sdk::Chat {
 }
 
 /// Polls (as `c`) until the chat's status satisfies `done`.
-pub async fn wait_status(c: &Client, id: Uuid, done: impl Fn(&str) -> bool) -> sdk::Chat {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+pub async fn wait_status(c: &Client, id: Uuid, done: impl Fn(sdk::ChatStatus) -> bool) -> sdk::Chat {
+    let what = format!("chat {id} to reach the expected status");
+    super::eventually(&what, || async {
         let chat = c.chat(id).await.unwrap();
-        if done(chat.status.as_str()) {
-            return chat;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "chat {id} stuck in {}", chat.status);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        done(chat.status).then_some(chat)
+    })
+    .await
 }

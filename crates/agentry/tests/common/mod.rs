@@ -86,6 +86,7 @@ impl TestServer {
     }
 
     async fn start_serving(database_url: &str, chatd: Option<agentry_chatd::DaemonConfig>) -> TestServer {
+        init_logs();
         let store = Store::connect(PgConnectOptions::from_str(database_url).unwrap(), 8).await.unwrap();
         store.migrate().await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -203,6 +204,45 @@ pub fn expect_status<T: std::fmt::Debug>(r: agentry_client::Result<T>, status: u
         Err(e) => {
             assert_eq!(e.status().map(|s| s.as_u16()), Some(status), "unexpected error: {e}");
             e
+        }
+    }
+}
+
+/// The in-process servers' logs go to the test's captured output, so a failing test shows
+/// what the server did (nextest and libtest print a test's output only when it fails).
+/// `RUST_LOG` overrides the default level.
+pub fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    });
+}
+
+/// How long [`eventually`] waits: generous, because a loaded 2-core CI machine is slow; a
+/// passing test returns as soon as its condition holds.
+pub const EVENTUALLY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Polls `check` every 50 ms until it yields a value, failing the test with `what` once
+/// [`EVENTUALLY`] has passed. Every test that waits for something asynchronous (a background
+/// write, another server process, a worker) waits with this, never with a bare sleep.
+#[track_caller]
+pub fn eventually<'a, T, F, Fut>(what: &'a str, mut check: F) -> impl std::future::Future<Output = T> + 'a
+where
+    F: FnMut() -> Fut + 'a,
+    Fut: std::future::Future<Output = Option<T>> + 'a,
+    T: 'a,
+{
+    let caller = std::panic::Location::caller();
+    async move {
+        let start = tokio::time::Instant::now();
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            assert!(start.elapsed() < EVENTUALLY, "timed out after {EVENTUALLY:?} waiting for {what} ({caller})");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 }

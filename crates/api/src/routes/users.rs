@@ -18,7 +18,7 @@ use crate::{AppState, convert, validate};
 #[utoipa::path(get, path = "/api/v2/users/first", tag = "users",
     responses((status = 200, body = sdk::Response), (status = 404, body = sdk::Response)))]
 pub async fn first_exists(State(s): State<AppState>) -> ApiResult<Json<sdk::Response>> {
-    if s.store.system().has_users().await? {
+    if s.store.auth().has_users().await? {
         Ok(Json(sdk::Response::notice(sdk::notices::FIRST_USER_CREATED)))
     } else {
         Err(ClientError::FirstUserMissing.into())
@@ -41,7 +41,7 @@ pub async fn create_first(
 ) -> ApiResult<(StatusCode, Json<sdk::CreateFirstUserResponse>)> {
     check_new_user(&req.email, &req.username, &req.password)?;
     // Refuse early so a late second call does not spend a password hash.
-    if s.store.system().has_users().await? {
+    if s.store.auth().has_users().await? {
         return Err(ClientError::FirstUserExists.into());
     }
     let hashed_password = hash_password(req.password).await?;
@@ -51,7 +51,7 @@ pub async fn create_first(
         name: req.name.as_deref().unwrap_or(""),
         hashed_password,
     };
-    let (user, org) = s.store.system().create_first_user(&new).await?;
+    let (user, org) = s.store.auth().create_first_user(&new).await?;
     Ok((StatusCode::CREATED, Json(sdk::CreateFirstUserResponse { user_id: user.id, organization_id: org })))
 }
 
@@ -89,7 +89,7 @@ pub async fn login(
             return Ok(r);
         }
     };
-    let candidate = s.store.system().login_candidate(&req.email).await?;
+    let candidate = s.store.auth().login_candidate(&req.email).await?;
     // An unknown email costs one hash too (see `dummy_hash`), and fails the same way.
     let (user, hash) = match candidate {
         Some((user, hash)) => (Some(user), hash),
@@ -99,7 +99,7 @@ pub async fn login(
     let Some(user) = user.filter(|_| verified) else {
         // The attempt stays counted as a failure.
         let ip = ip.map(|i| i.to_string());
-        if let Err(e) = s.store.system().audit_failed_login(&req.email, ip.as_deref()).await {
+        if let Err(e) = s.store.auth().audit_failed_login(&req.email, ip.as_deref()).await {
             tracing::warn!(error = %e, "recording a failed login failed");
         }
         return Err(ClientError::InvalidCredentials.into());
@@ -109,7 +109,7 @@ pub async fn login(
         return Err(ClientError::AccountSuspended.into());
     }
     let lifetime = s.config.session_lifetime;
-    let token = s.store.system().create_session(user.id, lifetime).await?;
+    let token = s.store.auth().create_session(user.id, lifetime).await?;
     let mut headers = HeaderMap::new();
     headers.insert(header::SET_COOKIE, session_cookie(&token, lifetime.num_seconds(), s.config.secure_cookies));
     Ok((StatusCode::CREATED, headers, Json(sdk::LoginResponse { session_token: token })).into_response())
@@ -130,7 +130,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerIp {
 
 #[utoipa::path(post, path = "/api/v2/users/logout", tag = "users", responses((status = 200, body = sdk::Response)))]
 pub async fn logout(State(s): State<AppState>, auth: Auth) -> ApiResult<impl IntoResponse> {
-    s.store.system().delete_api_key(&auth.key_id).await?;
+    s.store.auth().delete_api_key(&auth.key_id).await?;
     let mut headers = HeaderMap::new();
     headers.insert(header::SET_COOKIE, session_cookie("", 0, s.config.secure_cookies));
     Ok((headers, Json(sdk::Response::notice(sdk::notices::LOGGED_OUT))))

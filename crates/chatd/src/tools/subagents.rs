@@ -85,7 +85,7 @@ pub async fn spawn_agent(ctx: &ToolCtx, a: SpawnAgentArgs) -> ToolResult {
         return Err("prompt is empty; describe the task for the subagent.".into());
     }
     // The parent as it is now (its workspace binding may have changed during this turn).
-    let mut parent = ctx.store.system().chat_for_worker(ctx.chat.id).await.map_err(store_error)?;
+    let mut parent = ctx.store.worker().chat_for_worker(ctx.chat.id).await.map_err(store_error)?;
     if let Some(ws) = ctx.workspace_id() {
         parent.workspace_id = Some(ws);
     }
@@ -142,7 +142,7 @@ pub async fn message_agent(ctx: &ToolCtx, a: MessageAgentArgs) -> ToolResult {
         return Err("message is empty.".into());
     }
     let busy = if a.interrupt.unwrap_or(false) { BusyBehavior::Interrupt } else { BusyBehavior::Queue };
-    let content = json!([{"type": "text", "text": a.message}]);
+    let content = agentry_types::Part::content(&[agentry_types::Part::text(a.message.clone())]);
     let sent = ctx.store.actor(&ctx.owner()).send_message(c.id, content, None, busy, &[]).await.map_err(store_error)?;
     ctx.wake.notify_one();
     let queued = matches!(sent, agentry_store::chats::messages::Sent::Queued(_));

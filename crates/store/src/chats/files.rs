@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use agentry_types::{Part, Problem};
 
-use crate::{Actor, ClientError, Result, StoreError, System};
+use crate::{Actor, ClientError, Result, StoreError, WorkerTasks};
 
 /// Most files one chat may have attached.
 pub const MAX_FILES_PER_CHAT: i64 = 50;
@@ -163,7 +163,7 @@ pub struct AttachedFile {
     pub data: Vec<u8>,
 }
 
-impl System<'_> {
+impl WorkerTasks<'_> {
     /// The files among `ids` that are attached to `chat_id`. Only attached files: a file id
     /// in a message that was never linked to this chat (it would have failed the same-org
     /// check) is not read.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use crate::{Actor, ClientError, Result, System};
+use crate::{Actor, ClientError, Result, WorkerTasks};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct LimitConfig {
@@ -119,7 +119,7 @@ impl Actor<'_> {
     }
 }
 
-impl System<'_> {
+impl WorkerTasks<'_> {
     /// The limit check for work the chat daemon starts on the owner's behalf (subagents).
     pub async fn check_usage_limit(&self, owner: Uuid) -> Result<()> {
         let mut conn = self.pool.acquire().await?;

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Entry};
 use crate::error::unique_violation;
-use crate::{Actor, ClientError, Result, StoreError, System};
+use crate::{Actor, ClientError, Result, StoreError, WorkerTasks};
 
 pub const PROVIDERS: [&str; 3] = ["openai", "anthropic", "openai-compat"];
 
@@ -330,7 +330,7 @@ fn check_numbers(input: &ModelConfigInput) -> Result<()> {
     Ok(())
 }
 
-impl System<'_> {
+impl WorkerTasks<'_> {
     /// Provider credentials for the chat daemon (keys included).
     pub async fn provider_credentials(&self, provider: &str) -> Result<Option<Provider>> {
         Ok(sqlx::query_as("SELECT * FROM chat_providers WHERE provider = $1 AND enabled")
@@ -338,7 +338,9 @@ impl System<'_> {
             .fetch_optional(self.pool)
             .await?)
     }
+}
 
+impl crate::System<'_> {
     /// Providers that are configured and enabled (for the model catalog's availability).
     pub async fn enabled_providers(&self) -> Result<Vec<Provider>> {
         Ok(sqlx::query_as("SELECT * FROM chat_providers WHERE enabled ORDER BY provider").fetch_all(self.pool).await?)

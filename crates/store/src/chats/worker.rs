@@ -26,7 +26,7 @@ use agentry_types::Part;
 
 use super::{CHAT_COLUMNS, Chat, ChatStatus, change, chat_by_id, lock_chat, owner_may_start_ai_work};
 use crate::pubsub::{self, ChangeKind};
-use crate::{Actor, ClientError, Result, StoreError, System};
+use crate::{Actor, ClientError, Result, StoreError, WorkerTasks};
 
 /// One run of one chat by one worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +99,10 @@ pub struct Recovered {
 }
 
 /// The text recorded when a client tool never answered.
-pub const DYNAMIC_TOOL_TIMEOUT: &str = "Dynamic tool execution timed out";
+/// The `last_error` (and each call's result) when a client did not answer dynamic tool calls.
+pub fn dynamic_tool_timeout() -> String {
+    agentry_types::ChatFailure::DynamicToolTimeout.to_string()
+}
 
 async fn lease_state(conn: &mut PgConnection, lease: &Lease, watermark: i64) -> Result<(LeaseState, Chat)> {
     let chat = lock_chat(conn, lease.chat_id).await?;
@@ -159,7 +162,7 @@ async fn promote_if_queued(conn: &mut PgConnection, chat: &Chat) -> Result<bool>
     Ok(messages::promote_next(conn, chat).await? != messages::Promotion::Empty)
 }
 
-impl System<'_> {
+impl WorkerTasks<'_> {
     /// Claims up to `limit` pending chats for `worker_id`, oldest first. `SKIP LOCKED` lets
     /// several replicas claim at once without ever taking the same row.
     pub async fn claim_pending(&self, worker_id: Uuid, limit: i64) -> Result<Vec<Claimed>> {
@@ -251,11 +254,11 @@ impl System<'_> {
                 continue;
             }
             for call in messages::pending_tool_calls(&mut tx, &chat).await? {
-                let result = serde_json::json!({"error": DYNAMIC_TOOL_TIMEOUT});
+                let result = serde_json::json!({"error": dynamic_tool_timeout()});
                 let part = Part::content(&[Part::tool_result(call.tool_call_id, call.tool_name, result, true)]);
                 messages::insert(&mut tx, id, NewMessage::tool(part)).await?;
             }
-            release(&mut tx, &chat, ChatStatus::Error, Some(DYNAMIC_TOOL_TIMEOUT)).await?;
+            release(&mut tx, &chat, ChatStatus::Error, Some(&dynamic_tool_timeout())).await?;
             pubsub::notify(&mut tx, change(&chat, ChangeKind::Message)).await?;
             pubsub::notify(&mut tx, change(&chat, ChangeKind::StatusChange)).await?;
             tx.commit().await?;
@@ -514,7 +517,7 @@ pub struct EnvProvider {
     pub default_model: Option<String>,
 }
 
-impl System<'_> {
+impl WorkerTasks<'_> {
     /// Start-up task for provider keys from the environment: creates the provider row of
     /// `provider` (`openai` or `anthropic`) or refreshes its key (and base URL, when given) and
     /// enables it; then, when the deployment has no default model config, creates one for
