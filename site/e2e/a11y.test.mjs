@@ -80,6 +80,8 @@ for (const scheme of ["light", "dark"]) {
       ["/settings/tokens", "Tokens"],
       ["/settings/audit", "Audit log"],
       ["/settings/account", "Account"],
+      ["/workspaces", "Workspaces"],
+      ["/templates", "Templates"],
     ];
     for (const [path, heading] of pages) {
       await op.goto(path);

@@ -110,6 +110,11 @@ export function ChatView({ chatId, titleOf, onChatsChanged }: { chatId: string; 
             <h1 className="chat-title">{title}</h1>
           )}
         </nav>
+        {c.workspace_id ? (
+          <Link to="/workspaces" className="chip">
+            Workspace
+          </Link>
+        ) : null}
         {usage ? <UsageMeter summary={usage} /> : null}
         <StatusIcon status={status} />
         {c.archived ? <span className="badge">Archived</span> : null}

@@ -30,6 +30,12 @@ export type AuthorizationRequest = Schemas["AuthorizationRequest"];
 /** The fields of a workspace the agents UI reads (the API sends the whole `Workspace`). */
 export type Workspace = Pick<Schemas["Workspace"], "id" | "name" | "organization_id"> &
   Partial<Pick<Schemas["Workspace"], "owner_id" | "kind" | "agent">>;
+/** The whole workspace, as the workspaces page shows it. */
+export type FullWorkspace = Schemas["Workspace"];
+export type WorkspacesResponse = Schemas["WorkspacesResponse"];
+export type Template = Schemas["Template"];
+export type CreateTemplateRequest = Schemas["CreateTemplateRequest"];
+export type WorkspaceBuildLog = Schemas["WorkspaceBuildLog"];
 /** A workspace agent's connection, as the server last saw it. */
 export type WorkspaceAgentStatus = Schemas["WorkspaceAgentStatus"];
 export type ChatInputPart = Schemas["ChatInputPart"];

@@ -13,6 +13,7 @@ import { ModelsPage } from "../settings/ModelsPage";
 import { ProvidersPage } from "../settings/ProvidersPage";
 import { TokensPage } from "../settings/TokensPage";
 import { UsersPage } from "../settings/UsersPage";
+import { TemplatesPage, WorkspacesPage } from "../settings/WorkspacesPage";
 import { LoginPage } from "./LoginPage";
 import { type Session, redirectFor } from "./session";
 import { SetupPage } from "./SetupPage";
@@ -92,6 +93,8 @@ function Routes({ path, user }: { path: string; user: User }) {
     );
   }
   if (matchPath("/settings/tokens", path)) return <TokensPage />;
+  if (matchPath("/workspaces", path)) return <WorkspacesPage />;
+  if (matchPath("/templates", path)) return <TemplatesPage />;
   if (matchPath("/settings/account", path)) return <AccountPage user={user} />;
   if (matchPath("/settings/audit", path)) {
     return (

@@ -59,6 +59,8 @@ export function Shell({ user, onSignedOut, children }: { user: User; onSignedOut
         <nav aria-label="Main">
           <ul>
             {item("/agents", "Agents")}
+            {item("/workspaces", "Workspaces")}
+            {item("/templates", "Templates")}
             {item("/settings/organizations", "Organizations")}
             {perms?.manageUsers ? item("/settings/users", "Users") : null}
             {perms?.manageAi ? item("/settings/providers", "Providers") : null}
