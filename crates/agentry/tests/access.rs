@@ -792,10 +792,12 @@ async fn an_interrupt_does_not_promote_the_queue_of_an_owner_who_lost_access() {
         assert!(sent.queued);
     }
     revoke(&w, Revoke::Role).await;
-    // Stopping is not AI work: alice may still interrupt her own chat.
+    // Stopping is not AI work: alice may still interrupt her own chat; a Stop holds the queue.
     let after = w.alice.interrupt_chat(chat.id).await.unwrap();
-    assert_eq!(after.status, sdk::ChatStatus::Error);
-    assert_eq!(after.last_error.as_deref(), Some(ClientError::NoAiAccess.message().as_str()));
+    assert_eq!(after.status, sdk::ChatStatus::Waiting);
+    // Sending again would resume the queue, which is AI work: refused, and still nothing runs.
+    let again = sdk::CreateChatMessageRequest { content: Some(text("four")), ..Default::default() };
+    expect_status(w.alice.send_chat_message(chat.id, &again).await, 403);
     let page = w.alice.chat_messages(chat.id, None, Some(200)).await.unwrap();
     assert_eq!(page.queued_messages.len(), 2, "the queue is kept");
     assert_eq!(page.messages.iter().filter(|m| m.role == sdk::MessageRole::User).count(), 1, "nothing was promoted");

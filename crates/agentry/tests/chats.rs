@@ -498,7 +498,12 @@ async fn stream_sends_a_snapshot_then_live_events() {
     assert!(sent.queued);
     let ev = next_of(&mut stream, "queue_update").await;
     assert!(matches!(&ev, sdk::ChatStreamEvent::QueueUpdate { queued_messages, .. } if queued_messages.len() == 1), "{ev:?}");
+    // Stop: the status says so; the queued message waits for the user.
     m.interrupt_chat(chat.id).await.unwrap();
+    let ev = next_of(&mut stream, "status").await;
+    assert_eq!(ev.status(), Some(sdk::ChatStatus::Waiting));
+    // Sending again resumes the queue: its head becomes a message.
+    m.send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text("resume")), ..Default::default() }).await.unwrap();
     let ev = next_of(&mut stream, "message").await;
     assert_eq!(ev.message().unwrap().content, text("queued one"));
     stream.close().await;
