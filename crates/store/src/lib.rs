@@ -15,6 +15,7 @@ mod args;
 pub mod audit;
 pub mod auth_cache;
 pub mod chats;
+pub mod explain;
 mod error;
 pub mod members;
 pub mod orgs;
