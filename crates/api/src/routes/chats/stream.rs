@@ -65,6 +65,16 @@ fn live_event(e: &LiveEvent) -> Option<sdk::ChatStreamEvent> {
     }
 }
 
+/// The read buffer a stream socket allocates up front. These sockets only ever receive pongs
+/// and a close from the client, and the WebSocket library's default (128 KiB per socket,
+/// allocated at the upgrade) made 10,000 idle streams cost over a gigabyte. Larger client
+/// frames still arrive; the buffer grows for them.
+const READ_BUFFER: usize = 4 * 1024;
+
+fn small_buffers(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.read_buffer_size(READ_BUFFER)
+}
+
 async fn send_batch(sink: &mut futures::stream::SplitSink<WebSocket, Message>, events: &[impl serde::Serialize]) -> bool {
     for chunk in events.chunks(BATCH) {
         let text = serde_json::to_string(chunk).expect("events serialize");
@@ -149,7 +159,7 @@ pub async fn stream(
     let hints = s.hub().subscribe();
     let auth_changes = s.store.auth_changes();
     let live = s.parts().subscribe(chat.id);
-    Ok(ws.on_upgrade(move |socket| run_stream(s, auth, chat, after, hints, auth_changes, live, socket)))
+    Ok(small_buffers(ws).on_upgrade(move |socket| run_stream(s, auth, chat, after, hints, auth_changes, live, socket)))
 }
 
 /// `first` (when the caller already received it) and every live event queued for the stream
@@ -287,7 +297,7 @@ async fn run_stream(
 pub async fn watch(State(s): State<AppState>, auth: Auth, ws: WebSocketUpgrade) -> Response {
     let hints = s.hub().subscribe();
     let auth_changes = s.store.auth_changes();
-    ws.on_upgrade(move |socket| run_watch(s, auth, hints, auth_changes, socket))
+    small_buffers(ws).on_upgrade(move |socket| run_watch(s, auth, hints, auth_changes, socket))
 }
 
 /// Whether a received auth change may concern `user` (a lagged receiver missed some: maybe).
