@@ -43,8 +43,22 @@ async fn open_streams(
     open
 }
 
+/// Raises this process's open-file limit to its hard limit (the server inherits it): 10,000
+/// sockets do not fit the common default of 1,024.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain system calls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_idle_streams_give_their_memory_back() {
+    raise_fd_limit();
     let db = fresh_database().await;
     let (server, url) = spawn_api_only_process(&db);
     let owner = first_owner(&url).await;

@@ -153,8 +153,9 @@ async fn chat_list_pages_read_a_page_not_the_history() {
     let owner = Subject::new(w.site_owner).with_site_role(SiteRole::Owner);
     let (a, b, h, l) = (w.org_a, w.org_b, w.heavy, w.light);
 
-    // (who, query, the rows it must list)
-    let mut cases: Vec<(&str, &Subject, OwnerFilter, Option<bool>, Option<Uuid>, String)> = Vec::new();
+    // (who, subject, owner:, archived:, organization:, the rows it must list)
+    type Case<'a> = (&'a str, &'a Subject, OwnerFilter, Option<bool>, Option<Uuid>, String);
+    let mut cases: Vec<Case> = Vec::new();
     for (arch, cond) in [(None, "TRUE"), (Some(false), "NOT archived"), (Some(true), "archived")] {
         cases.push(("heavy, owner:me", &heavy, OwnerFilter::Me, arch, None, format!("owner_id = '{h}' AND {cond}")));
         cases.push(("org admin, owner:all", &admin, OwnerFilter::All, arch, None, format!("organization_id = '{a}' AND {cond}")));
