@@ -1,8 +1,12 @@
-//! The chat list at scale: 1,000,000 chats across 1,000 organizations and 10,000 users.
+//! The chat list at scale: 1,000,000 chats across 1,000 organizations and 10,000 users (100
+//! each), plus three users who own 200, 5,000 and 100,000 chats in an organization of their own.
 //!
 //! Measures the first page (50) of `GET /api/experimental/chats?q=owner:all` for an org admin
-//! and of the default `owner:me` for a member, end to end over HTTP against a real server, and
-//! prints the PostgreSQL plans of both queries. Results: `docs/benchmarks/chat-list.md`.
+//! and of the default `owner:me` for a member, end to end over HTTP against a real server; for
+//! the three heavy users the first page, the first page of `archived:false` and a deep cursor
+//! page (`after_id` in the middle of their history), over HTTP, and the list's root query as
+//! it was before issue 18 (one `ORDER BY` over every chat of the owner), run directly, as the
+//! "before" of the same run. Prints the PostgreSQL plans. Results: `docs/benchmarks/chat-list.md`.
 //!
 //!     cargo bench -p agentry --bench chat_list
 //!
@@ -13,7 +17,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use agentry_client::Client;
-use agentry_store::Store;
+use agentry_store::{Store, explain};
 use agentry_store::chats::{ChatQuery, OwnerFilter};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
@@ -22,6 +26,8 @@ const ORGS: i64 = 1_000;
 const USERS: i64 = 10_000;
 const CHATS: i64 = 1_000_000;
 const ROUNDS: usize = 300;
+/// Chat counts of the heavy users (user ids `USERS + k`, all in organization `ORGS`).
+const SCALES: [i64; 3] = [200, 5_000, 100_000];
 
 /// Deterministic ids, so the seed is plain SQL.
 fn org_id_sql(expr: &str) -> String {
@@ -85,6 +91,97 @@ async fn seed(url: &str) {
     println!("seeded in {:.1} s", t.elapsed().as_secs_f64());
 }
 
+/// The heavy users, in their own organization: 1 chat in 500 pinned, 1 in 10 archived, one
+/// chat a minute back in time.
+async fn seed_scales(url: &str) {
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    let have: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM chats WHERE organization_id = {}",
+        org_id_sql(&ORGS.to_string())
+    )))
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    if have == SCALES.iter().sum::<i64>() {
+        return;
+    }
+    println!("seeding the heavy users ...");
+    let mut statements = vec![
+        format!("DELETE FROM chats WHERE organization_id = {}", org_id_sql(&ORGS.to_string())),
+        format!(
+            "INSERT INTO organizations (id, name, display_name) VALUES ({}, 'scale', 'Scale') ON CONFLICT DO NOTHING",
+            org_id_sql(&ORGS.to_string())
+        ),
+    ];
+    for (k, n) in SCALES.iter().enumerate() {
+        let u = USERS + k as i64;
+        statements.push(format!(
+            "INSERT INTO users (id, email, username, hashed_password) VALUES ({}, 'heavy{n}@example.com', 'heavy{n}', '!')
+             ON CONFLICT DO NOTHING",
+            user_id_sql(&u.to_string())
+        ));
+        statements.push(format!(
+            "INSERT INTO organization_members (organization_id, user_id, roles) VALUES ({}, {}, ARRAY['agents-access'])
+             ON CONFLICT DO NOTHING",
+            org_id_sql(&ORGS.to_string()),
+            user_id_sql(&u.to_string())
+        ));
+        statements.push(format!(
+            "INSERT INTO chats (id, owner_id, organization_id, last_model_config_id, title, status,
+                 pin_order, archived, created_at, updated_at)
+             SELECT gen_random_uuid(), {}, {}, '00000000-0000-0000-0003-000000000000', 'chat ' || i, 'waiting',
+                 CASE WHEN i % 500 = 7 THEN 1 ELSE 0 END, i % 10 = 3,
+                 now() - make_interval(mins => i), now() - make_interval(mins => i)
+             FROM generate_series(0, {}) i",
+            user_id_sql(&u.to_string()),
+            org_id_sql(&ORGS.to_string()),
+            n - 1
+        ));
+    }
+    statements.push("ANALYZE".into());
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut c).await.unwrap();
+    }
+}
+
+/// The list's root query before issue 18, for `owner:me` of a member of one organization, as
+/// the old `root_query` rendered it: the "before" of the before/after in one run.
+const OLD_ROOT_QUERY: &str = "SELECT c.*,
+    EXISTS (SELECT 1 FROM chat_messages m WHERE m.chat_id = c.id AND m.role = 'assistant'
+            AND NOT m.deleted AND m.id > COALESCE(c.last_read_message_id, 0)) AS has_unread FROM (
+         SELECT c.* FROM chats c WHERE c.parent_chat_id IS NULL
+             AND ((c.owner_id = $1::uuid AND c.organization_id = ANY($2::uuid[]))) AND c.owner_id = $3
+         ORDER BY (c.pin_order = 0), c.pin_order, c.updated_at DESC, c.id DESC LIMIT $4 OFFSET $5
+     ) c ORDER BY (c.pin_order = 0), c.pin_order, c.updated_at DESC, c.id DESC";
+
+async fn measure_old(label: &str, pool: &sqlx::PgPool, user: uuid::Uuid, org: uuid::Uuid) -> f64 {
+    let run = || {
+        sqlx::query(OLD_ROOT_QUERY).bind(user).bind(vec![org]).bind(user).bind(50_i64).bind(0_i64).fetch_all(pool)
+    };
+    for _ in 0..20 {
+        run().await.unwrap();
+    }
+    let mut times = Vec::with_capacity(ROUNDS);
+    let mut rows = 0;
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        rows = run().await.unwrap().len();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    report(label, rows, &times)
+}
+
+fn report(label: &str, rows: usize, times: &[Duration]) -> f64 {
+    let p50 = percentile(times, 0.5).as_secs_f64() * 1e3;
+    println!(
+        "{label:<44} rows={rows:<3} p50={p50:>6.2} ms  p90={:>6.2} ms  p99={:>6.2} ms",
+        percentile(times, 0.9).as_secs_f64() * 1e3,
+        percentile(times, 0.99).as_secs_f64() * 1e3,
+    );
+    p50
+}
+
 /// A token for `user`, written straight into api_keys (the bench needs no passwords).
 async fn token_for(url: &str, key_id: &str, user: i64) -> String {
     let mut c = sqlx::PgConnection::connect(url).await.unwrap();
@@ -107,25 +204,20 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-async fn measure(label: &str, client: &Client, q: &str) {
+async fn measure(label: &str, client: &Client, params: &[(&str, &str)]) -> f64 {
     // Warm the connection pools and caches.
     for _ in 0..20 {
-        client.chats(q).await.unwrap();
+        client.chats_with(params).await.unwrap();
     }
     let mut times = Vec::with_capacity(ROUNDS);
     let mut rows = 0;
     for _ in 0..ROUNDS {
         let t = Instant::now();
-        rows = client.chats(q).await.unwrap().len();
+        rows = client.chats_with(params).await.unwrap().len();
         times.push(t.elapsed());
     }
     times.sort();
-    println!(
-        "{label:<34} rows={rows:<3} p50={:>6.2} ms  p90={:>6.2} ms  p99={:>6.2} ms",
-        percentile(&times, 0.5).as_secs_f64() * 1e3,
-        percentile(&times, 0.9).as_secs_f64() * 1e3,
-        percentile(&times, 0.99).as_secs_f64() * 1e3,
-    );
+    report(label, rows, &times)
 }
 
 async fn explain(label: &str, store: &Store, token: &str, owner: OwnerFilter) {
@@ -140,12 +232,17 @@ async fn explain(label: &str, store: &Store, token: &str, owner: OwnerFilter) {
         after_id: None,
     };
     let plan = store.actor(&auth.subject).explain_chats(&q).await.unwrap();
-    println!("\nplan for {label}:");
-    for line in &plan {
-        println!("  {line}");
+    let seq = explain::seq_scans(&plan, "chats");
+    println!(
+        "\nplan for {label}: {:.2} ms in PostgreSQL, {} chat rows read, largest sort {} rows, sequential scan: {}",
+        plan["Actual Total Time"].as_f64().unwrap_or(0.0),
+        explain::rows_read(&plan, "chats"),
+        explain::largest_sort_input(&plan),
+        if seq { "YES" } else { "no" }
+    );
+    if std::env::var_os("BENCH_PLANS").is_some() {
+        println!("{plan:#}");
     }
-    let seq = plan.iter().any(|l| l.contains("Seq Scan on chats"));
-    println!("  -> sequential scan over chats: {}", if seq { "YES" } else { "no" });
     assert!(!seq, "the {label} query must use an index");
 }
 
@@ -170,6 +267,7 @@ async fn main() {
     let store = Store::connect(PgConnectOptions::from_str(&url).unwrap(), 16).await.unwrap();
     store.migrate().await.unwrap();
     seed(&url).await;
+    seed_scales(&url).await;
 
     let admin_token = token_for(&url, "benchadmin", 0).await; // admin of org 0
     let member_token = token_for(&url, "benchmembr", 1_234).await; // member of org 234
@@ -188,8 +286,42 @@ async fn main() {
     anon.healthz().await.unwrap();
 
     println!("\nfirst page (50) over HTTP, {ROUNDS} sequential requests each:");
-    measure("org admin, q=owner:all", &anon.with_token(&admin_token), "owner:all").await;
-    measure("member, owner:me (default)", &anon.with_token(&member_token), "").await;
+    measure("org admin, q=owner:all", &anon.with_token(&admin_token), &[("q", "owner:all")]).await;
+    measure("member, owner:me (default)", &anon.with_token(&member_token), &[]).await;
+
+    let raw = sqlx::PgPool::connect(&url).await.unwrap();
+    let scale_org = uuid::Uuid::parse_str(&format!("00000000-0000-0000-0001-{ORGS:012x}")).unwrap();
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    for (k, n) in SCALES.iter().enumerate() {
+        let u = USERS + k as i64;
+        let user = uuid::Uuid::parse_str(&format!("00000000-0000-0000-0002-{u:012x}")).unwrap();
+        let token = token_for(&url, &format!("benchhv{k:03}"), u).await;
+        let client = anon.with_token(&token);
+        println!("\nuser with {n} chats:");
+        before.push(measure_old(&format!("  before: old root query alone (SQL), {n}"), &raw, user, scale_org).await);
+        after.push(measure(&format!("  after: first page over HTTP, {n}"), &client, &[]).await);
+        measure(&format!("  after: archived:false over HTTP, {n}"), &client, &[("q", "archived:false")]).await;
+        let middle: uuid::Uuid = sqlx::query_scalar(
+            "SELECT id FROM chats WHERE owner_id = $1 AND parent_chat_id IS NULL AND pin_order = 0
+             ORDER BY updated_at DESC, id DESC OFFSET $2 LIMIT 1",
+        )
+        .bind(user)
+        .bind(n / 2)
+        .fetch_one(&raw)
+        .await
+        .unwrap();
+        let middle = middle.to_string();
+        measure(&format!("  after: deep page (after_id) over HTTP, {n}"), &client, &[("after_id", middle.as_str())]).await;
+        explain(&format!("heavy user, {n} chats, owner:me"), &store, &token, OwnerFilter::Me).await;
+    }
+    let spread = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max) / v.iter().cloned().fold(f64::MAX, f64::min);
+    println!(
+        "\nfirst page p50 at {SCALES:?} chats: before {before:.2?} ms (max/min {:.2}), after {after:.2?} ms (max/min {:.2})",
+        spread(&before),
+        spread(&after)
+    );
+
     explain("org admin, owner:all", &store, &admin_token, OwnerFilter::All).await;
     explain("member, owner:me", &store, &member_token, OwnerFilter::Me).await;
 }

@@ -2,6 +2,8 @@
 //! PostgreSQL), migrate it, and serve the API. The CLI (`main.rs`) and the black-box tests both
 //! start servers through [`run`] and [`serve`].
 
+mod trim;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -70,6 +72,7 @@ pub async fn run(
             (pg.connect_options(), Some(pg))
         }
     };
+    trim::start();
     let result = async {
         let store = Store::connect(options, POOL_SIZE).await?;
         store.migrate().await?;

@@ -16,6 +16,7 @@ mod args;
 pub mod audit;
 pub mod auth_cache;
 pub mod chats;
+pub mod explain;
 mod error;
 pub mod may;
 pub mod members;

@@ -32,7 +32,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgListener;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::{Result, Store};
@@ -40,11 +41,20 @@ use crate::{Result, Store};
 const CHANNEL: &str = "agentry_chat_parts";
 /// Largest NOTIFY payload this module sends (PostgreSQL's hard limit is 8,000 bytes).
 pub const MAX_PAYLOAD: usize = 7_900;
-/// Events a slow subscriber of one chat may fall behind by before it skips ahead (the
-/// persisted message still arrives through the database).
-const PER_CHAT_CHANNEL: usize = 4_096;
+/// Events a slow subscriber may fall behind by before it skips ahead (the persisted message
+/// still arrives through the database). A subscriber's queue grows to this only while it is
+/// behind; an idle subscription holds no event storage at all.
+const PER_SUBSCRIBER_QUEUE: usize = 4_096;
 /// Parts kept per chat for snapshots; the oldest are dropped beyond this.
 pub const BUFFER_PER_CHAT: usize = 10_000;
+/// A chat's snapshot buffer that nothing was added to for this long is dropped, even if the
+/// step's end (`Clear`) never arrived: a replica that stopped forwarding to us, or a worker
+/// that died mid-step on another process, must not pin its parts here forever. A stream that
+/// connects later during a step paused longer than this (a long tool run) starts without the
+/// step's earlier parts; the saved message brings them when the step ends.
+pub const BUFFER_IDLE: std::time::Duration = std::time::Duration::from_secs(120);
+/// How often idle buffers are looked for.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// What a live event is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,16 +93,75 @@ enum Outgoing {
 struct Inner {
     origin: Uuid,
     seq: AtomicU64,
-    /// One channel per chat that has a subscriber: a stream receives only its own chat's
-    /// events, so the cost of a token does not grow with the number of open streams. Events are
-    /// shared (`Arc`), not copied, between a chat's subscribers.
-    channels: Mutex<HashMap<Uuid, broadcast::Sender<Arc<LiveEvent>>>>,
-    buffers: Mutex<HashMap<Uuid, VecDeque<LiveEvent>>>,
+    /// The queues of each chat's subscribers, only for chats that have one: a stream receives
+    /// only its own chat's events, so the cost of a token does not grow with the number of
+    /// open streams. Events are shared (`Arc`), not copied, between subscribers and the buffer.
+    channels: Mutex<HashMap<Uuid, Vec<Arc<Queue>>>>,
+    buffers: Mutex<HashMap<Uuid, Buffer>>,
     out: mpsc::UnboundedSender<Outgoing>,
     /// When another server process was last heard from (unix ms; 0 = never). Events are only
     /// forwarded while one is around: a single server would otherwise send every token through
     /// PostgreSQL and back for nobody.
     peer_seen_ms: AtomicU64,
+}
+
+/// One subscriber's pending events. Empty (and unallocated) while the stream keeps up.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Notify,
+}
+
+#[derive(Default)]
+struct QueueState {
+    events: VecDeque<Arc<LiveEvent>>,
+    /// Events dropped because the subscriber fell [`PER_SUBSCRIBER_QUEUE`] behind.
+    lagged: u64,
+}
+
+impl Queue {
+    fn push(&self, e: &Arc<LiveEvent>) {
+        {
+            let mut s = self.state.lock().expect("parts queue lock");
+            if s.events.len() >= PER_SUBSCRIBER_QUEUE {
+                s.events.pop_front();
+                s.lagged += 1;
+            }
+            s.events.push_back(e.clone());
+        }
+        self.ready.notify_one();
+    }
+
+    fn pop(&self) -> Result<Arc<LiveEvent>, TryRecvError> {
+        let mut s = self.state.lock().expect("parts queue lock");
+        if s.lagged > 0 {
+            return Err(TryRecvError::Lagged(std::mem::take(&mut s.lagged)));
+        }
+        match s.events.pop_front() {
+            Some(e) => {
+                // A burst's storage is given back once the stream has caught up.
+                if s.events.is_empty() && s.events.capacity() > 64 {
+                    s.events = VecDeque::new();
+                }
+                Ok(e)
+            }
+            None => Err(TryRecvError::Empty),
+        }
+    }
+}
+
+/// The parts of one chat's current step, for snapshots.
+struct Buffer {
+    events: VecDeque<Arc<LiveEvent>>,
+    touched: std::time::Instant,
+}
+
+/// Gives a map's storage back once most of its entries are gone (a `HashMap` never shrinks by
+/// itself, so 10,000 chats streamed once would keep their slots).
+fn shrink<V>(map: &mut HashMap<Uuid, V>) {
+    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+        map.shrink_to(map.len() * 2);
+    }
 }
 
 /// How often each process announces itself on the channel.
@@ -214,6 +283,16 @@ impl Parts {
                 }
             }
         });
+        // Buffers whose step end never arrived go after `BUFFER_IDLE`.
+        let weak = Arc::downgrade(&parts.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                Parts { inner }.drop_idle_buffers(BUFFER_IDLE);
+            }
+        });
         Ok(parts)
     }
 
@@ -242,13 +321,14 @@ impl Parts {
 
     /// Every live event of `chat_id` from now on. Subscribe before taking [`Parts::buffered`].
     ///
-    /// The chat's channel (a ring of [`PER_CHAT_CHANNEL`] slots, allocated up front) lives while
-    /// it has a subscription: dropping the last one frees it at once, whether or not another
-    /// event for the chat ever arrives.
+    /// A subscription is a small queue that holds events only while its stream is behind;
+    /// dropping it removes it at once, and the chat's entry with its last subscription,
+    /// whether or not another event for the chat ever arrives.
     pub fn subscribe(&self, chat_id: Uuid) -> Subscription {
+        let queue = Arc::new(Queue::default());
         let mut channels = self.inner.channels.lock().expect("parts channel lock");
-        let rx = channels.entry(chat_id).or_insert_with(|| broadcast::channel(PER_CHAT_CHANNEL).0).subscribe();
-        Subscription { rx: Some(rx), chat_id, inner: Arc::downgrade(&self.inner) }
+        channels.entry(chat_id).or_default().push(queue.clone());
+        Subscription { queue, chat_id, inner: Arc::downgrade(&self.inner) }
     }
 
     /// How many chats have a live channel here (subscribed streams); for tests and metrics.
@@ -256,58 +336,81 @@ impl Parts {
         self.inner.channels.lock().expect("parts channel lock").len()
     }
 
+    /// Drops the snapshot buffers nothing was added to for `idle` (see [`BUFFER_IDLE`], which
+    /// a background task applies every few seconds).
+    pub fn drop_idle_buffers(&self, idle: std::time::Duration) {
+        let mut buffers = self.inner.buffers.lock().expect("parts buffer lock");
+        buffers.retain(|_, b| b.touched.elapsed() < idle);
+        shrink(&mut buffers);
+    }
+
+    /// How many chats have a snapshot buffer here; for tests and metrics.
+    pub fn live_buffers(&self) -> usize {
+        self.inner.buffers.lock().expect("parts buffer lock").len()
+    }
+
     /// The parts of the chat's current step seen so far (for a stream's snapshot).
     pub fn buffered(&self, chat_id: Uuid) -> Vec<LiveEvent> {
         let buffers = self.inner.buffers.lock().expect("parts buffer lock");
-        buffers.get(&chat_id).map(|b| b.iter().cloned().collect()).unwrap_or_default()
+        buffers.get(&chat_id).map(|b| b.events.iter().map(|e| LiveEvent::clone(e)).collect()).unwrap_or_default()
     }
 
     fn local(&self, e: LiveEvent) {
+        let chat_id = e.chat_id;
+        let e = Arc::new(e);
         {
             let mut buffers = self.inner.buffers.lock().expect("parts buffer lock");
             match e.kind {
                 LiveKind::Part => {
-                    let b = buffers.entry(e.chat_id).or_default();
-                    if b.len() >= BUFFER_PER_CHAT {
-                        b.pop_front();
+                    let b = buffers
+                        .entry(chat_id)
+                        .or_insert_with(|| Buffer { events: VecDeque::new(), touched: std::time::Instant::now() });
+                    if b.events.len() >= BUFFER_PER_CHAT {
+                        b.events.pop_front();
                     }
-                    b.push_back(e.clone());
+                    b.events.push_back(e.clone());
+                    b.touched = std::time::Instant::now();
                 }
                 LiveKind::Clear => {
-                    buffers.remove(&e.chat_id);
+                    buffers.remove(&chat_id);
+                    shrink(&mut buffers);
                 }
                 LiveKind::Retry => {}
             }
         }
-        let chat_id = e.chat_id;
-        let mut channels = self.inner.channels.lock().expect("parts channel lock");
-        if let Some(tx) = channels.get(&chat_id)
-            && tx.send(Arc::new(e)).is_err()
-        {
-            // Every subscriber of this chat has gone: forget the channel.
-            channels.remove(&chat_id);
+        let channels = self.inner.channels.lock().expect("parts channel lock");
+        if let Some(queues) = channels.get(&chat_id) {
+            for q in queues {
+                q.push(&e);
+            }
         }
     }
 }
 
-/// A stream's receiver of one chat's live events (see [`Parts::subscribe`]); derefs to the
-/// broadcast receiver.
+/// A stream's receiver of one chat's live events (see [`Parts::subscribe`]), with the
+/// semantics of a broadcast receiver: `Lagged(n)` once after `n` events were skipped because
+/// the stream fell too far behind.
 pub struct Subscription {
-    rx: Option<broadcast::Receiver<Arc<LiveEvent>>>,
+    queue: Arc<Queue>,
     chat_id: Uuid,
     inner: std::sync::Weak<Inner>,
 }
 
-impl std::ops::Deref for Subscription {
-    type Target = broadcast::Receiver<Arc<LiveEvent>>;
-    fn deref(&self) -> &Self::Target {
-        self.rx.as_ref().expect("present until drop")
+impl Subscription {
+    /// The next event, waiting for one. Cancel-safe: an event is taken only when returned.
+    pub async fn recv(&mut self) -> Result<Arc<LiveEvent>, RecvError> {
+        loop {
+            match self.queue.pop() {
+                Ok(e) => return Ok(e),
+                Err(TryRecvError::Lagged(n)) => return Err(RecvError::Lagged(n)),
+                Err(_) => self.queue.ready.notified().await,
+            }
+        }
     }
-}
 
-impl std::ops::DerefMut for Subscription {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        self.rx.as_mut().expect("present until drop")
+    /// The next event if one is queued.
+    pub fn try_recv(&mut self) -> Result<Arc<LiveEvent>, TryRecvError> {
+        self.queue.pop()
     }
 }
 
@@ -315,11 +418,12 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         let Some(inner) = self.inner.upgrade() else { return };
         let mut channels = inner.channels.lock().expect("parts channel lock");
-        // Dropped under the lock, so a concurrent `subscribe` either came first (and the count
-        // includes it) or finds the channel gone and makes a new one.
-        drop(self.rx.take());
-        if channels.get(&self.chat_id).is_some_and(|tx| tx.receiver_count() == 0) {
-            channels.remove(&self.chat_id);
+        if let Some(queues) = channels.get_mut(&self.chat_id) {
+            queues.retain(|q| !Arc::ptr_eq(q, &self.queue));
+            if queues.is_empty() {
+                channels.remove(&self.chat_id);
+                shrink(&mut channels);
+            }
         }
     }
 }

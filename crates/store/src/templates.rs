@@ -437,6 +437,19 @@ impl Actor<'_> {
     /// The templates of an organization the actor may read, by name; `after_id` continues
     /// after that template.
     pub async fn templates(&self, org: &str, limit: i64, offset: i64, after_id: Option<Uuid>) -> Result<Vec<Template>> {
+        let (sql, args) = self.templates_page(org, limit, offset, after_id).await?;
+        Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+    }
+
+    /// The PostgreSQL plan of the page query of [`Actor::templates`] (for the plan tests).
+    pub async fn explain_templates(&self, org: &str, limit: i64, offset: i64, after_id: Option<Uuid>) -> Result<serde_json::Value> {
+        let (sql, args) = self.templates_page(org, limit, offset, after_id).await?;
+        crate::explain::run(self.pool, &sql, args.into_inner()).await
+    }
+
+    /// One page of an organization's templates by name (the unique index on
+    /// `(organization_id, lower(name))` gives the order, and a cursor is a range on it).
+    async fn templates_page(&self, org: &str, limit: i64, offset: i64, after_id: Option<Uuid>) -> Result<(String, Args)> {
         let org = self.organization(org).await?;
         let filter = self.subject.prepare(Action::Read, ResourceType::Template);
         let mut args = Args::default();
@@ -454,7 +467,7 @@ impl Actor<'_> {
             "{TEMPLATE_SELECT} WHERE t.organization_id = {o} AND {f} {after}
              ORDER BY lower(t.name) LIMIT {l} OFFSET {off}"
         );
-        Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+        Ok((sql, args))
     }
 
     /// Every template the actor may read that matches `query`, in any organization, by

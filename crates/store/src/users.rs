@@ -430,6 +430,33 @@ impl AuthTasks<'_> {
     }
 }
 
+/// One page of users by username (the unique index on `lower(username)` gives the order, and a
+/// cursor is a range on it).
+fn users_page(
+    filter: &agentry_rbac::Filter,
+    query: &UserQuery,
+    limit: i64,
+    offset: i64,
+    after_id: Option<Uuid>,
+) -> (String, Args) {
+    let mut args = Args::default();
+    let f = args.filter(filter, Columns { org: None, owner: Some("u.id") });
+    let q = query.to_sql(&mut args);
+    let after = match after_id {
+        Some(id) => {
+            let p = args.push(id);
+            format!(" AND lower(u.username) > (SELECT lower(username) FROM users WHERE id = {p})")
+        }
+        None => String::new(),
+    };
+    let (l, o) = (args.push(limit), args.push(offset));
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users u WHERE {f}{q}{after}
+         ORDER BY lower(u.username) LIMIT {l} OFFSET {o}"
+    );
+    (sql, args)
+}
+
 impl Actor<'_> {
     /// Finds a user the actor may read.
     pub async fn user(&self, user: &UserRef<'_>) -> Result<User> {
@@ -476,23 +503,22 @@ impl Actor<'_> {
             .fetch_one(self.pool)
             .await?;
 
-        let mut args = Args::default();
-        let f = args.filter(&filter, cols);
-        let q = query.to_sql(&mut args);
-        let after = match after_id {
-            Some(id) => {
-                let p = args.push(id);
-                format!(" AND lower(u.username) > (SELECT lower(username) FROM users WHERE id = {p})")
-            }
-            None => String::new(),
-        };
-        let (l, o) = (args.push(limit), args.push(offset));
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE {f}{q}{after}
-             ORDER BY lower(u.username) LIMIT {l} OFFSET {o}"
-        );
+        let (sql, args) = users_page(&filter, query, limit, offset, after_id);
         let rows: Vec<User> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?;
         Ok((rows.into_iter().map(|u| self.visible(u)).collect(), count))
+    }
+
+    /// The PostgreSQL plan of the page query of [`Actor::users`] (for the plan tests).
+    pub async fn explain_users(
+        &self,
+        query: &UserQuery,
+        limit: i64,
+        offset: i64,
+        after_id: Option<Uuid>,
+    ) -> Result<serde_json::Value> {
+        let filter = self.subject.prepare(Action::Read, ResourceType::User);
+        let (sql, args) = users_page(&filter, query, limit, offset, after_id);
+        crate::explain::run(self.pool, &sql, args.into_inner()).await
     }
 
     /// Creates a user and adds them to `orgs` (the default organization when empty). Needs

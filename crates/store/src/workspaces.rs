@@ -26,7 +26,7 @@ use sqlx::FromRow;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::args::Args;
+use crate::args::{Args, Source};
 use crate::audit::{self, Entry};
 use crate::error::unique_violation;
 use crate::templates::{
@@ -290,6 +290,51 @@ const WORKSPACE_SELECT: &str = "SELECT w.id, w.organization_id, w.owner_id, u.us
     JOIN LATERAL (SELECT * FROM workspace_builds b WHERE b.workspace_id = w.id
                   ORDER BY b.build_number DESC LIMIT 1) lb ON true";
 
+const WORKSPACE_COLUMNS: Columns = Columns { org: Some("w.organization_id"), owner: Some("w.owner_id") };
+
+/// The conditions of a workspace list query, RBAC filter included.
+fn workspace_conditions(subject: &agentry_rbac::Subject, q: &WorkspaceQuery, filter: &agentry_rbac::Filter, args: &mut Args) -> String {
+    let mut c = vec![args.filter(filter, WORKSPACE_COLUMNS)];
+    match &q.owner {
+        None => {}
+        Some(OwnerQuery::Me) => c.push(format!("w.owner_id = {}", args.push(subject.user_id()))),
+        Some(OwnerQuery::User(u)) => match Uuid::parse_str(u) {
+            Ok(id) => c.push(format!("w.owner_id = {}", args.push(id))),
+            Err(_) => c.push(format!("lower(u.username) = lower({})", args.push(u.clone()))),
+        },
+    }
+    if let Some(o) = &q.organization {
+        match Uuid::parse_str(o) {
+            Ok(id) => c.push(format!("w.organization_id = {}", args.push(id))),
+            Err(_) => c.push(format!(
+                "w.organization_id IN (SELECT id FROM organizations WHERE lower(name) = lower({}))",
+                args.push(o.clone())
+            )),
+        }
+    }
+    if let Some(t) = &q.template {
+        match Uuid::parse_str(t) {
+            Ok(id) => c.push(format!("w.template_id = {}", args.push(id))),
+            Err(_) => c.push(format!("lower(t.name) = lower({})", args.push(t.clone()))),
+        }
+    }
+    match q.status {
+        None => c.push("NOT w.deleted".into()),
+        Some(s) => {
+            let (ts, js): (Vec<&str>, Vec<&str>) =
+                s.pairs().into_iter().map(|(t, j)| (t.as_str(), j.as_str())).unzip();
+            let (ts, js) = (args.push(ts), args.push(js));
+            c.push(format!(
+                "(lb.transition, lb.status) IN (SELECT * FROM unnest({ts}::text[], {js}::text[]))"
+            ));
+        }
+    }
+    if let Some(n) = &q.name {
+        c.push(format!("strpos(lower(w.name), lower({})) > 0", args.push(n.clone())));
+    }
+    c.join(" AND ")
+}
+
 async fn fetch_workspace(conn: impl sqlx::PgExecutor<'_>, id: Uuid) -> Result<Option<Workspace>> {
     let sql = format!("{WORKSPACE_SELECT} WHERE w.id = $1");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(conn).await?)
@@ -344,47 +389,7 @@ impl Actor<'_> {
         after_id: Option<Uuid>,
     ) -> Result<(Vec<Workspace>, i64)> {
         let filter = self.subject.prepare(Action::Read, ResourceType::Workspace);
-        let conditions = |args: &mut Args| {
-            let mut c = vec![args.filter(&filter, Columns { org: Some("w.organization_id"), owner: Some("w.owner_id") })];
-            match &q.owner {
-                None => {}
-                Some(OwnerQuery::Me) => c.push(format!("w.owner_id = {}", args.push(self.subject.user_id()))),
-                Some(OwnerQuery::User(u)) => match Uuid::parse_str(u) {
-                    Ok(id) => c.push(format!("w.owner_id = {}", args.push(id))),
-                    Err(_) => c.push(format!("lower(u.username) = lower({})", args.push(u.clone()))),
-                },
-            }
-            if let Some(o) = &q.organization {
-                match Uuid::parse_str(o) {
-                    Ok(id) => c.push(format!("w.organization_id = {}", args.push(id))),
-                    Err(_) => c.push(format!(
-                        "w.organization_id IN (SELECT id FROM organizations WHERE lower(name) = lower({}))",
-                        args.push(o.clone())
-                    )),
-                }
-            }
-            if let Some(t) = &q.template {
-                match Uuid::parse_str(t) {
-                    Ok(id) => c.push(format!("w.template_id = {}", args.push(id))),
-                    Err(_) => c.push(format!("lower(t.name) = lower({})", args.push(t.clone()))),
-                }
-            }
-            match q.status {
-                None => c.push("NOT w.deleted".into()),
-                Some(s) => {
-                    let (ts, js): (Vec<&str>, Vec<&str>) =
-                        s.pairs().into_iter().map(|(t, j)| (t.as_str(), j.as_str())).unzip();
-                    let (ts, js) = (args.push(ts), args.push(js));
-                    c.push(format!(
-                        "(lb.transition, lb.status) IN (SELECT * FROM unnest({ts}::text[], {js}::text[]))"
-                    ));
-                }
-            }
-            if let Some(n) = &q.name {
-                c.push(format!("strpos(lower(w.name), lower({})) > 0", args.push(n.clone())));
-            }
-            c.join(" AND ")
-        };
+        let conditions = |args: &mut Args| workspace_conditions(self.subject, q, &filter, args);
 
         let mut args = Args::default();
         let cond = conditions(&mut args);
@@ -393,6 +398,27 @@ impl Actor<'_> {
             .fetch_one(self.pool)
             .await?;
 
+        let Some((sql, args)) = self.workspace_page(q, &filter, &conditions, limit, offset, after_id) else {
+            return Ok((Vec::new(), count));
+        };
+        // Planned for these values every time (see the `explain` module docs).
+        let rows =
+            sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).persistent(false).fetch_all(self.pool).await?;
+        Ok((rows, count))
+    }
+
+    /// The query of one page of [`Actor::workspaces`]: newest first, taken from ordered index
+    /// ranges (the owner or organization the query names, else the RBAC filter's sources, see
+    /// [`crate::args::Source`]), so a page costs a page however many workspaces match.
+    fn workspace_page(
+        &self,
+        q: &WorkspaceQuery,
+        filter: &agentry_rbac::Filter,
+        conditions: &dyn Fn(&mut Args) -> String,
+        limit: i64,
+        offset: i64,
+        after_id: Option<Uuid>,
+    ) -> Option<(String, Args)> {
         let mut args = Args::default();
         let cond = conditions(&mut args);
         let after = match after_id {
@@ -402,12 +428,49 @@ impl Actor<'_> {
             }
             None => String::new(),
         };
-        let (l, o) = (args.push(limit), args.push(offset));
+        let owner = match &q.owner {
+            Some(OwnerQuery::Me) => Some(self.subject.user_id()),
+            Some(OwnerQuery::User(u)) => Uuid::parse_str(u).ok(),
+            None => None,
+        };
+        let org = q.organization.as_deref().and_then(|o| Uuid::parse_str(o).ok());
+        let sources = match (owner, org) {
+            (Some(u), _) => vec![Source::keyed(format!("w.owner_id = {}", args.push(u)))],
+            (None, Some(o)) => vec![Source::keyed(format!("w.organization_id = {}", args.push(o)))],
+            (None, None) => args.sources(filter, WORKSPACE_COLUMNS)?,
+        };
+        let (limit, offset) = (limit.max(0), offset.max(0));
+        let take = limit + offset;
+        let branches: Vec<String> = sources
+            .iter()
+            .map(|s| {
+                s.branch(&format!(
+                    "{WORKSPACE_SELECT} WHERE {} AND {cond} {after} ORDER BY w.created_at DESC, w.id DESC LIMIT {take}",
+                    s.key
+                ))
+            })
+            .collect();
         let sql = format!(
-            "{WORKSPACE_SELECT} WHERE {cond} {after} ORDER BY w.created_at DESC, w.id DESC LIMIT {l} OFFSET {o}"
+            "SELECT * FROM ({}) w ORDER BY w.created_at DESC, w.id DESC LIMIT {limit} OFFSET {offset}",
+            branches.join(" UNION ALL ")
         );
-        let rows = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?;
-        Ok((rows, count))
+        Some((sql, args))
+    }
+
+    /// The PostgreSQL plan of the page query of [`Actor::workspaces`] (for the plan tests).
+    pub async fn explain_workspaces(
+        &self,
+        q: &WorkspaceQuery,
+        limit: i64,
+        offset: i64,
+        after_id: Option<Uuid>,
+    ) -> Result<serde_json::Value> {
+        let filter = self.subject.prepare(Action::Read, ResourceType::Workspace);
+        let conditions = |args: &mut Args| workspace_conditions(self.subject, q, &filter, args);
+        match self.workspace_page(q, &filter, &conditions, limit, offset, after_id) {
+            Some((sql, args)) => crate::explain::run(self.pool, &sql, args.into_inner()).await,
+            None => Ok(serde_json::Value::Null),
+        }
     }
 
     /// Creates a workspace for `owner` in `org` from a template of that organization, with its

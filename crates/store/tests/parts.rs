@@ -72,3 +72,47 @@ async fn a_chats_channel_is_freed_when_its_last_stream_goes() {
     drop(second);
     assert_eq!(parts.live_channels(), 0);
 }
+
+#[tokio::test]
+async fn a_steps_buffer_goes_with_the_step_or_when_left_idle() {
+    let (store, _) = fresh_store().await;
+    let parts = Parts::start(&store).await.unwrap();
+    // Parts published with no stream watching still fill each chat's snapshot buffer.
+    let chats: Vec<Uuid> = (0..10_000).map(|_| Uuid::new_v4()).collect();
+    for &c in &chats {
+        parts.publish(c, LiveKind::Part, serde_json::json!({"role": "assistant", "part": {"type": "text", "text": "x"}}));
+    }
+    assert_eq!(parts.live_buffers(), 10_000);
+    // The step's end frees it.
+    for &c in &chats[..5_000] {
+        parts.publish(c, LiveKind::Clear, serde_json::Value::Null);
+    }
+    assert_eq!(parts.live_buffers(), 5_000);
+    // A step whose end never arrives (its worker died on another process, or that process
+    // stopped forwarding to us) is dropped once idle, not kept forever.
+    parts.drop_idle_buffers(Duration::from_secs(3_600));
+    assert_eq!(parts.live_buffers(), 5_000, "buffers in use must stay");
+    parts.drop_idle_buffers(Duration::ZERO);
+    assert_eq!(parts.live_buffers(), 0);
+    assert!(parts.buffered(chats[9_999]).is_empty());
+}
+
+#[tokio::test]
+async fn a_stream_that_falls_far_behind_skips_ahead_and_goes_on() {
+    let (store, _) = fresh_store().await;
+    let parts = Parts::start(&store).await.unwrap();
+    let chat = Uuid::new_v4();
+    let mut slow = parts.subscribe(chat);
+    let mut fast = parts.subscribe(chat);
+    for n in 0..5_000 {
+        parts.publish(chat, LiveKind::Part, serde_json::json!({"n": n}));
+        // The other stream keeps up and misses nothing.
+        assert_eq!(fast.recv().await.unwrap().body["n"], n);
+    }
+    match slow.recv().await {
+        Err(tokio::sync::broadcast::error::RecvError::Lagged(skipped)) => assert_eq!(skipped, 5_000 - 4_096),
+        other => panic!("expected a lag notice, got {other:?}"),
+    }
+    assert_eq!(slow.recv().await.unwrap().body["n"], 5_000 - 4_096);
+    assert!(fast.try_recv().is_err(), "nothing left for the stream that kept up");
+}

@@ -231,65 +231,149 @@ impl Actor<'_> {
         ai_work_rule(self.subject, chat)
     }
 
-    /// The root-chat list query for `q` (RBAC filter included) and its arguments.
-    fn root_query(&self, q: &ChatQuery, filter: &agentry_rbac::Filter) -> (String, Args) {
+    /// The root-chat list query for `q` (RBAC filter included) and its arguments, or `None`
+    /// when nothing can match (no readable chats, or a cursor that names no chat).
+    ///
+    /// The list order is pinned chats first (by `pin_order`), then the rest by `updated_at DESC,
+    /// id DESC`. No single index can produce that order over the RBAC filter's OR, so the page
+    /// is assembled from *branches*, each an ordered range of one index that stops after the
+    /// page's rows: the pinned chats of a source (a small set), and its unpinned chats per
+    /// archived state (`chats_*_list_idx`, migration 0040). A source is the owner named by
+    /// `owner:`, or for `owner:all` each organization the caller reads as a whole plus the
+    /// caller's own chats elsewhere, or the whole site. The final sort only sees at most
+    /// `branches × (limit + offset)` rows, so the page costs the same at 200 or 100,000 chats.
+    async fn root_query(&self, q: &ChatQuery, filter: &agentry_rbac::Filter) -> Result<Option<(String, Args)>> {
+        if matches!(filter, agentry_rbac::Filter::Nothing) {
+            return Ok(None);
+        }
+        // A cursor is the position of the chat it names; one that names no chat ends the list.
+        let cursor: Option<(i32, DateTime<Utc>, Uuid)> = match q.after_id {
+            Some(after) => {
+                let row = sqlx::query_as("SELECT pin_order, updated_at, id FROM chats WHERE id = $1")
+                    .bind(after)
+                    .fetch_optional(self.pool)
+                    .await?;
+                match row {
+                    Some(r) => Some(r),
+                    None => return Ok(None),
+                }
+            }
+            None => None,
+        };
         let mut args = Args::default();
         let rbac = args.filter(filter, CHAT_FILTER_COLUMNS);
-        let mut conds = vec!["c.parent_chat_id IS NULL".to_string(), rbac];
-        match q.owner {
-            OwnerFilter::Me => conds.push(format!("c.owner_id = {}", args.push(self.subject.user_id()))),
-            OwnerFilter::User(u) => conds.push(format!("c.owner_id = {}", args.push(u))),
-            OwnerFilter::All => {}
-        }
-        if let Some(a) = q.archived {
-            conds.push(format!("c.archived = {}", args.push(a)));
-        }
+        let mut common = vec![rbac];
         if let Some(o) = q.organization_id {
-            conds.push(format!("c.organization_id = {}", args.push(o)));
+            common.push(format!("c.organization_id = {}", args.push(o)));
         }
         if !q.labels.is_empty() {
-            conds.push(format!("c.labels @> {}", args.push(Json(q.labels.clone()))));
+            common.push(format!("c.labels @> {}", args.push(Json(q.labels.clone()))));
         }
-        if let Some(after) = q.after_id {
-            // Keyset over the sort order (unpinned, pin_order ASC, updated_at DESC, id DESC).
-            let a = args.push(after);
-            conds.push(format!(
-                "EXISTS (SELECT 1 FROM chats k WHERE k.id = {a} AND (
-                    (c.pin_order = 0) > (k.pin_order = 0)
-                    OR ((c.pin_order = 0) = (k.pin_order = 0) AND c.pin_order > k.pin_order)
-                    OR ((c.pin_order = 0) = (k.pin_order = 0) AND c.pin_order = k.pin_order
-                        AND (c.updated_at, c.id) < (k.updated_at, k.id))))"
-            ));
+        let (pinned_after, unpinned_after) = match cursor {
+            None => (Some(String::new()), Some(String::new())),
+            Some((pin, updated, id)) => {
+                let (u, i) = (args.push(updated), args.push(id));
+                if pin > 0 {
+                    let p = args.push(pin);
+                    let pinned =
+                        format!(" AND (c.pin_order > {p} OR (c.pin_order = {p} AND (c.updated_at, c.id) < ({u}, {i})))");
+                    (Some(pinned), Some(String::new()))
+                } else {
+                    (None, Some(format!(" AND (c.updated_at, c.id) < ({u}, {i})")))
+                }
+            }
+        };
+        // Sources: (FROM clause, key condition). `o.id` is the organization of a lateral source.
+        let mut sources: Vec<(Option<String>, String)> = Vec::new();
+        match (q.owner, q.organization_id, filter) {
+            (OwnerFilter::Me, ..) => sources.push((None, format!("c.owner_id = {}", args.push(self.subject.user_id())))),
+            (OwnerFilter::User(u), ..) => sources.push((None, format!("c.owner_id = {}", args.push(u)))),
+            (OwnerFilter::All, Some(o), _) => sources.push((None, format!("c.organization_id = {}", args.push(o)))),
+            (OwnerFilter::All, None, agentry_rbac::Filter::All) => sources.push((None, "TRUE".into())),
+            (OwnerFilter::All, None, agentry_rbac::Filter::Some(c)) => {
+                if !c.orgs.is_empty() {
+                    let orgs = args.push(c.orgs.clone());
+                    sources.push((Some(format!("unnest({orgs}::uuid[]) AS o(id)")), "c.organization_id = o.id".into()));
+                }
+                if !c.owned_in_orgs.is_empty() {
+                    // The caller's own chats in organizations not read as a whole (disjoint
+                    // from the sources above, so no chat is listed twice).
+                    let (me, orgs) = (args.push(c.me), args.push(c.owned_in_orgs.clone()));
+                    sources.push((None, format!("c.owner_id = {me} AND c.organization_id = ANY({orgs}::uuid[])")));
+                }
+            }
+            (OwnerFilter::All, None, agentry_rbac::Filter::Nothing) => return Ok(None),
         }
-        let (l, o) = (args.push(q.limit), args.push(q.offset));
+        if sources.is_empty() {
+            return Ok(None);
+        }
+        let archived: &[bool] = match q.archived {
+            Some(false) => &[false],
+            Some(true) => &[true],
+            None => &[false, true],
+        };
+        let (limit, offset) = (q.limit.max(0), q.offset.max(0));
+        let take = limit + offset;
+        let common = common.join(" AND ");
+        let mut branches = Vec::new();
+        for (from, key) in &sources {
+            let mut one = |conds: String, order: &str| {
+                let inner = format!(
+                    "SELECT c.* FROM chats c WHERE c.parent_chat_id IS NULL AND {key} AND {common} {conds}
+                     ORDER BY {order} LIMIT {take}"
+                );
+                branches.push(match from {
+                    Some(from) => format!("(SELECT x.* FROM {from} CROSS JOIN LATERAL ({inner}) x)"),
+                    None => format!("({inner})"),
+                });
+            };
+            if let Some(after) = &pinned_after {
+                let arch = match q.archived {
+                    Some(a) => format!(" AND c.archived = {a}"),
+                    None => String::new(),
+                };
+                one(format!("AND c.pin_order > 0{arch}{after}"), "c.pin_order, c.updated_at DESC, c.id DESC");
+            }
+            if let Some(after) = &unpinned_after {
+                for a in archived {
+                    one(format!("AND c.pin_order = 0 AND c.archived = {a}{after}"), "c.updated_at DESC, c.id DESC");
+                }
+            }
+        }
         // The page is chosen first and `has_unread` computed for its rows only.
         let order = "(c.pin_order = 0), c.pin_order, c.updated_at DESC, c.id DESC";
         let sql = format!(
             "SELECT {CHAT_COLUMNS} FROM (
-                 SELECT c.* FROM chats c WHERE {} ORDER BY {order} LIMIT {l} OFFSET {o}
+                 SELECT c.* FROM ({}) c ORDER BY {order} LIMIT {limit} OFFSET {offset}
              ) c ORDER BY {order}",
-            conds.join(" AND ")
+            branches.join(" UNION ALL ")
         );
-        (sql, args)
+        Ok(Some((sql, args)))
     }
 
-    /// The PostgreSQL plan of the root-chat list query for `q`, as the actor would run it.
-    /// Diagnostics for operators and the list benchmark (which checks that chats are reached
-    /// through an index).
-    pub async fn explain_chats(&self, q: &ChatQuery) -> Result<Vec<String>> {
+    /// The PostgreSQL plan (`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`, so the query runs) of
+    /// the root-chat list query for `q`, as the actor would run it. For the plan tests and the
+    /// list benchmark, which check that no list sorts or reads all of a caller's chats.
+    pub async fn explain_chats(&self, q: &ChatQuery) -> Result<serde_json::Value> {
         let filter = self.subject.prepare(Action::Read, ResourceType::Chat);
-        let (sql, args) = self.root_query(q, &filter);
-        let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {sql}");
-        Ok(sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+        match self.root_query(q, &filter).await? {
+            Some((sql, args)) => crate::explain::run(self.pool, &sql, args.into_inner()).await,
+            None => Ok(serde_json::Value::Null),
+        }
     }
 
     /// Root chats the actor may read, pinned first (by pin order), then most recently updated,
     /// each with its readable children.
     pub async fn chats(&self, q: &ChatQuery) -> Result<Vec<ChatWithChildren>> {
         let filter = self.subject.prepare(Action::Read, ResourceType::Chat);
-        let (sql, args) = self.root_query(q, &filter);
-        let roots: Vec<Chat> =
-            sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?;
+        let Some((sql, args)) = self.root_query(q, &filter).await? else {
+            return Ok(Vec::new());
+        };
+        // Planned for these values every time (see the `explain` module docs).
+        let roots: Vec<Chat> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner())
+            .persistent(false)
+            .fetch_all(self.pool)
+            .await?;
         if roots.is_empty() {
             return Ok(Vec::new());
         }

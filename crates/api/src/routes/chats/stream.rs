@@ -65,6 +65,16 @@ fn live_event(e: &LiveEvent) -> Option<sdk::ChatStreamEvent> {
     }
 }
 
+/// The read buffer a stream socket allocates up front. These sockets only ever receive pongs
+/// and a close from the client, and the WebSocket library's default (128 KiB per socket,
+/// allocated at the upgrade) made 10,000 idle streams cost over a gigabyte. Larger client
+/// frames still arrive; the buffer grows for them.
+const READ_BUFFER: usize = 4 * 1024;
+
+fn small_buffers(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.read_buffer_size(READ_BUFFER)
+}
+
 async fn send_batch(sink: &mut futures::stream::SplitSink<WebSocket, Message>, events: &[impl serde::Serialize]) -> bool {
     for chunk in events.chunks(BATCH) {
         let text = serde_json::to_string(chunk).expect("events serialize");
@@ -143,23 +153,52 @@ pub async fn stream(
     let hints = s.hub().subscribe();
     let auth_changes = s.store.auth_changes();
     let live = s.parts().subscribe(chat.id);
-    Ok(ws.on_upgrade(move |socket| run_stream(s, auth, chat, after, hints, auth_changes, live, socket)))
+    Ok(small_buffers(ws).on_upgrade(move |socket| run_stream(s, auth, chat, after, hints, auth_changes, live, socket)))
+}
+
+/// A live event on the wire: the JSON of the `sdk::ChatStreamEvent` that [`live_event`] makes
+/// (`type`, `chat_id`, then `message_part` or `retry`), written straight from the hub's shared
+/// event. Building the `sdk` value first deep-copied every token's JSON once per stream.
+#[derive(serde::Serialize)]
+struct LiveFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    chat_id: uuid::Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_part: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry: Option<&'a serde_json::Value>,
+}
+
+fn live_frame(e: &LiveEvent) -> Option<LiveFrame<'_>> {
+    let (kind, message_part, retry) = match e.kind {
+        LiveKind::Part => ("message_part", Some(&e.body), None),
+        LiveKind::Retry => ("retry", None, Some(&e.body)),
+        LiveKind::Clear => return None,
+    };
+    Some(LiveFrame { kind, chat_id: e.chat_id, message_part, retry })
+}
+
+/// Sends live events as frames of at most [`BATCH`] events.
+async fn send_live(sink: &mut futures::stream::SplitSink<WebSocket, Message>, events: &[std::sync::Arc<LiveEvent>]) -> bool {
+    let frames: Vec<LiveFrame<'_>> = events.iter().filter_map(|e| live_frame(e)).collect();
+    send_batch(sink, &frames).await
 }
 
 /// `first` (when the caller already received it) and every live event queued for the stream
-/// right now, as stream events, without the ones the snapshot already carried.
+/// right now, without the ones the snapshot already carried and the hub's bookkeeping.
 fn drain_live(
     first: Option<Result<std::sync::Arc<LiveEvent>, RecvError>>,
     live: &mut agentry_store::parts::Subscription,
     in_snapshot: &mut std::collections::HashSet<u64>,
-) -> Vec<sdk::ChatStreamEvent> {
+) -> Vec<std::sync::Arc<LiveEvent>> {
     let mut batch = Vec::new();
     let mut next = first.or_else(|| live.try_recv().ok().map(Ok));
     while let Some(item) = next.take() {
         match item {
             Ok(e) => {
-                if in_snapshot.is_empty() || !in_snapshot.remove(&e.seq) {
-                    batch.extend(live_event(&e));
+                if e.kind != LiveKind::Clear && (in_snapshot.is_empty() || !in_snapshot.remove(&e.seq)) {
+                    batch.push(e);
                 }
             }
             Err(RecvError::Lagged(_)) => {}
@@ -240,7 +279,7 @@ async fn run_stream(
                 // Live parts skip the database: forward this one and whatever else is queued
                 // for this chat, as one frame.
                 let batch = drain_live(Some(first), &mut live, &mut in_snapshot);
-                if !batch.is_empty() && !send_batch(&mut sink, &batch).await {
+                if !batch.is_empty() && !send_live(&mut sink, &batch).await {
                     break;
                 }
                 false
@@ -253,7 +292,7 @@ async fn run_stream(
         // here before the hint about that message arrives: send them first, or a client could
         // see the message and then deltas of a step that is already over.
         let pending = drain_live(None, &mut live, &mut in_snapshot);
-        if !pending.is_empty() && !send_batch(&mut sink, &pending).await {
+        if !pending.is_empty() && !send_live(&mut sink, &pending).await {
             break;
         }
         let current = match s.store.actor(&auth.subject).chat(chat_id).await {
@@ -281,7 +320,7 @@ async fn run_stream(
 pub async fn watch(State(s): State<AppState>, auth: Auth, ws: WebSocketUpgrade) -> Response {
     let hints = s.hub().subscribe();
     let auth_changes = s.store.auth_changes();
-    ws.on_upgrade(move |socket| run_watch(s, auth, hints, auth_changes, socket))
+    small_buffers(ws).on_upgrade(move |socket| run_watch(s, auth, hints, auth_changes, socket))
 }
 
 /// Whether a received auth change may concern `user` (a lagged receiver missed some: maybe).
@@ -363,4 +402,25 @@ async fn run_watch(
         }
     }
     let _ = sink.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_frame_is_the_json_of_its_stream_event() {
+        let chat = uuid::Uuid::new_v4();
+        for (kind, body) in [
+            (LiveKind::Part, serde_json::json!({"role": "assistant", "part": {"type": "text", "text": "hé \"x\""}})),
+            (LiveKind::Retry, serde_json::json!({"attempt": 2, "delay_ms": 1000, "error": "busy", "status": 529})),
+        ] {
+            let e = LiveEvent { chat_id: chat, seq: 7, kind, body };
+            let direct = serde_json::to_string(&[live_frame(&e).unwrap()]).unwrap();
+            let via_sdk = serde_json::to_string(&[live_event(&e).unwrap()]).unwrap();
+            assert_eq!(direct, via_sdk);
+        }
+        let clear = LiveEvent { chat_id: chat, seq: 8, kind: LiveKind::Clear, body: serde_json::Value::Null };
+        assert!(live_frame(&clear).is_none() && live_event(&clear).is_none());
+    }
 }

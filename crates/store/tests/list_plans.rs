@@ -1,0 +1,337 @@
+//! List queries read and sort a page's worth of rows, not everything the caller may see
+//! (issue 18). Each list runs under `EXPLAIN (ANALYZE, FORMAT JSON)` over a database where one
+//! user owns 20,000 chats (plus archived ones, pinned ones and subagent children) and the
+//! tables are analyzed, so the planner chooses as it would in production; the test fails if a
+//! plan sorts or reads more than a few pages of rows. Each page is also checked against the
+//! list order computed by a plain `ORDER BY` over the same rows.
+
+use std::str::FromStr;
+
+use agentry_rbac::{OrgRole, SiteRole, Subject};
+use agentry_store::Store;
+use agentry_store::chats::{ChatQuery, OwnerFilter};
+use agentry_store::explain;
+use sqlx::{ConnectOptions, Connection};
+use sqlx::postgres::PgConnectOptions;
+use uuid::Uuid;
+
+async fn fresh_store() -> (Store, sqlx::PgConnection) {
+    let admin = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let name = format!("agentry_test_{now}_{}", Uuid::new_v4().simple());
+    let mut conn = PgConnectOptions::from_str(&admin).unwrap().connect().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await.unwrap();
+    let o = PgConnectOptions::from_str(&admin).unwrap();
+    let url = format!("postgres://{}@{}:{}/{name}", o.get_username(), o.get_host(), o.get_port());
+    let store = Store::connect(PgConnectOptions::from_str(&url).unwrap(), 4).await.unwrap();
+    store.migrate().await.unwrap();
+    (store, sqlx::PgConnection::connect(&url).await.unwrap())
+}
+
+/// How many chats the heavy user owns (unpinned, unarchived roots).
+const HEAVY: i64 = 20_000;
+/// A plan may read or sort at most this many rows of a table for a 50-row page: a few pages.
+const BOUND: f64 = 600.0;
+
+struct World {
+    org_a: Uuid,
+    org_b: Uuid,
+    heavy: Uuid,
+    light: Uuid,
+    admin_a: Uuid,
+    site_owner: Uuid,
+}
+
+async fn seed(db: &mut sqlx::PgConnection) -> World {
+    let w = World {
+        org_a: Uuid::new_v4(),
+        org_b: Uuid::new_v4(),
+        heavy: Uuid::new_v4(),
+        light: Uuid::new_v4(),
+        admin_a: Uuid::new_v4(),
+        site_owner: Uuid::new_v4(),
+    };
+    let model = Uuid::new_v4();
+    let statements: Vec<String> = vec![
+        format!(
+            "INSERT INTO organizations (id, name, display_name) VALUES ('{}', 'org-a', 'A'), ('{}', 'org-b', 'B')",
+            w.org_a, w.org_b
+        ),
+        format!(
+            "INSERT INTO users (id, email, username, hashed_password) VALUES
+             ('{}', 'heavy@x.test', 'heavy', '!'), ('{}', 'light@x.test', 'light', '!'),
+             ('{}', 'admin@x.test', 'admin', '!'), ('{}', 'owner@x.test', 'owner', '!')",
+            w.heavy, w.light, w.admin_a, w.site_owner
+        ),
+        // Many more users, so the users and members lists have something to page through.
+        "INSERT INTO users (id, email, username, hashed_password)
+         SELECT gen_random_uuid(), 'u' || i || '@x.test', 'u' || i, '!' FROM generate_series(1, 5000) i"
+            .into(),
+        format!(
+            "INSERT INTO organization_members (organization_id, user_id, roles)
+             SELECT '{}', id, ARRAY['agents-access'] FROM users WHERE username <> 'owner'",
+            w.org_a
+        ),
+        format!(
+            "UPDATE organization_members SET roles = ARRAY['organization-admin', 'agents-access'] WHERE user_id = '{}'",
+            w.admin_a
+        ),
+        format!("INSERT INTO organization_members (organization_id, user_id, roles) VALUES ('{}', '{}', '{{agents-access}}')", w.org_b, w.heavy),
+        format!("INSERT INTO chat_model_configs (id, provider, model, is_default) VALUES ('{model}', 'openai', 'm', true)"),
+        // The heavy user: HEAVY live roots in A, a tenth as many archived, 5 pinned (one
+        // archived), 2,000 in B, and 3,000 subagent children of the newest roots.
+        format!(
+            "INSERT INTO chats (id, owner_id, organization_id, last_model_config_id, title, archived, pin_order, updated_at)
+             SELECT gen_random_uuid(), '{h}', '{a}', '{model}', 'c' || i, i % 11 = 0,
+                    CASE WHEN i % 4001 = 0 THEN i / 4001 ELSE 0 END, now() - make_interval(secs => i)
+             FROM generate_series(1, {n}) i",
+            h = w.heavy,
+            a = w.org_a,
+            n = HEAVY * 11 / 10
+        ),
+        format!(
+            "INSERT INTO chats (id, owner_id, organization_id, last_model_config_id, title, updated_at)
+             SELECT gen_random_uuid(), '{h}', '{b}', '{model}', 'b' || i, now() - make_interval(secs => i * 7)
+             FROM generate_series(1, 2000) i",
+            h = w.heavy,
+            b = w.org_b
+        ),
+        format!(
+            "INSERT INTO chats (id, owner_id, organization_id, last_model_config_id, title, parent_chat_id, root_chat_id, updated_at)
+             SELECT gen_random_uuid(), p.owner_id, p.organization_id, '{model}', 'child', p.id, p.id, p.updated_at
+             FROM (SELECT * FROM chats WHERE owner_id = '{h}' AND organization_id = '{a}' ORDER BY updated_at DESC LIMIT 1000) p,
+                  generate_series(1, 3)",
+            h = w.heavy,
+            a = w.org_a
+        ),
+        // The light user: 60 chats in A, interleaved in time with the heavy user's.
+        format!(
+            "INSERT INTO chats (id, owner_id, organization_id, last_model_config_id, title, pin_order, updated_at)
+             SELECT gen_random_uuid(), '{l}', '{a}', '{model}', 'l' || i, CASE WHEN i = 30 THEN 1 ELSE 0 END,
+                    now() - make_interval(secs => i * 300)
+             FROM generate_series(1, 60) i",
+            l = w.light,
+            a = w.org_a
+        ),
+        "ANALYZE".into(),
+    ];
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *db).await.unwrap();
+    }
+    w
+}
+
+fn page(owner: OwnerFilter, archived: Option<bool>, org: Option<Uuid>, after_id: Option<Uuid>) -> ChatQuery {
+    ChatQuery { owner, archived, organization_id: org, labels: Default::default(), limit: 50, offset: 0, after_id }
+}
+
+/// Every root chat matching `cond`, in list order.
+async fn reference(db: &mut sqlx::PgConnection, cond: &str) -> Vec<Uuid> {
+    let sql = format!(
+        "SELECT id FROM chats c WHERE parent_chat_id IS NULL AND {cond}
+         ORDER BY (pin_order = 0), pin_order, updated_at DESC, id DESC"
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(db).await.unwrap()
+}
+
+fn check_plan(what: &str, plan: &serde_json::Value) {
+    assert!(!plan.is_null(), "{what}: no plan");
+    let read = explain::rows_read(plan, "chats");
+    let sorted = explain::largest_sort_input(plan);
+    assert!(!explain::seq_scans(plan, "chats"), "{what}: sequential scan over chats\n{plan:#}");
+    assert!(read <= BOUND, "{what}: read {read} chat rows for one page\n{plan:#}");
+    assert!(sorted <= BOUND, "{what}: sorted {sorted} rows for one page\n{plan:#}");
+}
+
+#[tokio::test]
+async fn chat_list_pages_read_a_page_not_the_history() {
+    let (store, mut db) = fresh_store().await;
+    let w = seed(&mut db).await;
+    let heavy = Subject::new(w.heavy).with_org(w.org_a, &[OrgRole::AgentsAccess]).with_org(w.org_b, &[OrgRole::AgentsAccess]);
+    let light = Subject::new(w.light).with_org(w.org_a, &[OrgRole::AgentsAccess]);
+    let admin = Subject::new(w.admin_a).with_org(w.org_a, &[OrgRole::OrganizationAdmin, OrgRole::AgentsAccess]);
+    let owner = Subject::new(w.site_owner).with_site_role(SiteRole::Owner);
+    let (a, b, h, l) = (w.org_a, w.org_b, w.heavy, w.light);
+
+    // (who, subject, owner:, archived:, organization:, the rows it must list)
+    type Case<'a> = (&'a str, &'a Subject, OwnerFilter, Option<bool>, Option<Uuid>, String);
+    let mut cases: Vec<Case> = Vec::new();
+    for (arch, cond) in [(None, "TRUE"), (Some(false), "NOT archived"), (Some(true), "archived")] {
+        cases.push(("heavy, owner:me", &heavy, OwnerFilter::Me, arch, None, format!("owner_id = '{h}' AND {cond}")));
+        cases.push(("org admin, owner:all", &admin, OwnerFilter::All, arch, None, format!("organization_id = '{a}' AND {cond}")));
+        cases.push(("site owner, owner:all", &owner, OwnerFilter::All, arch, None, cond.to_string()));
+    }
+    cases.push(("heavy, owner:me in B", &heavy, OwnerFilter::Me, None, Some(b), format!("owner_id = '{h}' AND organization_id = '{b}'")));
+    cases.push(("heavy, owner:all", &heavy, OwnerFilter::All, Some(false), None, format!("owner_id = '{h}' AND NOT archived")));
+    cases.push(("light, owner:me", &light, OwnerFilter::Me, None, None, format!("owner_id = '{l}'")));
+    // A member listing everything sees only their own chats.
+    cases.push(("light, owner:all", &light, OwnerFilter::All, None, None, format!("owner_id = '{l}'")));
+    cases.push(("light, owner:heavy", &light, OwnerFilter::User(h), None, None, "FALSE".into()));
+    cases.push(("org admin, owner:heavy", &admin, OwnerFilter::User(h), None, None, format!("owner_id = '{h}' AND organization_id = '{a}'")));
+    cases.push(("site owner, owner:all in B", &owner, OwnerFilter::All, None, Some(b), format!("organization_id = '{b}'")));
+
+    for (who, subject, own, arch, org, cond) in &cases {
+        let all = reference(&mut db, cond).await;
+        let actor = store.actor(subject);
+        // The first page, a page starting inside the pinned chats, and a deep page.
+        let mut starts = vec![None, Some(0)];
+        if all.len() > 100 {
+            starts.push(Some(all.len() / 2));
+        }
+        for start in starts {
+            if start.is_some_and(|k| k >= all.len()) {
+                continue;
+            }
+            let q = page(*own, *arch, *org, start.map(|k| all[k]));
+            let what = format!("{who}, archived {arch:?}, after {start:?}");
+            let got: Vec<Uuid> = actor.chats(&q).await.unwrap().iter().map(|c| c.chat.id).collect();
+            let from = start.map_or(0, |k| k + 1);
+            let want = &all[from.min(all.len())..(from + 50).min(all.len())];
+            assert_eq!(got, want, "{what}: wrong page");
+            if all.len() > 1_000 {
+                check_plan(&what, &actor.explain_chats(&q).await.unwrap());
+            }
+        }
+    }
+}
+
+/// Workspaces, audit entries, users and templates: the first page and a deep page (cursor)
+/// of each list read a few pages of rows, over 20,000 workspaces, 40,000 audit entries, 5,000
+/// users and 3,000 templates.
+#[tokio::test]
+async fn other_lists_read_a_page_not_the_history() {
+    let (store, mut db) = fresh_store().await;
+    let w = seed(&mut db).await;
+    let (a, b, h) = (w.org_a, w.org_b, w.heavy);
+    let (tpl, version) = (Uuid::new_v4(), Uuid::new_v4());
+    // 3,000 templates in A, each with its version (the template → version reference is checked
+    // at commit, the version → template one at once, hence the order and the transaction).
+    let mut tx = sqlx::Connection::begin(&mut db).await.unwrap();
+    let statements = vec![
+        format!(
+            "CREATE TEMP TABLE tv AS SELECT '{tpl}'::uuid AS tid, '{version}'::uuid AS vid, 0 AS i
+             UNION ALL SELECT gen_random_uuid(), gen_random_uuid(), i FROM generate_series(1, 2999) i"
+        ),
+        format!(
+            "INSERT INTO templates (id, organization_id, name, display_name, active_version_id)
+             SELECT tid, '{a}', 'tpl-' || lpad(i::text, 4, '0'), 'T', vid FROM tv"
+        ),
+        "INSERT INTO template_versions (id, template_id, number) SELECT vid, tid, 1 FROM tv".into(),
+    ];
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let statements = vec![
+        // 10,000 workspaces of the heavy user in A, 10,000 of others in A and B, newest first
+        // interleaved, each with one build.
+        format!(
+            "INSERT INTO workspaces (id, organization_id, owner_id, template_id, template_version_id, name, created_at)
+             SELECT gen_random_uuid(), CASE WHEN i % 4 = 3 THEN '{b}'::uuid ELSE '{a}'::uuid END,
+                    CASE WHEN i % 2 = 0 THEN '{h}'::uuid ELSE (SELECT id FROM users WHERE lower(username) = 'u' || (i % 5000 + 1)) END,
+                    '{tpl}', '{version}', 'ws-' || i, now() - make_interval(secs => i)
+             FROM generate_series(1, 20000) i"
+        ),
+        "INSERT INTO workspace_builds (id, workspace_id, build_number, transition, status, template_version_id)
+         SELECT gen_random_uuid(), id, 1, 'start', 'succeeded', template_version_id FROM workspaces"
+            .into(),
+        // 30,000 audit entries in A, 10,000 in B, 2,000 site-wide.
+        format!(
+            "INSERT INTO audit_logs (id, time, organization_id, action, resource_type, resource_id)
+             SELECT gen_random_uuid(), now() - make_interval(secs => i),
+                    CASE WHEN i % 21 = 0 THEN NULL WHEN i % 4 = 3 THEN '{b}'::uuid ELSE '{a}'::uuid END,
+                    'create', 'chat', gen_random_uuid()
+             FROM generate_series(1, 42000) i"
+        ),
+        "ANALYZE".into(),
+    ];
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut db).await.unwrap();
+    }
+    sqlx::query("ANALYZE").execute(&mut db).await.unwrap();
+
+    let heavy = Subject::new(h).with_org(a, &[OrgRole::AgentsAccess]).with_org(b, &[OrgRole::AgentsAccess]);
+    let admin = Subject::new(w.admin_a).with_org(a, &[OrgRole::OrganizationAdmin, OrgRole::AgentsAccess]);
+    let owner = Subject::new(w.site_owner).with_site_role(SiteRole::Owner);
+
+    // Workspaces: own (owner:me), an org admin's (one range per organization), the site's.
+    use agentry_store::workspaces::{OwnerQuery, WorkspaceQuery};
+    let mine = WorkspaceQuery { owner: Some(OwnerQuery::Me), ..Default::default() };
+    let all = WorkspaceQuery::default();
+    for (who, subject, q, cond) in [
+        ("heavy, owner:me", &heavy, &mine, format!("owner_id = '{h}'")),
+        ("org admin", &admin, &all, format!("organization_id = '{a}'")),
+        ("site owner", &owner, &all, "TRUE".to_string()),
+    ] {
+        let ids: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM workspaces WHERE NOT deleted AND {cond} ORDER BY created_at DESC, id DESC"
+        )))
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        let actor = store.actor(subject);
+        for start in [None, Some(ids.len() / 2)] {
+            let after = start.map(|k| ids[k]);
+            let (page, _) = actor.workspaces(q, 50, 0, after).await.unwrap();
+            let from = start.map_or(0, |k| k + 1);
+            let got: Vec<Uuid> = page.iter().map(|w| w.id).collect();
+            assert_eq!(got, ids[from..from + 50], "workspaces, {who}, after {start:?}: wrong page");
+            check_plan_of(&format!("workspaces, {who}, after {start:?}"), &actor.explain_workspaces(q, 50, 0, after).await.unwrap(), "workspaces");
+        }
+    }
+
+    // Audit: the site's log, and an org admin's (one range per organization it audits).
+    for (who, subject, cond) in [("site owner", &owner, "TRUE".to_string()), ("org admin", &admin, format!("organization_id = '{a}'"))] {
+        let ids: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM audit_logs WHERE {cond} ORDER BY time DESC, id DESC LIMIT 50"
+        )))
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        let actor = store.actor(subject);
+        let (page, _) = actor.audit_logs(50, 0).await.unwrap();
+        assert_eq!(page.iter().map(|e| e.id).collect::<Vec<_>>(), ids, "audit, {who}: wrong page");
+        check_plan_of(&format!("audit, {who}"), &actor.explain_audit_logs(50, 0).await.unwrap(), "audit_logs");
+    }
+
+    // Users, by username: the first page and one after a cursor in the middle.
+    let names: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM users ORDER BY lower(username)").fetch_all(&mut db).await.unwrap();
+    let actor = store.actor(&owner);
+    for start in [None, Some(names.len() / 2)] {
+        let after = start.map(|k| names[k]);
+        let q = agentry_store::users::UserQuery::default();
+        let (page, _) = actor.users(&q, 50, 0, after).await.unwrap();
+        let from = start.map_or(0, |k| k + 1);
+        assert_eq!(page.iter().map(|u| u.id).collect::<Vec<_>>(), names[from..from + 50], "users after {start:?}");
+        check_plan_of(&format!("users after {start:?}"), &actor.explain_users(&q, 50, 0, after).await.unwrap(), "users");
+    }
+
+    // Templates of an organization, by name.
+    let tpls: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM templates WHERE organization_id = '{a}' ORDER BY lower(name)"
+    )))
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    let actor = store.actor(&admin);
+    for start in [None, Some(tpls.len() / 2)] {
+        let after = start.map(|k| tpls[k]);
+        let page = actor.templates(&a.to_string(), 50, 0, after).await.unwrap();
+        let from = start.map_or(0, |k| k + 1);
+        assert_eq!(page.iter().map(|t| t.id).collect::<Vec<_>>(), tpls[from..from + 50], "templates after {start:?}");
+        check_plan_of(
+            &format!("templates after {start:?}"),
+            &actor.explain_templates(&a.to_string(), 50, 0, after).await.unwrap(),
+            "templates",
+        );
+    }
+}
+
+fn check_plan_of(what: &str, plan: &serde_json::Value, table: &str) {
+    assert!(!plan.is_null(), "{what}: no plan");
+    let read = explain::rows_read(plan, table);
+    let sorted = explain::largest_sort_input(plan);
+    assert!(!explain::seq_scans(plan, table), "{what}: sequential scan over {table}\n{plan:#}");
+    assert!(read <= BOUND, "{what}: read {read} {table} rows for one page\n{plan:#}");
+    assert!(sorted <= BOUND, "{what}: sorted {sorted} rows for one page\n{plan:#}");
+}
