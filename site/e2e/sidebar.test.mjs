@@ -100,3 +100,18 @@ test("an owner lists everyone's chats with their owners; a member has no such ch
   await screenshot(page, "sidebar-everyone");
   await context.close();
 });
+
+test("searching titles asks the server and lists only matches", { timeout: TEST_TIMEOUT }, async () => {
+  const { context, page } = await signIn(browser, server.base, dev);
+  await row(page, chatB.id).waitFor();
+  const searched = page.waitForRequest((r) => new URL(r.url()).pathname === "/api/experimental/chats" && /renamed/i.test(new URL(r.url()).searchParams.get("q") ?? ""));
+  await page.getByRole("searchbox", { name: "Search chats" }).fill("RENAMED");
+  await searched;
+  await row(page, chatB.id).waitFor({ state: "detached" });
+  await row(page, chatA.id).waitFor();
+  await page.getByRole("searchbox", { name: "Search chats" }).fill("no such title anywhere");
+  await page.getByText("No chat titles match.").waitFor();
+  await page.getByRole("searchbox", { name: "Search chats" }).fill("");
+  await row(page, chatB.id).waitFor();
+  await context.close();
+});

@@ -227,6 +227,7 @@ async fn explain(label: &str, store: &Store, token: &str, owner: OwnerFilter) {
         archived: None,
         organization_id: None,
         labels: Default::default(),
+        title_words: Vec::new(),
         limit: 50,
         offset: 0,
         after_id: None,

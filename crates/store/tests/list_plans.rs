@@ -122,7 +122,7 @@ async fn seed(db: &mut sqlx::PgConnection) -> World {
 }
 
 fn page(owner: OwnerFilter, archived: Option<bool>, org: Option<Uuid>, after_id: Option<Uuid>) -> ChatQuery {
-    ChatQuery { owner, archived, organization_id: org, labels: Default::default(), limit: 50, offset: 0, after_id }
+    ChatQuery { owner, archived, organization_id: org, labels: Default::default(), title_words: Vec::new(), limit: 50, offset: 0, after_id }
 }
 
 /// Every root chat matching `cond`, in list order.
@@ -193,6 +193,62 @@ async fn chat_list_pages_read_a_page_not_the_history() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn a_title_search_reads_its_matches_not_the_history() {
+    let (store, mut db) = fresh_store().await;
+    let w = seed(&mut db).await;
+    // Titles with LIKE's special characters, which a search takes literally.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO chats (id, owner_id, organization_id, last_model_config_id, title)
+         SELECT gen_random_uuid(), '{h}', '{a}', last_model_config_id, t
+         FROM (SELECT last_model_config_id FROM chats LIMIT 1) m, unnest(ARRAY['Deploy 100% done', 'Deploy 1000 done', 'snake_case tips']) t",
+        h = w.heavy,
+        a = w.org_a
+    )))
+    .execute(&mut db)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE chats").execute(&mut db).await.unwrap();
+    let heavy = Subject::new(w.heavy).with_org(w.org_a, &[OrgRole::AgentsAccess]).with_org(w.org_b, &[OrgRole::AgentsAccess]);
+    let actor = store.actor(&heavy);
+    let search = |words: &[&str]| {
+        let mut q = page(OwnerFilter::Me, None, None, None);
+        q.title_words = words.iter().map(|w| w.to_string()).collect();
+        q
+    };
+    let titles = |v: Vec<agentry_store::chats::ChatWithChildren>| -> Vec<String> {
+        let mut t: Vec<String> = v.into_iter().map(|c| c.chat.title).collect();
+        t.sort();
+        t
+    };
+    // Case-insensitive, every word must match, `%` and `_` are literal.
+    assert_eq!(titles(actor.chats(&search(&["DEPLOY"])).await.unwrap()), ["Deploy 100% done", "Deploy 1000 done"]);
+    assert_eq!(titles(actor.chats(&search(&["deploy", "0%"])).await.unwrap()), ["Deploy 100% done"]);
+    assert_eq!(titles(actor.chats(&search(&["e_c"])).await.unwrap()), ["snake_case tips"]);
+    assert!(actor.chats(&search(&["nothing-like-this"])).await.unwrap().is_empty());
+    // A selective word among 22,000 of the caller's chats is read through the trigram index.
+    // (Titles like the seed's `c1`…`c22000` share their trigrams, and there a scan is cheaper;
+    // real titles are words, so give the heavy user's chats varied ones.)
+    sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE chats SET title = 'Chat ' || md5(id::text) WHERE owner_id = '{}' AND title ~ '^c[0-9]'", w.heavy)))
+        .execute(&mut db)
+        .await
+        .unwrap();
+    sqlx::query("ANALYZE chats").execute(&mut db).await.unwrap();
+    let word: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT substr(title, 10, 10) FROM chats WHERE owner_id = '{}' AND title LIKE 'Chat %' ORDER BY id LIMIT 1",
+        w.heavy
+    )))
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    let q = search(&[word.as_str()]);
+    let want = reference(&mut db, &format!("owner_id = '{}' AND title ILIKE '%{word}%'", w.heavy)).await;
+    assert!(!want.is_empty());
+    let got: Vec<Uuid> = actor.chats(&q).await.unwrap().iter().map(|c| c.chat.id).collect();
+    assert_eq!(got, want);
+    check_plan("title search", &actor.explain_chats(&q).await.unwrap());
 }
 
 /// Workspaces, audit entries, users and templates: the first page and a deep page (cursor)

@@ -392,7 +392,7 @@ problems! {
     UnknownWorkspaceSearchKey { key: String } =>
         "Unknown search key {key:?}; use owner, organization, template, status or name.";
     ChatSearchArchived { term: String } => "{term}: archived must be true or false";
-    ChatSearchUnknown { term: String } => "{term}: unknown filter; use owner:, archived: or organization:";
+    ChatSearchUnknown { term: String } => "{term}: unknown filter; use owner:, archived:, organization:, title: or plain words";
 
     // ---- chat content parts ----
     PartNotValid { index: usize, reason: String } => "content[{index}] is not a valid part: {reason}";

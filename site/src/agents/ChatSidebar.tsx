@@ -18,7 +18,7 @@ type Action =
   | { type: "read"; id: string };
 
 function reducer(state: ChatListState | null, action: Action): ChatListState | null {
-  if (action.type === "loaded") return chatListLoaded(action.chats, action.filter.archived, action.filter.organizationId);
+  if (action.type === "loaded") return chatListLoaded(action.chats, action.filter.archived, action.filter.organizationId, action.filter.search);
   if (!state) return state;
   if (action.type === "read") return markRead(state, action.id);
   return action.events.reduce(applyWatchEvent, state);
@@ -30,13 +30,16 @@ export interface ChatFilter {
   organizationId: string | null;
   /** Everyone's chats the user may read, not only their own. */
   everyone: boolean;
+  /** Title words, searched by the server. */
+  search: string;
 }
 
-const sameFilter = (a: ChatFilter, b: ChatFilter) => a.archived === b.archived && a.organizationId === b.organizationId && a.everyone === b.everyone;
+const sameFilter = (a: ChatFilter, b: ChatFilter) =>
+  a.archived === b.archived && a.organizationId === b.organizationId && a.everyone === b.everyone && a.search === b.search;
 
 /** Chat list state shared by the sidebar and the chat view (for breadcrumbs). */
 export function useChatList() {
-  const [filter, setFilter] = useState<ChatFilter>({ archived: false, organizationId: null, everyone: false });
+  const [filter, setFilter] = useState<ChatFilter>({ archived: false, organizationId: null, everyone: false, search: "" });
   const [state, dispatch] = useReducer(reducer, null);
   const [error, setError] = useState<unknown>(null);
   const filterRef = useRef(filter);
@@ -112,6 +115,7 @@ export function ChatSidebar(props: { list: ReturnType<typeof useChatList>; activ
           </select>
         </label>
       </div>
+      <SearchBox value={filter.search} onSearch={(search) => setFilter({ ...filter, search })} />
       {orgs.length > 1 || (scope.status === "ready" && scope.value.everyone) ? (
         <div className="chat-sidebar-filters">
           {orgs.length > 1 ? (
@@ -144,7 +148,9 @@ export function ChatSidebar(props: { list: ReturnType<typeof useChatList>; activ
           ))}
         </ul>
       ) : null}
-      {state && state.chats.length === 0 ? <p className="muted empty">{filter.archived ? "No archived chats." : "No chats yet."}</p> : null}
+      {state && state.chats.length === 0 ? (
+        <p className="muted empty">{filter.search.trim() ? "No chat titles match." : filter.archived ? "No archived chats." : "No chats yet."}</p>
+      ) : null}
       {state && state.chats.length > 0 ? (
         <ul className="chat-list" aria-label={filter.archived ? "Archived chats" : "Chats"}>
           {groups.map((g) => (
@@ -220,4 +226,24 @@ function ChatRow({ chat, activeId, orgName, mine }: { chat: Chat; activeId: stri
 function OwnerName({ id }: { id: string }) {
   const [name] = useAsync(() => userName(id), [id]);
   return <span className="chat-row-owner">{name.status === "ready" ? `by ${name.value}` : "\u00a0"}</span>;
+}
+
+/** The chat search: the list asks the server once typing pauses. */
+function SearchBox({ value, onSearch }: { value: string; onSearch: (search: string) => void }) {
+  const [text, setText] = useState(value);
+  useEffect(() => {
+    if (text === value) return;
+    const t = window.setTimeout(() => onSearch(text), 250);
+    return () => window.clearTimeout(t);
+  }, [text, value, onSearch]);
+  return (
+    <input
+      type="search"
+      className="chat-search"
+      aria-label="Search chats"
+      placeholder="Search chats…"
+      value={text}
+      onChange={(e) => setText(e.target.value)}
+    />
+  );
 }

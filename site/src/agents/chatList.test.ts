@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Chat } from "../api/types";
-import { applyWatchEvent, chatListLoaded, findChat, groupChats, markRead } from "./chatList";
+import { applyWatchEvent, chatListLoaded, findChat, groupChats, markRead, searchWords } from "./chatList";
 
 function chat(id: string, over: Partial<Chat> = {}): Chat {
   return {
@@ -101,5 +101,18 @@ describe("organization filter", () => {
     s = applyWatchEvent(s, { kind: "created", chat: chat("b", { organization_id: "o2" }) });
     s = applyWatchEvent(s, { kind: "created", chat: chat("c", { organization_id: "o1", updated_at: "2025-02-01T00:00:00Z" }) });
     expect(s.chats.map((c) => c.id)).toEqual(["c", "a"]);
+  });
+});
+
+describe("title search", () => {
+  it("reads words as the server does and drops events of chats whose title does not match", () => {
+    expect(searchWords("  Deploy title:API x ")).toEqual(["deploy", "api", "x"]);
+    let s = chatListLoaded([chat("a", { title: "Deploy the API" })], false, null, "deploy");
+    s = applyWatchEvent(s, { kind: "created", chat: chat("b", { title: "Lunch" }) });
+    s = applyWatchEvent(s, { kind: "created", chat: chat("c", { title: "deploy docs", updated_at: "2025-02-01T00:00:00Z" }) });
+    expect(s.chats.map((c) => c.id)).toEqual(["c", "a"]);
+    // A rename that no longer matches leaves the results.
+    s = applyWatchEvent(s, { kind: "title_change", chat: chat("a", { title: "Something else" }) });
+    expect(s.chats.map((c) => c.id)).toEqual(["c"]);
   });
 });

@@ -10,6 +10,22 @@ export interface ChatListState {
   archived: boolean;
   /** Only this organization's chats, when set. */
   organizationId?: string | null;
+  /** Only chats whose title contains each of these words (lower case), when set. */
+  titleWords?: string[];
+}
+
+/** The words a search asks for, as the server reads them (`title:` prefixes dropped). */
+export function searchWords(search: string): string[] {
+  return search
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((w) => w.replace(/^title:/, "").toLowerCase())
+    .filter(Boolean);
+}
+
+function matchesSearch(state: ChatListState, chat: Chat): boolean {
+  const title = (chat.title ?? "").toLowerCase();
+  return (state.titleWords ?? []).every((w) => title.includes(w));
 }
 
 function sortRoots(chats: Chat[]): Chat[] {
@@ -54,8 +70,8 @@ function upsert(chats: Chat[], chat: Chat): Chat[] {
   return sortRoots([...chats.filter((c) => c.id !== chat.id), merged]);
 }
 
-export function chatListLoaded(chats: Chat[], archived: boolean, organizationId: string | null = null): ChatListState {
-  return { chats: sortRoots(chats), archived, organizationId };
+export function chatListLoaded(chats: Chat[], archived: boolean, organizationId: string | null = null, search = ""): ChatListState {
+  return { chats: sortRoots(chats), archived, organizationId, titleWords: searchWords(search) };
 }
 
 export function applyWatchEvent(state: ChatListState, event: ChatWatchEvent): ChatListState {
@@ -64,7 +80,8 @@ export function applyWatchEvent(state: ChatListState, event: ChatWatchEvent): Ch
     // Archiving sends `deleted`: gone from the active list. The archived view refetches instead.
     return state.archived ? state : { ...state, chats: removeChat(state.chats, chat.id) };
   }
-  if (chat.archived !== state.archived || (state.organizationId && chat.organization_id !== state.organizationId)) {
+  const outside = state.organizationId && chat.organization_id !== state.organizationId;
+  if (chat.archived !== state.archived || outside || (!chat.parent_chat_id && !matchesSearch(state, chat))) {
     return { ...state, chats: removeChat(state.chats, chat.id) };
   }
   if (event.kind === "created" || findChat(state.chats, chat.id)) {

@@ -29,12 +29,16 @@ export interface ListChatsOptions {
   organizationId?: string | null;
   /** Everyone's chats the caller may read (org admins and auditors), not only their own. */
   everyone?: boolean;
+  /** Words the title must contain (searched by the server). */
+  search?: string;
 }
 
 /** Root chats, children embedded, pinned first then newest first: the caller's unless `everyone`. */
 export function listChats(opts: ListChatsOptions = {}): Promise<Chat[]> {
   const terms = [opts.everyone ? "owner:all" : "owner:me", `archived:${opts.archived ? "true" : "false"}`];
   if (opts.organizationId) terms.push(`organization:${opts.organizationId}`);
+  // Every word is a title word; `title:` keeps one that looks like a filter (`a:b`) a word.
+  for (const w of (opts.search ?? "").split(/\s+/).filter(Boolean)) terms.push(w.includes(":") ? `title:${w}` : w);
   const q = terms.join(" ");
   const params = new URLSearchParams({ q });
   if (opts.limit) params.set("limit", String(opts.limit));

@@ -1844,7 +1844,8 @@ export interface operations {
             query?: {
                 /**
                  * @description Space-separated filters: `owner:me|all|<username>`, `archived:true|false`,
-                 *     `organization:<name or id>`. Labels are filtered with repeated `label=key:value`.
+                 *     `organization:<name or id>`, and `title:<word>` or plain words, each of which the title
+                 *     must contain (case-insensitively). Labels are filtered with repeated `label=key:value`.
                  */
                 q?: string;
                 /** @description 1 to 1000; absent or 0 means the route's default. */

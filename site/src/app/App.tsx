@@ -1,19 +1,10 @@
-import { useCallback, useEffect, useState } from "react";
+import { Suspense, lazy, useCallback, useEffect, useState } from "react";
 import { setUnauthorizedHandler } from "../api/http";
 import { firstUserExists, me } from "../api/users";
 import { AgentsLayout } from "../agents/AgentsLayout";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { matchPath, navigate, usePathname } from "../router";
-import { OrganizationPage } from "../settings/OrganizationPage";
-import { OrganizationsPage } from "../settings/OrganizationsPage";
 import type { User } from "../api/types";
-import { AccountPage } from "../settings/AccountPage";
-import { AuditPage } from "../settings/AuditPage";
-import { ModelsPage } from "../settings/ModelsPage";
-import { ProvidersPage } from "../settings/ProvidersPage";
-import { TokensPage } from "../settings/TokensPage";
-import { UsersPage } from "../settings/UsersPage";
-import { TemplatesPage, WorkspacesPage } from "../settings/WorkspacesPage";
 import { LoginPage } from "./LoginPage";
 import { type Session, redirectFor } from "./session";
 import { SetupPage } from "./SetupPage";
@@ -66,11 +57,26 @@ export function App() {
   return (
     <SitePermissionsProvider key={session.user.id}>
       <Shell user={session.user} onSignedOut={() => setSession({ status: "signed-out" })}>
-        <Routes path={path} user={session.user} />
+        <Suspense fallback={<p className="muted page">Loading…</p>}>
+          <Routes path={path} user={session.user} />
+        </Suspense>
       </Shell>
     </SitePermissionsProvider>
   );
 }
+
+// The settings pages load when first opened: the agents page, where people spend their time,
+// does not wait for them.
+const OrganizationPage = lazy(() => import("../settings/OrganizationPage").then((m) => ({ default: m.OrganizationPage })));
+const OrganizationsPage = lazy(() => import("../settings/OrganizationsPage").then((m) => ({ default: m.OrganizationsPage })));
+const AccountPage = lazy(() => import("../settings/AccountPage").then((m) => ({ default: m.AccountPage })));
+const AuditPage = lazy(() => import("../settings/AuditPage").then((m) => ({ default: m.AuditPage })));
+const ModelsPage = lazy(() => import("../settings/ModelsPage").then((m) => ({ default: m.ModelsPage })));
+const ProvidersPage = lazy(() => import("../settings/ProvidersPage").then((m) => ({ default: m.ProvidersPage })));
+const TokensPage = lazy(() => import("../settings/TokensPage").then((m) => ({ default: m.TokensPage })));
+const UsersPage = lazy(() => import("../settings/UsersPage").then((m) => ({ default: m.UsersPage })));
+const WorkspacesPage = lazy(() => import("../settings/WorkspacesPage").then((m) => ({ default: m.WorkspacesPage })));
+const TemplatesPage = lazy(() => import("../settings/WorkspacesPage").then((m) => ({ default: m.TemplatesPage })));
 
 const ownersOnly = "Providers and models are managed by the deployment's owners. Ask a site owner to add or change them.";
 

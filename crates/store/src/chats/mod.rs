@@ -153,9 +153,24 @@ pub struct ChatQuery {
     pub archived: Option<bool>,
     pub organization_id: Option<Uuid>,
     pub labels: BTreeMap<String, String>,
+    /// Words the title must contain, each case-insensitively (all of them).
+    pub title_words: Vec<String>,
     pub limit: i64,
     pub offset: i64,
     pub after_id: Option<Uuid>,
+}
+
+/// `word` as a `LIKE` pattern matching it anywhere, its own `%`, `_` and `\` taken literally.
+fn contains_pattern(word: &str) -> String {
+    let mut p = String::from("%");
+    for ch in word.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
 }
 
 /// A root chat with its (readable) children.
@@ -268,6 +283,10 @@ impl Actor<'_> {
         }
         if !q.labels.is_empty() {
             common.push(format!("c.labels @> {}", args.push(Json(q.labels.clone()))));
+        }
+        // Answered by the trigram index (migration 0014) when the words are selective.
+        for w in &q.title_words {
+            common.push(format!("c.title ILIKE {}", args.push(contains_pattern(w))));
         }
         let (pinned_after, unpinned_after) = match cursor {
             None => (Some(String::new()), Some(String::new())),

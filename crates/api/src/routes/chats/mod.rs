@@ -45,7 +45,8 @@ async fn chat_response(actor: &Actor<'_>, chat: agentry_store::chats::Chat) -> A
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Space-separated filters: `owner:me|all|<username>`, `archived:true|false`,
-    /// `organization:<name or id>`. Labels are filtered with repeated `label=key:value`.
+    /// `organization:<name or id>`, and `title:<word>` or plain words, each of which the title
+    /// must contain (case-insensitively). Labels are filtered with repeated `label=key:value`.
     pub q: Option<String>,
     /// 1 to 1000; absent or 0 means the route's default.
     #[param(minimum = 0, maximum = 1000)]
@@ -71,6 +72,7 @@ pub async fn list(
         archived: None,
         organization_id: None,
         labels: input::label_filter(raw.as_deref())?,
+        title_words: Vec::new(),
         limit: page.limit(50)?,
         offset: page.offset()?,
         after_id: page.after_id,
@@ -95,6 +97,9 @@ pub async fn list(
                 Err(StoreError::NotFound) => return Ok(Json(Vec::new())),
                 Err(e) => return Err(e.into()),
             },
+            Some(("title", word)) if !word.is_empty() => query.title_words.push(word.to_string()),
+            // A plain word searches titles too.
+            None => query.title_words.push(t),
             _ => invalid.push(validate::entry("q", Problem::ChatSearchUnknown { term: t })),
         }
     }
