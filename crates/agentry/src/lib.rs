@@ -126,7 +126,9 @@ pub async fn workspace_isolation(unsafe_unsandboxed: bool) -> Isolation {
                 );
             }
         }
-        Isolation::Unavailable { reason } => tracing::error!("{reason}"),
+        Isolation::Unavailable { reason } => {
+            tracing::error!("{}", agentry_sdk::ClientError::WorkspaceIsolationUnavailable { reason: reason.clone() }.message())
+        }
         Isolation::Unsandboxed => tracing::warn!(
             "UNSAFE: --unsafe-unsandboxed-workspaces is set. Workspace commands run on this host as the \
              server's own user, with access to its files and database; anyone who can create a workspace \

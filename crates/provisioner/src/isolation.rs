@@ -27,13 +27,8 @@ impl Isolation {
         let path = std::env::var("PATH").unwrap_or_default();
         match find_bwrap(&path).await {
             Ok(bwrap) => Isolation::Sandbox { bwrap },
-            Err(reason) => Isolation::Unavailable {
-                reason: format!(
-                    "Workspaces cannot be started: {reason}. (An operator who trusts every user \
-                     with the server's own account may instead start the server with \
-                     --unsafe-unsandboxed-workspaces.)"
-                ),
-            },
+            // What is missing; the catalogue's `WorkspaceIsolationUnavailable` says what to do.
+            Err(reason) => Isolation::Unavailable { reason },
         }
     }
 

@@ -99,7 +99,7 @@ impl Logs {
 /// Why a build failed; the text becomes the build's `error`.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
-    #[error("the startup script exited with code {code}")]
+    #[error("{}", agentry_types::errors::BuildFailure::ScriptFailed { code: *code })]
     ScriptFailed { code: i32 },
     #[error("{context}: {source}")]
     Io {
@@ -111,8 +111,13 @@ pub enum ProvisionError {
     Agent(#[from] AgentError),
     /// Workspaces cannot be sandboxed on this host and the operator did not allow them
     /// unsandboxed; nothing was run.
-    #[error("{0}")]
+    #[error("{}", sandbox_unavailable(.0))]
     SandboxUnavailable(String),
+}
+
+/// What a refused start says: the catalogue's text around what is missing.
+fn sandbox_unavailable(reason: &str) -> String {
+    agentry_types::ClientError::WorkspaceIsolationUnavailable { reason: reason.to_string() }.message()
 }
 
 /// Brings workspaces up and down. Calls for one workspace never overlap: the store allows one

@@ -8,6 +8,7 @@ use agentry_agent::{AgentError, WorkspaceAgent};
 use agentry_store::templates::TemplateKind;
 use agentry_store::workspaces::{BuildJob, JobStatus, LogStream, Transition};
 use agentry_store::{Store, StoreError};
+use agentry_types::errors::BuildFailure;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -20,9 +21,6 @@ const MAX_LOG_LINE: usize = 8 * 1024;
 /// another server on the same database).
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
-const SHUTDOWN_REASON: &str = "The server shut down while this build was running.";
-const RESTART_REASON: &str = "The server restarted while this build was running.";
-const REPLICA_GONE_REASON: &str = "The server running this build went away.";
 /// How often the runner fails builds whose replica is gone.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
 
@@ -105,7 +103,7 @@ impl BuildRunner {
     /// Start-up recovery: fails builds a previous server process left `running` and reconnects
     /// the workspaces that were running. Returns the failed builds' ids.
     pub async fn recover(&self) -> Result<Vec<Uuid>, StoreError> {
-        let failed = self.store.builds().fail_running_builds(RESTART_REASON).await?;
+        let failed = self.store.builds().fail_running_builds(&BuildFailure::ServerRestarted.to_string()).await?;
         if !failed.is_empty() {
             tracing::warn!(count = failed.len(), "failed builds interrupted by a restart");
         }
@@ -134,7 +132,7 @@ impl BuildRunner {
         while !*closing.borrow() {
             if swept.elapsed() >= SWEEP_INTERVAL {
                 swept = tokio::time::Instant::now();
-                match self.store.builds().fail_running_builds(REPLICA_GONE_REASON).await {
+                match self.store.builds().fail_running_builds(&BuildFailure::ReplicaGone.to_string()).await {
                     Ok(ids) => ids.into_iter().for_each(|id| self.p.changed(id)),
                     Err(e) => tracing::warn!(error = %e, "failing the builds of gone replicas failed"),
                 }
@@ -169,8 +167,9 @@ impl BuildRunner {
         let interrupted: Vec<Uuid> = in_flight.lock().expect("in-flight lock").drain().collect();
         for id in interrupted {
             let sys = self.store.builds();
-            let _ = sys.append_build_logs(id, &[(LogStream::Provisioner, SHUTDOWN_REASON.to_string())]).await;
-            if let Err(e) = sys.finish_build(id, JobStatus::Failed, Some(SHUTDOWN_REASON)).await {
+            let reason = BuildFailure::ServerShutDown.to_string();
+            let _ = sys.append_build_logs(id, &[(LogStream::Provisioner, reason.clone())]).await;
+            if let Err(e) = sys.finish_build(id, JobStatus::Failed, Some(&reason)).await {
                 tracing::error!(build = %id, error = %e, "could not fail an interrupted build");
             }
             self.p.changed(id);

@@ -196,7 +196,8 @@ catalogue! {
     NotExternalWorkspace => "not_external_workspace", 409,
         "This workspace's agent is run by the server (its template's kind is local); only external workspaces have an agent command.";
     /// Workspaces cannot be sandboxed on this host; `reason` says what is missing.
-    WorkspaceIsolationUnavailable { reason: String } => "workspace_isolation_unavailable", 503, "{reason}";
+    WorkspaceIsolationUnavailable { reason: String } => "workspace_isolation_unavailable", 503,
+        "Workspaces cannot be started: {reason}. (An operator who trusts every user with the server's own account may instead start the server with --unsafe-unsandboxed-workspaces.)";
     /// The workspace agent refused a command (bad working directory, …).
     ExecuteRefused { reason: String } => "execute_refused", 400, "{reason}";
 
@@ -462,6 +463,30 @@ impl std::fmt::Display for ChatFailure {
                 write!(f, "The turn stopped after {max} model steps without a final answer.")
             }
             ChatFailure::DynamicToolTimeout => f.write_str("Dynamic tool execution timed out"),
+        }
+    }
+}
+
+/// Why a workspace build failed, as its job's `error` says (the build log tells more).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildFailure {
+    /// The server stopped while the build ran.
+    ServerShutDown,
+    /// The server restarted while the build ran (found at start).
+    ServerRestarted,
+    /// The replica running the build stopped heartbeating.
+    ReplicaGone,
+    /// The template's startup script failed.
+    ScriptFailed { code: i32 },
+}
+
+impl std::fmt::Display for BuildFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildFailure::ServerShutDown => f.write_str("The server shut down while this build was running."),
+            BuildFailure::ServerRestarted => f.write_str("The server restarted while this build was running."),
+            BuildFailure::ReplicaGone => f.write_str("The server running this build went away."),
+            BuildFailure::ScriptFailed { code } => write!(f, "the startup script exited with code {code}"),
         }
     }
 }
