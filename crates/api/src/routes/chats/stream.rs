@@ -143,7 +143,10 @@ pub async fn stream(
     let hints = s.hub().subscribe();
     let auth_changes = s.store.auth_changes();
     let live = s.parts().subscribe(chat.id);
-    Ok(ws.on_upgrade(move |socket| run_stream(s, auth, chat, after, hints, auth_changes, live, socket)))
+    Ok(ws.on_upgrade(move |socket| async move {
+        let _counted = s.provisioning.agents().socket_opened(agentry_provisioner::SocketKind::Stream);
+        run_stream(s, auth, chat, after, hints, auth_changes, live, socket).await
+    }))
 }
 
 /// `first` (when the caller already received it) and every live event queued for the stream
@@ -281,7 +284,10 @@ async fn run_stream(
 pub async fn watch(State(s): State<AppState>, auth: Auth, ws: WebSocketUpgrade) -> Response {
     let hints = s.hub().subscribe();
     let auth_changes = s.store.auth_changes();
-    ws.on_upgrade(move |socket| run_watch(s, auth, hints, auth_changes, socket))
+    ws.on_upgrade(move |socket| async move {
+        let _counted = s.provisioning.agents().socket_opened(agentry_provisioner::SocketKind::Watch);
+        run_watch(s, auth, hints, auth_changes, socket).await
+    })
 }
 
 /// Whether a received auth change may concern `user` (a lagged receiver missed some: maybe).
