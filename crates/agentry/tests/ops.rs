@@ -220,6 +220,27 @@ async fn metrics_with_the_flag_scrape_cleanly_for_the_owner_and_auditor_only() {
     let (status, body) = scrape(&url, Some(&auditor)).await;
     assert_eq!(status, 200, "{body}");
     check_exposition(&body);
+
+    // A second process without a chat daemon receives the first one's live parts through
+    // pg_notify and measures their lag (once the first has heard of it: presence announcements
+    // every 2 s, so chats are run until one is forwarded).
+    let (api_only, api_url) = common::spawn_agentry_with(
+        Some(&db),
+        &tempfile::tempdir().unwrap().keep(),
+        &["--metrics", "--chat-daemon", "false"],
+    );
+    let remote_owner = Client::new(&api_url).unwrap().logged_in("owner@example.com", common::PASSWORD).await.unwrap();
+    let body = common::eventually("the notify lag measured on the other process", || async {
+        let chat = create_chat(&owner, org, "forward me").await;
+        wait_status(&owner, chat.id, |s| s == sdk::ChatStatus::Waiting).await;
+        let (status, body) = scrape(&api_url, Some(&remote_owner)).await;
+        assert_eq!(status, 200, "{body}");
+        body.contains("agentry_notify_lag_seconds_count").then_some(body)
+    })
+    .await;
+    let samples = check_exposition(&body);
+    assert!(samples.iter().any(|s| s == "agentry_notify_lag_seconds_bucket"), "{body}");
+    common::stop_server_process(api_only);
     common::stop_server_process(server);
 }
 

@@ -15,6 +15,7 @@
 //! | `agentry_tokens_streamed_total` | counter | `kind` (`text`, `reasoning`) | chatd, one per delta published |
 //! | `agentry_provider_errors_total` | counter | `provider`, `kind` (`retried`, `failed`) | chatd |
 //! | `agentry_chat_claim_seconds` | histogram | — | chatd: pending (`updated_at`) → claimed (`started_at`) |
+//! | `agentry_notify_lag_seconds` | histogram | — | live parts from another process: its `pg_notify` → received here (wall clocks) |
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -70,6 +71,11 @@ fn describe() {
     metrics::describe_gauge!("agentry_open_sockets", "WebSockets this process holds, by kind");
     metrics::describe_counter!("agentry_tokens_streamed_total", "Text and reasoning deltas streamed from providers by this process");
     metrics::describe_counter!("agentry_provider_errors_total", "Provider errors by provider: retried, or failing the step");
+    metrics::describe_histogram!(
+        "agentry_notify_lag_seconds",
+        Unit::Seconds,
+        "Live chat parts from other processes: sent through pg_notify to received here"
+    );
     metrics::describe_histogram!("agentry_chat_claim_seconds", Unit::Seconds, "Time from a chat becoming pending to its claim");
 }
 
