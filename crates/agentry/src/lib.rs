@@ -38,6 +38,8 @@ pub struct ServerConfig {
     /// The base URL other replicas reach this one at to relay workspace operations;
     /// `http://<bound address>` when `None`.
     pub relay_address: Option<String>,
+    /// Serve Prometheus metrics at `/metrics` to site owners and auditors (`--metrics`).
+    pub metrics: bool,
 }
 
 /// What [`serve_opts`] needs beyond the basics.
@@ -85,7 +87,9 @@ pub async fn run(
         }
         let isolation = workspace_isolation(cfg.unsafe_unsandboxed_workspaces).await;
         let opts = ServeOptions { agent_binary: None, relay_address: cfg.relay_address.clone() };
-        serve_opts(store.clone(), listener, Config::new(access_url), cfg.data_dir.clone(), isolation, cfg.chatd.clone(), opts, shutdown)
+        let mut config = Config::new(access_url);
+        config.metrics = cfg.metrics;
+        serve_opts(store.clone(), listener, config, cfg.data_dir.clone(), isolation, cfg.chatd.clone(), opts, shutdown)
             .await?;
         store.close().await;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
@@ -221,7 +225,7 @@ pub async fn serve_opts(
     let runner = tokio::spawn(runner.run());
     let daemon = match chatd {
         Some(cfg) => Some(std::sync::Arc::new(
-            Daemon::start(store.clone(), hub.clone(), parts.clone(), provisioning.clone(), cfg).map_err(std::io::Error::other)?,
+            Daemon::start_as(agents.replica_id(), store.clone(), hub.clone(), parts.clone(), provisioning.clone(), cfg).map_err(std::io::Error::other)?,
         )),
         None => None,
     };

@@ -70,6 +70,10 @@ struct ServerArgs {
     /// agents connected here (default: http://<http address>).
     #[arg(long, env = "AGENTRY_RELAY_ADDRESS")]
     relay_address: Option<String>,
+    /// Serve Prometheus metrics at /metrics, to the site owner and site auditors only (a
+    /// session or an API token). Off by default: /metrics is then a 404.
+    #[arg(long, env = "AGENTRY_METRICS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    metrics: bool,
 }
 
 #[derive(clap::Args)]
@@ -159,6 +163,7 @@ async fn main() -> std::process::ExitCode {
                 access_url: a.access_url,
                 unsafe_unsandboxed_workspaces: a.unsafe_unsandboxed_workspaces,
                 relay_address: a.relay_address,
+                metrics: a.metrics,
                 chatd: a.chat_daemon.then(|| agentry_chatd::DaemonConfig {
                     acquire_interval: a.chat_acquire_interval,
                     heartbeat_interval: a.chat_heartbeat_interval,

@@ -453,3 +453,17 @@ pub fn provider(p: agentry_store::chats::models::Provider) -> sdk::ChatProviderC
         updated_at: p.updated_at,
     }
 }
+
+pub fn replica(r: agentry_store::replicas::ReplicaRow) -> sdk::Replica {
+    sdk::Replica {
+        id: r.id,
+        hostname: r.hostname,
+        relay_address: r.relay_address,
+        version: r.version,
+        started_at: r.started_at,
+        last_heartbeat_at: r.last_heartbeat_at,
+        alive: r.alive,
+        chats_running: r.chats_running,
+        sockets: sdk::ReplicaSockets { stream: r.stream_sockets, watch: r.watch_sockets, agent: r.agent_sockets },
+    }
+}

@@ -13,6 +13,7 @@ mod csrf;
 mod headers;
 pub mod error;
 mod json;
+pub mod metrics;
 pub mod openapi;
 pub mod login_limit;
 mod routes;
@@ -46,6 +47,8 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Failed-login throttling.
     pub login_limits: login_limit::LoginLimits,
+    /// Serve Prometheus metrics at `/metrics` (`--metrics`), to site owners and auditors.
+    pub metrics: bool,
 }
 
 impl Config {
@@ -56,6 +59,7 @@ impl Config {
             access_url,
             session_lifetime: chrono::Duration::hours(24),
             login_limits: login_limit::LoginLimits::default(),
+            metrics: false,
         }
     }
 }
@@ -79,6 +83,9 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, config: Config, provisioning: agentry_provisioner::Provisioning) -> AppState {
         let logins = Arc::new(login_limit::LoginLimiter::new(config.login_limits));
+        if config.metrics {
+            metrics::install();
+        }
         AppState { store, config: Arc::new(config), provisioning, hub: None, parts: None, logins }
     }
 
@@ -107,7 +114,7 @@ impl AppState {
 #[openapi(
     info(title = "agentry", description = "Organization-scoped AI agent chats."),
     paths(
-        meta::buildinfo, meta::audit,
+        meta::buildinfo, meta::audit, meta::replicas,
         users::first_exists, users::create_first, users::login, users::logout, users::me, users::get,
         users::list, users::create, users::update_roles, users::update_password, users::suspend, users::activate,
         users::create_key, users::list_keys, users::delete_key, users::site_roles, users::organizations,
@@ -139,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         .route("/buildinfo", get(meta::buildinfo))
         .route("/openapi.json", get(meta::openapi))
         .route("/audit", get(meta::audit))
+        .route("/replicas", get(meta::replicas))
         .route("/authcheck", post(authcheck::check))
         .route("/users/first", get(users::first_exists).post(users::create_first))
         .route("/users/login", post(users::login))
@@ -204,10 +212,13 @@ pub fn router(state: AppState) -> Router {
         .route("/{chat}/interrupt", post(chat_messages::interrupt))
         .route("/{chat}/tool-results", post(chat_messages::tool_results))
         .route("/{chat}/title/regenerate", post(chat_messages::regenerate_title))
-        .route("/{chat}/stream", get(chat_stream::stream));
+        .route("/{chat}/stream", get(chat_stream::stream))
+        .route_layer(axum::middleware::from_fn(metrics::track));
+    let v2 = v2.route_layer(axum::middleware::from_fn(metrics::track));
 
     Router::new()
         .route("/healthz", get(meta::healthz))
+        .route("/metrics", get(metrics::scrape))
         .nest("/api/v2", v2)
         .nest("/api/experimental/chats", chats)
         // Unknown `/api` routes are JSON 404s; every other GET is the web UI (SPA fallback).

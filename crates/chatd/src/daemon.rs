@@ -44,6 +44,19 @@ impl Daemon {
     /// Starts the control loop. `hub` and `parts` are the process's change and live-event hubs
     /// (the API uses the same ones).
     pub fn start(store: Store, hub: Hub, parts: Parts, provisioning: Provisioning, cfg: DaemonConfig) -> Result<Daemon, agentry_llm::LlmError> {
+        Daemon::start_as(Uuid::new_v4(), store, hub, parts, provisioning, cfg)
+    }
+
+    /// [`Daemon::start`] claiming chats as `worker_id`: the server passes its replica id, so
+    /// `chats.worker_id` names the process in the `replicas` table running each chat.
+    pub fn start_as(
+        worker_id: Uuid,
+        store: Store,
+        hub: Hub,
+        parts: Parts,
+        provisioning: Provisioning,
+        cfg: DaemonConfig,
+    ) -> Result<Daemon, agentry_llm::LlmError> {
         let shared = Arc::new(Shared {
             store,
             hub,
@@ -51,7 +64,7 @@ impl Daemon {
             provisioning,
             llm: Client::new()?,
             cfg,
-            worker_id: Uuid::new_v4(),
+            worker_id,
             runs: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
             idle: Notify::new(),
@@ -152,6 +165,10 @@ async fn acquire_chats(shared: &Arc<Shared>) {
         };
         let n = claimed.len() as i64;
         for c in claimed {
+            // Pending → claimed: a chat is set pending with `updated_at = now()` and the claim
+            // stamps `started_at`.
+            let waited = (c.lease.started_at - c.chat.updated_at).to_std().unwrap_or_default();
+            metrics::histogram!("agentry_chat_claim_seconds").record(waited.as_secs_f64());
             let (stop, stop_rx) = watch::channel(Stop::Go);
             let watermark = Arc::new(AtomicI64::new(0));
             shared.runs.lock().expect("runs lock").insert(

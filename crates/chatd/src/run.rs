@@ -403,6 +403,15 @@ fn publish_result(shared: &Arc<Shared>, chat_id: Uuid, id: &str, name: &str, out
     publish_part(shared, chat_id, MessageRole::Tool, result_part(id, name, out));
 }
 
+/// The `provider` label of the provider metrics.
+fn provider_label(p: &ProviderConfig) -> &'static str {
+    match p.kind {
+        agentry_llm::ProviderKind::OpenAi => "openai",
+        agentry_llm::ProviderKind::OpenAiCompat => "openai-compat",
+        agentry_llm::ProviderKind::Anthropic => "anthropic",
+    }
+}
+
 async fn stream_step(
     shared: &Arc<Shared>,
     chat_id: Uuid,
@@ -426,16 +435,21 @@ async fn stream_step(
                     Streamed::Failed("the stream ended before the reply was complete".into())
                 };
             }
-            Some(Err(e)) => return Streamed::Failed(e.to_string()),
+            Some(Err(e)) => {
+                metrics::counter!("agentry_provider_errors_total", "provider" => provider_label(provider), "kind" => "failed").increment(1);
+                return Streamed::Failed(e.to_string());
+            }
             Some(Ok(e)) => e,
         };
         match event {
             StreamEvent::TextDelta(t) => {
                 acc.text.push_str(&t);
+                metrics::counter!("agentry_tokens_streamed_total", "kind" => "text").increment(1);
                 publish_part(shared, chat_id, MessageRole::Assistant, Part::text(t));
             }
             StreamEvent::ReasoningDelta(t) => {
                 acc.reasoning.push_str(&t);
+                metrics::counter!("agentry_tokens_streamed_total", "kind" => "reasoning").increment(1);
                 publish_part(shared, chat_id, MessageRole::Assistant, Part::reasoning(t));
             }
             StreamEvent::ToolCallStart { index, id, name } => {
@@ -454,6 +468,7 @@ async fn stream_step(
             }
             StreamEvent::Usage(u) => acc.usage = Some(u),
             StreamEvent::Retry { attempt, delay, error, status } => {
+                metrics::counter!("agentry_provider_errors_total", "provider" => provider_label(provider), "kind" => "retried").increment(1);
                 let retry = RetryInfo { attempt, delay_ms: delay.as_millis() as u64, error, status };
                 shared.parts.publish(chat_id, LiveKind::Retry, serde_json::to_value(retry).expect("retry serializes"));
             }

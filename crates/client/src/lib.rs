@@ -175,6 +175,11 @@ impl Client {
     pub async fn audit_logs(&self, limit: i64, offset: i64) -> Result<sdk::AuditLogResponse> {
         self.get(&format!("/api/v2/audit?limit={limit}&offset={offset}")).await
     }
+
+    /// The deployment's server processes (site owners and auditors).
+    pub async fn replicas(&self) -> Result<Vec<sdk::Replica>> {
+        self.get("/api/v2/replicas").await
+    }
 }
 
 pub(crate) async fn error_from(status: StatusCode, resp: reqwest::Response) -> Error {

@@ -13,7 +13,7 @@
 //! relayed call whose replica dies fails the same way as soon as its HTTP connection breaks.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +27,29 @@ use uuid::Uuid;
 
 /// How often this replica heartbeats its `replicas` row.
 pub const REPLICA_HEARTBEAT: Duration = Duration::from_secs(3);
+
+/// The kinds of WebSocket a process counts for `GET /api/v2/replicas`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketKind {
+    /// A chat's event stream.
+    Stream = 0,
+    /// A user's watch socket (change hints).
+    Watch = 1,
+    /// A workspace agent's connection.
+    Agent = 2,
+}
+
+/// One open WebSocket, counted until dropped (see [`Agents::socket_opened`]).
+pub struct SocketGuard {
+    agents: Arc<Agents>,
+    kind: SocketKind,
+}
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        self.agents.sockets[self.kind as usize].fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// The header a replica presents its relay secret in.
 pub const RELAY_SECRET_HEADER: &str = "agentry-relay-secret";
@@ -243,6 +266,9 @@ impl CallOp for RelayConn {
 /// This replica's registry of agent connections (see the module docs).
 pub struct Agents {
     replica_id: Uuid,
+    /// WebSockets this process holds, by [`SocketKind`]; written into the `replicas` row by
+    /// every heartbeat.
+    sockets: [AtomicI32; 3],
     store: Store,
     http: reqwest::Client,
     secret: tokio::sync::OnceCell<String>,
@@ -262,6 +288,7 @@ impl Agents {
             .expect("an HTTP client without TLS builds");
         Arc::new(Agents {
             replica_id: Uuid::now_v7(),
+            sockets: Default::default(),
             store,
             http,
             secret: tokio::sync::OnceCell::new(),
@@ -273,6 +300,22 @@ impl Agents {
     /// This server process's id in the `replicas` table.
     pub fn replica_id(&self) -> Uuid {
         self.replica_id
+    }
+
+    /// Counts one open WebSocket of `kind` until the guard drops.
+    pub fn socket_opened(self: &Arc<Self>, kind: SocketKind) -> SocketGuard {
+        self.sockets[kind as usize].fetch_add(1, Ordering::Relaxed);
+        SocketGuard { agents: Arc::clone(self), kind }
+    }
+
+    /// The WebSockets this process holds now.
+    pub fn socket_counts(&self) -> agentry_store::replicas::SocketCounts {
+        let n = |k: SocketKind| self.sockets[k as usize].load(Ordering::Relaxed);
+        agentry_store::replicas::SocketCounts {
+            stream: n(SocketKind::Stream),
+            watch: n(SocketKind::Watch),
+            agent: n(SocketKind::Agent),
+        }
     }
 
     /// The secret replicas present to each other on relay calls.
@@ -404,6 +447,8 @@ impl Agents {
             // A row lost to a long pause (or removed by a peer's clean-up) is written again.
             if let Err(e) = sys.register_replica(self.replica_id, &relay_address, &host, env!("CARGO_PKG_VERSION")).await {
                 tracing::warn!(error = %e, "replica heartbeat failed");
+            } else if let Err(e) = sys.heartbeat_replica_stats(self.replica_id, self.socket_counts()).await {
+                tracing::warn!(error = %e, "recording this replica's socket counts failed");
             }
             tokio::time::sleep(REPLICA_HEARTBEAT).await;
         }

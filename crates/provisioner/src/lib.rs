@@ -33,7 +33,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-pub use agents::Agents;
+pub use agents::{Agents, SocketGuard, SocketKind};
 pub use external::{EXTERNAL_CONNECT_TIMEOUT, ExternalProvisioner};
 pub use isolation::Isolation;
 pub use local::LocalProvisioner;

@@ -21,6 +21,8 @@ pub enum ResourceType {
     AssignOrgRole,
     ChatProvider,
     AuditLog,
+    /// The deployment itself: its server processes (replicas) and its metrics. Read only.
+    Deployment,
 }
 
 /// Every action any type declares.
@@ -42,7 +44,7 @@ pub enum Action {
 
 impl ResourceType {
     /// Number of resource types; the size of per-type tables.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
 
     /// All types, in [`ResourceType::index`] order.
     pub const ALL: [ResourceType; Self::COUNT] = [
@@ -56,6 +58,7 @@ impl ResourceType {
         ResourceType::AssignOrgRole,
         ResourceType::ChatProvider,
         ResourceType::AuditLog,
+        ResourceType::Deployment,
     ];
 
     /// Position in per-type tables.
@@ -71,6 +74,7 @@ impl ResourceType {
             ResourceType::AssignOrgRole => 7,
             ResourceType::ChatProvider => 8,
             ResourceType::AuditLog => 9,
+            ResourceType::Deployment => 10,
         }
     }
 
@@ -97,6 +101,7 @@ impl ResourceType {
             ResourceType::AssignOrgRole => ActionSet::of(&[Assign, Unassign, Read]),
             ResourceType::ChatProvider => ActionSet::of(&[Create, Read, Update, Delete]),
             ResourceType::AuditLog => ActionSet::of(&[Read]),
+            ResourceType::Deployment => ActionSet::of(&[Read]),
         }
     }
 
@@ -122,6 +127,7 @@ impl ResourceType {
             ResourceType::AssignOrgRole => "assign_org_role",
             ResourceType::ChatProvider => "chat_provider",
             ResourceType::AuditLog => "audit_log",
+            ResourceType::Deployment => "deployment",
         }
     }
 

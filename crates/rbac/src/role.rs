@@ -181,7 +181,7 @@ const fn owner_site_perms() -> PermSet {
         let t = ResourceType::ALL[i];
         set = match t {
             Chat | Workspace | Template | Organization | OrganizationMember | User | AssignRole
-            | AssignOrgRole | ChatProvider | AuditLog => set.allow_all(t),
+            | AssignOrgRole | ChatProvider | AuditLog | Deployment => set.allow_all(t),
         };
         i += 1;
     }
@@ -197,6 +197,7 @@ static MEMBER: Role = Role::new("member")
 static AUDITOR: Role = Role::new("auditor").site(
     PermSet::EMPTY
         .allow(AuditLog, &[Read])
+        .allow(Deployment, &[Read])
         .allow(Template, &[Read])
         .allow(User, &[Read])
         .allow(Organization, &[Read])

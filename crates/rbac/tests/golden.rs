@@ -266,6 +266,16 @@ org auditor of O                       | audit log of O | read | allowed
 org-admin of O                         | audit log of O | read | allowed
 org-admin of another org               | audit log of O | read | denied
 me: member of O with agents-access     | audit log of O | read | denied
+
+# --- the deployment (replicas, metrics): site owner and site auditor only ---
+site owner                             | the deployment | read | allowed
+site auditor                           | the deployment | read | allowed
+org-admin of O                         | the deployment | read | denied
+org auditor of O                       | the deployment | read | denied
+site user-admin                        | the deployment | read | denied
+site template-admin                    | the deployment | read | denied
+me: member of O with agents-access     | the deployment | read | denied
+site member in no org                  | the deployment | read | denied
 ";
 
 struct World {
@@ -328,6 +338,7 @@ fn world() -> World {
         ("org role assignment in O", Object::new(T::AssignOrgRole).in_org(o)),
         ("chat provider", Object::new(T::ChatProvider)),
         ("site audit log", Object::new(T::AuditLog)),
+        ("the deployment", Object::new(T::Deployment)),
         ("audit log of O", Object::new(T::AuditLog).in_org(o)),
     ]);
     World { subjects, objects }

@@ -400,6 +400,39 @@ pub struct AuditLogResponse {
     pub count: i64,
 }
 
+// ---- replicas (the deployment's server processes) ----
+
+/// One server process sharing the deployment's database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Replica {
+    pub id: Uuid,
+    pub hostname: String,
+    /// The base URL other replicas relay workspace operations to.
+    pub relay_address: String,
+    /// The server's release version.
+    pub version: String,
+    pub started_at: DateTime<Utc>,
+    pub last_heartbeat_at: DateTime<Utc>,
+    /// The heartbeat is recent; a process that died without a clean shutdown stays listed,
+    /// not alive, for a day.
+    pub alive: bool,
+    /// Chats this process is running now.
+    pub chats_running: i64,
+    /// WebSockets this process held at its last heartbeat.
+    pub sockets: ReplicaSockets,
+}
+
+/// A process's open WebSockets by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReplicaSockets {
+    /// Chat event streams.
+    pub stream: i32,
+    /// Watch sockets (change hints for the chat list).
+    pub watch: i32,
+    /// Workspace agents' connections.
+    pub agent: i32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ pub mod members;
 pub mod orgs;
 pub mod parts;
 pub mod pubsub;
+pub mod replicas;
 pub mod templates;
 pub mod users;
 pub mod workspaces;

@@ -17,6 +17,9 @@
 //! everything published so far was handed to PostgreSQL, which the worker does before it
 //! commits a step, so remote streams see a step's parts before its message.
 //!
+//! Each batch carries its send time (`t`, unix ms), from which a receiver records the
+//! `agentry_notify_lag_seconds` metric (a no-op unless `/metrics` is enabled).
+//!
 //! Events carry a per-process sequence number (`seq`), so a stream can drop the duplicates
 //! between its snapshot and the live feed it subscribed to before the snapshot.
 //!
@@ -82,6 +85,10 @@ pub struct LiveEvent {
 struct Envelope {
     /// The sending process; it ignores its own notifications.
     o: Uuid,
+    /// When the sender handed the batch to PostgreSQL (unix ms), for the notify-lag metric;
+    /// absent in presence announcements and from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    t: Option<u64>,
     e: Vec<LiveEvent>,
 }
 
@@ -213,7 +220,12 @@ impl Parts {
                     Ok(Some(n)) => match serde_json::from_str::<Envelope>(n.payload()) {
                         Ok(env) if env.o == receiver.inner.origin => {}
                         Ok(env) => {
-                            receiver.inner.peer_seen_ms.store(now_ms(), Ordering::Relaxed);
+                            let now = now_ms();
+                            receiver.inner.peer_seen_ms.store(now, Ordering::Relaxed);
+                            if let Some(t) = env.t.filter(|_| !env.e.is_empty()) {
+                                // Wall clocks of two hosts: only as good as their sync.
+                                metrics::histogram!("agentry_notify_lag_seconds").record(now.saturating_sub(t) as f64 / 1000.0);
+                            }
                             for e in env.e {
                                 receiver.local(e);
                             }
@@ -431,14 +443,15 @@ impl Drop for Subscription {
 /// Packs events into JSON envelopes of at most [`MAX_PAYLOAD`] bytes, splitting or trimming
 /// events that are too large on their own.
 fn pack(origin: Uuid, events: Vec<LiveEvent>) -> Vec<String> {
-    let overhead = serde_json::to_string(&Envelope { o: origin, e: vec![] }).expect("envelope").len();
+    let overhead = serde_json::to_string(&Envelope { o: origin, t: Some(u64::MAX), e: vec![] }).expect("envelope").len();
+    let t = now_ms();
     let budget = MAX_PAYLOAD - overhead;
     let mut out = Vec::new();
     let mut current: Vec<String> = Vec::new();
     let mut size = 0;
     let flush = |current: &mut Vec<String>, out: &mut Vec<String>| {
         if !current.is_empty() {
-            out.push(format!("{{\"o\":\"{origin}\",\"e\":[{}]}}", current.join(",")));
+            out.push(format!("{{\"o\":\"{origin}\",\"t\":{t},\"e\":[{}]}}", current.join(",")));
             current.clear();
         }
     };

@@ -500,6 +500,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v2/replicas": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * `GET /api/v2/replicas`: the server processes of this deployment, newest first. Site owners
+         *     and site auditors only (403 for anyone else).
+         */
+        get: operations["replicas"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/templates": {
         parameters: {
             query?: never;
@@ -1468,6 +1488,50 @@ export interface components {
         };
         /** @enum {string} */
         ProvisionerJobStatus: "pending" | "running" | "succeeded" | "failed" | "canceled";
+        /** @description One server process sharing the deployment's database. */
+        Replica: {
+            /**
+             * @description The heartbeat is recent; a process that died without a clean shutdown stays listed,
+             *     not alive, for a day.
+             */
+            alive: boolean;
+            /**
+             * Format: int64
+             * @description Chats this process is running now.
+             */
+            chats_running: number;
+            hostname: string;
+            /** Format: uuid */
+            id: string;
+            /** Format: date-time */
+            last_heartbeat_at: string;
+            /** @description The base URL other replicas relay workspace operations to. */
+            relay_address: string;
+            /** @description WebSockets this process held at its last heartbeat. */
+            sockets: components["schemas"]["ReplicaSockets"];
+            /** Format: date-time */
+            started_at: string;
+            /** @description The server's release version. */
+            version: string;
+        };
+        /** @description A process's open WebSockets by kind. */
+        ReplicaSockets: {
+            /**
+             * Format: int32
+             * @description Workspace agents' connections.
+             */
+            agent: number;
+            /**
+             * Format: int32
+             * @description Chat event streams.
+             */
+            stream: number;
+            /**
+             * Format: int32
+             * @description Watch sockets (change hints for the chat list).
+             */
+            watch: number;
+        };
         /**
          * @description Every error response: a human message, an optional detail and per-field validations, plus
          *     the stable `code` of the error (see `agentry_types::ClientError`; absent in answers that
@@ -4607,6 +4671,43 @@ export interface operations {
             };
             /** @description The request body is too large. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description An internal error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+        };
+    };
+    replicas: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Replica"][];
+                };
+            };
+            /** @description No valid session or API key. */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -80,6 +80,11 @@ impl TestServer {
         TestServer::start_serving(&fresh_database().await, None).await
     }
 
+    /// [`TestServer::start_api_only`] on an existing database (several servers may share one).
+    pub async fn start_api_only_on(database_url: &str) -> TestServer {
+        TestServer::start_serving(database_url, None).await
+    }
+
     /// A server on an existing database with this chat daemon configuration.
     pub async fn start_with(database_url: &str, chatd: agentry_chatd::DaemonConfig) -> TestServer {
         TestServer::start_serving(database_url, Some(chatd)).await

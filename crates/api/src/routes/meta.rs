@@ -1,4 +1,5 @@
-//! Health, build information, the audit log and the OpenAPI document.
+//! Health, build information, the audit log, the deployment's replicas and the OpenAPI
+//! document.
 
 use agentry_sdk as sdk;
 use axum::Json;
@@ -43,6 +44,14 @@ pub async fn audit(
 ) -> ApiResult<Json<sdk::AuditLogResponse>> {
     let (rows, count) = s.store.actor(&auth.subject).audit_logs(p.limit(50)?, p.offset()?).await?;
     Ok(Json(sdk::AuditLogResponse { audit_logs: rows.into_iter().map(convert::audit).collect(), count }))
+}
+
+/// `GET /api/v2/replicas`: the server processes of this deployment, newest first. Site owners
+/// and site auditors only (403 for anyone else).
+#[utoipa::path(get, path = "/api/v2/replicas", tag = "general", responses((status = 200, body = Vec<sdk::Replica>)))]
+pub async fn replicas(State(s): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<sdk::Replica>>> {
+    let rows = s.store.actor(&auth.subject).replicas().await?;
+    Ok(Json(rows.into_iter().map(convert::replica).collect()))
 }
 
 pub async fn openapi() -> Json<serde_json::Value> {

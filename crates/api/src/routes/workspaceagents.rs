@@ -58,7 +58,10 @@ pub async fn connect(State(s): State<AppState>, headers: HeaderMap, ws: WebSocke
         .chars()
         .take(64)
         .collect();
-    let mut resp = ws.on_upgrade(move |socket| serve_agent(socket, s, auth, version));
+    let mut resp = ws.on_upgrade(move |socket| async move {
+        let _counted = s.provisioning.agents().socket_opened(agentry_provisioner::SocketKind::Agent);
+        serve_agent(socket, s, auth, version).await
+    });
     resp.headers_mut().insert(PROTOCOL_HEADER, HeaderValue::from(PROTOCOL_VERSION));
     resp
 }

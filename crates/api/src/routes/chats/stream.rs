@@ -153,7 +153,10 @@ pub async fn stream(
     let hints = s.hub().subscribe();
     let auth_changes = s.store.auth_changes();
     let live = s.parts().subscribe(chat.id);
-    Ok(small_buffers(ws).on_upgrade(move |socket| run_stream(s, auth, chat, after, hints, auth_changes, live, socket)))
+    Ok(small_buffers(ws).on_upgrade(move |socket| async move {
+        let _counted = s.provisioning.agents().socket_opened(agentry_provisioner::SocketKind::Stream);
+        run_stream(s, auth, chat, after, hints, auth_changes, live, socket).await
+    }))
 }
 
 /// A live event on the wire: the JSON of the `sdk::ChatStreamEvent` that [`live_event`] makes
@@ -320,7 +323,10 @@ async fn run_stream(
 pub async fn watch(State(s): State<AppState>, auth: Auth, ws: WebSocketUpgrade) -> Response {
     let hints = s.hub().subscribe();
     let auth_changes = s.store.auth_changes();
-    small_buffers(ws).on_upgrade(move |socket| run_watch(s, auth, hints, auth_changes, socket))
+    small_buffers(ws).on_upgrade(move |socket| async move {
+        let _counted = s.provisioning.agents().socket_opened(agentry_provisioner::SocketKind::Watch);
+        run_watch(s, auth, hints, auth_changes, socket).await
+    })
 }
 
 /// Whether a received auth change may concern `user` (a lagged receiver missed some: maybe).
