@@ -2,30 +2,21 @@ import { type FormEvent, useState } from "react";
 import { createModelConfig, deleteModelConfig, listModelConfigs, listProviders, updateModelConfig } from "../api/chats";
 import type { ProviderKind } from "../api/types";
 import { ErrorAlert } from "../components/ErrorAlert";
+import { useAction } from "../components/useAction";
 import { useAsync } from "../components/useAsync";
 
 /** Model configs: which models chats may use, which one is the default, and their prices. */
 export function ModelsPage() {
   const [configs, reload] = useAsync(listModelConfigs, []);
   const [providers] = useAsync(listProviders, []);
-  const [error, setError] = useState<unknown>(null);
+  const { error, setError, act } = useAction(reload);
   // Models name their provider by kind; the table shows the name the owner gave it.
   const providerName = (kind: string) => (providers.status === "ready" ? providers.value.find((p) => p.provider === kind)?.display_name : undefined) || kind;
-
-  async function act(f: () => Promise<unknown>) {
-    setError(null);
-    try {
-      await f();
-      reload();
-    } catch (e) {
-      setError(e);
-    }
-  }
 
   return (
     <section className="page">
       <h1>Models</h1>
-      <ErrorAlert error={error} />
+      <ErrorAlert error={error} onDismiss={() => setError(null)} />
       {configs.status === "loading" ? <p className="muted">Loading models…</p> : null}
       {configs.status === "error" ? <ErrorAlert error={configs.error} /> : null}
       {configs.status === "ready" ? (

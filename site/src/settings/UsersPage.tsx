@@ -3,6 +3,7 @@ import { listOrganizations } from "../api/organizations";
 import type { AssignableRole, User } from "../api/types";
 import { activateUser, createUser, listUsers, siteRoles, suspendUser, updatePassword, updateSiteRoles } from "../api/users";
 import { ErrorAlert } from "../components/ErrorAlert";
+import { useAction } from "../components/useAction";
 import { useAsync } from "../components/useAsync";
 import { describeRole } from "./roles";
 
@@ -11,17 +12,7 @@ export function UsersPage({ me, isOwner }: { me: string; isOwner: boolean }) {
   const [query, setQuery] = useState("");
   const [users, reload] = useAsync(() => listUsers({ q: query.trim() || undefined, limit: 100 }), [query]);
   const [roles] = useAsync(siteRoles, []);
-  const [error, setError] = useState<unknown>(null);
-
-  async function act(f: () => Promise<unknown>) {
-    setError(null);
-    try {
-      await f();
-      reload();
-    } catch (e) {
-      setError(e);
-    }
-  }
+  const { error, setError, act } = useAction(reload);
 
   return (
     <section className="page">

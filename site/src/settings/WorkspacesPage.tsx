@@ -5,6 +5,7 @@ import type { FullWorkspace, Template } from "../api/types";
 import { buildLogs, buildWorkspace, createTemplate, createWorkspace, listTemplates, listWorkspaces } from "../api/workspaces";
 import { agentLabel } from "../agents/workspaceAgent";
 import { ErrorAlert } from "../components/ErrorAlert";
+import { useAction } from "../components/useAction";
 import { useAsync } from "../components/useAsync";
 
 // A workspace whose build is still going changes on its own: the list refreshes while one is.
@@ -13,23 +14,13 @@ const BUSY = new Set(["pending", "starting", "stopping", "deleting"]);
 /** The caller's workspaces: create one from a template, start, stop, delete, read build logs. */
 export function WorkspacesPage() {
   const [workspaces, reload] = useAsync(() => listWorkspaces("owner:me"), []);
-  const [error, setError] = useState<unknown>(null);
+  const { error, setError, act } = useAction(reload);
   const busy = workspaces.status === "ready" && workspaces.value.workspaces.some((w) => BUSY.has(w.status));
   useEffect(() => {
     if (!busy) return;
     const t = window.setInterval(reload, 1500);
     return () => window.clearInterval(t);
   }, [busy, reload]);
-
-  async function act(f: () => Promise<unknown>) {
-    setError(null);
-    try {
-      await f();
-      reload();
-    } catch (e) {
-      setError(e);
-    }
-  }
 
   return (
     <section className="page">
