@@ -72,7 +72,7 @@ fn audit_page(filter: &agentry_rbac::Filter, limit: i64, offset: i64) -> Option<
     let f = args.filter(filter, cols);
     let sources = args.sources(filter, cols)?;
     let (limit, offset) = (limit.max(0), offset.max(0));
-    let take = limit + offset;
+    let take = limit.saturating_add(offset);
     let branches: Vec<String> = sources
         .iter()
         .map(|s| {

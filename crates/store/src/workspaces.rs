@@ -440,7 +440,7 @@ impl Actor<'_> {
             (None, None) => args.sources(filter, WORKSPACE_COLUMNS)?,
         };
         let (limit, offset) = (limit.max(0), offset.max(0));
-        let take = limit + offset;
+        let take = limit.saturating_add(offset);
         let branches: Vec<String> = sources
             .iter()
             .map(|s| {

@@ -4715,6 +4715,15 @@ export interface operations {
                     "application/json": components["schemas"]["Response"];
                 };
             };
+            /** @description Not the site owner or an auditor. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
             /** @description An internal error. */
             500: {
                 headers: {

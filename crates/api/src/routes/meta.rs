@@ -48,7 +48,7 @@ pub async fn audit(
 
 /// `GET /api/v2/replicas`: the server processes of this deployment, newest first. Site owners
 /// and site auditors only (403 for anyone else).
-#[utoipa::path(get, path = "/api/v2/replicas", tag = "general", responses((status = 200, body = Vec<sdk::Replica>)))]
+#[utoipa::path(get, path = "/api/v2/replicas", tag = "general", responses((status = 200, body = Vec<sdk::Replica>), (status = 403, description = "Not the site owner or an auditor.", body = sdk::Response)))]
 pub async fn replicas(State(s): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<sdk::Replica>>> {
     let rows = s.store.actor(&auth.subject).replicas().await?;
     Ok(Json(rows.into_iter().map(convert::replica).collect()))

@@ -332,7 +332,7 @@ impl Actor<'_> {
             None => &[false, true],
         };
         let (limit, offset) = (q.limit.max(0), q.offset.max(0));
-        let take = limit + offset;
+        let take = limit.saturating_add(offset);
         let common = common.join(" AND ");
         let mut branches = Vec::new();
         for (from, key) in &sources {
