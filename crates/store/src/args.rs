@@ -104,3 +104,19 @@ impl Args {
         if out.is_empty() { None } else { Some(out) }
     }
 }
+
+/// The page `limit`/`offset` of the union of `sources`, newest first by `order`: each source's
+/// branch reads its own ordered range (`select` with the source's key condition, then `order`)
+/// and stops after `limit + offset` rows, so the final sort sees a few pages whatever the table
+/// holds. `select` is the branch's query up to and including its `WHERE` conditions, which the
+/// key is ANDed to; `alias` names the union's rows in `order`.
+pub(crate) fn union_page(sources: &[Source], select: &str, order: &str, alias: &str, limit: i64, offset: i64) -> String {
+    let (limit, offset) = (limit.max(0), offset.max(0));
+    // An offset near i64::MAX is an empty page, not an overflow.
+    let take = limit.saturating_add(offset);
+    let branches: Vec<String> = sources
+        .iter()
+        .map(|s| s.branch(&format!("{select} AND {} ORDER BY {order} LIMIT {take}", s.key)))
+        .collect();
+    format!("SELECT * FROM ({}) {alias} ORDER BY {order} LIMIT {limit} OFFSET {offset}", branches.join(" UNION ALL "))
+}

@@ -71,20 +71,13 @@ fn audit_page(filter: &agentry_rbac::Filter, limit: i64, offset: i64) -> Option<
     let cols = Columns { org: Some("a.organization_id"), owner: None };
     let f = args.filter(filter, cols);
     let sources = args.sources(filter, cols)?;
-    let (limit, offset) = (limit.max(0), offset.max(0));
-    let take = limit.saturating_add(offset);
-    let branches: Vec<String> = sources
-        .iter()
-        .map(|s| {
-            s.branch(&format!(
-                "SELECT a.* FROM audit_logs a WHERE {} AND {f} ORDER BY a.time DESC, a.id DESC LIMIT {take}",
-                s.key
-            ))
-        })
-        .collect();
-    let sql = format!(
-        "SELECT * FROM ({}) a ORDER BY a.time DESC, a.id DESC LIMIT {limit} OFFSET {offset}",
-        branches.join(" UNION ALL ")
+    let sql = crate::args::union_page(
+        &sources,
+        &format!("SELECT a.* FROM audit_logs a WHERE {f}"),
+        "a.time DESC, a.id DESC",
+        "a",
+        limit,
+        offset,
     );
     Some((sql, args))
 }

@@ -439,20 +439,13 @@ impl Actor<'_> {
             (None, Some(o)) => vec![Source::keyed(format!("w.organization_id = {}", args.push(o)))],
             (None, None) => args.sources(filter, WORKSPACE_COLUMNS)?,
         };
-        let (limit, offset) = (limit.max(0), offset.max(0));
-        let take = limit.saturating_add(offset);
-        let branches: Vec<String> = sources
-            .iter()
-            .map(|s| {
-                s.branch(&format!(
-                    "{WORKSPACE_SELECT} WHERE {} AND {cond} {after} ORDER BY w.created_at DESC, w.id DESC LIMIT {take}",
-                    s.key
-                ))
-            })
-            .collect();
-        let sql = format!(
-            "SELECT * FROM ({}) w ORDER BY w.created_at DESC, w.id DESC LIMIT {limit} OFFSET {offset}",
-            branches.join(" UNION ALL ")
+        let sql = crate::args::union_page(
+            &sources,
+            &format!("{WORKSPACE_SELECT} WHERE {cond} {after}"),
+            "w.created_at DESC, w.id DESC",
+            "w",
+            limit,
+            offset,
         );
         Some((sql, args))
     }
