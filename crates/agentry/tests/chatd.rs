@@ -600,26 +600,8 @@ async fn bench_500_concurrent_streaming_chats() {
     let mut tasks = Vec::new();
     for i in 0..CHATS {
         let chat = create_chat(&w.alice, w.a.id, &format!("bench {i}")).await;
-        let mut s = w.alice.stream_chat(chat.id, 0).await.unwrap();
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(TOKENS);
-            let mut tokens = 0;
-            while tokens < TOKENS {
-                let Some(Ok(batch)) = s.next_batch().await else { break };
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
-                for e in batch.iter().filter(|e| e.kind() == "message_part") {
-                    let t = match &e.message_part().unwrap().part {
-                        sdk::Part::Text { text } => text.as_str(),
-                        _ => "",
-                    };
-                    for ts in t.split('⟨').skip(1).filter_map(|x| x.split('⟩').next()?.parse::<i64>().ok()) {
-                        lat.push(now - ts);
-                        tokens += 1;
-                    }
-                }
-            }
-            lat
-        }));
+        let s = w.alice.stream_chat(chat.id, 0).await.unwrap();
+        tasks.push(tokio::spawn(common::chat::token_latencies(s, TOKENS)));
     }
     let mut peak_rss = rss0;
     let mut all = Vec::new();

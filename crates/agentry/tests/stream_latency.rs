@@ -77,26 +77,8 @@ async fn bench_stream_latency() {
     let mut tasks = Vec::new();
     for i in 0..chats {
         let chat = create_chat(&alice, org.id, &format!("bench {i}")).await;
-        let mut s = alice.stream_chat(chat.id, 0).await.unwrap();
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(tokens);
-            let mut got = 0;
-            while got < tokens {
-                let Some(Ok(batch)) = s.next_batch().await else { break };
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
-                for e in batch.iter().filter(|e| e.kind() == "message_part") {
-                    let t = match &e.message_part().unwrap().part {
-                        sdk::Part::Text { text } => text.as_str(),
-                        _ => "",
-                    };
-                    for ts in t.split('⟨').skip(1).filter_map(|x| x.split('⟩').next()?.parse::<i64>().ok()) {
-                        lat.push(now - ts);
-                        got += 1;
-                    }
-                }
-            }
-            lat
-        }));
+        let s = alice.stream_chat(chat.id, 0).await.unwrap();
+        tasks.push(tokio::spawn(common::chat::token_latencies(s, tokens)));
     }
     // Let every turn reach the gate, so the measured window holds the streaming only.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);

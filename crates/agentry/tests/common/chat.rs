@@ -52,3 +52,27 @@ pub async fn wait_status(c: &Client, id: Uuid, done: impl Fn(sdk::ChatStatus) ->
     })
     .await
 }
+
+/// Reads `tokens` timestamped tokens (the fake's `embed_timestamp`) from a chat stream and
+/// returns each one's provider → client latency in microseconds (fewer if the stream ends).
+/// For the latency benchmarks.
+#[allow(dead_code)]
+pub async fn token_latencies(
+    mut s: agentry_client::EventStream<agentry_client::agentry_sdk::ChatStreamEvent>,
+    tokens: usize,
+) -> Vec<i64> {
+    use agentry_client::agentry_sdk as sdk;
+    let mut lat = Vec::with_capacity(tokens);
+    while lat.len() < tokens {
+        let Some(Ok(batch)) = s.next_batch().await else { break };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
+        for e in batch.iter().filter(|e| e.kind() == "message_part") {
+            let t = match &e.message_part().unwrap().part {
+                sdk::Part::Text { text } => text.as_str(),
+                _ => "",
+            };
+            lat.extend(t.split('⟨').skip(1).filter_map(|x| x.split('⟩').next()?.parse::<i64>().ok()).map(|ts| now - ts));
+        }
+    }
+    lat
+}
