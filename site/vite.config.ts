@@ -16,6 +16,14 @@ export default defineConfig({
     outDir: "dist",
     emptyOutDir: true,
     sourcemap: false,
+    rollupOptions: {
+      // Ariakit's modules start with React Server Components' "use client"; a client-only
+      // bundle has nothing to preserve, so the warning (one per module) is noise.
+      onwarn(warning, warn) {
+        if (warning.code === "MODULE_LEVEL_DIRECTIVE") return;
+        warn(warning);
+      },
+    },
   },
   test: {
     environment: "node",

@@ -95,9 +95,9 @@ for (const scheme of ["light", "dark"]) {
     // A member's agents page: the picker, a dialog, a chat, a streaming answer, an error.
     const { context, page } = await signIn(browser, server.base, dev);
     await page.emulateMedia({ colorScheme: scheme });
-    await page.getByRole("button", { name: /^Organization: / }).waitFor();
+    await page.getByRole("combobox", { name: /^Organization: / }).waitFor();
     await check(page, "agents-empty");
-    await page.getByRole("button", { name: /^Organization: / }).click();
+    await page.getByRole("combobox", { name: /^Organization: / }).click();
     await page.getByRole("listbox").waitFor();
     await check(page, "org-picker-open");
     await page.keyboard.press("Escape");

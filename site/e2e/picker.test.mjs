@@ -39,26 +39,27 @@ after(async () => {
   await llm?.close();
 }, t);
 
-const orgTrigger = (page) => page.getByRole("button", { name: /^Organization: / });
+const orgTrigger = (page) => page.getByRole("combobox", { name: /^Organization: / });
 /** The picker's trigger showing `org` (waiting on it waits for the selection to settle). */
-const orgTriggerFor = (page, org) => page.getByRole("button", { name: `Organization: ${label(org)}`, exact: true });
+const orgTriggerFor = (page, org) => page.getByRole("combobox", { name: `Organization: ${label(org)}`, exact: true });
 
 const enabledSend = (page) => page.getByRole("button", { name: "Send" }).and(page.locator(":enabled"));
 
 async function workspaceOptions(page) {
   await page.getByRole("button", { name: "More options" }).click();
   await page.getByRole("menuitem", { name: /^Attach workspace/ }).click();
-  const items = await page.getByRole("menu", { name: "Workspaces" }).getByRole("menuitemradio").allTextContents();
+  const items = await page.getByRole("listbox", { name: "Workspaces" }).getByRole("option").allTextContents();
   // Each workspace's line ends with its agent's state (" · agent connected (0.1.0)").
   const names = items.map((text) => text.split(" · ")[0]);
-  await page.keyboard.press("Escape");
+  // Escape closes the submenu, then the menu.
+  while ((await page.getByRole("menu").count()) > 0) await page.keyboard.press("Escape");
   return names;
 }
 
 async function attachWorkspace(page, name) {
   await page.getByRole("button", { name: "More options" }).click();
   await page.getByRole("menuitem", { name: /^Attach workspace/ }).click();
-  await page.getByRole("menuitemradio", { name }).click();
+  await page.getByRole("listbox", { name: "Workspaces" }).getByRole("option", { name }).click();
   await page.getByRole("button", { name: `Remove workspace ${name}` }).waitFor();
 }
 
@@ -113,7 +114,7 @@ describe("organization picker", () => {
     await trigger.waitFor();
     await trigger.focus();
     await page.keyboard.press("Enter");
-    const search = page.getByRole("searchbox", { name: "Find organization" });
+    const search = page.getByRole("combobox", { name: "Find organization" });
     await search.waitFor();
     const current = page.getByRole("listbox", { name: "Organizations" }).getByRole("option", { name: world.def.display_name });
     assert.equal(await current.getAttribute("aria-selected"), "true");
@@ -122,10 +123,15 @@ describe("organization picker", () => {
     await page.keyboard.press("Escape");
     await search.waitFor({ state: "detached" });
     await page.keyboard.press("Enter");
-    assert.equal(await page.getByRole("searchbox", { name: "Find organization" }).inputValue(), "", "the old search is gone");
+    assert.equal(await page.getByRole("combobox", { name: "Find organization" }).inputValue(), "", "the old search is gone");
     await page.getByRole("listbox", { name: "Organizations" }).getByRole("option", { name: world.second.display_name }).waitFor();
-    await page.keyboard.press("ArrowDown");
-    await page.keyboard.press("ArrowDown");
+    // Focus stays in the search field; arrow keys move the active option (aria-activedescendant).
+    const active = async () => (await page.locator('[role="option"][data-active-item]').allTextContents()).join();
+    for (let i = 0; i < 5 && !(await active()).includes(world.second.display_name); i++) {
+      await page.keyboard.press("ArrowDown");
+    }
+    assert.ok((await active()).includes(world.second.display_name), "arrow keys reach the other organization");
+    assert.equal(await page.getByRole("combobox", { name: "Find organization" }).evaluate((el) => el === document.activeElement), true);
     await page.keyboard.press("Enter");
     const chosen = orgTriggerFor(page, world.second);
     await chosen.waitFor();

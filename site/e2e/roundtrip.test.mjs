@@ -82,11 +82,11 @@ const isMessagesGet = (chatId) => (r) =>
 
 test("round trip: pick org and workspace, stream an answer with a tool card, stop, edit", { timeout: TEST_TIMEOUT }, async () => {
   const { context, page } = await signIn(browser, server.base, dev);
-  await page.getByRole("button", { name: /^Organization: / }).click();
+  await page.getByRole("combobox", { name: /^Organization: / }).click();
   await page.getByRole("listbox", { name: "Organizations" }).getByRole("option", { name: world.second.display_name }).click();
   await page.getByRole("button", { name: "More options" }).click();
   await page.getByRole("menuitem", { name: /^Attach workspace/ }).click();
-  await page.getByRole("menuitemradio", { name: "dev-second-ws" }).click();
+  await page.getByRole("listbox", { name: "Workspaces" }).getByRole("option", { name: "dev-second-ws" }).click();
   await page.getByRole("textbox", { name: "Chat message" }).fill("Please run the greeting command.");
   await screenshot(page, "create-form-ready");
   await page.getByRole("button", { name: "Send" }).click();
@@ -119,6 +119,11 @@ test("round trip: pick org and workspace, stream an answer with a tool card, sto
   await page.getByRole("button", { name: "Stop" }).waitFor({ state: "detached", timeout: SLOW_TIMEOUT });
   // The stream told the page the turn ended; the server agrees once the interrupt has settled.
   await statusBecomes(chatId, "waiting");
+  // The cut-off answer is kept and marked as stopped, not shown as a finished one.
+  const stoppedAnswer = page.locator(".msg-assistant").filter({ hasText: /Counting slowly:/ });
+  await stoppedAnswer.getByText("Stopped", { exact: true }).waitFor({ timeout: SLOW_TIMEOUT });
+  assert.equal(await page.locator(".msg-stopped").count(), 1, "only the stopped answer is marked");
+  await screenshot(page, "chat-view-stopped");
 
   // Edit the last user message: later history goes, the agent answers the new text.
   await page.getByRole("button", { name: "Edit message" }).click();

@@ -59,11 +59,15 @@ test("rename and pin from the chat's menu, by keyboard", { timeout: TEST_TIMEOUT
   const trigger = page.getByRole("button", { name: "Open agent actions" });
   await trigger.click();
   const menu = page.getByRole("menu", { name: "Agent actions" });
-  // Arrow keys move between items; Escape closes and gives focus back to the button.
+  // Opened by a click, the menu holds focus; arrow keys move between items, End jumps to the
+  // last; Escape closes and gives focus back to the button.
+  const focused = (name) => menu.getByRole("menuitem", { name }).evaluate((el) => el === document.activeElement);
   await page.keyboard.press("ArrowDown");
-  assert.equal(await menu.getByRole("menuitem", { name: "Generate new title" }).evaluate((el) => el === document.activeElement), true);
+  assert.equal(await focused("Rename"), true);
+  await page.keyboard.press("ArrowDown");
+  assert.equal(await focused("Generate new title"), true);
   await page.keyboard.press("End");
-  assert.equal(await menu.getByRole("menuitem", { name: "Archive" }).evaluate((el) => el === document.activeElement), true);
+  assert.equal(await focused("Archive"), true);
   await page.keyboard.press("Escape");
   await menu.waitFor({ state: "detached" });
   assert.equal(await trigger.evaluate((el) => el === document.activeElement), true);

@@ -309,10 +309,25 @@ async fn interrupt_keeps_the_partial_reply() {
     // The worker saves the partial step after the interrupt; wait for it.
     let partial = common::eventually("the partial reply to be saved", || async {
         let h = history(&w.alice, chat.id).await;
-        h.iter().find(|m| m.role == sdk::MessageRole::Assistant).map(text_of)
+        h.iter().find(|m| m.role == sdk::MessageRole::Assistant).cloned()
     })
     .await;
-    assert!(partial.starts_with("tok0 tok1 tok2 tok3 tok4"), "{partial}");
+    assert!(text_of(&partial).starts_with("tok0 tok1 tok2 tok3 tok4"), "{}", text_of(&partial));
+    // The cut-off answer says it was stopped, so it is not shown as a complete one.
+    assert!(partial.stopped, "a stopped answer is marked");
+
+    // A later answer that runs to its end is not marked.
+    w.fake.push_turn(Turn::text("a whole answer"));
+    w.alice
+        .send_chat_message(chat.id, &sdk::CreateChatMessageRequest { content: Some(text("again")), ..Default::default() })
+        .await
+        .unwrap();
+    let whole = common::eventually("the second answer", || async {
+        let h = history(&w.alice, chat.id).await;
+        h.into_iter().rfind(|m| m.role == sdk::MessageRole::Assistant && text_of(m) == "a whole answer")
+    })
+    .await;
+    assert!(!whole.stopped);
 }
 
 #[tokio::test]

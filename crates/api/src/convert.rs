@@ -401,6 +401,7 @@ pub fn message(m: agentry_store::chats::messages::Message) -> sdk::ChatMessage {
         content: m.content.0,
         usage,
         total_cost_micros: m.total_cost_micros,
+        stopped: m.stopped,
     }
 }
 

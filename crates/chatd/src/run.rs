@@ -260,7 +260,9 @@ async fn drive(
                 .values()
                 .map(|c| tool_message(&c.id, &c.name, &ToolOutput::error(INTERRUPTED_RESULT)))
                 .collect();
-            let record = step_record(&model, &acc, results, started, true);
+            let mut record = step_record(&model, &acc, results, started, true);
+            // The user's Stop (not a revoked access) marks the cut-off answer as stopped.
+            record.assistant.stopped = why == Stop::Interrupted;
             return match save(shared, lease, watermark, &mut history, record).await? {
                 true => Ok(stop_outcome(why)),
                 false => Ok(End::Lost),

@@ -151,6 +151,10 @@ pub struct ChatMessage {
     pub usage: Option<ChatUsage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_cost_micros: Option<i64>,
+    /// The user stopped this assistant answer before the model finished it (what it said so far
+    /// was kept).
+    #[serde(default)]
+    pub stopped: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -11,7 +11,7 @@ import {
 import type { Chat, ChatInputPart } from "../api/types";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { Markdown } from "../components/Markdown";
-import { menuKeyDown } from "../components/menuKeys";
+import * as Ariakit from "@ariakit/react";
 import { AttachmentChips, type ComposerAttachment, useFilePicker } from "./Composer";
 import { preselectModel, useModelCatalog } from "./models";
 import { ModelSelect } from "./ModelSelect";
@@ -175,23 +175,7 @@ export function ChatView({ chatId, titleOf, onChatsChanged }: { chatId: string; 
 }
 
 function ChatActions({ chat, onDone, onError, onRename }: { chat: Chat; onDone: () => void; onError: (e: unknown) => void; onRename: () => void }) {
-  const [open, setOpen] = useState(false);
-  const ref = useRef<HTMLDivElement>(null);
-  const trigger = useRef<HTMLButtonElement>(null);
-  useEffect(() => {
-    if (!open) return;
-    const onDown = (e: MouseEvent) => {
-      if (ref.current && !ref.current.contains(e.target as Node)) setOpen(false);
-    };
-    document.addEventListener("mousedown", onDown);
-    return () => document.removeEventListener("mousedown", onDown);
-  }, [open]);
-  function close() {
-    setOpen(false);
-    trigger.current?.focus();
-  }
   async function act(f: () => Promise<void>) {
-    setOpen(false);
     try {
       await f();
       onDone();
@@ -200,38 +184,30 @@ function ChatActions({ chat, onDone, onError, onRename }: { chat: Chat; onDone: 
     }
   }
   const pinned = (chat.pin_order ?? 0) > 0;
+  // Ariakit's menu gives the WAI-ARIA menu pattern: arrow keys, Home/End, typeahead, Escape and
+  // an outside click close it and return focus to the button.
   return (
-    <div className="chat-actions" ref={ref}>
-      <button ref={trigger} type="button" aria-label="Open agent actions" aria-haspopup="menu" aria-expanded={open} onClick={() => setOpen(!open)}>
+    <Ariakit.MenuProvider placement="bottom-end">
+      <Ariakit.MenuButton className="chat-actions-button" aria-label="Open agent actions">
         ⋯
-      </button>
-      {open ? (
-        <div role="menu" aria-label="Agent actions" className="popover popover-right" onKeyDown={(e) => menuKeyDown(e, close)}>
-          <button
-            type="button"
-            role="menuitem"
-            autoFocus
-            onClick={() => {
-              setOpen(false);
-              onRename();
-            }}
-          >
-            Rename
-          </button>
-          <button type="button" role="menuitem" onClick={() => act(() => regenerateTitle(chat.id))}>
-            Generate new title
-          </button>
-          {chat.parent_chat_id ? null : (
-            <button type="button" role="menuitem" onClick={() => act(() => updateChat(chat.id, { pin_order: pinned ? 0 : 1 }))}>
-              {pinned ? "Unpin" : "Pin"}
-            </button>
-          )}
-          <button type="button" role="menuitem" onClick={() => act(() => updateChat(chat.id, { archived: !chat.archived }))}>
-            {chat.archived ? "Unarchive" : "Archive"}
-          </button>
-        </div>
-      ) : null}
-    </div>
+      </Ariakit.MenuButton>
+      <Ariakit.Menu aria-label="Agent actions" className="popover" gutter={4} unmountOnHide>
+        <Ariakit.MenuItem className="menu-item" onClick={onRename}>
+          Rename
+        </Ariakit.MenuItem>
+        <Ariakit.MenuItem className="menu-item" onClick={() => act(() => regenerateTitle(chat.id))}>
+          Generate new title
+        </Ariakit.MenuItem>
+        {chat.parent_chat_id ? null : (
+          <Ariakit.MenuItem className="menu-item" onClick={() => act(() => updateChat(chat.id, { pin_order: pinned ? 0 : 1 }))}>
+            {pinned ? "Unpin" : "Pin"}
+          </Ariakit.MenuItem>
+        )}
+        <Ariakit.MenuItem className="menu-item" onClick={() => act(() => updateChat(chat.id, { archived: !chat.archived }))}>
+          {chat.archived ? "Unarchive" : "Archive"}
+        </Ariakit.MenuItem>
+      </Ariakit.Menu>
+    </Ariakit.MenuProvider>
   );
 }
 
@@ -392,6 +368,11 @@ function Entry(props: {
       <Blocks blocks={entry.blocks} streaming={entry.streaming} />
       {entry.streaming ? null : (
         <div className="msg-footer">
+          {entry.stopped ? (
+            <span className="msg-stopped" title="You stopped this answer before the model finished it">
+              Stopped
+            </span>
+          ) : null}
           {text ? <CopyText text={text} /> : null}
           {props.onRetry ? (
             <button type="button" className="link-button" onClick={props.onRetry}>

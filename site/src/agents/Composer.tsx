@@ -1,7 +1,7 @@
-import { type FormEvent, type KeyboardEvent, type ReactNode, useEffect, useRef, useState } from "react";
+import { type FormEvent, type KeyboardEvent, type ReactNode, useRef, useState } from "react";
 import type { Workspace } from "../api/types";
 import { agentLabel } from "./workspaceAgent";
-import { menuKeyDown } from "../components/menuKeys";
+import * as Ariakit from "@ariakit/react";
 
 /** A file uploaded for the next message. */
 export interface ComposerAttachment {
@@ -145,116 +145,83 @@ function MoreOptions(props: {
   onSelectWorkspace: (workspaceId: string | null) => void;
   onAttachFiles?: (files: File[]) => void;
 }) {
-  const [open, setOpen] = useState<"closed" | "menu" | "workspaces">("closed");
-  const [query, setQuery] = useState("");
-  const rootRef = useRef<HTMLDivElement>(null);
   const picker = useFilePicker(props.onAttachFiles);
+  // Ariakit's menu: arrow keys, Escape and outside clicks close it and give focus back to "+".
+  return (
+    <div className="more-options">
+      <Ariakit.MenuProvider placement="top-start">
+        <Ariakit.MenuButton aria-label="More options" disabled={props.disabled}>
+          +
+        </Ariakit.MenuButton>
+        <Ariakit.Menu aria-label="More options" className="popover" gutter={4} unmountOnHide>
+          <WorkspaceMenu {...props} />
+          {props.onAttachFiles ? (
+            <Ariakit.MenuItem className="menu-item" onClick={picker.open}>
+              Attach file…
+            </Ariakit.MenuItem>
+          ) : null}
+        </Ariakit.Menu>
+      </Ariakit.MenuProvider>
+      {picker.input}
+    </div>
+  );
+}
 
-  useEffect(() => {
-    if (open === "closed") return;
-    const onDown = (e: MouseEvent) => {
-      if (rootRef.current && !rootRef.current.contains(e.target as Node)) setOpen("closed");
-    };
-    document.addEventListener("mousedown", onDown);
-    return () => document.removeEventListener("mousedown", onDown);
-  }, [open]);
+/**
+ * "Attach workspace": a submenu holding a search field and the list of workspaces (a combobox
+ * with its listbox, so typing filters while arrow keys move through the matches).
+ */
+/** The option value of "Auto-create Workspace" (no workspace id can look like it). */
+const AUTO = "auto-create";
 
-  function close() {
-    setOpen("closed");
-    setQuery("");
-    rootRef.current?.querySelector<HTMLElement>("button")?.focus();
-  }
-
-  function choose(id: string | null) {
-    props.onSelectWorkspace(id);
-    close();
-  }
-
+function WorkspaceMenu(props: {
+  workspaces: Workspace[];
+  workspacesLoading: boolean;
+  selectedWorkspaceId: string | null;
+  onSelectWorkspace: (workspaceId: string | null) => void;
+}) {
+  const parent = Ariakit.useMenuContext();
+  const [query, setQuery] = useState("");
   const q = query.trim().toLowerCase();
   const matches = props.workspaces.filter((w) => q === "" || w.name.toLowerCase().includes(q));
-
-  return (
-    <div
-      className="more-options"
-      ref={rootRef}
-      onKeyDown={(e) => {
-        if (e.key === "Escape" && open !== "closed") {
-          e.preventDefault();
-          close();
-        }
-      }}
+  const choose = (id: string | null) => {
+    props.onSelectWorkspace(id);
+    parent?.hideAll();
+  };
+  const option = (id: string | null, key: string, label: ReactNode) => (
+    <Ariakit.ComboboxItem
+      key={key}
+      className="menu-item"
+      value={id ?? AUTO}
+      setValueOnClick={false}
+      hideOnClick={false}
+      onClick={() => choose(id)}
     >
-      <button
-        type="button"
-        aria-label="More options"
-        aria-haspopup="menu"
-        aria-expanded={open !== "closed"}
-        disabled={props.disabled}
-        onClick={() => (open === "closed" ? setOpen("menu") : close())}
-      >
-        +
-      </button>
-      {open === "menu" ? (
-        <div role="menu" aria-label="More options" className="popover" onKeyDown={(e) => menuKeyDown(e, close)}>
-          <button
-            type="button"
-            role="menuitem"
-            autoFocus
-            disabled={props.workspacesLoading}
-            onClick={() => setOpen("workspaces")}
-          >
-            Attach workspace{props.workspacesLoading ? " (loading…)" : ""}
-          </button>
-          {props.onAttachFiles ? (
-            <button
-              type="button"
-              role="menuitem"
-              onClick={() => {
-                close();
-                picker.open();
-              }}
-            >
-              Attach file…
-            </button>
-          ) : null}
-        </div>
-      ) : null}
-      {picker.input}
-      {open === "workspaces" ? (
-        <div className="popover" role="group" aria-label="Attach workspace">
-          <input
-            type="search"
-            aria-label="Search workspaces"
-            placeholder="Search workspaces..."
-            value={query}
-            autoFocus
-            onChange={(e) => setQuery(e.target.value)}
-          />
-          <div role="menu" aria-label="Workspaces" onKeyDown={(e) => menuKeyDown(e, close)}>
-            <button
-              type="button"
-              role="menuitemradio"
-              aria-checked={props.selectedWorkspaceId === null}
-              onClick={() => choose(null)}
-            >
-              Auto-create Workspace
-            </button>
-            {matches.map((w) => (
-              <button
-                key={w.id}
-                type="button"
-                role="menuitemradio"
-                aria-checked={props.selectedWorkspaceId === w.id}
-                onClick={() => choose(w.id)}
-              >
-                <WorkspaceOption workspace={w} />
-              </button>
-            ))}
-          </div>
+      {label}
+    </Ariakit.ComboboxItem>
+  );
+  return (
+    <Ariakit.ComboboxProvider
+      resetValueOnHide
+      includesBaseElement={false}
+      value={query}
+      setValue={setQuery}
+      selectedValue={props.selectedWorkspaceId ?? AUTO}
+    >
+      <Ariakit.MenuProvider placement="right-start">
+        <Ariakit.MenuButton render={<Ariakit.MenuItem className="menu-item" />} disabled={props.workspacesLoading}>
+          Attach workspace{props.workspacesLoading ? " (loading…)" : ""}
+        </Ariakit.MenuButton>
+        <Ariakit.Menu aria-label="Attach workspace" className="popover" gutter={4} unmountOnHide>
+          <Ariakit.Combobox autoSelect aria-label="Search workspaces" placeholder="Search workspaces..." />
+          <Ariakit.ComboboxList aria-label="Workspaces">
+            {option(null, "auto", "Auto-create Workspace")}
+            {matches.map((w) => option(w.id, w.id, <WorkspaceOption workspace={w} />))}
+          </Ariakit.ComboboxList>
           {matches.length === 0 ? <p className="muted empty">No workspaces found</p> : null}
-        </div>
-      ) : null}
-    </div>
+        </Ariakit.Menu>
+      </Ariakit.MenuProvider>
+    </Ariakit.ComboboxProvider>
   );
 }
 

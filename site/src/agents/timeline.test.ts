@@ -32,6 +32,11 @@ describe("timeline", () => {
     }
   });
 
+  it("marks an answer the user stopped, and only that one", () => {
+    const t = buildTimeline([...history, { ...msg(5, "assistant", [{ type: "text", text: "Cut o" }]), stopped: true }], null);
+    expect(t.map((e) => e.stopped === true)).toEqual([false, false, false, true]);
+  });
+
   it("shows a streamed tool call as running until its result arrives", () => {
     const t = buildTimeline(history.slice(0, 1), {
       role: "assistant",

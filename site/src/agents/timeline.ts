@@ -30,6 +30,8 @@ export interface TimelineEntry {
   streaming: boolean;
   /** What the model call behind a saved assistant message used. */
   usage?: EntryUsage;
+  /** The user stopped this answer before the model finished it. */
+  stopped?: boolean;
 }
 
 export interface EntryUsage {
@@ -147,7 +149,7 @@ export function buildTimeline(messages: ChatMessage[], streaming: StreamingMessa
     if (m.role !== "user" && m.role !== "assistant") continue;
     const blocks = savedBlocks(m.content, results);
     if (blocks.length === 0) continue;
-    entries.push({ key: `m${m.id}`, role: m.role, messageId: m.id, blocks, streaming: false, usage: entryUsage(m) });
+    entries.push({ key: `m${m.id}`, role: m.role, messageId: m.id, blocks, streaming: false, usage: entryUsage(m), stopped: m.stopped === true });
   }
   if (streaming && streaming.role === "assistant") {
     const blocks: BlockView[] = [];

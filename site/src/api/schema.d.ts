@@ -1143,6 +1143,11 @@ export interface components {
             /** Format: uuid */
             model_config_id?: string | null;
             role: components["schemas"]["MessageRole"];
+            /**
+             * @description The user stopped this assistant answer before the model finished it (what it said so far
+             *     was kept).
+             */
+            stopped?: boolean;
             /** Format: int64 */
             total_cost_micros?: number | null;
             usage?: null | components["schemas"]["ChatUsage"];

@@ -32,6 +32,8 @@ pub struct Message {
     pub total_cost_micros: Option<i64>,
     pub runtime_ms: Option<i64>,
     pub created_at: DateTime<Utc>,
+    /// The user stopped this answer before the model finished it.
+    pub stopped: bool,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -46,7 +48,7 @@ pub struct QueuedMessage {
 
 const MESSAGE_COLUMNS: &str = "id, chat_id, created_by, model_config_id, role, visibility, content,
     input_tokens, output_tokens, reasoning_tokens, cache_creation_tokens, cache_read_tokens,
-    context_limit, total_cost_micros, runtime_ms, created_at";
+    context_limit, total_cost_micros, runtime_ms, created_at, stopped";
 
 /// Token usage and cost of one model step, stored on its assistant message.
 #[derive(Debug, Clone, Default)]
@@ -70,24 +72,26 @@ pub struct NewMessage {
     pub created_by: Option<Uuid>,
     pub model_config_id: Option<Uuid>,
     pub usage: Usage,
+    /// An assistant message cut short by the user's Stop.
+    pub stopped: bool,
 }
 
 impl NewMessage {
     pub fn user(content: serde_json::Value, by: Uuid, model: Option<Uuid>) -> NewMessage {
-        NewMessage { role: MessageRole::User, visibility: Visibility::Both, content, created_by: Some(by), model_config_id: model, usage: Usage::default() }
+        NewMessage { role: MessageRole::User, visibility: Visibility::Both, content, created_by: Some(by), model_config_id: model, usage: Usage::default(), stopped: false }
     }
 
     /// Instructions for the model, hidden from the history the user sees.
     pub fn system(content: serde_json::Value) -> NewMessage {
-        NewMessage { role: MessageRole::System, visibility: Visibility::Model, content, created_by: None, model_config_id: None, usage: Usage::default() }
+        NewMessage { role: MessageRole::System, visibility: Visibility::Model, content, created_by: None, model_config_id: None, usage: Usage::default(), stopped: false }
     }
 
     pub fn assistant(content: serde_json::Value, model: Option<Uuid>, usage: Usage) -> NewMessage {
-        NewMessage { role: MessageRole::Assistant, visibility: Visibility::Both, content, created_by: None, model_config_id: model, usage }
+        NewMessage { role: MessageRole::Assistant, visibility: Visibility::Both, content, created_by: None, model_config_id: model, usage, stopped: false }
     }
 
     pub fn tool(content: serde_json::Value) -> NewMessage {
-        NewMessage { role: MessageRole::Tool, visibility: Visibility::Both, content, created_by: None, model_config_id: None, usage: Usage::default() }
+        NewMessage { role: MessageRole::Tool, visibility: Visibility::Both, content, created_by: None, model_config_id: None, usage: Usage::default(), stopped: false }
     }
 }
 
@@ -95,8 +99,8 @@ pub(crate) async fn insert(conn: &mut PgConnection, chat_id: Uuid, m: NewMessage
     let sql = format!(
         "INSERT INTO chat_messages (chat_id, created_by, model_config_id, role, visibility, content,
              input_tokens, output_tokens, reasoning_tokens, cache_creation_tokens, cache_read_tokens,
-             context_limit, total_cost_micros, runtime_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             context_limit, total_cost_micros, runtime_ms, stopped)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
          RETURNING {MESSAGE_COLUMNS}"
     );
     let u = &m.usage;
@@ -115,6 +119,7 @@ pub(crate) async fn insert(conn: &mut PgConnection, chat_id: Uuid, m: NewMessage
         .bind(u.context_limit)
         .bind(u.total_cost_micros)
         .bind(u.runtime_ms)
+        .bind(m.stopped)
         .fetch_one(conn)
         .await?)
 }

@@ -399,7 +399,7 @@ impl WorkerTasks<'_> {
         Ok(sqlx::query_as(
             "SELECT id, chat_id, created_by, model_config_id, role, visibility, content,
                  input_tokens, output_tokens, reasoning_tokens, cache_creation_tokens, cache_read_tokens,
-                 context_limit, total_cost_micros, runtime_ms, created_at
+                 context_limit, total_cost_micros, runtime_ms, created_at, stopped
              FROM chat_messages WHERE chat_id = $1 AND NOT deleted ORDER BY id",
         )
         .bind(chat_id)
