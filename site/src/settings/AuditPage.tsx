@@ -1,4 +1,5 @@
 import { useState } from "react";
+import { TableScroll } from "../components/TableScroll";
 import type { AuditLog } from "../api/types";
 import { userName } from "../api/userNames";
 import { listAuditLogs } from "../api/users";
@@ -22,22 +23,24 @@ export function AuditPage() {
         ) : (
           <>
             <div className="table-wrap">
-              <table className="table" aria-label="Audit log">
-                <thead>
-                  <tr>
-                    <th scope="col">Time</th>
-                    <th scope="col">User</th>
-                    <th scope="col">Action</th>
-                    <th scope="col">Resource</th>
-                    <th scope="col">Details</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {page.value.audit_logs.map((e) => (
-                    <AuditRow key={e.id} entry={e} />
-                  ))}
-                </tbody>
-              </table>
+              <TableScroll label="Audit log">
+                <table className="table" aria-label="Audit log">
+                  <thead>
+                    <tr>
+                      <th scope="col">Time</th>
+                      <th scope="col">User</th>
+                      <th scope="col">Action</th>
+                      <th scope="col">Resource</th>
+                      <th scope="col">Details</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {page.value.audit_logs.map((e) => (
+                      <AuditRow key={e.id} entry={e} />
+                    ))}
+                  </tbody>
+                </table>
+              </TableScroll>
             </div>
             <nav className="pager" aria-label="Audit log pages">
               <button type="button" disabled={offset === 0} onClick={() => setOffset(Math.max(0, offset - PAGE))}>

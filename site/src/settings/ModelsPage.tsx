@@ -1,4 +1,5 @@
 import { type FormEvent, useState } from "react";
+import { TableScroll } from "../components/TableScroll";
 import { createModelConfig, deleteModelConfig, listModelConfigs, listProviders, updateModelConfig } from "../api/chats";
 import type { ProviderKind } from "../api/types";
 import { ErrorAlert } from "../components/ErrorAlert";
@@ -23,53 +24,55 @@ export function ModelsPage() {
         configs.value.length === 0 ? (
           <p className="muted">No models configured. Chats cannot start until one exists.</p>
         ) : (
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">Model</th>
-                <th scope="col">Provider</th>
-                <th scope="col">Context</th>
-                <th scope="col">Price (in / out per M)</th>
-                <th scope="col">State</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {configs.value.map((m) => (
-                <tr key={m.id}>
-                  <td>
-                    {m.display_name || m.model} <code className="muted">{m.model}</code>
-                    {m.is_default ? <span className="badge">Default</span> : null}
-                  </td>
-                  <td>{providerName(m.provider)}</td>
-                  <td>{m.context_limit.toLocaleString()}</td>
-                  <td>
-                    {m.input_price_per_million ?? "–"} / {m.output_price_per_million ?? "–"}
-                  </td>
-                  <td>{m.enabled ? "Enabled" : "Disabled"}</td>
-                  <td className="row">
-                    {m.is_default ? null : (
-                      <button type="button" onClick={() => act(() => updateModelConfig(m.id, { is_default: true }))}>
-                        Make default
-                      </button>
-                    )}
-                    <button type="button" onClick={() => act(() => updateModelConfig(m.id, { enabled: !m.enabled }))}>
-                      {m.enabled ? "Disable" : "Enable"}
-                    </button>
-                    <button
-                      type="button"
-                      className="danger"
-                      onClick={() => window.confirm(`Delete model ${m.display_name || m.model}?`) && act(() => deleteModelConfig(m.id))}
-                    >
-                      Delete
-                    </button>
-                  </td>
+          <TableScroll label="Models">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th scope="col">Model</th>
+                  <th scope="col">Provider</th>
+                  <th scope="col">Context</th>
+                  <th scope="col">Price (in / out per M)</th>
+                  <th scope="col">State</th>
+                  <th scope="col">
+                    <span className="visually-hidden">Actions</span>
+                  </th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {configs.value.map((m) => (
+                  <tr key={m.id}>
+                    <td>
+                      {m.display_name || m.model} <code className="muted">{m.model}</code>
+                      {m.is_default ? <span className="badge">Default</span> : null}
+                    </td>
+                    <td>{providerName(m.provider)}</td>
+                    <td>{m.context_limit.toLocaleString()}</td>
+                    <td>
+                      {m.input_price_per_million ?? "–"} / {m.output_price_per_million ?? "–"}
+                    </td>
+                    <td>{m.enabled ? "Enabled" : "Disabled"}</td>
+                    <td className="row">
+                      {m.is_default ? null : (
+                        <button type="button" onClick={() => act(() => updateModelConfig(m.id, { is_default: true }))}>
+                          Make default
+                        </button>
+                      )}
+                      <button type="button" onClick={() => act(() => updateModelConfig(m.id, { enabled: !m.enabled }))}>
+                        {m.enabled ? "Disable" : "Enable"}
+                      </button>
+                      <button
+                        type="button"
+                        className="danger"
+                        onClick={() => window.confirm(`Delete model ${m.display_name || m.model}?`) && act(() => deleteModelConfig(m.id))}
+                      >
+                        Delete
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableScroll>
         )
       ) : null}
       {providers.status === "error" ? <ErrorAlert title="Could not load providers" error={providers.error} /> : null}

@@ -1,4 +1,5 @@
 import { type FormEvent, useState } from "react";
+import { TableScroll } from "../components/TableScroll";
 import { authcheck } from "../api/authcheck";
 import {
   addMember,
@@ -92,28 +93,30 @@ function Members({ organization }: { organization: Organization }) {
         members.value.length === 0 ? (
           <p className="muted">No members.</p>
         ) : (
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">User</th>
-                <th scope="col">Roles</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {members.value.map((m) => (
-                <MemberRow
-                  key={`${m.user_id}:${memberRoleNames(m).join(",")}`}
-                  member={m}
-                  roles={roles.status === "ready" ? roles.value : []}
-                  canRemove={can.remove}
-                  onRemove={() => setRemoving(m)}
-                />
-              ))}
-            </tbody>
-          </table>
+          <TableScroll label="Members">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th scope="col">User</th>
+                  <th scope="col">Roles</th>
+                  <th scope="col">
+                    <span className="visually-hidden">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {members.value.map((m) => (
+                  <MemberRow
+                    key={`${m.user_id}:${memberRoleNames(m).join(",")}`}
+                    member={m}
+                    roles={roles.status === "ready" ? roles.value : []}
+                    canRemove={can.remove}
+                    onRemove={() => setRemoving(m)}
+                  />
+                ))}
+              </tbody>
+            </table>
+          </TableScroll>
         )
       ) : null}
       <ConfirmDialog

@@ -1,4 +1,5 @@
 import { type FormEvent, useState } from "react";
+import { TableScroll } from "../components/TableScroll";
 import { authcheck } from "../api/authcheck";
 import { createOrganization, listOrganizations } from "../api/organizations";
 import { ErrorAlert } from "../components/ErrorAlert";
@@ -25,27 +26,29 @@ export function OrganizationsPage() {
         orgs.value.length === 0 ? (
           <p className="muted">No organizations found.</p>
         ) : (
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Display name</th>
-                <th scope="col">Description</th>
-              </tr>
-            </thead>
-            <tbody>
-              {orgs.value.map((o) => (
-                <tr key={o.id}>
-                  <td>
-                    <Link to={`/settings/organizations/${encodeURIComponent(o.name)}`}>{o.name}</Link>
-                    {o.is_default ? <span className="badge">Default</span> : null}
-                  </td>
-                  <td>{o.display_name}</td>
-                  <td>{o.description}</td>
+          <TableScroll label="Organizations">
+            <table className="table">
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Display name</th>
+                  <th scope="col">Description</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {orgs.value.map((o) => (
+                  <tr key={o.id}>
+                    <td>
+                      <Link to={`/settings/organizations/${encodeURIComponent(o.name)}`}>{o.name}</Link>
+                      {o.is_default ? <span className="badge">Default</span> : null}
+                    </td>
+                    <td>{o.display_name}</td>
+                    <td>{o.description}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableScroll>
         )
       ) : null}
       {canCreate.status === "ready" && canCreate.value ? <CreateOrganizationForm onCreated={reload} /> : null}

@@ -1,4 +1,5 @@
 import { type FormEvent, useState } from "react";
+import { TableScroll } from "../components/TableScroll";
 import { listOrganizations } from "../api/organizations";
 import type { AssignableRole, User } from "../api/types";
 import { activateUser, createUser, listUsers, siteRoles, suspendUser, updatePassword, updateSiteRoles } from "../api/users";
@@ -30,24 +31,26 @@ export function UsersPage({ me, isOwner }: { me: string; isOwner: boolean }) {
             {users.value.count} {users.value.count === 1 ? "user" : "users"}
           </p>
           <div className="table-wrap">
-            <table className="table" aria-label="Users">
-              <thead>
-                <tr>
-                  <th scope="col">User</th>
-                  <th scope="col">Site roles</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Last seen</th>
-                  <th scope="col">
-                    <span className="visually-hidden">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {users.value.users.map((u) => (
-                  <UserRow key={u.id} user={u} roles={roles.status === "ready" ? roles.value : []} act={act} canReset={isOwner && u.id !== me} />
-                ))}
-              </tbody>
-            </table>
+            <TableScroll label="Users">
+              <table className="table" aria-label="Users">
+                <thead>
+                  <tr>
+                    <th scope="col">User</th>
+                    <th scope="col">Site roles</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Last seen</th>
+                    <th scope="col">
+                      <span className="visually-hidden">Actions</span>
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {users.value.users.map((u) => (
+                    <UserRow key={u.id} user={u} roles={roles.status === "ready" ? roles.value : []} act={act} canReset={isOwner && u.id !== me} />
+                  ))}
+                </tbody>
+              </table>
+            </TableScroll>
           </div>
         </>
       ) : null}

@@ -1,4 +1,5 @@
 import { type FormEvent, useEffect, useState } from "react";
+import { TableScroll } from "../components/TableScroll";
 import { authcheck } from "../api/authcheck";
 import { listOrganizations } from "../api/organizations";
 import type { FullWorkspace, Template } from "../api/types";
@@ -34,23 +35,25 @@ export function WorkspacesPage() {
           <p className="muted">You have no workspaces yet.</p>
         ) : (
           <div className="table-wrap">
-            <table className="table" aria-label="Workspaces">
-              <thead>
-                <tr>
-                  <th scope="col">Workspace</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Agent</th>
-                  <th scope="col">
-                    <span className="visually-hidden">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {workspaces.value.workspaces.map((w) => (
-                  <WorkspaceRow key={w.id} workspace={w} act={act} />
-                ))}
-              </tbody>
-            </table>
+            <TableScroll label="Workspaces">
+              <table className="table" aria-label="Workspaces">
+                <thead>
+                  <tr>
+                    <th scope="col">Workspace</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Agent</th>
+                    <th scope="col">
+                      <span className="visually-hidden">Actions</span>
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {workspaces.value.workspaces.map((w) => (
+                    <WorkspaceRow key={w.id} workspace={w} act={act} />
+                  ))}
+                </tbody>
+              </table>
+            </TableScroll>
           </div>
         )
       ) : null}
@@ -196,27 +199,29 @@ export function TemplatesPage() {
           <p className="muted">No templates yet.</p>
         ) : (
           <div className="table-wrap">
-            <table className="table" aria-label="Templates">
-              <thead>
-                <tr>
-                  <th scope="col">Template</th>
-                  <th scope="col">Organization</th>
-                  <th scope="col">Kind</th>
-                </tr>
-              </thead>
-              <tbody>
-                {templates.value.map((t) => (
-                  <tr key={t.id}>
-                    <td>
-                      <strong>{t.display_name || t.name}</strong>
-                      {t.description ? <div className="muted">{t.description}</div> : null}
-                    </td>
-                    <td>{t.organization_display_name || t.organization_name}</td>
-                    <td>{t.kind === "external" ? "External (runs anywhere)" : "Local (sandboxed here)"}</td>
+            <TableScroll label="Templates">
+              <table className="table" aria-label="Templates">
+                <thead>
+                  <tr>
+                    <th scope="col">Template</th>
+                    <th scope="col">Organization</th>
+                    <th scope="col">Kind</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
+                </thead>
+                <tbody>
+                  {templates.value.map((t) => (
+                    <tr key={t.id}>
+                      <td>
+                        <strong>{t.display_name || t.name}</strong>
+                        {t.description ? <div className="muted">{t.description}</div> : null}
+                      </td>
+                      <td>{t.organization_display_name || t.organization_name}</td>
+                      <td>{t.kind === "external" ? "External (runs anywhere)" : "Local (sandboxed here)"}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </TableScroll>
           </div>
         )
       ) : null}
