@@ -1,0 +1,109 @@
+// Defects from issue 15 that no other browser test covers, each driven as a user meets it:
+// an HTML error page from a proxy (defect 7), a chat's title in the header and the tab after a
+// new one is generated and the open chat never shown as unread (8), and a plain member's
+// navigation offering only what they can use (9).
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { SLOW_TIMEOUT, TEST_TIMEOUT, launchBrowser, login, makeUser, screenshot, seedWorld, signIn, startFakeLlm, startServer, waitUntil } from "./harness.mjs";
+
+// In request order: the first chat's answer and its title, then the regenerated title.
+const turns = [
+  { steps: [{ type: "text", text: "An answer worth a title." }] },
+  { steps: [{ type: "text", text: "First title" }] },
+  { steps: [{ type: "text", text: "Second title" }] },
+];
+
+let server, llm, browser, world, dev, devApi;
+
+before(
+  async () => {
+    llm = await startFakeLlm(turns);
+    server = await startServer();
+    world = await seedWorld(server.base, llm.baseUrl);
+    dev = await makeUser(world, "dev", [world.def], [world.def]);
+    devApi = await login(server.base, dev.email);
+    browser = await launchBrowser();
+  },
+  { timeout: TEST_TIMEOUT },
+);
+
+after(
+  async () => {
+    await browser?.close();
+    await server?.close();
+    await llm?.close();
+  },
+  { timeout: TEST_TIMEOUT },
+);
+
+test("a proxy's HTML error page is shown in words, and Retry gets past it", { timeout: TEST_TIMEOUT }, async () => {
+  const { context, page } = await signIn(browser, server.base, dev);
+  await page.getByRole("heading", { name: "New agent", level: 1 }).waitFor();
+  // A reverse proxy in front of the server refuses the chat list with its own HTML page.
+  const isList = (url) => url.pathname === "/api/experimental/chats";
+  await page.route(isList, (route) =>
+    route.request().method() === "GET"
+      ? route.fulfill({
+          status: 403,
+          contentType: "text/html",
+          body: "<!DOCTYPE html><html><head><title>403 Forbidden</title><style>body{}</style></head><body><center><h1>403 Forbidden</h1></center><hr><center>nginx</center></body></html>",
+        })
+      : route.continue(),
+  );
+  await page.reload();
+  const alert = page.getByRole("alert").filter({ hasText: "Could not load chats" });
+  await alert.waitFor();
+  const said = await alert.textContent();
+  assert.match(said, /403 Forbidden/);
+  assert.doesNotMatch(said, /<|DOCTYPE|nginx<|style/, "no markup in the alert");
+  await screenshot(page, "defect-proxy-403");
+
+  // The proxy lets requests through again; Retry loads the list and the alert goes.
+  await page.unroute(isList);
+  await alert.getByRole("button", { name: "Retry" }).click();
+  await alert.waitFor({ state: "detached" });
+  await page.getByRole("navigation", { name: "Agents" }).or(page.getByRole("complementary", { name: "Agents" })).first().waitFor();
+  await context.close();
+});
+
+test("the header and the tab follow a new title, and the open chat is never shown unread", { timeout: TEST_TIMEOUT }, async () => {
+  const chat = await devApi.post("/api/experimental/chats", { organization_id: world.def.id, content: [{ type: "text", text: "Name this chat." }] });
+  await waitUntil("the first title", async () => (await devApi.get(`/api/experimental/chats/${chat.id}`)).title === "First title");
+
+  const { context, page } = await signIn(browser, server.base, dev);
+  await page.goto(`/agents/${chat.id}`);
+  await page.getByRole("heading", { name: "First title", level: 1 }).waitFor();
+  await waitUntil("the tab title", async () => (await page.title()) === "First title · agentry");
+  const row = page.locator(`.chat-link[href="/agents/${chat.id}"]`);
+  await row.waitFor();
+  assert.equal(await row.locator(".unread").count(), 0, "the chat on screen is not unread");
+
+  await page.getByRole("button", { name: "Open agent actions" }).click();
+  await page.getByRole("menuitem", { name: "Generate new title" }).click();
+  await page.getByRole("heading", { name: "Second title", level: 1 }).waitFor({ timeout: SLOW_TIMEOUT });
+  await waitUntil("the tab title to follow", async () => (await page.title()) === "Second title · agentry");
+  await row.getByText("Second title").waitFor();
+  assert.equal(await row.locator(".unread").count(), 0);
+  await context.close();
+});
+
+test("a plain member's navigation offers only what they can use", { timeout: TEST_TIMEOUT }, async () => {
+  const { context, page } = await signIn(browser, server.base, dev);
+  const nav = page.getByRole("navigation", { name: "Main" });
+  await nav.getByRole("link", { name: "Agents" }).waitFor();
+  const links = await nav.getByRole("link").allTextContents();
+  for (const hidden of ["Users", "Providers", "Models", "Audit log"]) assert.ok(!links.includes(hidden), `${hidden} is not offered: ${links}`);
+  // Reached by URL anyway, the page says who manages it instead of a bare "Forbidden.".
+  await page.goto("/settings/models");
+  await page.getByText(/Ask a site owner/).waitFor();
+  assert.equal(await page.getByText("Forbidden.").count(), 0);
+  assert.equal(await page.getByText(/Add a provider first/).count(), 0);
+  await context.close();
+
+  // The owner sees them all.
+  const owner = await signIn(browser, server.base, { email: "owner@example.com" });
+  const ownerLinks = await owner.page.getByRole("navigation", { name: "Main" }).getByRole("link").allTextContents();
+  for (const shown of ["Users", "Providers", "Models", "Audit log"]) assert.ok(ownerLinks.includes(shown), `${shown} for the owner: ${ownerLinks}`);
+  await owner.context.close();
+});
