@@ -3,7 +3,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { TEST_TIMEOUT, launchBrowser, makeUser, makeWorkspace, screenshot, seedWorld, signIn, startFakeLlm, startServer } from "./harness.mjs";
+import { TEST_TIMEOUT, launchBrowser, makeUser, makeWorkspace, screenshot, seedWorld, signIn, startFakeLlm, startServer, waitUntil } from "./harness.mjs";
 
 // Every check reads a settled screen: it first waits (with the context's deadline, see
 // signIn) for the state it is about to assert, e.g. Send enabled once permissions and
@@ -213,6 +213,12 @@ describe("organization picker", () => {
     const dialog = page.getByRole("dialog", { name: "Change organization?" });
     await dialog.waitFor();
     await screenshot(page, "create-form-change-org-dialog");
+    // A modal: focus is inside it, and Escape cancels like the Cancel button.
+    await waitUntil("focus in the dialog", () => dialog.evaluate((d) => d.contains(document.activeElement)));
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "hidden" });
+    await orgTriggerFor(page, world.def).waitFor();
+    await pickOrg(page, world.second);
     await dialog.getByRole("button", { name: "Cancel" }).click();
     await dialog.waitFor({ state: "hidden" });
     await orgTriggerFor(page, world.def).waitFor();

@@ -89,15 +89,13 @@ describe("OrgPickerMenu", () => {
 });
 
 describe("ConfirmDialog", () => {
-  it("is a dialog named by its title", () => {
+  it("leaves nothing behind while closed", () => {
+    // Open, it is Ariakit's modal dialog in a portal (role, name and focus are checked in the
+    // browser: e2e/picker.test.mjs).
     const html = renderToStaticMarkup(
       <ConfirmDialog open={false} title="Change organization?" description="d" confirmLabel="Continue" onConfirm={noop} onCancel={noop} />,
     );
-    const labelledBy = /aria-labelledby="([^"]+)"/.exec(html)?.[1];
-    expect(html.startsWith("<dialog")).toBe(true);
-    expect(html).toContain(`<h2 id="${labelledBy}">Change organization?</h2>`);
-    expect(html).toContain(">Cancel</button>");
-    expect(html).toContain(">Continue</button>");
+    expect(html).toBe("");
   });
 });
 

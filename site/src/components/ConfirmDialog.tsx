@@ -1,9 +1,9 @@
-import { useEffect, useId, useRef } from "react";
+import * as Ariakit from "@ariakit/react";
 
 /**
- * A modal confirmation built on the native `<dialog>` (role dialog, focus trap and Escape come
- * from the browser). Escape or Cancel calls `onCancel`; the caller decides when it closes by
- * toggling `open`.
+ * A modal confirmation (Ariakit's dialog: focus moves into it and is trapped there, Escape or a
+ * click outside cancels, and focus returns to where it was). The caller decides when it closes
+ * by toggling `open`.
  */
 export function ConfirmDialog(props: {
   open: boolean;
@@ -13,30 +13,16 @@ export function ConfirmDialog(props: {
   onConfirm: () => void;
   onCancel: () => void;
 }) {
-  const ref = useRef<HTMLDialogElement>(null);
-  const titleId = useId();
-  const descId = useId();
-
-  useEffect(() => {
-    const d = ref.current;
-    if (!d) return;
-    if (props.open && !d.open) d.showModal();
-    if (!props.open && d.open) d.close();
-  }, [props.open]);
-
   return (
-    <dialog
-      ref={ref}
+    <Ariakit.Dialog
+      open={props.open}
+      onClose={props.onCancel}
       className="dialog"
-      aria-labelledby={titleId}
-      aria-describedby={descId}
-      onCancel={(e) => {
-        e.preventDefault();
-        props.onCancel();
-      }}
+      backdrop={<div className="dialog-backdrop" />}
+      unmountOnHide
     >
-      <h2 id={titleId}>{props.title}</h2>
-      <p id={descId}>{props.description}</p>
+      <Ariakit.DialogHeading className="dialog-title">{props.title}</Ariakit.DialogHeading>
+      <Ariakit.DialogDescription>{props.description}</Ariakit.DialogDescription>
       <div className="dialog-actions">
         <button type="button" onClick={props.onCancel}>
           Cancel
@@ -45,6 +31,6 @@ export function ConfirmDialog(props: {
           {props.confirmLabel}
         </button>
       </div>
-    </dialog>
+    </Ariakit.Dialog>
   );
 }
