@@ -238,9 +238,23 @@ async fn an_org_provider_and_its_models_are_invisible_to_other_orgs_and_their_ch
     let seen_b = w.admin_b.audit_logs(200, 0).await.map(|r| r.audit_logs).unwrap_or_default();
     assert!(!seen_b.iter().any(|e| e.resource_id == prov.id), "{seen_b:?}");
 
+    // A provider or model for an organization that does not exist: not found, not a crash.
+    let ghost = Some(Uuid::now_v7());
+    expect_status(w.owner.create_chat_provider(&provider_req("Ghost", "http://127.0.0.1:9/v1", ghost)).await, 404);
+    let ghost_model = sdk::CreateChatModelConfigRequest { organization_id: ghost, ..model_req("ghost") };
+    expect_status(w.owner.create_chat_model_config(&ghost_model).await, 404);
+
     // Deleting the provider deletes its models with it.
     w.admin_a.delete_chat_provider(prov.id).await.unwrap();
     assert!(!usable(&w.alice, w.a.id).await.contains(&model.id));
+    // An organization with its own providers, models, default and chats can still be deleted.
+    let prov2 = w.admin_a.create_chat_provider(&provider_req("Again", "http://127.0.0.1:9/v1", Some(w.a.id))).await.unwrap();
+    let m2 = sdk::CreateChatModelConfigRequest { provider_id: Some(prov2.id), organization_id: Some(w.a.id), ..model_req("a2") };
+    let m2 = w.admin_a.create_chat_model_config(&m2).await.unwrap();
+    w.admin_a.set_org_chat_default_model(&w.a.id.to_string(), Some(m2.id)).await.unwrap();
+    w.alice.create_chat(&chat_req(w.a.id, None, "on a2")).await.unwrap();
+    w.owner.delete_organization(&w.a.id.to_string()).await.unwrap();
+    assert!(!w.owner.chat_providers().await.unwrap().iter().any(|p| p.id == prov2.id));
     w.s.stop().await;
 }
 

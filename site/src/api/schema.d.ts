@@ -2464,6 +2464,15 @@ export interface operations {
                     "application/json": components["schemas"]["Response"];
                 };
             };
+            /** @description The organization does not exist or the caller may not read it. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
             /** @description The same provider, model identifier and display name exist already. */
             409: {
                 headers: {
@@ -2537,7 +2546,6 @@ export interface operations {
                     "application/json": components["schemas"]["Response"];
                 };
             };
-            /** @description The object does not exist or is not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2791,6 +2799,15 @@ export interface operations {
                     "application/json": components["schemas"]["Response"];
                 };
             };
+            /** @description The organization does not exist or the caller may not read it. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2863,7 +2880,6 @@ export interface operations {
                     "application/json": components["schemas"]["Response"];
                 };
             };
-            /** @description The object does not exist or is not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2933,8 +2949,16 @@ export interface operations {
                     "application/json": components["schemas"]["Response"];
                 };
             };
-            /** @description The object does not exist or is not visible to the caller. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description Another provider of this type in the same scope has this display name. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -106,6 +106,17 @@ pub(crate) fn authorize_in(subject: &Subject, action: Action, org: Option<Uuid>)
     }
 }
 
+/// The organization a new provider or model config is for exists (else: not found, as for
+/// one the subject may not read).
+async fn org_exists(pool: &sqlx::PgPool, org: Option<Uuid>) -> Result<()> {
+    let Some(org) = org else { return Ok(()) };
+    let found: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)")
+        .bind(org)
+        .fetch_one(pool)
+        .await?;
+    if found { Ok(()) } else { Err(StoreError::NotFound) }
+}
+
 /// An existing row of `org` the subject wants to change: unreadable rows are not found.
 fn authorize_row(subject: &Subject, action: Action, org: Option<Uuid>) -> Result<()> {
     if !subject.can(Action::Read, &provider_object(org)) {
@@ -161,6 +172,7 @@ impl Actor<'_> {
 
     pub async fn create_provider(&self, input: &ProviderInput) -> Result<Provider> {
         authorize_in(self.subject, Action::Create, input.organization_id)?;
+        org_exists(self.pool, input.organization_id).await?;
         let provider = input.provider.as_deref().unwrap_or_default();
         check_provider_name(provider)?;
         if provider == "openai-compat" && input.base_url.as_deref().unwrap_or("").is_empty() {
@@ -295,6 +307,7 @@ impl Actor<'_> {
     pub async fn create_model_config(&self, input: &ModelConfigInput) -> Result<ModelConfig> {
         let org = input.organization_id;
         authorize_in(self.subject, Action::Create, org)?;
+        org_exists(self.pool, org).await?;
         if org.is_some() && matches!(input.organization_ids, Some(Some(_))) {
             return Err(ClientError::OrganizationListOnOrgModel.into());
         }

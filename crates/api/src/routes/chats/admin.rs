@@ -97,7 +97,8 @@ pub async fn list_providers(State(s): State<AppState>, auth: Auth) -> ApiResult<
 }
 
 #[utoipa::path(post, path = "/api/experimental/chats/providers", tag = "chat administration", request_body = sdk::CreateChatProviderRequest,
-    responses((status = 201, body = sdk::ChatProviderConfig), (status = 400, body = sdk::Response), (status = 403, body = sdk::Response), (status = 409, body = sdk::Response)))]
+    responses((status = 201, body = sdk::ChatProviderConfig), (status = 400, body = sdk::Response), (status = 403, body = sdk::Response),
+        (status = 404, description = "The organization does not exist or the caller may not read it.", body = sdk::Response), (status = 409, body = sdk::Response)))]
 pub async fn create_provider(
     State(s): State<AppState>,
     auth: Auth,
@@ -116,7 +117,8 @@ pub async fn create_provider(
 }
 
 #[utoipa::path(patch, path = "/api/experimental/chats/providers/{provider}", tag = "chat administration", params(("provider" = Uuid, Path)),
-    request_body = sdk::UpdateChatProviderRequest, responses((status = 200, body = sdk::ChatProviderConfig)))]
+    request_body = sdk::UpdateChatProviderRequest, responses((status = 200, body = sdk::ChatProviderConfig), (status = 404, body = sdk::Response),
+        (status = 409, description = "Another provider of this type in the same scope has this display name.", body = sdk::Response)))]
 pub async fn update_provider(
     State(s): State<AppState>,
     auth: Auth,
@@ -135,7 +137,7 @@ pub async fn update_provider(
 }
 
 #[utoipa::path(delete, path = "/api/experimental/chats/providers/{provider}", tag = "chat administration", params(("provider" = Uuid, Path)),
-    responses((status = 204)))]
+    responses((status = 204), (status = 404, body = sdk::Response)))]
 pub async fn delete_provider(State(s): State<AppState>, auth: Auth, Path(pid): Path<String>) -> ApiResult<StatusCode> {
     s.store.actor(&auth.subject).delete_provider(id(&pid)?).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -149,6 +151,7 @@ pub async fn list_model_configs(State(s): State<AppState>, auth: Auth) -> ApiRes
 
 #[utoipa::path(post, path = "/api/experimental/chats/model-configs", tag = "chat administration", request_body = sdk::CreateChatModelConfigRequest,
     responses((status = 201, body = sdk::ChatModelConfig), (status = 400, body = sdk::Response), (status = 403, body = sdk::Response),
+        (status = 404, description = "The organization does not exist or the caller may not read it.", body = sdk::Response),
         (status = 409, description = "The same provider, model identifier and display name exist already.", body = sdk::Response)))]
 pub async fn create_model_config(
     State(s): State<AppState>,
@@ -197,7 +200,7 @@ pub async fn update_model_config(
 }
 
 #[utoipa::path(delete, path = "/api/experimental/chats/model-configs/{config}", tag = "chat administration", params(("config" = Uuid, Path)),
-    responses((status = 204)))]
+    responses((status = 204), (status = 404, body = sdk::Response)))]
 pub async fn delete_model_config(State(s): State<AppState>, auth: Auth, Path(cid): Path<String>) -> ApiResult<StatusCode> {
     s.store.actor(&auth.subject).delete_model_config(id(&cid)?).await?;
     Ok(StatusCode::NO_CONTENT)
