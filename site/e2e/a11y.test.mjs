@@ -74,6 +74,7 @@ for (const scheme of ["light", "dark"]) {
       ["/agents", "New agent"],
       ["/settings/organizations", "Organizations"],
       [`/settings/organizations/${world.second.name}`, "Second Org"],
+      [`/settings/organizations/${world.second.name}/models`, "Models in Second Org"],
       ["/settings/users", "Users"],
       ["/settings/providers", "Providers"],
       ["/settings/models", "Models"],

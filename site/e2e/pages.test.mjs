@@ -118,6 +118,7 @@ for (const { name: size, viewport } of widths) {
       ["/templates", "Templates", "templates"],
       ["/settings/organizations", "Organizations", "organizations"],
       [`/settings/organizations/${world.second.name}`, "Second Org", "organization"],
+      [`/settings/organizations/${world.second.name}/models`, "Models in Second Org", "organization-models"],
       ["/settings/users", "Users", "users"],
       ["/settings/providers", "Providers", "providers"],
       ["/settings/models", "Models", "models"],

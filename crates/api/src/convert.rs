@@ -430,6 +430,10 @@ pub fn model_config(m: agentry_store::chats::models::ModelConfig) -> sdk::ChatMo
     sdk::ChatModelConfig {
         id: m.id,
         provider: m.provider,
+        provider_id: m.provider_id,
+        provider_display_name: m.provider_display_name,
+        organization_id: m.organization_id,
+        organization_ids: m.organization_ids,
         model: m.model,
         display_name: m.display_name,
         enabled: m.enabled,
@@ -447,6 +451,7 @@ pub fn provider(p: agentry_store::chats::models::Provider) -> sdk::ChatProviderC
         id: p.id,
         provider: p.provider,
         display_name: p.display_name,
+        organization_id: p.organization_id,
         enabled: p.enabled,
         has_api_key: p.api_key.is_some(),
         base_url: p.base_url,

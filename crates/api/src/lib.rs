@@ -130,7 +130,8 @@ impl AppState {
         chat_admin::models, chat_admin::list_providers, chat_admin::create_provider, chat_admin::update_provider,
         chat_admin::delete_provider, chat_admin::list_model_configs, chat_admin::create_model_config,
         chat_admin::update_model_config, chat_admin::delete_model_config, chat_admin::usage_limits,
-        chat_admin::set_usage_limits, chat_admin::usage_status,
+        chat_admin::set_usage_limits, chat_admin::usage_status, chat_admin::model_access, chat_admin::set_model_access,
+        chat_admin::org_default_model, chat_admin::set_org_default_model,
         templates::list, templates::list_all, templates::create, templates::get, templates::update, templates::delete, templates::versions,
         workspaces::create, workspaces::list, workspaces::get, workspaces::create_build, workspaces::get_build,
         workspaces::logs, workspaces::execute, workspaces::external_agent,
@@ -166,6 +167,7 @@ pub fn router(state: AppState) -> Router {
         .route("/organizations", get(orgs::list).post(orgs::create))
         .route("/organizations/{org}", get(orgs::get).patch(orgs::update).delete(orgs::delete))
         .route("/organizations/{org}/members", get(orgs::members))
+        .route("/organizations/{org}/chat-default-model", get(chat_admin::org_default_model).put(chat_admin::set_org_default_model))
         .route("/organizations/{org}/members/roles", get(orgs::roles))
         .route("/organizations/{org}/members/{user}", post(orgs::add_member).delete(orgs::remove_member))
         .route("/organizations/{org}/members/{user}/roles", put(orgs::update_member_roles))
@@ -203,6 +205,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::patch(chat_admin::update_model_config).delete(chat_admin::delete_model_config),
         )
         .route("/usage-limits", get(chat_admin::usage_limits).put(chat_admin::set_usage_limits))
+        .route("/model-access", get(chat_admin::model_access).put(chat_admin::set_model_access))
         .route("/usage-limits/status", get(chat_admin::usage_status))
         .route("/{chat}", get(chats::get).patch(chats::patch))
         .route("/{chat}/messages", get(chat_messages::list).post(chat_messages::send))

@@ -24,6 +24,10 @@ mod tests {
         ModelConfig {
             id: uuid::Uuid::nil(),
             provider: "openai".into(),
+            provider_id: None,
+            provider_display_name: None,
+            organization_id: None,
+            organization_ids: None,
             model: "m".into(),
             display_name: "m".into(),
             enabled: true,

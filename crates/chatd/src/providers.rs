@@ -17,11 +17,12 @@ pub enum ProviderError {
     Llm(#[from] agentry_llm::LlmError),
 }
 
-/// The provider configuration for a model config: the enabled provider row of its kind.
+/// The provider configuration for a model config: its enabled provider row (for configs
+/// without one, the oldest enabled site-wide provider of its kind).
 pub async fn resolve(store: &Store, model: &ModelConfig) -> Result<ProviderConfig, ProviderError> {
     let row = store
         .worker()
-        .provider_credentials(&model.provider)
+        .provider_credentials(model)
         .await?
         .ok_or_else(|| ProviderError::NotConfigured(model.provider.clone()))?;
     let kind = match row.provider.as_str() {

@@ -145,6 +145,11 @@ pub(crate) async fn run_chat(shared: Arc<Shared>, claimed: Claimed, stop: watch:
 async fn generate_title(shared: Arc<Shared>, chat: agentry_store::chats::Chat, model: ModelConfig) {
     // A title is a model call too: only for an owner who may still start AI work here.
     let Ok(owner) = ai_work_subject(&shared, &chat).await else { return };
+    // The organization may still use the model (else no title: titles never fall back to
+    // another model; the chat keeps its title).
+    if model_access(&shared, &chat, model.id).await.is_err() {
+        return;
+    }
     let Ok(Some(first)) = shared.store.actor(&owner).first_user_text(&chat).await else { return };
     match title::generate(&shared.store, &shared.llm, &model, &first).await {
         Ok(t) => {
@@ -161,6 +166,16 @@ fn stop_outcome(s: Stop) -> End {
         Stop::Shutdown => End::Finish(Outcome::Shutdown),
         Stop::Revoked => End::Finish(Outcome::Error(ClientError::NoAiAccess.message())),
         _ => End::Finish(Outcome::Interrupted),
+    }
+}
+
+/// Whether the chat's organization may (still) use the model; `Err` ends the turn with
+/// `ClientError::ModelNotInOrganization` as `last_error` (no silent switch to another model).
+async fn model_access(shared: &Shared, chat: &agentry_store::chats::Chat, model: uuid::Uuid) -> Result<(), String> {
+    match shared.store.worker().model_usable_in_org(model, chat.organization_id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ClientError::ModelNotInOrganization.message()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -190,6 +205,7 @@ async fn drive(
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| ChatFailure::ModelConfigGone.to_string())?;
+    model_access(shared, chat, model.id).await?;
     let provider = crate::providers::resolve(&shared.store, &model)
         .await
         .map_err(|e| ChatFailure::ModelUnavailable { reason: e.to_string() }.to_string())?;
@@ -218,6 +234,8 @@ async fn drive(
         }
         // Before every model call: may the owner still start AI work here?
         ctx.set_owner(ai_work_subject(shared, chat).await?);
+        // … and may its organization still use the model?
+        model_access(shared, chat, model.id).await?;
         let ids = prompt::file_ids(&history);
         let files: std::collections::HashMap<_, _> = system
             .attached_files(chat.id, &ids)

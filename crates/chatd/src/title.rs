@@ -77,6 +77,10 @@ pub async fn regenerate(store: &Store, subject: &Subject, chat_id: Uuid) -> Resu
         Some(m) => m,
         None => actor.default_model_config().await?.ok_or(StoreError::Client(ClientError::NoDefaultModel))?,
     };
+    // Never a model the chat's organization may not use: refused, not replaced by another.
+    if !actor.model_usable_in_org(model.id, chat.organization_id).await? {
+        return Err(StoreError::Client(ClientError::ModelNotInOrganization).into());
+    }
     let first = actor.first_user_text(&chat).await?.unwrap_or_default();
     let client = client()?;
     actor.begin_title_regeneration(&chat).await?;

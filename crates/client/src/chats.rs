@@ -122,6 +122,32 @@ impl Client {
         self.get(&format!("{BASE}/models")).await
     }
 
+    /// The models usable in `org` (`None`: the site-wide ones).
+    pub async fn chat_models_in(&self, org: Option<Uuid>) -> Result<sdk::ChatModelsResponse> {
+        let q = sdk::ChatModelsQuery { organization_id: org };
+        self.send(self.request(Method::GET, &format!("{BASE}/models")).query(&q)).await
+    }
+
+    /// An organization's default chat model.
+    pub async fn org_chat_default_model(&self, org: &str) -> Result<sdk::OrgChatDefaultModel> {
+        self.get(&format!("/api/v2/organizations/{org}/chat-default-model")).await
+    }
+
+    pub async fn set_org_chat_default_model(&self, org: &str, model: Option<Uuid>) -> Result<sdk::OrgChatDefaultModel> {
+        let req = sdk::OrgChatDefaultModel { model_config_id: model };
+        self.json(Method::PUT, &format!("/api/v2/organizations/{org}/chat-default-model"), &req).await
+    }
+
+    /// What new organizations may use of the site-wide models (`all` or `none`).
+    pub async fn chat_model_access(&self) -> Result<sdk::ChatModelAccessConfig> {
+        self.get(&format!("{BASE}/model-access")).await
+    }
+
+    pub async fn set_chat_model_access(&self, new_organizations: &str) -> Result<sdk::ChatModelAccessConfig> {
+        let req = sdk::ChatModelAccessConfig { new_organizations: new_organizations.to_string() };
+        self.json(Method::PUT, &format!("{BASE}/model-access"), &req).await
+    }
+
     pub async fn chat_providers(&self) -> Result<Vec<sdk::ChatProviderConfig>> {
         self.get(&format!("{BASE}/providers")).await
     }

@@ -232,7 +232,9 @@ static ORG_ADMIN: Role = Role::new("organization-admin")
             .allow(Organization, &[Read, Update, Delete])
             .allow_all(OrganizationMember)
             .allow_all(AssignOrgRole)
-            .allow(AuditLog, &[Read]),
+            .allow(AuditLog, &[Read])
+            // The organization's own providers and model configs (issue 14).
+            .allow_all(ChatProvider),
     );
 
 static ORG_MEMBER: Role = Role::new("organization-member")

@@ -255,6 +255,18 @@ org-admin of O                         | chat provider | create | denied
 site user-admin                        | chat provider | create | denied
 site template-admin                    | chat provider | delete | denied
 me: member of O with agents-access     | chat provider | read   | denied
+# --- organization providers and model configs (issue 14): the org's admins manage them ---
+site owner                             | chat provider in O | create | allowed
+org-admin of O                         | chat provider in O | create | allowed
+org-admin of O                         | chat provider in O | read   | allowed
+org-admin of O                         | chat provider in O | update | allowed
+org-admin of O                         | chat provider in O | delete | allowed
+org-admin of another org               | chat provider in O | read   | denied
+org-admin of another org               | chat provider in O | update | denied
+org auditor of O                       | chat provider in O | read   | denied
+me: member of O with agents-access     | chat provider in O | read   | denied
+me: member of O with agents-access     | chat provider in O | create | denied
+site user-admin                        | chat provider in O | create | denied
 
 # --- audit log ---
 site owner                             | site audit log | read | allowed
@@ -337,6 +349,7 @@ fn world() -> World {
         ("site role assignment", Object::new(T::AssignRole)),
         ("org role assignment in O", Object::new(T::AssignOrgRole).in_org(o)),
         ("chat provider", Object::new(T::ChatProvider)),
+        ("chat provider in O", Object::new(T::ChatProvider).in_org(o)),
         ("site audit log", Object::new(T::AuditLog)),
         ("the deployment", Object::new(T::Deployment)),
         ("audit log of O", Object::new(T::AuditLog).in_org(o)),

@@ -250,11 +250,21 @@ pub struct ChatModel {
     pub model: String,
     pub display_name: String,
     pub is_default: bool,
+    /// The provider row the model runs on, and its display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_display_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ChatModelProvider {
     pub provider: String,
+    /// The provider row (several providers of one type may exist) and its display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     pub available: bool,
     /// `missing_api_key` when the provider is not configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -272,6 +282,8 @@ pub struct ChatProviderConfig {
     pub id: Uuid,
     pub provider: String,
     pub display_name: String,
+    /// The owning organization; null = site-wide.
+    pub organization_id: Option<Uuid>,
     pub enabled: bool,
     pub has_api_key: bool,
     pub base_url: Option<String>,
@@ -283,6 +295,10 @@ pub struct ChatProviderConfig {
 pub struct CreateChatProviderRequest {
     #[schema(value_type = ChatProviderKind, example = "anthropic")]
     pub provider: String,
+    /// The owning organization (its org admins manage the provider and only its chats use it);
+    /// absent or null = site-wide (site owners).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -310,6 +326,14 @@ pub struct UpdateChatProviderRequest {
 pub struct ChatModelConfig {
     pub id: Uuid,
     pub provider: String,
+    /// The provider row the model runs on (null: the site-wide provider of its type) and its
+    /// display name.
+    pub provider_id: Option<Uuid>,
+    pub provider_display_name: Option<String>,
+    /// The owning organization; null = site-wide.
+    pub organization_id: Option<Uuid>,
+    /// Site-wide models: the organizations that may use it; null = every organization.
+    pub organization_ids: Option<Vec<Uuid>>,
     pub model: String,
     pub display_name: String,
     pub enabled: bool,
@@ -324,8 +348,21 @@ pub struct ChatModelConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
 pub struct CreateChatModelConfigRequest {
+    /// The provider type; optional when `provider_id` is given. Alone it names the one provider
+    /// of that type usable by the model's owner (several: 400, name `provider_id`).
+    #[serde(default)]
     #[schema(value_type = ChatProviderKind)]
     pub provider: String,
+    /// The provider row the model runs on (of the model's organization, or site-wide).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<Uuid>,
+    /// The owning organization (managed by its org admins, usable only there); absent or null =
+    /// site-wide (site owners).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<Uuid>,
+    /// Site-wide models only: the organizations that may use it; absent or null = every one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_ids: Option<Vec<Uuid>>,
     /// The provider's model name; not blank.
     #[schema(pattern = "\\S", example = "claude-sonnet-4-5")]
     pub model: String,
@@ -352,6 +389,10 @@ pub struct UpdateChatModelConfigRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "\\S")]
     pub model: Option<String>,
+    /// Site-wide models only: null = every organization, a list = only those; absent = unchanged.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Uuid>>)]
+    pub organization_ids: Option<Option<Vec<Uuid>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -576,4 +617,28 @@ mod tests {
         assert_eq!(serde_json::to_value(ChatWatchKind::StatusChange).unwrap(), json!("status_change"));
         assert_eq!(serde_json::to_value(ChatWatchKind::Deleted).unwrap(), json!("deleted"));
     }
+}
+
+/// An organization's default chat model (`/api/v2/organizations/{org}/chat-default-model`):
+/// used by new chats that name no model; null = the site default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+pub struct OrgChatDefaultModel {
+    #[serde(default)]
+    pub model_config_id: Option<Uuid>,
+}
+
+/// Which site-wide models a new organization may use (`/api/experimental/chats/model-access`):
+/// `all` (default; every site-wide model open to every organization) or `none` (the new
+/// organization is left out of them until the site owner enables models for it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema, Default)]
+pub struct ChatModelAccessConfig {
+    #[schema(example = "all")]
+    pub new_organizations: String,
+}
+
+/// Query of `GET /api/experimental/chats/models`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ChatModelsQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<Uuid>,
 }

@@ -175,7 +175,10 @@ impl Actor<'_> {
             "organization" => Some(crate::orgs::org_object(id)),
             "organization_member" => Some(crate::members::member_object(org?, id)),
             "user" => Some(crate::users::user_object(id)),
-            "chat_provider" | "chat_model_config" => Some(Object::new(ResourceType::ChatProvider)),
+            "chat_provider" | "chat_model_config" | "chat_org_settings" | "chat_model_access" => Some(match org {
+                Some(o) => Object::new(ResourceType::ChatProvider).in_org(o),
+                None => Object::new(ResourceType::ChatProvider),
+            }),
             _ => None,
         }
     }

@@ -130,6 +130,7 @@ impl Actor<'_> {
         .bind(vec![OrgRole::OrganizationAdmin.name()])
         .execute(&mut *tx)
         .await?;
+        crate::chats::org_models::on_org_created(&mut tx, org.id).await?;
         audit::record(
             &mut tx,
             Entry {

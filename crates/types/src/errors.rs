@@ -284,7 +284,21 @@ catalogue! {
         field = "provider";
     BaseUrlRequired => "base_url_required", 400, "An OpenAI-compatible provider needs a base_url.",
         field = "base_url";
-    ProviderExists => "provider_exists", 409, "This provider is already configured.";
+    ProviderExists => "provider_exists", 409, "A provider of this type with this display name is already configured.";
+    /// A model config named its provider by type and several providers of that type qualify.
+    AmbiguousProvider => "ambiguous_provider", 400,
+        "Several providers of this type are configured; choose one with provider_id.", field = "provider_id";
+    /// The provider a model config names does not exist or may not be used by the model's owner.
+    ProviderNotFound => "provider_not_found", 400, "Provider not found.", field = "provider_id";
+    /// `organization_ids` was given for a model owned by one organization.
+    OrganizationListOnOrgModel => "organization_ids_on_org_model", 400,
+        "organization_ids applies only to site-wide models.", field = "organization_ids";
+    /// The deployment setting for new organizations' model access.
+    InvalidNewOrgModels => "invalid_new_org_models", 400, "new_organizations must be all or none.",
+        field = "new_organizations";
+    /// A model the chat's organization may not use (issue 14): at the API (400) and as a chat's
+    /// `last_error` when access was withdrawn while the chat used it.
+    ModelNotInOrganization => "model_not_in_organization", 400, "This model is not available in this organization.";
     ModelRequired => "model_required", 400, "model is required.", field = "model";
     /// The same provider, model and display name twice would be two entries nobody can tell apart.
     ModelConfigExists => "model_config_exists", 409, "A model with this provider, model identifier and display name already exists.";

@@ -45,7 +45,7 @@ export function AgentsPage() {
   useEffect(() => writeKey(window.localStorage, DRAFT_KEY, text), [text]);
 
   const phase = pickerPhase(state);
-  const catalog = useModelCatalog(phase === "ready");
+  const catalog = useModelCatalog(phase === "ready", state.selectedOrgId);
   const models = catalog.status === "ready" ? catalog.models : [];
   const [pickedModel, setPickedModel] = useState<string | null>(() => readKey(window.localStorage, LAST_MODEL_KEY));
   const modelId = preselectModel(models, [pickedModel]);

@@ -594,7 +594,7 @@ function ChatComposer(props: {
   onEditLast: () => void;
 }) {
   const [text, setText] = useState("");
-  const catalog = useModelCatalog(true);
+  const catalog = useModelCatalog(true, props.organizationId);
   const models = catalog.status === "ready" ? catalog.models : [];
   // A reply keeps the chat's model unless the user picks another one here.
   const [picked, setPicked] = useState<string | null>(null);

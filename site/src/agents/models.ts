@@ -23,20 +23,23 @@ export function preselectModel(models: ChatModel[], preferred: (string | null | 
 
 export type Catalog = { status: "loading" } | { status: "error"; error: unknown } | { status: "ready"; models: ChatModel[] };
 
-/** The model catalog, fetched once `enabled` (the create form waits for permissions first). */
-export function useModelCatalog(enabled: boolean): Catalog {
+/**
+ * The model catalog of an organization (what its chats may use), fetched once `enabled` (the
+ * create form waits for permissions first).
+ */
+export function useModelCatalog(enabled: boolean, organizationId: string | null): Catalog {
   const [catalog, setCatalog] = useState<Catalog>({ status: "loading" });
   useEffect(() => {
-    if (!enabled) return;
+    if (!enabled || !organizationId) return;
     let live = true;
-    listModels().then(
+    listModels(organizationId).then(
       (r) => live && setCatalog({ status: "ready", models: usableModels(r.providers) }),
       (error: unknown) => live && setCatalog({ status: "error", error }),
     );
     return () => {
       live = false;
     };
-  }, [enabled]);
+  }, [enabled, organizationId]);
   return catalog;
 }
 

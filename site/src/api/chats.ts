@@ -10,6 +10,7 @@ import type {
   CreateChatModelConfigRequest,
   CreateChatProviderRequest,
   CreateChatRequest,
+  OrgChatDefaultModel,
   UpdateChatModelConfigRequest,
   UpdateChatProviderRequest,
   UpdateChatRequest,
@@ -117,8 +118,19 @@ export async function uploadFile(organizationId: string, file: Blob): Promise<{ 
   return JSON.parse(text) as { id: string };
 }
 
-export function listModels(): Promise<ChatModelsResponse> {
-  return request("GET", `${chatsBase}/models`);
+/** The models chats may use: in `organizationId` (only what that organization may use), else site-wide. */
+export function listModels(organizationId?: string | null): Promise<ChatModelsResponse> {
+  const q = organizationId ? `?organization_id=${encodeURIComponent(organizationId)}` : "";
+  return request("GET", `${chatsBase}/models${q}`);
+}
+
+/** An organization's default chat model (`null`: the site default). */
+export function getOrgDefaultModel(org: string): Promise<OrgChatDefaultModel> {
+  return request("GET", `/api/v2/organizations/${seg(org)}/chat-default-model`);
+}
+
+export function setOrgDefaultModel(org: string, modelConfigId: string | null): Promise<OrgChatDefaultModel> {
+  return request("PUT", `/api/v2/organizations/${seg(org)}/chat-default-model`, { body: { model_config_id: modelConfigId } });
 }
 
 export function listProviders(): Promise<ChatProviderConfig[]> {

@@ -52,6 +52,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/experimental/chats/model-access": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["model_access"];
+        put: operations["set_model_access"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/experimental/chats/model-configs": {
         parameters: {
             query?: never;
@@ -402,6 +418,22 @@ export interface paths {
         options?: never;
         head?: never;
         patch: operations["orgs_update"];
+        trace?: never;
+    };
+    "/api/v2/organizations/{org}/chat-default-model": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["org_default_model"];
+        put: operations["set_org_default_model"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v2/organizations/{org}/members": {
@@ -1166,6 +1198,21 @@ export interface components {
             is_default: boolean;
             model: string;
             provider: string;
+            provider_display_name?: string | null;
+            /**
+             * Format: uuid
+             * @description The provider row the model runs on, and its display name.
+             */
+            provider_id?: string | null;
+        };
+        /**
+         * @description Which site-wide models a new organization may use (`/api/experimental/chats/model-access`):
+         *     `all` (default; every site-wide model open to every organization) or `none` (the new
+         *     organization is left out of them until the site owner enables models for it).
+         */
+        ChatModelAccessConfig: {
+            /** @example all */
+            new_organizations: string;
         };
         ChatModelConfig: {
             /** Format: int64 */
@@ -1183,16 +1230,36 @@ export interface components {
             input_price_per_million?: number | null;
             is_default: boolean;
             model: string;
+            /**
+             * Format: uuid
+             * @description The owning organization; null = site-wide.
+             */
+            organization_id?: string | null;
+            /** @description Site-wide models: the organizations that may use it; null = every organization. */
+            organization_ids?: string[] | null;
             /** Format: double */
             output_price_per_million?: number | null;
             provider: string;
+            provider_display_name?: string | null;
+            /**
+             * Format: uuid
+             * @description The provider row the model runs on (null: the site-wide provider of its type) and its
+             *     display name.
+             */
+            provider_id?: string | null;
             /** Format: date-time */
             updated_at: string;
         };
         ChatModelProvider: {
             available: boolean;
+            display_name?: string | null;
             models: components["schemas"]["ChatModel"][];
             provider: string;
+            /**
+             * Format: uuid
+             * @description The provider row (several providers of one type may exist) and its display name.
+             */
+            provider_id?: string | null;
             /** @description `missing_api_key` when the provider is not configured. */
             unavailable_reason?: string | null;
         };
@@ -1208,6 +1275,11 @@ export interface components {
             has_api_key: boolean;
             /** Format: uuid */
             id: string;
+            /**
+             * Format: uuid
+             * @description The owning organization; null = site-wide.
+             */
+            organization_id?: string | null;
             provider: string;
             /** Format: date-time */
             updated_at: string;
@@ -1272,15 +1344,38 @@ export interface components {
              * @example claude-sonnet-4-5
              */
             model: string;
+            /**
+             * Format: uuid
+             * @description The owning organization (managed by its org admins, usable only there); absent or null =
+             *     site-wide (site owners).
+             */
+            organization_id?: string | null;
+            /** @description Site-wide models only: the organizations that may use it; absent or null = every one. */
+            organization_ids?: string[] | null;
             /** Format: double */
             output_price_per_million?: number | null;
-            provider: components["schemas"]["ChatProviderKind"];
+            /**
+             * @description The provider type; optional when `provider_id` is given. Alone it names the one provider
+             *     of that type usable by the model's owner (several: 400, name `provider_id`).
+             */
+            provider?: components["schemas"]["ChatProviderKind"];
+            /**
+             * Format: uuid
+             * @description The provider row the model runs on (of the model's organization, or site-wide).
+             */
+            provider_id?: string | null;
         };
         CreateChatProviderRequest: {
             api_key?: string | null;
             base_url?: string | null;
             display_name?: string | null;
             enabled?: boolean | null;
+            /**
+             * Format: uuid
+             * @description The owning organization (its org admins manage the provider and only its chats use it);
+             *     absent or null = site-wide (site owners).
+             */
+            organization_id?: string | null;
             provider: components["schemas"]["ChatProviderKind"];
         };
         /** @description `content` is kept as raw JSON so the server can validate parts in the documented order. */
@@ -1437,6 +1532,14 @@ export interface components {
          * @enum {string}
          */
         NetworkMode: "full" | "none";
+        /**
+         * @description An organization's default chat model (`/api/v2/organizations/{org}/chat-default-model`):
+         *     used by new chats that name no model; null = the site default.
+         */
+        OrgChatDefaultModel: {
+            /** Format: uuid */
+            model_config_id?: string | null;
+        };
         Organization: {
             /** Format: date-time */
             created_at: string;
@@ -1652,6 +1755,8 @@ export interface components {
             input_price_per_million?: number | null;
             is_default?: boolean | null;
             model?: string | null;
+            /** @description Site-wide models only: null = every organization, a list = only those; absent = unchanged. */
+            organization_ids?: string[] | null;
             /** Format: double */
             output_price_per_million?: number | null;
         };
@@ -2170,6 +2275,117 @@ export interface operations {
             };
         };
     };
+    model_access: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatModelAccessConfig"];
+                };
+            };
+            /** @description No valid session or API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description An internal error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+        };
+    };
+    set_model_access: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChatModelAccessConfig"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatModelAccessConfig"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description No valid session or API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description An internal error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+        };
+    };
     list_model_configs: {
         parameters: {
             query?: never;
@@ -2253,6 +2469,15 @@ export interface operations {
                     "application/json": components["schemas"]["Response"];
                 };
             };
+            /** @description The organization does not exist or the caller may not read it. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
             /** @description The same provider, model identifier and display name exist already. */
             409: {
                 headers: {
@@ -2326,7 +2551,6 @@ export interface operations {
                     "application/json": components["schemas"]["Response"];
                 };
             };
-            /** @description The object does not exist or is not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2369,7 +2593,6 @@ export interface operations {
                     "application/json": components["schemas"]["ChatModelConfig"];
                 };
             };
-            /** @description The request is invalid: malformed JSON or parameters, or a field fails validation. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2387,7 +2610,6 @@ export interface operations {
                     "application/json": components["schemas"]["Response"];
                 };
             };
-            /** @description Not allowed (also: a cookie session used from another origin). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2396,7 +2618,6 @@ export interface operations {
                     "application/json": components["schemas"]["Response"];
                 };
             };
-            /** @description The object does not exist or is not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2427,7 +2648,13 @@ export interface operations {
     };
     models: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Only the models usable in this organization (for people who may create chats there;
+                 *     others get 404, or 403 when they may read the organization). Absent: the site-wide models.
+                 */
+                organization_id?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2442,8 +2669,32 @@ export interface operations {
                     "application/json": components["schemas"]["ChatModelsResponse"];
                 };
             };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
             /** @description No valid session or API key. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2553,6 +2804,15 @@ export interface operations {
                     "application/json": components["schemas"]["Response"];
                 };
             };
+            /** @description The organization does not exist or the caller may not read it. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2625,7 +2885,6 @@ export interface operations {
                     "application/json": components["schemas"]["Response"];
                 };
             };
-            /** @description The object does not exist or is not visible to the caller. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2695,8 +2954,16 @@ export interface operations {
                     "application/json": components["schemas"]["Response"];
                 };
             };
-            /** @description The object does not exist or is not visible to the caller. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description Another provider of this type in the same scope has this display name. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4135,6 +4402,129 @@ export interface operations {
             };
             /** @description The name is taken. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description An internal error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+        };
+    };
+    org_default_model: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgChatDefaultModel"];
+                };
+            };
+            /** @description No valid session or API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description An internal error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+        };
+    };
+    set_org_default_model: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OrgChatDefaultModel"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgChatDefaultModel"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description No valid session or API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

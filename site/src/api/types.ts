@@ -51,6 +51,7 @@ export type UpdateChatProviderRequest = Schemas["UpdateChatProviderRequest"];
 export type ChatModelConfig = Schemas["ChatModelConfig"];
 export type CreateChatModelConfigRequest = Schemas["CreateChatModelConfigRequest"];
 export type UpdateChatModelConfigRequest = Schemas["UpdateChatModelConfigRequest"];
+export type OrgChatDefaultModel = Schemas["OrgChatDefaultModel"];
 export type ApiKey = Schemas["ApiKey"];
 export type CreateTokenRequest = Schemas["CreateTokenRequest"];
 export type GenerateApiKeyResponse = Schemas["GenerateApiKeyResponse"];

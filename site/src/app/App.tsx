@@ -68,6 +68,7 @@ export function App() {
 // The settings pages load when first opened: the agents page, where people spend their time,
 // does not wait for them.
 const OrganizationPage = lazy(() => import("../settings/OrganizationPage").then((m) => ({ default: m.OrganizationPage })));
+const OrgModelsPage = lazy(() => import("../settings/OrgModelsPage").then((m) => ({ default: m.OrgModelsPage })));
 const OrganizationsPage = lazy(() => import("../settings/OrganizationsPage").then((m) => ({ default: m.OrganizationsPage })));
 const AccountPage = lazy(() => import("../settings/AccountPage").then((m) => ({ default: m.AccountPage })));
 const AuditPage = lazy(() => import("../settings/AuditPage").then((m) => ({ default: m.AuditPage })));
@@ -117,6 +118,8 @@ function Routes({ path, user }: { path: string; user: User }) {
     );
   }
   if (matchPath("/settings/organizations", path)) return <OrganizationsPage />;
+  const orgModels = matchPath("/settings/organizations/:org/models", path);
+  if (orgModels) return <OrgModelsPage org={orgModels.org!} />;
   const org = matchPath("/settings/organizations/:org", path);
   if (org) return <OrganizationPage org={org.org!} />;
   return (

@@ -11,8 +11,8 @@ export function ModelsPage() {
   const [configs, reload] = useAsync(listModelConfigs, []);
   const [providers] = useAsync(listProviders, []);
   const { error, setError, act } = useAction(reload);
-  // Models name their provider by kind; the table shows the name the owner gave it.
-  const providerName = (kind: string) => (providers.status === "ready" ? providers.value.find((p) => p.provider === kind)?.display_name : undefined) || kind;
+  // The table shows the name the provider was given (several providers may share a kind).
+  const providerName = (m: { provider: string; provider_display_name?: string | null }) => m.provider_display_name || m.provider;
 
   return (
     <section className="page">
@@ -45,7 +45,7 @@ export function ModelsPage() {
                       {m.display_name || m.model} <code className="muted">{m.model}</code>
                       {m.is_default ? <span className="badge">Default</span> : null}
                     </td>
-                    <td>{providerName(m.provider)}</td>
+                    <td>{providerName(m)}</td>
                     <td>{m.context_limit.toLocaleString()}</td>
                     <td>
                       {m.input_price_per_million ?? "–"} / {m.output_price_per_million ?? "–"}
@@ -76,7 +76,10 @@ export function ModelsPage() {
         )
       ) : null}
       {providers.status === "error" ? <ErrorAlert title="Could not load providers" error={providers.error} /> : null}
-      {providers.status === "ready" ? <CreateModelForm providers={providers.value.map((p) => ({ kind: p.provider, name: p.display_name || p.provider }))} onCreated={reload} /> : null}
+      {providers.status === "ready" ? <CreateModelForm
+          providers={providers.value.filter((p) => !p.organization_id).map((p) => ({ id: p.id, kind: p.provider, name: p.display_name || p.provider }))}
+          onCreated={reload}
+        /> : null}
     </section>
   );
 }
@@ -88,7 +91,7 @@ export function parseContextLimit(text: string): number | undefined | null {
   return /^\d+$/.test(t) && Number(t) > 0 ? Number(t) : null;
 }
 
-function CreateModelForm({ providers, onCreated }: { providers: { kind: string; name: string }[]; onCreated: () => void }) {
+function CreateModelForm({ providers, onCreated }: { providers: { id: string; kind: string; name: string }[]; onCreated: () => void }) {
   const [provider, setProvider] = useState("");
   const [model, setModel] = useState("");
   const [displayName, setDisplayName] = useState("");
@@ -98,7 +101,7 @@ function CreateModelForm({ providers, onCreated }: { providers: { kind: string; 
   const [isDefault, setIsDefault] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  const chosen = provider || providers[0]?.kind || "";
+  const chosen = providers.find((p) => p.id === provider) ?? providers[0];
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -113,8 +116,9 @@ function CreateModelForm({ providers, onCreated }: { providers: { kind: string; 
     }
     try {
       await createModelConfig({
-        // The providers offered are those configured, so each is a provider kind.
-        provider: chosen as ProviderKind,
+        // The providers offered are those configured, so each has a provider kind.
+        provider: (chosen?.kind ?? "") as ProviderKind,
+        ...(chosen ? { provider_id: chosen.id } : {}),
         model: model.trim(),
         ...(displayName ? { display_name: displayName } : {}),
         ...(limit !== undefined ? { context_limit: limit } : {}),
@@ -140,9 +144,9 @@ function CreateModelForm({ providers, onCreated }: { providers: { kind: string; 
       {providers.length === 0 ? <p className="muted">Add a provider first.</p> : null}
       <label>
         Provider
-        <select value={chosen} onChange={(e) => setProvider(e.target.value)} disabled={providers.length === 0}>
+        <select value={chosen?.id ?? ""} onChange={(e) => setProvider(e.target.value)} disabled={providers.length === 0}>
           {providers.map((p) => (
-            <option key={p.kind} value={p.kind}>
+            <option key={p.id} value={p.id}>
               {p.name}
             </option>
           ))}

@@ -38,6 +38,8 @@ export function OrganizationPage({ org }: { org: string }) {
 interface MemberPermissions {
   add: boolean;
   remove: boolean;
+  /** The organization's Models page: its admins choose the default model. */
+  models: boolean;
 }
 
 function Members({ organization }: { organization: Organization }) {
@@ -47,14 +49,19 @@ function Members({ organization }: { organization: Organization }) {
   const [perms] = useAsync<MemberPermissions>(async () => {
     const object = { resource_type: "organization_member", organization_id: id };
     const r = await authcheck({
-      checks: { add: { object, action: "create" }, remove: { object, action: "delete" } },
+      checks: {
+        add: { object, action: "create" },
+        remove: { object, action: "delete" },
+        models: { object: { resource_type: "organization", organization_id: id }, action: "update" },
+      },
     });
-    return { add: r.add === true, remove: r.remove === true };
+    return { add: r.add === true, remove: r.remove === true, models: r.models === true };
   }, [id]);
   const [removing, setRemoving] = useState<OrganizationMember | null>(null);
   const [removeError, setRemoveError] = useState<unknown>(null);
 
-  const can = perms.status === "ready" ? perms.value : { add: false, remove: false };
+  const can = perms.status === "ready" ? perms.value : { add: false, remove: false, models: false };
+  const site = useSitePermissions();
 
   async function confirmRemove() {
     if (!removing) return;
@@ -77,6 +84,11 @@ function Members({ organization }: { organization: Organization }) {
         {organization.is_default ? <span className="badge">Default</span> : null}
         {organization.description ? ` — ${organization.description}` : null}
       </p>
+      {can.models || site?.manageAi ? (
+        <p>
+          <Link to={`/settings/organizations/${encodeURIComponent(organization.name)}/models`}>Chat models of this organization</Link>
+        </p>
+      ) : null}
       <h2>Members</h2>
       {can.add ? (
         <AddMemberForm

@@ -1,6 +1,7 @@
 //! The CLI client: every command talks to a server through `agentry_client`.
 
 mod chats;
+mod models;
 mod output;
 mod session;
 mod templates;
@@ -52,6 +53,9 @@ pub enum ClientCommand {
     /// API tokens: list, create, revoke.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Chat models: which ones an organization may use.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
 }
 
 #[derive(Clone, Copy, ValueEnum, Default)]
@@ -258,6 +262,7 @@ pub async fn run(cmd: ClientCommand) -> Result<()> {
         ClientCommand::Workspaces(w) => workspaces::run(&session::client()?, w).await,
         ClientCommand::Chats(ch) => chats::run(&session::client()?, ch).await,
         ClientCommand::Tokens(t) => tokens::run(&session::client()?, t).await,
+        ClientCommand::Models(m) => models::run(&session::client()?, m).await,
         ClientCommand::Members(m) => {
             let c = session::client()?;
             match m {

@@ -279,6 +279,7 @@ impl Actor<'_> {
         self.authorize_ai_work_locked(&chat)?;
         limits::check(&mut tx, chat.owner_id).await?;
         let model = model_config_id.unwrap_or(chat.last_model_config_id);
+        super::org_models::check(&mut tx, model, chat.organization_id).await?;
         if model_config_id.is_some() {
             sqlx::query("UPDATE chats SET last_model_config_id = $2 WHERE id = $1")
                 .bind(chat.id)
@@ -346,6 +347,7 @@ impl Actor<'_> {
             return Err(ClientError::OnlyUserMessagesEditable.into());
         }
         limits::check(&mut tx, chat.owner_id).await?;
+        super::org_models::check(&mut tx, chat.last_model_config_id, chat.organization_id).await?;
         sqlx::query("UPDATE chat_messages SET deleted = true WHERE chat_id = $1 AND id >= $2")
             .bind(chat.id)
             .bind(message_id)

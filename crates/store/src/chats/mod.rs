@@ -11,6 +11,7 @@ pub mod files;
 pub mod limits;
 pub mod messages;
 pub mod models;
+pub mod org_models;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -476,8 +477,11 @@ impl Actor<'_> {
         let model = match new.model_config_id {
             Some(id) if id.is_nil() => return Err(ClientError::InvalidModelConfig.into()),
             Some(id) => self.usable_model_config(id).await?.ok_or(ClientError::InvalidModelConfig)?,
-            None => self.default_model_config().await?.ok_or(ClientError::NoDefaultModel)?,
+            None => self.default_model_for_org(org).await?.ok_or(ClientError::NoDefaultModel)?,
         };
+        if !self.model_usable_in_org(model.id, org).await? {
+            return Err(ClientError::ModelNotInOrganization.into());
+        }
         let file_ids = self.check_files(org, &mut content.parts).await?;
         let extras = new.extras?;
         let system_prompt = new.system_prompt.filter(|p| !p.trim().is_empty());

@@ -409,7 +409,8 @@ impl WorkerTasks<'_> {
 
     /// A model config by id, enabled or not (a chat keeps the model it was created with).
     pub async fn model_config(&self, id: Uuid) -> Result<Option<ModelConfig>> {
-        Ok(sqlx::query_as("SELECT * FROM chat_model_configs WHERE id = $1").bind(id).fetch_optional(self.pool).await?)
+        let sql = format!("SELECT {} FROM chat_model_configs WHERE id = $1", super::models::MODEL_COLUMNS);
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(self.pool).await?)
     }
 
     /// Sets a generated title, unless someone renamed the chat meanwhile (`expected` is the
@@ -455,6 +456,7 @@ impl Actor<'_> {
         let me = self.subject.user_id();
         let mut tx = self.pool.begin().await?;
         super::limits::check(&mut tx, me).await?;
+        super::org_models::check(&mut tx, parent.last_model_config_id, parent.organization_id).await?;
         let id = Uuid::now_v7();
         sqlx::query(
             "INSERT INTO chats (id, organization_id, owner_id, workspace_id, parent_chat_id, root_chat_id,
@@ -530,19 +532,38 @@ impl WorkerTasks<'_> {
         default_model: &str,
     ) -> Result<EnvProvider> {
         let mut tx = self.pool.begin().await?;
-        let created: bool = sqlx::query_scalar(
-            "INSERT INTO chat_providers (id, provider, display_name, api_key, base_url, enabled)
-             VALUES ($1, $2, $2, $3, $4, true)
-             ON CONFLICT (provider) DO UPDATE SET api_key = EXCLUDED.api_key,
-                 base_url = COALESCE(EXCLUDED.base_url, chat_providers.base_url), enabled = true, updated_at = now()
-             RETURNING (xmax = 0)",
+        // One starting process at a time: refreshes the oldest site-wide provider of this type
+        // (several may exist since issue 14), or creates it.
+        sqlx::query("SELECT pg_advisory_xact_lock(7243002)").execute(&mut *tx).await?;
+        let existing: Option<Uuid> = sqlx::query_scalar(
+            "UPDATE chat_providers SET api_key = $2, base_url = COALESCE($3, base_url), enabled = true, updated_at = now()
+             WHERE id = (SELECT id FROM chat_providers WHERE provider = $1 AND organization_id IS NULL
+                         ORDER BY created_at, id LIMIT 1)
+             RETURNING id",
         )
-        .bind(Uuid::now_v7())
         .bind(provider)
         .bind(api_key)
         .bind(base_url)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        let created = existing.is_none();
+        let provider_id = match existing {
+            Some(id) => id,
+            None => {
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO chat_providers (id, provider, display_name, api_key, base_url, enabled)
+                     VALUES ($1, $2, $2, $3, $4, true)",
+                )
+                .bind(id)
+                .bind(provider)
+                .bind(api_key)
+                .bind(base_url)
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+        };
         // One starting process at a time decides about the default model.
         sqlx::query("SELECT pg_advisory_xact_lock(7243001)").execute(&mut *tx).await?;
         let has_default: bool =
@@ -552,12 +573,13 @@ impl WorkerTasks<'_> {
         let mut default = None;
         if !has_default {
             sqlx::query(
-                "INSERT INTO chat_model_configs (id, provider, model, display_name, enabled, is_default)
-                 VALUES ($1, $2, $3, $3, true, true)",
+                "INSERT INTO chat_model_configs (id, provider, model, display_name, enabled, is_default, provider_id)
+                 VALUES ($1, $2, $3, $3, true, true, $4)",
             )
             .bind(Uuid::now_v7())
             .bind(provider)
             .bind(default_model)
+            .bind(provider_id)
             .execute(&mut *tx)
             .await?;
             default = Some(default_model.to_string());
