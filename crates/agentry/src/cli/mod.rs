@@ -5,6 +5,7 @@ mod output;
 mod session;
 mod templates;
 mod tokens;
+mod usage;
 mod workspaces;
 
 use agentry_client::Client;
@@ -52,6 +53,8 @@ pub enum ClientCommand {
     /// API tokens: list, create, revoke.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// AI spend: per day, model, user or organization (`--org`, `--user`, `--since`).
+    Usage(usage::UsageArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, Default)]
@@ -258,6 +261,7 @@ pub async fn run(cmd: ClientCommand) -> Result<()> {
         ClientCommand::Workspaces(w) => workspaces::run(&session::client()?, w).await,
         ClientCommand::Chats(ch) => chats::run(&session::client()?, ch).await,
         ClientCommand::Tokens(t) => tokens::run(&session::client()?, t).await,
+        ClientCommand::Usage(u) => usage::run(&session::client()?, u).await,
         ClientCommand::Members(m) => {
             let c = session::client()?;
             match m {
