@@ -4,8 +4,9 @@
 -- Two rollups are maintained in the same transaction by upserts, so reads never scan steps:
 --   chat_usage_daily  (organization, UTC day, user, model): usage reports, a month by day for
 --                     one organization reads at most days × users × models rows;
---   chat_spend_daily  (scope, UTC day): budget checks, one row per scope and day, so a check
---                     reads at most 31 rows per limit. Scopes use the nil uuid for "any":
+--   chat_spend_daily  (scope, UTC day): budget checks and reports by day, one row per scope
+--                     and day, so a check reads at most 31 rows per limit and a month by day
+--                     for one organization reads 31 rows. Scopes use the nil uuid for "any":
 --                     (org, nil) = the organization, (org, user) = a member in it,
 --                     (nil, user) = the user across the deployment.
 
@@ -55,6 +56,8 @@ CREATE TABLE chat_spend_daily (
     user_id         uuid NOT NULL,
     day             date NOT NULL,
     micros          bigint NOT NULL DEFAULT 0,
+    input_tokens    bigint NOT NULL DEFAULT 0,
+    output_tokens   bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (organization_id, user_id, day)
 );
 
@@ -72,9 +75,11 @@ SELECT organization_id, (created_at AT TIME ZONE 'UTC')::date, user_id,
        sum(cost_micros), sum(input_tokens), sum(output_tokens), count(*)
 FROM chat_usage_steps GROUP BY 1, 2, 3, 4;
 
-INSERT INTO chat_spend_daily (organization_id, user_id, day, micros)
-SELECT organization_id, '00000000-0000-0000-0000-000000000000', day, sum(micros) FROM chat_usage_daily GROUP BY 1, 3
+INSERT INTO chat_spend_daily (organization_id, user_id, day, micros, input_tokens, output_tokens)
+SELECT organization_id, '00000000-0000-0000-0000-000000000000', day, sum(micros), sum(input_tokens), sum(output_tokens)
+  FROM chat_usage_daily GROUP BY 1, 3
 UNION ALL
-SELECT organization_id, user_id, day, sum(micros) FROM chat_usage_daily GROUP BY 1, 2, 3
+SELECT organization_id, user_id, day, sum(micros), sum(input_tokens), sum(output_tokens) FROM chat_usage_daily GROUP BY 1, 2, 3
 UNION ALL
-SELECT '00000000-0000-0000-0000-000000000000', user_id, day, sum(micros) FROM chat_usage_daily GROUP BY 2, 3;
+SELECT '00000000-0000-0000-0000-000000000000', user_id, day, sum(micros), sum(input_tokens), sum(output_tokens)
+  FROM chat_usage_daily GROUP BY 2, 3;

@@ -46,7 +46,7 @@ async fn seed(conn: &mut sqlx::PgConnection) {
                 NULL,
                 ('00000000-0000-0000-0000-0000' || lpad(to_hex(805306368 + (i / 7) % {MODELS}), 8, '0'))::uuid,
                 1000 + i % 500, 200 + i % 100, 1500 + i % 1000,
-                timestamptz '2026-01-01 00:00:00+00' + (i * interval '365 days') / {STEPS}
+                timestamptz '2026-01-01 00:00:00+00' + (i::float8 * 31536000 / {STEPS}) * interval '1 second'
          FROM generate_series(0, {STEPS} - 1) AS i"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await.unwrap();
@@ -63,10 +63,12 @@ async fn seed(conn: &mut sqlx::PgConnection) {
     .await
     .unwrap();
     sqlx::query(
-        "INSERT INTO chat_spend_daily (organization_id, user_id, day, micros)
-         SELECT organization_id, '00000000-0000-0000-0000-000000000000', day, sum(micros) FROM chat_usage_daily GROUP BY 1, 3
-         UNION ALL SELECT organization_id, user_id, day, sum(micros) FROM chat_usage_daily GROUP BY 1, 2, 3
-         UNION ALL SELECT '00000000-0000-0000-0000-000000000000', user_id, day, sum(micros) FROM chat_usage_daily GROUP BY 2, 3",
+        "INSERT INTO chat_spend_daily (organization_id, user_id, day, micros, input_tokens, output_tokens)
+         SELECT organization_id, '00000000-0000-0000-0000-000000000000', day, sum(micros), sum(input_tokens), sum(output_tokens)
+           FROM chat_usage_daily GROUP BY 1, 3
+         UNION ALL SELECT organization_id, user_id, day, sum(micros), sum(input_tokens), sum(output_tokens) FROM chat_usage_daily GROUP BY 1, 2, 3
+         UNION ALL SELECT '00000000-0000-0000-0000-000000000000', user_id, day, sum(micros), sum(input_tokens), sum(output_tokens)
+           FROM chat_usage_daily GROUP BY 2, 3",
     )
     .execute(&mut *conn)
     .await
@@ -158,6 +160,17 @@ async fn budget_check_and_usage_report() {
         check.len()
     );
 
+    // The database's share of the check: the same query under EXPLAIN ANALYZE.
+    let check_plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN (ANALYZE, BUFFERS) SELECT (SELECT COALESCE(sum(s.micros), 0) FROM chat_spend_daily s
+           WHERE s.organization_id = $1 AND s.user_id = '00000000-0000-0000-0000-000000000000' AND s.day >= '2026-12-01')",
+    )
+    .bind(org(0))
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    println!("{}", check_plan.join("\n"));
+
     // (2) One organization's month, by day, through the authorizing facade (site owner).
     let owner = Subject::new(Uuid::from_u128(1)).with_site_role(SiteRole::Owner);
     let q = UsageQuery {
@@ -197,8 +210,9 @@ async fn budget_check_and_usage_report() {
         percentile(&report, 0.99)
     );
     let plan: Vec<String> = sqlx::query_scalar(
-        "EXPLAIN (ANALYZE, BUFFERS) SELECT to_char(day, 'YYYY-MM-DD'), sum(micros) FROM chat_usage_daily
-         WHERE day >= '2026-06-01' AND day < '2026-07-01' AND organization_id = $1 GROUP BY 1 ORDER BY 1",
+        "EXPLAIN (ANALYZE, BUFFERS) SELECT to_char(day, 'YYYY-MM-DD'), sum(micros) FROM chat_spend_daily
+         WHERE day >= '2026-06-01' AND day < '2026-07-01' AND organization_id = $1
+           AND user_id = '00000000-0000-0000-0000-000000000000' GROUP BY 1 ORDER BY 1",
     )
     .bind(org(7))
     .fetch_all(&mut db)

@@ -7,8 +7,9 @@
 //!
 //! Usage is recorded per model step in `chat_usage_steps`, in the step's own transaction, and
 //! two rollups are kept in that same transaction by upserts: `chat_usage_daily` (organization,
-//! day, user, model) answers reports, and `chat_spend_daily` (scope, day) answers the budget
-//! check, which is one query reading at most 31 rows per limit. Scopes use the nil uuid for
+//! day, user, model) answers reports by model, user or organization, and `chat_spend_daily`
+//! (scope, day) answers the budget check — one query reading at most 31 rows per limit — and
+//! reports by day (one row per day). Scopes use the nil uuid for
 //! "any": `(O, nil)` is the organization, `(O, U)` a member, `(nil, U)` the user everywhere.
 //!
 //! **Bound:** the check runs before each model call and does not reserve anything, so calls
@@ -126,14 +127,15 @@ pub(crate) async fn record(
                     output_tokens = t.output_tokens + EXCLUDED.output_tokens, steps = t.steps + 1
              RETURNING 1
          )
-         INSERT INTO chat_spend_daily AS t (organization_id, user_id, day, micros)
-         SELECT v.o, v.u, s.day, s.cost_micros FROM s, d,
+         INSERT INTO chat_spend_daily AS t (organization_id, user_id, day, micros, input_tokens, output_tokens)
+         SELECT v.o, v.u, s.day, s.cost_micros, s.input_tokens, s.output_tokens FROM s, d,
              LATERAL (VALUES (1, s.organization_id, '00000000-0000-0000-0000-000000000000'::uuid),
                              (2, s.organization_id, s.user_id),
                              (3, '00000000-0000-0000-0000-000000000000'::uuid, s.user_id)) AS v(n, o, u)
-         WHERE s.cost_micros > 0
          ORDER BY v.n
-         ON CONFLICT (organization_id, user_id, day) DO UPDATE SET micros = t.micros + EXCLUDED.micros",
+         ON CONFLICT (organization_id, user_id, day) DO UPDATE
+            SET micros = t.micros + EXCLUDED.micros, input_tokens = t.input_tokens + EXCLUDED.input_tokens,
+                output_tokens = t.output_tokens + EXCLUDED.output_tokens",
     )
     .bind(org)
     .bind(user)
@@ -396,21 +398,32 @@ impl Actor<'_> {
                 self.subject.authorize(Action::Read, &object).map_err(StoreError::Forbidden)?;
             }
         }
-        // Static fragments only; every value is a bound parameter.
+        // Static fragments only; every value is a bound parameter. By day, the scope rows of
+        // `chat_spend_daily` answer (one row per day); by anything else, `chat_usage_daily`.
+        let by_day = q.group_by == UsageGroup::Day;
         let mut sql = format!(
             "SELECT {key} AS key, sum(micros)::bigint AS micros, sum(input_tokens)::bigint AS input_tokens,
                     sum(output_tokens)::bigint AS output_tokens
-             FROM chat_usage_daily WHERE day >= $1 AND day < $2",
-            key = q.group_by.key()
+             FROM {table} WHERE day >= $1 AND day < $2",
+            key = q.group_by.key(),
+            table = if by_day { "chat_spend_daily" } else { "chat_usage_daily" },
         );
         let mut n = 2;
         if q.organization_id.is_some() {
             n += 1;
             sql.push_str(&format!(" AND organization_id = ${n}"));
+        } else if by_day {
+            sql.push_str(if q.user_id.is_some() {
+                " AND organization_id = '00000000-0000-0000-0000-000000000000'"
+            } else {
+                " AND organization_id <> '00000000-0000-0000-0000-000000000000'"
+            });
         }
         if q.user_id.is_some() {
             n += 1;
             sql.push_str(&format!(" AND user_id = ${n}"));
+        } else if by_day {
+            sql.push_str(" AND user_id = '00000000-0000-0000-0000-000000000000'");
         }
         sql.push_str(" GROUP BY 1 ORDER BY 1");
         let mut query = sqlx::query_as::<_, UsageRow>(sqlx::AssertSqlSafe(sql)).bind(q.from).bind(q.to);
