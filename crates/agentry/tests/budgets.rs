@@ -205,6 +205,32 @@ async fn budgets_at_each_level_stop_the_next_model_call() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_subagent_cannot_start_once_the_budget_is_spent() {
+    let w = world().await;
+    let a = w.a.id.to_string();
+    // The parent's model call starts within budget; the budget is spent (set to 0) while it
+    // runs, before its spawn_agent call reaches the tools.
+    w.fake.push_turn(
+        Turn::tool_call("spawn_agent", json!({"prompt": "Find the answer", "title": "finder"}))
+            .then(Step::gate("spawn"))
+            .then(Step::Usage { input_tokens: 10, output_tokens: 0 }),
+    );
+    let parent = create(&w.alice, w.a.id, "delegate").await.unwrap();
+    w.fake.wait_for_requests(1, WAIT).await;
+    let b = w.owner.set_chat_budget(&a, None, &budget(Some(0), "day")).await.unwrap();
+    w.fake.open_gate("spawn");
+    let parent = wait_status(&w.alice, parent.id, |s| s == sdk::ChatStatus::Error).await;
+    assert_eq!(parent.last_error.as_deref(), Some(org_over(b.period_end).message().as_str()));
+    let history = w.alice.chat_messages(parent.id, None, Some(200)).await.unwrap().messages;
+    let refused = history.iter().flat_map(|m| m.content.as_array().cloned().unwrap_or_default()).any(|p| {
+        p["type"] == "tool-result" && p["result"].to_string().contains("no subagent can start")
+    });
+    assert!(refused, "{history:?}");
+    assert_eq!(w.fake.requests().len(), 1, "neither the child nor the parent called the model again");
+    w.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn twenty_chats_racing_a_nearly_spent_budget_overshoot_by_at_most_one_call_each() {
     let w = world().await;
     let a = w.a.id.to_string();
