@@ -352,6 +352,8 @@ async fn who_may_read_and_set_budgets_and_usage() {
     expect_error(admin_a.set_chat_budget(&a, None, &budget(Some(-1), "day")).await, ClientError::NegativeUsageLimit);
     expect_error(w.owner.chat_usage(&[("group_by", "week".into())]).await, ClientError::InvalidUsageGroup);
     expect_error(w.owner.chat_usage(&[("from", "2026-02-01".into()), ("to", "2026-01-01".into())]).await, ClientError::InvalidUsageRange);
+    expect_error(w.owner.chat_usage(&[("from", "-200000-01-01".into()), ("to", "-199999-12-31".into())]).await, ClientError::InvalidUsageRange);
+    expect_error(w.owner.chat_usage(&[("format", "xml".into())]).await, ClientError::InvalidUsageFormat);
     // A user who is not a member has no member budget there.
     assert_eq!(expect_status(admin_a.chat_budget(&a, Some("admin-b")).await), 404);
     w.s.stop().await;

@@ -88,10 +88,12 @@ pub struct UsageParams {
     pub format: Option<String>,
 }
 
+/// A day of years 1–9999 (what PostgreSQL's `date` and the calendar agree on).
 fn day(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()
         .or_else(|| DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc).date_naive()))
+        .filter(|d| (1..=9999).contains(&d.year()))
 }
 
 #[utoipa::path(get, path = "/api/experimental/chats/usage", tag = "chat budgets", params(UsageParams),
