@@ -32,7 +32,7 @@ use utoipa::OpenApi;
 use openapi::Complete as CompleteDoc;
 
 use routes::chats::{self, admin as chat_admin, files as chat_files, messages as chat_messages, stream as chat_stream};
-use routes::{authcheck, meta, orgs, templates, users, workspaceagents, workspaces};
+use routes::{authcheck, budgets, meta, orgs, templates, users, workspaceagents, workspaces};
 
 /// Largest JSON body accepted; larger bodies get 413.
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -132,6 +132,7 @@ impl AppState {
         chat_admin::update_model_config, chat_admin::delete_model_config, chat_admin::usage_limits,
         chat_admin::set_usage_limits, chat_admin::usage_status, chat_admin::model_access, chat_admin::set_model_access,
         chat_admin::org_default_model, chat_admin::set_org_default_model,
+        budgets::get_org, budgets::put_org, budgets::get_member, budgets::put_member, budgets::usage,
         templates::list, templates::list_all, templates::create, templates::get, templates::update, templates::delete, templates::versions,
         workspaces::create, workspaces::list, workspaces::get, workspaces::create_build, workspaces::get_build,
         workspaces::logs, workspaces::execute, workspaces::external_agent,
@@ -171,6 +172,8 @@ pub fn router(state: AppState) -> Router {
         .route("/organizations/{org}/members/roles", get(orgs::roles))
         .route("/organizations/{org}/members/{user}", post(orgs::add_member).delete(orgs::remove_member))
         .route("/organizations/{org}/members/{user}/roles", put(orgs::update_member_roles))
+        .route("/organizations/{org}/chat-budget", get(budgets::get_org).put(budgets::put_org))
+        .route("/organizations/{org}/members/{user}/chat-budget", get(budgets::get_member).put(budgets::put_member))
         .route("/organizations/{org}/templates", get(templates::list).post(templates::create))
         .route("/organizations/{org}/members/{user}/workspaces", post(workspaces::create))
         .route("/templates", get(templates::list_all))
@@ -207,6 +210,7 @@ pub fn router(state: AppState) -> Router {
         .route("/usage-limits", get(chat_admin::usage_limits).put(chat_admin::set_usage_limits))
         .route("/model-access", get(chat_admin::model_access).put(chat_admin::set_model_access))
         .route("/usage-limits/status", get(chat_admin::usage_status))
+        .route("/usage", get(budgets::usage))
         .route("/{chat}", get(chats::get).patch(chats::patch))
         .route("/{chat}/messages", get(chat_messages::list).post(chat_messages::send))
         .route("/{chat}/messages/{message}", axum::routing::patch(chat_messages::edit))

@@ -145,13 +145,17 @@ pub(crate) async fn run_chat(shared: Arc<Shared>, claimed: Claimed, stop: watch:
 async fn generate_title(shared: Arc<Shared>, chat: agentry_store::chats::Chat, model: ModelConfig) {
     // A title is a model call too: only for an owner who may still start AI work here.
     let Ok(owner) = ai_work_subject(&shared, &chat).await else { return };
+    if let Err(e) = within_budget(&shared, &chat).await {
+        tracing::info!(chat = %chat.id, error = %e, "no title: over budget");
+        return;
+    }
     // The organization may still use the model (else no title: titles never fall back to
     // another model; the chat keeps its title).
     if model_access(&shared, &chat, model.id).await.is_err() {
         return;
     }
     let Ok(Some(first)) = shared.store.actor(&owner).first_user_text(&chat).await else { return };
-    match title::generate(&shared.store, &shared.llm, &model, &first).await {
+    match title::generate(&shared.store, &shared.llm, &model, &chat, &first).await {
         Ok(t) => {
             if let Err(e) = shared.store.worker().set_generated_title(chat.id, &chat.title, &t).await {
                 tracing::warn!(chat = %chat.id, error = %e, "saving a generated title failed");
@@ -185,6 +189,16 @@ async fn ai_work_subject(shared: &Shared, chat: &agentry_store::chats::Chat) -> 
     match shared.store.worker().ai_work_subject(chat).await {
         Ok(Some(s)) => Ok(s),
         Ok(None) => Err(ClientError::NoAiAccess.message()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The budget check before a model call: `Err` ends the turn with the catalogue's text naming
+/// the spent limit and its reset (`ChatFailure::OverBudget`); the queue stays stored.
+async fn within_budget(shared: &Shared, chat: &agentry_store::chats::Chat) -> Result<(), String> {
+    match shared.store.worker().check_budgets(chat).await {
+        Ok(()) => Ok(()),
+        Err(agentry_store::StoreError::Client(e)) => Err(ChatFailure::OverBudget(e).to_string()),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -232,10 +246,11 @@ async fn drive(
         if now != Stop::Go {
             return Ok(stop_outcome(now));
         }
-        // Before every model call: may the owner still start AI work here?
+        // Before every model call: may the owner still start AI work here, within budget?
         ctx.set_owner(ai_work_subject(shared, chat).await?);
         // … and may its organization still use the model?
         model_access(shared, chat, model.id).await?;
+        within_budget(shared, chat).await?;
         let ids = prompt::file_ids(&history);
         let files: std::collections::HashMap<_, _> = system
             .attached_files(chat.id, &ids)

@@ -19,6 +19,7 @@ pub async fn generate(
     store: &Store,
     client: &Client,
     model: &ModelConfig,
+    chat: &Chat,
     first_message: &str,
 ) -> Result<String, ProviderError> {
     let provider = providers::resolve(store, model).await?;
@@ -34,9 +35,26 @@ pub async fn generate(
     let retry = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
     let mut stream = client.stream(&provider, &req, &retry);
     let mut text = String::new();
+    let mut usage = None;
     while let Some(event) = stream.next().await {
-        if let StreamEvent::TextDelta(t) = event? {
-            text.push_str(&t);
+        match event? {
+            StreamEvent::TextDelta(t) => text.push_str(&t),
+            StreamEvent::Usage(u) => usage = Some(u),
+            _ => {}
+        }
+    }
+    // A title is a model call: its spend counts against the chat's budgets like a step.
+    if let Some(u) = usage {
+        let stored = agentry_store::chats::messages::Usage {
+            input_tokens: Some(u.input_tokens as i64),
+            output_tokens: Some(u.output_tokens as i64),
+            cache_read_tokens: u.cache_read_tokens.map(|t| t as i64),
+            cache_creation_tokens: u.cache_creation_tokens.map(|t| t as i64),
+            total_cost_micros: crate::cost::micros(model, &u),
+            ..Default::default()
+        };
+        if let Err(e) = store.worker().record_usage(chat, model.id, &stored).await {
+            tracing::warn!(chat = %chat.id, error = %e, "recording a title's usage failed");
         }
     }
     Ok(clean(&text))
@@ -72,7 +90,7 @@ pub async fn regenerate(store: &Store, subject: &Subject, chat_id: Uuid) -> Resu
     let actor = store.actor(subject);
     let chat = actor.chat(chat_id).await?;
     actor.may_start_ai_work(&chat)?;
-    store.worker().check_usage_limit(chat.owner_id).await?;
+    store.worker().check_budgets(&chat).await?;
     let model = match actor.usable_model_config(chat.last_model_config_id).await? {
         Some(m) => m,
         None => actor.default_model_config().await?.ok_or(StoreError::Client(ClientError::NoDefaultModel))?,
@@ -84,7 +102,7 @@ pub async fn regenerate(store: &Store, subject: &Subject, chat_id: Uuid) -> Resu
     let first = actor.first_user_text(&chat).await?.unwrap_or_default();
     let client = client()?;
     actor.begin_title_regeneration(&chat).await?;
-    let generated = generate(store, client, &model, &first).await;
+    let generated = generate(store, client, &model, &chat, &first).await;
     let title = match &generated {
         Ok(t) => Some(t.as_str()),
         Err(e) => {

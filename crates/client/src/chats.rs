@@ -192,6 +192,30 @@ impl Client {
         self.get(&format!("{BASE}/usage-limits/status")).await
     }
 
+    /// An organization's chat budget (`user` = `None`) or a member's (`user`: id, name or `me`).
+    pub async fn chat_budget(&self, org: &str, user: Option<&str>) -> Result<sdk::ChatBudget> {
+        self.get(&budget_path(org, user)).await
+    }
+
+    pub async fn set_chat_budget(&self, org: &str, user: Option<&str>, req: &sdk::ChatBudgetRequest) -> Result<sdk::ChatBudget> {
+        self.json(Method::PUT, &budget_path(org, user), req).await
+    }
+
+    /// `GET /api/experimental/chats/usage` with the given query parameters.
+    pub async fn chat_usage(&self, params: &[(&str, String)]) -> Result<sdk::ChatUsageReport> {
+        self.send(self.request(Method::GET, &format!("{BASE}/usage")).query(params)).await
+    }
+
+    /// The same report as CSV (`format=csv`).
+    pub async fn chat_usage_csv(&self, params: &[(&str, String)]) -> Result<String> {
+        let resp = self.request(Method::GET, &format!("{BASE}/usage")).query(params).query(&[("format", "csv")]).send().await?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp.text().await?);
+        }
+        Err(crate::error_from(status, resp).await)
+    }
+
     async fn websocket<T>(&self, path: &str) -> Result<EventStream<T>> {
         let mut url = self.base_url().join(path.trim_start_matches('/')).map_err(|e| Error::Url(e.to_string()))?;
         let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
@@ -222,5 +246,12 @@ impl Client {
     /// `GET /chats/watch`.
     pub async fn watch_chats(&self) -> Result<EventStream<sdk::ChatWatchEvent>> {
         self.websocket(&format!("{BASE}/watch")).await
+    }
+}
+
+fn budget_path(org: &str, user: Option<&str>) -> String {
+    match user {
+        Some(u) => format!("/api/v2/organizations/{org}/members/{u}/chat-budget"),
+        None => format!("/api/v2/organizations/{org}/chat-budget"),
     }
 }

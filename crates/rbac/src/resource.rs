@@ -23,6 +23,10 @@ pub enum ResourceType {
     AuditLog,
     /// The deployment itself: its server processes (replicas) and its metrics. Read only.
     Deployment,
+    /// AI spend: usage reports (`read`) and chat budgets (`read`, `update`). An object is the
+    /// spend of one organization (`in_org`), optionally of one user in it (`owned_by`), or of a
+    /// user across the deployment (owner, no organization).
+    ChatUsage,
 }
 
 /// Every action any type declares.
@@ -44,7 +48,7 @@ pub enum Action {
 
 impl ResourceType {
     /// Number of resource types; the size of per-type tables.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 12;
 
     /// All types, in [`ResourceType::index`] order.
     pub const ALL: [ResourceType; Self::COUNT] = [
@@ -59,6 +63,7 @@ impl ResourceType {
         ResourceType::ChatProvider,
         ResourceType::AuditLog,
         ResourceType::Deployment,
+        ResourceType::ChatUsage,
     ];
 
     /// Position in per-type tables.
@@ -75,6 +80,7 @@ impl ResourceType {
             ResourceType::ChatProvider => 8,
             ResourceType::AuditLog => 9,
             ResourceType::Deployment => 10,
+            ResourceType::ChatUsage => 11,
         }
     }
 
@@ -102,6 +108,7 @@ impl ResourceType {
             ResourceType::ChatProvider => ActionSet::of(&[Create, Read, Update, Delete]),
             ResourceType::AuditLog => ActionSet::of(&[Read]),
             ResourceType::Deployment => ActionSet::of(&[Read]),
+            ResourceType::ChatUsage => ActionSet::of(&[Read, Update]),
         }
     }
 
@@ -128,6 +135,7 @@ impl ResourceType {
             ResourceType::ChatProvider => "chat_provider",
             ResourceType::AuditLog => "audit_log",
             ResourceType::Deployment => "deployment",
+            ResourceType::ChatUsage => "chat_usage",
         }
     }
 

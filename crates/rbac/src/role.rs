@@ -181,7 +181,7 @@ const fn owner_site_perms() -> PermSet {
         let t = ResourceType::ALL[i];
         set = match t {
             Chat | Workspace | Template | Organization | OrganizationMember | User | AssignRole
-            | AssignOrgRole | ChatProvider | AuditLog | Deployment => set.allow_all(t),
+            | AssignOrgRole | ChatProvider | AuditLog | Deployment | ChatUsage => set.allow_all(t),
         };
         i += 1;
     }
@@ -192,12 +192,13 @@ static OWNER: Role = Role::new("owner").site(owner_site_perms());
 
 static MEMBER: Role = Role::new("member")
     .site(PermSet::EMPTY.allow(AssignRole, &[Read]))
-    .user(PermSet::EMPTY.allow(User, &[Read, ReadPersonal, UpdatePersonal]));
+    .user(PermSet::EMPTY.allow(User, &[Read, ReadPersonal, UpdatePersonal]).allow(ChatUsage, &[Read]));
 
 static AUDITOR: Role = Role::new("auditor").site(
     PermSet::EMPTY
         .allow(AuditLog, &[Read])
         .allow(Deployment, &[Read])
+        .allow(ChatUsage, &[Read])
         .allow(Template, &[Read])
         .allow(User, &[Read])
         .allow(Organization, &[Read])
@@ -234,7 +235,8 @@ static ORG_ADMIN: Role = Role::new("organization-admin")
             .allow_all(AssignOrgRole)
             .allow(AuditLog, &[Read])
             // The organization's own providers and model configs (issue 14).
-            .allow_all(ChatProvider),
+            .allow_all(ChatProvider)
+            .allow_all(ChatUsage),
     );
 
 static ORG_MEMBER: Role = Role::new("organization-member")
@@ -244,11 +246,12 @@ static ORG_MEMBER: Role = Role::new("organization-member")
             .allow(Template, &[Read, Use])
             .allow(OrganizationMember, &[Read]),
     )
-    .member(PermSet::EMPTY.allow_all(Workspace).allow(Chat, &[Read, Update]));
+    .member(PermSet::EMPTY.allow_all(Workspace).allow(Chat, &[Read, Update]).allow(ChatUsage, &[Read]));
 
 static ORG_AUDITOR: Role = Role::new("organization-auditor").org(
     PermSet::EMPTY
         .allow(AuditLog, &[Read])
+        .allow(ChatUsage, &[Read])
         .allow(Template, &[Read])
         .allow(Organization, &[Read])
         .allow(OrganizationMember, &[Read]),

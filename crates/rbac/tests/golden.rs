@@ -288,6 +288,40 @@ site user-admin                        | the deployment | read | denied
 site template-admin                    | the deployment | read | denied
 me: member of O with agents-access     | the deployment | read | denied
 site member in no org                  | the deployment | read | denied
+
+# --- chat usage and budgets: a user their own, org admins and org auditors their org, site owner
+# --- and site auditor everything; only org admins (and the site owner) set budgets ---
+site owner                             | usage of O | read   | allowed
+site owner                             | usage of O | update | allowed
+site auditor                           | usage of O | read   | allowed
+site auditor                           | usage of O | update | denied
+org-admin of O                         | usage of O | read   | allowed
+org-admin of O                         | usage of O | update | allowed
+org-admin of O                         | usage of me in O | read   | allowed
+org-admin of O                         | usage of me in O | update | allowed
+org-admin of another org               | usage of O | read   | denied
+org-admin of another org               | usage of O | update | denied
+org-admin of another org               | usage of me in O | read | denied
+org auditor of O                       | usage of O | read   | allowed
+org auditor of O                       | usage of O | update | denied
+org auditor of O                       | usage of me in O | read | allowed
+me: member of O with agents-access     | usage of me in O | read   | allowed
+me: member of O with agents-access     | usage of me in O | update | denied
+me: member of O with agents-access     | usage of O | read   | denied
+another member of O with agents-access | usage of me in O | read   | denied
+me after removal from O                | usage of me in O | read   | denied
+org user-admin of O                    | usage of O | read   | denied
+org template-admin of O                | usage of O | read   | denied
+site user-admin                        | usage of O | read   | denied
+site template-admin                    | usage of O | read   | denied
+site member in no org                  | my usage   | read   | allowed
+site member in no org                  | my usage   | update | denied
+site member in no org                  | usage of another user | read | denied
+org-admin of O                         | usage of another user | read | denied
+site auditor                           | usage of another user | read | allowed
+site owner                             | all usage  | read   | allowed
+site auditor                           | all usage  | read   | allowed
+org-admin of O                         | all usage  | read   | denied
 ";
 
 struct World {
@@ -353,6 +387,11 @@ fn world() -> World {
         ("site audit log", Object::new(T::AuditLog)),
         ("the deployment", Object::new(T::Deployment)),
         ("audit log of O", Object::new(T::AuditLog).in_org(o)),
+        ("usage of O", Object::new(T::ChatUsage).in_org(o)),
+        ("usage of me in O", Object::new(T::ChatUsage).owned_by(me).in_org(o)),
+        ("my usage", Object::new(T::ChatUsage).owned_by(me)),
+        ("usage of another user", Object::new(T::ChatUsage).owned_by(other)),
+        ("all usage", Object::new(T::ChatUsage)),
     ]);
     World { subjects, objects }
 }

@@ -451,6 +451,54 @@ pub struct UsageLimitStatus {
     pub period_end: DateTime<Utc>,
 }
 
+/// The body of `PUT /api/v2/organizations/{org}/chat-budget` and
+/// `PUT /api/v2/organizations/{org}/members/{user}/chat-budget`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatBudgetRequest {
+    /// The budget in micro-units of the model prices' currency; `null` removes it.
+    #[schema(minimum = 0)]
+    pub limit_micros: Option<i64>,
+    /// `day`, `week` (ISO, from Monday) or `month`, on the UTC calendar. Default `month`.
+    #[serde(default = "default_period")]
+    #[schema(pattern = "^(day|week|month)$")]
+    pub period: String,
+}
+
+fn default_period() -> String {
+    "month".into()
+}
+
+/// A budget and the spend of its current period (with no budget set: `limit_micros` null and
+/// this month's spend).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatBudget {
+    pub organization_id: Uuid,
+    /// Set for a member's budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
+    pub limit_micros: Option<i64>,
+    pub period: String,
+    pub spent_micros: i64,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+}
+
+/// `GET /api/experimental/chats/usage`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatUsageReport {
+    pub total_micros: i64,
+    pub series: Vec<ChatUsageEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatUsageEntry {
+    /// The day (`YYYY-MM-DD`), model config id, user id or organization id, by `group_by`.
+    pub key: String,
+    pub micros: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+}
+
 // ---- streams ----
 
 /// One event of `GET /chats/{chat}/stream`. Each WebSocket text frame is a JSON array of these,

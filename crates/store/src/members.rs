@@ -54,7 +54,7 @@ impl Actor<'_> {
         self.subject.authorize(action, &any_member).map_err(StoreError::Forbidden)
     }
 
-    async fn membership(&self, org: Uuid, user: Uuid) -> Result<Option<Member>> {
+    pub(crate) async fn membership(&self, org: Uuid, user: Uuid) -> Result<Option<Member>> {
         let sql = format!("{MEMBER_SELECT} WHERE m.organization_id = $1 AND m.user_id = $2");
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(org).bind(user).fetch_optional(self.pool).await?)
     }

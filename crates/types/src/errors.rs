@@ -224,11 +224,17 @@ catalogue! {
         detail = format!("content[{index}].file_id belongs to a different organization.");
     TooManyChatFiles { max: i64 } => "too_many_chat_files", 400, "A chat can have at most {max} files.";
     UsageLimitExceeded { spent_micros: i64, limit_micros: i64, resets_at: DateTime<Utc> } => "usage_limit_exceeded", 409,
-        "Chat usage limit exceeded.",
+        "You have reached your chat usage limit; it resets at {resets_at}.",
         detail = format!(
             "Spent ${:.2} of ${:.2} this period; the limit resets at {}.",
             *spent_micros as f64 / 1e6, *limit_micros as f64 / 1e6, resets_at.to_rfc3339()
         );
+    /// The chat's organization has spent its budget for the period.
+    OrganizationBudgetExceeded { spent_micros: i64, limit_micros: i64, resets_at: DateTime<Utc> } => "organization_budget_exceeded", 409,
+        "This organization's chat budget is spent; it resets at {resets_at}.";
+    /// The caller (or the chat's owner) has spent their budget in the chat's organization.
+    MemberBudgetExceeded { spent_micros: i64, limit_micros: i64, resets_at: DateTime<Utc> } => "member_budget_exceeded", 409,
+        "You have spent your chat budget in this organization; it resets at {resets_at}.";
     QueueFull { max: i64 } => "queue_full", 429, "Message queue is full.",
         detail = format!("Maximum {max} messages can be queued.");
     ChatMessageNotFound => "chat_message_not_found", 404, "Chat message not found.";
@@ -307,6 +313,9 @@ catalogue! {
     NegativePrice { field: &'static str } => "negative_price", 400, "Prices must not be negative.", field = field;
     InvalidLimitPeriod => "invalid_limit_period", 400, "period must be day, week or month.", field = "period";
     NegativeUsageLimit => "negative_usage_limit", 400, "The limit must not be negative.", field = "limit_micros";
+    InvalidUsageGroup => "invalid_usage_group", 400, "group_by must be day, model, user or organization.", field = "group_by";
+    InvalidUsageRange => "invalid_usage_range", 400, "from and to must be dates (YYYY-MM-DD) or RFC 3339 times, from before to, at most 366 days apart.";
+    InvalidUsageFormat => "invalid_usage_format", 400, "format must be json or csv.", field = "format";
 }
 
 impl ClientError {
@@ -322,7 +331,10 @@ impl ClientError {
     /// Extra top-level fields of the response body, for errors that carry data clients read.
     pub fn extra(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut m = serde_json::Map::new();
-        if let ClientError::UsageLimitExceeded { spent_micros, limit_micros, resets_at } = self {
+        if let ClientError::UsageLimitExceeded { spent_micros, limit_micros, resets_at }
+        | ClientError::OrganizationBudgetExceeded { spent_micros, limit_micros, resets_at }
+        | ClientError::MemberBudgetExceeded { spent_micros, limit_micros, resets_at } = self
+        {
             m.insert("spent_micros".into(), (*spent_micros).into());
             m.insert("limit_micros".into(), (*limit_micros).into());
             m.insert("resets_at".into(), resets_at.to_rfc3339().into());
@@ -465,6 +477,9 @@ pub enum ChatFailure {
     TooManySteps { max: usize },
     /// A client did not answer dynamic tool calls in time (also each call's result).
     DynamicToolTimeout,
+    /// A budget or usage limit is spent; the text is the catalogue's (which limit, when it
+    /// resets), the same a client gets from the API.
+    OverBudget(ClientError),
 }
 
 impl std::fmt::Display for ChatFailure {
@@ -477,6 +492,7 @@ impl std::fmt::Display for ChatFailure {
                 write!(f, "The turn stopped after {max} model steps without a final answer.")
             }
             ChatFailure::DynamicToolTimeout => f.write_str("Dynamic tool execution timed out"),
+            ChatFailure::OverBudget(e) => f.write_str(&e.message()),
         }
     }
 }

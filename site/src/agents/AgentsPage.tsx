@@ -121,6 +121,7 @@ export function AgentsPage() {
               busy={state.submitting}
               hint={blocker ? hints[blocker] : null}
               onSend={send}
+              organizationId={state.selectedOrgId}
               workspaces={workspacesForSelectedOrg(state)}
               workspacesLoading={state.workspaces.status === "loading" || phase !== "ready"}
               selectedWorkspace={effectiveWorkspace(state)}

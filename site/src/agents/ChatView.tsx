@@ -13,6 +13,7 @@ import { ErrorAlert } from "../components/ErrorAlert";
 import { Markdown } from "../components/Markdown";
 import * as Ariakit from "@ariakit/react";
 import { AttachmentChips, type ComposerAttachment, useFilePicker } from "./Composer";
+import { RemainingBudget } from "./RemainingBudget";
 import { preselectModel, useModelCatalog } from "./models";
 import { ModelSelect } from "./ModelSelect";
 import { Link } from "../router";
@@ -682,6 +683,7 @@ function ChatComposer(props: {
         onChange={(e) => setText(e.target.value)}
         onKeyDown={onKeyDown}
       />
+      <RemainingBudget organizationId={props.organizationId} refresh={props.busy} />
       {attachments.length > 0 || uploading ? (
         <div className="chips">
           <AttachmentChips

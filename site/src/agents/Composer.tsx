@@ -2,6 +2,7 @@ import { type FormEvent, type KeyboardEvent, type ReactNode, useRef, useState } 
 import type { Workspace } from "../api/types";
 import { agentLabel } from "./workspaceAgent";
 import * as Ariakit from "@ariakit/react";
+import { RemainingBudget } from "./RemainingBudget";
 
 /** A file uploaded for the next message. */
 export interface ComposerAttachment {
@@ -32,6 +33,8 @@ export function Composer(props: {
   onRemoveAttachment?: (fileId: string) => void;
   /** The model picker, shown in the toolbar. */
   modelSelect?: ReactNode;
+  /** The organization the chat starts in: shows the remaining budget when it runs low. */
+  organizationId?: string | null;
 }) {
   const attachments = props.attachments ?? [];
   function submit(e: FormEvent) {
@@ -58,6 +61,7 @@ export function Composer(props: {
         onChange={(e) => props.onTextChange(e.target.value)}
         onKeyDown={onKeyDown}
       />
+      {props.organizationId ? <RemainingBudget organizationId={props.organizationId} /> : null}
       {props.selectedWorkspace || attachments.length > 0 || props.uploading ? (
         <div className="chips">
           {props.selectedWorkspace ? (

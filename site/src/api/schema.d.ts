@@ -148,6 +148,22 @@ export interface paths {
         patch: operations["update_provider"];
         trace?: never;
     };
+    "/api/experimental/chats/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/experimental/chats/usage-limits": {
         parameters: {
             query?: never;
@@ -420,6 +436,22 @@ export interface paths {
         patch: operations["orgs_update"];
         trace?: never;
     };
+    "/api/v2/organizations/{org}/chat-budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_org"];
+        put: operations["put_org"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v2/organizations/{org}/chat-default-model": {
         parameters: {
             query?: never;
@@ -479,6 +511,22 @@ export interface paths {
         put?: never;
         post: operations["add_member"];
         delete: operations["remove_member"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v2/organizations/{org}/members/{user}/chat-budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_member"];
+        put: operations["put_member"];
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1134,6 +1182,41 @@ export interface components {
             /** Format: uuid */
             workspace_id?: string | null;
         };
+        /**
+         * @description A budget and the spend of its current period (with no budget set: `limit_micros` null and
+         *     this month's spend).
+         */
+        ChatBudget: {
+            /** Format: int64 */
+            limit_micros?: number | null;
+            /** Format: uuid */
+            organization_id: string;
+            period: string;
+            /** Format: date-time */
+            period_end: string;
+            /** Format: date-time */
+            period_start: string;
+            /** Format: int64 */
+            spent_micros: number;
+            /**
+             * Format: uuid
+             * @description Set for a member's budget.
+             */
+            user_id?: string | null;
+        };
+        /**
+         * @description The body of `PUT /api/v2/organizations/{org}/chat-budget` and
+         *     `PUT /api/v2/organizations/{org}/members/{user}/chat-budget`.
+         */
+        ChatBudgetRequest: {
+            /**
+             * Format: int64
+             * @description The budget in micro-units of the model prices' currency; `null` removes it.
+             */
+            limit_micros?: number | null;
+            /** @description `day`, `week` (ISO, from Monday) or `month`, on the UTC calendar. Default `month`. */
+            period?: string;
+        };
         ChatFileMetadata: {
             /** Format: date-time */
             created_at: string;
@@ -1315,6 +1398,22 @@ export interface components {
             reasoning_tokens?: number | null;
             /** Format: int64 */
             total_tokens?: number | null;
+        };
+        ChatUsageEntry: {
+            /** Format: int64 */
+            input_tokens: number;
+            /** @description The day (`YYYY-MM-DD`), model config id, user id or organization id, by `group_by`. */
+            key: string;
+            /** Format: int64 */
+            micros: number;
+            /** Format: int64 */
+            output_tokens: number;
+        };
+        /** @description `GET /api/experimental/chats/usage`. */
+        ChatUsageReport: {
+            series: components["schemas"]["ChatUsageEntry"][];
+            /** Format: int64 */
+            total_micros: number;
         };
         CreateChatMessageRequest: {
             /** @description `queue` (default) or `interrupt`. */
@@ -2991,6 +3090,83 @@ export interface operations {
             };
         };
     };
+    usage: {
+        parameters: {
+            query?: {
+                organization_id?: string;
+                user_id?: string;
+                /**
+                 * @description First day (`YYYY-MM-DD`, or an RFC 3339 time: its UTC day), inclusive. Default: the
+                 *     first of this month.
+                 */
+                from?: string;
+                /** @description Last day, exclusive (same forms). Default: tomorrow. At most 366 days after `from`. */
+                to?: string;
+                /** @description `day` (default), `model`, `user` or `organization`. */
+                group_by?: string;
+                /** @description `json` (default) or `csv` (also chosen by `Accept: text/csv`). */
+                format?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Spend per group, as JSON or CSV (`key,micros,input_tokens,output_tokens`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatUsageReport"];
+                    "text/csv": string;
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description No valid session or API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description An internal error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+        };
+    };
     usage_limits: {
         parameters: {
             query?: never;
@@ -4429,6 +4605,137 @@ export interface operations {
             };
         };
     };
+    get_org: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatBudget"];
+                };
+            };
+            /** @description No valid session or API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description An internal error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+        };
+    };
+    put_org: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChatBudgetRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatBudget"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description No valid session or API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description An internal error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+        };
+    };
     org_default_model: {
         parameters: {
             query?: never;
@@ -4747,6 +5054,139 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description An internal error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+        };
+    };
+    get_member: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org: string;
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatBudget"];
+                };
+            };
+            /** @description No valid session or API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description An internal error. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+        };
+    };
+    put_member: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                org: string;
+                user: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChatBudgetRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatBudget"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description No valid session or API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
+                };
+            };
+            /** @description The request body is too large. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -55,6 +55,10 @@ export type OrgChatDefaultModel = Schemas["OrgChatDefaultModel"];
 export type ApiKey = Schemas["ApiKey"];
 export type CreateTokenRequest = Schemas["CreateTokenRequest"];
 export type GenerateApiKeyResponse = Schemas["GenerateApiKeyResponse"];
+export type ChatBudget = Schemas["ChatBudget"];
+export type ChatBudgetRequest = Schemas["ChatBudgetRequest"];
+export type ChatUsageReport = Schemas["ChatUsageReport"];
+export type ChatUsageEntry = Schemas["ChatUsageEntry"];
 
 /** The body of every error response. */
 export type ErrorResponse = Schemas["Response"];

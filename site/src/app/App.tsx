@@ -75,6 +75,8 @@ const AuditPage = lazy(() => import("../settings/AuditPage").then((m) => ({ defa
 const ModelsPage = lazy(() => import("../settings/ModelsPage").then((m) => ({ default: m.ModelsPage })));
 const ProvidersPage = lazy(() => import("../settings/ProvidersPage").then((m) => ({ default: m.ProvidersPage })));
 const TokensPage = lazy(() => import("../settings/TokensPage").then((m) => ({ default: m.TokensPage })));
+const UsagePage = lazy(() => import("../settings/UsagePage").then((m) => ({ default: m.UsagePage })));
+const BudgetsPage = lazy(() => import("../settings/BudgetsPage").then((m) => ({ default: m.BudgetsPage })));
 const UsersPage = lazy(() => import("../settings/UsersPage").then((m) => ({ default: m.UsersPage })));
 const WorkspacesPage = lazy(() => import("../settings/WorkspacesPage").then((m) => ({ default: m.WorkspacesPage })));
 const TemplatesPage = lazy(() => import("../settings/WorkspacesPage").then((m) => ({ default: m.TemplatesPage })));
@@ -117,6 +119,9 @@ function Routes({ path, user }: { path: string; user: User }) {
       </RequireSitePermission>
     );
   }
+  if (matchPath("/settings/usage", path)) return <UsagePage />;
+  const budgets = matchPath("/settings/organizations/:org/budgets", path);
+  if (budgets) return <BudgetsPage org={budgets.org!} />;
   if (matchPath("/settings/organizations", path)) return <OrganizationsPage />;
   const orgModels = matchPath("/settings/organizations/:org/models", path);
   if (orgModels) return <OrgModelsPage org={orgModels.org!} />;

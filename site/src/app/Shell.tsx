@@ -66,6 +66,7 @@ export function Shell({ user, onSignedOut, children }: { user: User; onSignedOut
             {perms?.manageAi ? item("/settings/providers", "Providers") : null}
             {perms?.manageAi ? item("/settings/models", "Models") : null}
             {perms?.readAudit ? item("/settings/audit", "Audit log") : null}
+            {item("/settings/usage", "Usage")}
             {item("/settings/tokens", "Tokens")}
           </ul>
         </nav>

@@ -27,6 +27,8 @@ export function OrganizationPage({ org }: { org: string }) {
     <section className="page">
       <p>
         <Link to="/settings/organizations">← Organizations</Link>
+        {" · "}
+        <Link to={`/settings/organizations/${encodeURIComponent(org)}/budgets`}>Budgets</Link>
       </p>
       {organization.status === "loading" ? <p className="muted">Loading organization…</p> : null}
       {organization.status === "error" ? <ErrorAlert error={organization.error} /> : null}

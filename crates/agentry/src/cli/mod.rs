@@ -6,6 +6,7 @@ mod output;
 mod session;
 mod templates;
 mod tokens;
+mod usage;
 mod workspaces;
 
 use agentry_client::Client;
@@ -56,6 +57,8 @@ pub enum ClientCommand {
     /// Chat models: which ones an organization may use.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// AI spend: per day, model, user or organization (`--org`, `--user`, `--since`).
+    Usage(usage::UsageArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum, Default)]
@@ -263,6 +266,7 @@ pub async fn run(cmd: ClientCommand) -> Result<()> {
         ClientCommand::Chats(ch) => chats::run(&session::client()?, ch).await,
         ClientCommand::Tokens(t) => tokens::run(&session::client()?, t).await,
         ClientCommand::Models(m) => models::run(&session::client()?, m).await,
+        ClientCommand::Usage(u) => usage::run(&session::client()?, u).await,
         ClientCommand::Members(m) => {
             let c = session::client()?;
             match m {

@@ -1,6 +1,7 @@
 //! One module per resource; handlers named by verb.
 
 pub mod authcheck;
+pub mod budgets;
 pub mod chats;
 pub mod meta;
 pub mod orgs;

@@ -63,7 +63,11 @@ fn store_error(e: StoreError) -> String {
     match e {
         StoreError::NotFound => "Not found.".into(),
         StoreError::Forbidden(_) => "The chat owner is not allowed to start AI work in this organization.".into(),
-        StoreError::Client(agentry_types::ClientError::UsageLimitExceeded { .. }) => "The chat owner's usage limit is reached; no subagent can start.".into(),
+        StoreError::Client(
+            agentry_types::ClientError::UsageLimitExceeded { .. }
+            | agentry_types::ClientError::OrganizationBudgetExceeded { .. }
+            | agentry_types::ClientError::MemberBudgetExceeded { .. },
+        ) => "The chat owner's usage limit or budget is reached; no subagent can start.".into(),
         e => e.to_string(),
     }
 }

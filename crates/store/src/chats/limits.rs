@@ -1,12 +1,11 @@
-//! Spend limits: a deployment-wide limit per user and period, checked inside the transactions
-//! that start model work (create, send, edit, promote, spawn). Concurrent requests can each
-//! pass the check and overspend by about one turn each; the limit is a budget, not a meter.
+//! The deployment-wide default limit per user and period. It is checked with the budgets of
+//! `budgets.rs` (one check for all three limits, before every model call and inside the
+//! transactions that start model work); spend is read from the rollup kept there.
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
-use sqlx::{FromRow, PgConnection};
-use uuid::Uuid;
+use sqlx::FromRow;
 
-use crate::{Actor, ClientError, Result, WorkerTasks};
+use crate::{Actor, ClientError, Result};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct LimitConfig {
@@ -40,32 +39,6 @@ async fn config(conn: impl sqlx::PgExecutor<'_>) -> Result<LimitConfig> {
         .await?)
 }
 
-async fn spent(conn: impl sqlx::PgExecutor<'_>, owner: Uuid, since: DateTime<Utc>) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT COALESCE(sum(m.total_cost_micros), 0)::bigint FROM chat_messages m
-         JOIN chats c ON c.id = m.chat_id
-         WHERE c.owner_id = $1 AND m.created_at >= $2 AND m.total_cost_micros IS NOT NULL",
-    )
-    .bind(owner)
-    .bind(since)
-    .fetch_one(conn)
-    .await?)
-}
-
-/// Refuses when the owner has spent the limit in the current period.
-pub(crate) async fn check(conn: &mut PgConnection, owner: Uuid) -> Result<()> {
-    let cfg = config(&mut *conn).await?;
-    if !cfg.enabled {
-        return Ok(());
-    }
-    let (start, end) = period_bounds(&cfg.period, Utc::now());
-    let spent = spent(&mut *conn, owner, start).await?;
-    if spent >= cfg.default_limit_micros {
-        return Err(ClientError::UsageLimitExceeded { spent_micros: spent, limit_micros: cfg.default_limit_micros, resets_at: end }.into());
-    }
-    Ok(())
-}
-
 /// One user's standing against the limit.
 #[derive(Debug, Clone)]
 pub struct LimitStatus {
@@ -92,22 +65,44 @@ impl Actor<'_> {
         if limit_micros < 0 {
             return Err(ClientError::NegativeUsageLimit.into());
         }
-        Ok(sqlx::query_as(
+        let mut tx = self.pool.begin().await?;
+        let old = config(&mut *tx).await?;
+        let new: LimitConfig = sqlx::query_as(
             "UPDATE chat_usage_limit_config SET enabled = $1, default_limit_micros = $2, period = $3, updated_at = now()
              RETURNING enabled, default_limit_micros, period, updated_at",
         )
         .bind(enabled)
         .bind(limit_micros)
         .bind(period)
-        .fetch_one(self.pool)
-        .await?)
+        .fetch_one(&mut *tx)
+        .await?;
+        crate::audit::record(
+            &mut tx,
+            crate::audit::Entry {
+                user_id: Some(self.subject.user_id()),
+                organization_id: None,
+                action: "write",
+                resource_type: "chat_usage_limit",
+                resource_id: uuid::Uuid::nil(),
+                resource_target: "deployment",
+                diff: serde_json::json!({
+                    "enabled": {"old": old.enabled, "new": enabled},
+                    "limit_micros": {"old": old.default_limit_micros, "new": limit_micros},
+                    "period": {"old": old.period, "new": period},
+                }),
+                description: "changed the deployment's chat usage limit per user".to_string(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(new)
     }
 
     /// The caller's own spend in the current period.
     pub async fn my_usage(&self) -> Result<LimitStatus> {
         let cfg = config(self.pool).await?;
         let (start, end) = period_bounds(&cfg.period, Utc::now());
-        let spent = spent(self.pool, self.subject.user_id(), start).await?;
+        let spent = super::budgets::user_spent_since(self.pool, self.subject.user_id(), start).await?;
         Ok(LimitStatus {
             enabled: cfg.enabled,
             period: cfg.period,
@@ -116,14 +111,6 @@ impl Actor<'_> {
             period_start: start,
             period_end: end,
         })
-    }
-}
-
-impl WorkerTasks<'_> {
-    /// The limit check for work the chat daemon starts on the owner's behalf (subagents).
-    pub async fn check_usage_limit(&self, owner: Uuid) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        check(&mut conn, owner).await
     }
 }
 

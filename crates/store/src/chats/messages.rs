@@ -7,7 +7,7 @@ use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use super::{Chat, ChatStatus, MAX_QUEUED, change, chat_by_id, limits, lock_chat};
+use super::{Chat, ChatStatus, MAX_QUEUED, change, chat_by_id, lock_chat};
 use crate::pubsub::{self, ChangeKind};
 use agentry_types::{MessageRole, Part, Visibility, notices};
 use crate::{Actor, ClientError, Result, StoreError};
@@ -277,7 +277,7 @@ impl Actor<'_> {
         let mut tx = self.pool.begin().await?;
         let chat = lock_chat(&mut tx, chat_id).await?;
         self.authorize_ai_work_locked(&chat)?;
-        limits::check(&mut tx, chat.owner_id).await?;
+        super::budgets::check(&mut tx, chat.organization_id, chat.owner_id).await?;
         let model = model_config_id.unwrap_or(chat.last_model_config_id);
         super::org_models::check(&mut tx, model, chat.organization_id).await?;
         if model_config_id.is_some() {
@@ -346,7 +346,7 @@ impl Actor<'_> {
         if old.role != MessageRole::User {
             return Err(ClientError::OnlyUserMessagesEditable.into());
         }
-        limits::check(&mut tx, chat.owner_id).await?;
+        super::budgets::check(&mut tx, chat.organization_id, chat.owner_id).await?;
         super::org_models::check(&mut tx, chat.last_model_config_id, chat.organization_id).await?;
         sqlx::query("UPDATE chat_messages SET deleted = true WHERE chat_id = $1 AND id >= $2")
             .bind(chat.id)

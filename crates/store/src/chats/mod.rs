@@ -7,6 +7,7 @@
 //! `version`, writes its audit entry if any, and queues its change hint — all in one
 //! transaction.
 
+pub mod budgets;
 pub mod files;
 pub mod limits;
 pub mod messages;
@@ -488,7 +489,7 @@ impl Actor<'_> {
         let title = content.title;
 
         let mut tx = self.pool.begin().await?;
-        limits::check(&mut tx, me).await?;
+        budgets::check(&mut tx, org, me).await?;
         let id = Uuid::now_v7();
         sqlx::query(
             "INSERT INTO chats (id, organization_id, owner_id, workspace_id, last_model_config_id,

@@ -308,6 +308,7 @@ impl WorkerTasks<'_> {
             return Ok(Fenced::Lost);
         }
         let mut saved = Vec::with_capacity(1 + step.tool_results.len());
+        super::budgets::record_message(&mut tx, &chat, &step.assistant).await?;
         saved.push(messages::insert(&mut tx, chat.id, step.assistant).await?);
         for m in step.tool_results {
             saved.push(messages::insert(&mut tx, chat.id, m).await?);
@@ -455,7 +456,7 @@ impl Actor<'_> {
         self.may_start_ai_work(parent)?;
         let me = self.subject.user_id();
         let mut tx = self.pool.begin().await?;
-        super::limits::check(&mut tx, me).await?;
+        super::budgets::check(&mut tx, parent.organization_id, me).await?;
         super::org_models::check(&mut tx, parent.last_model_config_id, parent.organization_id).await?;
         let id = Uuid::now_v7();
         sqlx::query(
