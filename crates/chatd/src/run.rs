@@ -36,6 +36,10 @@ use crate::{cost, prompt, title};
 
 /// The result text of a tool call that an interrupt cut short.
 pub const INTERRUPTED_RESULT: &str = "tool call was interrupted before it produced a result";
+/// The result text of a tool call whose run was cut off by the loss of the process running it
+/// (a crash, a kill, a lost database): the call was saved before it started and never got a
+/// result, so it may have run partly, fully or not at all. It is not run again.
+pub const CRASHED_RESULT: &str = "tool call was interrupted: the server running it stopped before it finished, so it may have run partly, completely or not at all; it was not run again. Check its effects before repeating it";
 /// The result text of a tool call that did not run because the owner lost access.
 pub const NOT_RUN_NO_ACCESS: &str = "tool call did not run: the chat owner no longer has access to start AI work in this organization";
 
@@ -196,6 +200,24 @@ async fn drive(
     let owner = ai_work_subject(shared, chat).await?;
     let mut history: Vec<Row> = system.prompt_history(chat.id).await.map_err(|e| e.to_string())?;
     watermark.store(history.iter().map(|m| m.id).max().unwrap_or(0), Ordering::Release);
+    // Tool calls saved before they ran and never answered: the run that started them is gone.
+    // They are answered as interrupted, never run again (at most once).
+    let unanswered = unanswered_calls(&history);
+    if !unanswered.is_empty() {
+        tracing::info!(chat = %chat.id, calls = unanswered.len(), "answering tool calls of a lost run as interrupted");
+        let out = ToolOutput::error(CRASHED_RESULT);
+        let results = unanswered
+            .iter()
+            .map(|(id, name)| {
+                publish_result(shared, chat.id, id, name, &out);
+                tool_message(id, name, &out)
+            })
+            .collect();
+        let record = StepRecord { assistant: None, tool_results: results, partial: false };
+        if !save(shared, lease, watermark, &mut history, record).await? {
+            return Ok(End::Lost);
+        }
+    }
     *first_turn = !history.iter().any(|m| m.role == MessageRole::Assistant);
     *model_for_title = Some(model.clone());
 
@@ -272,6 +294,16 @@ async fn drive(
         // here and gets an error result, so the model can correct itself instead of the chat
         // waiting for a client that will never answer.
         let (dynamic, builtin): (Vec<_>, Vec<_>) = calls.into_iter().partition(|(_, name, _)| tools::is_dynamic(chat, name));
+        // The assistant message with its calls is saved before any tool starts: a run that dies
+        // while a tool runs leaves a call without a result, which the next run answers as
+        // interrupted instead of running the tool a second time.
+        let two_writes = !builtin.is_empty();
+        if two_writes {
+            let record = step_record(&model, &acc, Vec::new(), started, false);
+            if !save(shared, lease, watermark, &mut history, record).await? {
+                return Ok(End::Lost);
+            }
+        }
         let mut outputs: Vec<Option<ToolOutput>> = vec![None; builtin.len()];
         let mut cut_short: Option<Stop> = None;
         // Why a tool call was not run (the owner lost access, or the check itself failed).
@@ -328,7 +360,11 @@ async fn drive(
             // Dynamic calls will not be answered by a client either: the turn is over.
             results.extend(dynamic.iter().map(|(id, name, _)| tool_message(id, name, &ToolOutput::error(INTERRUPTED_RESULT))));
         }
-        let record = step_record(&model, &acc, results, started, cut_short.is_some());
+        let record = if two_writes {
+            StepRecord { assistant: None, tool_results: results, partial: cut_short.is_some() }
+        } else {
+            step_record(&model, &acc, results, started, cut_short.is_some())
+        };
         if !save(shared, lease, watermark, &mut history, record).await? {
             return Ok(End::Lost);
         }
@@ -384,7 +420,29 @@ fn step_record(model: &ModelConfig, acc: &StepAcc, tool_results: Vec<NewMessage>
         total_cost_micros: acc.usage.and_then(|u| cost::micros(model, &u)),
         runtime_ms: Some(started.elapsed().as_millis() as i64),
     };
-    StepRecord { assistant: NewMessage::assistant(acc.content(), Some(model.id), stored), tool_results, partial }
+    StepRecord { assistant: Some(NewMessage::assistant(acc.content(), Some(model.id), stored)), tool_results, partial }
+}
+
+/// The tool calls in `history` that no tool message answers, in order: (id, name).
+fn unanswered_calls(history: &[Row]) -> Vec<(String, String)> {
+    let answered: std::collections::HashSet<String> = history
+        .iter()
+        .filter(|r| r.role == MessageRole::Tool)
+        .flat_map(|r| Part::parse_content(&r.content.0))
+        .filter_map(|p| match p {
+            Part::ToolResult { tool_call_id, .. } => Some(tool_call_id),
+            _ => None,
+        })
+        .collect();
+    history
+        .iter()
+        .filter(|r| r.role == MessageRole::Assistant)
+        .flat_map(|r| Part::parse_content(&r.content.0))
+        .filter_map(|p| match p {
+            Part::ToolCall { tool_call_id, tool_name, .. } if !answered.contains(&tool_call_id) => Some((tool_call_id, tool_name)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn result_part(id: &str, name: &str, out: &ToolOutput) -> Part {
