@@ -463,6 +463,15 @@ async fn a_stalled_stream_times_out_is_retried_then_fails_clearly() {
 }
 
 #[tokio::test]
+async fn a_stream_that_stalls_after_content_is_not_retried_and_fails_clearly() {
+    // Content was streamed (clients may show it): the call is not sent again; the partial step
+    // is saved and the turn fails with the stall.
+    let (retries, err) = fault(vec![Step::text("half an "), Step::Hang], 0).await;
+    assert!(retries.is_empty());
+    assert!(err.contains("sent nothing for 0.5 s"), "{err}");
+}
+
+#[tokio::test]
 async fn a_connection_reset_mid_stream_is_retried_then_fails_clearly() {
     let (retries, err) = fault(vec![Step::Reset], 2).await;
     assert_eq!(retries.iter().map(|r| (r.attempt, r.delay_ms, r.status)).collect::<Vec<_>>(), [(1, 50, None), (2, 100, None)]);
