@@ -334,17 +334,26 @@ async fn replicas_ride_out_a_postgres_restart_while_chats_stream() {
     }
     fake.wait_for_requests(CHATS, WAIT).await;
 
+    // Half the answers end (and are saved) around the restart, half after it.
+    for i in 0..CHATS / 2 {
+        fake.open_gate(&format!("go {i}"));
+    }
     pg.pg_ctl("restart");
 
     // Every replica reconnects: both answer requests again.
     for c in [&owner_a, &owner_b] {
         common::eventually("the API to answer after the restart", || async { c.me().await.ok() }).await;
     }
-    for i in 0..CHATS {
+    for i in CHATS / 2..CHATS {
         fake.open_gate(&format!("go {i}"));
     }
-    // B's streams, opened before the restart, see each chat finish (hints crossed PostgreSQL
-    // after it came back: B listens again).
+    // No chat is left running: each ends (through B's API) ...
+    for id in &ids {
+        let chat = idle(&owner_b, *id).await;
+        assert_eq!(chat.status, sdk::ChatStatus::Waiting, "{:?}", chat.last_error);
+    }
+    // ... and B's streams, opened before the restart, see each chat finish (hints crossed
+    // PostgreSQL after it came back: B listens again).
     for (i, s) in streams.iter_mut().enumerate() {
         let needle = format!("and the rest of answer {i}.");
         collect_until(s, |e| answered(e, &needle) && e.iter().any(|e| status_is(e, sdk::ChatStatus::Waiting))).await;

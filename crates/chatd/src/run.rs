@@ -24,6 +24,7 @@ use agentry_store::chats::messages::{Message as Row, NewMessage, Usage as Stored
 use agentry_store::chats::models::ModelConfig;
 use agentry_types::{ChatFailure, ClientError, LivePart, MessageRole, Part, RetryInfo};
 use agentry_store::chats::worker::{Claimed, Fenced, Outcome, StepRecord};
+use agentry_store::StoreError;
 use agentry_store::parts::LiveKind;
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -48,6 +49,10 @@ enum End {
     Finish(Outcome),
     /// The fenced write failed: someone else decides what happens next.
     Lost,
+    /// The database failed under a write (a restart, a lost connection): the chat goes back to
+    /// `pending` as on shutdown, so the turn is redone (saved steps and tool calls are not
+    /// repeated) instead of ending in `error` over a blip.
+    HandBack,
 }
 
 /// What one streamed step produced.
@@ -122,7 +127,7 @@ pub(crate) async fn run_chat(shared: Arc<Shared>, claimed: Claimed, stop: watch:
     let wm = watermark.load(Ordering::Acquire);
     let result = match end {
         End::Lost => Ok(()),
-        End::Finish(Outcome::Shutdown) => system.release_on_shutdown(&lease).await,
+        End::Finish(Outcome::Shutdown) | End::HandBack => system.release_on_shutdown(&lease).await,
         End::Finish(outcome) => {
             let done = outcome == Outcome::Done;
             match system.finish_turn(&lease, wm, outcome).await {
@@ -214,9 +219,15 @@ async fn drive(
             })
             .collect();
         let record = StepRecord { assistant: None, tool_results: results, partial: false };
-        if !save(shared, lease, watermark, &mut history, record).await? {
-            return Ok(End::Lost);
+        if let Some(end) = save(shared, lease, watermark, &mut history, record).await? {
+            return Ok(end);
         }
+    }
+    // The turn's answer is already saved: the run that saved it died (or lost the database)
+    // before it could end the turn. End it now instead of asking the model a second time.
+    if history.last().is_some_and(|m| m.role == MessageRole::Assistant && !has_tool_calls(m)) {
+        tracing::info!(chat = %chat.id, "the turn's answer was already saved; ending the turn");
+        return Ok(End::Finish(Outcome::Done));
     }
     *first_turn = !history.iter().any(|m| m.role == MessageRole::Assistant);
     *model_for_title = Some(model.clone());
@@ -268,7 +279,9 @@ async fn drive(
                 // Keep what the model said before the failure.
                 if !acc.is_empty() {
                     let record = step_record(&model, &acc, Vec::new(), started, true);
-                    save(shared, lease, watermark, &mut history, record).await?;
+                    if let Some(end) = save(shared, lease, watermark, &mut history, record).await? {
+                        return Ok(end);
+                    }
                 }
                 return Ok(End::Finish(Outcome::Error(ChatFailure::ProviderFailed { reason: e }.to_string())));
             }
@@ -284,8 +297,8 @@ async fn drive(
                 .collect();
             let record = step_record(&model, &acc, results, started, true);
             return match save(shared, lease, watermark, &mut history, record).await? {
-                true => Ok(stop_outcome(why)),
-                false => Ok(End::Lost),
+                None => Ok(stop_outcome(why)),
+                Some(end) => Ok(end),
             };
         }
 
@@ -300,8 +313,8 @@ async fn drive(
         let two_writes = !builtin.is_empty();
         if two_writes {
             let record = step_record(&model, &acc, Vec::new(), started, false);
-            if !save(shared, lease, watermark, &mut history, record).await? {
-                return Ok(End::Lost);
+            if let Some(end) = save(shared, lease, watermark, &mut history, record).await? {
+                return Ok(end);
             }
         }
         let mut outputs: Vec<Option<ToolOutput>> = vec![None; builtin.len()];
@@ -365,8 +378,8 @@ async fn drive(
         } else {
             step_record(&model, &acc, results, started, cut_short.is_some())
         };
-        if !save(shared, lease, watermark, &mut history, record).await? {
-            return Ok(End::Lost);
+        if let Some(end) = save(shared, lease, watermark, &mut history, record).await? {
+            return Ok(end);
         }
         if let Some(why) = cut_short {
             return Ok(match (why, denied) {
@@ -387,8 +400,9 @@ async fn drive(
     Ok(End::Finish(Outcome::Error(ChatFailure::TooManySteps { max: shared.cfg.max_steps }.to_string())))
 }
 
-/// Saves a step under the lease and extends the local history; `false` when the lease is lost.
-async fn save(shared: &Arc<Shared>, lease: &agentry_store::chats::worker::Lease, watermark: &AtomicI64, history: &mut Vec<Row>, record: StepRecord) -> Result<bool, String> {
+/// Saves a step under the lease and extends the local history. `Some` ends the run: the lease
+/// is lost ([`End::Lost`]), or the database failed under the write ([`End::HandBack`]).
+async fn save(shared: &Arc<Shared>, lease: &agentry_store::chats::worker::Lease, watermark: &AtomicI64, history: &mut Vec<Row>, record: StepRecord) -> Result<Option<End>, String> {
     // The step's buffered parts are dropped before its message is committed, so a stream that
     // connects meanwhile never gets both the saved message and the parts it replaces (it reads
     // the database first, then the buffer). Other replicas' streams get the parts (and the
@@ -396,15 +410,20 @@ async fn save(shared: &Arc<Shared>, lease: &agentry_store::chats::worker::Lease,
     shared.parts.publish(lease.chat_id, LiveKind::Clear, Value::Null);
     shared.parts.flush().await;
     let wm = watermark.load(Ordering::Acquire);
-    match shared.store.worker().persist_step(lease, wm, record).await.map_err(|e| e.to_string())? {
-        Fenced::Done(saved) => {
+    match shared.store.worker().persist_step(lease, wm, record).await {
+        Ok(Fenced::Done(saved)) => {
             if let Some(max) = saved.iter().map(|m| m.id).max() {
                 watermark.store(max, Ordering::Release);
             }
             history.extend(saved);
-            Ok(true)
+            Ok(None)
         }
-        Fenced::Lost => Ok(false),
+        Ok(Fenced::Lost) => Ok(Some(End::Lost)),
+        Err(StoreError::Database(e)) => {
+            tracing::warn!(chat = %lease.chat_id, error = %e, "saving a step failed; handing the chat back");
+            Ok(Some(End::HandBack))
+        }
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -421,6 +440,10 @@ fn step_record(model: &ModelConfig, acc: &StepAcc, tool_results: Vec<NewMessage>
         runtime_ms: Some(started.elapsed().as_millis() as i64),
     };
     StepRecord { assistant: Some(NewMessage::assistant(acc.content(), Some(model.id), stored)), tool_results, partial }
+}
+
+fn has_tool_calls(m: &Row) -> bool {
+    Part::parse_content(&m.content.0).iter().any(|p| matches!(p, Part::ToolCall { .. }))
 }
 
 /// The tool calls in `history` that no tool message answers, in order: (id, name).
