@@ -61,6 +61,15 @@ struct ServerArgs {
     /// Attempts per model call, the first included (retries back off from 1 s, doubling to 60 s).
     #[arg(long, env = "AGENTRY_CHAT_RETRY_ATTEMPTS", default_value_t = 25)]
     chat_retry_attempts: u32,
+    /// Delay before the first retry of a failed model call; each further retry doubles it.
+    #[arg(long, env = "AGENTRY_CHAT_RETRY_INITIAL", default_value = "1s", value_parser = parse_duration)]
+    chat_retry_initial: Duration,
+    /// Longest delay between two retries, also the cap on a provider's `Retry-After`.
+    #[arg(long, env = "AGENTRY_CHAT_RETRY_MAX", default_value = "60s", value_parser = parse_duration)]
+    chat_retry_max: Duration,
+    /// How long a model call may send nothing before it counts as stalled and is retried.
+    #[arg(long, env = "AGENTRY_CHAT_PROVIDER_IDLE_TIMEOUT", default_value = "2m", value_parser = parse_duration)]
+    chat_provider_idle_timeout: Duration,
     /// UNSAFE: run workspace processes on this host as the server's own user instead of in
     /// the bubblewrap sandbox. Anyone who can create a workspace can then take over the server;
     /// only for a single trusted team on a host without bubblewrap.
@@ -169,7 +178,12 @@ async fn main() -> std::process::ExitCode {
                     heartbeat_interval: a.chat_heartbeat_interval,
                     stale_after: a.chat_stale_after,
                     action_deadline: a.chat_action_deadline,
-                    retry: agentry_llm::RetryPolicy { max_attempts: a.chat_retry_attempts.max(1), ..agentry_llm::RetryPolicy::default() },
+                    retry: agentry_llm::RetryPolicy {
+                        max_attempts: a.chat_retry_attempts.max(1),
+                        initial: a.chat_retry_initial,
+                        max: a.chat_retry_max,
+                    },
+                    provider_idle_timeout: a.chat_provider_idle_timeout,
                     ..agentry_chatd::DaemonConfig::default()
                 }),
             };

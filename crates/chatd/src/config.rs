@@ -21,6 +21,9 @@ pub struct DaemonConfig {
     pub max_steps: usize,
     /// Provider retries.
     pub retry: RetryPolicy,
+    /// How long a model call may send nothing before it counts as stalled (and is retried
+    /// under `retry` if nothing was streamed yet).
+    pub provider_idle_timeout: Duration,
     /// Ask the model for a title after a chat's first turn.
     pub generate_titles: bool,
 }
@@ -35,6 +38,7 @@ impl Default for DaemonConfig {
             max_per_acquire: 10,
             max_steps: 200,
             retry: RetryPolicy::default(),
+            provider_idle_timeout: agentry_llm::DEFAULT_IDLE_TIMEOUT,
             generate_titles: true,
         }
     }

@@ -57,12 +57,13 @@ impl Daemon {
         provisioning: Provisioning,
         cfg: DaemonConfig,
     ) -> Result<Daemon, agentry_llm::LlmError> {
+        let llm = Client::new()?.with_idle_timeout(cfg.provider_idle_timeout);
         let shared = Arc::new(Shared {
             store,
             hub,
             parts,
             provisioning,
-            llm: Client::new()?,
+            llm,
             cfg,
             worker_id,
             runs: Mutex::new(HashMap::new()),

@@ -23,4 +23,4 @@ pub mod tools;
 
 pub use daemon::{Daemon, DaemonConfig};
 pub use providers::ProviderError;
-pub use run::INTERRUPTED_RESULT;
+pub use run::{CRASHED_RESULT, INTERRUPTED_RESULT};

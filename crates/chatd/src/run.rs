@@ -24,6 +24,7 @@ use agentry_store::chats::messages::{Message as Row, NewMessage, Usage as Stored
 use agentry_store::chats::models::ModelConfig;
 use agentry_types::{ChatFailure, ClientError, LivePart, MessageRole, Part, RetryInfo};
 use agentry_store::chats::worker::{Claimed, Fenced, Outcome, StepRecord};
+use agentry_store::StoreError;
 use agentry_store::parts::LiveKind;
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -36,6 +37,10 @@ use crate::{cost, prompt, title};
 
 /// The result text of a tool call that an interrupt cut short.
 pub const INTERRUPTED_RESULT: &str = "tool call was interrupted before it produced a result";
+/// The result text of a tool call whose run was cut off by the loss of the process running it
+/// (a crash, a kill, a lost database): the call was saved before it started and never got a
+/// result, so it may have run partly, fully or not at all. It is not run again.
+pub const CRASHED_RESULT: &str = "tool call was interrupted: the server running it stopped before it finished, so it may have run partly, completely or not at all; it was not run again. Check its effects before repeating it";
 /// The result text of a tool call that did not run because the owner lost access.
 pub const NOT_RUN_NO_ACCESS: &str = "tool call did not run: the chat owner no longer has access to start AI work in this organization";
 
@@ -44,6 +49,10 @@ enum End {
     Finish(Outcome),
     /// The fenced write failed: someone else decides what happens next.
     Lost,
+    /// The database failed under a write (a restart, a lost connection): the chat goes back to
+    /// `pending` as on shutdown, so the turn is redone (saved steps and tool calls are not
+    /// repeated) instead of ending in `error` over a blip.
+    HandBack,
 }
 
 /// What one streamed step produced.
@@ -118,7 +127,7 @@ pub(crate) async fn run_chat(shared: Arc<Shared>, claimed: Claimed, stop: watch:
     let wm = watermark.load(Ordering::Acquire);
     let result = match end {
         End::Lost => Ok(()),
-        End::Finish(Outcome::Shutdown) => system.release_on_shutdown(&lease).await,
+        End::Finish(Outcome::Shutdown) | End::HandBack => system.release_on_shutdown(&lease).await,
         End::Finish(outcome) => {
             let done = outcome == Outcome::Done;
             match system.finish_turn(&lease, wm, outcome).await {
@@ -226,6 +235,30 @@ async fn drive(
     let owner = ai_work_subject(shared, chat).await?;
     let mut history: Vec<Row> = system.prompt_history(chat.id).await.map_err(|e| e.to_string())?;
     watermark.store(history.iter().map(|m| m.id).max().unwrap_or(0), Ordering::Release);
+    // Tool calls saved before they ran and never answered: the run that started them is gone.
+    // They are answered as interrupted, never run again (at most once).
+    let unanswered = unanswered_calls(&history);
+    if !unanswered.is_empty() {
+        tracing::info!(chat = %chat.id, calls = unanswered.len(), "answering tool calls of a lost run as interrupted");
+        let out = ToolOutput::error(CRASHED_RESULT);
+        let results = unanswered
+            .iter()
+            .map(|(id, name)| {
+                publish_result(shared, chat.id, id, name, &out);
+                tool_message(id, name, &out)
+            })
+            .collect();
+        let record = StepRecord { assistant: None, tool_results: results, partial: false };
+        if let Some(end) = save(shared, lease, watermark, &mut history, record).await? {
+            return Ok(end);
+        }
+    }
+    // The turn's answer is already saved: the run that saved it died (or lost the database)
+    // before it could end the turn. End it now instead of asking the model a second time.
+    if history.last().is_some_and(|m| m.role == MessageRole::Assistant && !has_tool_calls(m)) {
+        tracing::info!(chat = %chat.id, "the turn's answer was already saved; ending the turn");
+        return Ok(End::Finish(Outcome::Done));
+    }
     *first_turn = !history.iter().any(|m| m.role == MessageRole::Assistant);
     *model_for_title = Some(model.clone());
 
@@ -279,7 +312,9 @@ async fn drive(
                 // Keep what the model said before the failure.
                 if !acc.is_empty() {
                     let record = step_record(&model, &acc, Vec::new(), started, true);
-                    save(shared, lease, watermark, &mut history, record).await?;
+                    if let Some(end) = save(shared, lease, watermark, &mut history, record).await? {
+                        return Ok(end);
+                    }
                 }
                 return Ok(End::Finish(Outcome::Error(ChatFailure::ProviderFailed { reason: e }.to_string())));
             }
@@ -295,10 +330,12 @@ async fn drive(
                 .collect();
             let mut record = step_record(&model, &acc, results, started, true);
             // The user's Stop (not a revoked access) marks the cut-off answer as stopped.
-            record.assistant.stopped = why == Stop::Interrupted;
+            if let Some(a) = record.assistant.as_mut() {
+                a.stopped = why == Stop::Interrupted;
+            }
             return match save(shared, lease, watermark, &mut history, record).await? {
-                true => Ok(stop_outcome(why)),
-                false => Ok(End::Lost),
+                None => Ok(stop_outcome(why)),
+                Some(end) => Ok(end),
             };
         }
 
@@ -307,6 +344,16 @@ async fn drive(
         // here and gets an error result, so the model can correct itself instead of the chat
         // waiting for a client that will never answer.
         let (dynamic, builtin): (Vec<_>, Vec<_>) = calls.into_iter().partition(|(_, name, _)| tools::is_dynamic(chat, name));
+        // The assistant message with its calls is saved before any tool starts: a run that dies
+        // while a tool runs leaves a call without a result, which the next run answers as
+        // interrupted instead of running the tool a second time.
+        let two_writes = !builtin.is_empty();
+        if two_writes {
+            let record = step_record(&model, &acc, Vec::new(), started, false);
+            if let Some(end) = save(shared, lease, watermark, &mut history, record).await? {
+                return Ok(end);
+            }
+        }
         let mut outputs: Vec<Option<ToolOutput>> = vec![None; builtin.len()];
         let mut cut_short: Option<Stop> = None;
         // Why a tool call was not run (the owner lost access, or the check itself failed).
@@ -363,9 +410,13 @@ async fn drive(
             // Dynamic calls will not be answered by a client either: the turn is over.
             results.extend(dynamic.iter().map(|(id, name, _)| tool_message(id, name, &ToolOutput::error(INTERRUPTED_RESULT))));
         }
-        let record = step_record(&model, &acc, results, started, cut_short.is_some());
-        if !save(shared, lease, watermark, &mut history, record).await? {
-            return Ok(End::Lost);
+        let record = if two_writes {
+            StepRecord { assistant: None, tool_results: results, partial: cut_short.is_some() }
+        } else {
+            step_record(&model, &acc, results, started, cut_short.is_some())
+        };
+        if let Some(end) = save(shared, lease, watermark, &mut history, record).await? {
+            return Ok(end);
         }
         if let Some(why) = cut_short {
             return Ok(match (why, denied) {
@@ -386,8 +437,9 @@ async fn drive(
     Ok(End::Finish(Outcome::Error(ChatFailure::TooManySteps { max: shared.cfg.max_steps }.to_string())))
 }
 
-/// Saves a step under the lease and extends the local history; `false` when the lease is lost.
-async fn save(shared: &Arc<Shared>, lease: &agentry_store::chats::worker::Lease, watermark: &AtomicI64, history: &mut Vec<Row>, record: StepRecord) -> Result<bool, String> {
+/// Saves a step under the lease and extends the local history. `Some` ends the run: the lease
+/// is lost ([`End::Lost`]), or the database failed under the write ([`End::HandBack`]).
+async fn save(shared: &Arc<Shared>, lease: &agentry_store::chats::worker::Lease, watermark: &AtomicI64, history: &mut Vec<Row>, record: StepRecord) -> Result<Option<End>, String> {
     // The step's buffered parts are dropped before its message is committed, so a stream that
     // connects meanwhile never gets both the saved message and the parts it replaces (it reads
     // the database first, then the buffer). Other replicas' streams get the parts (and the
@@ -395,15 +447,20 @@ async fn save(shared: &Arc<Shared>, lease: &agentry_store::chats::worker::Lease,
     shared.parts.publish(lease.chat_id, LiveKind::Clear, Value::Null);
     shared.parts.flush().await;
     let wm = watermark.load(Ordering::Acquire);
-    match shared.store.worker().persist_step(lease, wm, record).await.map_err(|e| e.to_string())? {
-        Fenced::Done(saved) => {
+    match shared.store.worker().persist_step(lease, wm, record).await {
+        Ok(Fenced::Done(saved)) => {
             if let Some(max) = saved.iter().map(|m| m.id).max() {
                 watermark.store(max, Ordering::Release);
             }
             history.extend(saved);
-            Ok(true)
+            Ok(None)
         }
-        Fenced::Lost => Ok(false),
+        Ok(Fenced::Lost) => Ok(Some(End::Lost)),
+        Err(StoreError::Database(e)) => {
+            tracing::warn!(chat = %lease.chat_id, error = %e, "saving a step failed; handing the chat back");
+            Ok(Some(End::HandBack))
+        }
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -419,7 +476,33 @@ fn step_record(model: &ModelConfig, acc: &StepAcc, tool_results: Vec<NewMessage>
         total_cost_micros: acc.usage.and_then(|u| cost::micros(model, &u)),
         runtime_ms: Some(started.elapsed().as_millis() as i64),
     };
-    StepRecord { assistant: NewMessage::assistant(acc.content(), Some(model.id), stored), tool_results, partial }
+    StepRecord { assistant: Some(NewMessage::assistant(acc.content(), Some(model.id), stored)), tool_results, partial }
+}
+
+fn has_tool_calls(m: &Row) -> bool {
+    Part::parse_content(&m.content.0).iter().any(|p| matches!(p, Part::ToolCall { .. }))
+}
+
+/// The tool calls in `history` that no tool message answers, in order: (id, name).
+fn unanswered_calls(history: &[Row]) -> Vec<(String, String)> {
+    let answered: std::collections::HashSet<String> = history
+        .iter()
+        .filter(|r| r.role == MessageRole::Tool)
+        .flat_map(|r| Part::parse_content(&r.content.0))
+        .filter_map(|p| match p {
+            Part::ToolResult { tool_call_id, .. } => Some(tool_call_id),
+            _ => None,
+        })
+        .collect();
+    history
+        .iter()
+        .filter(|r| r.role == MessageRole::Assistant)
+        .flat_map(|r| Part::parse_content(&r.content.0))
+        .filter_map(|p| match p {
+            Part::ToolCall { tool_call_id, tool_name, .. } if !answered.contains(&tool_call_id) => Some((tool_call_id, tool_name)),
+            _ => None,
+        })
+        .collect()
 }
 
 fn result_part(id: &str, name: &str, out: &ToolOutput) -> Part {

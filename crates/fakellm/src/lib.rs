@@ -323,11 +323,10 @@ async fn respond(
     };
     let encoder = wire::encoder(protocol, &request.body, message_id);
     let input_estimate = (request.body.to_string().len() / 4) as u64;
-    let (tx, mut rx) = mpsc::channel::<String>(16);
+    let (tx, mut rx) = mpsc::channel::<std::io::Result<String>>(16);
     tokio::spawn(play(turn, encoder, tx, protocol, sequence, input_estimate, shared.gates.clone()));
     let frames = futures::stream::poll_fn(move |cx| {
         rx.poll_recv(cx)
-            .map(|frame| frame.map(Ok::<_, std::convert::Infallible>))
     });
     Response::builder()
         .status(StatusCode::OK)
@@ -360,15 +359,15 @@ fn with_retry_after(mut response: Response, retry_after: Option<u64>) -> Respons
 async fn play(
     turn: Turn,
     mut encoder: Box<dyn Encoder>,
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<std::io::Result<String>>,
     protocol: Protocol,
     sequence: usize,
     input_estimate: u64,
     gates: Arc<Gates>,
 ) {
-    async fn send(tx: &mpsc::Sender<String>, frames: Vec<String>) -> bool {
+    async fn send(tx: &mpsc::Sender<std::io::Result<String>>, frames: Vec<String>) -> bool {
         for frame in frames {
-            if tx.send(frame).await.is_err() {
+            if tx.send(Ok(frame)).await.is_err() {
                 return false;
             }
         }
@@ -455,6 +454,12 @@ async fn play(
                 return;
             }
             Step::EndStream => return,
+            Step::Reset => {
+                // A body that fails makes the server abort the connection mid-response.
+                let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "fake reset");
+                let _ = tx.send(Err(reset)).await;
+                return;
+            }
             Step::Hang => {
                 tx.closed().await;
                 return;

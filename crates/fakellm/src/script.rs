@@ -108,6 +108,9 @@ pub enum Step {
     /// End the response body here, without the events that finish a reply, as when a provider's
     /// connection drops mid-answer.
     EndStream,
+    /// Abort the connection mid-response (the client sees a transport error, not a clean end
+    /// of the body), as when a proxy or the provider resets it.
+    Reset,
     /// Stop sending but keep the connection open until the client goes away.
     Hang,
     /// Wait until the test opens the gate of this name ([`crate::FakeLlm::open_gate`]); a gate
@@ -261,6 +264,7 @@ mod tests {
             {"type": "stream_error", "message": "boom"},
             {"type": "hang"},
             {"type": "end_stream"},
+            {"type": "reset"},
             {"type": "usage", "input_tokens": 1, "output_tokens": 2},
             {"type": "max_tokens"},
             {"type": "raw", "data": "{}"}

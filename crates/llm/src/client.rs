@@ -22,7 +22,13 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    idle_timeout: Duration,
 }
+
+/// How long a call may go without a byte from the provider (response headers, or the next
+/// event of the stream) before it counts as stalled ([`LlmError::Idle`]). Providers send
+/// keep-alive events while a model thinks, so a silent minute is a dead connection.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl Client {
     /// Builds a client on rustls with the ring crypto provider and the platform's trust roots.
@@ -35,12 +41,19 @@ impl Client {
             .connect_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| LlmError::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { http })
+        Ok(Self { http, idle_timeout: DEFAULT_IDLE_TIMEOUT })
     }
 
     /// Uses a caller-built `reqwest::Client` (proxies, extra root certificates, ...).
     pub fn with_http_client(http: reqwest::Client) -> Self {
-        Self { http }
+        Self { http, idle_timeout: DEFAULT_IDLE_TIMEOUT }
+    }
+
+    /// Sets how long a call may stall before it fails with [`LlmError::Idle`] (and is retried
+    /// if nothing was streamed yet). Default [`DEFAULT_IDLE_TIMEOUT`].
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
+        self
     }
 
     /// Streams one model call as normalized events, retrying failed attempts per `retry`.
@@ -61,6 +74,7 @@ impl Client {
             http: self.http.clone(),
             prepared,
             policy: *retry,
+            idle: self.idle_timeout,
             attempts: 0,
             state: State::Connect,
             pending: VecDeque::new(),
@@ -194,6 +208,7 @@ struct Driver {
     http: reqwest::Client,
     prepared: Prepared,
     policy: RetryPolicy,
+    idle: Duration,
     /// Attempts started so far.
     attempts: u32,
     state: State,
@@ -214,7 +229,10 @@ impl Driver {
                 }
                 State::Connect => {
                     self.attempts += 1;
-                    match connect(&self.http, &self.prepared).await {
+                    let connected = tokio::time::timeout(self.idle, connect(&self.http, &self.prepared))
+                        .await
+                        .unwrap_or(Err(LlmError::Idle(self.idle)));
+                    match connected {
                         Ok(events) => {
                             self.state = State::Streaming {
                                 events,
@@ -231,10 +249,11 @@ impl Driver {
                     emitted_content,
                 } => {
                     let emitted = *emitted_content;
-                    let result = match events.next().await {
-                        Some(Ok(event)) => decoder.on_event(&event.event, &event.data),
-                        Some(Err(err)) => Err(err),
-                        None => decoder.on_eof(),
+                    let result = match tokio::time::timeout(self.idle, events.next()).await {
+                        Err(_) => Err(LlmError::Idle(self.idle)),
+                        Ok(Some(Ok(event))) => decoder.on_event(&event.event, &event.data),
+                        Ok(Some(Err(err))) => Err(err),
+                        Ok(None) => decoder.on_eof(),
                     };
                     match result {
                         Ok(new_events) => {

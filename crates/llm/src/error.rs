@@ -23,6 +23,11 @@ pub enum LlmError {
     #[error("connection error: {0}")]
     Connect(String),
 
+    /// The provider sent nothing (no headers, no event) for this long: a stalled connection.
+    /// Retried like a broken connection when no content was streamed yet.
+    #[error("the provider sent nothing for {} s", .0.as_secs_f64())]
+    Idle(Duration),
+
     /// The provider reported an error inside an otherwise successful stream (an OpenAI
     /// `{"error": ...}` chunk or an Anthropic `error` event). `kind` is the provider's error type,
     /// such as `overloaded_error`.
@@ -66,7 +71,7 @@ impl LlmError {
     pub fn is_retryable(&self) -> bool {
         match self {
             LlmError::Http { status, .. } => RETRYABLE_STATUSES.contains(status),
-            LlmError::Connect(_) => true,
+            LlmError::Connect(_) | LlmError::Idle(_) => true,
             LlmError::Provider {
                 kind: Some(kind), ..
             } => RETRYABLE_STREAM_KINDS.contains(&kind.as_str()),

@@ -15,7 +15,7 @@ mod openai;
 mod retry;
 mod types;
 
-pub use client::Client;
+pub use client::{Client, DEFAULT_IDLE_TIMEOUT};
 pub use error::LlmError;
 pub use retry::RetryPolicy;
 pub use types::{

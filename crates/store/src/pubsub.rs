@@ -78,18 +78,30 @@ impl Hub {
                         }
                         Err(e) => tracing::warn!(error = %e, "ignoring malformed chat hint"),
                     },
-                    // The connection dropped and was re-established: anything sent meanwhile
-                    // is lost, so everyone re-reads.
-                    Ok(None) => {
-                        let _ = tx.send(ChatHint::Resync);
-                    }
-                    Err(e) => {
-                        if pool.is_closed() {
-                            return;
+                    // The connection dropped (`Ok(None)`), or failed in a way the listener
+                    // does not recover from itself (a server that terminates its backends
+                    // answers with an error first): listen on a new connection, and only
+                    // then tell everyone to re-read, so nothing committed before the new
+                    // LISTEN is missed.
+                    lost => {
+                        if let Err(e) = lost {
+                            tracing::warn!(error = %e, "chat hint listener failed; listening again");
                         }
-                        tracing::warn!(error = %e, "chat hint listener failed; retrying");
                         let _ = tx.send(ChatHint::Resync);
-                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        listener = loop {
+                            if pool.is_closed() {
+                                return;
+                            }
+                            match PgListener::connect_with(&pool).await {
+                                Ok(mut l) => match l.listen(CHANNEL).await {
+                                    Ok(()) => break l,
+                                    Err(e) => tracing::warn!(error = %e, "chat hint listener cannot LISTEN; retrying"),
+                                },
+                                Err(e) => tracing::debug!(error = %e, "chat hint listener cannot connect; retrying"),
+                            }
+                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        };
+                        let _ = tx.send(ChatHint::Resync);
                     }
                 }
             }

@@ -76,3 +76,61 @@ pub async fn token_latencies(
     }
     lat
 }
+
+/// The visible history, oldest first.
+#[allow(dead_code)]
+pub async fn history(c: &Client, id: Uuid) -> Vec<sdk::ChatMessage> {
+    let mut m = c.chat_messages(id, None, Some(200)).await.unwrap().messages;
+    m.sort_by_key(|m| m.id);
+    m
+}
+
+/// The parts of a message of one type.
+#[allow(dead_code)]
+pub fn parts_of<'a>(m: &'a sdk::ChatMessage, kind: &str) -> Vec<&'a Value> {
+    m.content.as_array().into_iter().flatten().filter(|p| p["type"] == kind).collect()
+}
+
+/// A message's text parts, joined.
+#[allow(dead_code)]
+pub fn text_of(m: &sdk::ChatMessage) -> String {
+    parts_of(m, "text").iter().filter_map(|p| p["text"].as_str()).collect()
+}
+
+/// A chat stream's events, one by one.
+#[allow(dead_code)]
+pub type Events = tokio::sync::mpsc::UnboundedReceiver<sdk::ChatStreamEvent>;
+
+/// Opens a chat's stream (after message `after_id`) and forwards its events, one by one, to a
+/// channel; the channel closes when the socket does.
+#[allow(dead_code)]
+pub async fn open_events(c: &Client, id: Uuid, after_id: i64) -> Events {
+    let mut s = c.stream_chat(id, after_id).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(batch)) = s.next_batch().await {
+            for e in batch {
+                if tx.send(e).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// Collects stream events until `stop` holds for what arrived (failing after [`WAIT`]).
+#[allow(dead_code)]
+pub async fn collect_until(stream: &mut Events, stop: impl Fn(&[sdk::ChatStreamEvent]) -> bool) -> Vec<sdk::ChatStreamEvent> {
+    let mut all = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !stop(&all) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, stream.recv()).await {
+            Ok(Some(e)) => all.push(e),
+            Ok(None) => panic!("stream ended; events so far: {:?}", all.iter().map(|e| e.kind()).collect::<Vec<_>>()),
+            Err(_) => panic!("timed out; events so far: {:?}", all.iter().map(|e| e.kind()).collect::<Vec<_>>()),
+        }
+    }
+    all
+}

@@ -314,6 +314,25 @@ pub fn spawn_agentry_env(
     (ServerProcess { child: Some(child) }, url)
 }
 
+/// The `server` flags that choose the pub/sub transport every replica of a multi-process test
+/// runs with. Empty: the default transport (PostgreSQL LISTEN/NOTIFY). A test run under
+/// another transport (e.g. NATS) adds its flag here, so every test that starts its replicas
+/// with [`spawn_replica`] runs under it.
+pub fn transport_args() -> Vec<String> {
+    Vec::new()
+}
+
+/// One replica of a multi-process deployment: the built binary on `database_url` (data dir in
+/// a fresh temporary directory that outlives the call) with the test's transport
+/// ([`transport_args`]) and `extra` flags.
+pub fn spawn_replica(database_url: &str, extra: &[&str]) -> (ServerProcess, String) {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let transport = transport_args();
+    let mut args: Vec<&str> = transport.iter().map(String::as_str).collect();
+    args.extend_from_slice(extra);
+    spawn_agentry_with(Some(database_url), &dir, &args)
+}
+
 /// A server running as its own process. Dropping it (e.g. when a test fails half-way) kills
 /// it, so no test leaves a server behind.
 pub struct ServerProcess {

@@ -63,9 +63,13 @@ pub enum Fenced<T> {
 }
 
 /// One model step to save: the assistant message and one tool message per local tool result.
+/// A step whose tools run is saved in two writes: the assistant message (with its tool calls)
+/// before any tool starts, then the results (`assistant: None`), so a run that dies in between
+/// leaves calls without results, which the next run answers as interrupted instead of calling
+/// the tool again.
 #[derive(Debug, Clone)]
 pub struct StepRecord {
-    pub assistant: NewMessage,
+    pub assistant: Option<NewMessage>,
     pub tool_results: Vec<NewMessage>,
     /// The run was interrupted; saving is also allowed in [`LeaseState::Interrupted`].
     pub partial: bool,
@@ -308,8 +312,10 @@ impl WorkerTasks<'_> {
             return Ok(Fenced::Lost);
         }
         let mut saved = Vec::with_capacity(1 + step.tool_results.len());
-        super::budgets::record_message(&mut tx, &chat, &step.assistant).await?;
-        saved.push(messages::insert(&mut tx, chat.id, step.assistant).await?);
+        if let Some(assistant) = step.assistant {
+            super::budgets::record_message(&mut tx, &chat, &assistant).await?;
+            saved.push(messages::insert(&mut tx, chat.id, assistant).await?);
+        }
         for m in step.tool_results {
             saved.push(messages::insert(&mut tx, chat.id, m).await?);
         }

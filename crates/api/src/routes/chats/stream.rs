@@ -86,6 +86,7 @@ async fn send_batch(sink: &mut futures::stream::SplitSink<WebSocket, Message>, e
 }
 
 /// What the client has been told, so a re-read sends only the difference.
+#[derive(Clone)]
 struct Seen {
     last_message_id: i64,
     status: Option<ChatStatus>,
@@ -94,8 +95,17 @@ struct Seen {
 }
 
 impl Seen {
-    /// Events that bring the client from what it has seen to the chat as it is now.
+    /// Events that bring the client from what it has seen to the chat as it is now. What was
+    /// seen changes only when every read succeeded: a read that fails half-way (the database
+    /// went away) must not count its events as sent, or the next re-read would skip them.
     async fn catch_up(&mut self, s: &AppState, subject: &Subject, chat: &Chat) -> Result<Vec<sdk::ChatStreamEvent>, StoreError> {
+        let mut next = self.clone();
+        let events = next.catch_up_from(s, subject, chat).await?;
+        *self = next;
+        Ok(events)
+    }
+
+    async fn catch_up_from(&mut self, s: &AppState, subject: &Subject, chat: &Chat) -> Result<Vec<sdk::ChatStreamEvent>, StoreError> {
         let actor = s.store.actor(subject);
         let mut events = Vec::new();
         let chat_id = chat.id;
@@ -298,8 +308,15 @@ async fn run_stream(
         if !pending.is_empty() && !send_live(&mut sink, &pending).await {
             break;
         }
+        // A database that is briefly unreachable (a restart, a failover) does not end the
+        // stream: the next hint (the hub sends `Resync` when its listener reconnects) or the
+        // re-authentication tick reads again. Anything else (gone, no longer readable) does.
         let current = match s.store.actor(&auth.subject).chat(chat_id).await {
             Ok(c) => c,
+            Err(StoreError::Database(e)) => {
+                tracing::debug!(chat = %chat_id, error = %e, "chat stream re-read failed; waiting for the next hint");
+                continue;
+            }
             Err(_) => break,
         };
         match seen.catch_up(&s, &auth.subject, &current).await {
@@ -308,6 +325,9 @@ async fn run_stream(
                 if !send_batch(&mut sink, &events).await {
                     break;
                 }
+            }
+            Err(StoreError::Database(e)) => {
+                tracing::debug!(chat = %chat_id, error = %e, "chat stream re-read failed; waiting for the next hint");
             }
             Err(_) => break,
         }
@@ -400,6 +420,11 @@ async fn run_watch(
         let chat = match s.store.actor(&auth.subject).chat(change.chat_id).await {
             Ok(c) => c,
             Err(StoreError::NotFound) => continue,
+            // A briefly unreachable database loses this one change, not the socket.
+            Err(StoreError::Database(e)) => {
+                tracing::debug!(chat = %change.chat_id, error = %e, "watch re-read failed");
+                continue;
+            }
             Err(_) => break,
         };
         let event = sdk::ChatWatchEvent { kind, chat: convert::chat(chat, Vec::new()) };
