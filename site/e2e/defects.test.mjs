@@ -1,7 +1,7 @@
 // Defects from issue 15 that no other browser test covers, each driven as a user meets it:
 // an HTML error page from a proxy (defect 7), a chat's title in the header and the tab after a
 // new one is generated and the open chat never shown as unread (8), and a plain member's
-// navigation offering only what they can use (9).
+// navigation offering only what they can use (9), and the providers and models forms (10).
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -106,4 +106,62 @@ test("a plain member's navigation offers only what they can use", { timeout: TES
   const ownerLinks = await owner.page.getByRole("navigation", { name: "Main" }).getByRole("link").allTextContents();
   for (const shown of ["Users", "Providers", "Models", "Audit log"]) assert.ok(ownerLinks.includes(shown), `${shown} for the owner: ${ownerLinks}`);
   await owner.context.close();
+});
+
+test("providers and models: two of one type by name, one error each, names not kinds, checked numbers, no duplicates", { timeout: TEST_TIMEOUT }, async () => {
+  const { context, page } = await signIn(browser, server.base, { email: "owner@example.com" });
+  await page.goto("/settings/providers");
+  const form = page.getByRole("form", { name: "Add provider" });
+  await form.getByLabel("Type").selectOption({ label: "OpenAI-compatible" });
+  // The base URL is required for this type, and the form says so (no "Leave empty…").
+  const baseUrl = form.getByRole("textbox", { name: "Base URL", exact: true });
+  assert.equal(await baseUrl.getAttribute("required"), "");
+  assert.equal(await form.getByText(/Leave empty|optional/).count(), 0);
+
+  // A second provider of the same type, told apart by its name.
+  await form.getByLabel("Display name").fill("Second compat");
+  await form.getByLabel("API key").fill("k");
+  await baseUrl.fill(llm.baseUrl);
+  await form.getByRole("button", { name: "Add provider" }).click();
+  await page.getByRole("listitem", { name: "Provider Second compat" }).waitFor();
+  // The same name again: refused, with the error shown once.
+  await form.getByLabel("Type").selectOption({ label: "OpenAI-compatible" });
+  await form.getByLabel("Display name").fill("Second compat");
+  await form.getByLabel("API key").fill("k");
+  await baseUrl.fill(llm.baseUrl);
+  await form.getByRole("button", { name: "Add provider" }).click();
+  await form.getByRole("alert").waitFor();
+  assert.equal(await page.getByRole("alert").count(), 1, "one error, not two");
+
+  // Models name their provider, not its type.
+  await page.goto("/settings/models");
+  const table = page.getByRole("table");
+  await table.getByRole("row").filter({ hasText: "Fake model" }).getByRole("cell", { name: "Fake", exact: true }).waitFor();
+  assert.equal(await table.getByText("openai-compat").count(), 0);
+
+  // A context limit that is not a whole number is refused before anything is sent.
+  const add = page.getByRole("form", { name: "Add model" });
+  await add.getByLabel("Provider").selectOption({ label: "Fake" });
+  await add.getByLabel("Model identifier").fill("another-model");
+  await add.getByLabel("Context limit (tokens)").fill("abc");
+  let posted = false;
+  page.on("request", (r) => {
+    if (r.method() === "POST" && new URL(r.url()).pathname === "/api/experimental/chats/model-configs") posted = true;
+  });
+  await add.getByRole("button", { name: "Add model" }).click();
+  // The browser's own validation stops it (the field only takes digits), or the form does.
+  const limitField = add.getByLabel("Context limit (tokens)");
+  await waitUntil("the context limit refused", async () => !(await limitField.evaluate((el) => el.validity.valid)) || (await add.getByRole("alert").getByText(/whole number/).count()) > 0);
+  assert.equal(posted, false);
+
+  // The same model, provider and name twice: refused.
+  await add.getByLabel("Model identifier").fill("fake-model");
+  await add.getByLabel("Display name").fill("Fake model");
+  await add.getByLabel("Context limit (tokens)").fill("");
+  await add.getByRole("button", { name: "Add model" }).click();
+  await add.getByRole("alert").waitFor();
+  assert.equal(await page.getByRole("alert").count(), 1);
+  const models = await world.owner.get("/api/experimental/chats/model-configs");
+  assert.equal(models.filter((m) => m.model === "fake-model").length, 1);
+  await context.close();
 });
