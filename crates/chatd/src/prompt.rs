@@ -209,6 +209,7 @@ mod tests {
                 total_cost_micros: None,
                 runtime_ms: None,
                 created_at: chrono::Utc::now(),
+                stopped: false,
             }
         }
     }
