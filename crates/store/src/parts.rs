@@ -352,6 +352,11 @@ impl Parts {
                         }
                         Buffer { events: VecDeque::new(), touched: std::time::Instant::now(), own }
                     });
+                    if own && !b.own {
+                        // This process took the chat over mid-step (its old runner died).
+                        b.own = true;
+                        transport.serve(chat_id, true);
+                    }
                     if b.events.len() >= BUFFER_PER_CHAT {
                         b.events.pop_front();
                     }
