@@ -403,7 +403,7 @@ impl Transport for Nats {
             // so a stream that connects right after sees them.
             let (tx, rx) = oneshot::channel();
             if self.interest.send(Interest::Barrier(tx)).is_ok() {
-                let _ = rx.await;
+                let _ = tokio::time::timeout(SNAPSHOT_WAIT, rx).await;
             }
             // One envelope (or a few, for large events) per chat in the batch, in order.
             let mut by_chat: Vec<(Uuid, Vec<LiveEvent>)> = Vec::new();
@@ -446,7 +446,8 @@ impl Transport for Nats {
         Box::pin(async move {
             let (tx, rx) = oneshot::channel();
             self.interest.send(Interest::Snapshot(chat, tx)).ok()?;
-            rx.await.ok().flatten()
+            // Bounded also when the interest task waits on a connection that is down.
+            tokio::time::timeout(SNAPSHOT_WAIT * 2, rx).await.ok()?.ok().flatten()
         })
     }
 }

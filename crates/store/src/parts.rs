@@ -279,7 +279,7 @@ impl Parts {
         }
     }
 
-    /// Every live event of `chat_id` from now on. Subscribe before taking [`Parts::buffered`].
+    /// Every live event of `chat_id` from now on. Subscribe before taking [`Parts::snapshot`].
     ///
     /// A subscription is a small queue that holds events only while its stream is behind;
     /// dropping it removes it at once, and the chat's entry with its last subscription,
