@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub relay_address: Option<String>,
     /// Serve Prometheus metrics at `/metrics` to site owners and auditors (`--metrics`).
     pub metrics: bool,
+    /// How live chat events reach the other replicas (`--pubsub`): PostgreSQL by default.
+    pub pubsub: agentry_store::fanout::PubSub,
 }
 
 /// What [`serve_opts`] needs beyond the basics.
@@ -50,6 +52,8 @@ pub struct ServeOptions {
     pub agent_binary: Option<PathBuf>,
     /// See [`ServerConfig::relay_address`].
     pub relay_address: Option<String>,
+    /// See [`ServerConfig::pubsub`].
+    pub pubsub: agentry_store::fanout::PubSub,
 }
 
 /// Connections per server process. Each request holds one only for its queries.
@@ -86,7 +90,7 @@ pub async fn run(
             tracing::warn!(error = %e, "applying provider keys from the environment failed");
         }
         let isolation = workspace_isolation(cfg.unsafe_unsandboxed_workspaces).await;
-        let opts = ServeOptions { agent_binary: None, relay_address: cfg.relay_address.clone() };
+        let opts = ServeOptions { agent_binary: None, relay_address: cfg.relay_address.clone(), pubsub: cfg.pubsub.clone() };
         let mut config = Config::new(access_url);
         config.metrics = cfg.metrics;
         serve_opts(store.clone(), listener, config, cfg.data_dir.clone(), isolation, cfg.chatd.clone(), opts, shutdown)
@@ -212,7 +216,7 @@ pub async fn serve_opts(
     agents.register().await.map_err(std::io::Error::other)?;
     let heartbeat = tokio::spawn(agents.clone().run_heartbeat(relay_address));
     let hub = Hub::start(&store).await.map_err(std::io::Error::other)?;
-    let parts = Parts::start(&store).await.map_err(std::io::Error::other)?;
+    let parts = Parts::start_with(&store, &opts.pubsub).await.map_err(std::io::Error::other)?;
     store.start_session_cache();
     let state = AppState::new(store.clone(), config, provisioning.clone()).with_hub(hub.clone()).with_parts(parts.clone());
     let mut socket_closing = provisioning.closing();

@@ -83,6 +83,11 @@ struct ServerArgs {
     /// session or an API token). Off by default: /metrics is then a 404.
     #[arg(long, env = "AGENTRY_METRICS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     metrics: bool,
+    /// How live chat events (streaming parts) reach the other replicas: `postgres` (default,
+    /// pg_notify through the database) or a NATS server, nats://host:port, which sends each
+    /// replica only the chats its clients watch. PostgreSQL stays the source of truth either way.
+    #[arg(long, env = "AGENTRY_PUBSUB", default_value = "postgres")]
+    pubsub: agentry_store::fanout::PubSub,
 }
 
 #[derive(clap::Args)]
@@ -173,6 +178,7 @@ async fn main() -> std::process::ExitCode {
                 unsafe_unsandboxed_workspaces: a.unsafe_unsandboxed_workspaces,
                 relay_address: a.relay_address,
                 metrics: a.metrics,
+                pubsub: a.pubsub,
                 chatd: a.chat_daemon.then(|| agentry_chatd::DaemonConfig {
                     acquire_interval: a.chat_acquire_interval,
                     heartbeat_interval: a.chat_heartbeat_interval,

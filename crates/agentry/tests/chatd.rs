@@ -581,6 +581,84 @@ async fn a_chat_whose_server_is_killed_mid_stream_is_finished_by_another() {
     survivor.stop().await;
 }
 
+/// The fan-out transports the cross-replica stream tests run under.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Via {
+    Postgres,
+    Nats,
+}
+
+/// Defines a module `name` with one test per transport, `name::over_postgres` and
+/// `name::over_nats`, each calling the function `name(Via::…)`.
+macro_rules! under_both_transports {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn over_postgres() {
+                super::$name(super::Via::Postgres).await
+            }
+            #[tokio::test]
+            async fn over_nats() {
+                super::$name(super::Via::Nats).await
+            }
+        }
+    };
+}
+
+under_both_transports!(a_client_of_another_replica_streams_the_whole_answer);
+
+/// A chat runs on server A (in-process, the only chat daemon); its client is connected to
+/// server B (the real binary, API only) and connects mid-answer. Through the transport, B's
+/// stream starts with the step's parts so far (its snapshot), gets the rest live, and the parts
+/// add up to exactly the saved answer: nothing missing, nothing twice.
+async fn a_client_of_another_replica_streams_the_whole_answer(via: Via) {
+    let db = common::fresh_database().await;
+    let nats = (via == Via::Nats).then(agentry_store::fanout::NatsServer::start);
+    let pubsub = nats.as_ref().map(|n| n.pubsub()).unwrap_or_default();
+    let a = TestServer::start_with_pubsub(&db, Some(common::test_chatd()), pubsub).await;
+    let (owner, first) = a.owner().await;
+    let fake = FakeLlm::start().await;
+    setup_provider(&owner, &fake).await;
+    let mut extra = vec!["--chat-daemon", "false"];
+    if let Some(n) = &nats {
+        extra.extend(["--pubsub", n.url()]);
+    }
+    let (b, url_b) = common::spawn_agentry_with(Some(&db), &tempfile::tempdir().unwrap().keep(), &extra);
+    let via_b = Client::new(&url_b).unwrap().logged_in("owner@example.com", common::PASSWORD).await.unwrap();
+
+    let before = "These words stream before the client connects. ";
+    let after = "And these after it did, through the other replica.";
+    fake.push_turn(Turn::new(vec![Step::text(before), Step::Gate { name: "go".into() }, Step::text(after)]));
+    let chat = create_chat(&owner, first.organization_id, "stream me across replicas").await;
+    fake.wait_for_requests(1, WAIT).await;
+    // The first words are published on A; wait until A's own stream has them all.
+    let mut on_a = open_stream(&owner, chat.id).await;
+    let streamed = |events: &[sdk::ChatStreamEvent]| -> String {
+        events
+            .iter()
+            .filter_map(|e| e.message_part())
+            .filter(|p| p.role == sdk::MessageRole::Assistant)
+            .filter_map(|p| match &p.part {
+                sdk::Part::Text { text } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    collect_until(&mut on_a, |e| streamed(e) == before).await;
+
+    let mut on_b = open_stream(&via_b, chat.id).await;
+    // B's snapshot (the first batch) carries the parts so far.
+    let snapshot = collect_until(&mut on_b, |e| streamed(e) == before).await;
+    fake.open_gate("go");
+    let rest = collect_until(&mut on_b, |e| is_final_answer(e, "other replica")).await;
+    let saved = history(&owner, chat.id).await.into_iter().filter(|m| m.role == sdk::MessageRole::Assistant).map(|m| text_of(&m)).collect::<String>();
+    assert_eq!(saved, format!("{before}{after}"));
+    let end = rest.iter().position(|e| e.kind() == "message" && e.message().is_some_and(|m| m.role == sdk::MessageRole::Assistant)).unwrap();
+    assert_eq!(format!("{}{}", streamed(&snapshot), streamed(&rest[..end])), saved, "B's parts, snapshot and live, are the answer exactly once under {via:?}");
+    common::stop_server_process(b);
+    a.stop().await;
+}
+
 /// `(utime + stime)` of this process in seconds, and its resident set in KiB.
 fn proc_usage() -> (f64, u64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap();

@@ -19,6 +19,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The live-event transport (`--pubsub`) could not be reached at startup.
+    #[error("pub/sub transport: {0}")]
+    PubSub(String),
 }
 
 /// The name of the unique index a write violated, if that is what failed.

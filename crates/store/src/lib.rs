@@ -17,6 +17,7 @@ pub mod audit;
 pub mod auth_cache;
 pub mod chats;
 pub mod explain;
+pub mod fanout;
 mod error;
 pub mod may;
 pub mod members;

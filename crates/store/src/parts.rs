@@ -3,47 +3,39 @@
 //! These never touch a table. The worker publishes them to this process's [`Parts`] hub, which
 //! (1) fans them out to local subscribers (chat streams) at once, (2) keeps the parts of each
 //! chat's current step in a bounded buffer so a stream that connects mid-step can start with
-//! them (its snapshot), and (3) forwards them to every other server process with `pg_notify`
-//! on a separate channel, so a client connected to another replica sees the same parts.
+//! them (its snapshot), and (3) hands them to a [`crate::fanout`] transport (PostgreSQL
+//! `pg_notify` by default, or NATS) so a client connected to another replica sees the same
+//! parts.
 //!
-//! Why NOTIFY and not a relay connection between replicas: it needs no addressing between
-//! processes and reuses the connection every process already has. Its limits shape the design:
-//! a payload must stay under 8,000 bytes, so events are packed into batches of at most
-//! [`MAX_PAYLOAD`] bytes (a text delta that is larger on its own is split; any other part that
-//! is larger is sent with its `result`/`args` replaced by a note — the full value arrives a
-//! moment later as the persisted message). Forwarding is one background task per process that
-//! drains everything queued since its last `pg_notify` into one statement, so a busy process
-//! sends a few notifications per round trip, not one per token. [`Parts::flush`] waits until
-//! everything published so far was handed to PostgreSQL, which the worker does before it
-//! commits a step, so remote streams see a step's parts before its message.
+//! Events are packed into JSON envelopes of a transport's size limit (a text delta that is
+//! larger on its own is split; any other part that is larger is sent with its `result`/`args`
+//! replaced by a note — the full value arrives a moment later as the persisted message).
+//! Forwarding is one background task per process that drains everything queued since its last
+//! send into one batch, so a busy process sends a few messages per round trip, not one per
+//! token. [`Parts::flush`] waits until everything published so far was handed to the
+//! transport, which the worker does before it commits a step, so remote streams see a step's
+//! parts before its message.
 //!
 //! Each batch carries its send time (`t`, unix ms), from which a receiver records the
 //! `agentry_notify_lag_seconds` metric (a no-op unless `/metrics` is enabled).
 //!
 //! Events carry a per-process sequence number (`seq`), so a stream can drop the duplicates
 //! between its snapshot and the live feed it subscribed to before the snapshot.
-//!
-//! Forwarding costs a trip through PostgreSQL per batch, which a lone server would pay for
-//! nobody. Each process therefore announces itself on the channel every couple of seconds and
-//! forwards only while it has heard from another process recently ([`Parts::has_peers`]). A
-//! replica that has just started may miss the deltas of steps already streaming for a moment;
-//! their persisted messages reach it as usual.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgListener;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::fanout::{Incoming, PubSub, Transport};
 use crate::{Result, Store};
 
-const CHANNEL: &str = "agentry_chat_parts";
 /// Largest NOTIFY payload this module sends (PostgreSQL's hard limit is 8,000 bytes).
-pub const MAX_PAYLOAD: usize = 7_900;
+pub const MAX_PAYLOAD: usize = crate::fanout::PG_MAX_PAYLOAD;
 /// Events a slow subscriber may fall behind by before it skips ahead (the persisted message
 /// still arrives through the database). A subscriber's queue grows to this only while it is
 /// behind; an idle subscription holds no event storage at all.
@@ -82,14 +74,14 @@ pub struct LiveEvent {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Envelope {
+pub(crate) struct Envelope {
     /// The sending process; it ignores its own notifications.
-    o: Uuid,
+    pub(crate) o: Uuid,
     /// When the sender handed the batch to PostgreSQL (unix ms), for the notify-lag metric;
     /// absent in presence announcements and from older servers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    t: Option<u64>,
-    e: Vec<LiveEvent>,
+    pub(crate) t: Option<u64>,
+    pub(crate) e: Vec<LiveEvent>,
 }
 
 enum Outgoing {
@@ -98,7 +90,6 @@ enum Outgoing {
 }
 
 struct Inner {
-    origin: Uuid,
     seq: AtomicU64,
     /// The queues of each chat's subscribers, only for chats that have one: a stream receives
     /// only its own chat's events, so the cost of a token does not grow with the number of
@@ -106,10 +97,7 @@ struct Inner {
     channels: Mutex<HashMap<Uuid, Vec<Arc<Queue>>>>,
     buffers: Mutex<HashMap<Uuid, Buffer>>,
     out: mpsc::UnboundedSender<Outgoing>,
-    /// When another server process was last heard from (unix ms; 0 = never). Events are only
-    /// forwarded while one is around: a single server would otherwise send every token through
-    /// PostgreSQL and back for nobody.
-    peer_seen_ms: AtomicU64,
+    transport: Arc<dyn Transport>,
 }
 
 /// One subscriber's pending events. Empty (and unallocated) while the stream keeps up.
@@ -161,6 +149,8 @@ impl Queue {
 struct Buffer {
     events: VecDeque<Arc<LiveEvent>>,
     touched: std::time::Instant,
+    /// This process published them (it runs the step), so it answers snapshot requests.
+    own: bool,
 }
 
 /// Gives a map's storage back once most of its entries are gone (a `HashMap` never shrinks by
@@ -170,11 +160,6 @@ fn shrink<V>(map: &mut HashMap<Uuid, V>) {
         map.shrink_to(map.len() * 2);
     }
 }
-
-/// How often each process announces itself on the channel.
-const PRESENCE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
-/// A peer not heard from for this long is gone.
-const PEER_TTL_MS: u64 = 6_000;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
@@ -187,11 +172,17 @@ pub struct Parts {
 }
 
 impl Parts {
-    /// Starts listening for other processes' events and forwarding this process's. The tasks
-    /// end when the store's pool closes.
+    /// Starts listening for other processes' events and forwarding this process's, through
+    /// PostgreSQL. The tasks end when the store's pool closes.
     pub async fn start(store: &Store) -> Result<Parts> {
-        let mut listener = PgListener::connect_with(&store.pool).await?;
-        listener.listen(CHANNEL).await?;
+        Parts::start_with(store, &PubSub::Postgres).await
+    }
+
+    /// [`Parts::start`] with the given transport.
+    pub async fn start_with(store: &Store, pubsub: &PubSub) -> Result<Parts> {
+        let origin = Uuid::new_v4();
+        let (to_hub, mut incoming) = mpsc::unbounded_channel();
+        let transport = crate::fanout::start(store, pubsub, origin, to_hub).await?;
         let (out, mut rx) = mpsc::unbounded_channel();
         let start = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -199,53 +190,34 @@ impl Parts {
             .unwrap_or(1);
         let parts = Parts {
             inner: Arc::new(Inner {
-                origin: Uuid::new_v4(),
                 seq: AtomicU64::new(start),
                 channels: Mutex::new(HashMap::new()),
                 buffers: Mutex::new(HashMap::new()),
                 out,
-                peer_seen_ms: AtomicU64::new(0),
+                transport: transport.clone(),
             }),
         };
 
-        let receiver = parts.clone();
-        let own_prefix = format!("{{\"o\":\"{}\"", parts.inner.origin);
-        let pool = store.pool.clone();
+        // What the transport receives. Holds the hub weakly: the transport's tasks must not
+        // keep it alive.
+        let weak = Arc::downgrade(&parts.inner);
         tokio::spawn(async move {
-            loop {
-                match listener.try_recv().await {
-                    // This process's own envelopes come back too; skip them before parsing
-                    // (`pack` always starts an envelope with its origin).
-                    Ok(Some(n)) if n.payload().starts_with(&own_prefix) => {}
-                    Ok(Some(n)) => match serde_json::from_str::<Envelope>(n.payload()) {
-                        Ok(env) if env.o == receiver.inner.origin => {}
-                        Ok(env) => {
-                            let now = now_ms();
-                            receiver.inner.peer_seen_ms.store(now, Ordering::Relaxed);
-                            if let Some(t) = env.t.filter(|_| !env.e.is_empty()) {
-                                // Wall clocks of two hosts: only as good as their sync.
-                                metrics::histogram!("agentry_notify_lag_seconds").record(now.saturating_sub(t) as f64 / 1000.0);
-                            }
-                            for e in env.e {
-                                receiver.local(e);
-                            }
+            while let Some(item) = incoming.recv().await {
+                let Some(inner) = weak.upgrade() else { return };
+                let parts = Parts { inner };
+                match item {
+                    Incoming::Events(events) => {
+                        for e in events {
+                            parts.local(e, false);
                         }
-                        Err(e) => tracing::warn!(error = %e, "ignoring malformed live chat event"),
-                    },
-                    Ok(None) => {}
-                    Err(e) => {
-                        if pool.is_closed() {
-                            return;
-                        }
-                        tracing::warn!(error = %e, "live chat event listener failed; retrying");
-                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                    Incoming::Snapshot(chat, answer) => {
+                        let _ = answer.send(parts.buffered(chat));
                     }
                 }
             }
         });
 
-        let origin = parts.inner.origin;
-        let pool = store.pool.clone();
         tokio::spawn(async move {
             let mut batch = Vec::new();
             let mut acks = Vec::new();
@@ -260,18 +232,8 @@ impl Parts {
                         break;
                     }
                 }
-                let payloads = pack(origin, std::mem::take(&mut batch));
-                if !payloads.is_empty()
-                    && let Err(e) = sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n")
-                        .bind(CHANNEL)
-                        .bind(&payloads)
-                        .execute(&pool)
-                        .await
-                {
-                    if pool.is_closed() {
-                        return;
-                    }
-                    tracing::warn!(error = %e, "forwarding live chat events failed; remote streams miss them");
+                if !batch.is_empty() {
+                    transport.send(std::mem::take(&mut batch)).await;
                 }
                 for ack in acks.drain(..) {
                     let _ = ack.send(());
@@ -279,22 +241,6 @@ impl Parts {
             }
         });
 
-        // Presence: an empty envelope now and every few seconds, so other processes know to
-        // forward their events here.
-        let pool = store.pool.clone();
-        let hello = format!("{{\"o\":\"{origin}\",\"e\":[]}}");
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PRESENCE_EVERY);
-            loop {
-                tick.tick().await;
-                if pool.is_closed() {
-                    return;
-                }
-                if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(&hello).execute(&pool).await {
-                    tracing::debug!(error = %e, "announcing this process to the live channel failed");
-                }
-            }
-        });
         // Buffers whose step end never arrived go after `BUFFER_IDLE`.
         let weak = Arc::downgrade(&parts.inner);
         tokio::spawn(async move {
@@ -315,12 +261,14 @@ impl Parts {
         if self.has_peers() {
             let _ = self.inner.out.send(Outgoing::Event(e.clone()));
         }
-        self.local(e);
+        self.local(e, true);
     }
 
-    /// Whether another server process listened recently (so events are forwarded).
+    /// Whether events are forwarded to other processes: with PostgreSQL, while another server
+    /// process announced itself recently; with NATS, always (its server drops what nobody
+    /// subscribed to).
     pub fn has_peers(&self) -> bool {
-        now_ms().saturating_sub(self.inner.peer_seen_ms.load(Ordering::Relaxed)) < PEER_TTL_MS
+        self.inner.transport.forwards()
     }
 
     /// Waits until everything published so far was sent to the other servers.
@@ -331,7 +279,7 @@ impl Parts {
         }
     }
 
-    /// Every live event of `chat_id` from now on. Subscribe before taking [`Parts::buffered`].
+    /// Every live event of `chat_id` from now on. Subscribe before taking [`Parts::snapshot`].
     ///
     /// A subscription is a small queue that holds events only while its stream is behind;
     /// dropping it removes it at once, and the chat's entry with its last subscription,
@@ -339,7 +287,12 @@ impl Parts {
     pub fn subscribe(&self, chat_id: Uuid) -> Subscription {
         let queue = Arc::new(Queue::default());
         let mut channels = self.inner.channels.lock().expect("parts channel lock");
-        channels.entry(chat_id).or_default().push(queue.clone());
+        let queues = channels.entry(chat_id).or_default();
+        if queues.is_empty() {
+            // Under the lock, so the transport sees watch/unwatch in the order they happened.
+            self.inner.transport.watch(chat_id, true);
+        }
+        queues.push(queue.clone());
         Subscription { queue, chat_id, inner: Arc::downgrade(&self.inner) }
     }
 
@@ -352,7 +305,14 @@ impl Parts {
     /// a background task applies every few seconds).
     pub fn drop_idle_buffers(&self, idle: std::time::Duration) {
         let mut buffers = self.inner.buffers.lock().expect("parts buffer lock");
-        buffers.retain(|_, b| b.touched.elapsed() < idle);
+        let transport = &self.inner.transport;
+        buffers.retain(|chat, b| {
+            let keep = b.touched.elapsed() < idle;
+            if !keep && b.own {
+                transport.serve(*chat, false);
+            }
+            keep
+        });
         shrink(&mut buffers);
     }
 
@@ -367,16 +327,36 @@ impl Parts {
         buffers.get(&chat_id).map(|b| b.events.iter().map(|e| LiveEvent::clone(e)).collect()).unwrap_or_default()
     }
 
-    fn local(&self, e: LiveEvent) {
+    /// The parts of the chat's current step for a stream's snapshot: this process's buffer when
+    /// it runs the step or the transport delivers every chat here, otherwise (NATS) what the
+    /// process running the step answers.
+    pub async fn snapshot(&self, chat_id: Uuid) -> Vec<LiveEvent> {
+        let own = self.inner.buffers.lock().expect("parts buffer lock").get(&chat_id).is_some_and(|b| b.own);
+        if !own && let Some(events) = self.inner.transport.snapshot(chat_id).await {
+            return events;
+        }
+        self.buffered(chat_id)
+    }
+
+    fn local(&self, e: LiveEvent, own: bool) {
         let chat_id = e.chat_id;
         let e = Arc::new(e);
         {
             let mut buffers = self.inner.buffers.lock().expect("parts buffer lock");
             match e.kind {
                 LiveKind::Part => {
-                    let b = buffers
-                        .entry(chat_id)
-                        .or_insert_with(|| Buffer { events: VecDeque::new(), touched: std::time::Instant::now() });
+                    let transport = &self.inner.transport;
+                    let b = buffers.entry(chat_id).or_insert_with(|| {
+                        if own {
+                            transport.serve(chat_id, true);
+                        }
+                        Buffer { events: VecDeque::new(), touched: std::time::Instant::now(), own }
+                    });
+                    if own && !b.own {
+                        // This process took the chat over mid-step (its old runner died).
+                        b.own = true;
+                        transport.serve(chat_id, true);
+                    }
                     if b.events.len() >= BUFFER_PER_CHAT {
                         b.events.pop_front();
                     }
@@ -384,7 +364,9 @@ impl Parts {
                     b.touched = std::time::Instant::now();
                 }
                 LiveKind::Clear => {
-                    buffers.remove(&chat_id);
+                    if buffers.remove(&chat_id).is_some_and(|b| b.own) {
+                        self.inner.transport.serve(chat_id, false);
+                    }
                     shrink(&mut buffers);
                 }
                 LiveKind::Retry => {}
@@ -433,6 +415,7 @@ impl Drop for Subscription {
         if let Some(queues) = channels.get_mut(&self.chat_id) {
             queues.retain(|q| !Arc::ptr_eq(q, &self.queue));
             if queues.is_empty() {
+                inner.transport.watch(self.chat_id, false);
                 channels.remove(&self.chat_id);
                 shrink(&mut channels);
             }
@@ -440,12 +423,12 @@ impl Drop for Subscription {
     }
 }
 
-/// Packs events into JSON envelopes of at most [`MAX_PAYLOAD`] bytes, splitting or trimming
-/// events that are too large on their own.
-fn pack(origin: Uuid, events: Vec<LiveEvent>) -> Vec<String> {
+/// Packs events into JSON envelopes of at most `max` bytes, splitting or trimming events that
+/// are too large on their own.
+pub(crate) fn pack(origin: Uuid, events: Vec<LiveEvent>, max: usize) -> Vec<String> {
     let overhead = serde_json::to_string(&Envelope { o: origin, t: Some(u64::MAX), e: vec![] }).expect("envelope").len();
     let t = now_ms();
-    let budget = MAX_PAYLOAD - overhead;
+    let budget = max - overhead;
     let mut out = Vec::new();
     let mut current: Vec<String> = Vec::new();
     let mut size = 0;
@@ -521,7 +504,7 @@ mod tests {
     fn payloads_stay_under_the_limit_and_keep_the_text() {
         let big = "ü".repeat(10_000);
         let events = vec![part("a"), part(&big), part("b")];
-        let payloads = pack(Uuid::new_v4(), events);
+        let payloads = pack(Uuid::new_v4(), events, MAX_PAYLOAD);
         assert!(payloads.len() >= 3);
         let mut text = String::new();
         for p in &payloads {
@@ -538,7 +521,7 @@ mod tests {
     fn oversized_results_are_trimmed() {
         let mut e = part("");
         e.body = json!({"role": "tool", "part": {"type": "tool-result", "result": "x".repeat(20_000)}});
-        let payloads = pack(Uuid::new_v4(), vec![e]);
+        let payloads = pack(Uuid::new_v4(), vec![e], MAX_PAYLOAD);
         assert_eq!(payloads.len(), 1);
         assert!(payloads[0].len() <= MAX_PAYLOAD);
     }

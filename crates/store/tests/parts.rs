@@ -1,10 +1,12 @@
-//! Live parts between two server processes' hubs on one database: forwarded once a peer has
-//! announced itself, delivered only to the chat's own subscribers.
+//! Live parts between two server processes' hubs on one database, under both fan-out
+//! transports: delivered only to the chat's own subscribers; under PostgreSQL forwarded once a
+//! peer has announced itself, under NATS only to processes that watch the chat.
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use agentry_store::Store;
+use agentry_store::fanout::{NatsServer, PubSub};
 use agentry_store::parts::{LiveKind, Parts};
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
@@ -21,31 +23,105 @@ async fn fresh_store() -> (Store, String) {
     (Store::connect(PgConnectOptions::from_str(&url).unwrap(), 4).await.unwrap(), url)
 }
 
-#[tokio::test]
-async fn parts_reach_the_other_process_once_it_is_known() {
-    let (store_a, url) = fresh_store().await;
-    let a = Parts::start(&store_a).await.unwrap();
-    let (chat, other_chat) = (Uuid::new_v4(), Uuid::new_v4());
-    let mut rx = a.subscribe(chat);
-    // Alone, nothing is forwarded.
-    assert!(!a.has_peers());
+/// The fan-out transports every cross-process test runs under: PostgreSQL `pg_notify` (the
+/// default) and a real NATS server started for the test.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Via {
+    Postgres,
+    Nats,
+}
 
+/// Defines a module `name` with one `#[tokio::test]` per transport, `name::over_postgres` and
+/// `name::over_nats`, each calling the function `name(Via::…)`.
+macro_rules! under_both_transports {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn over_postgres() {
+                super::$name(super::Via::Postgres).await
+            }
+            #[tokio::test]
+            async fn over_nats() {
+                super::$name(super::Via::Nats).await
+            }
+        }
+    };
+}
+
+/// Two hubs on one database, as two server processes have, over `via` (with the NATS server
+/// it needs, kept alive by the caller).
+async fn two_hubs(via: Via) -> (Parts, Parts, Option<NatsServer>) {
+    let (store_a, url) = fresh_store().await;
     let store_b = Store::connect(PgConnectOptions::from_str(&url).unwrap(), 4).await.unwrap();
-    let b = Parts::start(&store_b).await.unwrap();
+    let nats = (via == Via::Nats).then(NatsServer::start);
+    let pubsub = nats.as_ref().map(NatsServer::pubsub).unwrap_or(PubSub::Postgres);
+    let a = Parts::start_with(&store_a, &pubsub).await.unwrap();
+    let b = Parts::start_with(&store_b, &pubsub).await.unwrap();
+    (a, b, nats)
+}
+
+fn text(t: &str) -> serde_json::Value {
+    serde_json::json!({"role": "assistant", "part": {"type": "text", "text": t}})
+}
+
+under_both_transports!(parts_reach_a_watching_process);
+
+/// A stream on process A of a chat that process B runs gets B's parts, and only its chat's.
+/// Under NATS, A receives none of the parts of a chat nobody watches there (under PostgreSQL
+/// every process receives every chat's parts); a stream that starts watching mid-step gets the
+/// step so far from B either way; and once A's last stream of a chat goes, so do its parts.
+async fn parts_reach_a_watching_process(via: Via) {
+    let (a, b, _nats) = two_hubs(via).await;
+    let (chat, unwatched, late) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut rx = a.subscribe(chat);
+    // A stream takes its snapshot after subscribing; under NATS that also means A's
+    // subscription is in place at the server.
+    assert!(a.snapshot(chat).await.is_empty());
     let deadline = Instant::now() + Duration::from_secs(60);
     while !b.has_peers() {
+        assert!(via == Via::Postgres, "NATS forwards without peer bookkeeping");
         assert!(Instant::now() < deadline, "process B never heard of process A");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    b.publish(other_chat, LiveKind::Part, serde_json::json!({"role": "assistant", "part": {"type": "text", "text": "not yours"}}));
-    b.publish(chat, LiveKind::Part, serde_json::json!({"role": "assistant", "part": {"type": "text", "text": "hello"}}));
+    b.publish(unwatched, LiveKind::Part, text("nobody watches this here"));
+    b.publish(late, LiveKind::Part, text("before the late stream"));
+    b.publish(chat, LiveKind::Part, text("hello"));
     b.flush().await;
     let e = tokio::time::timeout(Duration::from_secs(60), rx.recv()).await.unwrap().unwrap();
     assert_eq!(e.chat_id, chat, "a subscriber gets only its own chat's events");
     assert_eq!(e.body["part"]["text"], "hello");
     // A keeps the parts of the step in flight for streams that connect later, per chat.
     assert_eq!(a.buffered(chat).len(), 1);
-    assert_eq!(a.buffered(other_chat).len(), 1);
+    // B sent `unwatched` before `chat` on the same connection, so it would have arrived first.
+    let expected = if via == Via::Nats { 0 } else { 1 };
+    assert_eq!(a.buffered(unwatched).len(), expected, "parts of an unwatched chat on A under {via:?}");
+    assert_eq!(a.live_buffers(), if via == Via::Nats { 1 } else { 3 });
+
+    // A stream of `late` on A starts with the step's parts so far, wherever they are.
+    let mut late_rx = a.subscribe(late);
+    let snap = a.snapshot(late).await;
+    assert_eq!(snap.len(), 1, "{snap:?}");
+    assert_eq!(snap[0].body["part"]["text"], "before the late stream");
+    b.publish(late, LiveKind::Part, text("after"));
+    b.flush().await;
+    let e = tokio::time::timeout(Duration::from_secs(60), late_rx.recv()).await.unwrap().unwrap();
+    assert_eq!(e.body["part"]["text"], "after");
+
+    // The last stream of `chat` goes; under NATS, so does A's subscription.
+    drop(rx);
+    drop(late_rx);
+    let mut barrier = a.subscribe(unwatched);
+    let _ = a.snapshot(unwatched).await;
+    b.publish(chat, LiveKind::Part, text("nobody watches this any more"));
+    b.publish(unwatched, LiveKind::Part, text("barrier"));
+    b.flush().await;
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(60), barrier.recv()).await.unwrap().unwrap();
+        if e.body["part"]["text"] == "barrier" {
+            break;
+        }
+    }
+    assert_eq!(a.buffered(chat).len(), if via == Via::Nats { 1 } else { 2 }, "parts after the last stream went");
 }
 
 #[tokio::test]

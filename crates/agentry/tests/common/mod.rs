@@ -90,7 +90,25 @@ impl TestServer {
         TestServer::start_serving(database_url, Some(chatd)).await
     }
 
+    /// [`TestServer::start_with`] with live chat events going through `pubsub`.
+    #[allow(dead_code)]
+    pub async fn start_with_pubsub(
+        database_url: &str,
+        chatd: Option<agentry_chatd::DaemonConfig>,
+        pubsub: agentry_store::fanout::PubSub,
+    ) -> TestServer {
+        TestServer::start_serving_via(database_url, chatd, pubsub).await
+    }
+
     async fn start_serving(database_url: &str, chatd: Option<agentry_chatd::DaemonConfig>) -> TestServer {
+        TestServer::start_serving_via(database_url, chatd, Default::default()).await
+    }
+
+    async fn start_serving_via(
+        database_url: &str,
+        chatd: Option<agentry_chatd::DaemonConfig>,
+        pubsub: agentry_store::fanout::PubSub,
+    ) -> TestServer {
         init_logs();
         let store = Store::connect(PgConnectOptions::from_str(database_url).unwrap(), 8).await.unwrap();
         store.migrate().await.unwrap();
@@ -105,7 +123,7 @@ impl TestServer {
         let task = tokio::spawn(async move {
             // In-process servers run in the test binary; their local workspaces' agents are
             // the real `agentry` binary.
-            let opts = agentry::ServeOptions { agent_binary: Some(env!("CARGO_BIN_EXE_agentry").into()), relay_address: None };
+            let opts = agentry::ServeOptions { agent_binary: Some(env!("CARGO_BIN_EXE_agentry").into()), relay_address: None, pubsub };
             agentry::serve_opts(store, listener, config, dir, isolation, chatd, opts, async {
                 let _ = rx.await;
             })

@@ -245,7 +245,7 @@ async fn run_stream(
     // parts leave the buffer before its message is committed, so the buffer read afterwards
     // never holds parts of a message the snapshot already carries.
     let caught_up = seen.catch_up(&s, &auth.subject, &chat).await;
-    let buffered = s.parts().buffered(chat_id);
+    let buffered = s.parts().snapshot(chat_id).await;
     let mut in_snapshot: std::collections::HashSet<u64> = buffered.iter().map(|e| e.seq).collect();
     match caught_up {
         Ok(mut events) => {
