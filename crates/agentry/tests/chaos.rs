@@ -7,9 +7,10 @@
 //!   `last_error`, and the chat goes on when the user sends again;
 //! - a WebSocket client that drops mid-answer and reconnects gets the whole answer once.
 //!
-//! Multi-process tests start their replicas with `common::spawn_replica`, which adds the
-//! transport flags of the run (`common::transport_args`). Every wait is on a condition with a
-//! deadline (`common::eventually`, `WAIT`), never on time.
+//! The two tests whose replicas depend on each other's live parts and hints (the killed replica
+//! and the PostgreSQL restart) run under both fan-out transports (`over_postgres`, `over_nats`:
+//! a real `nats-server`). Every wait is on a condition with a deadline (`common::eventually`,
+//! `WAIT`), never on time.
 
 mod common;
 
@@ -65,10 +66,12 @@ async fn login(url: &str) -> Client {
 // ---------------------------------------------------------------------------------------------
 // 1. SIGKILL the replica running 50 streaming chats.
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_replica_streaming_50_chats_finishes_each_once_on_the_others() {
+crate::under_both_transports!(killing_the_replica_streaming_50_chats_finishes_each_once_on_the_others);
+
+async fn killing_the_replica_streaming_50_chats_finishes_each_once_on_the_others(via: common::Via) {
     const CHATS: usize = 50;
     let db = common::fresh_database().await;
+    let transport = common::Transport::start(via);
     let fake = FakeLlm::start().await;
     // The doomed replica's calls (the first CHATS) stream a few tokens and hang; every later
     // call answers its chat's prompt.
@@ -85,7 +88,7 @@ async fn killing_the_replica_streaming_50_chats_finishes_each_once_on_the_others
             Turn::text(format!("answer to chaos chat {n}."))
         })
     });
-    let (mut doomed, url_a) = common::spawn_replica(&db, REPLICA);
+    let (mut doomed, url_a) = common::spawn_replica(&db, &transport, REPLICA);
     let owner_a = common::first_owner(&url_a).await;
     setup_provider(&owner_a, &fake).await;
     let org = owner_a.me().await.unwrap().organization_ids[0];
@@ -99,8 +102,8 @@ async fn killing_the_replica_streaming_50_chats_finishes_each_once_on_the_others
         wait_status(&owner_a, *id, |s| s == sdk::ChatStatus::Running).await;
     }
 
-    let (survivor_b, url_b) = common::spawn_replica(&db, REPLICA);
-    let (survivor_c, _url_c) = common::spawn_replica(&db, REPLICA);
+    let (survivor_b, url_b) = common::spawn_replica(&db, &transport, REPLICA);
+    let (survivor_c, _url_c) = common::spawn_replica(&db, &transport, REPLICA);
     let owner_b = login(&url_b).await;
     let mut streams: Vec<Events> = Vec::new();
     for id in &ids {
@@ -135,6 +138,8 @@ async fn killing_the_replica_streaming_50_chats_finishes_each_once_on_the_others
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tool_call_cut_off_by_a_crash_is_reported_as_interrupted_and_not_run_again() {
+    // One process at a time holds the chat: the default transport is enough.
+    let transport = common::Transport::start(common::Via::Postgres);
     let db = common::fresh_database().await;
     let fake = FakeLlm::start().await;
     let child_calls = Arc::new(AtomicUsize::new(0));
@@ -157,7 +162,7 @@ async fn a_tool_call_cut_off_by_a_crash_is_reported_as_interrupted_and_not_run_a
             Some(other) => Turn::text(format!("unexpected tool result: {other}")),
         })
     });
-    let (mut doomed, url_a) = common::spawn_replica(&db, REPLICA);
+    let (mut doomed, url_a) = common::spawn_replica(&db, &transport, REPLICA);
     let owner_a = common::first_owner(&url_a).await;
     setup_provider(&owner_a, &fake).await;
     let org = owner_a.me().await.unwrap().organization_ids[0];
@@ -172,7 +177,7 @@ async fn a_tool_call_cut_off_by_a_crash_is_reported_as_interrupted_and_not_run_a
     .await;
     doomed.kill();
 
-    let (survivor, url_b) = common::spawn_replica(&db, REPLICA);
+    let (survivor, url_b) = common::spawn_replica(&db, &transport, REPLICA);
     let owner_b = login(&url_b).await;
     let done = common::eventually("the chat to continue after the crash", || async {
         let c = owner_b.chat(chat.id).await.unwrap();
@@ -283,9 +288,11 @@ impl Drop for PrivatePostgres {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replicas_ride_out_a_postgres_restart_while_chats_stream() {
+crate::under_both_transports!(replicas_ride_out_a_postgres_restart_while_chats_stream);
+
+async fn replicas_ride_out_a_postgres_restart_while_chats_stream(via: common::Via) {
     const CHATS: usize = 6;
+    let transport = common::Transport::start(via);
     let pg = PrivatePostgres::start();
     let db = pg.url();
     let fake = FakeLlm::start().await;
@@ -302,10 +309,10 @@ async fn replicas_ride_out_a_postgres_restart_while_chats_stream() {
         ]))
     });
     // A runs the chats; B only serves clients, so everything B shows crossed PostgreSQL.
-    let (runner, url_a) = common::spawn_replica(&db, REPLICA);
+    let (runner, url_a) = common::spawn_replica(&db, &transport, REPLICA);
     let mut api_only = REPLICA.to_vec();
     api_only.extend(["--chat-daemon", "false"]);
-    let (viewer, url_b) = common::spawn_replica(&db, &api_only);
+    let (viewer, url_b) = common::spawn_replica(&db, &transport, &api_only);
     let owner_a = common::first_owner(&url_a).await;
     setup_provider(&owner_a, &fake).await;
     let org = owner_a.me().await.unwrap().organization_ids[0];

@@ -582,48 +582,20 @@ async fn a_chat_whose_server_is_killed_mid_stream_is_finished_by_another() {
 }
 
 /// The fan-out transports the cross-replica stream tests run under.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Via {
-    Postgres,
-    Nats,
-}
-
-/// Defines a module `name` with one test per transport, `name::over_postgres` and
-/// `name::over_nats`, each calling the function `name(Via::…)`.
-macro_rules! under_both_transports {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn over_postgres() {
-                super::$name(super::Via::Postgres).await
-            }
-            #[tokio::test]
-            async fn over_nats() {
-                super::$name(super::Via::Nats).await
-            }
-        }
-    };
-}
-
-under_both_transports!(a_client_of_another_replica_streams_the_whole_answer);
+crate::under_both_transports!(a_client_of_another_replica_streams_the_whole_answer);
 
 /// A chat runs on server A (in-process, the only chat daemon); its client is connected to
 /// server B (the real binary, API only) and connects mid-answer. Through the transport, B's
 /// stream starts with the step's parts so far (its snapshot), gets the rest live, and the parts
 /// add up to exactly the saved answer: nothing missing, nothing twice.
-async fn a_client_of_another_replica_streams_the_whole_answer(via: Via) {
+async fn a_client_of_another_replica_streams_the_whole_answer(via: common::Via) {
     let db = common::fresh_database().await;
-    let nats = (via == Via::Nats).then(agentry_store::fanout::NatsServer::start);
-    let pubsub = nats.as_ref().map(|n| n.pubsub()).unwrap_or_default();
-    let a = TestServer::start_with_pubsub(&db, Some(common::test_chatd()), pubsub).await;
+    let transport = common::Transport::start(via);
+    let a = TestServer::start_with_pubsub(&db, Some(common::test_chatd()), transport.pubsub()).await;
     let (owner, first) = a.owner().await;
     let fake = FakeLlm::start().await;
     setup_provider(&owner, &fake).await;
-    let mut extra = vec!["--chat-daemon", "false"];
-    if let Some(n) = &nats {
-        extra.extend(["--pubsub", n.url()]);
-    }
-    let (b, url_b) = common::spawn_agentry_with(Some(&db), &tempfile::tempdir().unwrap().keep(), &extra);
+    let (b, url_b) = common::spawn_replica(&db, &transport, &["--chat-daemon", "false"]);
     let via_b = Client::new(&url_b).unwrap().logged_in("owner@example.com", common::PASSWORD).await.unwrap();
 
     let before = "These words stream before the client connects. ";

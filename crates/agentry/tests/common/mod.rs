@@ -332,21 +332,59 @@ pub fn spawn_agentry_env(
     (ServerProcess { child: Some(child) }, url)
 }
 
-/// The `server` flags that choose the pub/sub transport every replica of a multi-process test
-/// runs with. Empty: the default transport (PostgreSQL LISTEN/NOTIFY). A test run under
-/// another transport (e.g. NATS) adds its flag here, so every test that starts its replicas
-/// with [`spawn_replica`] runs under it.
-pub fn transport_args() -> Vec<String> {
-    Vec::new()
+/// The fan-out transport a multi-process test runs its replicas with (`--pubsub`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Via {
+    /// The default: PostgreSQL LISTEN/NOTIFY.
+    Postgres,
+    /// A real `nats-server`, started for the test.
+    Nats,
+}
+
+/// A test's transport: under NATS, its own `nats-server` (stopped when this is dropped).
+pub struct Transport {
+    nats: Option<agentry_store::fanout::NatsServer>,
+}
+
+impl Transport {
+    pub fn start(via: Via) -> Transport {
+        Transport { nats: (via == Via::Nats).then(agentry_store::fanout::NatsServer::start) }
+    }
+
+    /// The `server` flags choosing this transport (none for the default).
+    pub fn flags(&self) -> Vec<&str> {
+        self.nats.as_ref().map(|n| vec!["--pubsub", n.url()]).unwrap_or_default()
+    }
+
+    /// The in-process server's `pubsub` setting for this transport.
+    pub fn pubsub(&self) -> agentry_store::fanout::PubSub {
+        self.nats.as_ref().map(|n| n.pubsub()).unwrap_or_default()
+    }
+}
+
+/// Defines a module `name` with one test per transport, `name::over_postgres` and
+/// `name::over_nats`, each calling the async function `name(Via::…)` of the enclosing file.
+#[macro_export]
+macro_rules! under_both_transports {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn over_postgres() {
+                super::$name(super::common::Via::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn over_nats() {
+                super::$name(super::common::Via::Nats).await
+            }
+        }
+    };
 }
 
 /// One replica of a multi-process deployment: the built binary on `database_url` (data dir in
-/// a fresh temporary directory that outlives the call) with the test's transport
-/// ([`transport_args`]) and `extra` flags.
-pub fn spawn_replica(database_url: &str, extra: &[&str]) -> (ServerProcess, String) {
+/// a fresh temporary directory that outlives the call) with the transport's and `extra` flags.
+pub fn spawn_replica(database_url: &str, transport: &Transport, extra: &[&str]) -> (ServerProcess, String) {
     let dir = tempfile::tempdir().unwrap().keep();
-    let transport = transport_args();
-    let mut args: Vec<&str> = transport.iter().map(String::as_str).collect();
+    let mut args = transport.flags();
     args.extend_from_slice(extra);
     spawn_agentry_with(Some(database_url), &dir, &args)
 }
