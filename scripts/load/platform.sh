@@ -22,7 +22,7 @@ DB=agentry_load
 PORT="${PORT:-3999}"
 
 BIN="${CARGO_TARGET_DIR:-target}/release/agentry"
-cargo build --release -p agentry --quiet
+[ -n "${SKIP_BUILD:-}" ] || cargo build --release -p agentry --quiet
 psql "$PGURL_ADMIN" -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 uptime
 
