@@ -505,3 +505,46 @@ async fn cached_sessions_follow_changes_made_elsewhere() {
     one.stop().await;
     two.stop().await;
 }
+
+/// Organizations are cached per process (issue 18: `/organizations` ran 3.3× its SQL); an
+/// organization created, renamed or deleted through another process, or straight in the
+/// database, must still show on every server within moments, and at once on the one that made
+/// the change.
+#[tokio::test]
+async fn cached_organizations_follow_changes_made_elsewhere() {
+    let db = common::fresh_database().await;
+    let (one, two) = (TestServer::start_on(&db).await, TestServer::start_on(&db).await);
+    let (owner, _) = one.owner().await;
+    let owner_two = two.client.logged_in("owner@example.com", PASSWORD).await.unwrap();
+    let names = |orgs: Vec<sdk::Organization>| orgs.into_iter().map(|o| o.name).collect::<Vec<_>>();
+    // Warm server two's cache.
+    assert_eq!(names(owner_two.organizations().await.unwrap()), ["default"]);
+
+    // Created through server one: server two lists it and finds it by name.
+    one.org(&owner, "team").await;
+    common::eventually("the new organization to show on the other server", || async {
+        (names(owner_two.organizations().await.unwrap()) == ["default", "team"]).then_some(())
+    })
+    .await;
+    owner_two.organization("team").await.unwrap();
+
+    // Renamed straight in the database: the trigger tells every server.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db).await.unwrap();
+    sqlx::query("UPDATE organizations SET name = 'crew' WHERE name = 'team'").execute(&mut conn).await.unwrap();
+    common::eventually("the rename to show on the other server", || async {
+        (names(owner_two.organizations().await.unwrap()) == ["default", "crew"]).then_some(())
+    })
+    .await;
+    expect_status(owner_two.organization("team").await, 404);
+
+    // Deleted through server two: server two answers 404 at once, server one within moments.
+    owner_two.delete_organization("crew").await.unwrap();
+    expect_status(owner_two.organization("crew").await, 404);
+    assert_eq!(names(owner_two.organizations().await.unwrap()), ["default"]);
+    common::eventually("the deletion to show on the other server", || async {
+        (names(owner.organizations().await.unwrap()) == ["default"]).then_some(())
+    })
+    .await;
+    one.stop().await;
+    two.stop().await;
+}

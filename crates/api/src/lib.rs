@@ -8,6 +8,7 @@
 //! **Invariant:** this is the only crate that knows HTTP; errors leave through [`error::ApiError`].
 
 pub mod auth;
+mod chat_hints;
 mod convert;
 mod csrf;
 mod headers;
@@ -78,6 +79,8 @@ pub struct AppState {
     pub(crate) parts: Option<agentry_store::parts::Parts>,
     /// Failed logins of this process, for throttling.
     pub(crate) logins: Arc<login_limit::LoginLimiter>,
+    /// The hub's hints routed per chat, for chat streams; started on first use.
+    chat_hints: Arc<std::sync::OnceLock<chat_hints::ChatHints>>,
 }
 
 impl AppState {
@@ -86,7 +89,7 @@ impl AppState {
         if config.metrics {
             metrics::install();
         }
-        AppState { store, config: Arc::new(config), provisioning, hub: None, parts: None, logins }
+        AppState { store, config: Arc::new(config), provisioning, hub: None, parts: None, logins, chat_hints: Default::default() }
     }
 
     /// Uses an already running change hub (shared with the chat daemon in the same process).
@@ -107,6 +110,11 @@ impl AppState {
 
     pub(crate) fn hub(&self) -> &agentry_store::pubsub::Hub {
         self.hub.as_ref().expect("serve() starts the hub before routing")
+    }
+
+    /// The hub's hints for one chat's stream (see [`chat_hints`]).
+    pub(crate) fn chat_hints(&self) -> &chat_hints::ChatHints {
+        self.chat_hints.get_or_init(|| chat_hints::ChatHints::start(self.hub().subscribe()))
     }
 }
 

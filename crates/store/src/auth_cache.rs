@@ -21,6 +21,12 @@
 //! puts the user id in the payload): [`AuthChange`]s go out on a broadcast channel
 //! ([`crate::Store::auth_changes`]) that the chat daemon uses to stop the runs of an owner who
 //! lost access and WebSockets use to re-check their user at once.
+//!
+//! It also keeps the `organizations` table (while it is small, [`MAX_ORGS`] rows), which nearly
+//! every request reads — the organization list, and every `/organizations/{org}/…` route looking
+//! up its organization — so those reads run no SQL on a hit. Migration 0075's trigger NOTIFYs
+//! `agentry_orgs` on any change to the table; hearing it (or any auth change, or losing the
+//! listener) empties the organizations, with the same generation rule as sessions.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -32,9 +38,13 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
+use crate::orgs::Organization;
 use crate::users::User;
 
 const CHANNEL: &str = "agentry_auth";
+const ORG_CHANNEL: &str = "agentry_orgs";
+/// The organizations table is cached while it has at most this many rows.
+pub const MAX_ORGS: usize = 2_000;
 /// The longest any session result is reused, whatever else happens.
 pub const MAX_AGE: Duration = Duration::from_secs(30);
 /// How often a key's `last_used` is written, at most, per process.
@@ -76,6 +86,10 @@ pub struct AuthCache {
     changes: tokio::sync::broadcast::Sender<AuthChange>,
     /// When this process last recorded each key's use.
     used: Mutex<HashMap<String, Instant>>,
+    /// Bumped whenever the cached organizations are emptied.
+    org_generation: AtomicU64,
+    /// Every organization, default first, then by `lower(name)`, and when it was read.
+    orgs: Mutex<Option<(std::sync::Arc<Vec<Organization>>, Instant)>>,
 }
 
 impl Default for AuthCache {
@@ -86,6 +100,8 @@ impl Default for AuthCache {
             entries: Mutex::new(HashMap::new()),
             changes: tokio::sync::broadcast::channel(1024).0,
             used: Mutex::new(HashMap::new()),
+            org_generation: AtomicU64::new(0),
+            orgs: Mutex::new(None),
         }
     }
 }
@@ -114,6 +130,44 @@ impl AuthCache {
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.lock().expect("auth cache lock").clear();
+        self.clear_orgs();
+    }
+
+    /// Forgets the organizations (one changed, or may have).
+    pub fn clear_orgs(&self) {
+        let mut orgs = self.orgs.lock().expect("org cache lock");
+        self.org_generation.fetch_add(1, Ordering::SeqCst);
+        *orgs = None;
+    }
+
+    /// Whether the listener runs (else nothing is cached).
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn org_generation(&self) -> u64 {
+        self.org_generation.load(Ordering::SeqCst)
+    }
+
+    /// Every organization, if cached and fresh.
+    pub(crate) fn orgs(&self) -> Option<std::sync::Arc<Vec<Organization>>> {
+        if !self.enabled.load(Ordering::SeqCst) {
+            return None;
+        }
+        let orgs = self.orgs.lock().expect("org cache lock");
+        orgs.as_ref().filter(|(_, stored)| stored.elapsed() <= MAX_AGE).map(|(all, _)| all.clone())
+    }
+
+    /// Stores every organization, read while the organization generation was `seen`.
+    pub(crate) fn put_orgs(&self, seen: u64, all: std::sync::Arc<Vec<Organization>>) {
+        if !self.enabled.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut orgs = self.orgs.lock().expect("org cache lock");
+        // Checked under the lock `clear_orgs` also takes, as in `put`.
+        if self.org_generation.load(Ordering::SeqCst) == seen {
+            *orgs = Some((all, Instant::now()));
+        }
     }
 
     pub(crate) fn generation(&self) -> u64 {
@@ -161,7 +215,7 @@ impl AuthCache {
                     continue;
                 }
             };
-            if let Err(e) = listener.listen(CHANNEL).await {
+            if let Err(e) = listener.listen_all([CHANNEL, ORG_CHANNEL]).await {
                 tracing::warn!(error = %e, "session cache cannot LISTEN; caching off");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
@@ -174,6 +228,7 @@ impl AuthCache {
                 // The cache is emptied before anyone hears of the change, so whoever re-checks
                 // on hearing it reads the database.
                 match listener.try_recv().await {
+                    Ok(Some(n)) if n.channel() == ORG_CHANNEL => cache.clear_orgs(),
                     Ok(Some(n)) => {
                         cache.clear();
                         let change = match uuid::Uuid::parse_str(n.payload()) {

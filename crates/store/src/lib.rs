@@ -31,6 +31,21 @@ pub mod workspaces;
 
 use std::time::Duration;
 
+/// Whether the benchmark toggle `AGENTRY_BENCH_BEFORE` (a comma-separated list, read once per
+/// process) asks for the behaviour before issue 18's change `what`, so a benchmark can measure
+/// before and after with one build: `org-cache` (read organizations from the database on every
+/// request), `chat-list` (one unpinned branch per archived state), `stream-wake` (every chat
+/// change wakes every chat stream). Not for production use.
+pub fn bench_before(what: &str) -> bool {
+    static BEFORE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    BEFORE
+        .get_or_init(|| {
+            std::env::var("AGENTRY_BENCH_BEFORE").unwrap_or_default().split(',').map(|s| s.trim().to_string()).collect()
+        })
+        .iter()
+        .any(|s| s == what)
+}
+
 use agentry_rbac::Subject;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -35,15 +35,42 @@ const MEMBER_SELECT: &str = "SELECT m.organization_id, m.user_id, u.username, u.
     FROM organization_members m JOIN users u ON u.id = m.user_id";
 
 impl Actor<'_> {
-    /// Members of an organization the actor may read, by username.
-    pub async fn members(&self, org: &str) -> Result<Vec<Member>> {
+    /// A page of the members of an organization the actor may read, by username.
+    pub async fn members(&self, org: &str, limit: i64, offset: i64, after_id: Option<Uuid>) -> Result<Vec<Member>> {
+        let (sql, args) = self.members_page(org, limit, offset, after_id).await?;
+        Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+    }
+
+    /// The PostgreSQL plan of the page query of [`Actor::members`] (for the plan tests).
+    pub async fn explain_members(&self, org: &str, limit: i64, offset: i64, after_id: Option<Uuid>) -> Result<serde_json::Value> {
+        let (sql, args) = self.members_page(org, limit, offset, after_id).await?;
+        crate::explain::run(self.pool, &sql, args.into_inner()).await
+    }
+
+    /// One page of an organization's members by username: one ordered range of
+    /// `organization_members_list_idx` (each membership carries its user's lowercased name,
+    /// migration 0077); a cursor (a member's user id) is a row comparison on it.
+    async fn members_page(&self, org: &str, limit: i64, offset: i64, after_id: Option<Uuid>) -> Result<(String, Args)> {
         let org = self.organization(org).await?;
         let filter = self.subject.prepare(Action::Read, ResourceType::OrganizationMember);
         let mut args = Args::default();
         let o = args.push(org.id);
         let f = args.filter(&filter, Columns { org: Some("m.organization_id"), owner: Some("m.user_id") });
-        let sql = format!("{MEMBER_SELECT} WHERE m.organization_id = {o} AND {f} ORDER BY lower(u.username)");
-        Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
+        let after = match after_id {
+            // A cursor that names no member of the organization ends the list.
+            Some(id) => format!(
+                "AND (m.username_key, m.user_id) > (SELECT username_key, user_id FROM organization_members
+                     WHERE organization_id = {o} AND user_id = {})",
+                args.push(id)
+            ),
+            None => String::new(),
+        };
+        let (l, off) = (args.push(limit), args.push(offset));
+        let sql = format!(
+            "{MEMBER_SELECT} WHERE m.organization_id = {o} AND {f} {after}
+             ORDER BY m.username_key, m.user_id LIMIT {l} OFFSET {off}"
+        );
+        Ok((sql, args))
     }
 
     /// Whether the actor may add or remove members of an organization it can read at all. It

@@ -1,5 +1,7 @@
 //! Organizations.
 
+use std::sync::Arc;
+
 use agentry_rbac::{Action, Columns, Object, OrgRole, ResourceType};
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
@@ -7,6 +9,7 @@ use uuid::Uuid;
 
 use crate::args::Args;
 use crate::audit::{self, Entry};
+use crate::auth_cache::MAX_ORGS;
 use crate::error::unique_violation;
 use crate::users::UserRef;
 use crate::{Actor, ClientError, Result, StoreError};
@@ -47,15 +50,27 @@ fn map_conflict(e: sqlx::Error) -> StoreError {
 impl Actor<'_> {
     /// An organization by id or name, if the actor may read it.
     pub async fn organization(&self, id_or_name: &str) -> Result<Organization> {
-        let row: Option<Organization> = match Uuid::parse_str(id_or_name) {
-            Ok(id) => sqlx::query_as("SELECT * FROM organizations WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.pool)
-                .await?,
-            Err(_) => sqlx::query_as("SELECT * FROM organizations WHERE lower(name) = lower($1)")
-                .bind(id_or_name)
-                .fetch_optional(self.pool)
-                .await?,
+        let id = Uuid::parse_str(id_or_name).ok();
+        let cached = self.all_organizations().await?.and_then(|all| {
+            all.iter()
+                .find(|o| match id {
+                    Some(id) => o.id == id,
+                    // Names are ASCII (validated), so this is PostgreSQL's `lower`.
+                    None => o.name.eq_ignore_ascii_case(id_or_name),
+                })
+                .cloned()
+        });
+        let row = match (cached, id) {
+            (Some(row), _) => Some(row),
+            (None, Some(id)) => {
+                sqlx::query_as("SELECT * FROM organizations WHERE id = $1").bind(id).fetch_optional(self.pool).await?
+            }
+            (None, None) => {
+                sqlx::query_as("SELECT * FROM organizations WHERE lower(name) = lower($1)")
+                    .bind(id_or_name)
+                    .fetch_optional(self.pool)
+                    .await?
+            }
         };
         let row = row.ok_or(StoreError::NotFound)?;
         if !self.subject.can(Action::Read, &org_object(row.id)) {
@@ -64,8 +79,35 @@ impl Actor<'_> {
         Ok(row)
     }
 
+    /// Every organization, default first, then by name, from this process's cache (see
+    /// [`crate::auth_cache`]); `None` when there are too many to cache or nothing is listening
+    /// for changes.
+    async fn all_organizations(&self) -> Result<Option<Arc<Vec<Organization>>>> {
+        if let Some(all) = self.auth.orgs() {
+            return Ok(Some(all));
+        }
+        if !self.auth.enabled() || crate::bench_before("org-cache") {
+            return Ok(None);
+        }
+        let seen = self.auth.org_generation();
+        let all: Vec<Organization> =
+            sqlx::query_as("SELECT * FROM organizations ORDER BY is_default DESC, lower(name), id LIMIT $1")
+                .bind(MAX_ORGS as i64 + 1)
+                .fetch_all(self.pool)
+                .await?;
+        if all.len() > MAX_ORGS {
+            return Ok(None);
+        }
+        let all = Arc::new(all);
+        self.auth.put_orgs(seen, all.clone());
+        Ok(Some(all))
+    }
+
     /// Organizations the actor may read, default first, then by name.
     pub async fn organizations(&self) -> Result<Vec<Organization>> {
+        if let Some(all) = self.all_organizations().await? {
+            return Ok(all.iter().filter(|o| self.subject.can(Action::Read, &org_object(o.id))).cloned().collect());
+        }
         let filter = self.subject.prepare(Action::Read, ResourceType::Organization);
         let mut args = Args::default();
         let f = args.filter(&filter, Columns { org: Some("id"), owner: None });

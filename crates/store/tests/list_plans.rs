@@ -251,9 +251,9 @@ async fn a_title_search_reads_its_matches_not_the_history() {
     check_plan("title search", &actor.explain_chats(&q).await.unwrap());
 }
 
-/// Workspaces, audit entries, users and templates: the first page and a deep page (cursor)
+/// Workspaces, audit entries, users, members and templates: the first page and a deep page (cursor)
 /// of each list read a few pages of rows, over 20,000 workspaces, 40,000 audit entries, 5,000
-/// users and 3,000 templates.
+/// users, 5,003 members of one organization and 3,000 templates.
 #[tokio::test]
 async fn other_lists_read_a_page_not_the_history() {
     let (store, mut db) = fresh_store().await;
@@ -360,6 +360,30 @@ async fn other_lists_read_a_page_not_the_history() {
         let from = start.map_or(0, |k| k + 1);
         assert_eq!(page.iter().map(|u| u.id).collect::<Vec<_>>(), names[from..from + 50], "users after {start:?}");
         check_plan_of(&format!("users after {start:?}"), &actor.explain_users(&q, 50, 0, after).await.unwrap(), "users");
+    }
+
+    // Members of an organization (5,003 in A), by username: as its admin and as a plain member.
+    let members: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT m.user_id FROM organization_members m JOIN users u ON u.id = m.user_id
+         WHERE m.organization_id = '{a}' ORDER BY lower(u.username)"
+    )))
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    let light = Subject::new(w.light).with_org(a, &[OrgRole::AgentsAccess]);
+    for (who, subject) in [("org admin", &admin), ("member", &light)] {
+        let actor = store.actor(subject);
+        for start in [None, Some(members.len() / 2)] {
+            let after = start.map(|k| members[k]);
+            let page = actor.members(&a.to_string(), 50, 0, after).await.unwrap();
+            let from = start.map_or(0, |k| k + 1);
+            assert_eq!(page.iter().map(|m| m.user_id).collect::<Vec<_>>(), members[from..from + 50], "members, {who}, after {start:?}");
+            check_plan_of(
+                &format!("members, {who}, after {start:?}"),
+                &actor.explain_members(&a.to_string(), 50, 0, after).await.unwrap(),
+                "organization_members",
+            );
+        }
     }
 
     // Templates of an organization, by name.

@@ -4861,7 +4861,12 @@ export interface operations {
     };
     members: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description 1 to 1000; absent or 0 means the route's default. */
+                limit?: number;
+                offset?: number;
+                after_id?: string;
+            };
             header?: never;
             path: {
                 org: string;
@@ -4876,6 +4881,14 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OrganizationMember"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Response"];
                 };
             };
             /** @description No valid session or API key. */

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::json::ApiJson;
+use crate::json::{ApiJson, ApiQuery, Pagination};
 use agentry_types::Problem;
 use crate::{AppState, convert, validate};
 
@@ -80,14 +80,15 @@ pub async fn delete(State(s): State<AppState>, auth: Auth, Path(org): Path<Strin
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v2/organizations/{org}/members", tag = "members", params(("org" = String, Path)),
-    responses((status = 200, body = Vec<sdk::OrganizationMember>), (status = 404, body = sdk::Response)))]
+#[utoipa::path(get, path = "/api/v2/organizations/{org}/members", tag = "members", params(("org" = String, Path), Pagination),
+    responses((status = 200, body = Vec<sdk::OrganizationMember>), (status = 400, body = sdk::Response), (status = 404, body = sdk::Response)))]
 pub async fn members(
     State(s): State<AppState>,
     auth: Auth,
     Path(org): Path<String>,
+    ApiQuery(p): ApiQuery<Pagination>,
 ) -> ApiResult<Json<Vec<sdk::OrganizationMember>>> {
-    let members = s.store.actor(&auth.subject).members(&org).await?;
+    let members = s.store.actor(&auth.subject).members(&org, p.limit(100)?, p.offset()?, p.after_id).await?;
     Ok(Json(members.into_iter().map(convert::member).collect()))
 }
 

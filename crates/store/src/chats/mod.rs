@@ -254,8 +254,9 @@ impl Actor<'_> {
     /// The list order is pinned chats first (by `pin_order`), then the rest by `updated_at DESC,
     /// id DESC`. No single index can produce that order over the RBAC filter's OR, so the page
     /// is assembled from *branches*, each an ordered range of one index that stops after the
-    /// page's rows: the pinned chats of a source (a small set), and its unpinned chats per
-    /// archived state (`chats_*_list_idx`, migration 0040). A source is the owner named by
+    /// page's rows: the pinned chats of a source (a small set), and its unpinned chats of the
+    /// archived state asked for (`chats_*_list_idx`, migration 0040), or of both states in one
+    /// range when none is (`chats_*_roots_idx`, 0076). A source is the owner named by
     /// `owner:`, or for `owner:all` each organization the caller reads as a whole plus the
     /// caller's own chats elsewhere, or the whole site. The final sort only sees at most
     /// `branches × (limit + offset)` rows, so the page costs the same at 200 or 100,000 chats.
@@ -328,10 +329,12 @@ impl Actor<'_> {
         if sources.is_empty() {
             return Ok(None);
         }
-        let archived: &[bool] = match q.archived {
-            Some(false) => &[false],
-            Some(true) => &[true],
-            None => &[false, true],
+        // Unpinned chats: one range of the archived state asked for, or of both at once.
+        let archived: &[Option<bool>] = match q.archived {
+            Some(false) => &[Some(false)],
+            Some(true) => &[Some(true)],
+            None if crate::bench_before("chat-list") => &[Some(false), Some(true)],
+            None => &[None],
         };
         let (limit, offset) = (q.limit.max(0), q.offset.max(0));
         let take = limit.saturating_add(offset);
@@ -357,7 +360,8 @@ impl Actor<'_> {
             }
             if let Some(after) = &unpinned_after {
                 for a in archived {
-                    one(format!("AND c.pin_order = 0 AND c.archived = {a}{after}"), "c.updated_at DESC, c.id DESC");
+                    let arch = a.map(|a| format!(" AND c.archived = {a}")).unwrap_or_default();
+                    one(format!("AND c.pin_order = 0{arch}{after}"), "c.updated_at DESC, c.id DESC");
                 }
             }
         }

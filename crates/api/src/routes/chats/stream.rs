@@ -160,7 +160,8 @@ pub async fn stream(
     };
     // Refuse before upgrading, so failures are plain HTTP answers.
     let chat = s.store.actor(&auth.subject).chat(id).await?;
-    let hints = s.hub().subscribe();
+    // Only this chat's changes wake the stream (see `chat_hints`).
+    let hints = s.chat_hints().watch(chat.id);
     let auth_changes = s.store.auth_changes();
     let live = s.parts().subscribe(chat.id);
     Ok(small_buffers(ws).on_upgrade(move |socket| async move {
@@ -230,7 +231,7 @@ async fn run_stream(
     mut auth: Auth,
     chat: Chat,
     after: i64,
-    mut hints: tokio::sync::broadcast::Receiver<ChatHint>,
+    hints: crate::chat_hints::ChatWatch,
     mut auth_changes: tokio::sync::broadcast::Receiver<AuthChange>,
     mut live: agentry_store::parts::Subscription,
     socket: WebSocket,
@@ -261,11 +262,10 @@ async fn run_stream(
     reauth.reset();
     loop {
         let refresh = tokio::select! {
-            hint = hints.recv() => match hint {
-                Ok(ChatHint::Changed(c)) => c.chat_id == chat_id,
-                Ok(ChatHint::Resync) | Err(RecvError::Lagged(_)) => true,
-                Err(RecvError::Closed) => break,
-            },
+            open = hints.changed() => {
+                if !open { break }
+                true
+            }
             _ = ping.tick() => {
                 if sink.send(Message::Ping(Vec::new().into())).await.is_err() { break }
                 false
