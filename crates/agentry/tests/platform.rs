@@ -548,3 +548,44 @@ async fn cached_organizations_follow_changes_made_elsewhere() {
     one.stop().await;
     two.stop().await;
 }
+
+/// The member list answers a page at a time (by username); the typed client follows the pages,
+/// so a caller of `members()` (the CLI's `members list`) still gets everyone, once, in order.
+#[tokio::test]
+async fn the_member_list_pages_by_username_and_the_client_follows_every_page() {
+    let s = TestServer::start().await;
+    let (owner, me) = s.owner().await;
+    let org = me.organization_id;
+    // 250 more members (written directly: creating them through the API would hash 250
+    // passwords); the triggers of the membership table keep their username order.
+    let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(&s.database_url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO users (id, email, username, hashed_password)
+         SELECT gen_random_uuid(), 'm' || i || '@x.test', 'm' || lpad(i::text, 3, '0'), '!' FROM generate_series(1, 250) i",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO organization_members (organization_id, user_id, roles) SELECT $1, id, '{}' FROM users WHERE username LIKE 'm%'")
+        .bind(org)
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+    let page = |query: String| {
+        let req = owner.request(reqwest::Method::GET, &format!("/api/v2/organizations/{org}/members?{query}"));
+        async move { req.send().await.unwrap().error_for_status().unwrap().json::<Vec<sdk::OrganizationMember>>().await.unwrap() }
+    };
+    let first = page("limit=100".into()).await;
+    assert_eq!(first.len(), 100);
+    let next = page(format!("limit=100&after_id={}", first[99].user_id)).await;
+    assert_eq!((first[99].username.as_str(), next[0].username.as_str()), ("m100", "m101"), "the next page starts after the cursor");
+
+    let all = owner.members(&org.to_string()).await.unwrap();
+    let names: Vec<&str> = all.iter().map(|m| m.username.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(all.len(), 251, "every member, the owner included");
+    assert_eq!(names, sorted, "in username order, each once");
+}

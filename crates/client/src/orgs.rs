@@ -27,8 +27,20 @@ impl Client {
         self.send_empty(self.request(Method::DELETE, &format!("/api/v2/organizations/{org}"))).await
     }
 
+    /// Every member, by username: the server answers a page at a time (`limit`, `after_id`),
+    /// so this follows the pages to the end.
     pub async fn members(&self, org: &str) -> Result<Vec<sdk::OrganizationMember>> {
-        self.get(&format!("/api/v2/organizations/{org}/members")).await
+        const PAGE: usize = 100;
+        let mut all: Vec<sdk::OrganizationMember> = Vec::new();
+        loop {
+            let after = all.last().map(|m| format!("&after_id={}", m.user_id)).unwrap_or_default();
+            let page: Vec<sdk::OrganizationMember> = self.get(&format!("/api/v2/organizations/{org}/members?limit={PAGE}{after}")).await?;
+            let done = page.len() < PAGE;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
     }
 
     pub async fn add_member(&self, org: &str, user: &str) -> Result<sdk::OrganizationMember> {

@@ -16,8 +16,16 @@ export function createOrganization(req: CreateOrganizationRequest): Promise<Orga
   return request("POST", base, { body: req });
 }
 
-export function listMembers(org: string): Promise<OrganizationMember[]> {
-  return request("GET", `${base}/${seg(org)}/members`);
+/** Every member, by username: the server answers a page at a time, so this follows the pages. */
+export async function listMembers(org: string): Promise<OrganizationMember[]> {
+  const page = 100;
+  const all: OrganizationMember[] = [];
+  for (;;) {
+    const after = all.length > 0 ? `&after_id=${all[all.length - 1]!.user_id}` : "";
+    const got = await request<OrganizationMember[]>("GET", `${base}/${seg(org)}/members?limit=${page}${after}`);
+    all.push(...got);
+    if (got.length < page) return all;
+  }
 }
 
 /** `user` is an id or a username. */
