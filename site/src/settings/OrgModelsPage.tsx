@@ -128,6 +128,9 @@ function DefaultModelForm({ organizationId, usable, canChoose }: { organizationI
   const [saved, setSaved] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  // The choice starts as the saved default; until that has loaded the form is disabled, or a
+  // choice made early would be overwritten by it (and "The site default" saved instead).
+  const loaded = current.status === "ready";
   useEffect(() => {
     if (current.status === "ready") setChoice(current.value.model_config_id ?? "");
   }, [current]);
@@ -155,7 +158,7 @@ function DefaultModelForm({ organizationId, usable, canChoose }: { organizationI
       {current.status === "error" ? <ErrorAlert error={current.error} /> : null}
       <label>
         Default model
-        <select value={choice} onChange={(e) => setChoice(e.target.value)} disabled={!canChoose || busy}>
+        <select value={choice} onChange={(e) => setChoice(e.target.value)} disabled={!canChoose || busy || !loaded}>
           <option value="">The site default</option>
           {usable.map((m) => (
             <option key={m.id} value={m.id}>
@@ -165,7 +168,7 @@ function DefaultModelForm({ organizationId, usable, canChoose }: { organizationI
         </select>
       </label>
       {canChoose ? (
-        <button type="submit" className="primary" disabled={busy}>
+        <button type="submit" className="primary" disabled={busy || !loaded}>
           Save default
         </button>
       ) : (
