@@ -1,9 +1,9 @@
-import { useEffect, useState } from "react";
+import { lazy, Suspense, useEffect, useState } from "react";
 import type { Organization } from "../api/types";
-import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { navigate } from "../router";
-import { Composer } from "./Composer";
+import { Composer, PendingButton } from "./Composer";
+import { organizationLabels } from "./orgPicker";
 import {
   type SendBlocker,
   attachmentsForSelectedOrg,
@@ -14,13 +14,16 @@ import {
   showPicker,
   workspacesForSelectedOrg,
 } from "./orgPicker";
-import { OrgPickerMenu } from "./OrgPickerMenu";
 import { DRAFT_KEY, readKey, writeKey } from "./storage";
 import { uploadFile } from "../api/chats";
 import { LAST_MODEL_KEY, hasDefaultModel, preselectModel, useModelCatalog } from "./models";
 import { ModelSelect } from "./ModelSelect";
 import { NoModelNotice, OnboardingChecklist } from "./Onboarding";
 import { useOrgPicker } from "./useOrgPicker";
+
+// Ariakit's widgets load after first paint (docs/benchmarks/ui.md); placeholders hold their place.
+const OrgPickerMenu = lazy(() => import("./OrgPickerMenu").then((m) => ({ default: m.OrgPickerMenu })));
+const ConfirmDialog = lazy(() => import("../components/ConfirmDialog").then((m) => ({ default: m.ConfirmDialog })));
 
 const hints: Record<SendBlocker, string | null> = {
   "permissions-loading": "Checking your permissions…",
@@ -107,12 +110,14 @@ export function AgentsPage() {
         ) : (
           <>
             {showPicker(state) && state.selectedOrgId ? (
-              <OrgPickerMenu
-                organizations={permitted}
-                selectedId={state.selectedOrgId}
-                disabled={state.submitting}
-                onSelect={(organizationId) => dispatch({ type: "selectOrg", organizationId })}
-              />
+              <Suspense fallback={<PendingOrgPicker organizations={permitted} selectedId={state.selectedOrgId} />}>
+                <OrgPickerMenu
+                  organizations={permitted}
+                  selectedId={state.selectedOrgId}
+                  disabled={state.submitting}
+                  onSelect={(organizationId) => dispatch({ type: "selectOrg", organizationId })}
+                />
+              </Suspense>
             ) : null}
             <Composer
               text={text}
@@ -145,15 +150,27 @@ export function AgentsPage() {
           </>
         )}
       </div>
-      <ConfirmDialog
+      <Suspense fallback={null}>
+        <ConfirmDialog
         open={state.pendingOrgId !== null}
         title="Change organization?"
         description="Changing organization will remove your selected workspace and attachments."
         confirmLabel="Continue"
         onConfirm={() => dispatch({ type: "confirmOrgChange" })}
         onCancel={() => dispatch({ type: "cancelOrgChange" })}
-      />
+        />
+      </Suspense>
     </section>
+  );
+}
+
+/** The organization picker's place while its code (Ariakit's select) loads: same name, disabled. */
+function PendingOrgPicker({ organizations, selectedId }: { organizations: Organization[]; selectedId: string }) {
+  const label = organizationLabels(organizations).get(selectedId) ?? "";
+  return (
+    <div className="org-picker">
+      <PendingButton label={`Organization: ${label}`} text={label} className="org-trigger" />
+    </div>
   );
 }
 

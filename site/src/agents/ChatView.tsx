@@ -1,9 +1,8 @@
-import { type KeyboardEvent, useEffect, useRef, useState } from "react";
+import { type KeyboardEvent, lazy, Suspense, useEffect, useRef, useState } from "react";
 import {
   deleteQueuedMessage,
   interruptChat,
   promoteQueuedMessage,
-  regenerateTitle,
   sendMessage,
   updateChat,
   uploadFile,
@@ -11,8 +10,7 @@ import {
 import type { Chat, ChatInputPart } from "../api/types";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { Markdown } from "../components/Markdown";
-import * as Ariakit from "@ariakit/react";
-import { AttachmentChips, type ComposerAttachment, useFilePicker } from "./Composer";
+import { AttachmentChips, type ComposerAttachment, PendingButton, useFilePicker } from "./Composer";
 import { RemainingBudget } from "./RemainingBudget";
 import { preselectModel, useModelCatalog } from "./models";
 import { ModelSelect } from "./ModelSelect";
@@ -33,6 +31,9 @@ import { ToolCard } from "./ToolCard";
 import { useChatStream } from "./useChatStream";
 import { useSmoothText } from "./useSmoothText";
 import { StatusIcon } from "./StatusIcon";
+
+// The actions menu (Ariakit) loads after first paint, like the composer's.
+const ChatActions = lazy(() => import("./ChatActions"));
 
 /** `/agents/:chatId`: the timeline, the live tail, the queue and the composer. */
 export function ChatView({ chatId, titleOf, onChatsChanged }: { chatId: string; titleOf?: (id: string) => string | undefined; onChatsChanged?: () => void }) {
@@ -119,16 +120,18 @@ export function ChatView({ chatId, titleOf, onChatsChanged }: { chatId: string; 
         {usage ? <UsageMeter summary={usage} /> : null}
         <StatusIcon status={status} />
         {c.archived ? <span className="badge">Archived</span> : null}
-        <ChatActions
-          chat={c}
-          onDone={() => {
-            refreshChat();
-            // Pinning changes the list's order, which the watch socket does not announce.
-            onChatsChanged?.();
-          }}
-          onError={setActionError}
-          onRename={() => setRenaming(true)}
-        />
+        <Suspense fallback={<PendingButton label="Open agent actions" text="⋯" />}>
+          <ChatActions
+            chat={c}
+            onDone={() => {
+              refreshChat();
+              // Pinning changes the list's order, which the watch socket does not announce.
+              onChatsChanged?.();
+            }}
+            onError={setActionError}
+            onRename={() => setRenaming(true)}
+          />
+        </Suspense>
       </header>
 
       <div className="chat-scroll">
@@ -172,43 +175,6 @@ export function ChatView({ chatId, titleOf, onChatsChanged }: { chatId: string; 
         )}
       </div>
     </section>
-  );
-}
-
-function ChatActions({ chat, onDone, onError, onRename }: { chat: Chat; onDone: () => void; onError: (e: unknown) => void; onRename: () => void }) {
-  async function act(f: () => Promise<void>) {
-    try {
-      await f();
-      onDone();
-    } catch (e) {
-      onError(e);
-    }
-  }
-  const pinned = (chat.pin_order ?? 0) > 0;
-  // Ariakit's menu gives the WAI-ARIA menu pattern: arrow keys, Home/End, typeahead, Escape and
-  // an outside click close it and return focus to the button.
-  return (
-    <Ariakit.MenuProvider placement="bottom-end">
-      <Ariakit.MenuButton className="chat-actions-button" aria-label="Open agent actions">
-        ⋯
-      </Ariakit.MenuButton>
-      <Ariakit.Menu aria-label="Agent actions" className="popover" gutter={4} unmountOnHide>
-        <Ariakit.MenuItem className="menu-item" onClick={onRename}>
-          Rename
-        </Ariakit.MenuItem>
-        <Ariakit.MenuItem className="menu-item" onClick={() => act(() => regenerateTitle(chat.id))}>
-          Generate new title
-        </Ariakit.MenuItem>
-        {chat.parent_chat_id ? null : (
-          <Ariakit.MenuItem className="menu-item" onClick={() => act(() => updateChat(chat.id, { pin_order: pinned ? 0 : 1 }))}>
-            {pinned ? "Unpin" : "Pin"}
-          </Ariakit.MenuItem>
-        )}
-        <Ariakit.MenuItem className="menu-item" onClick={() => act(() => updateChat(chat.id, { archived: !chat.archived }))}>
-          {chat.archived ? "Unarchive" : "Archive"}
-        </Ariakit.MenuItem>
-      </Ariakit.Menu>
-    </Ariakit.MenuProvider>
   );
 }
 
