@@ -90,20 +90,23 @@ test("the header and the tab follow a new title, and the open chat is never show
 
 test("a plain member's navigation offers only what they can use", { timeout: TEST_TIMEOUT }, async () => {
   const { context, page } = await signIn(browser, server.base, dev);
-  const nav = page.getByRole("navigation", { name: "Main" });
-  await nav.getByRole("link", { name: "Agents" }).waitFor();
-  const links = await nav.getByRole("link").allTextContents();
-  for (const hidden of ["Users", "Providers", "Models", "Audit log"]) assert.ok(!links.includes(hidden), `${hidden} is not offered: ${links}`);
-  // Reached by URL anyway, the page says who manages it instead of a bare "Forbidden.".
+  // Reached by URL, a page they may not use says who manages it instead of a bare
+  // "Forbidden." (and once it says so, the site permissions have loaded).
   await page.goto("/settings/models");
   await page.getByText(/Ask a site owner/).waitFor();
   assert.equal(await page.getByText("Forbidden.").count(), 0);
   assert.equal(await page.getByText(/Add a provider first/).count(), 0);
+  const nav = page.getByRole("navigation", { name: "Main" });
+  const links = await nav.getByRole("link").allTextContents();
+  assert.ok(links.includes("Agents"), `${links}`);
+  for (const hidden of ["Users", "Providers", "Models", "Audit log"]) assert.ok(!links.includes(hidden), `${hidden} is not offered: ${links}`);
   await context.close();
 
-  // The owner sees them all.
+  // The owner sees them all, once the permissions have loaded.
   const owner = await signIn(browser, server.base, { email: "owner@example.com" });
-  const ownerLinks = await owner.page.getByRole("navigation", { name: "Main" }).getByRole("link").allTextContents();
+  const ownerNav = owner.page.getByRole("navigation", { name: "Main" });
+  await ownerNav.getByRole("link", { name: "Audit log" }).waitFor();
+  const ownerLinks = await ownerNav.getByRole("link").allTextContents();
   for (const shown of ["Users", "Providers", "Models", "Audit log"]) assert.ok(ownerLinks.includes(shown), `${shown} for the owner: ${ownerLinks}`);
   await owner.context.close();
 });
