@@ -11,7 +11,7 @@ use agentry_client::agentry_sdk as sdk;
 use agentry_fakellm::{FakeLlm, Step, Turn};
 use agentry_sdk::ClientError;
 use agentry_store::Store;
-use common::chat::{WAIT, text, wait_status};
+use common::chat::{WAIT, setup_priced_provider, text, wait_status};
 use common::{PASSWORD, TestServer, expect_error};
 use serde_json::json;
 use sqlx::Connection;
@@ -37,24 +37,8 @@ async fn world() -> World {
     let s = TestServer::start().await;
     let (owner, _) = s.owner().await;
     let fake = FakeLlm::start().await;
-    owner
-        .create_chat_provider(&sdk::CreateChatProviderRequest {
-            provider: "openai-compat".into(),
-            base_url: Some(fake.openai_base_url()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    owner
-        .create_chat_model_config(&sdk::CreateChatModelConfigRequest {
-            provider: "openai-compat".into(),
-            model: "fake-model".into(),
-            input_price_per_million: Some(1.0),
-            output_price_per_million: Some(0.0),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    // $1 per million input tokens, output free: a step's cost is its input tokens in micros.
+    setup_priced_provider(&owner, &fake, Some(1.0), Some(0.0)).await;
     let a = s.org(&owner, "org-a").await;
     let b = s.org(&owner, "org-b").await;
     let (alice, alice_user) = s.user(&owner, "alice", &[a.id]).await;

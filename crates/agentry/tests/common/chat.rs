@@ -14,6 +14,11 @@ pub const WAIT: Duration = Duration::from_secs(60);
 
 /// Makes `fake` (OpenAI-compatible) the deployment's provider and `fake-model` its default model.
 pub async fn setup_provider(owner: &Client, fake: &FakeLlm) {
+    setup_priced_provider(owner, fake, None, None).await
+}
+
+/// [`setup_provider`] with prices per million input and output tokens on the model.
+pub async fn setup_priced_provider(owner: &Client, fake: &FakeLlm, input: Option<f64>, output: Option<f64>) {
     owner
         .create_chat_provider(&sdk::CreateChatProviderRequest {
             provider: "openai-compat".into(),
@@ -26,6 +31,8 @@ pub async fn setup_provider(owner: &Client, fake: &FakeLlm) {
         .create_chat_model_config(&sdk::CreateChatModelConfigRequest {
             provider: "openai-compat".into(),
             model: "fake-model".into(),
+            input_price_per_million: input,
+            output_price_per_million: output,
             ..Default::default()
         })
         .await
