@@ -581,7 +581,7 @@ async fn a_chat_whose_server_is_killed_mid_stream_is_finished_by_another() {
     survivor.stop().await;
 }
 
-/// The fan-out transports the cross-replica stream tests run under.
+// The cross-replica stream test runs under both fan-out transports.
 crate::under_both_transports!(a_client_of_another_replica_streams_the_whole_answer);
 
 /// A chat runs on server A (in-process, the only chat daemon); its client is connected to
