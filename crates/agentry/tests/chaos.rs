@@ -63,6 +63,27 @@ async fn login(url: &str) -> Client {
     Client::new(url).unwrap().logged_in("owner@example.com", common::PASSWORD).await.unwrap()
 }
 
+/// Each chat `ids[i]`: its stream `streams[i]` sees `answer(i)` and the chat go idle, and its
+/// saved history is exactly the prompt `prompt(i)` and one answer `answer(i)`.
+async fn each_answered_once(
+    c: &Client,
+    ids: &[Uuid],
+    streams: &mut [Events],
+    prompt: impl Fn(usize) -> String,
+    answer: impl Fn(usize) -> String,
+) {
+    for (i, s) in streams.iter_mut().enumerate() {
+        let needle = answer(i);
+        collect_until(s, |e| answered(e, &needle) && e.iter().any(|e| status_is(e, sdk::ChatStatus::Waiting))).await;
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let chat = idle(c, *id).await;
+        assert_eq!(chat.status, sdk::ChatStatus::Waiting, "{:?}", chat.last_error);
+        let seq: Vec<(String, String)> = history(c, *id).await.iter().map(|m| (m.role.to_string(), text_of(m))).collect();
+        assert_eq!(seq, [("user".to_string(), prompt(i)), ("assistant".to_string(), answer(i))], "chat {i}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. SIGKILL the replica running 50 streaming chats.
 
@@ -111,22 +132,9 @@ async fn killing_the_replica_streaming_50_chats_finishes_each_once_on_the_others
     }
     doomed.kill();
 
-    // A client on a surviving replica sees each chat answered and idle.
-    for (i, s) in streams.iter_mut().enumerate() {
-        let needle = format!("answer to chaos chat {i}.");
-        collect_until(s, |e| answered(e, &needle) && e.iter().any(|e| status_is(e, sdk::ChatStatus::Waiting))).await;
-    }
-    // Nothing lost, nothing twice: the prompt and exactly one answer per chat.
-    for (i, id) in ids.iter().enumerate() {
-        let chat = idle(&owner_b, *id).await;
-        assert_eq!(chat.status, sdk::ChatStatus::Waiting, "{:?}", chat.last_error);
-        let seq: Vec<(String, String)> = history(&owner_b, *id).await.iter().map(|m| (m.role.to_string(), text_of(m))).collect();
-        assert_eq!(
-            seq,
-            [("user".to_string(), format!("chaos chat {i}.")), ("assistant".to_string(), format!("answer to chaos chat {i}."))],
-            "chat {i}"
-        );
-    }
+    // A client on a surviving replica sees each chat answered and idle; nothing lost, nothing
+    // twice: the prompt and exactly one answer per chat.
+    each_answered_once(&owner_b, &ids, &mut streams, |i| format!("chaos chat {i}."), |i| format!("answer to chaos chat {i}.")).await;
     let agent_calls = fake.requests().iter().filter(|r| !is_title_request(r)).count();
     assert_eq!(agent_calls, 2 * CHATS, "one cut-off call and one answer per chat");
     common::stop_server_process(survivor_b);
@@ -361,20 +369,7 @@ async fn replicas_ride_out_a_postgres_restart_while_chats_stream(via: common::Vi
     }
     // ... and B's streams, opened before the restart, see each chat finish (hints crossed
     // PostgreSQL after it came back: B listens again).
-    for (i, s) in streams.iter_mut().enumerate() {
-        let needle = format!("and the rest of answer {i}.");
-        collect_until(s, |e| answered(e, &needle) && e.iter().any(|e| status_is(e, sdk::ChatStatus::Waiting))).await;
-    }
-    for (i, id) in ids.iter().enumerate() {
-        let chat = idle(&owner_b, *id).await;
-        assert_eq!(chat.status, sdk::ChatStatus::Waiting, "{:?}", chat.last_error);
-        let seq: Vec<(String, String)> = history(&owner_b, *id).await.iter().map(|m| (m.role.to_string(), text_of(m))).collect();
-        assert_eq!(
-            seq,
-            [("user".to_string(), format!("restart chat {i}.")), ("assistant".to_string(), format!("tok0 tok1 tok2 and the rest of answer {i}."))],
-            "chat {i}"
-        );
-    }
+    each_answered_once(&owner_b, &ids, &mut streams, |i| format!("restart chat {i}."), |i| format!("tok0 tok1 tok2 and the rest of answer {i}.")).await;
 
     // Live parts cross again: a new chat on A streams its deltas to a client on B.
     fake.set_handler(|req| {
