@@ -29,7 +29,9 @@ const turns = [
   { steps: [{ type: "text", text: markdownAnswer }] },
   { steps: [{ type: "text", text: "Markdown chat" }] },
   { steps: [{ type: "tool_call", id: "call_frob", name: "frobnicate", arguments: { x: 1 } }] },
-  { steps: [{ type: "text", text: "That tool does not exist, so here is the answer without it." }] },
+  // Streamed over a couple of seconds, so the chat is still running when its page opens and the
+  // screen-reader announcement of its end has a start to follow.
+  { steps: [{ type: "text_tokens", count: 40, delay_ms: 50 }, { type: "text", text: " That tool does not exist, so here is the answer without it." }] },
   { steps: [{ type: "text", text: "Unknown tool chat" }] },
   { steps: [{ type: "text", text: "First answer." }] },
   { steps: [{ type: "text", text: "Access chat" }] },
