@@ -8,6 +8,7 @@
 // let something else happen. See docs/testing.md.
 
 import { spawn, execFileSync } from "node:child_process";
+import { afterEach } from "node:test";
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -201,13 +202,44 @@ export async function waitForBuild(world, workspace) {
   });
 }
 
+const browsers = new Set();
+
 export async function launchBrowser() {
-  return chromium.launch({
+  const browser = await chromium.launch({
     timeout: START_TIMEOUT,
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
+  browsers.add(browser);
+  browser.on("disconnected", () => browsers.delete(browser));
+  return browser;
 }
+
+// A failed test never reaches its `context.close()`, so the pages it left open show where it
+// stopped. Each is saved under test-artifacts/failures/ (a screenshot, the focused element, the
+// HTML) and closed, so the next test starts clean. A flake in CI is then explained by its files.
+afterEach(async (t) => {
+  if (t.passed) return;
+  const name = t.name.replace(/[^a-z0-9]+/gi, "-").slice(0, 80);
+  const dir = join(artifacts, "failures");
+  mkdirSync(dir, { recursive: true });
+  for (const browser of browsers) {
+    for (const [c, context] of browser.contexts().entries()) {
+      for (const [p, page] of context.pages().entries()) {
+        const file = join(dir, `${name}-${c}-${p}`);
+        try {
+          await page.screenshot({ path: `${file}.png`, fullPage: true, timeout: 10_000 });
+          const focused = await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 500) ?? null);
+          writeFileSync(`${file}.html`, `<!-- url: ${page.url()}\n     focused: ${focused} -->\n${await page.content()}`);
+          console.error(`# failure artifacts: ${file}.png (url ${page.url()}, focused ${focused})`);
+        } catch (e) {
+          console.error(`# failure artifacts for ${file}: ${e.message}`);
+        }
+      }
+      await context.close().catch(() => {});
+    }
+  }
+});
 
 /** A fresh browser context signed in as `user` through the login page. */
 export async function signIn(browser, base, user) {

@@ -2,6 +2,7 @@ import { lazy, Suspense, useEffect, useState } from "react";
 import type { Organization } from "../api/types";
 import { ErrorAlert } from "../components/ErrorAlert";
 import { navigate } from "../router";
+import { markStarted } from "./startedChats";
 import { Composer, PendingButton } from "./Composer";
 import { organizationLabels } from "./orgPicker";
 import {
@@ -79,6 +80,7 @@ export function AgentsPage() {
     if (chat) {
       setText("");
       writeKey(window.localStorage, DRAFT_KEY, null);
+      markStarted(chat.id);
       navigate(`/agents/${encodeURIComponent(chat.id)}`);
     }
   }

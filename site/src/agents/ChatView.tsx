@@ -15,6 +15,7 @@ import { RemainingBudget } from "./RemainingBudget";
 import { preselectModel, useModelCatalog } from "./models";
 import { ModelSelect } from "./ModelSelect";
 import { Link } from "../router";
+import { takeStarted } from "./startedChats";
 import { type ChatStreamState, visibleTimeline } from "./streamReducer";
 import {
   type BlockView,
@@ -137,7 +138,7 @@ export function ChatView({ chatId, titleOf, onChatsChanged }: { chatId: string; 
       <div className="chat-scroll">
         <Timeline state={state} chat={c} status={status} onSave={saveEdit} onError={setActionError} />
         <StatusCallout state={state} status={status} socket={socket} lastError={c.last_error ?? null} />
-        <Announcer status={status} />
+        <Announcer chatId={c.id} status={status} />
       </div>
 
       <div className="chat-bottom">
@@ -472,17 +473,20 @@ function useNow(active: boolean): number {
  * done (streaming token by token into a live region would be noise, and repeating the answer
  * here would read it twice).
  */
-function Announcer({ status }: { status: string }) {
+function Announcer({ chatId, status }: { chatId: string; status: string }) {
   const [said, setSaid] = useState("");
-  const previous = useRef(status);
+  const previous = useRef<string | null>(null);
   useEffect(() => {
-    const was = previous.current;
+    // The first status seen: a chat this tab just started was pending a moment ago, even if its
+    // answer finished before this page loaded. (The ref survives StrictMode's second effect run,
+    // so the mark is taken once.)
+    const was = previous.current ?? (takeStarted(chatId) ? "pending" : status);
     previous.current = status;
     if (was === status) return;
     if (status === "running" && was !== "running") setSaid("The agent is working on an answer.");
     if (status === "waiting" && (was === "running" || was === "pending")) setSaid("The agent finished answering.");
     if (status === "error" && was !== "error") setSaid("The agent stopped with an error.");
-  }, [status]);
+  }, [chatId, status]);
   return (
     <div className="visually-hidden" aria-live="polite" role="status" data-testid="announcer">
       {said}
