@@ -3,7 +3,7 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { TEST_TIMEOUT, launchBrowser, makeUser, makeWorkspace, screenshot, seedWorld, signIn, startFakeLlm, startServer, waitUntil } from "./harness.mjs";
+import { TEST_TIMEOUT, UI_TIMEOUT, launchBrowser, makeUser, makeWorkspace, screenshot, seedWorld, signIn, startFakeLlm, startServer, waitUntil } from "./harness.mjs";
 
 // Every check reads a settled screen: it first waits (with the context's deadline, see
 // signIn) for the state it is about to assert, e.g. Send enabled once permissions and
@@ -135,7 +135,8 @@ describe("organization picker", () => {
     await page.keyboard.press("Enter");
     const chosen = orgTriggerFor(page, world.second);
     await chosen.waitFor();
-    assert.equal(await chosen.evaluate((el) => el === document.activeElement), true, "focus is back on the picker");
+    // Ariakit hands focus back in an effect after the popover closes: poll rather than read once.
+    await waitUntil("focus is back on the picker", () => chosen.evaluate((el) => el === document.activeElement), { timeout: UI_TIMEOUT, interval: 50 });
     await context.close();
   });
 
