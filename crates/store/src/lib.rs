@@ -37,7 +37,7 @@ use std::time::Duration;
 /// before and after with one build: `org-cache` (read organizations from the database on every
 /// request), `chat-list` (one unpinned branch per archived state), `chat-list-plan` (the chat
 /// list planned on every request, its children in a second query), `acquire-ping` (every
-/// connection taken from the pool is checked with a round trip first), `stream-wake` (every chat
+/// connection taken from the list pool is checked with a round trip first), `stream-wake` (every chat
 /// change wakes every chat stream). Not for production use.
 pub fn bench_before(what: &str) -> bool {
     static BEFORE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
@@ -62,26 +62,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// several servers starting together on one database migrate it exactly once.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// A connection idle for longer than this is checked (a round trip) before it is handed out.
-const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
-
-/// The pool settings. sqlx by default checks every connection it hands out with a round trip
-/// to the server (a `Sync`), which on a busy server doubles the round trips of a one-query
-/// request such as a member list page (issue 18): only connections that sat idle for a while
-/// are checked here (a connection that broke while in use is dropped by sqlx anyway).
 fn pool_options(max_connections: u32) -> PgPoolOptions {
-    let options = PgPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(10));
-    if bench_before("acquire-ping") {
-        return options;
-    }
-    options.test_before_acquire(false).before_acquire(|conn, meta| {
-        Box::pin(async move {
-            if meta.idle_for > PING_IDLE_AFTER {
-                sqlx::Connection::ping(conn).await?;
-            }
-            Ok(true)
-        })
-    })
+    PgPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(10))
 }
 
 #[derive(Clone)]
@@ -100,7 +82,8 @@ impl Store {
     /// Besides the main pool of `max_connections`, a quarter as many (at least two) are kept,
     /// opened on first use, for the chat list's page statements ([`lists`]).
     pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<Store> {
-        let lists = pool_options((max_connections / 4).max(2)).connect_lazy_with(lists::connect_options(options.clone()));
+        let lists = lists::pool_options(pool_options((max_connections / 4).max(2)))
+            .connect_lazy_with(lists::connect_options(options.clone()));
         let pool = pool_options(max_connections).connect_with(options).await?;
         Ok(Store { pool, lists, auth: Default::default(), seen: Default::default() })
     }

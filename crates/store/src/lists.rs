@@ -31,6 +31,56 @@ use sqlx::{Executor, PgPool};
 
 use crate::args::Args;
 
+/// A list connection idle for longer than this is checked (a round trip) before it is handed
+/// out.
+const PING_IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How the list pool hands out connections. sqlx by default checks every connection it hands
+/// out with a round trip (a `Sync`), one more round trip per page; here only a connection idle
+/// for over a second is checked. One that broke while busy (the server restarted) then fails
+/// its query: [`fetch_all`] runs it again on another connection, which a read may.
+pub(crate) fn pool_options(options: sqlx::postgres::PgPoolOptions) -> sqlx::postgres::PgPoolOptions {
+    if crate::bench_before("acquire-ping") {
+        return options;
+    }
+    options.test_before_acquire(false).before_acquire(|conn, meta| {
+        Box::pin(async move {
+            if meta.idle_for > PING_IDLE_AFTER {
+                sqlx::Connection::ping(conn).await?;
+            }
+            Ok(true)
+        })
+    })
+}
+
+/// Whether `e` says the connection is gone rather than anything about the statement: an I/O
+/// error, or the server's connection-exception (`08…`) and operator-intervention (`57P…`,
+/// e.g. the shutdown of a restart) classes.
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
+}
+
+/// Runs a read-only list statement on the list pool. A statement that fails because its
+/// connection was lost is run again, on each of the pool's connections at most once more (a
+/// broken connection is closed when it goes back to the pool, so each retry gets another).
+pub(crate) async fn fetch_all<T>(pool: &PgPool, sql: &str, args: sqlx::postgres::PgArguments) -> crate::Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let mut tries = pool.options().get_max_connections() + 1;
+    loop {
+        let r = sqlx::query_as_with(sqlx::AssertSqlSafe(sql.to_string()), args.clone()).fetch_all(pool).await;
+        match r {
+            Err(e) if tries > 1 && connection_lost(&e) => tries -= 1,
+            r => return Ok(r?),
+        }
+    }
+}
+
 /// `options` with the settings of the list connections.
 pub(crate) fn connect_options(options: PgConnectOptions) -> PgConnectOptions {
     options.options([("plan_cache_mode", "force_generic_plan"), ("enable_bitmapscan", "off"), ("enable_seqscan", "off")])

@@ -507,3 +507,42 @@ async fn a_heavy_user_among_light_ones_reads_one_page_per_branch() {
         }
     }
 }
+
+/// The list pool does not check a connection it used less than a second ago before handing it
+/// out again (the store's `lists` module), so a server restart or a killed backend shows up as
+/// a failed query: the list runs it again on another connection instead of failing the page.
+#[tokio::test]
+async fn a_page_survives_its_list_connection_being_killed() {
+    let (store, mut db) = fresh_store().await;
+    let w = seed(&mut db).await;
+    let light = Subject::new(w.light).with_org(w.org_a, &[OrgRole::AgentsAccess]);
+    let actor = store.actor(&light);
+    let q = page(OwnerFilter::Me, None, None, None);
+    let want: Vec<Uuid> = actor.chats(&q).await.unwrap().iter().map(|c| c.chat.id).collect();
+    assert_eq!(want.len(), 50);
+    // Every backend that ran the page statement: the list pool's connections.
+    let pids: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+         AND query LIKE '%WITH page AS MATERIALIZED%'",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert!(!pids.is_empty());
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid").bind(&pids).execute(&mut db).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let alive: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)")
+            .bind(&pids)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        if alive == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the killed backends did not exit");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let got: Vec<Uuid> = actor.chats(&q).await.unwrap().iter().map(|c| c.chat.id).collect();
+    assert_eq!(got, want);
+}

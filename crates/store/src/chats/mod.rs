@@ -455,8 +455,7 @@ impl Actor<'_> {
                 return Ok(Vec::new());
             };
             // Prepared, and run with its generic plan (see the `lists` module).
-            let rows: Vec<Chat> =
-                sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.lists).await?;
+            let rows: Vec<Chat> = crate::lists::fetch_all(self.lists, &sql, args.into_inner()).await?;
             let split = rows.iter().position(|c| c.parent_chat_id.is_some()).unwrap_or(rows.len());
             let mut rows = rows.into_iter();
             let roots: Vec<Chat> = rows.by_ref().take(split).collect();
