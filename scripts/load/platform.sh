@@ -48,8 +48,9 @@ stop_server
 
 # The cheap reads, first as before issue 18's organization cache (AGENTRY_BENCH_BEFORE=org-cache:
 # every request reads its organizations from the database), then as now, in the same run.
-PATHS="/api/v2/users/me /api/v2/organizations /api/v2/organizations/default /api/v2/organizations/default/members"
-for before in org-cache ""; do
+# BEFORE=<toggles> picks another "before" (e.g. acquire-ping), PATHS=<paths> fewer endpoints.
+PATHS="${PATHS:-/api/v2/users/me /api/v2/organizations /api/v2/organizations/default /api/v2/organizations/default/members}"
+for before in "${BEFORE:-org-cache}" ""; do
   echo "== wrk: ${CONNECTIONS} connections, ${DURATION}s each, AGENTRY_BENCH_BEFORE=${before:-(none)}"
   start_server "$before"
   for path in $PATHS; do

@@ -6,7 +6,13 @@
 //! the three heavy users the first page, the first page of `archived:false` and a deep cursor
 //! page (`after_id` in the middle of their history), over HTTP, and the list's root query as
 //! it was before issue 18 (one `ORDER BY` over every chat of the owner), run directly, as the
-//! "before" of the same run. Prints the PostgreSQL plans. Results: `docs/benchmarks/chat-list.md`.
+//! "before" of the same run. Also the first page through the store alone (no HTTP), and the
+//! member list of one organization over HTTP against its SQL alone. Prints the PostgreSQL
+//! plans. Results: `docs/benchmarks/chat-list.md`.
+//!
+//! Before/after of a change guarded by `agentry_store::bench_before`: run it once with
+//! `AGENTRY_BENCH_BEFORE=chat-list-plan,acquire-ping` (the list planned per request, children in
+//! a second query, every pooled connection pinged) and once without.
 //!
 //!     cargo bench -p agentry --bench chat_list
 //!
@@ -220,6 +226,35 @@ async fn measure(label: &str, client: &Client, params: &[(&str, &str)]) -> f64 {
     report(label, rows, &times)
 }
 
+/// The first page through the store alone (no HTTP, authentication or JSON), as the handler
+/// calls it: what the database round trips cost, planning included.
+async fn measure_store(label: &str, store: &Store, token: &str) -> f64 {
+    let auth = store.auth().authenticate(token).await.unwrap().unwrap();
+    let actor = store.actor(&auth.subject);
+    let q = ChatQuery {
+        owner: OwnerFilter::Me,
+        archived: None,
+        organization_id: None,
+        labels: Default::default(),
+        title_words: Vec::new(),
+        limit: 50,
+        offset: 0,
+        after_id: None,
+    };
+    for _ in 0..20 {
+        actor.chats(&q).await.unwrap();
+    }
+    let mut times = Vec::with_capacity(ROUNDS);
+    let mut rows = 0;
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        rows = actor.chats(&q).await.unwrap().len();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    report(label, rows, &times)
+}
+
 async fn explain(label: &str, store: &Store, token: &str, owner: OwnerFilter) {
     let auth = store.auth().authenticate(token).await.unwrap().unwrap();
     let q = ChatQuery {
@@ -302,6 +337,7 @@ async fn main() {
         println!("\nuser with {n} chats:");
         before.push(measure_old(&format!("  before: old root query alone (SQL), {n}"), &raw, user, scale_org).await);
         after.push(measure(&format!("  after: first page over HTTP, {n}"), &client, &[]).await);
+        measure_store(&format!("  after: first page, store call alone, {n}"), &store, &token).await;
         measure(&format!("  after: archived:false over HTTP, {n}"), &client, &[("q", "archived:false")]).await;
         let middle: uuid::Uuid = sqlx::query_scalar(
             "SELECT id FROM chats WHERE owner_id = $1 AND parent_chat_id IS NULL AND pin_order = 0
@@ -325,4 +361,37 @@ async fn main() {
 
     explain("org admin, owner:all", &store, &admin_token, OwnerFilter::All).await;
     explain("member, owner:me", &store, &member_token, OwnerFilter::Me).await;
+
+    members(&anon.with_token(&admin_token), &url).await;
+}
+
+/// The member list of `org-0` (10 members, one page) as its admin, over HTTP, and the page's
+/// SQL alone on one connection (prepared, as sqlx runs it), both sequential.
+async fn members(client: &Client, url: &str) {
+    println!("\nmember list of org-0 (10 members), {ROUNDS} sequential requests each:");
+    let org = uuid::Uuid::parse_str("00000000-0000-0000-0001-000000000000").unwrap();
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let sql = "SELECT m.organization_id, m.user_id, u.username, u.name, u.email, m.roles, u.site_roles, m.created_at, m.updated_at
+        FROM organization_members m JOIN users u ON u.id = m.user_id
+        WHERE m.organization_id = $1 AND (m.organization_id = ANY($2::uuid[]))
+        ORDER BY m.username_key, m.user_id LIMIT $3 OFFSET $4";
+    let mut sql_times = Vec::with_capacity(ROUNDS);
+    let mut http_times = Vec::with_capacity(ROUNDS);
+    let mut rows = (0, 0);
+    for round in 0..ROUNDS + 20 {
+        let t = Instant::now();
+        rows.0 = sqlx::query(sql).bind(org).bind(vec![org]).bind(100_i64).bind(0_i64).fetch_all(&mut conn).await.unwrap().len();
+        let sql_time = t.elapsed();
+        let t = Instant::now();
+        rows.1 = client.members("org-0").await.unwrap().len();
+        if round >= 20 {
+            sql_times.push(sql_time);
+            http_times.push(t.elapsed());
+        }
+    }
+    sql_times.sort();
+    http_times.sort();
+    let sql_p50 = report("  its SQL alone (one connection, prepared)", rows.0, &sql_times);
+    let http_p50 = report("  over HTTP", rows.1, &http_times);
+    println!("  HTTP / SQL at p50: {:.2}", http_p50 / sql_p50);
 }

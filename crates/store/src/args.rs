@@ -35,6 +35,11 @@ impl Args {
         frag.sql
     }
 
+    /// How many values were added.
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
     pub(crate) fn into_inner(self) -> PgArguments {
         self.args
     }

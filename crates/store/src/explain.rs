@@ -9,7 +9,9 @@
 //! scan and sorts it, which is what the split exists to avoid: the first page of a user with
 //! 100,000 chats took 100 ms that way against 1.5 ms planned for the actual owner. An
 //! unprepared statement is planned for its values on every run, as `EXPLAIN` plans it, so the
-//! plan tests check the plan that runs; the price is a planning pass per page.
+//! plan tests check the plan that runs; the price is a planning pass per page. The chat list,
+//! the hottest of them, runs prepared instead, on connections where the generic plan cannot
+//! take that shape (see the `lists` module, whose `explain_generic` shows that plan).
 
 use serde_json::Value;
 

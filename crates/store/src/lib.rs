@@ -18,6 +18,7 @@ pub mod auth_cache;
 pub mod chats;
 pub mod explain;
 pub mod fanout;
+mod lists;
 mod error;
 pub mod may;
 pub mod members;
@@ -34,7 +35,9 @@ use std::time::Duration;
 /// Whether the benchmark toggle `AGENTRY_BENCH_BEFORE` (a comma-separated list, read once per
 /// process) asks for the behaviour before issue 18's change `what`, so a benchmark can measure
 /// before and after with one build: `org-cache` (read organizations from the database on every
-/// request), `chat-list` (one unpinned branch per archived state), `stream-wake` (every chat
+/// request), `chat-list` (one unpinned branch per archived state), `chat-list-plan` (the chat
+/// list planned on every request, its children in a second query), `acquire-ping` (every
+/// connection taken from the list pool is checked with a round trip first), `stream-wake` (every chat
 /// change wakes every chat stream). Not for production use.
 pub fn bench_before(what: &str) -> bool {
     static BEFORE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
@@ -59,22 +62,30 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// several servers starting together on one database migrate it exactly once.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(10))
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
+    /// Connections for the chat list's page statement only, whose settings make a prepared
+    /// statement's generic plan an ordered index range (see [`lists`]).
+    lists: PgPool,
     auth: std::sync::Arc<auth_cache::AuthCache>,
     seen: std::sync::Arc<activity::Seen>,
 }
 
 impl Store {
     /// Connects a pool. Does not migrate; call [`Store::migrate`].
+    ///
+    /// Besides the main pool of `max_connections`, a quarter as many (at least two) are kept,
+    /// opened on first use, for the chat list's page statements ([`lists`]).
     pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<Store> {
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await?;
-        Ok(Store { pool, auth: Default::default(), seen: Default::default() })
+        let lists = lists::pool_options(pool_options((max_connections / 4).max(2)))
+            .connect_lazy_with(lists::connect_options(options.clone()));
+        let pool = pool_options(max_connections).connect_with(options).await?;
+        Ok(Store { pool, lists, auth: Default::default(), seen: Default::default() })
     }
 
     /// Starts caching authenticated sessions in this process, kept correct by change
@@ -102,7 +113,7 @@ impl Store {
 
     /// The authorizing facade for one acting subject.
     pub fn actor<'a>(&'a self, subject: &'a Subject) -> Actor<'a> {
-        Actor { pool: &self.pool, subject, auth: &self.auth }
+        Actor { pool: &self.pool, lists: &self.lists, subject, auth: &self.auth }
     }
 
     /// Site-wide tasks that run without an acting subject: health, site values, the providers
@@ -128,6 +139,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.lists.close().await;
         self.pool.close().await
     }
 }
@@ -135,6 +147,7 @@ impl Store {
 /// Data access on behalf of one subject. See the crate docs.
 pub struct Actor<'a> {
     pool: &'a PgPool,
+    lists: &'a PgPool,
     subject: &'a Subject,
     auth: &'a auth_cache::AuthCache,
 }

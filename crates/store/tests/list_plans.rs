@@ -415,3 +415,134 @@ fn check_plan_of(what: &str, plan: &serde_json::Value, table: &str) {
     assert!(read <= BOUND, "{what}: read {read} {table} rows for one page\n{plan:#}");
     assert!(sorted <= BOUND, "{what}: sorted {sorted} rows for one page\n{plan:#}");
 }
+
+/// Chat rows read through `index` (all loops), from the plan's index scans.
+fn rows_read_through(plan: &serde_json::Value, index: &str) -> f64 {
+    explain::nodes(plan)
+        .into_iter()
+        .filter(|n| n["Index Name"].as_str() == Some(index))
+        .map(|n| {
+            let f = |k: &str| n[k].as_f64().unwrap_or(0.0);
+            (f("Actual Rows") + f("Rows Removed by Filter")) * f("Actual Loops").max(1.0)
+        })
+        .sum()
+}
+
+/// The trap of a prepared list statement: on a site where the average owner has fewer chats
+/// than a page, a generic plan costed for that average owner reads an owner's whole range and
+/// sorts it. The chat list runs prepared with its generic plan (the `lists` module of the
+/// store), so this checks that plan for a user with 22,000 chats, 700 of them pinned, among
+/// 5,000 users with two chats each: every page reads at most a page per branch (and the page's
+/// children), the pinned chats included, and is the page a plain `ORDER BY` gives. (The list
+/// as it was planned before, `AGENTRY_BENCH_BEFORE=chat-list-plan`, read 10,729 chat rows for a
+/// page starting inside the pinned chats.)
+#[tokio::test]
+async fn a_heavy_user_among_light_ones_reads_one_page_per_branch() {
+    let (store, mut db) = fresh_store().await;
+    let w = seed(&mut db).await;
+    let (a, h) = (w.org_a, w.heavy);
+    for sql in [
+        format!(
+            "INSERT INTO chats (id, owner_id, organization_id, last_model_config_id, title, updated_at)
+             SELECT gen_random_uuid(), u.id, '{a}', (SELECT id FROM chat_model_configs LIMIT 1), 'x', now() - make_interval(secs => k)
+             FROM users u, generate_series(1, 2) k WHERE u.username LIKE 'u%'"
+        ),
+        // Hundreds of pinned chats of the heavy user in each archived state, spread over its
+        // history.
+        format!(
+            "UPDATE chats SET pin_order = 1 + (n % 3) FROM (
+                 SELECT id, row_number() OVER (ORDER BY updated_at DESC) AS n FROM chats
+                 WHERE owner_id = '{h}' AND organization_id = '{a}' AND parent_chat_id IS NULL AND pin_order = 0
+             ) p WHERE chats.id = p.id AND (p.n % 55 = 1 OR (chats.archived AND p.n % 7 = 0))"
+        ),
+        "ANALYZE".into(),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut db).await.unwrap();
+    }
+    let pinned: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM chats WHERE owner_id = '{h}' AND pin_order > 0")))
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert!(pinned >= 600, "{pinned} pinned chats");
+    let heavy = Subject::new(h).with_org(a, &[OrgRole::AgentsAccess]).with_org(w.org_b, &[OrgRole::AgentsAccess]);
+    let actor = store.actor(&heavy);
+    for (arch, cond) in [(None, "TRUE"), (Some(false), "NOT archived"), (Some(true), "archived")] {
+        let all = reference(&mut db, &format!("owner_id = '{h}' AND {cond}")).await;
+        // The first page, one inside the pinned chats, one just after them, a deep one.
+        let first_unpinned = all.len()
+            - reference(&mut db, &format!("owner_id = '{h}' AND {cond} AND pin_order = 0")).await.len();
+        assert!(first_unpinned > 100, "{first_unpinned} pinned chats with archived {arch:?}");
+        for start in [None, Some(10), Some(first_unpinned - 1), Some(all.len() / 2)] {
+            let q = page(OwnerFilter::Me, arch, None, start.map(|k| all[k]));
+            let what = format!("heavy among light, archived {arch:?}, after {start:?}");
+            // More runs than PostgreSQL's five custom plans before it may switch to a generic one.
+            for _ in 0..7 {
+                actor.chats(&q).await.unwrap();
+            }
+            let got = actor.chats(&q).await.unwrap();
+            let from = start.map_or(0, |k| k + 1);
+            let want = &all[from..(from + 50).min(all.len())];
+            assert_eq!(got.iter().map(|c| c.chat.id).collect::<Vec<_>>(), want, "{what}: wrong page");
+            let plan = actor.explain_chats(&q).await.unwrap();
+            check_plan(&what, &plan);
+            // At most a page from each branch, and each root's children (at most three in this
+            // seed, also when the archived filter then drops them). A cursor on a pinned chat
+            // reads two pinned ranges (the rest of its pin order, the higher ones).
+            let pinned_branches = if start.is_some_and(|k| k < first_unpinned) { 2 } else { 1 };
+            let read = explain::rows_read(&plan, "chats");
+            let bound = 50 * (pinned_branches + 1) + 3 * got.len();
+            // The pinned index holds both archived states: a list of one state also reads the
+            // pinned chats of the other that lie between its own.
+            let other_state: usize = match arch {
+                None => 0,
+                Some(a) => reference(&mut db, &format!("owner_id = '{h}' AND pin_order > 0 AND archived <> {a}")).await.len(),
+            };
+            let through_pinned = rows_read_through(&plan, "chats_owner_pinned_idx");
+            assert!(
+                through_pinned <= (50 * pinned_branches + other_state) as f64,
+                "{what}: read {through_pinned} pinned chats\n{plan:#}"
+            );
+            let bound = bound + other_state;
+            assert!(read <= bound as f64, "{what}: read {read} chat rows, more than {bound}\n{plan:#}");
+        }
+    }
+}
+
+/// The list pool does not check a connection it used less than a second ago before handing it
+/// out again (the store's `lists` module), so a server restart or a killed backend shows up as
+/// a failed query: the list runs it again on another connection instead of failing the page.
+#[tokio::test]
+async fn a_page_survives_its_list_connection_being_killed() {
+    let (store, mut db) = fresh_store().await;
+    let w = seed(&mut db).await;
+    let light = Subject::new(w.light).with_org(w.org_a, &[OrgRole::AgentsAccess]);
+    let actor = store.actor(&light);
+    let q = page(OwnerFilter::Me, None, None, None);
+    let want: Vec<Uuid> = actor.chats(&q).await.unwrap().iter().map(|c| c.chat.id).collect();
+    assert_eq!(want.len(), 50);
+    // Every backend that ran the page statement: the list pool's connections.
+    let pids: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+         AND query LIKE '%WITH page AS MATERIALIZED%'",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert!(!pids.is_empty());
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid").bind(&pids).execute(&mut db).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let alive: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)")
+            .bind(&pids)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        if alive == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the killed backends did not exit");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let got: Vec<Uuid> = actor.chats(&q).await.unwrap().iter().map(|c| c.chat.id).collect();
+    assert_eq!(got, want);
+}

@@ -231,6 +231,22 @@ pub struct WorkspaceRef {
     pub name: String,
 }
 
+/// `roots` in their order, each with its children from `children`, oldest first.
+fn with_children(roots: Vec<Chat>, children: Vec<Chat>) -> Vec<ChatWithChildren> {
+    let mut by_parent: BTreeMap<Uuid, Vec<Chat>> = BTreeMap::new();
+    for c in children {
+        by_parent.entry(c.parent_chat_id.expect("children have parents")).or_default().push(c);
+    }
+    roots
+        .into_iter()
+        .map(|chat| {
+            let mut children = by_parent.remove(&chat.id).unwrap_or_default();
+            children.sort_by_key(|c| (c.created_at, c.id));
+            ChatWithChildren { chat, children }
+        })
+        .collect()
+}
+
 impl Actor<'_> {
     /// A chat the actor may read.
     pub async fn chat(&self, id: Uuid) -> Result<Chat> {
@@ -260,7 +276,20 @@ impl Actor<'_> {
     /// `owner:`, or for `owner:all` each organization the caller reads as a whole plus the
     /// caller's own chats elsewhere, or the whole site. The final sort only sees at most
     /// `branches × (limit + offset)` rows, so the page costs the same at 200 or 100,000 chats.
-    async fn root_query(&self, q: &ChatQuery, filter: &agentry_rbac::Filter) -> Result<Option<(String, Args)>> {
+    ///
+    /// With `children`, the statement also returns the page's readable children (after the
+    /// page's roots, in no particular order), so one round trip answers the whole list: the
+    /// page is a materialized CTE, and each of its rows reads its children through
+    /// `chats_parent_idx`. The lateral subquery's `OFFSET 0` keeps PostgreSQL from flattening
+    /// it into a join or pushing the RBAC filter into it, so the filter cannot become an index
+    /// condition (a generic plan once read all of the caller's chats by `owner_id` and
+    /// hash-joined them to the page); it applies to the children read.
+    async fn root_query(
+        &self,
+        q: &ChatQuery,
+        filter: &agentry_rbac::Filter,
+        children: bool,
+    ) -> Result<Option<(String, Args)>> {
         if matches!(filter, agentry_rbac::Filter::Nothing) {
             return Ok(None);
         }
@@ -280,7 +309,7 @@ impl Actor<'_> {
         };
         let mut args = Args::default();
         let rbac = args.filter(filter, CHAT_FILTER_COLUMNS);
-        let mut common = vec![rbac];
+        let mut common = vec![rbac.clone()];
         if let Some(o) = q.organization_id {
             common.push(format!("c.organization_id = {}", args.push(o)));
         }
@@ -291,17 +320,24 @@ impl Actor<'_> {
         for w in &q.title_words {
             common.push(format!("c.title ILIKE {}", args.push(contains_pattern(w))));
         }
+        // The pinned ranges after the cursor (each one ordered range of the pinned index: the
+        // rest of the cursor's pin order, then the higher pin orders), and the unpinned one.
         let (pinned_after, unpinned_after) = match cursor {
-            None => (Some(String::new()), Some(String::new())),
+            None => (vec![String::new()], Some(String::new())),
             Some((pin, updated, id)) => {
                 let (u, i) = (args.push(updated), args.push(id));
                 if pin > 0 {
                     let p = args.push(pin);
-                    let pinned =
-                        format!(" AND (c.pin_order > {p} OR (c.pin_order = {p} AND (c.updated_at, c.id) < ({u}, {i})))");
-                    (Some(pinned), Some(String::new()))
+                    let rest = format!(" AND c.pin_order = {p} AND (c.updated_at, c.id) < ({u}, {i})");
+                    let higher = format!(" AND c.pin_order > {p}");
+                    if crate::bench_before("chat-list-plan") {
+                        // As before: one range from the first pinned chat, filtered.
+                        (vec![format!(" AND (c.pin_order > {p} OR (c.pin_order = {p} AND (c.updated_at, c.id) < ({u}, {i})))")], Some(String::new()))
+                    } else {
+                        (vec![rest, higher], Some(String::new()))
+                    }
                 } else {
-                    (None, Some(format!(" AND (c.updated_at, c.id) < ({u}, {i})")))
+                    (Vec::new(), Some(format!(" AND (c.updated_at, c.id) < ({u}, {i})")))
                 }
             }
         };
@@ -351,7 +387,7 @@ impl Actor<'_> {
                     None => format!("({inner})"),
                 });
             };
-            if let Some(after) = &pinned_after {
+            for after in &pinned_after {
                 let arch = match q.archived {
                     Some(a) => format!(" AND c.archived = {a}"),
                     None => String::new(),
@@ -367,31 +403,65 @@ impl Actor<'_> {
         }
         // The page is chosen first and `has_unread` computed for its rows only.
         let order = "(c.pin_order = 0), c.pin_order, c.updated_at DESC, c.id DESC";
-        let sql = format!(
-            "SELECT {CHAT_COLUMNS} FROM (
-                 SELECT c.* FROM ({}) c ORDER BY {order} LIMIT {limit} OFFSET {offset}
-             ) c ORDER BY {order}",
+        let page = format!(
+            "SELECT c.* FROM ({}) c ORDER BY {order} LIMIT {limit} OFFSET {offset}",
             branches.join(" UNION ALL ")
         );
+        let sql = if children {
+            let arch = q.archived.map(|a| format!(" AND c.archived = {a}")).unwrap_or_default();
+            format!(
+                "WITH page AS MATERIALIZED ({page})
+                 SELECT {CHAT_COLUMNS} FROM (
+                     SELECT p.* FROM page p
+                     UNION ALL
+                     SELECT c.* FROM page p CROSS JOIN LATERAL (
+                         SELECT c.* FROM chats c WHERE c.parent_chat_id = p.id OFFSET 0
+                     ) c WHERE {rbac}{arch}
+                 ) c ORDER BY c.parent_chat_id IS NOT NULL, {order}"
+            )
+        } else {
+            format!("SELECT {CHAT_COLUMNS} FROM ({page}) c ORDER BY {order}")
+        };
         Ok(Some((sql, args)))
     }
 
+    /// Whether the list for `q` runs on the list connections as a prepared statement with the
+    /// page's children folded in (see the `lists` module): every list but a title search or a
+    /// label filter, whose indexes only bitmap scans can use.
+    fn generic_list(q: &ChatQuery) -> bool {
+        q.title_words.is_empty() && q.labels.is_empty() && !crate::bench_before("chat-list-plan")
+    }
+
     /// The PostgreSQL plan (`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`, so the query runs) of
-    /// the root-chat list query for `q`, as the actor would run it. For the plan tests and the
-    /// list benchmark, which check that no list sorts or reads all of a caller's chats.
+    /// the chat list query for `q`, as the actor would run it (for most lists the generic plan
+    /// of the statement on the list connections, children included). For the plan tests and
+    /// the list benchmark, which check that no list sorts or reads all of a caller's chats.
     pub async fn explain_chats(&self, q: &ChatQuery) -> Result<serde_json::Value> {
         let filter = self.subject.prepare(Action::Read, ResourceType::Chat);
-        match self.root_query(q, &filter).await? {
+        let generic = Self::generic_list(q);
+        match self.root_query(q, &filter, generic).await? {
+            Some((sql, args)) if generic => crate::lists::explain_generic(self.lists, &sql, args).await,
             Some((sql, args)) => crate::explain::run(self.pool, &sql, args.into_inner()).await,
             None => Ok(serde_json::Value::Null),
         }
     }
 
     /// Root chats the actor may read, pinned first (by pin order), then most recently updated,
-    /// each with its readable children.
+    /// each with its readable children (oldest first).
     pub async fn chats(&self, q: &ChatQuery) -> Result<Vec<ChatWithChildren>> {
         let filter = self.subject.prepare(Action::Read, ResourceType::Chat);
-        let Some((sql, args)) = self.root_query(q, &filter).await? else {
+        if Self::generic_list(q) {
+            let Some((sql, args)) = self.root_query(q, &filter, true).await? else {
+                return Ok(Vec::new());
+            };
+            // Prepared, and run with its generic plan (see the `lists` module).
+            let rows: Vec<Chat> = crate::lists::fetch_all(self.lists, &sql, args.into_inner()).await?;
+            let split = rows.iter().position(|c| c.parent_chat_id.is_some()).unwrap_or(rows.len());
+            let mut rows = rows.into_iter();
+            let roots: Vec<Chat> = rows.by_ref().take(split).collect();
+            return Ok(with_children(roots, rows.collect()));
+        }
+        let Some((sql, args)) = self.root_query(q, &filter, false).await? else {
             return Ok(Vec::new());
         };
         // Planned for these values every time (see the `explain` module docs).
@@ -417,17 +487,7 @@ impl Actor<'_> {
         );
         let children: Vec<Chat> =
             sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?;
-        let mut by_parent: BTreeMap<Uuid, Vec<Chat>> = BTreeMap::new();
-        for c in children {
-            by_parent.entry(c.parent_chat_id.expect("children have parents")).or_default().push(c);
-        }
-        Ok(roots
-            .into_iter()
-            .map(|chat| {
-                let children = by_parent.remove(&chat.id).unwrap_or_default();
-                ChatWithChildren { chat, children }
-            })
-            .collect())
+        Ok(with_children(roots, children))
     }
 
     /// A workspace the actor may read *and* execute in (binding a chat to a workspace lets the
