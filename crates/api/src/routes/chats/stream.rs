@@ -54,11 +54,11 @@ fn live_event(e: &LiveEvent) -> Option<sdk::ChatStreamEvent> {
     let chat_id = e.chat_id;
     match e.kind {
         LiveKind::Part => {
-            let message_part = serde_json::from_value(e.body.clone()).ok()?;
+            let message_part = serde_json::from_str(e.body.get()).ok()?;
             Some(sdk::ChatStreamEvent::MessagePart { chat_id, message_part })
         }
         LiveKind::Retry => {
-            let retry = serde_json::from_value(e.body.clone()).ok()?;
+            let retry = serde_json::from_str(e.body.get()).ok()?;
             Some(sdk::ChatStreamEvent::Retry { chat_id, retry })
         }
         LiveKind::Clear => None,
@@ -172,22 +172,23 @@ pub async fn stream(
 
 /// A live event on the wire: the JSON of the `sdk::ChatStreamEvent` that [`live_event`] makes
 /// (`type`, `chat_id`, then `message_part` or `retry`), written straight from the hub's shared
-/// event. Building the `sdk` value first deep-copied every token's JSON once per stream.
+/// event, whose body is copied in as the JSON text the publisher wrote. Building the `sdk`
+/// value first deep-copied every token's JSON once per stream.
 #[derive(serde::Serialize)]
 struct LiveFrame<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     chat_id: uuid::Uuid,
     #[serde(skip_serializing_if = "Option::is_none")]
-    message_part: Option<&'a serde_json::Value>,
+    message_part: Option<&'a serde_json::value::RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    retry: Option<&'a serde_json::Value>,
+    retry: Option<&'a serde_json::value::RawValue>,
 }
 
 fn live_frame(e: &LiveEvent) -> Option<LiveFrame<'_>> {
     let (kind, message_part, retry) = match e.kind {
-        LiveKind::Part => ("message_part", Some(&e.body), None),
-        LiveKind::Retry => ("retry", None, Some(&e.body)),
+        LiveKind::Part => ("message_part", Some(&*e.body), None),
+        LiveKind::Retry => ("retry", None, Some(&*e.body)),
         LiveKind::Clear => return None,
     };
     Some(LiveFrame { kind, chat_id: e.chat_id, message_part, retry })
@@ -446,13 +447,13 @@ mod tests {
             (LiveKind::Part, serde_json::json!({"role": "assistant", "part": {"type": "text", "text": "hé \"x\""}})),
             (LiveKind::Retry, serde_json::json!({"attempt": 2, "delay_ms": 1000, "error": "busy", "status": 529})),
         ] {
-            let e = LiveEvent { chat_id: chat, seq: 7, kind, body };
+            let e = LiveEvent { chat_id: chat, seq: 7, kind, body: serde_json::value::to_raw_value(&body).unwrap() };
             // The same JSON (key order may differ: the direct frame keeps the stored object's).
             let direct: serde_json::Value = serde_json::from_str(&serde_json::to_string(&[live_frame(&e).unwrap()]).unwrap()).unwrap();
             let via_sdk = serde_json::to_value([live_event(&e).unwrap()]).unwrap();
             assert_eq!(direct, via_sdk);
         }
-        let clear = LiveEvent { chat_id: chat, seq: 8, kind: LiveKind::Clear, body: serde_json::Value::Null };
+        let clear = LiveEvent { chat_id: chat, seq: 8, kind: LiveKind::Clear, body: serde_json::value::to_raw_value(&serde_json::Value::Null).unwrap() };
         assert!(live_frame(&clear).is_none() && live_event(&clear).is_none());
     }
 }
