@@ -774,3 +774,43 @@ async fn attachments_reach_the_model_as_images_and_text() {
     assert!(body.contains("remember the milk"), "the text file's contents are shown: {body}");
     assert!(body.contains("src/main.rs, lines 3-4") && body.contains("fn main() {}"), "{body}");
 }
+
+/// A stream's client only ever answers pings: a ping from it is answered and the stream goes on,
+/// while anything else it writes ends the stream, which the server then closes. (The server
+/// reads the client's half in a task of its own since issue 18; this is what that task decides.)
+#[tokio::test]
+async fn a_stream_ends_when_its_client_writes_anything_but_a_ping() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let s = TestServer::start().await;
+    let (owner, first) = s.owner().await;
+    let fake = FakeLlm::start().await;
+    setup_provider(&owner, &fake).await;
+    let chat = create_chat(&owner, first.organization_id, "hello").await;
+    let url = format!("{}/api/experimental/chats/{}/stream", s.url.replacen("http://", "ws://", 1), chat.id);
+    let mut req = url.as_str().into_client_request().unwrap();
+    req.headers_mut().insert("Coder-Session-Token", owner.token().unwrap().parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert!(matches!(tokio::time::timeout(WAIT, ws.next()).await.expect("the server answers"), Some(Ok(Message::Text(_)))), "the snapshot comes first");
+    ws.send(Message::Ping(b"still there?".to_vec().into())).await.unwrap();
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.expect("the server answers") {
+            Some(Ok(Message::Pong(p))) => {
+                assert_eq!(&p[..], b"still there?");
+                break;
+            }
+            Some(Ok(Message::Text(_) | Message::Ping(_))) => {} // the chat's events, the server's pings
+            other => panic!("a ping ended the stream: {other:?}"),
+        }
+    }
+    ws.send(Message::Text("hello?".into())).await.unwrap();
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.expect("the server answers") {
+            Some(Ok(Message::Text(_) | Message::Pong(_) | Message::Ping(_))) => {}
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    s.stop().await;
+}

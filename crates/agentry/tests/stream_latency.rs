@@ -85,7 +85,7 @@ async fn bench_stream_latency() {
     for i in 0..chats {
         let chat = create_chat(&alice, org.id, &format!("bench {i}")).await;
         let s = alice.stream_chat(chat.id, 0).await.unwrap();
-        tasks.push(tokio::spawn(common::chat::token_latencies(s, tokens)));
+        tasks.push(tokio::spawn(timed_latencies(s, tokens)));
     }
     // Let every turn reach the gate, so the measured window holds the streaming only.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
@@ -96,12 +96,32 @@ async fn bench_stream_latency() {
     let (cpu0, rss0) = (cpu_seconds(pid), rss_kib(pid));
     let t0 = std::time::Instant::now();
     fake.open_gate("go");
-    let mut all = Vec::new();
+    // For a profiler attached from outside (see docs/benchmarks/chatd.md): the window starts now.
+    eprintln!("bench: gate open, server pid {pid}");
+    let t0_unix_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
+    let mut timed = Vec::new();
     for t in tasks {
-        all.extend(t.await.unwrap());
+        timed.extend(t.await.unwrap());
     }
     let elapsed = t0.elapsed().as_secs_f64();
     let (cpu1, rss1) = (cpu_seconds(pid), rss_kib(pid));
+    if std::env::var("BENCH_TIMELINE").is_ok() {
+        // When the slow tokens arrived (ms after the gate), in 100 ms buckets: whether the
+        // tail is spread over the run or is one stall (start, turn ends, a trim).
+        let mut buckets = std::collections::BTreeMap::<i64, (usize, usize, i64)>::new();
+        for &(at, lat) in &timed {
+            let b = buckets.entry((at - t0_unix_us) / 100_000).or_default();
+            b.0 += 1;
+            if lat > 10_000 {
+                b.1 += 1;
+            }
+            b.2 = b.2.max(lat);
+        }
+        for (b, (n, slow, max)) in buckets.iter().filter(|(_, v)| v.1 > 0) {
+            eprintln!("timeline: {:>6} ms tokens={n} over_10ms={slow} max={:.1}ms", b * 100, *max as f64 / 1000.0);
+        }
+    }
+    let mut all: Vec<i64> = timed.into_iter().map(|(_, l)| l).collect();
     all.sort_unstable();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as f64 / 1000.0;
     println!(
@@ -255,4 +275,21 @@ async fn bench_replicas() {
             drop(nats);
         }
     }
+}
+
+/// [`common::chat::token_latencies`] with each token's arrival time (unix µs).
+async fn timed_latencies(mut s: agentry_client::EventStream<sdk::ChatStreamEvent>, tokens: usize) -> Vec<(i64, i64)> {
+    let mut out = Vec::with_capacity(tokens);
+    while out.len() < tokens {
+        let Some(Ok(batch)) = s.next_batch().await else { break };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
+        for e in batch.iter().filter(|e| e.kind() == "message_part") {
+            let t = match &e.message_part().unwrap().part {
+                sdk::Part::Text { text } => text.as_str(),
+                _ => "",
+            };
+            out.extend(t.split('⟨').skip(1).filter_map(|x| x.split('⟩').next()?.parse::<i64>().ok()).map(|ts| (now, now - ts)));
+        }
+    }
+    out
 }

@@ -514,7 +514,8 @@ fn tool_message(id: &str, name: &str, out: &ToolOutput) -> NewMessage {
 }
 
 fn publish_part(shared: &Arc<Shared>, chat_id: Uuid, role: MessageRole, part: Part) {
-    shared.parts.publish(chat_id, LiveKind::Part, LivePart { role, part }.to_value());
+    let body = serde_json::value::to_raw_value(&LivePart { role, part }).expect("a live part serializes");
+    shared.parts.publish_raw(chat_id, LiveKind::Part, body);
 }
 
 fn publish_result(shared: &Arc<Shared>, chat_id: Uuid, id: &str, name: &str, out: &ToolOutput) {

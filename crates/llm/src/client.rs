@@ -191,6 +191,13 @@ fn header_value(value: &str) -> Result<HeaderValue, LlmError> {
     })
 }
 
+/// `AGENTRY_BENCH_BEFORE=llm-idle`: a timeout around every read, as before issue 18 (for the
+/// benchmark's before/after in one build; see `agentry_store::bench_before`, which this crate
+/// cannot use).
+static PER_EVENT_TIMEOUT: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+    std::env::var("AGENTRY_BENCH_BEFORE").is_ok_and(|v| v.split(',').any(|s| s.trim() == "llm-idle"))
+});
+
 type SseStream = BoxStream<'static, Result<eventsource_stream::Event, LlmError>>;
 
 enum State {
@@ -200,8 +207,50 @@ enum State {
         events: SseStream,
         decoder: Box<dyn Decoder>,
         emitted_content: bool,
+        idle: IdleTimer,
     },
     Done,
+}
+
+/// The stall check of a streaming attempt: fails once the provider has sent nothing for the
+/// idle timeout.
+///
+/// One timer per attempt, moved only when it fires: an event just records when it arrived
+/// (a clock read), and the timer, on firing, either reports the stall or is re-armed for
+/// `last event + idle`. Wrapping every read in `tokio::time::timeout` instead registered and
+/// cancelled a timer in tokio's timer wheel for every token (issue 18, server CPU per streamed
+/// token; `AGENTRY_BENCH_BEFORE=llm-idle` keeps that path for the benchmark).
+struct IdleTimer {
+    idle: Duration,
+    last: tokio::time::Instant,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleTimer {
+    fn new(idle: Duration) -> Self {
+        let now = tokio::time::Instant::now();
+        Self { idle, last: now, sleep: Box::pin(tokio::time::sleep_until(now + idle)) }
+    }
+
+    /// The next item of `events`, or `None` once nothing arrived for the idle timeout.
+    async fn next<S: futures::Stream + Unpin>(&mut self, events: &mut S) -> Option<Option<S::Item>> {
+        use std::task::Poll;
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(item) = events.poll_next_unpin(cx) {
+                self.last = tokio::time::Instant::now();
+                return Poll::Ready(Some(item));
+            }
+            while self.sleep.as_mut().poll(cx).is_ready() {
+                let deadline = self.last + self.idle;
+                if deadline <= tokio::time::Instant::now() {
+                    return Poll::Ready(None);
+                }
+                self.sleep.as_mut().reset(deadline);
+            }
+            Poll::Pending
+        })
+        .await
+    }
 }
 
 struct Driver {
@@ -238,6 +287,7 @@ impl Driver {
                                 events,
                                 decoder: self.prepared.decoder(),
                                 emitted_content: false,
+                                idle: IdleTimer::new(self.idle),
                             }
                         }
                         Err(err) => self.fail(err, false),
@@ -247,13 +297,19 @@ impl Driver {
                     events,
                     decoder,
                     emitted_content,
+                    idle,
                 } => {
                     let emitted = *emitted_content;
-                    let result = match tokio::time::timeout(self.idle, events.next()).await {
-                        Err(_) => Err(LlmError::Idle(self.idle)),
-                        Ok(Some(Ok(event))) => decoder.on_event(&event.event, &event.data),
-                        Ok(Some(Err(err))) => Err(err),
-                        Ok(None) => decoder.on_eof(),
+                    let next = if *PER_EVENT_TIMEOUT {
+                        tokio::time::timeout(self.idle, events.next()).await.ok()
+                    } else {
+                        idle.next(events).await
+                    };
+                    let result = match next {
+                        None => Err(LlmError::Idle(self.idle)),
+                        Some(Some(Ok(event))) => decoder.on_event(&event.event, &event.data),
+                        Some(Some(Err(err))) => Err(err),
+                        Some(None) => decoder.on_eof(),
                     };
                     match result {
                         Ok(new_events) => {

@@ -249,6 +249,9 @@ impl Decoder for OpenAiDecoder {
         if data.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(events) = text_only_chunk(data) {
+            return Ok(events);
+        }
         let chunk: Value = parse_json("chat completion chunk", data)?;
         self.on_chunk(&chunk)
     }
@@ -266,6 +269,69 @@ impl Decoder for OpenAiDecoder {
         self.done
     }
 }
+
+/// The chunk as it is for nearly every token: one choice whose delta holds only text
+/// (`content`, `reasoning_content` or `reasoning`) and no finish reason, no usage, no error.
+/// Read straight into borrowed fields; building a `serde_json::Value` for each token (a map
+/// and a string per key) was the largest part of the decoder's CPU per streamed token
+/// (issue 18). Anything else — or anything this shape does not read — returns `None`, and the
+/// chunk goes through [`OpenAiDecoder::on_chunk`] as before, so both paths give the same
+/// events (unit test `the_text_fast_path_agrees_with_the_general_one`).
+fn text_only_chunk(data: &str) -> Option<Vec<StreamEvent>> {
+    use std::borrow::Cow;
+    #[derive(serde::Deserialize)]
+    struct Chunk<'a> {
+        #[serde(borrow)]
+        choices: [Choice<'a>; 1],
+        #[serde(default)]
+        error: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        usage: Option<serde::de::IgnoredAny>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Choice<'a> {
+        #[serde(borrow)]
+        delta: Delta<'a>,
+        #[serde(default)]
+        finish_reason: Option<serde::de::IgnoredAny>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Delta<'a> {
+        #[serde(default, borrow)]
+        content: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        reasoning_content: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        reasoning: Option<Cow<'a, str>>,
+        #[serde(default)]
+        tool_calls: Option<serde::de::IgnoredAny>,
+    }
+    if *GENERAL_PATH_ONLY {
+        return None;
+    }
+    // `null` reads as absent (`None`), as the general path treats it; any other value of these
+    // keys sends the chunk down the general path.
+    let chunk: Chunk<'_> = serde_json::from_str(data).ok()?;
+    let [choice] = chunk.choices;
+    if chunk.error.is_some() || chunk.usage.is_some() || choice.finish_reason.is_some() || choice.delta.tool_calls.is_some() {
+        return None;
+    }
+    let d = choice.delta;
+    let mut events = Vec::with_capacity(1);
+    for t in [d.reasoning_content, d.reasoning].into_iter().flatten().filter(|t| !t.is_empty()) {
+        events.push(StreamEvent::ReasoningDelta(t.into_owned()));
+    }
+    if let Some(t) = d.content.filter(|t| !t.is_empty()) {
+        events.push(StreamEvent::TextDelta(t.into_owned()));
+    }
+    Some(events)
+}
+
+/// `AGENTRY_BENCH_BEFORE=llm-chunk`: every chunk through `serde_json::Value`, as before issue
+/// 18 (the benchmark's before/after in one build).
+static GENERAL_PATH_ONLY: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+    std::env::var("AGENTRY_BENCH_BEFORE").is_ok_and(|v| v.split(',').any(|s| s.trim() == "llm-chunk"))
+});
 
 fn stream_error(error: &Value) -> LlmError {
     let message = error
@@ -316,6 +382,38 @@ mod tests {
                 cache_creation_tokens: None
             }
         );
+    }
+
+    /// Every chunk the text fast path takes gives the events the general path gives, and the
+    /// ordinary text chunk does take it.
+    #[test]
+    fn the_text_fast_path_agrees_with_the_general_one() {
+        let chunks = [
+            r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"⟨17⟩ "},"finish_reason":null}]}"#,
+            r#"{"choices":[{"delta":{"role":"assistant","content":""}}]}"#,
+            r#"{"choices":[{"delta":{"content":"a \"quoted\" \u00e9"}}],"usage":null}"#,
+            r#"{"choices":[{"delta":{"reasoning_content":"think","content":"say"}}]}"#,
+            r#"{"choices":[{"delta":{"reasoning":"r","reasoning_content":"rc"}}]}"#,
+            r#"{"choices":[{"delta":{"content":null,"tool_calls":null}}],"error":null}"#,
+            r#"{"choices":[{"delta":{"content":"x"},"finish_reason":"stop"}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c1","function":{"name":"ls","arguments":"{}"}}]}}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
+            r#"{"choices":[{"delta":{"content":"a"}},{"delta":{"content":"b"}}]}"#,
+            r#"{"choices":[{"delta":{"content":7}}]}"#,
+            r#"{"choices":[{"delta":null}]}"#,
+            r#"{"choices":[{"delta":{"content":"x"}}],"error":{"message":"boom"}}"#,
+            r#"{"choices":[{"delta":{"content":"x"}}],"usage":{"completion_tokens":1}}"#,
+        ];
+        let mut fast_taken = 0;
+        for data in chunks {
+            let general = OpenAiDecoder::default().on_chunk(&serde_json::from_str(data).unwrap());
+            if let Some(fast) = text_only_chunk(data) {
+                fast_taken += 1;
+                assert_eq!(Ok(fast), general, "{data}");
+            }
+        }
+        assert!(text_only_chunk(chunks[0]).is_some_and(|e| e == [StreamEvent::TextDelta("⟨17⟩ ".into())]));
+        assert_eq!(fast_taken, 6, "the six plain text chunks take the fast path");
     }
 
     #[test]

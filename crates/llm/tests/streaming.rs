@@ -376,3 +376,35 @@ async fn anthropic_base_urls_work_with_or_without_v1() {
         assert_eq!(text, agentry_fakellm::DEFAULT_TEXT, "{base}");
     }
 }
+
+/// The idle timeout counts silence, not the length of the answer: a stream that keeps sending
+/// more slowly than nothing, for longer than the timeout in all, finishes; one that goes quiet
+/// after its first token fails with `Idle` about one timeout later (and, having shown content,
+/// is not retried).
+#[tokio::test]
+async fn the_idle_timeout_counts_silence_not_the_answers_length() {
+    use futures::StreamExt;
+    let idle = Duration::from_millis(300);
+    for kind in PROTOCOLS {
+        let fake = FakeLlm::start().await;
+        let client = agentry_llm::Client::new().unwrap().with_idle_timeout(idle);
+        let cfg = common::config(&fake, kind);
+        let req = request("hi");
+
+        // 12 tokens 100 ms apart: 1.1 s in all, never 300 ms quiet.
+        fake.push_turn(Turn::new(vec![Step::TextTokens { count: 12, delay: Duration::from_millis(100), embed_timestamp: false }]));
+        let events: Vec<_> = client.stream(&cfg, &req, &RetryPolicy::none()).collect().await;
+        assert!(events.iter().all(Result::is_ok), "{kind:?}: {events:?}");
+        assert_eq!(events.iter().filter(|e| matches!(e, Ok(StreamEvent::TextDelta(_)))).count(), 12, "{kind:?}");
+
+        fake.push_turn(Turn::text("partial").then(Step::Hang));
+        let started = std::time::Instant::now();
+        let mut stream = client.stream(&cfg, &req, &common::fast_retries(3));
+        assert_eq!(stream.next().await, Some(Ok(StreamEvent::TextDelta("partial".into()))), "{kind:?}");
+        let end = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("the stall is noticed");
+        assert!(matches!(end, Some(Err(agentry_llm::LlmError::Idle(d))) if d == idle), "{kind:?}: {end:?}");
+        let waited = started.elapsed();
+        assert!(waited >= idle && waited < idle * 4, "{kind:?}: stalled after {waited:?}");
+        assert_eq!(stream.next().await, None, "{kind:?}: an error ends the stream");
+    }
+}

@@ -89,7 +89,7 @@ async fn parts_reach_a_watching_process(via: Via) {
     b.flush().await;
     let e = tokio::time::timeout(Duration::from_secs(60), rx.recv()).await.unwrap().unwrap();
     assert_eq!(e.chat_id, chat, "a subscriber gets only its own chat's events");
-    assert_eq!(e.body["part"]["text"], "hello");
+    assert_eq!(e.value()["part"]["text"], "hello");
     // A keeps the parts of the step in flight for streams that connect later, per chat.
     assert_eq!(a.buffered(chat).len(), 1);
     // B sent `unwatched` before `chat` on the same connection, so it would have arrived first.
@@ -101,11 +101,11 @@ async fn parts_reach_a_watching_process(via: Via) {
     let mut late_rx = a.subscribe(late);
     let snap = a.snapshot(late).await;
     assert_eq!(snap.len(), 1, "{snap:?}");
-    assert_eq!(snap[0].body["part"]["text"], "before the late stream");
+    assert_eq!(snap[0].value()["part"]["text"], "before the late stream");
     b.publish(late, LiveKind::Part, text("after"));
     b.flush().await;
     let e = tokio::time::timeout(Duration::from_secs(60), late_rx.recv()).await.unwrap().unwrap();
-    assert_eq!(e.body["part"]["text"], "after");
+    assert_eq!(e.value()["part"]["text"], "after");
 
     // The last stream of `chat` goes; under NATS, so does A's subscription.
     drop(rx);
@@ -117,7 +117,7 @@ async fn parts_reach_a_watching_process(via: Via) {
     b.flush().await;
     loop {
         let e = tokio::time::timeout(Duration::from_secs(60), barrier.recv()).await.unwrap().unwrap();
-        if e.body["part"]["text"] == "barrier" {
+        if e.value()["part"]["text"] == "barrier" {
             break;
         }
     }
@@ -144,7 +144,7 @@ async fn a_chats_channel_is_freed_when_its_last_stream_goes() {
     assert_eq!(parts.live_channels(), 1);
     parts.publish(chat, LiveKind::Part, serde_json::json!({"n": 1}));
     let e = tokio::time::timeout(Duration::from_secs(60), second.recv()).await.unwrap().unwrap();
-    assert_eq!(e.body["n"], 1);
+    assert_eq!(e.value()["n"], 1);
     drop(second);
     assert_eq!(parts.live_channels(), 0);
 }
@@ -183,12 +183,12 @@ async fn a_stream_that_falls_far_behind_skips_ahead_and_goes_on() {
     for n in 0..5_000 {
         parts.publish(chat, LiveKind::Part, serde_json::json!({"n": n}));
         // The other stream keeps up and misses nothing.
-        assert_eq!(fast.recv().await.unwrap().body["n"], n);
+        assert_eq!(fast.recv().await.unwrap().value()["n"], n);
     }
     match slow.recv().await {
         Err(tokio::sync::broadcast::error::RecvError::Lagged(skipped)) => assert_eq!(skipped, 5_000 - 4_096),
         other => panic!("expected a lag notice, got {other:?}"),
     }
-    assert_eq!(slow.recv().await.unwrap().body["n"], 5_000 - 4_096);
+    assert_eq!(slow.recv().await.unwrap().value()["n"], 5_000 - 4_096);
     assert!(fast.try_recv().is_err(), "nothing left for the stream that kept up");
 }

@@ -310,7 +310,9 @@ pub fn spawn_agentry_env(
     env: &[(&str, &str)],
 ) -> (ServerProcess, String) {
     use std::io::{BufRead, BufReader};
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_agentry"));
+    // A benchmark may run another build of the server (its "before" in the same session).
+    let bin = std::env::var("AGENTRY_BENCH_SERVER_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_agentry").into());
+    let mut cmd = std::process::Command::new(bin);
     cmd.envs(env.iter().copied());
     cmd.args(["server", "--http-address", "127.0.0.1:0", "--data-dir"]).arg(data_dir).args(extra);
     match database_url {

@@ -54,11 +54,11 @@ fn live_event(e: &LiveEvent) -> Option<sdk::ChatStreamEvent> {
     let chat_id = e.chat_id;
     match e.kind {
         LiveKind::Part => {
-            let message_part = serde_json::from_value(e.body.clone()).ok()?;
+            let message_part = serde_json::from_str(e.body.get()).ok()?;
             Some(sdk::ChatStreamEvent::MessagePart { chat_id, message_part })
         }
         LiveKind::Retry => {
-            let retry = serde_json::from_value(e.body.clone()).ok()?;
+            let retry = serde_json::from_str(e.body.get()).ok()?;
             Some(sdk::ChatStreamEvent::Retry { chat_id, retry })
         }
         LiveKind::Clear => None,
@@ -172,22 +172,23 @@ pub async fn stream(
 
 /// A live event on the wire: the JSON of the `sdk::ChatStreamEvent` that [`live_event`] makes
 /// (`type`, `chat_id`, then `message_part` or `retry`), written straight from the hub's shared
-/// event. Building the `sdk` value first deep-copied every token's JSON once per stream.
+/// event, whose body is copied in as the JSON text the publisher wrote. Building the `sdk`
+/// value first deep-copied every token's JSON once per stream.
 #[derive(serde::Serialize)]
 struct LiveFrame<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     chat_id: uuid::Uuid,
     #[serde(skip_serializing_if = "Option::is_none")]
-    message_part: Option<&'a serde_json::Value>,
+    message_part: Option<&'a serde_json::value::RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    retry: Option<&'a serde_json::Value>,
+    retry: Option<&'a serde_json::value::RawValue>,
 }
 
 fn live_frame(e: &LiveEvent) -> Option<LiveFrame<'_>> {
     let (kind, message_part, retry) = match e.kind {
-        LiveKind::Part => ("message_part", Some(&e.body), None),
-        LiveKind::Retry => ("retry", None, Some(&e.body)),
+        LiveKind::Part => ("message_part", Some(&*e.body), None),
+        LiveKind::Retry => ("retry", None, Some(&*e.body)),
         LiveKind::Clear => return None,
     };
     Some(LiveFrame { kind, chat_id: e.chat_id, message_part, retry })
@@ -236,7 +237,17 @@ async fn run_stream(
     mut live: agentry_store::parts::Subscription,
     socket: WebSocket,
 ) {
-    let (mut sink, mut incoming) = socket.split();
+    let (mut sink, incoming) = socket.split();
+    // The client never writes but pongs (and a close), so its half of the socket is read by a
+    // task of its own, which says when the stream must end. Polled in the loop below, the read
+    // half was re-polled for every token sent (the WebSocket library zeroes its read buffer on
+    // each poll: a few % of the server's CPU per token, issue 18).
+    // `AGENTRY_BENCH_BEFORE=stream-read` keeps reading in the loop, for the benchmark.
+    let (mut incoming, mut client_gone) = if agentry_store::bench_before("stream-read") {
+        (Some(incoming), None)
+    } else {
+        (None, Some(read_until_close(incoming)))
+    };
     let chat_id = chat.id;
     let mut seen = Seen { last_message_id: after, status: None, queue: None, action_required: Vec::new() };
     let _ = s.store.actor(&auth.subject).mark_chat_read(&chat).await;
@@ -262,6 +273,18 @@ async fn run_stream(
     reauth.reset();
     loop {
         let refresh = tokio::select! {
+            // Live parts first: a token that is ready is sent without polling anything else.
+            biased;
+            first = live.recv() => {
+                // Live parts skip the database: forward this one and whatever else is queued
+                // for this chat, as one frame.
+                let batch = drain_live(Some(first), &mut live, &mut in_snapshot);
+                if !batch.is_empty() && !send_live(&mut sink, &batch).await {
+                    break;
+                }
+                false
+            }
+            _ = async { client_gone.as_mut().expect("checked").await }, if client_gone.is_some() => break,
             open = hints.changed() => {
                 if !open { break }
                 true
@@ -283,20 +306,10 @@ async fn run_stream(
                     Err(_) => break,
                 }
             }
-            msg = incoming.next() => match msg {
-                // The client never writes; anything but a pong or ping ends the stream.
-                Some(Ok(Message::Pong(_))) | Some(Ok(Message::Ping(_))) => false,
+            msg = async { incoming.as_mut().expect("checked").next().await }, if incoming.is_some() => match msg {
+                Some(Ok(m)) if !ends_stream(&m) => false,
                 _ => break,
             },
-            first = live.recv() => {
-                // Live parts skip the database: forward this one and whatever else is queued
-                // for this chat, as one frame.
-                let batch = drain_live(Some(first), &mut live, &mut in_snapshot);
-                if !batch.is_empty() && !send_live(&mut sink, &batch).await {
-                    break;
-                }
-                false
-            }
         };
         if !refresh {
             continue;
@@ -336,6 +349,35 @@ async fn run_stream(
         let _ = s.store.actor(&auth.subject).mark_chat_read(&c).await;
     }
     let _ = sink.close().await;
+}
+
+/// Whether a message from a stream's client ends the stream: the client never writes, so
+/// anything but a pong or a ping does.
+fn ends_stream(m: &Message) -> bool {
+    !matches!(m, Message::Pong(_) | Message::Ping(_))
+}
+
+/// Reads the client's half of a stream socket until the client closes it, breaks it, or sends
+/// anything but a pong or a ping (see [`ends_stream`]); the receiver then completes. Dropping
+/// the receiver (the stream ended for its own reasons) stops the reading.
+fn read_until_close(mut incoming: futures::stream::SplitStream<WebSocket>) -> tokio::sync::oneshot::Receiver<()> {
+    let (gone, rx) = tokio::sync::oneshot::channel();
+    let mut gone = Some(gone);
+    tokio::spawn(async move {
+        loop {
+            let ended = tokio::select! {
+                _ = gone.as_mut().expect("not yet sent").closed() => return,
+                msg = incoming.next() => !matches!(msg, Some(Ok(ref m)) if !ends_stream(m)),
+            };
+            if ended {
+                if let Some(gone) = gone.take() {
+                    let _ = gone.send(());
+                }
+                return;
+            }
+        }
+    });
+    rx
 }
 
 #[utoipa::path(get, path = "/api/experimental/chats/watch", tag = "chats",
@@ -446,13 +488,13 @@ mod tests {
             (LiveKind::Part, serde_json::json!({"role": "assistant", "part": {"type": "text", "text": "hé \"x\""}})),
             (LiveKind::Retry, serde_json::json!({"attempt": 2, "delay_ms": 1000, "error": "busy", "status": 529})),
         ] {
-            let e = LiveEvent { chat_id: chat, seq: 7, kind, body };
+            let e = LiveEvent { chat_id: chat, seq: 7, kind, body: serde_json::value::to_raw_value(&body).unwrap() };
             // The same JSON (key order may differ: the direct frame keeps the stored object's).
             let direct: serde_json::Value = serde_json::from_str(&serde_json::to_string(&[live_frame(&e).unwrap()]).unwrap()).unwrap();
             let via_sdk = serde_json::to_value([live_event(&e).unwrap()]).unwrap();
             assert_eq!(direct, via_sdk);
         }
-        let clear = LiveEvent { chat_id: chat, seq: 8, kind: LiveKind::Clear, body: serde_json::Value::Null };
+        let clear = LiveEvent { chat_id: chat, seq: 8, kind: LiveKind::Clear, body: serde_json::value::to_raw_value(&serde_json::Value::Null).unwrap() };
         assert!(live_frame(&clear).is_none() && live_event(&clear).is_none());
     }
 }
