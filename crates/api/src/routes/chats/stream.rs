@@ -273,8 +273,25 @@ async fn run_stream(
     reauth.reset();
     loop {
         let refresh = tokio::select! {
-            // Live parts first: a token that is ready is sent without polling anything else.
+            // In this order, so that a token that is ready is sent without polling the slower
+            // branches, but a client that left or a change of access is never kept waiting
+            // behind a burst of tokens (those three are cheap to poll).
             biased;
+            _ = async { client_gone.as_mut().expect("checked").await }, if client_gone.is_some() => break,
+            change = auth_changes.recv() => {
+                let Some(concerned) = concerns(change, auth.user.id) else { break };
+                if !concerned { continue }
+                match auth.refresh(&s).await {
+                    Ok(()) => true,
+                    Err(_) => break,
+                }
+            }
+            _ = reauth.tick() => {
+                match auth.refresh(&s).await {
+                    Ok(()) => true,
+                    Err(_) => break,
+                }
+            }
             first = live.recv() => {
                 // Live parts skip the database: forward this one and whatever else is queued
                 // for this chat, as one frame.
@@ -284,7 +301,6 @@ async fn run_stream(
                 }
                 false
             }
-            _ = async { client_gone.as_mut().expect("checked").await }, if client_gone.is_some() => break,
             open = hints.changed() => {
                 if !open { break }
                 true
@@ -292,19 +308,6 @@ async fn run_stream(
             _ = ping.tick() => {
                 if sink.send(Message::Ping(Vec::new().into())).await.is_err() { break }
                 false
-            }
-            _ = reauth.tick() => {
-                match auth.refresh(&s).await {
-                    Ok(()) => true,
-                    Err(_) => break,
-                }
-            }
-            change = auth_changes.recv() => {
-                if !concerns(change, auth.user.id) { continue }
-                match auth.refresh(&s).await {
-                    Ok(()) => true,
-                    Err(_) => break,
-                }
             }
             msg = async { incoming.as_mut().expect("checked").next().await }, if incoming.is_some() => match msg {
                 Some(Ok(m)) if !ends_stream(&m) => false,
@@ -391,12 +394,15 @@ pub async fn watch(State(s): State<AppState>, auth: Auth, ws: WebSocketUpgrade) 
     })
 }
 
-/// Whether a received auth change may concern `user` (a lagged receiver missed some: maybe).
-fn concerns(change: Result<AuthChange, RecvError>, user: uuid::Uuid) -> bool {
+/// Whether a received auth change may concern `user` (a lagged receiver missed some: maybe), or
+/// `None` when the channel closed: the process no longer hears of access changes, so a socket
+/// holding access must end (and a closed channel is always ready: polled first in a biased
+/// `select!`, it would otherwise starve every other branch).
+fn concerns(change: Result<AuthChange, RecvError>, user: uuid::Uuid) -> Option<bool> {
     match change {
-        Ok(c) => c.concerns(user),
-        Err(RecvError::Lagged(_)) => true,
-        Err(RecvError::Closed) => false,
+        Ok(c) => Some(c.concerns(user)),
+        Err(RecvError::Lagged(_)) => Some(true),
+        Err(RecvError::Closed) => None,
     }
 }
 
@@ -442,7 +448,8 @@ async fn run_watch(
                 None
             }
             change = auth_changes.recv() => {
-                if concerns(change, auth.user.id) {
+                let Some(concerned) = concerns(change, auth.user.id) else { break };
+                if concerned {
                     let before: Vec<uuid::Uuid> = auth.subject.org_ids().collect();
                     if auth.refresh(&s).await.is_err() { break }
                     // Removed from an organization: the client's list still shows chats it
