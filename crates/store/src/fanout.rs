@@ -162,11 +162,14 @@ impl Postgres {
                             }
                         }
                     }
-                    Ok(None) => {}
+                    // The connection was lost (sqlx reconnects on the next call), and with it
+                    // the notifications sent meanwhile, presence included.
+                    Ok(None) => keep_peers(&seen),
                     Err(e) => {
                         if pool.is_closed() {
                             return;
                         }
+                        keep_peers(&seen);
                         tracing::warn!(error = %e, "live chat event listener failed; retrying");
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
@@ -190,6 +193,18 @@ impl Postgres {
             }
         });
         Ok(Postgres { pool: store.pool.clone(), origin, peer_seen_ms })
+    }
+}
+
+/// While the listener is cut off from PostgreSQL, nothing is heard from the peers, presence
+/// included, so silence says nothing about whether they left: a process that had a peer before
+/// keeps forwarding to it through the outage and for a whole [`PEER_TTL_MS`] after it, time
+/// for the peer's next announcement. (Before, a restart of PostgreSQL longer than the TTL made
+/// a replica drop the live parts it sent right after reconnecting, until the peer's next
+/// announcement arrived.) A process that never heard a peer stays alone.
+fn keep_peers(seen: &AtomicU64) {
+    if now_ms().saturating_sub(seen.load(Ordering::Relaxed)) < PEER_TTL_MS {
+        seen.store(now_ms(), Ordering::Relaxed);
     }
 }
 
