@@ -231,16 +231,7 @@ async fn measure(label: &str, client: &Client, params: &[(&str, &str)]) -> f64 {
 async fn measure_store(label: &str, store: &Store, token: &str) -> f64 {
     let auth = store.auth().authenticate(token).await.unwrap().unwrap();
     let actor = store.actor(&auth.subject);
-    let q = ChatQuery {
-        owner: OwnerFilter::Me,
-        archived: None,
-        organization_id: None,
-        labels: Default::default(),
-        title_words: Vec::new(),
-        limit: 50,
-        offset: 0,
-        after_id: None,
-    };
+    let q = first_page(OwnerFilter::Me);
     for _ in 0..20 {
         actor.chats(&q).await.unwrap();
     }
@@ -255,9 +246,9 @@ async fn measure_store(label: &str, store: &Store, token: &str) -> f64 {
     report(label, rows, &times)
 }
 
-async fn explain(label: &str, store: &Store, token: &str, owner: OwnerFilter) {
-    let auth = store.auth().authenticate(token).await.unwrap().unwrap();
-    let q = ChatQuery {
+/// The first page (50 chats, both archived states) of `owner`'s list.
+fn first_page(owner: OwnerFilter) -> ChatQuery {
+    ChatQuery {
         owner,
         archived: None,
         organization_id: None,
@@ -266,7 +257,12 @@ async fn explain(label: &str, store: &Store, token: &str, owner: OwnerFilter) {
         limit: 50,
         offset: 0,
         after_id: None,
-    };
+    }
+}
+
+async fn explain(label: &str, store: &Store, token: &str, owner: OwnerFilter) {
+    let auth = store.auth().authenticate(token).await.unwrap().unwrap();
+    let q = first_page(owner);
     let plan = store.actor(&auth.subject).explain_chats(&q).await.unwrap();
     let seq = explain::seq_scans(&plan, "chats");
     println!(

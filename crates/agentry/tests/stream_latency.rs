@@ -85,7 +85,7 @@ async fn bench_stream_latency() {
     for i in 0..chats {
         let chat = create_chat(&alice, org.id, &format!("bench {i}")).await;
         let s = alice.stream_chat(chat.id, 0).await.unwrap();
-        tasks.push(tokio::spawn(timed_latencies(s, tokens)));
+        tasks.push(tokio::spawn(common::chat::timed_token_latencies(s, tokens)));
     }
     // Let every turn reach the gate, so the measured window holds the streaming only.
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
@@ -277,19 +277,3 @@ async fn bench_replicas() {
     }
 }
 
-/// [`common::chat::token_latencies`] with each token's arrival time (unix µs).
-async fn timed_latencies(mut s: agentry_client::EventStream<sdk::ChatStreamEvent>, tokens: usize) -> Vec<(i64, i64)> {
-    let mut out = Vec::with_capacity(tokens);
-    while out.len() < tokens {
-        let Some(Ok(batch)) = s.next_batch().await else { break };
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
-        for e in batch.iter().filter(|e| e.kind() == "message_part") {
-            let t = match &e.message_part().unwrap().part {
-                sdk::Part::Text { text } => text.as_str(),
-                _ => "",
-            };
-            out.extend(t.split('⟨').skip(1).filter_map(|x| x.split('⟩').next()?.parse::<i64>().ok()).map(|ts| (now, now - ts)));
-        }
-    }
-    out
-}

@@ -65,12 +65,22 @@ pub async fn wait_status(c: &Client, id: Uuid, done: impl Fn(sdk::ChatStatus) ->
 /// For the latency benchmarks.
 #[allow(dead_code)]
 pub async fn token_latencies(
-    mut s: agentry_client::EventStream<agentry_client::agentry_sdk::ChatStreamEvent>,
+    s: agentry_client::EventStream<agentry_client::agentry_sdk::ChatStreamEvent>,
     tokens: usize,
 ) -> Vec<i64> {
+    timed_token_latencies(s, tokens).await.into_iter().map(|(_, latency)| latency).collect()
+}
+
+/// [`token_latencies`] with each token's arrival time: `(arrival, latency)`, both in
+/// microseconds (arrival since the unix epoch).
+#[allow(dead_code)]
+pub async fn timed_token_latencies(
+    mut s: agentry_client::EventStream<agentry_client::agentry_sdk::ChatStreamEvent>,
+    tokens: usize,
+) -> Vec<(i64, i64)> {
     use agentry_client::agentry_sdk as sdk;
-    let mut lat = Vec::with_capacity(tokens);
-    while lat.len() < tokens {
+    let mut out = Vec::with_capacity(tokens);
+    while out.len() < tokens {
         let Some(Ok(batch)) = s.next_batch().await else { break };
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
         for e in batch.iter().filter(|e| e.kind() == "message_part") {
@@ -78,10 +88,10 @@ pub async fn token_latencies(
                 sdk::Part::Text { text } => text.as_str(),
                 _ => "",
             };
-            lat.extend(t.split('⟨').skip(1).filter_map(|x| x.split('⟩').next()?.parse::<i64>().ok()).map(|ts| now - ts));
+            out.extend(t.split('⟨').skip(1).filter_map(|x| x.split('⟩').next()?.parse::<i64>().ok()).map(|ts| (now, now - ts)));
         }
     }
-    lat
+    out
 }
 
 /// The visible history, oldest first.
