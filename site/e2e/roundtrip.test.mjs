@@ -159,9 +159,12 @@ test("first paint of the agents page and the first-load JS size", { timeout: TES
   let js = 0;
   for (let i = 0; i < 5; i++) {
     const p = await context.newPage();
-    const sizes = [];
-    p.on("response", async (r) => {
-      if (r.url().endsWith(".js")) sizes.push(Number((await r.headerValue("content-length")) ?? 0));
+    // Each header read is awaited before the page closes; one begun by a late lazy chunk as the
+    // page closes resolves to 0 instead of rejecting after the test (an unhandled rejection
+    // that failed the whole file once).
+    const reads = [];
+    p.on("response", (r) => {
+      if (r.url().endsWith(".js")) reads.push(r.headerValue("content-length").then((v) => Number(v ?? 0), () => 0));
     });
     await p.goto("/agents", { waitUntil: "load" });
     await p.getByRole("textbox", { name: "Chat message" }).waitFor();
@@ -173,7 +176,7 @@ test("first paint of the agents page and the first-load JS size", { timeout: TES
     });
     const ready = await p.evaluate(() => performance.now());
     samples.push({ ...fp, composerReady: ready });
-    js = sizes.reduce((a, b) => a + b, 0);
+    js = (await Promise.all(reads)).reduce((a, b) => a + b, 0);
     await p.close();
   }
   mkdirSync(artifacts, { recursive: true });
