@@ -248,13 +248,17 @@ async function hold(page, pattern) {
 
 describe("organization picker while answers are slow or change", () => {
   test("while permissions load: no picker, Send disabled, no model list fetched", t, async () => {
-    const { context, page } = await signIn(browser, server.base, users.multi);
+    const { context, page: signedIn } = await signIn(browser, server.base, users.multi);
+    // A page of its own, opened after the signed-in one is closed: a reload of that page could
+    // still see the first load's model request, issued late on a busy machine.
+    await signedIn.close();
+    const page = await context.newPage();
     const modelRequests = [];
     page.on("request", (r) => {
       if (new URL(r.url()).pathname === "/api/experimental/chats/models") modelRequests.push(r.url());
     });
     const release = await hold(page, "**/api/v2/authcheck");
-    await page.reload();
+    await page.goto("/agents");
     await page.getByRole("textbox", { name: "Chat message" }).fill("waiting for permissions");
     assert.equal(await page.getByRole("button", { name: "Send" }).isDisabled(), true);
     assert.equal(await orgTrigger(page).count(), 0);
