@@ -3,6 +3,7 @@
 #
 #   scripts/load/platform.sh            # 20 s per endpoint, 64 connections
 #   DURATION=60 scripts/load/platform.sh
+#   MEMBERS=99 scripts/load/platform.sh   # 99 more members in the default organization
 #
 # Needs: wrk (apt-get install wrk), pgbench (PostgreSQL's contrib, shipped with the server
 # package), PostgreSQL on 127.0.0.1:5432 (user postgres, trust). Builds the release binary,
@@ -45,12 +46,24 @@ KEY_ID=${TOKEN%%-*}
 USER_ID=$(curl -sf "http://127.0.0.1:$PORT/api/v2/users/me" -H "Coder-Session-Token: $TOKEN" | sed -E 's/.*"id":"([^"]+)".*/\1/')
 ORG_ID=$(curl -sf "http://127.0.0.1:$PORT/api/v2/organizations/default" -H "Coder-Session-Token: $TOKEN" | sed -E 's/.*"id":"([^"]+)".*/\1/')
 stop_server
+# More members, so the member page has rows to filter, order and serialize (written in SQL:
+# the API would hash a password per user).
+MEMBERS="${MEMBERS:-0}"
+if [ "$MEMBERS" -gt 0 ]; then
+  psql "postgres://postgres@127.0.0.1:5432/$DB" -qc "
+    INSERT INTO users (id, email, username, hashed_password)
+      SELECT gen_random_uuid(), 'm' || i || '@x.test', 'member' || i, '!' FROM generate_series(1, $MEMBERS) i;
+    INSERT INTO organization_members (organization_id, user_id, roles)
+      SELECT '$ORG_ID', id, '{}' FROM users WHERE username LIKE 'member%';
+    ANALYZE;"
+fi
 
-# The cheap reads, first as before issue 18's organization cache (AGENTRY_BENCH_BEFORE=org-cache:
-# every request reads its organizations from the database), then as now, in the same run.
+# The cheap reads, first as before issue 18's organization and member caches
+# (AGENTRY_BENCH_BEFORE=org-cache,member-cache: every request reads its organizations and its
+# member page from the database), then as now, in the same run.
 # BEFORE=<toggles> picks another "before" (e.g. acquire-ping), PATHS=<paths> fewer endpoints.
 PATHS="${PATHS:-/api/v2/users/me /api/v2/organizations /api/v2/organizations/default /api/v2/organizations/default/members}"
-for before in "${BEFORE:-org-cache}" ""; do
+for before in "${BEFORE:-org-cache,member-cache}" ""; do
   echo "== wrk: ${CONNECTIONS} connections, ${DURATION}s each, AGENTRY_BENCH_BEFORE=${before:-(none)}"
   start_server "$before"
   for path in $PATHS; do

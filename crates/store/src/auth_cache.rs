@@ -27,6 +27,13 @@
 //! up its organization — so those reads run no SQL on a hit. Migration 0075's trigger NOTIFYs
 //! `agentry_orgs` on any change to the table; hearing it (or any auth change, or losing the
 //! listener) empties the organizations, with the same generation rule as sessions.
+//!
+//! And it keeps each organization's members (while the organization has at most
+//! [`MAX_CACHED_MEMBERS`]), which the member list pages through in memory, filtered for the
+//! caller as the SQL filter would. A membership or its roles and a user's status or site roles
+//! change through the auth triggers; a user's username, name or email (the other user columns a
+//! member row shows) through migration 0095's trigger on `agentry_members`. Hearing either, any
+//! auth change, or losing the listener empties the members, with the same generation rule.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -38,13 +45,20 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
+use crate::members::Member;
 use crate::orgs::Organization;
 use crate::users::User;
 
 const CHANNEL: &str = "agentry_auth";
 const ORG_CHANNEL: &str = "agentry_orgs";
+const MEMBER_CHANNEL: &str = "agentry_members";
 /// The organizations table is cached while it has at most this many rows.
 pub const MAX_ORGS: usize = 2_000;
+/// An organization's members are cached while it has at most this many; a larger
+/// organization's member list pages in SQL.
+pub const MAX_CACHED_MEMBERS: usize = 1_000;
+/// Member rows cached at most, over all organizations; past that the member cache starts over.
+const MAX_MEMBER_ROWS: usize = 100_000;
 /// The longest any session result is reused, whatever else happens.
 pub const MAX_AGE: Duration = Duration::from_secs(30);
 /// How often a key's `last_used` is written, at most, per process.
@@ -90,6 +104,18 @@ pub struct AuthCache {
     org_generation: AtomicU64,
     /// Every organization, default first, then by `lower(name)`, and when it was read.
     orgs: Mutex<Option<(std::sync::Arc<Vec<Organization>>, Instant)>>,
+    /// Bumped whenever the cached members are emptied.
+    member_generation: AtomicU64,
+    members: Mutex<MemberCache>,
+}
+
+/// Each organization's members as the member list orders them, and when they were read.
+#[derive(Default)]
+struct MemberCache {
+    /// `None`: the organization has more than [`MAX_CACHED_MEMBERS`] members (its list pages in
+    /// SQL; remembered so that it is not read in full on every request).
+    orgs: HashMap<uuid::Uuid, (Option<std::sync::Arc<Vec<Member>>>, Instant)>,
+    rows: usize,
 }
 
 impl Default for AuthCache {
@@ -102,6 +128,8 @@ impl Default for AuthCache {
             used: Mutex::new(HashMap::new()),
             org_generation: AtomicU64::new(0),
             orgs: Mutex::new(None),
+            member_generation: AtomicU64::new(0),
+            members: Mutex::new(MemberCache::default()),
         }
     }
 }
@@ -131,6 +159,50 @@ impl AuthCache {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.lock().expect("auth cache lock").clear();
         self.clear_orgs();
+        self.clear_members();
+    }
+
+    /// Forgets every organization's members (a membership, or a user shown in one, changed or
+    /// may have).
+    pub fn clear_members(&self) {
+        let mut members = self.members.lock().expect("member cache lock");
+        self.member_generation.fetch_add(1, Ordering::SeqCst);
+        *members = MemberCache::default();
+    }
+
+    pub(crate) fn member_generation(&self) -> u64 {
+        self.member_generation.load(Ordering::SeqCst)
+    }
+
+    /// An organization's members, if cached and fresh: `Some(None)` when it has too many to be
+    /// cached, `None` when it must be read.
+    pub(crate) fn members(&self, org: uuid::Uuid) -> Option<Option<std::sync::Arc<Vec<Member>>>> {
+        if !self.enabled.load(Ordering::SeqCst) {
+            return None;
+        }
+        let members = self.members.lock().expect("member cache lock");
+        members.orgs.get(&org).filter(|(_, stored)| stored.elapsed() <= MAX_AGE).map(|(all, _)| all.clone())
+    }
+
+    /// Stores an organization's members (`None`: too many), read while the member generation
+    /// was `seen`.
+    pub(crate) fn put_members(&self, seen: u64, org: uuid::Uuid, all: Option<std::sync::Arc<Vec<Member>>>) {
+        if !self.enabled.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut members = self.members.lock().expect("member cache lock");
+        // Checked under the lock `clear_members` also takes, as in `put`.
+        if self.member_generation.load(Ordering::SeqCst) != seen {
+            return;
+        }
+        let rows = all.as_ref().map_or(0, |a| a.len());
+        if members.rows + rows > MAX_MEMBER_ROWS {
+            *members = MemberCache::default();
+        }
+        if let Some((old, _)) = members.orgs.insert(org, (all, Instant::now())) {
+            members.rows -= old.map_or(0, |a| a.len());
+        }
+        members.rows += rows;
     }
 
     /// Forgets the organizations (one changed, or may have).
@@ -215,7 +287,7 @@ impl AuthCache {
                     continue;
                 }
             };
-            if let Err(e) = listener.listen_all([CHANNEL, ORG_CHANNEL]).await {
+            if let Err(e) = listener.listen_all([CHANNEL, ORG_CHANNEL, MEMBER_CHANNEL]).await {
                 tracing::warn!(error = %e, "session cache cannot LISTEN; caching off");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
@@ -229,6 +301,7 @@ impl AuthCache {
                 // on hearing it reads the database.
                 match listener.try_recv().await {
                     Ok(Some(n)) if n.channel() == ORG_CHANNEL => cache.clear_orgs(),
+                    Ok(Some(n)) if n.channel() == MEMBER_CHANNEL => cache.clear_members(),
                     Ok(Some(n)) => {
                         cache.clear();
                         let change = match uuid::Uuid::parse_str(n.payload()) {

@@ -35,6 +35,7 @@ use std::time::Duration;
 /// Whether the benchmark toggle `AGENTRY_BENCH_BEFORE` (a comma-separated list, read once per
 /// process) asks for the behaviour before issue 18's change `what`, so a benchmark can measure
 /// before and after with one build: `org-cache` (read organizations from the database on every
+/// request), `member-cache` (read an organization's member page from the database on every
 /// request), `chat-list` (one unpinned branch per archived state), `chat-list-plan` (the chat
 /// list planned on every request, its children in a second query), `acquire-ping` (every
 /// connection taken from the list pool is checked with a round trip first), `stream-wake` (every
@@ -96,6 +97,12 @@ impl Store {
     /// database.
     pub fn start_session_cache(&self) {
         tokio::spawn(auth_cache::AuthCache::run(self.auth.clone(), self.pool.clone()));
+    }
+
+    /// Whether this process's caches are on: [`Store::start_session_cache`] was called and its
+    /// listener is connected, so it hears of every change.
+    pub fn caching(&self) -> bool {
+        self.auth.enabled()
     }
 
     /// Auth changes committed by any process, as this process hears of them (needs

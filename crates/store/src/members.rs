@@ -5,8 +5,11 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
+use std::sync::Arc;
+
 use crate::args::Args;
 use crate::audit::{self, Entry};
+use crate::auth_cache::MAX_CACHED_MEMBERS;
 use crate::users::UserRef;
 use crate::{Actor, ClientError, Result, StoreError};
 
@@ -36,25 +39,72 @@ const MEMBER_SELECT: &str = "SELECT m.organization_id, m.user_id, u.username, u.
 
 impl Actor<'_> {
     /// A page of the members of an organization the actor may read, by username.
+    ///
+    /// From the process's member cache when the organization is small enough to be cached
+    /// (see `auth_cache`): the page is cut in memory from every member in the list's order,
+    /// keeping those the actor may read, exactly as the SQL below filters, orders and pages
+    /// them. Otherwise one ordered index range in SQL.
     pub async fn members(&self, org: &str, limit: i64, offset: i64, after_id: Option<Uuid>) -> Result<Vec<Member>> {
-        let (sql, args) = self.members_page(org, limit, offset, after_id).await?;
+        let org = self.organization(org).await?;
+        if let Some(all) = self.org_members(org.id).await? {
+            return Ok(self.page_of(&all, limit, offset, after_id));
+        }
+        let (sql, args) = self.members_page(org.id, limit, offset, after_id);
         Ok(sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args.into_inner()).fetch_all(self.pool).await?)
     }
 
     /// The PostgreSQL plan of the page query of [`Actor::members`] (for the plan tests).
     pub async fn explain_members(&self, org: &str, limit: i64, offset: i64, after_id: Option<Uuid>) -> Result<serde_json::Value> {
-        let (sql, args) = self.members_page(org, limit, offset, after_id).await?;
+        let org = self.organization(org).await?;
+        let (sql, args) = self.members_page(org.id, limit, offset, after_id);
         crate::explain::run(self.pool, &sql, args.into_inner()).await
+    }
+
+    /// Every member of `org` in the list's order, from the cache or read into it; `None` when
+    /// caching is off or the organization has more than [`MAX_CACHED_MEMBERS`] members.
+    async fn org_members(&self, org: Uuid) -> Result<Option<Arc<Vec<Member>>>> {
+        if let Some(all) = self.auth.members(org) {
+            return Ok(all);
+        }
+        if !self.auth.enabled() || crate::bench_before("member-cache") {
+            return Ok(None);
+        }
+        let seen = self.auth.member_generation();
+        let sql = format!("{MEMBER_SELECT} WHERE m.organization_id = $1 ORDER BY m.username_key, m.user_id LIMIT $2");
+        let all: Vec<Member> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(org).bind(MAX_CACHED_MEMBERS as i64 + 1).fetch_all(self.pool).await?;
+        let all = (all.len() <= MAX_CACHED_MEMBERS).then(|| Arc::new(all));
+        self.auth.put_members(seen, org, all.clone());
+        Ok(all)
+    }
+
+    /// The page [`Actor::members_page`]'s statement returns, cut from every member of the
+    /// organization in the same order: after the cursor member (none if it is not a member),
+    /// only the members the actor may read, then `offset` and `limit`.
+    fn page_of(&self, all: &[Member], limit: i64, offset: i64, after_id: Option<Uuid>) -> Vec<Member> {
+        let start = match after_id {
+            Some(id) => match all.iter().position(|m| m.user_id == id) {
+                Some(i) => i + 1,
+                None => return Vec::new(),
+            },
+            None => 0,
+        };
+        all[start..]
+            .iter()
+            .filter(|m| self.subject.can(Action::Read, &member_object(m.organization_id, m.user_id)))
+            .skip(offset.max(0) as usize)
+            .take(limit.max(0) as usize)
+            .cloned()
+            .collect()
     }
 
     /// One page of an organization's members by username: one ordered range of
     /// `organization_members_list_idx` (each membership carries its user's lowercased name,
     /// migration 0077); a cursor (a member's user id) is a row comparison on it.
-    async fn members_page(&self, org: &str, limit: i64, offset: i64, after_id: Option<Uuid>) -> Result<(String, Args)> {
-        let org = self.organization(org).await?;
+    fn members_page(&self, org: Uuid, limit: i64, offset: i64, after_id: Option<Uuid>) -> (String, Args) {
         let filter = self.subject.prepare(Action::Read, ResourceType::OrganizationMember);
         let mut args = Args::default();
-        let o = args.push(org.id);
+        let o = args.push(org);
         let f = args.filter(&filter, Columns { org: Some("m.organization_id"), owner: Some("m.user_id") });
         let after = match after_id {
             // A cursor that names no member of the organization ends the list.
@@ -70,7 +120,7 @@ impl Actor<'_> {
             "{MEMBER_SELECT} WHERE m.organization_id = {o} AND {f} {after}
              ORDER BY m.username_key, m.user_id LIMIT {l} OFFSET {off}"
         );
-        Ok((sql, args))
+        (sql, args)
     }
 
     /// Whether the actor may add or remove members of an organization it can read at all. It
