@@ -226,6 +226,36 @@ async fn measure(label: &str, client: &Client, params: &[(&str, &str)]) -> f64 {
     report(label, rows, &times)
 }
 
+/// The first page of each token's user, the users' requests taken in turn (`ROUNDS` each):
+/// measured one user after the other, a burst of other work on this shared machine lands on one
+/// user's figures only and shows up as spread between the users; interleaved, it is shared.
+async fn measure_interleaved(anon: &Client, tokens: &[String]) -> Vec<f64> {
+    let clients: Vec<Client> = tokens.iter().map(|t| anon.with_token(t)).collect();
+    for c in &clients {
+        for _ in 0..20 {
+            c.chats_with(&[]).await.unwrap();
+        }
+    }
+    let mut times = vec![Vec::with_capacity(ROUNDS); clients.len()];
+    let mut rows = vec![0; clients.len()];
+    for _ in 0..ROUNDS {
+        for ((c, times), rows) in clients.iter().zip(&mut times).zip(&mut rows) {
+            let t = Instant::now();
+            *rows = c.chats_with(&[]).await.unwrap().len();
+            times.push(t.elapsed());
+        }
+    }
+    times
+        .iter_mut()
+        .zip(rows)
+        .zip(SCALES)
+        .map(|((times, rows), n)| {
+            times.sort();
+            report(&format!("  interleaved: first page over HTTP, {n}"), rows, times)
+        })
+        .collect()
+}
+
 /// The first page through the store alone (no HTTP, authentication or JSON), as the handler
 /// calls it: what the database round trips cost, planning included.
 async fn measure_store(label: &str, store: &Store, token: &str) -> f64 {
@@ -325,10 +355,12 @@ async fn main() {
     let scale_org = uuid::Uuid::parse_str(&format!("00000000-0000-0000-0001-{ORGS:012x}")).unwrap();
     let mut before = Vec::new();
     let mut after = Vec::new();
+    let mut heavy_tokens = Vec::new();
     for (k, n) in SCALES.iter().enumerate() {
         let u = USERS + k as i64;
         let user = uuid::Uuid::parse_str(&format!("00000000-0000-0000-0002-{u:012x}")).unwrap();
         let token = token_for(&url, &format!("benchhv{k:03}"), u).await;
+        heavy_tokens.push(token.clone());
         let client = anon.with_token(&token);
         println!("\nuser with {n} chats:");
         before.push(measure_old(&format!("  before: old root query alone (SQL), {n}"), &raw, user, scale_org).await);
@@ -353,6 +385,11 @@ async fn main() {
         "\nfirst page p50 at {SCALES:?} chats: before {before:.2?} ms (max/min {:.2}), after {after:.2?} ms (max/min {:.2})",
         spread(&before),
         spread(&after)
+    );
+    let interleaved = measure_interleaved(&anon, &heavy_tokens).await;
+    println!(
+        "first page p50 at {SCALES:?} chats, the three users' requests interleaved: {interleaved:.2?} ms (max/min {:.2})",
+        spread(&interleaved)
     );
 
     explain("org admin, owner:all", &store, &admin_token, OwnerFilter::All).await;
