@@ -239,6 +239,12 @@ impl PrivatePostgres {
     /// Runs a PostgreSQL tool as the `postgres` account when this is root (PostgreSQL refuses
     /// to run as root), as this user otherwise.
     fn run(&self, tool: &str, args: &[&str]) {
+        if let Err(e) = self.try_run(tool, args) {
+            panic!("{e}");
+        }
+    }
+
+    fn try_run(&self, tool: &str, args: &[&str]) -> Result<(), String> {
         let exe = self.bin.join(tool);
         let mut cmd = if unsafe { libc::geteuid() } == 0 {
             let mut c = std::process::Command::new("runuser");
@@ -248,8 +254,11 @@ impl PrivatePostgres {
             std::process::Command::new(&exe)
         };
         let out = cmd.args(args).output().unwrap_or_else(|e| panic!("{tool}: {e}"));
+        if out.status.success() {
+            return Ok(());
+        }
         let log = std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
-        assert!(out.status.success(), "{tool} {args:?}: {}{}\n{log}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        Err(format!("{tool} {args:?}: {}{}\n{log}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     }
 
     fn data(&self) -> String {
@@ -262,18 +271,31 @@ impl PrivatePostgres {
             let status = std::process::Command::new("chown").args(["postgres:postgres"]).arg(dir.path()).status().unwrap();
             assert!(status.success());
         }
-        // A free port, chosen now (no fixed port): bound and released.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let pg = PrivatePostgres { dir, bin: Self::bin_dir(), port };
+        let mut pg = PrivatePostgres { dir, bin: Self::bin_dir(), port: 0 };
         pg.run("initdb", &["-D", &pg.data(), "-U", "postgres", "--auth=trust", "--no-sync"]);
-        pg.pg_ctl("start");
+        // A free port, chosen just before starting (bound and released): another test may still
+        // take it in between, so a start that finds it taken tries another.
+        for attempt in 1.. {
+            pg.port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            match pg.try_pg_ctl("start") {
+                Ok(()) => break,
+                Err(e) if attempt < 5 && e.contains("Address already in use") => continue,
+                Err(e) => panic!("{e}"),
+            }
+        }
         pg
     }
 
     fn pg_ctl(&self, action: &str) {
+        if let Err(e) = self.try_pg_ctl(action) {
+            panic!("{e}");
+        }
+    }
+
+    fn try_pg_ctl(&self, action: &str) -> Result<(), String> {
         let opts = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200", self.port, self.dir.path().display());
         let log = self.dir.path().join("log").display().to_string();
-        self.run("pg_ctl", &["-D", &self.data(), "-l", &log, "-o", &opts, "-w", "-t", "120", "-m", "fast", action]);
+        self.try_run("pg_ctl", &["-D", &self.data(), "-l", &log, "-o", &opts, "-w", "-t", "120", "-m", "fast", action])
     }
 
     fn url(&self) -> String {
