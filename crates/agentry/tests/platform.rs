@@ -589,3 +589,47 @@ async fn the_member_list_pages_by_username_and_the_client_follows_every_page() {
     assert_eq!(all.len(), 251, "every member, the owner included");
     assert_eq!(names, sorted, "in username order, each once");
 }
+
+/// Every connection the API accepts has Nagle's algorithm off (`TCP_NODELAY`): a streamed token
+/// is one small WebSocket frame, and with Nagle a frame written while the previous one is still
+/// unacknowledged waits for that acknowledgement, which a client may delay by tens of
+/// milliseconds (issue 18). Read from the server's own end of a connection, found among this
+/// process's descriptors (the test server runs in this process) by its peer address.
+#[tokio::test]
+async fn accepted_connections_write_small_frames_at_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = TestServer::start().await;
+    let addr: std::net::SocketAddr = s.url.trim_start_matches("http://").parse().unwrap();
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // Answered, so the server has accepted the connection and serves it.
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 512];
+    let n = conn.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+    let nodelay = server_end_nodelay(conn.local_addr().unwrap()).expect("the server's end of the connection");
+    assert!(nodelay, "TCP_NODELAY is off on the server's end of the connection");
+    s.stop().await;
+}
+
+/// `TCP_NODELAY` of the socket in this process whose peer is `peer`.
+fn server_end_nodelay(peer: std::net::SocketAddr) -> Option<bool> {
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let Some(fd) = entry.file_name().to_str().and_then(|f| f.parse::<libc::c_int>().ok()) else { continue };
+        // SAFETY: getpeername and getsockopt only write into the buffers given, with their
+        // lengths; a descriptor that is not a socket (or closed meanwhile) makes them fail.
+        let (mut addr, mut len) = (unsafe { std::mem::zeroed::<libc::sockaddr_in>() }, std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t);
+        if unsafe { libc::getpeername(fd, (&mut addr as *mut libc::sockaddr_in).cast(), &mut len) } != 0 || addr.sin_family != libc::AF_INET as libc::sa_family_t {
+            continue;
+        }
+        let ip = std::net::Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
+        if std::net::SocketAddr::from((ip, u16::from_be(addr.sin_port))) != peer {
+            continue;
+        }
+        let (mut on, mut len) = (0 as libc::c_int, std::mem::size_of::<libc::c_int>() as libc::socklen_t);
+        if unsafe { libc::getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, (&mut on as *mut libc::c_int).cast(), &mut len) } != 0 {
+            return None;
+        }
+        return Some(on != 0);
+    }
+    None
+}

@@ -290,6 +290,16 @@ pub async fn serve(
     if state.parts.is_none() {
         state.parts = Some(agentry_store::parts::Parts::start(&state.store).await.map_err(std::io::Error::other)?);
     }
+    // Nagle's algorithm off on every connection: a streamed token is one small WebSocket
+    // frame, and with Nagle a frame written while the previous one is unacknowledged waits for
+    // that acknowledgement, up to the client's delayed-ACK timer (tens of milliseconds).
+    // `AGENTRY_BENCH_BEFORE=nodelay` leaves it on, for the benchmark.
+    let nagle = agentry_store::bench_before("nodelay");
+    let listener = axum::serve::ListenerExt::tap_io(listener, move |s: &mut tokio::net::TcpStream| {
+        if !nagle && let Err(e) = s.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY could not be set on a connection");
+        }
+    });
     // The peer address feeds login throttling per client.
     axum::serve(listener, router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)

@@ -117,6 +117,15 @@ impl FakeLlm {
             .route("/v1/chat/completions", post(openai))
             .route("/v1/messages", post(anthropic))
             .with_state(shared.clone());
+        // Small writes go out at once, as from a real provider's servers (TCP_NODELAY): with
+        // Nagle's algorithm a token written while the previous one is unacknowledged waits for
+        // that acknowledgement. (`FAKELLM_NAGLE=1` keeps Nagle on, for comparison.)
+        let nagle = std::env::var("FAKELLM_NAGLE").is_ok_and(|v| v == "1");
+        let listener = axum::serve::ListenerExt::tap_io(listener, move |s: &mut tokio::net::TcpStream| {
+            if !nagle {
+                let _ = s.set_nodelay(true);
+            }
+        });
         let server = tokio::spawn(async move {
             // serve only returns on listener errors, which end the fake like dropping it does.
             let _ = axum::serve(listener, app).await;

@@ -40,9 +40,10 @@ use std::time::Duration;
 /// list planned on every request, its children in a second query), `acquire-ping` (every
 /// connection taken from the list pool is checked with a round trip first), `stream-wake` (every
 /// chat change wakes every chat stream), `stream-read` (a chat stream polls its socket's read
-/// half for every token it sends); and, read by `agentry-llm` itself (which depends on nothing
-/// of ours), `llm-idle` (a timeout around every provider read) and `llm-chunk` (every OpenAI
-/// chunk through `serde_json::Value`). Not for production use.
+/// half for every token it sends), `nodelay` (the API's connections keep Nagle's algorithm
+/// on); and, read by `agentry-llm` itself (which depends on nothing of ours), `llm-idle` (a
+/// timeout around every provider read) and `llm-chunk` (every OpenAI chunk through
+/// `serde_json::Value`). Not for production use.
 pub fn bench_before(what: &str) -> bool {
     static BEFORE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     BEFORE
