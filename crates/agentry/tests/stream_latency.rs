@@ -99,10 +99,12 @@ async fn bench_stream_latency() {
     // For a profiler attached from outside (see docs/benchmarks/chatd.md): the window starts now.
     eprintln!("bench: gate open, server pid {pid}");
     let t0_unix_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
-    let mut timed = Vec::new();
+    // Per chat, in arrival order: (arrival, latency), µs.
+    let mut per_chat = Vec::new();
     for t in tasks {
-        timed.extend(t.await.unwrap());
+        per_chat.push(t.await.unwrap());
     }
+    let timed: Vec<(i64, i64)> = per_chat.iter().flatten().copied().collect();
     let elapsed = t0.elapsed().as_secs_f64();
     let (cpu1, rss1) = (cpu_seconds(pid), rss_kib(pid));
     if std::env::var("BENCH_TIMELINE").is_ok() {
@@ -120,6 +122,31 @@ async fn bench_stream_latency() {
         for (b, (n, slow, max)) in buckets.iter().filter(|(_, v)| v.1 > 0) {
             eprintln!("timeline: {:>6} ms tokens={n} over_10ms={slow} max={:.1}ms", b * 100, *max as f64 / 1000.0);
         }
+        // Which of its chat's tokens a slow one was (the first of each answer, or any): the
+        // start of a turn costs the server more than a token, the test's side too.
+        let mut by_index = std::collections::BTreeMap::<usize, (usize, i64)>::new();
+        for chat in &per_chat {
+            for (i, &(_, lat)) in chat.iter().enumerate().filter(|(_, t)| t.1 > 10_000) {
+                let e = by_index.entry(i).or_default();
+                e.0 += 1;
+                e.1 = e.1.max(lat);
+            }
+        }
+        for (i, (n, max)) in &by_index {
+            eprintln!("timeline: token #{i:<4} over_10ms={n} max={:.1}ms", *max as f64 / 1000.0);
+        }
+    }
+    if let Ok(path) = std::env::var("BENCH_DUMP") {
+        // Every token as `chat index written_us arrived_us` (unix µs), to join with a packet
+        // capture of the loopback (which of server, fake or client held a slow token).
+        let mut out = String::new();
+        for (c, chat) in per_chat.iter().enumerate() {
+            for (i, &(at, lat)) in chat.iter().enumerate() {
+                out.push_str(&format!("{c} {i} {} {at}\n", at - lat));
+            }
+        }
+        std::fs::write(&path, out).unwrap();
+        eprintln!("bench: tokens written to {path}");
     }
     let mut all: Vec<i64> = timed.into_iter().map(|(_, l)| l).collect();
     all.sort_unstable();

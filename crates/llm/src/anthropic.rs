@@ -177,6 +177,73 @@ impl AnthropicDecoder {
 
 impl Decoder for AnthropicDecoder {
     fn on_event(&mut self, event: &str, data: &str) -> Result<Vec<StreamEvent>, LlmError> {
+        if let Some(events) = text_delta(data) {
+            return Ok(events);
+        }
+        self.on_payload(event, data)
+    }
+
+    fn on_eof(&mut self) -> Result<Vec<StreamEvent>, LlmError> {
+        Err(LlmError::Stream(
+            "the stream ended before message_stop".into(),
+        ))
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+}
+
+/// The event as it is for nearly every token: a `content_block_delta` whose delta is a
+/// `text_delta` or a `thinking_delta`. Read straight into borrowed fields instead of a
+/// `serde_json::Value` tree per token (two maps, a clone of the delta, a string per key), as
+/// OpenAI's chunks are (issue 18). Anything else — or anything this shape does not read —
+/// returns `None` and goes through [`AnthropicDecoder::on_payload`], so both paths give the
+/// same events (unit test `the_text_fast_path_agrees_with_the_general_one`).
+fn text_delta(data: &str) -> Option<Vec<StreamEvent>> {
+    use std::borrow::Cow;
+    #[derive(serde::Deserialize)]
+    struct Payload<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Cow<'a, str>,
+        #[serde(borrow)]
+        delta: Delta<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Delta<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Cow<'a, str>,
+        #[serde(default, borrow)]
+        text: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        thinking: Option<Cow<'a, str>>,
+    }
+    if *GENERAL_PATH_ONLY {
+        return None;
+    }
+    // `null` reads as absent, as the general path treats it; a payload without its own `type`
+    // (a proxy that strips it) or of another shape takes the general path.
+    let payload: Payload<'_> = serde_json::from_str(data).ok()?;
+    if payload.kind != "content_block_delta" {
+        return None;
+    }
+    let d = payload.delta;
+    let event = match &*d.kind {
+        "text_delta" => d.text.filter(|t| !t.is_empty()).map(|t| StreamEvent::TextDelta(t.into_owned())),
+        "thinking_delta" => d.thinking.filter(|t| !t.is_empty()).map(|t| StreamEvent::ReasoningDelta(t.into_owned())),
+        _ => return None,
+    };
+    Some(event.into_iter().collect())
+}
+
+/// `AGENTRY_BENCH_BEFORE=llm-chunk`: every event through `serde_json::Value`, as before issue 18.
+static GENERAL_PATH_ONLY: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+    std::env::var("AGENTRY_BENCH_BEFORE").is_ok_and(|v| v.split(',').any(|s| s.trim() == "llm-chunk"))
+});
+
+impl AnthropicDecoder {
+    /// Any event, read as a `serde_json::Value`.
+    fn on_payload(&mut self, event: &str, data: &str) -> Result<Vec<StreamEvent>, LlmError> {
         if data.trim().is_empty() {
             return Ok(Vec::new());
         }
@@ -310,21 +377,45 @@ impl Decoder for AnthropicDecoder {
         }
         Ok(events)
     }
-
-    fn on_eof(&mut self) -> Result<Vec<StreamEvent>, LlmError> {
-        Err(LlmError::Stream(
-            "the stream ended before message_stop".into(),
-        ))
-    }
-
-    fn is_done(&self) -> bool {
-        self.done
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_text_fast_path_agrees_with_the_general_one() {
+        let events = [
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"⟨17⟩ "}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"thinking_delta","thinking":"hmm \"q\" \u00e9"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":null}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a","thinking":"b"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":7}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"a\""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"x"}}"#,
+            r#"{"index":0,"delta":{"type":"text_delta","text":"no type"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":null}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":"hi"}}"#,
+            r#"{"type":"message_delta","delta":{"type":"text_delta","text":"not a block"},"usage":{"output_tokens":3}}"#,
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#,
+        ];
+        let mut fast_taken = 0;
+        for data in events {
+            // A tool block at index 0 first, so that an input delta has somewhere to go.
+            let mut general = AnthropicDecoder::default();
+            general
+                .on_payload("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":"ls","input":{}}}"#)
+                .unwrap();
+            let general = general.on_payload("content_block_delta", data);
+            if let Some(fast) = text_delta(data) {
+                fast_taken += 1;
+                assert_eq!(Ok(fast), general, "{data}");
+            }
+        }
+        assert!(text_delta(events[0]).is_some_and(|e| e == [StreamEvent::TextDelta("⟨17⟩ ".into())]));
+        assert_eq!(fast_taken, 5, "the five text and thinking deltas take the fast path");
+    }
 
     #[test]
     fn usage_combines_start_and_delta() {

@@ -13,6 +13,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::decode::Decoder;
 use crate::retry::parse_retry_after;
+use crate::sse::SseParser;
 use crate::{
     ChatRequest, LlmError, ProviderConfig, ProviderKind, RetryPolicy, StreamEvent, anthropic,
     error, openai,
@@ -191,20 +192,31 @@ fn header_value(value: &str) -> Result<HeaderValue, LlmError> {
     })
 }
 
-/// `AGENTRY_BENCH_BEFORE=llm-idle`: a timeout around every read, as before issue 18 (for the
-/// benchmark's before/after in one build; see `agentry_store::bench_before`, which this crate
-/// cannot use).
-static PER_EVENT_TIMEOUT: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
-    std::env::var("AGENTRY_BENCH_BEFORE").is_ok_and(|v| v.split(',').any(|s| s.trim() == "llm-idle"))
-});
+/// Whether `AGENTRY_BENCH_BEFORE` names `name`: an old path kept for the benchmark's
+/// before/after in one build (see `agentry_store::bench_before`, which this crate cannot use).
+fn bench_before(name: &str) -> bool {
+    std::env::var("AGENTRY_BENCH_BEFORE").is_ok_and(|v| v.split(',').any(|s| s.trim() == name))
+}
 
-type SseStream = BoxStream<'static, Result<eventsource_stream::Event, LlmError>>;
+/// `AGENTRY_BENCH_BEFORE=llm-idle`: a timeout around every read, as before issue 18.
+static PER_EVENT_TIMEOUT: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| bench_before("llm-idle"));
+/// `AGENTRY_BENCH_BEFORE=llm-sse`: events parsed by `eventsource_stream`, as before issue 18.
+static SSE_CRATE: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| bench_before("llm-sse"));
+
+type Body = BoxStream<'static, reqwest::Result<bytes::Bytes>>;
+
+/// The response's events: its body parsed here, chunk by chunk ([`SseParser`]), or (the old
+/// path, `llm-sse`) by `eventsource_stream`, event by event.
+enum Events {
+    Parsed(Body, SseParser),
+    Crate(BoxStream<'static, Result<eventsource_stream::Event, LlmError>>),
+}
 
 enum State {
     Connect,
     Backoff(Duration),
     Streaming {
-        events: SseStream,
+        events: Events,
         decoder: Box<dyn Decoder>,
         emitted_content: bool,
         idle: IdleTimer,
@@ -294,7 +306,45 @@ impl Driver {
                     }
                 }
                 State::Streaming {
-                    events,
+                    events: Events::Parsed(body, sse),
+                    decoder,
+                    emitted_content,
+                    idle,
+                } => {
+                    let next = if *PER_EVENT_TIMEOUT {
+                        tokio::time::timeout(self.idle, body.next()).await.ok()
+                    } else {
+                        idle.next(body).await
+                    };
+                    let pending = &mut self.pending;
+                    let result = match next {
+                        None => Err(LlmError::Idle(self.idle)),
+                        // Every event the chunk completes, in order, until the decoder is done.
+                        Some(Some(Ok(chunk))) => sse.feed(&chunk[..], |event, data| {
+                            let new_events = decoder.on_event(event, data)?;
+                            *emitted_content |= new_events.iter().any(is_content);
+                            pending.extend(new_events.into_iter().map(Ok));
+                            Ok(!decoder.is_done())
+                        }),
+                        // The body broke off: as retryable as a failed connect.
+                        Some(Some(Err(err))) => Err(LlmError::Connect(describe(&err))),
+                        Some(None) => decoder.on_eof().map(|new_events| {
+                            *emitted_content |= new_events.iter().any(is_content);
+                            pending.extend(new_events.into_iter().map(Ok));
+                        }),
+                    };
+                    let emitted = *emitted_content;
+                    match result {
+                        Ok(()) => {
+                            if decoder.is_done() {
+                                self.state = State::Done;
+                            }
+                        }
+                        Err(err) => self.fail(err, emitted),
+                    }
+                }
+                State::Streaming {
+                    events: Events::Crate(events),
                     decoder,
                     emitted_content,
                     idle,
@@ -346,7 +396,7 @@ impl Driver {
 }
 
 /// Sends the request; a non-success status becomes [`LlmError::Http`].
-async fn connect(http: &reqwest::Client, prepared: &Prepared) -> Result<SseStream, LlmError> {
+async fn connect(http: &reqwest::Client, prepared: &Prepared) -> Result<Events, LlmError> {
     let response = http
         .post(&prepared.url)
         .headers(prepared.headers.clone())
@@ -368,17 +418,22 @@ async fn connect(http: &reqwest::Client, prepared: &Prepared) -> Result<SseStrea
             retry_after,
         });
     }
-    Ok(response
-        .bytes_stream()
-        .eventsource()
-        .map(|item| {
-            item.map_err(|e| match e {
-                // The body broke off: as retryable as a failed connect.
-                EventStreamError::Transport(e) => LlmError::Connect(describe(&e)),
-                other => LlmError::Decode(other.to_string()),
+    if !*SSE_CRATE {
+        return Ok(Events::Parsed(response.bytes_stream().boxed(), SseParser::default()));
+    }
+    Ok(Events::Crate(
+        response
+            .bytes_stream()
+            .eventsource()
+            .map(|item| {
+                item.map_err(|e| match e {
+                    // The body broke off: as retryable as a failed connect.
+                    EventStreamError::Transport(e) => LlmError::Connect(describe(&e)),
+                    other => LlmError::Decode(other.to_string()),
+                })
             })
-        })
-        .boxed())
+            .boxed(),
+    ))
 }
 
 /// Whether an event is output the consumer may already have shown; after one, the attempt is not

@@ -13,6 +13,7 @@ mod decode;
 mod error;
 mod openai;
 mod retry;
+mod sse;
 mod types;
 
 pub use client::{Client, DEFAULT_IDLE_TIMEOUT};

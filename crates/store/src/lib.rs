@@ -42,8 +42,9 @@ use std::time::Duration;
 /// chat change wakes every chat stream), `stream-read` (a chat stream polls its socket's read
 /// half for every token it sends), `nodelay` (the API's connections keep Nagle's algorithm
 /// on); and, read by `agentry-llm` itself (which depends on nothing of ours), `llm-idle` (a
-/// timeout around every provider read) and `llm-chunk` (every OpenAI chunk through
-/// `serde_json::Value`). Not for production use.
+/// timeout around every provider read), `llm-chunk` (every OpenAI chunk and Anthropic event
+/// through `serde_json::Value`) and `llm-sse` (server-sent events parsed by
+/// `eventsource_stream`). Not for production use.
 pub fn bench_before(what: &str) -> bool {
     static BEFORE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     BEFORE
