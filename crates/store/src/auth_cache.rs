@@ -109,12 +109,15 @@ pub struct AuthCache {
     members: Mutex<MemberCache>,
 }
 
-/// Each organization's members as the member list orders them, and when they were read.
+/// An organization's members as the member list orders them; `None` when it has more than
+/// [`MAX_CACHED_MEMBERS`] (its list pages in SQL; remembered so that it is not read in full on
+/// every request).
+type OrgMembers = Option<std::sync::Arc<Vec<Member>>>;
+
+/// Each organization's members, and when they were read.
 #[derive(Default)]
 struct MemberCache {
-    /// `None`: the organization has more than [`MAX_CACHED_MEMBERS`] members (its list pages in
-    /// SQL; remembered so that it is not read in full on every request).
-    orgs: HashMap<uuid::Uuid, (Option<std::sync::Arc<Vec<Member>>>, Instant)>,
+    orgs: HashMap<uuid::Uuid, (OrgMembers, Instant)>,
     rows: usize,
 }
 
@@ -176,7 +179,7 @@ impl AuthCache {
 
     /// An organization's members, if cached and fresh: `Some(None)` when it has too many to be
     /// cached, `None` when it must be read.
-    pub(crate) fn members(&self, org: uuid::Uuid) -> Option<Option<std::sync::Arc<Vec<Member>>>> {
+    pub(crate) fn members(&self, org: uuid::Uuid) -> Option<OrgMembers> {
         if !self.enabled.load(Ordering::SeqCst) {
             return None;
         }
@@ -186,7 +189,7 @@ impl AuthCache {
 
     /// Stores an organization's members (`None`: too many), read while the member generation
     /// was `seen`.
-    pub(crate) fn put_members(&self, seen: u64, org: uuid::Uuid, all: Option<std::sync::Arc<Vec<Member>>>) {
+    pub(crate) fn put_members(&self, seen: u64, org: uuid::Uuid, all: OrgMembers) {
         if !self.enabled.load(Ordering::SeqCst) {
             return;
         }

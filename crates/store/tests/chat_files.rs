@@ -1,6 +1,8 @@
 //! `files::link` refuses a file of another organization inside the transaction that links
 //! it, whatever the caller checked before (it used to trust the API to have checked).
 
+mod common;
+
 use std::str::FromStr;
 
 use agentry_store::chats::messages::BusyBehavior;
@@ -9,18 +11,10 @@ use agentry_store::chats::{ChatExtras, NewChat, NewContent};
 use agentry_store::users::NewUser;
 use agentry_store::{ClientError, Store, StoreError};
 use agentry_types::Part;
-use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
-use uuid::Uuid;
 
 async fn fresh_store() -> Store {
-    let admin = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let name = format!("agentry_test_{now}_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnectOptions::from_str(&admin).unwrap().connect().await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await.unwrap();
-    let o = PgConnectOptions::from_str(&admin).unwrap();
-    let url = format!("postgres://{}@{}:{}/{name}", o.get_username(), o.get_host(), o.get_port());
+    let url = common::fresh_database().await;
     let store = Store::connect(PgConnectOptions::from_str(&url).unwrap(), 4).await.unwrap();
     store.migrate().await.unwrap();
     store

@@ -5,24 +5,20 @@
 //! plan sorts or reads more than a few pages of rows. Each page is also checked against the
 //! list order computed by a plain `ORDER BY` over the same rows.
 
+mod common;
+
 use std::str::FromStr;
 
 use agentry_rbac::{OrgRole, SiteRole, Subject};
 use agentry_store::Store;
 use agentry_store::chats::{ChatQuery, OwnerFilter};
 use agentry_store::explain;
-use sqlx::{ConnectOptions, Connection};
+use sqlx::Connection;
 use sqlx::postgres::PgConnectOptions;
 use uuid::Uuid;
 
 async fn fresh_store() -> (Store, sqlx::PgConnection) {
-    let admin = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let name = format!("agentry_test_{now}_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnectOptions::from_str(&admin).unwrap().connect().await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await.unwrap();
-    let o = PgConnectOptions::from_str(&admin).unwrap();
-    let url = format!("postgres://{}@{}:{}/{name}", o.get_username(), o.get_host(), o.get_port());
+    let url = common::fresh_database().await;
     let store = Store::connect(PgConnectOptions::from_str(&url).unwrap(), 4).await.unwrap();
     store.migrate().await.unwrap();
     (store, sqlx::PgConnection::connect(&url).await.unwrap())

@@ -2,24 +2,20 @@
 //! exactly what its SQL answers, for every kind of caller, page and cursor; and it follows
 //! changes made anywhere, because the database's triggers announce them.
 
+mod common;
+
 use std::str::FromStr;
 use std::time::Duration;
 
 use agentry_rbac::{OrgRole, SiteRole, Subject};
 use agentry_store::Store;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection};
+use sqlx::Connection;
 use uuid::Uuid;
 
 /// A fresh database and two stores on it: one caching (its listener connected), one not.
 async fn fresh_stores() -> (Store, Store, sqlx::PgConnection) {
-    let admin = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let name = format!("agentry_test_{now}_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnectOptions::from_str(&admin).unwrap().connect().await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await.unwrap();
-    let o = PgConnectOptions::from_str(&admin).unwrap();
-    let url = format!("postgres://{}@{}:{}/{name}", o.get_username(), o.get_host(), o.get_port());
+    let url = common::fresh_database().await;
     let plain = Store::connect(PgConnectOptions::from_str(&url).unwrap(), 4).await.unwrap();
     plain.migrate().await.unwrap();
     let cached = Store::connect(PgConnectOptions::from_str(&url).unwrap(), 4).await.unwrap();

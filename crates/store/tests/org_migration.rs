@@ -3,22 +3,15 @@
 //! membership, else (3) the default organization; children follow their root; the column ends
 //! NOT NULL and indexed.
 
+mod common;
+
 use std::str::FromStr;
 
 use agentry_store::Store;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, PgConnection};
+use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-async fn fresh_database() -> String {
-    let admin = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let name = format!("agentry_test_{now}_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnectOptions::from_str(&admin).unwrap().connect().await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await.unwrap();
-    let opts = PgConnectOptions::from_str(&admin).unwrap();
-    format!("postgres://{}@{}:{}/{name}", opts.get_username(), opts.get_host(), opts.get_port())
-}
 
 async fn exec(conn: &mut PgConnection, sql: &str, ids: &[Uuid]) {
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
@@ -30,7 +23,7 @@ async fn exec(conn: &mut PgConnection, sql: &str, ids: &[Uuid]) {
 
 #[tokio::test]
 async fn backfill_uses_workspace_then_oldest_membership_then_default() {
-    let url = fresh_database().await;
+    let url = common::fresh_database().await;
     let store = Store::connect(PgConnectOptions::from_str(&url).unwrap(), 2).await.unwrap();
     // The schema as it was before chats had an organization.
     store.migrate_to(3).await.unwrap();

@@ -2,24 +2,19 @@
 //! transports: delivered only to the chat's own subscribers; under PostgreSQL forwarded once a
 //! peer has announced itself, under NATS only to processes that watch the chat.
 
+mod common;
+
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use agentry_store::Store;
 use agentry_store::fanout::{NatsServer, PubSub};
 use agentry_store::parts::{LiveKind, Parts};
-use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use uuid::Uuid;
 
 async fn fresh_store() -> (Store, String) {
-    let admin = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let name = format!("agentry_test_{now}_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnectOptions::from_str(&admin).unwrap().connect().await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await.unwrap();
-    let o = PgConnectOptions::from_str(&admin).unwrap();
-    let url = format!("postgres://{}@{}:{}/{name}", o.get_username(), o.get_host(), o.get_port());
+    let url = common::fresh_database().await;
     (Store::connect(PgConnectOptions::from_str(&url).unwrap(), 4).await.unwrap(), url)
 }
 

@@ -3,29 +3,22 @@
 //! workspace and every build is pinned to it; the content columns leave `templates`; versions
 //! cannot be rewritten afterwards.
 
+mod common;
+
 use std::str::FromStr;
 
 use agentry_store::Store;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, PgConnection};
+use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-async fn fresh_database() -> String {
-    let admin = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let name = format!("agentry_test_{now}_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnectOptions::from_str(&admin).unwrap().connect().await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await.unwrap();
-    let opts = PgConnectOptions::from_str(&admin).unwrap();
-    format!("postgres://{}@{}:{}/{name}", opts.get_username(), opts.get_host(), opts.get_port())
-}
 
 /// A `template_versions` row: id, template, number, script, parameters, network, author.
 type VersionRow = (Uuid, Uuid, i32, String, serde_json::Value, String, Option<Uuid>);
 
 #[tokio::test]
 async fn existing_templates_get_version_one_and_workspaces_are_pinned_to_it() {
-    let url = fresh_database().await;
+    let url = common::fresh_database().await;
     let store = Store::connect(PgConnectOptions::from_str(&url).unwrap(), 2).await.unwrap();
     // Everything before template versions.
     store.migrate_to(8).await.unwrap();

@@ -1,24 +1,16 @@
 //! The chat vocabulary's enums (`agentry_types::chat`) list exactly the values the database's
 //! CHECK constraints allow: a value one side accepts and the other refuses cannot appear.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use agentry_store::Store;
 use agentry_types::{ChatStatus, MessageRole, Visibility};
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection};
-use uuid::Uuid;
+use sqlx::Connection;
 
-async fn fresh_database() -> String {
-    let admin = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let name = format!("agentry_test_{now}_{}", Uuid::new_v4().simple());
-    let mut conn = PgConnectOptions::from_str(&admin).unwrap().connect().await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut conn).await.unwrap();
-    let o = PgConnectOptions::from_str(&admin).unwrap();
-    format!("postgres://{}@{}:{}/{name}", o.get_username(), o.get_host(), o.get_port())
-}
 
 /// The quoted values of the CHECK constraint on `table.column`.
 async fn allowed(conn: &mut sqlx::PgConnection, table: &str, column: &str) -> BTreeSet<String> {
@@ -35,7 +27,7 @@ async fn allowed(conn: &mut sqlx::PgConnection, table: &str, column: &str) -> BT
 
 #[tokio::test]
 async fn the_enums_match_the_check_constraints() {
-    let url = fresh_database().await;
+    let url = common::fresh_database().await;
     let store = Store::connect(PgConnectOptions::from_str(&url).unwrap(), 2).await.unwrap();
     store.migrate().await.unwrap();
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
