@@ -115,13 +115,30 @@ enum Outgoing {
 
 struct Inner {
     seq: AtomicU64,
-    /// The queues of each chat's subscribers, only for chats that have one: a stream receives
-    /// only its own chat's events, so the cost of a token does not grow with the number of
-    /// open streams. Events are shared (`Arc`), not copied, between subscribers and the buffer.
-    channels: Mutex<HashMap<Uuid, Vec<Arc<Queue>>>>,
-    buffers: Mutex<HashMap<Uuid, Buffer>>,
+    /// Per chat: its subscribers' queues and its snapshot buffer, under one lock, so a token
+    /// costs one lock and one lookup (two maps under two locks were most of the hub's share of
+    /// the CPU per token: cache misses on 500 chats' entries, issue 18). A chat has an entry
+    /// only while it has a subscriber or a buffer.
+    chats: Mutex<HashMap<Uuid, ChatLive>>,
     out: mpsc::UnboundedSender<Outgoing>,
     transport: Arc<dyn Transport>,
+}
+
+/// One chat's live state in this process.
+#[derive(Default)]
+struct ChatLive {
+    /// The queues of the chat's subscribers (streams): a stream receives only its own chat's
+    /// events, so the cost of a token does not grow with the number of open streams. Events
+    /// are shared (`Arc`), not copied, between subscribers and the buffer.
+    queues: Vec<Arc<Queue>>,
+    /// The parts of the chat's current step, for snapshots.
+    buffer: Option<Buffer>,
+}
+
+impl ChatLive {
+    fn is_unused(&self) -> bool {
+        self.queues.is_empty() && self.buffer.is_none()
+    }
 }
 
 /// One subscriber's pending events. Empty (and unallocated) while the stream keeps up.
@@ -215,8 +232,7 @@ impl Parts {
         let parts = Parts {
             inner: Arc::new(Inner {
                 seq: AtomicU64::new(start),
-                channels: Mutex::new(HashMap::new()),
-                buffers: Mutex::new(HashMap::new()),
+                chats: Mutex::new(HashMap::new()),
                 out,
                 transport: transport.clone(),
             }),
@@ -316,52 +332,57 @@ impl Parts {
     /// whether or not another event for the chat ever arrives.
     pub fn subscribe(&self, chat_id: Uuid) -> Subscription {
         let queue = Arc::new(Queue::default());
-        let mut channels = self.inner.channels.lock().expect("parts channel lock");
-        let queues = channels.entry(chat_id).or_default();
-        if queues.is_empty() {
+        let mut chats = self.inner.lock();
+        let chat = chats.entry(chat_id).or_default();
+        if chat.queues.is_empty() {
             // Under the lock, so the transport sees watch/unwatch in the order they happened.
             self.inner.transport.watch(chat_id, true);
         }
-        queues.push(queue.clone());
+        chat.queues.push(queue.clone());
         Subscription { queue, chat_id, inner: Arc::downgrade(&self.inner) }
     }
 
     /// How many chats have a live channel here (subscribed streams); for tests and metrics.
     pub fn live_channels(&self) -> usize {
-        self.inner.channels.lock().expect("parts channel lock").len()
+        self.inner.lock().values().filter(|c| !c.queues.is_empty()).count()
     }
 
     /// Drops the snapshot buffers nothing was added to for `idle` (see [`BUFFER_IDLE`], which
     /// a background task applies every few seconds).
     pub fn drop_idle_buffers(&self, idle: std::time::Duration) {
-        let mut buffers = self.inner.buffers.lock().expect("parts buffer lock");
+        let mut chats = self.inner.lock();
         let transport = &self.inner.transport;
-        buffers.retain(|chat, b| {
-            let keep = b.touched.elapsed() < idle;
-            if !keep && b.own {
-                transport.serve(*chat, false);
+        chats.retain(|chat, c| {
+            if let Some(b) = &c.buffer
+                && b.touched.elapsed() >= idle
+            {
+                if b.own {
+                    transport.serve(*chat, false);
+                }
+                c.buffer = None;
             }
-            keep
+            !c.is_unused()
         });
-        shrink(&mut buffers);
+        shrink(&mut chats);
     }
 
     /// How many chats have a snapshot buffer here; for tests and metrics.
     pub fn live_buffers(&self) -> usize {
-        self.inner.buffers.lock().expect("parts buffer lock").len()
+        self.inner.lock().values().filter(|c| c.buffer.is_some()).count()
     }
 
     /// The parts of the chat's current step seen so far (for a stream's snapshot).
     pub fn buffered(&self, chat_id: Uuid) -> Vec<LiveEvent> {
-        let buffers = self.inner.buffers.lock().expect("parts buffer lock");
-        buffers.get(&chat_id).map(|b| b.events.iter().map(|e| LiveEvent::clone(e)).collect()).unwrap_or_default()
+        let chats = self.inner.lock();
+        let buffer = chats.get(&chat_id).and_then(|c| c.buffer.as_ref());
+        buffer.map(|b| b.events.iter().map(|e| LiveEvent::clone(e)).collect()).unwrap_or_default()
     }
 
     /// The parts of the chat's current step for a stream's snapshot: this process's buffer when
     /// it runs the step or the transport delivers every chat here, otherwise (NATS) what the
     /// process running the step answers.
     pub async fn snapshot(&self, chat_id: Uuid) -> Vec<LiveEvent> {
-        let own = self.inner.buffers.lock().expect("parts buffer lock").get(&chat_id).is_some_and(|b| b.own);
+        let own = self.inner.lock().get(&chat_id).and_then(|c| c.buffer.as_ref()).is_some_and(|b| b.own);
         if !own && let Some(events) = self.inner.transport.snapshot(chat_id).await {
             return events;
         }
@@ -371,43 +392,55 @@ impl Parts {
     fn local(&self, e: LiveEvent, own: bool) {
         let chat_id = e.chat_id;
         let e = Arc::new(e);
-        {
-            let mut buffers = self.inner.buffers.lock().expect("parts buffer lock");
-            match e.kind {
-                LiveKind::Part => {
-                    let transport = &self.inner.transport;
-                    let b = buffers.entry(chat_id).or_insert_with(|| {
-                        if own {
-                            transport.serve(chat_id, true);
-                        }
-                        Buffer { events: VecDeque::new(), touched: std::time::Instant::now(), own }
-                    });
-                    if own && !b.own {
-                        // This process took the chat over mid-step (its old runner died).
-                        b.own = true;
+        let mut chats = self.inner.lock();
+        let transport = &self.inner.transport;
+        let chat = match e.kind {
+            LiveKind::Part => {
+                let chat = chats.entry(chat_id).or_default();
+                let b = chat.buffer.get_or_insert_with(|| {
+                    if own {
                         transport.serve(chat_id, true);
                     }
-                    if b.events.len() >= BUFFER_PER_CHAT {
-                        b.events.pop_front();
-                    }
-                    b.events.push_back(e.clone());
-                    b.touched = std::time::Instant::now();
+                    Buffer { events: VecDeque::new(), touched: std::time::Instant::now(), own }
+                });
+                if own && !b.own {
+                    // This process took the chat over mid-step (its old runner died).
+                    b.own = true;
+                    transport.serve(chat_id, true);
                 }
-                LiveKind::Clear => {
-                    if buffers.remove(&chat_id).is_some_and(|b| b.own) {
-                        self.inner.transport.serve(chat_id, false);
-                    }
-                    shrink(&mut buffers);
+                if b.events.len() >= BUFFER_PER_CHAT {
+                    b.events.pop_front();
                 }
-                LiveKind::Retry => {}
+                b.events.push_back(e.clone());
+                b.touched = std::time::Instant::now();
+                chat
             }
-        }
-        let channels = self.inner.channels.lock().expect("parts channel lock");
-        if let Some(queues) = channels.get(&chat_id) {
-            for q in queues {
-                q.push(&e);
+            LiveKind::Clear => {
+                let Some(chat) = chats.get_mut(&chat_id) else { return };
+                if chat.buffer.take().is_some_and(|b| b.own) {
+                    transport.serve(chat_id, false);
+                }
+                if chat.is_unused() {
+                    chats.remove(&chat_id);
+                    shrink(&mut chats);
+                    return;
+                }
+                chat
             }
+            LiveKind::Retry => {
+                let Some(chat) = chats.get_mut(&chat_id) else { return };
+                chat
+            }
+        };
+        for q in &chat.queues {
+            q.push(&e);
         }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, ChatLive>> {
+        self.chats.lock().expect("parts lock")
     }
 }
 
@@ -441,13 +474,15 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let Some(inner) = self.inner.upgrade() else { return };
-        let mut channels = inner.channels.lock().expect("parts channel lock");
-        if let Some(queues) = channels.get_mut(&self.chat_id) {
-            queues.retain(|q| !Arc::ptr_eq(q, &self.queue));
-            if queues.is_empty() {
+        let mut chats = inner.lock();
+        if let Some(chat) = chats.get_mut(&self.chat_id) {
+            chat.queues.retain(|q| !Arc::ptr_eq(q, &self.queue));
+            if chat.queues.is_empty() {
                 inner.transport.watch(self.chat_id, false);
-                channels.remove(&self.chat_id);
-                shrink(&mut channels);
+                if chat.is_unused() {
+                    chats.remove(&self.chat_id);
+                    shrink(&mut chats);
+                }
             }
         }
     }
