@@ -8,7 +8,7 @@
 //! **Invariant:** this is the only crate that knows HTTP; errors leave through [`error::ApiError`].
 
 pub mod auth;
-mod chat_hints;
+mod stream_wakes;
 mod convert;
 mod csrf;
 mod headers;
@@ -79,8 +79,9 @@ pub struct AppState {
     pub(crate) parts: Option<agentry_store::parts::Parts>,
     /// Failed logins of this process, for throttling.
     pub(crate) logins: Arc<login_limit::LoginLimiter>,
-    /// The hub's hints routed per chat, for chat streams; started on first use.
-    chat_hints: Arc<std::sync::OnceLock<chat_hints::ChatHints>>,
+    /// The hub's hints and the auth changes routed per chat and user, for chat streams;
+    /// started on first use.
+    stream_wakes: Arc<std::sync::OnceLock<stream_wakes::StreamWakes>>,
 }
 
 impl AppState {
@@ -89,7 +90,7 @@ impl AppState {
         if config.metrics {
             metrics::install();
         }
-        AppState { store, config: Arc::new(config), provisioning, hub: None, parts: None, logins, chat_hints: Default::default() }
+        AppState { store, config: Arc::new(config), provisioning, hub: None, parts: None, logins, stream_wakes: Default::default() }
     }
 
     /// Uses an already running change hub (shared with the chat daemon in the same process).
@@ -112,9 +113,9 @@ impl AppState {
         self.hub.as_ref().expect("serve() starts the hub before routing")
     }
 
-    /// The hub's hints for one chat's stream (see [`chat_hints`]).
-    pub(crate) fn chat_hints(&self) -> &chat_hints::ChatHints {
-        self.chat_hints.get_or_init(|| chat_hints::ChatHints::start(self.hub().subscribe()))
+    /// Wake-ups for one chat's stream (see [`stream_wakes`]).
+    pub(crate) fn stream_wakes(&self) -> &stream_wakes::StreamWakes {
+        self.stream_wakes.get_or_init(|| stream_wakes::StreamWakes::start(self.hub().subscribe(), self.store.auth_changes()))
     }
 }
 

@@ -128,8 +128,14 @@ pub(crate) struct StreamWakes {
 
 impl StreamWakes {
     /// Starts routing `hints` and `auth_changes` (subscriptions taken now).
-    pub(crate) fn start(mut hints: broadcast::Receiver<ChatHint>, mut auth_changes: broadcast::Receiver<AuthChange>) -> StreamWakes {
-        let inner = Arc::new(Inner { wake_all: agentry_store::bench_before("stream-wake"), ..Default::default() });
+    pub(crate) fn start(
+        mut hints: broadcast::Receiver<ChatHint>,
+        mut auth_changes: broadcast::Receiver<AuthChange>,
+    ) -> StreamWakes {
+        let inner = Arc::new(Inner {
+            wake_all: agentry_store::bench_before("stream-wake"),
+            ..Default::default()
+        });
         let router = inner.clone();
         tokio::spawn(async move {
             loop {
@@ -152,13 +158,18 @@ impl StreamWakes {
     /// few from just before, which only cost a re-read).
     pub(crate) fn watch(&self, chat: Uuid, user: Uuid) -> StreamWatch {
         let slot = Arc::new(Slot::default());
-        self.inner.chats.lock().expect("stream wakes lock").entry(chat).or_default().push(slot.clone());
-        self.inner.users.lock().expect("stream wakes lock").entry(user).or_default().push(slot.clone());
+        register(&self.inner.chats, chat, &slot);
+        register(&self.inner.users, user, &slot);
         // Registered before this check: a close after it wakes the slot, one before is seen here.
         if self.inner.closed.load(Ordering::SeqCst) {
             slot.wake(CLOSED);
         }
-        StreamWatch { chat, user, slot, inner: self.inner.clone() }
+        StreamWatch {
+            chat,
+            user,
+            slot,
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -183,6 +194,10 @@ impl StreamWatch {
             self.slot.ready.notified().await;
         }
     }
+}
+
+fn register(map: &Mutex<HashMap<Uuid, Vec<Arc<Slot>>>>, key: Uuid, slot: &Arc<Slot>) {
+    map.lock().expect("stream wakes lock").entry(key).or_default().push(slot.clone());
 }
 
 fn unregister(map: &Mutex<HashMap<Uuid, Vec<Arc<Slot>>>>, key: &Uuid, slot: &Arc<Slot>) {
@@ -214,11 +229,17 @@ mod tests {
     use std::time::Duration;
 
     fn change(chat: Uuid) -> ChatHint {
-        ChatHint::Changed(ChatChange { chat_id: chat, owner_id: Uuid::nil(), kind: ChangeKind::Updated })
+        ChatHint::Changed(ChatChange {
+            chat_id: chat,
+            owner_id: Uuid::nil(),
+            kind: ChangeKind::Updated,
+        })
     }
 
     async fn next(watch: &StreamWatch) -> Woken {
-        tokio::time::timeout(Duration::from_secs(10), watch.changed()).await.expect("woken")
+        tokio::time::timeout(Duration::from_secs(10), watch.changed())
+            .await
+            .expect("woken")
     }
 
     /// A stream is woken by its own chat's changes and by a resync, not by other chats'.
@@ -232,14 +253,26 @@ mod tests {
         tx.send(change(b)).unwrap();
         tx.send(change(a)).unwrap();
         let woken = next(&watch).await;
-        assert!(woken.chat() && !woken.auth() && !woken.closed(), "{woken:?}");
+        assert!(
+            woken.chat() && !woken.auth() && !woken.closed(),
+            "{woken:?}"
+        );
         // The change of `b` was routed before `a`'s, so a wake-up it left would be there now.
-        assert!(watch.changed().now_or_never().is_none(), "woken by another chat's change");
+        assert!(
+            watch.changed().now_or_never().is_none(),
+            "woken by another chat's change"
+        );
         tx.send(ChatHint::Resync).unwrap();
         assert!(next(&watch).await.chat());
         drop(watch);
-        assert!(wakes.inner.chats.lock().unwrap().is_empty(), "a dropped watch stays registered");
-        assert!(wakes.inner.users.lock().unwrap().is_empty(), "a dropped watch stays registered");
+        assert!(
+            wakes.inner.chats.lock().unwrap().is_empty(),
+            "a dropped watch stays registered"
+        );
+        assert!(
+            wakes.inner.users.lock().unwrap().is_empty(),
+            "a dropped watch stays registered"
+        );
         let watch = wakes.watch(a, Uuid::new_v4());
         drop(tx);
         assert!(next(&watch).await.closed(), "closed hub");
@@ -259,8 +292,14 @@ mod tests {
         auth_tx.send(AuthChange::User(bob)).unwrap();
         auth_tx.send(AuthChange::User(alice)).unwrap();
         let woken = next(&watch).await;
-        assert!(woken.auth() && !woken.chat() && !woken.closed(), "{woken:?}");
-        assert!(watch.changed().now_or_never().is_none(), "woken by another user's change");
+        assert!(
+            woken.auth() && !woken.chat() && !woken.closed(),
+            "{woken:?}"
+        );
+        assert!(
+            watch.changed().now_or_never().is_none(),
+            "woken by another user's change"
+        );
         auth_tx.send(AuthChange::Everyone).unwrap();
         assert!(next(&watch).await.auth());
         drop(auth_tx);
@@ -286,6 +325,9 @@ mod tests {
         }
         let woken = next(&watch).await;
         assert!(woken.chat() && woken.auth());
-        assert!(watch.changed().now_or_never().is_none(), "three changes gave more than one wake-up");
+        assert!(
+            watch.changed().now_or_never().is_none(),
+            "three changes gave more than one wake-up"
+        );
     }
 }

@@ -540,10 +540,16 @@ async fn stream_step(
     stop: &mut watch::Receiver<Stop>,
 ) -> Streamed {
     let mut events = shared.llm.stream(provider, req, &shared.cfg.retry);
+    // Made once for the whole step, not once per token: a new wait registers with the stop
+    // channel and a dropped one unregisters, each taking its lock (issue 18).
+    let stopped = stop.wait_for(|s| *s != Stop::Go);
+    tokio::pin!(stopped);
+    let text_tokens = metrics::counter!("agentry_tokens_streamed_total", "kind" => "text");
+    let reasoning_tokens = metrics::counter!("agentry_tokens_streamed_total", "kind" => "reasoning");
     loop {
         let next = tokio::select! {
             biased;
-            why = stop.wait_for(|s| *s != Stop::Go) => return Streamed::Stopped(why.map(|w| *w).unwrap_or(Stop::Interrupted)),
+            why = &mut stopped => return Streamed::Stopped(why.map(|w| *w).unwrap_or(Stop::Interrupted)),
             next = events.next() => next,
         };
         let event = match next {
@@ -563,12 +569,12 @@ async fn stream_step(
         match event {
             StreamEvent::TextDelta(t) => {
                 acc.text.push_str(&t);
-                metrics::counter!("agentry_tokens_streamed_total", "kind" => "text").increment(1);
+                text_tokens.increment(1);
                 publish_part(shared, chat_id, MessageRole::Assistant, Part::text(t));
             }
             StreamEvent::ReasoningDelta(t) => {
                 acc.reasoning.push_str(&t);
-                metrics::counter!("agentry_tokens_streamed_total", "kind" => "reasoning").increment(1);
+                reasoning_tokens.increment(1);
                 publish_part(shared, chat_id, MessageRole::Assistant, Part::reasoning(t));
             }
             StreamEvent::ToolCallStart { index, id, name } => {

@@ -160,13 +160,13 @@ pub async fn stream(
     };
     // Refuse before upgrading, so failures are plain HTTP answers.
     let chat = s.store.actor(&auth.subject).chat(id).await?;
-    // Only this chat's changes wake the stream (see `chat_hints`).
-    let hints = s.chat_hints().watch(chat.id);
-    let auth_changes = s.store.auth_changes();
+    // Only this chat's changes and this user's auth changes wake the stream (see
+    // `stream_wakes`).
+    let wakes = s.stream_wakes().watch(chat.id, auth.user.id);
     let live = s.parts().subscribe(chat.id);
     Ok(small_buffers(ws).on_upgrade(move |socket| async move {
         let _counted = s.provisioning.agents().socket_opened(agentry_provisioner::SocketKind::Stream);
-        run_stream(s, auth, chat, after, hints, auth_changes, live, socket).await
+        run_stream(s, auth, chat, after, wakes, live, socket).await
     }))
 }
 
@@ -226,14 +226,47 @@ fn drain_live(
     batch
 }
 
-#[allow(clippy::too_many_arguments)]
+/// When a chat stream next pings its client and re-checks its token.
+struct Timers {
+    ping: tokio::time::Instant,
+    reauth: tokio::time::Instant,
+}
+
+/// Which of [`Timers`] fired.
+struct Due {
+    ping: bool,
+    reauth: bool,
+}
+
+impl Timers {
+    fn new(now: tokio::time::Instant) -> Timers {
+        Timers { ping: now + PING_EVERY, reauth: now + REAUTH_EVERY }
+    }
+
+    /// The earlier of the two.
+    fn next(&self) -> tokio::time::Instant {
+        self.ping.min(self.reauth)
+    }
+
+    /// Which are due at `now`; each that is is set to its next time.
+    fn due(&mut self, now: tokio::time::Instant) -> Due {
+        let due = Due { ping: now >= self.ping, reauth: now >= self.reauth };
+        if due.ping {
+            self.ping = now + PING_EVERY;
+        }
+        if due.reauth {
+            self.reauth = now + REAUTH_EVERY;
+        }
+        due
+    }
+}
+
 async fn run_stream(
     s: AppState,
     mut auth: Auth,
     chat: Chat,
     after: i64,
-    hints: crate::chat_hints::ChatWatch,
-    mut auth_changes: tokio::sync::broadcast::Receiver<AuthChange>,
+    wakes: crate::stream_wakes::StreamWatch,
     mut live: agentry_store::parts::Subscription,
     socket: WebSocket,
 ) {
@@ -268,29 +301,22 @@ async fn run_stream(
         }
         _ => return,
     }
-    let mut ping = tokio::time::interval(PING_EVERY);
-    let mut reauth = tokio::time::interval(REAUTH_EVERY);
-    reauth.reset();
+    // The ping and the re-authentication share one timer, set to whichever is due first: a
+    // token costs one timer poll, not two (issue 18).
+    let mut timers = Timers::new(tokio::time::Instant::now());
+    let timer = tokio::time::sleep_until(timers.next());
+    tokio::pin!(timer);
     loop {
         let refresh = tokio::select! {
-            // In this order, so that a token that is ready is sent without polling the slower
-            // branches, but a client that left or a change of access is never kept waiting
-            // behind a burst of tokens (those three are cheap to poll).
+            // In this order, so that a client that left or a change of access is never kept
+            // waiting behind a burst of tokens (both are cheap to poll), and a token that is
+            // ready is sent without polling the timer.
             biased;
             _ = async { client_gone.as_mut().expect("checked").await }, if client_gone.is_some() => break,
-            change = auth_changes.recv() => {
-                let Some(concerned) = concerns(change, auth.user.id) else { break };
-                if !concerned { continue }
-                match auth.refresh(&s).await {
-                    Ok(()) => true,
-                    Err(_) => break,
-                }
-            }
-            _ = reauth.tick() => {
-                match auth.refresh(&s).await {
-                    Ok(()) => true,
-                    Err(_) => break,
-                }
+            woken = wakes.changed() => {
+                if woken.closed() { break }
+                if woken.auth() && auth.refresh(&s).await.is_err() { break }
+                true
             }
             first = live.recv() => {
                 // Live parts skip the database: forward this one and whatever else is queued
@@ -301,13 +327,12 @@ async fn run_stream(
                 }
                 false
             }
-            open = hints.changed() => {
-                if !open { break }
-                true
-            }
-            _ = ping.tick() => {
-                if sink.send(Message::Ping(Vec::new().into())).await.is_err() { break }
-                false
+            () = &mut timer => {
+                let due = timers.due(tokio::time::Instant::now());
+                timer.as_mut().reset(timers.next());
+                if due.ping && sink.send(Message::Ping(Vec::new().into())).await.is_err() { break }
+                if due.reauth && auth.refresh(&s).await.is_err() { break }
+                due.reauth
             }
             msg = async { incoming.as_mut().expect("checked").next().await }, if incoming.is_some() => match msg {
                 Some(Ok(m)) if !ends_stream(&m) => false,
@@ -487,6 +512,27 @@ async fn run_watch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One timer serves both: the ping every 15 s, the re-authentication every 30 s, each
+    /// on its own schedule however late the timer is polled.
+    #[test]
+    fn the_ping_and_the_reauthentication_keep_their_own_schedules() {
+        let t0 = tokio::time::Instant::now();
+        let mut timers = Timers::new(t0);
+        assert_eq!(timers.next(), t0 + PING_EVERY);
+        let due = timers.due(t0 + PING_EVERY);
+        assert!(due.ping && !due.reauth);
+        assert_eq!(timers.next(), t0 + REAUTH_EVERY, "the next ping is due with the re-authentication");
+        let due = timers.due(t0 + REAUTH_EVERY);
+        assert!(due.ping && due.reauth);
+        assert_eq!(timers.next(), t0 + REAUTH_EVERY + PING_EVERY);
+        // Polled late (a busy machine): what is overdue fires once, then counts from now.
+        let late = t0 + REAUTH_EVERY * 3;
+        let due = timers.due(late);
+        assert!(due.ping && due.reauth);
+        assert_eq!(timers.next(), late + PING_EVERY);
+        assert!(!timers.due(late + PING_EVERY / 2).ping);
+    }
 
     #[test]
     fn a_live_frame_is_the_json_of_its_stream_event() {
