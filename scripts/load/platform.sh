@@ -34,7 +34,7 @@ start_server() { # $1: AGENTRY_BENCH_BEFORE (empty: the current code)
   SERVER=$!
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && return; sleep 0.1; done
 }
-stop_server() { kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null || true; SERVER=; }
+stop_server() { [ -n "$SERVER" ] || return 0; kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; SERVER=; }
 trap 'stop_server' EXIT
 
 start_server ""
