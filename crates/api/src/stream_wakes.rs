@@ -65,11 +65,14 @@ impl Slot {
     }
 }
 
+/// Streams by a key (their chat, their user).
+type Slots = Mutex<HashMap<Uuid, Vec<Arc<Slot>>>>;
+
 #[derive(Default)]
 struct Inner {
     /// Every stream, under its chat and under its user.
-    chats: Mutex<HashMap<Uuid, Vec<Arc<Slot>>>>,
-    users: Mutex<HashMap<Uuid, Vec<Arc<Slot>>>>,
+    chats: Slots,
+    users: Slots,
     /// Wake every stream for every chat change, as before issue 18 (the benchmark toggle
     /// `AGENTRY_BENCH_BEFORE=stream-wake`, see `agentry_store::bench_before`).
     wake_all: bool,
@@ -87,7 +90,7 @@ impl Inner {
         }
     }
 
-    fn wake(&self, map: &Mutex<HashMap<Uuid, Vec<Arc<Slot>>>>, key: &Uuid, reason: u8) {
+    fn wake(&self, map: &Slots, key: &Uuid, reason: u8) {
         if let Some(list) = map.lock().expect("stream wakes lock").get(key) {
             for slot in list {
                 slot.wake(reason);
@@ -128,14 +131,8 @@ pub(crate) struct StreamWakes {
 
 impl StreamWakes {
     /// Starts routing `hints` and `auth_changes` (subscriptions taken now).
-    pub(crate) fn start(
-        mut hints: broadcast::Receiver<ChatHint>,
-        mut auth_changes: broadcast::Receiver<AuthChange>,
-    ) -> StreamWakes {
-        let inner = Arc::new(Inner {
-            wake_all: agentry_store::bench_before("stream-wake"),
-            ..Default::default()
-        });
+    pub(crate) fn start(mut hints: broadcast::Receiver<ChatHint>, mut auth_changes: broadcast::Receiver<AuthChange>) -> StreamWakes {
+        let inner = Arc::new(Inner { wake_all: agentry_store::bench_before("stream-wake"), ..Default::default() });
         let router = inner.clone();
         tokio::spawn(async move {
             loop {
@@ -196,11 +193,11 @@ impl StreamWatch {
     }
 }
 
-fn register(map: &Mutex<HashMap<Uuid, Vec<Arc<Slot>>>>, key: Uuid, slot: &Arc<Slot>) {
+fn register(map: &Slots, key: Uuid, slot: &Arc<Slot>) {
     map.lock().expect("stream wakes lock").entry(key).or_default().push(slot.clone());
 }
 
-fn unregister(map: &Mutex<HashMap<Uuid, Vec<Arc<Slot>>>>, key: &Uuid, slot: &Arc<Slot>) {
+fn unregister(map: &Slots, key: &Uuid, slot: &Arc<Slot>) {
     let mut map = map.lock().expect("stream wakes lock");
     if let Some(list) = map.get_mut(key) {
         list.retain(|s| !Arc::ptr_eq(s, slot));
@@ -229,52 +226,39 @@ mod tests {
     use std::time::Duration;
 
     fn change(chat: Uuid) -> ChatHint {
-        ChatHint::Changed(ChatChange {
-            chat_id: chat,
-            owner_id: Uuid::nil(),
-            kind: ChangeKind::Updated,
-        })
+        ChatHint::Changed(ChatChange { chat_id: chat, owner_id: Uuid::nil(), kind: ChangeKind::Updated })
+    }
+
+    /// A router and the senders of its two sources.
+    fn router() -> (broadcast::Sender<ChatHint>, broadcast::Sender<AuthChange>, StreamWakes) {
+        let (hints, hints_rx) = broadcast::channel(16);
+        let (auth, auth_rx) = broadcast::channel(16);
+        (hints, auth, StreamWakes::start(hints_rx, auth_rx))
     }
 
     async fn next(watch: &StreamWatch) -> Woken {
-        tokio::time::timeout(Duration::from_secs(10), watch.changed())
-            .await
-            .expect("woken")
+        tokio::time::timeout(Duration::from_secs(10), watch.changed()).await.expect("woken")
     }
 
     /// A stream is woken by its own chat's changes and by a resync, not by other chats'.
     #[tokio::test]
     async fn a_watch_wakes_for_its_own_chat_only() {
-        let (tx, rx) = broadcast::channel(16);
-        let (_auth_tx, auth_rx) = broadcast::channel(16);
-        let wakes = StreamWakes::start(rx, auth_rx);
+        let (hints, _auth, wakes) = router();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         let watch = wakes.watch(a, Uuid::new_v4());
-        tx.send(change(b)).unwrap();
-        tx.send(change(a)).unwrap();
+        hints.send(change(b)).unwrap();
+        hints.send(change(a)).unwrap();
         let woken = next(&watch).await;
-        assert!(
-            woken.chat() && !woken.auth() && !woken.closed(),
-            "{woken:?}"
-        );
+        assert!(woken.chat() && !woken.auth() && !woken.closed(), "{woken:?}");
         // The change of `b` was routed before `a`'s, so a wake-up it left would be there now.
-        assert!(
-            watch.changed().now_or_never().is_none(),
-            "woken by another chat's change"
-        );
-        tx.send(ChatHint::Resync).unwrap();
+        assert!(watch.changed().now_or_never().is_none(), "woken by another chat's change");
+        hints.send(ChatHint::Resync).unwrap();
         assert!(next(&watch).await.chat());
         drop(watch);
-        assert!(
-            wakes.inner.chats.lock().unwrap().is_empty(),
-            "a dropped watch stays registered"
-        );
-        assert!(
-            wakes.inner.users.lock().unwrap().is_empty(),
-            "a dropped watch stays registered"
-        );
+        let registered = |m: &Slots| !m.lock().unwrap().is_empty();
+        assert!(!registered(&wakes.inner.chats) && !registered(&wakes.inner.users), "a dropped watch stays registered");
         let watch = wakes.watch(a, Uuid::new_v4());
-        drop(tx);
+        drop(hints);
         assert!(next(&watch).await.closed(), "closed hub");
         // A watch taken after the close ends at once too.
         assert!(next(&wakes.watch(b, Uuid::new_v4())).await.closed());
@@ -284,40 +268,30 @@ mod tests {
     /// and a closed auth source ends it (it would no longer hear of a revocation).
     #[tokio::test]
     async fn a_watch_wakes_for_its_own_users_auth_changes_only() {
-        let (_tx, rx) = broadcast::channel(16);
-        let (auth_tx, auth_rx) = broadcast::channel(16);
-        let wakes = StreamWakes::start(rx, auth_rx);
+        let (_hints, auth, wakes) = router();
         let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
         let watch = wakes.watch(Uuid::new_v4(), alice);
-        auth_tx.send(AuthChange::User(bob)).unwrap();
-        auth_tx.send(AuthChange::User(alice)).unwrap();
+        auth.send(AuthChange::User(bob)).unwrap();
+        auth.send(AuthChange::User(alice)).unwrap();
         let woken = next(&watch).await;
-        assert!(
-            woken.auth() && !woken.chat() && !woken.closed(),
-            "{woken:?}"
-        );
-        assert!(
-            watch.changed().now_or_never().is_none(),
-            "woken by another user's change"
-        );
-        auth_tx.send(AuthChange::Everyone).unwrap();
+        assert!(woken.auth() && !woken.chat() && !woken.closed(), "{woken:?}");
+        assert!(watch.changed().now_or_never().is_none(), "woken by another user's change");
+        auth.send(AuthChange::Everyone).unwrap();
         assert!(next(&watch).await.auth());
-        drop(auth_tx);
+        drop(auth);
         assert!(next(&watch).await.closed(), "closed auth source");
     }
 
     /// Reasons that arrive before the stream runs fold into one wake-up that names them all.
     #[tokio::test]
     async fn reasons_fold_into_one_wake_up() {
-        let (tx, rx) = broadcast::channel(16);
-        let (auth_tx, auth_rx) = broadcast::channel(16);
-        let wakes = StreamWakes::start(rx, auth_rx);
+        let (hints, auth, wakes) = router();
         let (chat, user) = (Uuid::new_v4(), Uuid::new_v4());
         let watch = wakes.watch(chat, user);
-        tx.send(change(chat)).unwrap();
-        tx.send(change(chat)).unwrap();
-        auth_tx.send(AuthChange::User(user)).unwrap();
-        // Both routed: wait until the router has handled the auth change.
+        hints.send(change(chat)).unwrap();
+        hints.send(change(chat)).unwrap();
+        auth.send(AuthChange::User(user)).unwrap();
+        // Wait until the router has handled all three.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while watch.slot.reasons.load(Ordering::SeqCst) != CHAT | AUTH {
             assert!(std::time::Instant::now() < deadline, "not routed");
@@ -325,9 +299,6 @@ mod tests {
         }
         let woken = next(&watch).await;
         assert!(woken.chat() && woken.auth());
-        assert!(
-            watch.changed().now_or_never().is_none(),
-            "three changes gave more than one wake-up"
-        );
+        assert!(watch.changed().now_or_never().is_none(), "three changes gave more than one wake-up");
     }
 }
