@@ -128,8 +128,11 @@ fn compressible(mime: &str) -> bool {
         || mime.starts_with("image/svg+xml")
 }
 
+/// A compressed copy of an embedded file, by its path and encoding.
+type CompressedFiles = HashMap<(String, Encoding), Arc<[u8]>>;
+
 /// Compressed copies of the embedded files, made on first use.
-static COMPRESSED: LazyLock<Mutex<HashMap<(String, Encoding), Arc<[u8]>>>> = LazyLock::new(Default::default);
+static COMPRESSED: LazyLock<Mutex<CompressedFiles>> = LazyLock::new(Default::default);
 
 fn compress(data: &[u8], encoding: Encoding) -> Vec<u8> {
     match encoding {
