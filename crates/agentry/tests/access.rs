@@ -251,6 +251,27 @@ async fn a_suspended_users_watch_closes_within_two_seconds_on_another_process() 
     expect_status(alice_there.me().await, 401);
 }
 
+/// A chat stream hears of its user's auth changes through the process's router
+/// (`api::stream_wakes`), which on another process learns of them from PostgreSQL.
+#[tokio::test]
+async fn a_suspended_users_stream_closes_within_two_seconds_on_another_process() {
+    let w = world().await;
+    w.fake.push_turn(Turn::text("hello"));
+    let chat = create_chat(&w.alice, w.a.id, "hi").await;
+    wait_status(&w.alice, chat.id, |s| s == sdk::ChatStatus::Waiting).await;
+    let (_other, url) = common::spawn_api_only_process(&w.s.database_url);
+    let alice_there = Client::new(&url).unwrap().with_token(w.alice.token().unwrap());
+    let mut stream = alice_there.stream_chat(chat.id, 0).await.unwrap();
+    assert!(!stream.next_batch().await.unwrap().unwrap().is_empty(), "a snapshot arrives");
+    // Another user's change reaches the router too, and must not close this stream.
+    w.s.user(&w.owner, "bob", &[w.a.id]).await;
+    let b = w.s.org(&w.owner, "org-b").await;
+    w.owner.add_member(&b.id.to_string(), "bob").await.unwrap();
+    assert!(!closes_within(&mut stream, Duration::from_millis(500)).await, "the stream closed by itself");
+    revoke(&w, Revoke::Suspension).await;
+    assert!(closes_within(&mut stream, Duration::from_secs(2)).await, "the stream stayed open after the suspension");
+}
+
 fn check(rt: &str, action: &str, owner: Option<&str>, org: Uuid) -> sdk::AuthorizationCheck {
     sdk::AuthorizationCheck {
         object: sdk::AuthorizationObject {
