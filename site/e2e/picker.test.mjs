@@ -59,7 +59,17 @@ async function workspaceOptions(page) {
 async function attachWorkspace(page, name) {
   await page.getByRole("button", { name: "More options" }).click();
   await page.getByRole("menuitem", { name: /^Attach workspace/ }).click();
-  await page.getByRole("listbox", { name: "Workspaces" }).getByRole("option", { name }).click();
+  const option = page.getByRole("listbox", { name: "Workspaces" }).getByRole("option", { name });
+  // The option is where a user sees it: nothing covers or clips its centre. (The submenu once
+  // rendered inside the "More options" menu, which scrolls, so it was cut off; Playwright's
+  // click scrolled it into view and, on a busy machine, sometimes missed.)
+  await waitUntil(`option ${name} unclipped`, () =>
+    option.evaluate((el) => {
+      const r = el.getBoundingClientRect();
+      return el.contains(document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2));
+    }),
+  { timeout: UI_TIMEOUT, interval: 50 });
+  await option.click();
   await page.getByRole("button", { name: `Remove workspace ${name}` }).waitFor();
 }
 

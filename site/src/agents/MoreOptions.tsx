@@ -81,7 +81,9 @@ function WorkspaceMenu(props: {
         <Ariakit.MenuButton render={<Ariakit.MenuItem className="menu-item" />} disabled={props.workspacesLoading}>
           Attach workspace{props.workspacesLoading ? " (loading…)" : ""}
         </Ariakit.MenuButton>
-        <Ariakit.Menu aria-label="Attach workspace" className="popover" gutter={4} unmountOnHide>
+        {/* Portaled: rendered inside the parent menu, whose box scrolls (overflow: auto), the
+            submenu was clipped to that box and only reachable by scrolling it sideways. */}
+        <Ariakit.Menu aria-label="Attach workspace" className="popover" gutter={4} unmountOnHide portal>
           <Ariakit.Combobox autoSelect aria-label="Search workspaces" placeholder="Search workspaces..." />
           <Ariakit.ComboboxList aria-label="Workspaces">
             {option(null, "auto", "Auto-create Workspace")}
