@@ -1,4 +1,4 @@
-import { type FormEvent, useEffect, useState } from "react";
+import { type FormEvent, useState } from "react";
 import { TableScroll } from "../components/TableScroll";
 import { authcheck } from "../api/authcheck";
 import { getOrgDefaultModel, listModelConfigs, setOrgDefaultModel, updateModelConfig } from "../api/chats";
@@ -124,16 +124,16 @@ function OrgModels({ organization }: { organization: Organization }) {
 
 function DefaultModelForm({ organizationId, usable, canChoose }: { organizationId: string; usable: ChatModelConfig[]; canChoose: boolean }) {
   const [current, reload] = useAsync(() => getOrgDefaultModel(organizationId), [organizationId]);
-  const [choice, setChoice] = useState("");
+  // What the user picked, or null until they pick: then the saved default shows. Until that has
+  // loaded the form is disabled. (Derived, not copied in by an effect: the effect ran after the
+  // paint that enabled the select, so a pick made in between was overwritten and "The site
+  // default" saved instead; CI's org-models test caught it once.)
+  const [picked, setPicked] = useState<string | null>(null);
   const [saved, setSaved] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
-  // The choice starts as the saved default; until that has loaded the form is disabled, or a
-  // choice made early would be overwritten by it (and "The site default" saved instead).
   const loaded = current.status === "ready";
-  useEffect(() => {
-    if (current.status === "ready") setChoice(current.value.model_config_id ?? "");
-  }, [current]);
+  const choice = picked ?? (loaded ? (current.value.model_config_id ?? "") : "");
 
   async function submit(e: FormEvent) {
     e.preventDefault();
@@ -158,7 +158,7 @@ function DefaultModelForm({ organizationId, usable, canChoose }: { organizationI
       {current.status === "error" ? <ErrorAlert error={current.error} /> : null}
       <label>
         Default model
-        <select value={choice} onChange={(e) => setChoice(e.target.value)} disabled={!canChoose || busy || !loaded}>
+        <select value={choice} onChange={(e) => setPicked(e.target.value)} disabled={!canChoose || busy || !loaded}>
           <option value="">The site default</option>
           {usable.map((m) => (
             <option key={m.id} value={m.id}>
